@@ -1,0 +1,5 @@
+//! Vault HTTP client.
+
+mod secret;
+
+pub use secret::Secret;

@@ -1,0 +1,66 @@
+//! A Vault response with its full envelope.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+/// A Vault logical response: the data plus the envelope that rotation needs.
+///
+/// Holds secret values, so its `Debug` prints only the envelope and it wipes
+/// every string in `data` when dropped.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Secret {
+    /// Vault's id for the request.
+    pub request_id: String,
+    /// Lease id; empty for secrets without a lease (KV).
+    pub lease_id: String,
+    /// Lease duration in seconds.
+    pub lease_duration: u64,
+    /// Whether the lease can be renewed.
+    pub renewable: bool,
+    /// The response's `data`; empty when Vault sent none.
+    #[serde(deserialize_with = "null_as_empty")]
+    pub data: Map<String, Value>,
+    /// Warnings Vault attached to the response.
+    #[serde(deserialize_with = "null_as_empty")]
+    pub warnings: Vec<String>,
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("request_id", &self.request_id)
+            .field("lease_id", &self.lease_id)
+            .field("lease_duration", &self.lease_duration)
+            .field("renewable", &self.renewable)
+            .field("data", &format_args!("<{} keys redacted>", self.data.len()))
+            .finish()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        for value in self.data.values_mut() {
+            wipe(value);
+        }
+    }
+}
+
+/// Overwrites every string inside `value` with zeros.
+pub(crate) fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}

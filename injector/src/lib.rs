@@ -1,0 +1,1 @@
+//! keyhole-injector: the mutating admission webhook that adds keyhole-agent to pods.

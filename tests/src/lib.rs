@@ -1,0 +1,1 @@
+//! Test harness: real OpenBao and PostgreSQL servers, minted service-account tokens.
