@@ -1,1 +1,3 @@
+//! keyhole-agent binary.
+
 fn main() {}

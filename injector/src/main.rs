@@ -1,1 +1,3 @@
+//! keyhole-injector binary.
+
 fn main() {}

@@ -6,8 +6,8 @@ use zeroize::Zeroize;
 
 /// A Vault logical response: the data plus the envelope that rotation needs.
 ///
-/// Holds secret values, so its `Debug` prints only the envelope and it wipes
-/// every string in `data` when dropped.
+/// Holds secret values, so its `Debug` prints only the envelope, and its
+/// [`SecretData`] wipes every string when dropped.
 #[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Secret {
@@ -21,7 +21,7 @@ pub struct Secret {
     pub renewable: bool,
     /// The response's `data`; empty when Vault sent none.
     #[serde(deserialize_with = "null_as_empty")]
-    pub data: Map<String, Value>,
+    pub data: SecretData,
     /// Warnings Vault attached to the response.
     #[serde(deserialize_with = "null_as_empty")]
     pub warnings: Vec<String>,
@@ -47,16 +47,28 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-impl Drop for Secret {
+/// The `data` of a Vault response. Every string in it is overwritten with
+/// zeros when it is dropped.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct SecretData(pub Map<String, Value>);
+
+impl std::ops::Deref for SecretData {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for SecretData {
     fn drop(&mut self) {
-        for value in self.data.values_mut() {
-            wipe(value);
-        }
+        self.0.values_mut().for_each(wipe);
     }
 }
 
 /// Overwrites every string inside `value` with zeros.
-pub(crate) fn wipe(value: &mut Value) {
+fn wipe(value: &mut Value) {
     match value {
         Value::String(s) => s.zeroize(),
         Value::Array(items) => items.iter_mut().for_each(wipe),
