@@ -13,6 +13,8 @@ mod emit;
 mod hcl;
 mod parse;
 mod stanza;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
