@@ -89,11 +89,15 @@ fn vault_json(vault: &Vault) -> Value {
     Value::Object(out)
 }
 
+/// Written in the list forms Vault Agent's HCL 1 JSON decoder reads whatever
+/// else `auto_auth` holds: a lone `"method": {..}` object is taken apart by
+/// its object flattening, and an empty `"sink": []` is refused.
 fn auto_auth_json(auto_auth: &AutoAuth) -> Value {
-    json!({
-        "method": method_json(&auto_auth.method),
-        "sink": auto_auth.sinks.iter().map(sink_json).collect::<Vec<_>>(),
-    })
+    let mut out = json!({ "method": [method_json(&auto_auth.method)] });
+    if !auto_auth.sinks.is_empty() {
+        out["sink"] = auto_auth.sinks.iter().map(sink_json).collect();
+    }
+    out
 }
 
 fn method_json(method: &Method) -> Value {

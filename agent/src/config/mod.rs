@@ -263,9 +263,11 @@ pub struct Template {
     pub source: TemplateSource,
     /// File mode of the destination.
     pub perms: u32,
-    /// Command to run after the destination changed, as argv.
+    /// Command to run after the destination changed, as argv, from `command`
+    /// or `exec { command }`. keyhole runs it without a shell: a string is
+    /// split on whitespace, and one using shell syntax is refused.
     pub command: Option<Vec<String>>,
-    /// How long `command` may run.
+    /// How long `command` may run: `exec { timeout }`, else `command_timeout`.
     pub command_timeout: Duration,
     /// Fail the render when a map key is missing.
     pub error_on_missing_key: bool,

@@ -694,7 +694,7 @@ fn round_trips_zero_retries_and_sub_second_durations() {
     config.vault.num_retries = 0;
     let json = config.to_vault_agent_json();
     assert_eq!(json["vault"]["retry"]["num_retries"], -1);
-    assert_eq!(json["auto_auth"]["method"]["min_backoff"], "250ms");
+    assert_eq!(json["auto_auth"]["method"][0]["min_backoff"], "250ms");
     let parsed = AgentConfig::from_json(&json.to_string()).expect("emitted JSON parses");
     assert_eq!(parsed, config);
 }
@@ -711,7 +711,7 @@ fn emits_vault_agent_json() {
                 "retry": { "num_retries": 12 },
             },
             "auto_auth": {
-                "method": {
+                "method": [{
                     "type": "approle",
                     "mount_path": "auth/approle",
                     "min_backoff": "1s",
@@ -722,7 +722,7 @@ fn emits_vault_agent_json() {
                         "secret_id_file_path": "/vault/run/secret-id",
                         "remove_secret_id_file_after_reading": false,
                     },
-                },
+                }],
                 "sink": [{ "type": "file", "config": { "path": "/vault/run/token", "mode": 416 } }],
             },
             "template": [
