@@ -118,7 +118,16 @@ fn is_hcl1_octal(repr: &str) -> bool {
 fn literal(expr: &Expression, at: &str) -> Result<Value> {
     let value = hcl::Expression::from(expr.clone())
         .evaluate(&Context::new())
-        .map_err(|e| invalid(at, format!("only literal values are supported: {e}")))?;
+        .map_err(|e| match expr {
+            // HCL 1 keeps `${..}` as text, HCL 2 evaluates it: no spelling
+            // means the same to both parsers.
+            Expression::StringTemplate(_) | Expression::HeredocTemplate(_) => invalid(
+                at,
+                "\"${\" and \"%{\" start HCL 2 template expressions, which Vault Agent's \
+                 HCL 1 parser keeps as text: move this text into a file and use \"source\"",
+            ),
+            _ => invalid(at, format!("only literal values are supported: {e}")),
+        })?;
     serde_json::to_value(value).map_err(|e| invalid(at, e.to_string()))
 }
 
@@ -195,6 +204,17 @@ mod tests {
             err.to_string()
                 .starts_with("vault.address: only literal values are supported"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn explains_interpolation_in_strings() {
+        let err =
+            to_json("template {\n contents = \"export A=${HOME}\"\n}\n").expect_err("is rejected");
+        assert_eq!(
+            err.to_string(),
+            "template[0].contents: \"${\" and \"%{\" start HCL 2 template expressions, \
+             which Vault Agent's HCL 1 parser keeps as text: move this text into a file and use \"source\""
         );
     }
 

@@ -17,22 +17,21 @@ use super::{
 };
 
 /// `vault.retry.num_retries` when not set (consul-template's default).
-pub(super) const DEFAULT_NUM_RETRIES: u32 = 12;
+const DEFAULT_NUM_RETRIES: u32 = 12;
 /// `auto_auth.method.min_backoff` when not set.
-pub(super) const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// `auto_auth.method.max_backoff` when not set.
-pub(super) const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// `template_config.static_secret_render_interval` when not set.
-pub(super) const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
+const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
 /// `template.perms` when not set.
-pub(super) const DEFAULT_PERMS: u32 = 0o644;
+const DEFAULT_PERMS: u32 = 0o644;
 /// `template.exec.timeout` when not set.
-pub(super) const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// `sink "file" { config { mode } }` when not set.
-pub(super) const DEFAULT_SINK_MODE: u32 = 0o640;
+const DEFAULT_SINK_MODE: u32 = 0o640;
 /// `token_path` of the kubernetes method when not set.
-pub(super) const DEFAULT_K8S_TOKEN_PATH: &str =
-    "/var/run/secrets/kubernetes.io/serviceaccount/token";
+const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[
