@@ -97,9 +97,13 @@ impl Stanza {
         self.required_string(key).map(PathBuf::from)
     }
 
-    /// The error for a required key that is absent.
+    /// The error for a required key that is absent; a key not read yet that
+    /// looks like a typo of it is named instead.
     pub(super) fn missing(&self, key: &str) -> Error {
-        self.error(format!("missing required key {key:?}"))
+        match self.keys.keys().find(|k| edit_distance(k, key) <= 2) {
+            Some(typo) => self.error(format!("unknown key {typo:?} (did you mean {key:?}?)")),
+            None => self.error(format!("missing required key {key:?}")),
+        }
     }
 
     /// A boolean, `default` when absent.
@@ -294,6 +298,22 @@ fn parse_duration(text: &str) -> Option<Duration> {
     (!text.is_empty()).then(|| Duration::from_secs_f64(total))
 }
 
+/// Levenshtein distance, to spot typos of key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// The name of a JSON value's type, for "expected X, found Y".
 pub(super) fn kind(value: &Value) -> &'static str {
     match value {
@@ -393,6 +413,31 @@ mod tests {
             s.string("name").expect_err("is rejected").to_string(),
             "t.name: expected a string, found a number"
         );
+    }
+
+    #[test]
+    fn names_a_typo_of_a_missing_required_key() {
+        let mut s = stanza(json!({"destnation": "/a", "rol": "x"}));
+        assert_eq!(
+            s.required_string("destination")
+                .expect_err("is rejected")
+                .to_string(),
+            r#"t: unknown key "destnation" (did you mean "destination"?)"#
+        );
+        assert_eq!(
+            s.required_string("path")
+                .expect_err("is rejected")
+                .to_string(),
+            r#"t: missing required key "path""#
+        );
+    }
+
+    #[test]
+    fn measures_edit_distance() {
+        assert_eq!(edit_distance("destnation", "destination"), 1);
+        assert_eq!(edit_distance("role", "rol"), 1);
+        assert_eq!(edit_distance("path", "perms"), 4);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -405,7 +405,7 @@ fn reports_errors_naming_stanza_and_key() {
     let cases: Vec<(String, &str)> = vec![
         (
             with_auth(&format!("{ok_tmpl}{ok_tmpl}template {{\n destnation = \"/a\"\n}}")),
-            r#"template[2]: missing required key "destination""#,
+            r#"template[2]: unknown key "destnation" (did you mean "destination"?)"#,
         ),
         (
             with_auth(&format!(
@@ -414,8 +414,12 @@ fn reports_errors_naming_stanza_and_key() {
             r#"template[2]: unknown key "destnation""#,
         ),
         (
-            "auto_auth {\n method \"kubernetes\" {\n config = { rol = \"app\" }\n }\n}".to_owned(),
+            "auto_auth {\n method \"kubernetes\" {\n config = { token_path = \"/t\" }\n }\n}".to_owned(),
             r#"auto_auth.method "kubernetes".config: missing required key "role""#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { rol = \"app\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".config: unknown key "rol" (did you mean "role"?)"#,
         ),
         (
             "auto_auth {\n method \"kubernetes\" {\n config = { role = \"app\"\n rol = \"x\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
@@ -600,7 +604,7 @@ fn names_the_file_in_errors() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: auto_auth: missing required key \"method\"",
+            "{}: auto_auth: unknown key \"methd\" (did you mean \"method\"?)",
             path.display()
         )
     );
