@@ -5,9 +5,10 @@
 //! the stanza and key, never silently ignored. keyhole-only settings live in
 //! one top-level `keyhole { ... }` stanza, which Vault Agent ignores.
 //!
-//! Both syntaxes are first turned into one generic JSON tree ([`hcl`] does it
-//! for HCL), then [`parse`] reads that tree stanza by stanza into the typed
-//! structs below. [`emit`] goes the other way, for the injector.
+//! Both syntaxes are first turned into one generic JSON tree (submodule
+//! `hcl` does it for HCL), then `parse` reads that tree stanza by stanza into
+//! the typed structs below, through `stanza`'s key-by-key reader. `emit` goes
+//! the other way, to the Vault Agent JSON the injector passes on.
 
 mod emit;
 mod hcl;
