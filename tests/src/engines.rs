@@ -126,3 +126,32 @@ pub async fn configure_pki(
     .with_context(|| format!("creating pki role {role} at {mount}/"))?;
     Ok(ca)
 }
+
+/// Enables the `approle` auth method at `auth/<mount>` and creates `role` granting
+/// `policies`; returns its `(role_id, secret_id)`.
+pub async fn configure_approle(
+    bao: &Bao,
+    mount: &str,
+    role: &str,
+    policies: &[&str],
+) -> anyhow::Result<(String, String)> {
+    bao.enable_auth(mount, "approle").await?;
+    let role_path = format!("auth/{mount}/role/{role}");
+    bao.write(
+        &role_path,
+        json!({ "token_policies": policies, "token_ttl": "1h" }),
+    )
+    .await
+    .with_context(|| format!("creating approle role {role} at auth/{mount}"))?;
+    let role_id = bao.read(&format!("{role_path}/role-id")).await?["data"]["role_id"]
+        .as_str()
+        .with_context(|| format!("{role_path}/role-id returned no role_id"))?
+        .to_owned();
+    let secret_id = bao
+        .write(&format!("{role_path}/secret-id"), json!({}))
+        .await?["data"]["secret_id"]
+        .as_str()
+        .with_context(|| format!("{role_path}/secret-id returned no secret_id"))?
+        .to_owned();
+    Ok((role_id, secret_id))
+}

