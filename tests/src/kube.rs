@@ -46,6 +46,10 @@ impl std::fmt::Debug for TokenReviewer {
 
 impl TokenReviewer {
     /// Starts serving on `127.0.0.1:<free port>` in the current tokio runtime.
+    ///
+    /// The test's runtime answers the reviews, so a test must not block it (a synchronous
+    /// `std::process::Command::output`, say) while OpenBao may be calling: use
+    /// `tokio::process` or `#[tokio::test(flavor = "multi_thread")]`.
     pub async fn start() -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = format!("http://{}", listener.local_addr()?);
