@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod lease;
 pub mod render;
 pub mod template;
 pub mod vault;
