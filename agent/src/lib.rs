@@ -8,6 +8,8 @@
 pub mod auth;
 pub mod config;
 pub mod lease;
+pub mod metrics;
+pub mod reload;
 pub mod render;
 pub mod template;
 pub mod vault;
