@@ -16,6 +16,8 @@
 //!   TTL or of its certificate's remaining validity.
 //! - A secret without a lease (KV v2) is read again every
 //!   `static_secret_render_interval`.
+//! - A secret that Vault rotates on a schedule (database static roles) is
+//!   read again a second after its next rotation.
 //!
 //! Jitter moves an action earlier by up to [`JITTER`] of its wait, never
 //! later, so pods started together spread their requests to Vault without
@@ -35,6 +37,9 @@ const REFETCH_FRACTION: f64 = 0.85;
 
 /// The largest share of a wait that jitter takes off it.
 pub const JITTER: f64 = 0.05;
+
+/// How long after a scheduled rotation a rotating secret is read again.
+const ROTATION_MARGIN: Duration = Duration::from_secs(1);
 
 /// Shortest wait, so a secret that is already expired (or a clock that is
 /// off) makes the agent retry each second rather than spin.
@@ -60,13 +65,19 @@ pub enum Lifetime {
         /// What is left of the secret's validity.
         ttl: Duration,
     },
+    /// Replaced by Vault on a schedule, e.g. `database/static-creds/*`.
+    Rotating {
+        /// Time until Vault's next rotation.
+        ttl: Duration,
+    },
 }
 
 impl Lifetime {
     /// Classifies a Vault response fetched at `now`.
     ///
     /// A PKI certificate is valid until its `expiration` (Unix seconds),
-    /// whatever lease it came with. KV v1 reports a `lease_duration` for
+    /// whatever lease it came with. A secret with a `rotation_period` is
+    /// rotated by Vault when its `ttl` (seconds) runs out. KV v1 reports a `lease_duration` for
     /// every read but only honours it when the secret has a `ttl` key;
     /// without one it is a static secret like KV v2.
     pub fn of(secret: &Secret, now: SystemTime) -> Self {
@@ -77,6 +88,11 @@ impl Lifetime {
                 .as_secs();
             return Self::Expiring {
                 ttl: Duration::from_secs(expiration.saturating_sub(now)),
+            };
+        }
+        if let Some(ttl) = rotation_ttl(secret) {
+            return Self::Rotating {
+                ttl: Duration::from_secs(ttl),
             };
         }
         let ttl = Duration::from_secs(secret.lease_duration);
@@ -96,7 +112,7 @@ impl Lifetime {
     pub fn ttl(&self) -> Option<Duration> {
         match *self {
             Self::Static => None,
-            Self::Renewable { ttl } | Self::Expiring { ttl } => Some(ttl),
+            Self::Renewable { ttl } | Self::Expiring { ttl } | Self::Rotating { ttl } => Some(ttl),
         }
     }
 }
@@ -107,6 +123,15 @@ fn certificate_expiration(secret: &Secret) -> Option<u64> {
         return None;
     }
     secret.data.get("expiration")?.as_u64()
+}
+
+/// The `ttl` of a database static role's credentials, which Vault rotates
+/// every `rotation_period`.
+fn rotation_ttl(secret: &Secret) -> Option<u64> {
+    if !secret.lease_id.is_empty() || !secret.data.contains_key("rotation_period") {
+        return None;
+    }
+    secret.data.get("ttl")?.as_u64()
 }
 
 /// What to do next about one secret.
@@ -158,6 +183,11 @@ pub fn next_action(
         },
         Lifetime::Expiring { ttl } => SecretAction::Refetch {
             at: after(fetched_at, ttl, REFETCH_FRACTION, jitter),
+        },
+        // Reading before the rotation would return the old credentials
+        // again, so no jitter moves this one earlier.
+        Lifetime::Rotating { ttl } => SecretAction::Refetch {
+            at: fetched_at + ttl.min(MAX_WAIT) + ROTATION_MARGIN,
         },
     }
 }
@@ -415,6 +445,23 @@ mod tests {
         let now = Instant::now();
         let action = next_action(lifetime, now, FIVE_MINUTES, 0.0);
         assert_eq!(wait(action, now), ("refetch", secs(510)));
+    }
+
+    #[test]
+    fn static_role_credentials_are_reread_a_second_after_rotation() {
+        let secret = mk_secret(json!({
+            "lease_id": "", "lease_duration": 0, "renewable": false,
+            "data": {
+                "username": "app", "password": "p",
+                "rotation_period": 86_400, "ttl": 3_000,
+                "last_vault_rotation": "2026-11-23T18:00:00Z",
+            },
+        }));
+        let lifetime = Lifetime::of(&secret, unix(1_700_000_000));
+        assert_eq!(lifetime, Lifetime::Rotating { ttl: secs(3000) });
+        let now = Instant::now();
+        let action = next_action(lifetime, now, FIVE_MINUTES, 1.0);
+        assert_eq!(wait(action, now), ("refetch", secs(3001)));
     }
 
     #[test]
