@@ -14,6 +14,7 @@ mod agent;
 mod bao;
 mod engines;
 mod kube;
+mod pod;
 mod postgres;
 mod sa_token;
 mod tools;
@@ -24,6 +25,7 @@ pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
+pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
 pub use sa_token::{ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token};
 pub use tools::{Tool, require};
