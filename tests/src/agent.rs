@@ -81,9 +81,9 @@ pub async fn run_keyhole_agent(config: &str, dir: &Path) -> anyhow::Result<Agent
 /// test (`<target>/<profile>/keyhole-agent`), or `$KEYHOLE_AGENT_BIN` when set.
 ///
 /// `CARGO_BIN_EXE_*` only covers binaries of the test's own package, so the path is found
-/// from the test executable (`<target>/<profile>/deps/<test>-<hash>`). `cargo test
-/// --workspace` (and `scripts/test`) build the binary; `cargo test -p keyhole-tests` alone
-/// does not.
+/// from the test executable (`<target>/<profile>/deps/<test>-<hash>`). `cargo test` does
+/// not build another package's binaries: `scripts/test` runs `cargo build --workspace
+/// --bins` first; by hand, run `cargo build -p keyhole-agent` before the tests.
 pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("KEYHOLE_AGENT_BIN") {
         return Ok(PathBuf::from(path));
@@ -97,8 +97,8 @@ pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
     let bin = profile_dir.join("keyhole-agent");
     if !bin.is_file() {
         bail!(
-            "{} does not exist; build it with `cargo build -p keyhole-agent` (or run the suite \
-             with `cargo test --workspace`)",
+            "{} does not exist; build it with `cargo build -p keyhole-agent` before running \
+             the tests (scripts/test does)",
             bin.display()
         );
     }
