@@ -24,7 +24,7 @@ fn newline(out: &mut String, pretty: bool, depth: usize) {
 
 fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
     match v {
-        Value::Missing | Value::Nil => out.push_str("null"),
+        Value::Missing | Value::Nil | Value::NilPointer(_) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => {
             let _ = write!(out, "{i}");
@@ -36,7 +36,13 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
         Value::Str(_) | Value::String(_) => json_string(out, &v.as_str().unwrap_or_default()),
         Value::JsonMap(_) | Value::Map(_) => {
             let entries = v.map_entries();
-            json_object(out, entries.iter().map(|(k, v)| (*k, v.clone())), entries.is_empty(), pretty, depth);
+            json_object(
+                out,
+                entries.iter().map(|(k, v)| (*k, v.clone())),
+                entries.is_empty(),
+                pretty,
+                depth,
+            );
         }
         Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => {
             let items = v.list_items().unwrap_or_default();
@@ -61,7 +67,16 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             out.push(']');
         }
         Value::Secret(s) => {
-            let fields = ["RequestID", "LeaseID", "LeaseDuration", "Renewable", "Data", "Warnings", "Auth", "WrapInfo"];
+            let fields = [
+                "RequestID",
+                "LeaseID",
+                "LeaseDuration",
+                "Renewable",
+                "Data",
+                "Warnings",
+                "Auth",
+                "WrapInfo",
+            ];
             let data_empty = s.data.is_empty();
             let entries = fields.iter().map(|name| {
                 let value = match *name {
@@ -74,7 +89,9 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             json_object(out, entries, false, pretty, depth);
         }
         Value::Pem(_) => {
-            let entries = ["Cert", "Key", "CA", "CAChain"].into_iter().map(|n| (n, v.struct_field(n).unwrap_or(Value::Nil)));
+            let entries = ["Cert", "Key", "CA", "CAChain"]
+                .into_iter()
+                .map(|n| (n, v.struct_field(n).unwrap_or(Value::Nil)));
             json_object(out, entries, false, pretty, depth);
         }
     }
@@ -153,7 +170,8 @@ pub(crate) fn to_yaml(v: &Value<'_>) -> String {
     if is_block_collection(v) {
         yaml_block(&mut out, v, 0);
     } else {
-        yaml_scalar(&mut out, v, 0, false);
+        // libyaml indents continuation lines of a root scalar by two.
+        yaml_scalar(&mut out, v, 2, false);
     }
     out.trim().to_owned()
 }
@@ -161,7 +179,9 @@ pub(crate) fn to_yaml(v: &Value<'_>) -> String {
 fn is_block_collection(v: &Value<'_>) -> bool {
     match v {
         Value::JsonMap(_) | Value::Map(_) => !v.map_entries().is_empty(),
-        Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => v.len().unwrap_or(0) > 0,
+        Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => {
+            v.len().unwrap_or(0) > 0
+        }
         Value::Secret(_) | Value::Pem(_) => true,
         _ => false,
     }
@@ -177,14 +197,30 @@ fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
     let mut entries: Vec<(String, Value<'_>)> = match v {
         Value::Secret(_) | Value::Pem(_) => {
             let names: &[&str] = if matches!(v, Value::Secret(_)) {
-                &["RequestID", "LeaseID", "LeaseDuration", "Renewable", "Data", "Warnings", "Auth", "WrapInfo"]
+                &[
+                    "RequestID",
+                    "LeaseID",
+                    "LeaseDuration",
+                    "Renewable",
+                    "Data",
+                    "Warnings",
+                    "Auth",
+                    "WrapInfo",
+                ]
             } else {
                 &["Cert", "Key", "CA", "CAChain"]
             };
             // yaml.v2 lowercases struct field names.
-            names.iter().map(|n| (n.to_lowercase(), v.struct_field(n).unwrap_or(Value::Nil))).collect()
+            names
+                .iter()
+                .map(|n| (n.to_lowercase(), v.struct_field(n).unwrap_or(Value::Nil)))
+                .collect()
         }
-        Value::JsonMap(_) | Value::Map(_) => v.map_entries().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        Value::JsonMap(_) | Value::Map(_) => v
+            .map_entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
         _ => {
             for (i, item) in v.list_items().unwrap_or_default().iter().enumerate() {
                 if i > 0 {
@@ -212,7 +248,11 @@ fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
         if is_block_collection(val) {
             out.push('\n');
             // yaml.v2 does not indent a sequence under a mapping key.
-            let child = if val.is_map() || matches!(val, Value::Secret(_) | Value::Pem(_)) { ind + 2 } else { ind };
+            let child = if val.is_map() || matches!(val, Value::Secret(_) | Value::Pem(_)) {
+                ind + 2
+            } else {
+                ind
+            };
             indent(out, child);
             yaml_block(out, val, child);
         } else {
@@ -240,7 +280,11 @@ fn yaml_key_order(a: &str, b: &str) -> std::cmp::Ordering {
             return ar[i].cmp(&br[i]);
         }
         if al || bl {
-            return if bl { Ordering::Less } else { Ordering::Greater };
+            return if bl {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
         }
         let (mut an, mut bn) = (0i64, 0i64);
         if ar[i] == '0' || br[i] == '0' {
@@ -256,12 +300,16 @@ fn yaml_key_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
         let mut ai = i;
         while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
         while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -279,7 +327,7 @@ fn yaml_key_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// for keys.
 fn yaml_scalar(out: &mut String, v: &Value<'_>, ind: usize, key: bool) {
     match v {
-        Value::Missing | Value::Nil => out.push_str("null"),
+        Value::Missing | Value::Nil | Value::NilPointer(_) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => {
             let _ = write!(out, "{i}");
@@ -294,7 +342,9 @@ fn yaml_scalar(out: &mut String, v: &Value<'_>, ind: usize, key: bool) {
                 out.push_str(&yaml_float(n.as_f64().unwrap_or(0.0)));
             }
         }
-        Value::Str(_) | Value::String(_) => yaml_string(out, &v.as_str().unwrap_or_default(), ind, key),
+        Value::Str(_) | Value::String(_) => {
+            yaml_string(out, &v.as_str().unwrap_or_default(), ind, key)
+        }
         Value::JsonMap(_) | Value::Map(_) | Value::Secret(_) | Value::Pem(_) => out.push_str("{}"),
         _ => out.push_str("[]"),
     }
@@ -325,7 +375,11 @@ fn yaml_string(out: &mut String, s: &str, ind: usize, key: bool) {
     let style = if !resolves_to_string(s) {
         Style::Double
     } else if s.contains('\n') {
-        if key || !block_allowed(s) { Style::Double } else { Style::Literal }
+        if key || !block_allowed(s) {
+            Style::Double
+        } else {
+            Style::Literal
+        }
     } else {
         let a = analyze(s);
         if a.plain {
@@ -370,14 +424,17 @@ fn yaml_string(out: &mut String, s: &str, ind: usize, key: bool) {
 /// Whether yaml.v2 would read `s` back as a string if written plain.
 fn resolves_to_string(s: &str) -> bool {
     const SPECIAL: &[&str] = &[
-        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True",
-        "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", ".inf", ".Inf", ".INF", "+.inf",
-        "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN", "<<",
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
     ];
     if SPECIAL.contains(&s) {
         return false;
     }
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if !matches!(first, '+' | '-' | '.' | '0'..='9') {
         return true;
     }
@@ -445,8 +502,11 @@ fn is_base60(s: &str) -> bool {
     let b = s.strip_prefix(['+', '-']).unwrap_or(s);
     let (main, frac) = b.split_once('.').unwrap_or((b, ""));
     let mut parts = main.split(':');
-    let Some(head) = parts.next() else { return false };
-    let head_ok = head.as_bytes().first().is_some_and(u8::is_ascii_digit) && head.bytes().all(|c| c.is_ascii_digit() || c == b'_');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    let head_ok = head.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && head.bytes().all(|c| c.is_ascii_digit() || c == b'_');
     let rest: Vec<&str> = parts.collect();
     head_ok
         && !rest.is_empty()
@@ -510,9 +570,8 @@ fn analyze(s: &str) -> Analysis {
         let next_blank = chars.get(i + 1).is_none_or(|n| *n == ' ' || *n == '\t');
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
-                    indicators = true
-                }
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => indicators = true,
                 '?' | ':' | '-' if next_blank => indicators = true,
                 _ => {}
             }
@@ -530,7 +589,10 @@ fn analyze(s: &str) -> Analysis {
     let leading_space = chars.first() == Some(&' ');
     let trailing_space = chars.last() == Some(&' ');
     let plain = !indicators && !special && !leading_space && !trailing_space;
-    Analysis { plain, single: !special }
+    Analysis {
+        plain,
+        single: !special,
+    }
 }
 
 fn block_allowed(s: &str) -> bool {

@@ -34,8 +34,22 @@ pub(crate) struct Exec<'a> {
 type Result<T, E = ExecError> = std::result::Result<T, E>;
 
 impl<'a> Exec<'a> {
-    pub(crate) fn new(ctx: &'a RenderContext, tree: &'a Tree, name: &'a str, options: &'a RenderOptions) -> Self {
-        Exec { ctx, missing: BTreeSet::new(), tree, name, options, vars: vec![("$", Value::Missing)], out: String::new(), depth: 0 }
+    pub(crate) fn new(
+        ctx: &'a RenderContext,
+        tree: &'a Tree,
+        name: &'a str,
+        options: &'a RenderOptions,
+    ) -> Self {
+        Exec {
+            ctx,
+            missing: BTreeSet::new(),
+            tree,
+            name,
+            options,
+            vars: vec![("$", Value::Missing)],
+            out: String::new(),
+            depth: 0,
+        }
     }
 
     /// Runs the main template with a nil dot, as consul-template does.
@@ -75,20 +89,32 @@ impl<'a> Exec<'a> {
             }
             Node::Branch(b) => {
                 let mark = self.vars.len();
-                let flow = if b.kind == BranchKind::Range { self.range(dot, b) } else { self.if_with(dot, b) };
+                let flow = if b.kind == BranchKind::Range {
+                    self.range(dot, b)
+                } else {
+                    self.if_with(dot, b)
+                };
                 self.vars.truncate(mark);
                 return flow;
             }
             Node::Template { pos, name, pipe } => {
                 let Some(list) = self.tree.defines.get(name) else {
-                    return Err(self.err(*pos, format_args!("template {name:?}"), format!("no such template {name:?}")));
+                    return Err(self.err(
+                        *pos,
+                        format_args!("template {name:?}"),
+                        format!("no such template {name:?}"),
+                    ));
                 };
                 let new_dot = match pipe {
                     Some(p) => self.pipeline(dot, p)?,
                     None => Value::Nil,
                 };
                 if self.depth >= MAX_DEPTH {
-                    return Err(self.err(*pos, format_args!("template {name:?}"), "exceeded maximum template depth"));
+                    return Err(self.err(
+                        *pos,
+                        format_args!("template {name:?}"),
+                        "exceeded maximum template depth",
+                    ));
                 }
                 self.depth += 1;
                 let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
@@ -116,7 +142,11 @@ impl<'a> Exec<'a> {
     fn if_with(&mut self, dot: &Value<'a>, b: &'a Branch) -> Result<Flow> {
         let v = self.pipeline(dot, &b.pipe)?;
         if v.truth() {
-            let new_dot = if b.kind == BranchKind::With { v } else { dot.clone() };
+            let new_dot = if b.kind == BranchKind::With {
+                v
+            } else {
+                dot.clone()
+            };
             self.walk_list(&new_dot, &b.list)
         } else if let Some(else_list) = &b.else_list {
             self.walk_list(dot, else_list)
@@ -131,15 +161,28 @@ impl<'a> Exec<'a> {
         // element.
         let mark = self.vars.len();
         let items: Vec<(Value<'a>, Value<'a>)> = if v.is_map() {
-            v.map_entries().into_iter().map(|(k, v)| (Value::String(Rc::from(k)), v)).collect()
+            v.map_entries()
+                .into_iter()
+                .map(|(k, v)| (Value::String(Rc::from(k)), v))
+                .collect()
         } else if let Some(items) = v.list_items() {
-            items.into_iter().enumerate().map(|(i, e)| (Value::Int(i as i64), e)).collect()
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (Value::Int(i as i64), e))
+                .collect()
         } else {
             match v {
                 Value::Missing | Value::Nil => Vec::new(),
-                Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+                Value::Int(n) => (0..n.max(0))
+                    .map(|i| (Value::Int(i), Value::Int(i)))
+                    .collect(),
                 other => {
-                    return Err(self.err(b.pipe.pos, "range", format!("range can'a iterate over {}", display(&other))));
+                    return Err(self.err(
+                        b.pipe.pos,
+                        "range",
+                        format!("range can'a iterate over {}", display(&other)),
+                    ));
                 }
             }
         };
@@ -178,7 +221,12 @@ impl<'a> Exec<'a> {
     fn pipeline(&mut self, dot: &Value<'a>, pipe: &'a Pipeline) -> Result<Value<'a>> {
         let mut value: Option<Value<'a>> = None;
         for cmd in &pipe.cmds {
-            value = Some(self.command(dot, cmd, value)?);
+            // Like Go, look inside an `interface{}` result: a nil one
+            // becomes an invalid value, which prints as `<no value>`.
+            value = Some(match self.command(dot, cmd, value)? {
+                Value::Nil => Value::Missing,
+                v => v,
+            });
         }
         let value = value.unwrap_or(Value::Missing);
         for name in &pipe.decl {
@@ -193,7 +241,12 @@ impl<'a> Exec<'a> {
         Ok(value)
     }
 
-    fn command(&mut self, dot: &Value<'a>, cmd: &'a Command, last: Option<Value<'a>>) -> Result<Value<'a>> {
+    fn command(
+        &mut self,
+        dot: &Value<'a>,
+        cmd: &'a Command,
+        last: Option<Value<'a>>,
+    ) -> Result<Value<'a>> {
         let first = &cmd.args[0];
         match first {
             Arg::Func(pos, name) => self.call(dot, *pos, name, cmd, last),
@@ -213,7 +266,11 @@ impl<'a> Exec<'a> {
             }
             _ => {
                 if cmd.args.len() > 1 || last.is_some() {
-                    return Err(self.err(cmd.pos, first, format!("can'a give argument to non-function {first}")));
+                    return Err(self.err(
+                        cmd.pos,
+                        first,
+                        format!("can'a give argument to non-function {first}"),
+                    ));
                 }
                 self.arg(dot, first)
             }
@@ -223,13 +280,22 @@ impl<'a> Exec<'a> {
     fn no_args(&self, cmd: &Command, last: Option<Value<'a>>) -> Result<()> {
         if cmd.args.len() > 1 || last.is_some() {
             let first = &cmd.args[0];
-            return Err(self.err(cmd.pos, first, format!("{first} has arguments but cannot be invoked as function")));
+            return Err(self.err(
+                cmd.pos,
+                first,
+                format!("{first} has arguments but cannot be invoked as function"),
+            ));
         }
         Ok(())
     }
 
     fn var(&self, name: &str) -> Value<'a> {
-        self.vars.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or(Value::Missing)
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Missing)
     }
 
     /// Evaluates one operand.
@@ -256,14 +322,18 @@ impl<'a> Exec<'a> {
                 self.vars.truncate(mark);
                 v?
             }
-            Arg::Func(pos, name) => {
-                self.call_args(dot, *pos, name, &[], None, arg)?
-            }
+            Arg::Func(pos, name) => self.call_args(dot, *pos, name, &[], None, arg)?,
         })
     }
 
     /// Follows `.A.B.C` from `v`.
-    fn fields(&self, mut v: Value<'a>, pos: Pos, fields: &'a [String], node: &Arg) -> Result<Value<'a>> {
+    fn fields(
+        &self,
+        mut v: Value<'a>,
+        pos: Pos,
+        fields: &'a [String],
+        node: &Arg,
+    ) -> Result<Value<'a>> {
         for name in fields {
             v = self.field(v, name, pos, node)?;
         }
@@ -272,29 +342,61 @@ impl<'a> Exec<'a> {
 
     fn field(&self, receiver: Value<'a>, name: &str, pos: Pos, node: &Arg) -> Result<Value<'a>> {
         if let Some(found) = receiver.map_get(name) {
-            if matches!(found, Value::Missing) && self.options.error_on_missing_key {
-                return Err(self.err(pos, node, format!("map has no entry for key {name:?}")));
-            }
-            return Ok(found);
+            // consul-template runs with `missingkey=zero` (a nil interface)
+            // unless `error_on_missing_key` asks for `missingkey=error`.
+            return match found {
+                Some(v) => Ok(v),
+                None if self.options.error_on_missing_key => {
+                    Err(self.err(pos, node, format!("map has no entry for key {name:?}")))
+                }
+                None => Ok(Value::Nil),
+            };
         }
         if let Some(found) = receiver.struct_field(name) {
             return Ok(found);
         }
         Err(match receiver {
-            // consul-template runs templates with nil data, so fields of the
-            // top-level dot are missing rather than an error.
+            // consul-template runs templates with nil data: fields of an
+            // invalid value are invalid too.
             Value::Missing if self.options.error_on_missing_key => {
                 self.err(pos, node, format!("nil data; no entry for key {name:?}"))
             }
-            Value::Missing | Value::Nil => self.err(pos, node, format!("nil pointer evaluating interface {{}}.{name}")),
-            Value::Secret(_) | Value::Pem(_) => {
-                self.err(pos, node, format!("can'a evaluate field {name} in type {}", receiver.type_name()))
+            Value::Missing => return Ok(Value::Missing),
+            Value::Nil => self.err(
+                pos,
+                node,
+                format!("nil pointer evaluating interface {{}}.{name}"),
+            ),
+            Value::NilPointer(t) => {
+                self.err(pos, node, format!("nil pointer evaluating {t}.{name}"))
             }
-            _ => self.err(pos, node, format!("can'a evaluate field {name} in type {}", receiver.type_name())),
+            Value::Secret(_) | Value::Pem(_) => self.err(
+                pos,
+                node,
+                format!(
+                    "can'a evaluate field {name} in type {}",
+                    receiver.type_name()
+                ),
+            ),
+            _ => self.err(
+                pos,
+                node,
+                format!(
+                    "can'a evaluate field {name} in type {}",
+                    receiver.type_name()
+                ),
+            ),
         })
     }
 
-    fn call(&mut self, dot: &Value<'a>, pos: Pos, name: &str, cmd: &'a Command, last: Option<Value<'a>>) -> Result<Value<'a>> {
+    fn call(
+        &mut self,
+        dot: &Value<'a>,
+        pos: Pos,
+        name: &str,
+        cmd: &'a Command,
+        last: Option<Value<'a>>,
+    ) -> Result<Value<'a>> {
         self.call_args(dot, pos, name, &cmd.args[1..], last, cmd)
     }
 
@@ -311,7 +413,11 @@ impl<'a> Exec<'a> {
         if name == "and" || name == "or" {
             let total = arg_nodes.len() + usize::from(last.is_some());
             if total == 0 {
-                return Err(self.err(pos, at, format!("wrong number of args for {name}: want at least 1 got 0")));
+                return Err(self.err(
+                    pos,
+                    at,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
             }
             let mut result = Value::Missing;
             for node in arg_nodes {
@@ -330,7 +436,8 @@ impl<'a> Exec<'a> {
             args.push(self.arg(dot, node)?);
         }
         args.extend(last);
-        funcs::call(self, name, args).map_err(|e| self.err(pos, at, format!("error calling {name}: {e}")))
+        funcs::call(self, name, args)
+            .map_err(|e| self.err(pos, at, format!("error calling {name}: {e}")))
     }
 }
 

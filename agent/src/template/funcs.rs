@@ -15,12 +15,59 @@ use super::value::{Pem, Value};
 
 /// Every function name the parser accepts.
 const NAMES: &[&str] = &[
-    "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "html",
-    "js", "urlquery", "secret", "secrets", "pkiCert", "toJSON", "toJSONPretty", "toUnescapedJSON",
-    "toUnescapedJSONPretty", "toYAML", "base64Encode", "base64Decode", "base64URLEncode", "base64URLDecode",
-    "trimSpace", "trim", "trimPrefix", "trimSuffix", "contains", "in", "split", "join", "replaceAll", "toLower",
-    "toUpper", "env", "envOrDefault", "parseJSON", "parseBool", "parseInt", "parseFloat", "parseUint", "indent",
-    "add", "subtract", "multiply", "divide", "modulo",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "html",
+    "js",
+    "urlquery",
+    "secret",
+    "secrets",
+    "pkiCert",
+    "toJSON",
+    "toJSONPretty",
+    "toUnescapedJSON",
+    "toUnescapedJSONPretty",
+    "toYAML",
+    "base64Encode",
+    "base64Decode",
+    "base64URLEncode",
+    "base64URLDecode",
+    "trimSpace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "contains",
+    "in",
+    "split",
+    "join",
+    "replaceAll",
+    "toLower",
+    "toUpper",
+    "env",
+    "envOrDefault",
+    "parseJSON",
+    "parseBool",
+    "parseInt",
+    "parseFloat",
+    "parseUint",
+    "indent",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "modulo",
 ];
 
 /// Whether `name` is a known function.
@@ -34,7 +81,10 @@ fn want(name: &str, args: &[Value<'_>], n: usize) -> Result<(), String> {
     if args.len() == n {
         Ok(())
     } else {
-        Err(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+        Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ))
     }
 }
 
@@ -44,7 +94,10 @@ fn string_arg<'v>(v: &'v Value<'_>) -> Result<&'v str, String> {
         Value::Str(s) => Ok(s),
         Value::String(s) => Ok(s),
         Value::Missing => Err("invalid value; expected string".into()),
-        other => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -56,7 +109,16 @@ fn owned(s: String) -> Value<'static> {
 /// by the evaluator because they short-circuit).
 pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> FnResult<'a> {
     // Functions see a missing value as nil, as Go's call does.
-    let args: Vec<Value<'a>> = args.into_iter().map(|a| if matches!(a, Value::Missing) { Value::Nil } else { a }).collect();
+    let args: Vec<Value<'a>> = args
+        .into_iter()
+        .map(|a| {
+            if matches!(a, Value::Missing) {
+                Value::Nil
+            } else {
+                a
+            }
+        })
+        .collect();
     match name {
         "not" => {
             want(name, &args, 1)?;
@@ -64,7 +126,10 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "len" => {
             want(name, &args, 1)?;
-            args[0].len().map(|n| Value::Int(n as i64)).ok_or_else(|| format!("len of type {}", args[0].type_name()))
+            args[0]
+                .len()
+                .map(|n| Value::Int(n as i64))
+                .ok_or_else(|| format!("len of type {}", args[0].type_name()))
         }
         "index" => index(args),
         "print" => Ok(owned(sprint(&args))),
@@ -114,7 +179,9 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             if path.is_empty() {
                 return Ok(Value::StrSlice(&[]));
             }
-            let request = Request::List { path: path.to_owned() };
+            let request = Request::List {
+                path: path.to_owned(),
+            };
             match ex.ctx.lists.get(&request) {
                 Some(Ok(list)) => Ok(Value::StrSlice(list)),
                 Some(Err(e)) => Err(format!("secrets {path:?}: {e}")),
@@ -128,7 +195,10 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             want(name, &args, 1)?;
             let mut json = to_json(&args[0], name.ends_with("Pretty"));
             if name.starts_with("toUnescaped") {
-                json = json.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&");
+                json = json
+                    .replace("\\u003c", "<")
+                    .replace("\\u003e", ">")
+                    .replace("\\u0026", "&");
             }
             Ok(owned(json))
         }
@@ -138,20 +208,34 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "base64Encode" | "base64URLEncode" => {
             want(name, &args, 1)?;
-            let engine = if name == "base64Encode" { &STANDARD } else { &URL_SAFE };
+            let engine = if name == "base64Encode" {
+                &STANDARD
+            } else {
+                &URL_SAFE
+            };
             Ok(owned(engine.encode(string_arg(&args[0])?)))
         }
         "base64Decode" | "base64URLDecode" => {
             want(name, &args, 1)?;
-            let engine = if name == "base64Decode" { &STANDARD } else { &URL_SAFE };
-            let bytes = engine.decode(string_arg(&args[0])?).map_err(|e| format!("{name}: {e}"))?;
+            let engine = if name == "base64Decode" {
+                &STANDARD
+            } else {
+                &URL_SAFE
+            };
+            let bytes = engine
+                .decode(string_arg(&args[0])?)
+                .map_err(|e| format!("{name}: {e}"))?;
             // Go strings hold any bytes; output here must be UTF-8, so
             // invalid sequences become U+FFFD.
-            Ok(owned(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())))
+            Ok(owned(String::from_utf8(bytes).unwrap_or_else(|e| {
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            })))
         }
         "trimSpace" => {
             want(name, &args, 1)?;
-            Ok(owned(string_arg(&args[0])?.trim_matches(is_go_space).to_owned()))
+            Ok(owned(
+                string_arg(&args[0])?.trim_matches(is_go_space).to_owned(),
+            ))
         }
         "trim" | "trimPrefix" | "trimSuffix" => {
             want(name, &args, 2)?;
@@ -172,8 +256,15 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "split" => {
             want(name, &args, 2)?;
-            let (sep, s) = (string_arg(&args[0])?, string_arg(&args[1])?.trim_matches(is_go_space));
-            let parts = if s.is_empty() { Vec::new() } else { go_split(s, sep) };
+            let (sep, s) = (
+                string_arg(&args[0])?,
+                string_arg(&args[1])?.trim_matches(is_go_space),
+            );
+            let parts = if s.is_empty() {
+                Vec::new()
+            } else {
+                go_split(s, sep)
+            };
             Ok(Value::Strings(Rc::new(parts)))
         }
         "join" => {
@@ -182,12 +273,19 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             match &args[1] {
                 Value::StrSlice(l) => Ok(owned(l.join(sep))),
                 Value::Strings(l) => Ok(owned(l.join(sep))),
-                other => Err(format!("wrong type for value; expected []string; got {}", other.type_name())),
+                other => Err(format!(
+                    "wrong type for value; expected []string; got {}",
+                    other.type_name()
+                )),
             }
         }
         "replaceAll" => {
             want(name, &args, 3)?;
-            let (from, to, s) = (string_arg(&args[0])?, string_arg(&args[1])?, string_arg(&args[2])?);
+            let (from, to, s) = (
+                string_arg(&args[0])?,
+                string_arg(&args[1])?,
+                string_arg(&args[2])?,
+            );
             Ok(owned(go_replace_all(s, from, to)))
         }
         "toLower" => {
@@ -200,7 +298,9 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "env" => {
             want(name, &args, 1)?;
-            Ok(owned(std::env::var(string_arg(&args[0])?).unwrap_or_default()))
+            Ok(owned(
+                std::env::var(string_arg(&args[0])?).unwrap_or_default(),
+            ))
         }
         "envOrDefault" => {
             want(name, &args, 2)?;
@@ -216,7 +316,8 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             if s.is_empty() {
                 return Ok(Value::Map(Rc::new(BTreeMap::new())));
             }
-            let json: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("parseJSON: {e}"))?;
+            let json: serde_json::Value =
+                serde_json::from_str(s).map_err(|e| format!("parseJSON: {e}"))?;
             Ok(Value::from_owned_json(json))
         }
         "parseBool" => {
@@ -224,7 +325,11 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             Ok(Value::Bool(match string_arg(&args[0])? {
                 "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
                 "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-                other => return Err(format!("parseBool: strconv.ParseBool: parsing {other:?}: invalid syntax")),
+                other => {
+                    return Err(format!(
+                        "parseBool: strconv.ParseBool: parsing {other:?}: invalid syntax"
+                    ));
+                }
             }))
         }
         "parseInt" | "parseUint" => {
@@ -245,14 +350,20 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             if s.is_empty() {
                 return Ok(Value::Float(0.0));
             }
-            s.parse::<f64>().map(Value::Float).map_err(|_| format!("parseFloat: parsing {s:?}: invalid syntax"))
+            s.parse::<f64>()
+                .map(Value::Float)
+                .map_err(|_| format!("parseFloat: parsing {s:?}: invalid syntax"))
         }
         "indent" => {
             want(name, &args, 2)?;
             let Value::Int(n) = args[0] else {
-                return Err(format!("wrong type for value; expected int; got {}", args[0].type_name()));
+                return Err(format!(
+                    "wrong type for value; expected int; got {}",
+                    args[0].type_name()
+                ));
             };
-            let n = usize::try_from(n).map_err(|_| "indent value must be a positive integer".to_owned())?;
+            let n = usize::try_from(n)
+                .map_err(|_| "indent value must be a positive integer".to_owned())?;
             let prefix = " ".repeat(n);
             let mut out = String::new();
             let mut at_line_start = true;
@@ -286,10 +397,19 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
         if s.is_empty() {
             continue;
         }
-        let (k, v) = s.split_once('=').ok_or_else(|| format!("not k=v pair {s:?}"))?;
-        data.insert(k.trim_matches(is_go_space).to_owned(), v.trim_matches(is_go_space).to_owned());
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("not k=v pair {s:?}"))?;
+        data.insert(
+            k.trim_matches(is_go_space).to_owned(),
+            v.trim_matches(is_go_space).to_owned(),
+        );
     }
-    let request = if rest.is_empty() && name == "secret" { Request::Read { path } } else { Request::Write { path, data } };
+    let request = if rest.is_empty() && name == "secret" {
+        Request::Read { path }
+    } else {
+        Request::Write { path, data }
+    };
     let found = match ex.ctx.secrets.get(&request) {
         Some(Ok(secret)) => secret,
         Some(Err(e)) => return Err(format!("{name} {:?}: {e}", request.path())),
@@ -301,7 +421,14 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
     if name == "secret" {
         return Ok(Value::Secret(found));
     }
-    let field = |k: &str| found.data.get(k).and_then(|v| v.as_str()).map(pem_block).unwrap_or_default();
+    let field = |k: &str| {
+        found
+            .data
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(pem_block)
+            .unwrap_or_default()
+    };
     let ca_chain = found
         .data
         .get("ca_chain")
@@ -325,7 +452,10 @@ fn pem_block(s: &str) -> String {
 
 /// Go's `unicode.IsSpace` for the characters `strings.TrimSpace` removes.
 fn is_go_space(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}') || (c as u32 > 0xff && c.is_whitespace())
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
+    ) || (c as u32 > 0xff && c.is_whitespace())
 }
 
 /// `strings.Split`: an empty separator splits into characters.
@@ -355,7 +485,10 @@ fn contains(l: &Value<'_>, v: &Value<'_>) -> bool {
         return items.iter().any(|item| match (item, v) {
             (Value::Int(a), Value::Int(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
-            (a, b) if a.type_name() == b.type_name() && matches!(a.type_name(), "string" | "json.Number") => {
+            (a, b)
+                if a.type_name() == b.type_name()
+                    && matches!(a.type_name(), "string" | "json.Number") =>
+            {
                 a.as_str() == b.as_str()
             }
             _ => false,
@@ -380,30 +513,46 @@ fn index<'a>(args: Vec<Value<'a>>) -> FnResult<'a> {
             let k = match &key {
                 Value::Str(s) => *s,
                 Value::String(s) => s,
-                other => return Err(format!("value has type {}; should be string", other.type_name())),
+                other => {
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        other.type_name()
+                    ));
+                }
             };
             // A missing key gives the element type's zero value: nil.
-            item = match item.map_get(k) {
-                Some(Value::Missing) | None => Value::Nil,
-                Some(v) => v,
-            };
+            item = item.map_get(k).flatten().unwrap_or(Value::Nil);
             continue;
         }
         let Value::Int(i) = key else {
-            return Err(format!("cannot index slice/array with type {}", key.type_name()));
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                key.type_name()
+            ));
         };
-        if let Some(s) = item.as_str().filter(|_| !item.is_map()).map(|s| s.into_owned()) {
-            let b = usize::try_from(i).ok().and_then(|i| s.as_bytes().get(i).copied());
-            item = Value::Int(i64::from(b.ok_or_else(|| format!("index out of range: {i}"))?));
+        if let Some(s) = item
+            .as_str()
+            .filter(|_| !item.is_map())
+            .map(|s| s.into_owned())
+        {
+            let b = usize::try_from(i)
+                .ok()
+                .and_then(|i| s.as_bytes().get(i).copied());
+            item = Value::Int(i64::from(
+                b.ok_or_else(|| format!("index out of range: {i}"))?,
+            ));
             continue;
         }
         let len = item.len().unwrap_or(0);
         let found = match usize::try_from(i).ok().map(|u| item.list_get(u)) {
             Some(Some(found)) => found,
-            _ if item.list_get(0).is_none() => return Err(format!("can't index item of type {}", item.type_name())),
+            _ if item.list_get(0).is_none() => {
+                return Err(format!("can't index item of type {}", item.type_name()));
+            }
             _ => None,
         };
-        item = found.ok_or_else(|| format!("index out of range: {i}{}", if i >= 0 { "" } else { "" }))?;
+        item = found
+            .ok_or_else(|| format!("index out of range: {i}{}", if i >= 0 { "" } else { "" }))?;
         let _ = len;
     }
     Ok(item)
@@ -425,14 +574,22 @@ fn basic<'s>(v: &'s Value<'_>) -> Basic<'s> {
         Value::Bool(b) => Basic::Bool(*b),
         Value::Int(i) => Basic::Int(*i),
         Value::Float(f) => Basic::Float(*f),
-        Value::Str(_) | Value::String(_) | Value::Number(_) => Basic::Str(v.as_str().unwrap_or_default()),
+        Value::Str(_) | Value::String(_) | Value::Number(_) => {
+            Basic::Str(v.as_str().unwrap_or_default())
+        }
         _ => Basic::Other,
     }
 }
 
 /// Go's `eq` for one pair.
 fn equal(a: &Value<'_>, b: &Value<'_>) -> Result<bool, String> {
-    let incompatible = || format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name());
+    let incompatible = || {
+        format!(
+            "incompatible types for comparison: {} and {}",
+            a.type_name(),
+            b.type_name()
+        )
+    };
     let (ka, kb) = (basic(a), basic(b));
     // json.Number and string are both string kinds, as in Go.
     match (&ka, &kb) {
@@ -453,10 +610,14 @@ fn less(a: &Value<'_>, b: &Value<'_>) -> Result<bool, String> {
         (Basic::Int(x), Basic::Int(y)) => Ok(x < y),
         (Basic::Float(x), Basic::Float(y)) => Ok(x < y),
         (Basic::Str(x), Basic::Str(y)) => Ok(x < y),
-        (Basic::Bool(_), Basic::Bool(_)) | (Basic::Other | Basic::Invalid, _) | (_, Basic::Other | Basic::Invalid) => {
-            Err("invalid type for comparison".into())
-        }
-        _ => Err(format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name())),
+        (Basic::Bool(_), Basic::Bool(_))
+        | (Basic::Other | Basic::Invalid, _)
+        | (_, Basic::Other | Basic::Invalid) => Err("invalid type for comparison".into()),
+        _ => Err(format!(
+            "incompatible types for comparison: {} and {}",
+            a.type_name(),
+            b.type_name()
+        )),
     }
 }
 
@@ -470,7 +631,11 @@ fn arithmetic<'a>(name: &str, a: &Value<'_>, b: &Value<'_>) -> FnResult<'a> {
     };
     let (Some((ai, af)), Some((bi, bf))) = (num(a), num(b)) else {
         let bad = if num(a).is_none() { a } else { b };
-        return Err(format!("{name}: unknown type for {bad:?} ({})", bad.type_name()).replace("Str(", "(").to_owned());
+        return Err(
+            format!("{name}: unknown type for {bad:?} ({})", bad.type_name())
+                .replace("Str(", "(")
+                .to_owned(),
+        );
     };
     if let (Some(x), Some(y)) = (ai, bi) {
         let r = match name {
@@ -480,10 +645,16 @@ fn arithmetic<'a>(name: &str, a: &Value<'_>, b: &Value<'_>) -> FnResult<'a> {
             "divide" => x.checked_div(y),
             _ => x.checked_rem(y),
         };
-        return r.map(Value::Int).ok_or_else(|| format!("{name}: integer divide by zero or overflow"));
+        return r
+            .map(Value::Int)
+            .ok_or_else(|| format!("{name}: integer divide by zero or overflow"));
     }
     if name == "modulo" {
-        return Err(format!("modulo: unknown type for {} ({})", bf, b.type_name()));
+        return Err(format!(
+            "modulo: unknown type for {} ({})",
+            bf,
+            b.type_name()
+        ));
     }
     Ok(Value::Float(match name {
         "add" => af + bf,
@@ -529,7 +700,9 @@ fn js_escape(s: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 || c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 || c.is_control() => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -540,7 +713,9 @@ fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(char::from(b)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }

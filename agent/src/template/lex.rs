@@ -57,10 +57,24 @@ pub(crate) struct Token {
 }
 
 /// Lexes `text` into tokens.
-pub(crate) fn lex(name: &str, text: &str, left: &str, right: &str) -> Result<Vec<Token>, ParseError> {
+pub(crate) fn lex(
+    name: &str,
+    text: &str,
+    left: &str,
+    right: &str,
+) -> Result<Vec<Token>, ParseError> {
     let left = if left.is_empty() { "{{" } else { left };
     let right = if right.is_empty() { "}}" } else { right };
-    Lexer { name, src: text, left, right, at: 0, out: Vec::new(), trim_next: false }.run()
+    Lexer {
+        name,
+        src: text,
+        left,
+        right,
+        at: 0,
+        out: Vec::new(),
+        trim_next: false,
+    }
+    .run()
 }
 
 struct Lexer<'s> {
@@ -81,8 +95,14 @@ impl Lexer<'_> {
     fn pos_of(&self, offset: usize) -> Pos {
         let before = &self.src.as_bytes()[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        Pos { line: line as u32, col: (offset - line_start + 1) as u32 }
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Pos {
+            line: line as u32,
+            col: (offset - line_start + 1) as u32,
+        }
     }
 
     fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
@@ -107,7 +127,10 @@ impl Lexer<'_> {
     fn run(mut self) -> Result<Vec<Token>, ParseError> {
         while self.at < self.src.len() {
             let start = self.at;
-            let end = self.rest().find(self.left).map_or(self.src.len(), |i| start + i);
+            let end = self
+                .rest()
+                .find(self.left)
+                .map_or(self.src.len(), |i| start + i);
             let after_left = &self.src[end.min(self.src.len())..];
             let mut text = &self.src[start..end];
             if self.trim_next {
@@ -235,7 +258,11 @@ impl Lexer<'_> {
                         self.number(start)?;
                     } else {
                         let n = word_len(after);
-                        let tok = if n == 0 { Tok::Dot } else { Tok::Field(after[..n].to_owned()) };
+                        let tok = if n == 0 {
+                            Tok::Dot
+                        } else {
+                            Tok::Field(after[..n].to_owned())
+                        };
                         self.at += 1 + n;
                         self.push(start, tok);
                     }
@@ -247,7 +274,9 @@ impl Lexer<'_> {
                     self.at += n;
                     self.push(start, Tok::Ident(w));
                 }
-                c => return Err(self.err(start, format!("unrecognized character in action: {c:?}"))),
+                c => {
+                    return Err(self.err(start, format!("unrecognized character in action: {c:?}")));
+                }
             }
         }
     }
@@ -256,11 +285,16 @@ impl Lexer<'_> {
     /// here, returns its length and records whether to trim what follows.
     fn right_with_trim(&mut self) -> Option<usize> {
         let rest = self.rest().as_bytes();
-        if rest.len() >= 2 && is_space(rest[0]) && rest[1] == b'-' && rest[2..].starts_with(self.right.as_bytes()) {
+        if rest.len() >= 2
+            && is_space(rest[0])
+            && rest[1] == b'-'
+            && rest[2..].starts_with(self.right.as_bytes())
+        {
             self.trim_next = true;
             return Some(2 + self.right.len());
         }
-        rest.starts_with(self.right.as_bytes()).then_some(self.right.len())
+        rest.starts_with(self.right.as_bytes())
+            .then_some(self.right.len())
     }
 
     fn quoted(&mut self, start: usize) -> Result<String, ParseError> {
@@ -284,7 +318,9 @@ impl Lexer<'_> {
         let mut i = self.at + 1;
         loop {
             match bytes.get(i) {
-                None | Some(b'\n') => return Err(self.err(start, "unterminated character constant")),
+                None | Some(b'\n') => {
+                    return Err(self.err(start, "unterminated character constant"));
+                }
                 Some(b'\\') => i += 2,
                 Some(b'\'') => break,
                 Some(_) => i += 1,
@@ -356,18 +392,24 @@ fn unescape(body: &str, quote: char) -> Result<String, String> {
                     _ => 8,
                 };
                 let hex: String = chars.by_ref().take(len).collect();
-                let v = u32::from_str_radix(&hex, 16).map_err(|_| format!("invalid escape \\{e}{hex}"))?;
+                let v = u32::from_str_radix(&hex, 16)
+                    .map_err(|_| format!("invalid escape \\{e}{hex}"))?;
                 if e == 'x' {
                     // Go strings are bytes; keep ASCII exact and map others to chars.
                     out.push(char::from(v as u8));
                 } else {
-                    out.push(char::from_u32(v).ok_or_else(|| format!("invalid escape \\{e}{hex}"))?);
+                    out.push(
+                        char::from_u32(v).ok_or_else(|| format!("invalid escape \\{e}{hex}"))?,
+                    );
                 }
             }
             '0'..='7' => {
                 let mut v = e.to_digit(8).unwrap_or(0);
                 for _ in 0..2 {
-                    let d = chars.next().and_then(|c| c.to_digit(8)).ok_or("invalid octal escape")?;
+                    let d = chars
+                        .next()
+                        .and_then(|c| c.to_digit(8))
+                        .ok_or("invalid octal escape")?;
                     v = v * 8 + d;
                 }
                 out.push(char::from(v as u8));

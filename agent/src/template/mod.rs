@@ -175,10 +175,18 @@ pub struct RenderOptions {
 impl Template {
     /// Parses `text`; `name` is used in error messages (e.g. the destination
     /// path or annotation). Empty delimiters mean `{{` and `}}`.
-    pub fn parse(name: &str, text: &str, left_delim: &str, right_delim: &str) -> Result<Template, ParseError> {
+    pub fn parse(
+        name: &str,
+        text: &str,
+        left_delim: &str,
+        right_delim: &str,
+    ) -> Result<Template, ParseError> {
         let tokens = lex::lex(name, text, left_delim, right_delim)?;
         let tree = parse::parse(name, tokens)?;
-        Ok(Template { name: name.to_owned(), tree })
+        Ok(Template {
+            name: name.to_owned(),
+            tree,
+        })
     }
 
     /// The name given to [`Template::parse`].
@@ -189,13 +197,21 @@ impl Template {
     /// Renders with the secrets in `ctx`; requests not yet in `ctx` are
     /// recorded as missing (see [`RenderContext::missing`]) and evaluate to
     /// nil the way consul-template's first pass does.
-    pub fn render(&self, ctx: &mut RenderContext, options: &RenderOptions) -> Result<Vec<u8>, ExecError> {
+    pub fn render(
+        &self,
+        ctx: &mut RenderContext,
+        options: &RenderOptions,
+    ) -> Result<Vec<u8>, ExecError> {
         let (result, missing) = {
             let mut ex = exec::Exec::new(ctx, &self.tree, &self.name, options);
             let result = ex.run();
             (result, std::mem::take(&mut ex.missing))
         };
-        ctx.missing = missing.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        ctx.missing = missing
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         result.map(String::into_bytes)
     }
 }

@@ -18,7 +18,11 @@ pub(crate) enum Node {
     /// `{{ if }}`, `{{ with }}` or `{{ range }}`.
     Branch(Box<Branch>),
     /// `{{ template "name" pipeline }}`.
-    Template { pos: Pos, name: String, pipe: Option<Pipeline> },
+    Template {
+        pos: Pos,
+        name: String,
+        pipe: Option<Pipeline>,
+    },
     /// `{{ break }}`.
     Break,
     /// `{{ continue }}`.
@@ -94,7 +98,14 @@ pub(crate) struct Tree {
 
 /// Parses tokens into a [`Tree`].
 pub(crate) fn parse(name: &str, tokens: Vec<Token>) -> Result<Tree, ParseError> {
-    let mut p = Parser { name, toks: tokens, at: 0, vars: vec!["$".to_owned()], range_depth: 0, tree: Tree::default() };
+    let mut p = Parser {
+        name,
+        toks: tokens,
+        at: 0,
+        vars: vec!["$".to_owned()],
+        range_depth: 0,
+        tree: Tree::default(),
+    };
     let (root, end) = p.list()?;
     if let Some((tok, pos)) = end {
         return Err(p.err_at(pos, format!("unexpected {{{{{tok}}}}}")));
@@ -117,11 +128,20 @@ type ListEnd = Option<(&'static str, Pos)>;
 
 impl Parser<'_> {
     fn err_at(&self, pos: Pos, message: impl Into<String>) -> ParseError {
-        ParseError { name: self.name.to_owned(), line: pos.line as usize, column: pos.col as usize, message: message.into() }
+        ParseError {
+            name: self.name.to_owned(),
+            line: pos.line as usize,
+            column: pos.col as usize,
+            message: message.into(),
+        }
     }
 
     fn here(&self) -> Pos {
-        self.toks.get(self.at).or(self.toks.last()).map(|t| t.pos).unwrap_or_default()
+        self.toks
+            .get(self.at)
+            .or(self.toks.last())
+            .map(|t| t.pos)
+            .unwrap_or_default()
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -130,7 +150,10 @@ impl Parser<'_> {
 
     /// Peeks past spaces.
     fn peek_ns(&self) -> Option<&Tok> {
-        self.toks[self.at.min(self.toks.len())..].iter().map(|t| &t.tok).find(|t| **t != Tok::Space)
+        self.toks[self.at.min(self.toks.len())..]
+            .iter()
+            .map(|t| &t.tok)
+            .find(|t| **t != Tok::Space)
     }
 
     fn next(&mut self) -> Option<Token> {
@@ -157,7 +180,9 @@ impl Parser<'_> {
     fn expect_right(&mut self, context: &str) -> Result<(), ParseError> {
         let pos = self.here();
         match self.next_ns() {
-            Some(Token { tok: Tok::Right, .. }) => Ok(()),
+            Some(Token {
+                tok: Tok::Right, ..
+            }) => Ok(()),
             _ => Err(self.err_at(pos, format!("unexpected token in {context}"))),
         }
     }
@@ -205,10 +230,17 @@ impl Parser<'_> {
                             "break" | "continue" => {
                                 self.at += 1;
                                 if self.range_depth == 0 {
-                                    return Err(self.err_at(pos, format!("{{{{{word}}}}} outside {{{{range}}}}")));
+                                    return Err(self.err_at(
+                                        pos,
+                                        format!("{{{{{word}}}}} outside {{{{range}}}}"),
+                                    ));
                                 }
                                 self.expect_right(&word)?;
-                                list.push(if word == "break" { Node::Break } else { Node::Continue });
+                                list.push(if word == "break" {
+                                    Node::Break
+                                } else {
+                                    Node::Continue
+                                });
                                 continue;
                             }
                             _ => {}
@@ -249,8 +281,12 @@ impl Parser<'_> {
                 // `{{else if ...}}` and `{{else with ...}}` nest a branch that
                 // shares this one's `{{end}}`.
                 let chained = match self.peek() {
-                    Some(Tok::Ident(w)) if w == "if" && kind == BranchKind::If => Some(BranchKind::If),
-                    Some(Tok::Ident(w)) if w == "with" && kind == BranchKind::With => Some(BranchKind::With),
+                    Some(Tok::Ident(w)) if w == "if" && kind == BranchKind::If => {
+                        Some(BranchKind::If)
+                    }
+                    Some(Tok::Ident(w)) if w == "with" && kind == BranchKind::With => {
+                        Some(BranchKind::With)
+                    }
                     _ => None,
                 };
                 if let Some(k) = chained {
@@ -263,7 +299,11 @@ impl Parser<'_> {
                     match end {
                         Some(("end", _)) => {}
                         Some((_, p)) => return Err(self.err_at(p, "expected end; found {{else}}")),
-                        None => return Err(self.err_at(else_pos, format!("unexpected EOF in {context}"))),
+                        None => {
+                            return Err(
+                                self.err_at(else_pos, format!("unexpected EOF in {context}"))
+                            );
+                        }
                     }
                     Some(else_list)
                 }
@@ -271,12 +311,19 @@ impl Parser<'_> {
             _ => return Err(self.err_at(pos, format!("unexpected EOF in {context}"))),
         };
         self.vars.truncate(vars_len);
-        Ok(Node::Branch(Box::new(Branch { kind, pipe, list, else_list })))
+        Ok(Node::Branch(Box::new(Branch {
+            kind,
+            pipe,
+            list,
+            else_list,
+        })))
     }
 
     fn define(&mut self, pos: Pos) -> Result<(), ParseError> {
         let name = match self.next_ns() {
-            Some(Token { tok: Tok::Str(s), .. }) => s,
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => s,
             _ => return Err(self.err_at(pos, "expected template name in define")),
         };
         self.expect_right("define")?;
@@ -293,7 +340,9 @@ impl Parser<'_> {
     fn template(&mut self, is_block: bool, pos: Pos) -> Result<Node, ParseError> {
         let context = if is_block { "block" } else { "template" };
         let name = match self.next_ns() {
-            Some(Token { tok: Tok::Str(s), .. }) => s,
+            Some(Token {
+                tok: Tok::Str(s), ..
+            }) => s,
             _ => return Err(self.err_at(pos, format!("expected template name in {context}"))),
         };
         let pipe = if self.peek_ns() == Some(&Tok::Right) {
@@ -326,7 +375,10 @@ impl Parser<'_> {
             let mut names = Vec::new();
             loop {
                 match self.next_ns() {
-                    Some(Token { tok: Tok::Variable(v), .. }) => names.push(v),
+                    Some(Token {
+                        tok: Tok::Variable(v),
+                        ..
+                    }) => names.push(v),
                     _ => break,
                 }
                 match self.next_ns().map(|t| t.tok) {
@@ -391,12 +443,20 @@ impl Parser<'_> {
             return Err(self.err_at(pos, format!("missing value for {context}")));
         }
         for (i, c) in cmds.iter().enumerate().skip(1) {
-            if let Some(Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_) | Arg::Dot) = c.args.first() {
+            if let Some(
+                Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_) | Arg::Dot,
+            ) = c.args.first()
+            {
                 let _ = i;
                 return Err(self.err_at(c.pos, "non executable command in pipeline stage"));
             }
         }
-        Ok(Pipeline { pos, decl, is_assign, cmds })
+        Ok(Pipeline {
+            pos,
+            decl,
+            is_assign,
+            cmds,
+        })
     }
 
     fn command(&mut self) -> Result<Command, ParseError> {
@@ -454,7 +514,8 @@ impl Parser<'_> {
             },
             Tok::Str(s) => Arg::Str(s),
             Tok::Char(c) => Arg::Int(c),
-            Tok::Number(n) => parse_number(&n).ok_or_else(|| self.err_at(pos, format!("bad number syntax: \"{n}\"")))?,
+            Tok::Number(n) => parse_number(&n)
+                .ok_or_else(|| self.err_at(pos, format!("bad number syntax: \"{n}\"")))?,
             Tok::LParen => {
                 let pipe = self.pipeline("parenthesized pipeline", false)?;
                 Arg::Pipe(Box::new(pipe))
@@ -462,7 +523,10 @@ impl Parser<'_> {
             other => return Err(self.err_at(pos, format!("unexpected {other:?} in operand"))),
         };
         if let Some(Tok::Field(_)) = self.peek() {
-            if matches!(term, Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_)) {
+            if matches!(
+                term,
+                Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_)
+            ) {
                 return Err(self.err_at(pos, "unexpected . after term"));
             }
             let mut fields = Vec::new();
@@ -492,12 +556,15 @@ fn parse_number(text: &str) -> Option<Arg> {
     let clean: String = body.chars().filter(|&c| c != '_').collect();
     let lower = clean.to_ascii_lowercase();
     let int = if let Some(h) = lower.strip_prefix("0x") {
-        (!h.contains(['.', 'p'])).then(|| i64::from_str_radix(h, 16).ok()).flatten()
+        (!h.contains(['.', 'p']))
+            .then(|| i64::from_str_radix(h, 16).ok())
+            .flatten()
     } else if let Some(o) = lower.strip_prefix("0o") {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
         i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit()) {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
+    {
         i64::from_str_radix(&lower[1..], 8).ok()
     } else if lower.bytes().all(|b| b.is_ascii_digit()) && !lower.is_empty() {
         lower.parse().ok()
@@ -563,7 +630,12 @@ impl std::fmt::Display for Command {
 impl std::fmt::Display for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if !self.decl.is_empty() {
-            write!(f, "{} {} ", self.decl.join(", "), if self.is_assign { "=" } else { ":=" })?;
+            write!(
+                f,
+                "{} {} ",
+                self.decl.join(", "),
+                if self.is_assign { "=" } else { ":=" }
+            )?;
         }
         for (i, cmd) in self.cmds.iter().enumerate() {
             if i > 0 {

@@ -17,10 +17,18 @@ pub(crate) fn float_g(f: f64, eprec: i32) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let sci = format!("{f:e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -127,7 +135,11 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
     out
 }
 
-fn number(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, args: &[Value<'_>], next_arg: &mut usize) -> Option<usize> {
+fn number(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    args: &[Value<'_>],
+    next_arg: &mut usize,
+) -> Option<usize> {
     if chars.peek() == Some(&'*') {
         chars.next();
         let v = match args.get(*next_arg) {
@@ -146,7 +158,11 @@ fn number(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, args: &[Value<'_
 }
 
 fn is_numeric_verb(verb: char, arg: &Value<'_>) -> bool {
-    matches!(arg, Value::Int(_) | Value::Float(_)) && matches!(verb, 'd' | 'v' | 'x' | 'X' | 'o' | 'b' | 'f' | 'e' | 'g' | 'F' | 'E' | 'G')
+    matches!(arg, Value::Int(_) | Value::Float(_))
+        && matches!(
+            verb,
+            'd' | 'v' | 'x' | 'X' | 'o' | 'b' | 'f' | 'e' | 'g' | 'F' | 'E' | 'G'
+        )
 }
 
 /// Pads `body` to the width: spaces, or zeros after the sign for numbers.
@@ -183,13 +199,21 @@ fn format_one(out: &mut String, arg: &Value<'_>, verb: char, f: Flags) {
 }
 
 fn write_verb(out: &mut String, v: &Value<'_>, verb: char, plus: bool) {
-    write_verb_flags(out, v, verb, Flags { plus, ..Flags::default() });
+    write_verb_flags(
+        out,
+        v,
+        verb,
+        Flags {
+            plus,
+            ..Flags::default()
+        },
+    );
 }
 
 /// Writes one operand with a verb, recursing into maps and slices as fmt does.
 fn write_verb_flags(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
     match v {
-        Value::Missing | Value::Nil => match verb {
+        Value::Missing | Value::Nil | Value::NilPointer(_) => match verb {
             'v' | 's' => out.push_str("<nil>"),
             _ => {
                 let _ = write!(out, "%!{verb}(<nil>)");
@@ -233,7 +257,16 @@ fn write_verb_flags(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
 
 fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
     let names: &[&str] = match v {
-        Value::Secret(_) => &["RequestID", "LeaseID", "LeaseDuration", "Renewable", "Data", "Warnings", "Auth", "WrapInfo"],
+        Value::Secret(_) => &[
+            "RequestID",
+            "LeaseID",
+            "LeaseDuration",
+            "Renewable",
+            "Data",
+            "Warnings",
+            "Auth",
+            "WrapInfo",
+        ],
         _ => &["Cert", "Key", "CA", "CAChain"],
     };
     out.push('{');
@@ -275,11 +308,19 @@ fn write_int(out: &mut String, i: i64, verb: char, f: Flags, v: &Value<'_>) {
         'o' => format!("{}{abs:o}", if f.sharp { "0" } else { "" }),
         'b' => format!("{abs:b}"),
         'c' => {
-            out.push(u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}'));
+            out.push(
+                u32::try_from(i)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{FFFD}'),
+            );
             return;
         }
         'q' => {
-            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             out.push('\'');
             quote_char(out, c, '\'');
             out.push('\'');
@@ -305,12 +346,20 @@ fn write_float(out: &mut String, x: f64, verb: char, f: Flags, v: &Value<'_>) {
             let exp: i32 = exp.parse().unwrap_or(0);
             let p = i32::try_from(p.max(1)).unwrap_or(6);
             if exp < -4 || exp >= p {
-                let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.') } else { mant };
+                let mant = if mant.contains('.') {
+                    mant.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    mant
+                };
                 format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
             } else {
                 let decimals = usize::try_from(p - 1 - exp).unwrap_or(0);
                 let s = format!("{x:.decimals$}");
-                if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+                if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+                } else {
+                    s
+                }
             }
         }
         ('f' | 'F', p) => format!("{:.*}", p.unwrap_or(6), x),
@@ -358,7 +407,11 @@ fn write_str(out: &mut String, s: &str, verb: char, f: Flags, v: &Value<'_>) {
                 if f.space && i > 0 {
                     out.push(' ');
                 }
-                let _ = if verb == 'x' { write!(out, "{b:02x}") } else { write!(out, "{b:02X}") };
+                let _ = if verb == 'x' {
+                    write!(out, "{b:02x}")
+                } else {
+                    write!(out, "{b:02X}")
+                };
             }
         }
         _ => bad_verb(out, verb, v),
@@ -370,7 +423,11 @@ pub(crate) fn quote(out: &mut String, s: &str, ascii: bool) {
     out.push('"');
     for c in s.chars() {
         if ascii && !c.is_ascii() {
-            let _ = if (c as u32) < 0x10000 { write!(out, "\\u{:04x}", c as u32) } else { write!(out, "\\U{:08x}", c as u32) };
+            let _ = if (c as u32) < 0x10000 {
+                write!(out, "\\u{:04x}", c as u32)
+            } else {
+                write!(out, "\\U{:08x}", c as u32)
+            };
         } else {
             quote_char(out, c, '"');
         }

@@ -14,8 +14,11 @@ use crate::vault::Secret;
 pub(crate) enum Value<'a> {
     /// Go's invalid `reflect.Value` (a missing map key): prints `<no value>`.
     Missing,
-    /// A nil interface or pointer: prints `<nil>`.
+    /// A nil `interface{}` (JSON null, a missing key under
+    /// `missingkey=zero`). A pipeline turns it into [`Value::Missing`].
     Nil,
+    /// A nil struct pointer of the named type: prints `<nil>`.
+    NilPointer(&'static str),
     /// `bool`
     Bool(bool),
     /// `int` (template constants, `len`, lease durations).
@@ -77,10 +80,14 @@ impl<'a> Value<'a> {
             Json::Bool(b) => Value::Bool(b),
             Json::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
             Json::String(s) => Value::String(s.into()),
-            Json::Array(a) => Value::List(Rc::new(a.into_iter().map(Value::from_owned_json).collect())),
-            Json::Object(m) => {
-                Value::Map(Rc::new(m.into_iter().map(|(k, v)| (k, Value::from_owned_json(v))).collect()))
+            Json::Array(a) => {
+                Value::List(Rc::new(a.into_iter().map(Value::from_owned_json).collect()))
             }
+            Json::Object(m) => Value::Map(Rc::new(
+                m.into_iter()
+                    .map(|(k, v)| (k, Value::from_owned_json(v)))
+                    .collect(),
+            )),
         }
     }
 
@@ -103,6 +110,7 @@ impl<'a> Value<'a> {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Missing | Value::Nil => "<nil>",
+            Value::NilPointer(t) => t,
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float(_) => "float64",
@@ -119,7 +127,7 @@ impl<'a> Value<'a> {
     /// Go's `isTrue`: the truth of a value in `if`, `with`, `and`, `or`, `not`.
     pub(crate) fn truth(&self) -> bool {
         match self {
-            Value::Missing | Value::Nil => false,
+            Value::Missing | Value::Nil | Value::NilPointer(_) => false,
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
@@ -152,11 +160,12 @@ impl<'a> Value<'a> {
         })
     }
 
-    /// Looks up a map key; `None` when this is not a map.
-    pub(crate) fn map_get(&self, key: &str) -> Option<Value<'a>> {
+    /// Looks up a map key; `None` when this is not a map, `Some(None)` when
+    /// the key is absent.
+    pub(crate) fn map_get(&self, key: &str) -> Option<Option<Value<'a>>> {
         match self {
-            Value::JsonMap(m) => Some(m.get(key).map_or(Value::Missing, Value::from_json)),
-            Value::Map(m) => Some(m.get(key).cloned().unwrap_or(Value::Missing)),
+            Value::JsonMap(m) => Some(m.get(key).map(Value::from_json)),
+            Value::Map(m) => Some(m.get(key).cloned()),
             _ => None,
         }
     }
@@ -172,7 +181,10 @@ impl<'a> Value<'a> {
             Value::JsonMap(m) => {
                 // serde_json's Map is a BTreeMap unless `preserve_order` is
                 // on, so sort explicitly to be independent of that feature.
-                let mut v: Vec<_> = m.iter().map(|(k, v)| (k.as_str(), Value::from_json(v))).collect();
+                let mut v: Vec<_> = m
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Value::from_json(v)))
+                    .collect();
                 v.sort_by(|a, b| a.0.cmp(b.0));
                 v
             }
@@ -213,7 +225,8 @@ impl<'a> Value<'a> {
                 "Renewable" => Value::Bool(s.renewable),
                 "Data" => Value::JsonMap(&s.data.0),
                 "Warnings" => Value::StrSlice(&s.warnings),
-                "Auth" | "WrapInfo" => Value::Nil,
+                "Auth" => Value::NilPointer("*dependency.SecretAuth"),
+                "WrapInfo" => Value::NilPointer("*dependency.SecretWrapInfo"),
                 _ => return None,
             }),
             Value::Pem(p) => Some(match name {
