@@ -181,7 +181,10 @@ impl<'a> Exec<'a> {
                     return Err(self.err(
                         b.pipe.pos,
                         "range",
-                        format!("range can'a iterate over {}", display(&other)),
+                        format!(
+                            "range can't iterate over value of type {}",
+                            other.type_name()
+                        ),
                     ));
                 }
             }
@@ -249,7 +252,7 @@ impl<'a> Exec<'a> {
     ) -> Result<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Arg::Func(pos, name) => self.call(dot, *pos, name, cmd, last),
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], last, cmd),
             Arg::Field(pos, fields) => {
                 self.no_args(cmd, last)?;
                 self.fields(dot.clone(), *pos, fields, first)
@@ -269,7 +272,7 @@ impl<'a> Exec<'a> {
                     return Err(self.err(
                         cmd.pos,
                         first,
-                        format!("can'a give argument to non-function {first}"),
+                        format!("can't give argument to non-function {first}"),
                     ));
                 }
                 self.arg(dot, first)
@@ -322,7 +325,7 @@ impl<'a> Exec<'a> {
                 self.vars.truncate(mark);
                 v?
             }
-            Arg::Func(pos, name) => self.call_args(dot, *pos, name, &[], None, arg)?,
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &[], None, arg)?,
         })
     }
 
@@ -370,19 +373,11 @@ impl<'a> Exec<'a> {
             Value::NilPointer(t) => {
                 self.err(pos, node, format!("nil pointer evaluating {t}.{name}"))
             }
-            Value::Secret(_) | Value::Pem(_) => self.err(
-                pos,
-                node,
-                format!(
-                    "can'a evaluate field {name} in type {}",
-                    receiver.type_name()
-                ),
-            ),
             _ => self.err(
                 pos,
                 node,
                 format!(
-                    "can'a evaluate field {name} in type {}",
+                    "can't evaluate field {name} in type {}",
                     receiver.type_name()
                 ),
             ),
@@ -390,17 +385,6 @@ impl<'a> Exec<'a> {
     }
 
     fn call(
-        &mut self,
-        dot: &Value<'a>,
-        pos: Pos,
-        name: &str,
-        cmd: &'a Command,
-        last: Option<Value<'a>>,
-    ) -> Result<Value<'a>> {
-        self.call_args(dot, pos, name, &cmd.args[1..], last, cmd)
-    }
-
-    fn call_args(
         &mut self,
         dot: &Value<'a>,
         pos: Pos,
@@ -439,9 +423,4 @@ impl<'a> Exec<'a> {
         funcs::call(self, name, args)
             .map_err(|e| self.err(pos, at, format!("error calling {name}: {e}")))
     }
-}
-
-/// Shows a value in an error without its contents (which may be secret).
-fn display(v: &Value<'_>) -> String {
-    format!("value of type {}", v.type_name())
 }

@@ -530,30 +530,20 @@ fn index<'a>(args: Vec<Value<'a>>) -> FnResult<'a> {
                 key.type_name()
             ));
         };
-        if let Some(s) = item
-            .as_str()
-            .filter(|_| !item.is_map())
-            .map(|s| s.into_owned())
-        {
-            let b = usize::try_from(i)
-                .ok()
-                .and_then(|i| s.as_bytes().get(i).copied());
-            item = Value::Int(i64::from(
-                b.ok_or_else(|| format!("index out of range: {i}"))?,
-            ));
-            continue;
-        }
-        let len = item.len().unwrap_or(0);
-        let found = match usize::try_from(i).ok().map(|u| item.list_get(u)) {
-            Some(Some(found)) => found,
-            _ if item.list_get(0).is_none() => {
-                return Err(format!("can't index item of type {}", item.type_name()));
+        let out_of_range = || format!("index out of range: {i}");
+        let at = usize::try_from(i).map_err(|_| out_of_range())?;
+        item = match &item {
+            // Indexing a string yields a byte.
+            Value::Str(_) | Value::String(_) | Value::Number(_) => {
+                let s = item.as_str().unwrap_or_default();
+                Value::Int(i64::from(*s.as_bytes().get(at).ok_or_else(out_of_range)?))
             }
-            _ => None,
+            _ => match item.list_get(at) {
+                Some(Some(v)) => v,
+                Some(None) => return Err(out_of_range()),
+                None => return Err(format!("can't index item of type {}", item.type_name())),
+            },
         };
-        item = found
-            .ok_or_else(|| format!("index out of range: {i}{}", if i >= 0 { "" } else { "" }))?;
-        let _ = len;
     }
     Ok(item)
 }
@@ -631,11 +621,7 @@ fn arithmetic<'a>(name: &str, a: &Value<'_>, b: &Value<'_>) -> FnResult<'a> {
     };
     let (Some((ai, af)), Some((bi, bf))) = (num(a), num(b)) else {
         let bad = if num(a).is_none() { a } else { b };
-        return Err(
-            format!("{name}: unknown type for {bad:?} ({})", bad.type_name())
-                .replace("Str(", "(")
-                .to_owned(),
-        );
+        return Err(format!("{name}: unknown type {}", bad.type_name()));
     };
     if let (Some(x), Some(y)) = (ai, bi) {
         let r = match name {

@@ -373,14 +373,12 @@ impl Parser<'_> {
         if let Some(Tok::Variable(_)) = self.peek() {
             let save = self.at;
             let mut names = Vec::new();
-            loop {
-                match self.next_ns() {
-                    Some(Token {
-                        tok: Tok::Variable(v),
-                        ..
-                    }) => names.push(v),
-                    _ => break,
-                }
+            while let Some(Token {
+                tok: Tok::Variable(v),
+                ..
+            }) = self.next_ns()
+            {
+                names.push(v);
                 match self.next_ns().map(|t| t.tok) {
                     Some(Tok::Declare) => {
                         decl = names;
@@ -442,14 +440,16 @@ impl Parser<'_> {
         if cmds.is_empty() && context != "range" && context != "if" && context != "with" {
             return Err(self.err_at(pos, format!("missing value for {context}")));
         }
-        for (i, c) in cmds.iter().enumerate().skip(1) {
-            if let Some(
-                Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_) | Arg::Dot,
-            ) = c.args.first()
-            {
-                let _ = i;
-                return Err(self.err_at(c.pos, "non executable command in pipeline stage"));
-            }
+        // Only functions and fields can take the previous stage's value.
+        if let Some(c) = cmds.iter().skip(1).find(|c| {
+            matches!(
+                c.args.first(),
+                Some(
+                    Arg::Bool(_) | Arg::Nil | Arg::Int(_) | Arg::Float(_) | Arg::Str(_) | Arg::Dot
+                )
+            )
+        }) {
+            return Err(self.err_at(c.pos, "non executable command in pipeline stage"));
         }
         Ok(Pipeline {
             pos,
