@@ -89,7 +89,7 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             json_object(out, entries, false, pretty, depth);
         }
         Value::Pem(_) => {
-            let entries = ["Cert", "Key", "CA", "CAChain"]
+            let entries = ["Cert", "Key", "CA"]
                 .into_iter()
                 .map(|n| (n, v.struct_field(n).unwrap_or(Value::Nil)));
             json_object(out, entries, false, pretty, depth);
@@ -208,7 +208,7 @@ fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
                     "WrapInfo",
                 ]
             } else {
-                &["Cert", "Key", "CA", "CAChain"]
+                &["Cert", "Key", "CA"]
             };
             // yaml.v2 lowercases struct field names.
             names

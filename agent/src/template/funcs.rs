@@ -429,17 +429,10 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
             .map(pem_block)
             .unwrap_or_default()
     };
-    let ca_chain = found
-        .data
-        .get("ca_chain")
-        .and_then(|v| v.as_array())
-        .map(|l| l.iter().filter_map(|v| v.as_str()).map(pem_block).collect())
-        .unwrap_or_default();
     Ok(Value::Pem(Rc::new(Pem {
         cert: field("certificate"),
         key: field("private_key"),
         ca: field("issuing_ca"),
-        ca_chain,
     })))
 }
 

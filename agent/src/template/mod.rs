@@ -100,7 +100,7 @@ pub enum Request {
     },
     /// `secret "path" "k=v"...` or `pkiCert "path" "k=v"...`: a logical
     /// write with string parameters. `pkiCert` uses the same request and
-    /// reads `certificate`, `private_key`, `issuing_ca` and `ca_chain` from
+    /// reads `certificate`, `private_key` and `issuing_ca` from
     /// the response.
     Write {
         /// The Vault path.

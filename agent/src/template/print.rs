@@ -267,7 +267,7 @@ fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
             "Auth",
             "WrapInfo",
         ],
-        _ => &["Cert", "Key", "CA", "CAChain"],
+        _ => &["Cert", "Key", "CA"],
     };
     out.push('{');
     for (i, name) in names.iter().enumerate() {

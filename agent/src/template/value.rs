@@ -10,7 +10,8 @@ use crate::vault::Secret;
 
 /// A value during evaluation. Variants mirror the Go types consul-template
 /// hands to the template, because printing and comparison depend on them.
-#[derive(Clone, Debug)]
+/// No `Debug`: values hold secrets.
+#[derive(Clone)]
 pub(crate) enum Value<'a> {
     /// Go's invalid `reflect.Value` (a missing map key): prints `<no value>`.
     Missing,
@@ -45,17 +46,17 @@ pub(crate) enum Value<'a> {
     Strings(Rc<Vec<String>>),
     /// `*dependency.Secret`.
     Secret(&'a Secret),
-    /// `*dependency.PemEncoded` from `pkiCert`.
+    /// `dependency.PemEncoded` from `pkiCert`.
     Pem(Rc<Pem>),
 }
 
-/// consul-template's `PemEncoded`: the parts of an issued certificate.
-#[derive(Debug, Default)]
+/// consul-template's `PemEncoded`: the parts of an issued certificate,
+/// each ending in a newline.
+#[derive(Default)]
 pub(crate) struct Pem {
     pub(crate) cert: String,
     pub(crate) key: String,
     pub(crate) ca: String,
-    pub(crate) ca_chain: Vec<String>,
 }
 
 impl<'a> Value<'a> {
@@ -120,7 +121,7 @@ impl<'a> Value<'a> {
             Value::JsonList(_) | Value::List(_) => "[]interface {}",
             Value::StrSlice(_) | Value::Strings(_) => "[]string",
             Value::Secret(_) => "*dependency.Secret",
-            Value::Pem(_) => "*dependency.PemEncoded",
+            Value::Pem(_) => "dependency.PemEncoded",
         }
     }
 
@@ -233,7 +234,6 @@ impl<'a> Value<'a> {
                 "Cert" => Value::String(p.cert.as_str().into()),
                 "Key" => Value::String(p.key.as_str().into()),
                 "CA" => Value::String(p.ca.as_str().into()),
-                "CAChain" => Value::Strings(Rc::new(p.ca_chain.clone())),
                 "Data" => self.clone(),
                 _ => return None,
             }),
