@@ -135,7 +135,7 @@ impl<'a> Exec<'a> {
             Value::Missing => self.out.push_str("<no value>"),
             Value::Str(s) => self.out.push_str(s),
             Value::String(s) => self.out.push_str(s),
-            v => write_v(&mut self.out, v, false),
+            v => write_v(&mut self.out, v),
         }
     }
 

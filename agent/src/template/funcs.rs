@@ -50,6 +50,7 @@ const NAMES: &[&str] = &[
     "trimSuffix",
     "contains",
     "in",
+    "slice",
     "split",
     "join",
     "replaceAll",
@@ -288,14 +289,25 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             );
             Ok(owned(go_replace_all(s, from, to)))
         }
-        "toLower" => {
+        "toLower" | "toUpper" => {
             want(name, &args, 1)?;
-            Ok(owned(string_arg(&args[0])?.to_lowercase()))
+            let s = string_arg(&args[0])?;
+            // Go maps rune by rune: a character whose case mapping is
+            // several characters (ß) keeps its single-rune form.
+            let mapped = s.chars().map(|c| {
+                let mut m: Vec<char> = if name == "toUpper" {
+                    c.to_uppercase().collect()
+                } else {
+                    c.to_lowercase().collect()
+                };
+                match (m.len(), name) {
+                    (1, _) | (_, "toLower") => m.swap_remove(0),
+                    _ => c,
+                }
+            });
+            Ok(owned(mapped.collect()))
         }
-        "toUpper" => {
-            want(name, &args, 1)?;
-            Ok(owned(string_arg(&args[0])?.to_uppercase()))
-        }
+        "slice" => slice(args),
         "env" => {
             want(name, &args, 1)?;
             Ok(owned(
@@ -539,6 +551,54 @@ fn index<'a>(args: Vec<Value<'a>>) -> FnResult<'a> {
         };
     }
     Ok(item)
+}
+
+/// Go's `slice item i j`: a substring (by bytes) or a sub-slice.
+fn slice<'a>(args: Vec<Value<'a>>) -> FnResult<'a> {
+    let Some((item, idx)) = args.split_first() else {
+        return Err("wrong number of args for slice: want at least 1 got 0".into());
+    };
+    let mut bounds = Vec::with_capacity(2);
+    for i in idx {
+        match i {
+            Value::Int(n) => {
+                bounds.push(usize::try_from(*n).map_err(|_| format!("index out of range: {n}"))?)
+            }
+            other => {
+                return Err(format!(
+                    "cannot index slice/array with type {}",
+                    other.type_name()
+                ));
+            }
+        }
+    }
+    if bounds.len() > 2 {
+        return Err("too many slice indexes: 3".into());
+    }
+    let len = item
+        .len()
+        .ok_or_else(|| format!("can't slice item of type {}", item.type_name()))?;
+    let from = bounds.first().copied().unwrap_or(0);
+    let to = bounds.get(1).copied().unwrap_or(len);
+    if from > to || to > len {
+        return Err(format!("invalid slice index: {from} > {to}"));
+    }
+    if let (true, Some(s)) = (item.is_plain_string(), item.as_str()) {
+        let bytes = &s.as_bytes()[from..to];
+        return Ok(owned(String::from_utf8_lossy(bytes).into_owned()));
+    }
+    let items = item
+        .list_items()
+        .ok_or_else(|| format!("can't slice item of type {}", item.type_name()))?;
+    Ok(match item {
+        Value::StrSlice(_) | Value::Strings(_) => Value::Strings(Rc::new(
+            items[from..to]
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().into_owned())
+                .collect(),
+        )),
+        _ => Value::List(Rc::new(items[from..to].to_vec())),
+    })
 }
 
 #[derive(PartialEq)]

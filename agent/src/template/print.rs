@@ -5,9 +5,18 @@ use std::fmt::Write;
 
 use super::value::Value;
 
-/// Appends `v` as Go's `%v` (`%+v` when `plus`) prints it.
-pub(crate) fn write_v(out: &mut String, v: &Value<'_>, plus: bool) {
-    write_verb(out, v, 'v', plus);
+/// Appends `v` as the template printer shows an action's value (`%v`
+/// after dereferencing a pointer).
+pub(crate) fn write_v(out: &mut String, v: &Value<'_>) {
+    write_verb_flags(out, v, 'v', Flags::default());
+}
+
+/// Appends `v` as `fmt` prints an operand: a `*Secret` shows as `&{...}`.
+fn write_operand(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
+    if matches!(v, Value::Secret(_)) && matches!(verb, 'v' | 's' | 'd' | 'q' | 'x' | 'X') {
+        out.push('&');
+    }
+    write_verb_flags(out, v, verb, f);
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent form
@@ -47,7 +56,7 @@ pub(crate) fn sprint(args: &[Value<'_>]) -> String {
         if i > 0 && !a.is_plain_string() && !args[i - 1].is_plain_string() {
             out.push(' ');
         }
-        write_v(&mut out, a, false);
+        write_operand(&mut out, a, 'v', Flags::default());
     }
     out
 }
@@ -59,7 +68,7 @@ pub(crate) fn sprintln(args: &[Value<'_>]) -> String {
         if i > 0 {
             out.push(' ');
         }
-        write_v(&mut out, a, false);
+        write_operand(&mut out, a, 'v', Flags::default());
     }
     out.push('\n');
     out
@@ -72,6 +81,7 @@ struct Flags {
     sharp: bool,
     space: bool,
     zero: bool,
+    plus_v: bool,
     width: Option<usize>,
     prec: Option<usize>,
 }
@@ -128,7 +138,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
                 out.push_str(", ");
             }
             let _ = write!(out, "{}=", a.type_name());
-            write_v(&mut out, a, false);
+            write_operand(&mut out, a, 'v', Flags::default());
         }
         out.push(')');
     }
@@ -192,22 +202,20 @@ fn pad(out: &mut String, body: &str, f: Flags, numeric: bool) {
 
 fn format_one(out: &mut String, arg: &Value<'_>, verb: char, f: Flags) {
     match verb {
-        'v' => write_verb_flags(out, arg, 'v', f),
+        // `%+v` names struct fields; it does not sign numbers.
+        'v' if f.plus => write_operand(
+            out,
+            arg,
+            'v',
+            Flags {
+                plus: false,
+                plus_v: true,
+                ..f
+            },
+        ),
         'T' => out.push_str(arg.type_name()),
-        _ => write_verb_flags(out, arg, verb, f),
+        _ => write_operand(out, arg, verb, f),
     }
-}
-
-fn write_verb(out: &mut String, v: &Value<'_>, verb: char, plus: bool) {
-    write_verb_flags(
-        out,
-        v,
-        verb,
-        Flags {
-            plus,
-            ..Flags::default()
-        },
-    );
 }
 
 /// Writes one operand with a verb, recursing into maps and slices as fmt does.
@@ -274,7 +282,7 @@ fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
         if i > 0 {
             out.push(' ');
         }
-        if f.plus {
+        if f.plus_v {
             out.push_str(name);
             out.push(':');
         }
@@ -286,7 +294,7 @@ fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
 
 fn bad_verb(out: &mut String, verb: char, v: &Value<'_>) {
     let _ = write!(out, "%!{verb}({}=", v.type_name());
-    write_v(out, v, false);
+    write_v(out, v);
     out.push(')');
 }
 
