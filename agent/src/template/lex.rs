@@ -73,6 +73,9 @@ pub(crate) fn lex(
         at: 0,
         out: Vec::new(),
         trim_next: false,
+        line_starts: std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
     }
     .run()
 }
@@ -85,6 +88,8 @@ struct Lexer<'s> {
     at: usize,
     out: Vec<Token>,
     trim_next: bool,
+    /// Byte offset where each line starts, for positions.
+    line_starts: Vec<usize>,
 }
 
 fn is_space(b: u8) -> bool {
@@ -93,12 +98,8 @@ fn is_space(b: u8) -> bool {
 
 impl Lexer<'_> {
     fn pos_of(&self, offset: usize) -> Pos {
-        let before = &self.src.as_bytes()[..offset];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
         Pos {
             line: line as u32,
             col: (offset - line_start + 1) as u32,
