@@ -225,7 +225,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             };
             let bytes = engine
                 .decode(string_arg(&args[0])?)
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map_err(|_| format!("{name}: illegal base64 data"))?;
             // Go strings hold any bytes; output here must be UTF-8, so
             // invalid sequences become U+FFFD.
             Ok(owned(String::from_utf8(bytes).unwrap_or_else(|e| {
@@ -337,11 +337,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             Ok(Value::Bool(match string_arg(&args[0])? {
                 "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
                 "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-                other => {
-                    return Err(format!(
-                        "parseBool: strconv.ParseBool: parsing {other:?}: invalid syntax"
-                    ));
-                }
+                _ => return Err("parseBool: invalid syntax".into()),
             }))
         }
         "parseInt" | "parseUint" => {
@@ -354,7 +350,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
                 .ok()
                 .filter(|i| name == "parseInt" || *i >= 0)
                 .map(Value::Int)
-                .ok_or_else(|| format!("{name}: parsing {s:?}: invalid syntax"))
+                .ok_or_else(|| format!("{name}: invalid syntax"))
         }
         "parseFloat" => {
             want(name, &args, 1)?;
@@ -364,7 +360,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             }
             s.parse::<f64>()
                 .map(Value::Float)
-                .map_err(|_| format!("parseFloat: parsing {s:?}: invalid syntax"))
+                .map_err(|_| "parseFloat: invalid syntax".to_owned())
         }
         "indent" => {
             want(name, &args, 2)?;
@@ -409,9 +405,7 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
         if s.is_empty() {
             continue;
         }
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| format!("not k=v pair {s:?}"))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| "not k=v pair".to_owned())?;
         data.insert(
             k.trim_matches(is_go_space).to_owned(),
             v.trim_matches(is_go_space).to_owned(),
