@@ -29,6 +29,11 @@
 //! assert_eq!(out.unwrap(), b"ann");
 //! ```
 //!
+//! Paths are kept as the template wrote them. Like consul-template, the
+//! Vault client is expected to rewrite KV v2 paths (`secret/app` reads
+//! `secret/data/app`, `secrets "secret/team"` lists `secret/metadata/team`)
+//! and to pass a `?version=N` suffix as a query parameter.
+//!
 //! Known differences from Go:
 //! - Vault's numbers reach templates as `json.Number` text. Integers keep
 //!   their exact text; a float is re-printed from its `f64` value (shortest
@@ -37,6 +42,8 @@
 //! - Go strings may hold invalid UTF-8 (for example from `base64Decode`);
 //!   here such bytes become U+FFFD.
 //! - Columns in errors are 1-based byte offsets in the line.
+//! - `toYAML` writes a multi-line map key as a double-quoted scalar where
+//!   yaml.v2 writes a complex `? |-` key.
 
 mod encode;
 mod exec;
