@@ -9,8 +9,9 @@ use super::print::write_v;
 use super::value::Value;
 use super::{ExecError, RenderContext, RenderOptions, Request, funcs};
 
-/// Nesting limit for `{{template}}` calls, as Go's `maxExecDepth`.
-const MAX_DEPTH: usize = 100_000;
+/// Nesting limit for `{{template}}` calls. Go allows 100000 on its growable
+/// stacks; a fixed thread stack needs a lower bound to fail cleanly.
+const MAX_DEPTH: usize = 100;
 
 /// What a list of nodes asks of its enclosing `range`.
 enum Flow {

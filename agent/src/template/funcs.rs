@@ -50,6 +50,12 @@ const NAMES: &[&str] = &[
     "trimSuffix",
     "contains",
     "in",
+    "containsAll",
+    "containsAny",
+    "containsNone",
+    "containsNotAll",
+    "mustEnv",
+    "loop",
     "slice",
     "split",
     "join",
@@ -250,6 +256,53 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         "contains" => {
             want(name, &args, 2)?;
             Ok(Value::Bool(contains(&args[1], &args[0])))
+        }
+        "containsAll" | "containsAny" | "containsNone" | "containsNotAll" => {
+            want(name, &args, 2)?;
+            // consul-template declares the needles as []interface{}.
+            let needles = match &args[0] {
+                Value::JsonList(_) | Value::List(_) => args[0].list_items().unwrap_or_default(),
+                other => {
+                    return Err(format!(
+                        "wrong type for value; expected []interface {{}}; got {}",
+                        other.type_name()
+                    ));
+                }
+            };
+            let found = |n: &Value<'_>| contains(&args[1], n);
+            Ok(Value::Bool(match name {
+                "containsAll" => needles.iter().all(found),
+                "containsAny" => needles.iter().any(found),
+                "containsNone" => !needles.iter().any(found),
+                _ => !needles.iter().all(found),
+            }))
+        }
+        "mustEnv" => {
+            want(name, &args, 1)?;
+            let key = string_arg(&args[0])?;
+            match std::env::var(key) {
+                Ok(v) if !v.is_empty() => Ok(owned(v)),
+                _ => Err(format!("required environment variable {key} is empty")),
+            }
+        }
+        "loop" => {
+            let int = |v: &Value<'_>| match v {
+                Value::Int(i) => Ok(*i),
+                other => Err(format!("loop: bad argument type: {}", other.type_name())),
+            };
+            let (start, stop) = match args.as_slice() {
+                [stop] => (0, int(stop)?),
+                [start, stop] => (int(start)?, int(stop)?),
+                _ => {
+                    return Err(format!(
+                        "loop: wrong number of arguments, expected 1 or 2, but got {}",
+                        args.len()
+                    ));
+                }
+            };
+            Ok(Value::List(Rc::new(
+                (start..stop).map(Value::Int).collect(),
+            )))
         }
         "in" => {
             want(name, &args, 2)?;

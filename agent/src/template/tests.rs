@@ -521,3 +521,35 @@ fn template_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Template>();
 }
+
+#[test]
+fn runaway_template_recursion_fails_cleanly() {
+    let err = render_err(
+        "{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}",
+        &[],
+    );
+    assert!(err.ends_with("exceeded maximum template depth"), "{err}");
+}
+
+#[test]
+fn contains_variants_take_interface_lists_and_loop_counts() {
+    let s = mk_secret(
+        json!({"data": {"have": ["a", "b"], "ab": ["a", "b"], "zb": ["z", "b"], "z": ["z"], "az": ["a", "z"]}}),
+    );
+    assert_eq!(
+        render(
+            "{{ with secret \"l\" }}{{ .Data.have | containsAll .Data.ab }} {{ .Data.have | containsAny .Data.zb }} \
+             {{ .Data.have | containsNone .Data.z }} {{ .Data.have | containsNotAll .Data.az }}{{ end }} {{ range loop 2 5 }}{{ . }}{{ end }}",
+            &[("l", s)]
+        ),
+        "true true true true 234"
+    );
+    let err = render_err(
+        "{{ split \",\" \"a\" | containsAll (split \",\" \"a\") }}",
+        &[],
+    );
+    assert!(
+        err.ends_with("wrong type for value; expected []interface {}; got []string"),
+        "{err}"
+    );
+}
