@@ -6,11 +6,13 @@
 //! files atomically ([`write`]). [`render`] ties those together.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod lease;
 pub mod metrics;
 pub mod reload;
 pub mod render;
+pub mod runner;
 pub mod template;
 pub mod vault;
 pub mod write;

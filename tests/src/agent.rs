@@ -47,9 +47,14 @@ impl AgentRun {
 }
 
 /// Runs `bao agent -config=<file>` with `config` (HCL, or JSON when it starts with `{`)
-/// until it exits, and collects the files under `dir`. The config should set
-/// `exit_after_auth = true` (init mode); the run is killed after a minute otherwise.
-pub async fn run_bao_agent(config: &str, dir: &Path) -> anyhow::Result<AgentRun> {
+/// and the extra environment `env` until it exits, and collects the files under `dir`.
+/// The config should set `exit_after_auth = true` (init mode); the run is killed after a
+/// minute otherwise.
+pub async fn run_bao_agent(
+    config: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<AgentRun> {
     let bao = require(Tool::Bao)?;
     let config_dir = tempfile::Builder::new()
         .prefix("keyhole-bao-agent-")
@@ -61,12 +66,17 @@ pub async fn run_bao_agent(config: &str, dir: &Path) -> anyhow::Result<AgentRun>
         .arg(format!("-config={}", config_path.display()));
     // A token helper file in $HOME must not leak into the run.
     command.env("HOME", config_dir.path());
-    run(command, dir).await
+    run(command, dir, env).await
 }
 
 /// Runs `keyhole-agent --config <file>` with `config` (HCL, or JSON when it starts with
-/// `{`), exactly as [`run_bao_agent`] runs `bao agent`, and collects the files under `dir`.
-pub async fn run_keyhole_agent(config: &str, dir: &Path) -> anyhow::Result<AgentRun> {
+/// `{`) and the extra environment `env`, exactly as [`run_bao_agent`] runs `bao agent`, and
+/// collects the files under `dir`.
+pub async fn run_keyhole_agent(
+    config: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<AgentRun> {
     let config_dir = tempfile::Builder::new()
         .prefix("keyhole-agent-")
         .tempdir()?;
@@ -74,7 +84,7 @@ pub async fn run_keyhole_agent(config: &str, dir: &Path) -> anyhow::Result<Agent
     let mut command = Command::new(keyhole_agent_bin()?);
     command.arg("--config").arg(&config_path);
     command.env("HOME", config_dir.path());
-    run(command, dir).await
+    run(command, dir, env).await
 }
 
 /// The `keyhole-agent` binary cargo built into the same target directory as the running
@@ -116,7 +126,7 @@ fn write_config(config: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn run(mut command: Command, dir: &Path) -> anyhow::Result<AgentRun> {
+async fn run(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<AgentRun> {
     std::fs::create_dir_all(dir)?;
     // The config names the server; inherited settings would override it.
     for var in [
@@ -128,6 +138,7 @@ async fn run(mut command: Command, dir: &Path) -> anyhow::Result<AgentRun> {
     ] {
         command.env_remove(var);
     }
+    command.envs(env.iter().copied());
     command
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -8,6 +8,9 @@ use anyhow::Context;
 use keyhole_tests::{AgentRun, Bao, run_bao_agent, run_keyhole_agent};
 use serde_json::Value;
 
+/// Environment the `env` fixtures read.
+const TEMPLATE_ENV: &[(&str, &str)] = &[("KEYHOLE_TEST_ENV", "hello")];
+
 /// The fixtures need at least this many templates to count as coverage.
 const MIN_FIXTURES: usize = 40;
 
@@ -123,12 +126,17 @@ async fn renders_every_fixture_byte_identical_to_bao_agent() -> anyhow::Result<(
 
     let bao_out = dir.path().join("bao");
     let keyhole_out = dir.path().join("keyhole");
-    let reference =
-        run_bao_agent(&config(&bao, &token_file, &fixtures, &bao_out), &bao_out).await?;
+    let reference = run_bao_agent(
+        &config(&bao, &token_file, &fixtures, &bao_out),
+        &bao_out,
+        TEMPLATE_ENV,
+    )
+    .await?;
     assert_success("bao agent", &reference);
     let keyhole = run_keyhole_agent(
         &config(&bao, &token_file, &fixtures, &keyhole_out),
         &keyhole_out,
+        TEMPLATE_ENV,
     )
     .await?;
     assert_success("keyhole-agent", &keyhole);

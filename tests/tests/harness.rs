@@ -274,7 +274,7 @@ template {{
         out = out.display(),
     );
 
-    let run = run_bao_agent(&config, &out).await?;
+    let run = run_bao_agent(&config, &out, &[]).await?;
 
     assert!(run.status.success(), "bao agent failed: {}", run.stderr);
     assert_eq!(run.file("password")?, "s3cret");

@@ -196,7 +196,7 @@ fn keyhole_json(keyhole: &Keyhole) -> Value {
             .map(|reload| {
                 json!({
                     "destination": path(&reload.destination),
-                    "signal": reload.signal.name(),
+                    "signal": reload.signal.as_str(),
                     "process": reload.process,
                 })
             })

@@ -318,61 +318,7 @@ pub struct Reload {
     /// Destination of the template that triggers the signal.
     pub destination: PathBuf,
     /// Signal to send.
-    pub signal: Signal,
+    pub signal: crate::reload::Signal,
     /// Name of the process to signal, as in `/proc/<pid>/comm`.
     pub process: String,
-}
-
-/// The signals a reload may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// `SIGHUP`, the usual "reload your config".
-    Hup,
-    /// `SIGINT`.
-    Int,
-    /// `SIGQUIT`.
-    Quit,
-    /// `SIGKILL`.
-    Kill,
-    /// `SIGUSR1`.
-    Usr1,
-    /// `SIGUSR2`.
-    Usr2,
-    /// `SIGTERM`.
-    Term,
-    /// `SIGWINCH`.
-    Winch,
-}
-
-impl Signal {
-    const ALL: [Signal; 8] = [
-        Signal::Hup,
-        Signal::Int,
-        Signal::Quit,
-        Signal::Kill,
-        Signal::Usr1,
-        Signal::Usr2,
-        Signal::Term,
-        Signal::Winch,
-    ];
-
-    /// The signal's name, e.g. `SIGHUP`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Hup => "SIGHUP",
-            Signal::Int => "SIGINT",
-            Signal::Quit => "SIGQUIT",
-            Signal::Kill => "SIGKILL",
-            Signal::Usr1 => "SIGUSR1",
-            Signal::Usr2 => "SIGUSR2",
-            Signal::Term => "SIGTERM",
-            Signal::Winch => "SIGWINCH",
-        }
-    }
-
-    /// Parses `SIGHUP` or `HUP`.
-    pub fn from_name(name: &str) -> Option<Signal> {
-        let name = name.strip_prefix("SIG").unwrap_or(name);
-        Signal::ALL.into_iter().find(|s| &s.name()[3..] == name)
-    }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{
-    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Result, Signal, Sink, Template,
+    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Result, Sink, Template,
     TemplateConfig, TemplateSource, Vault,
 };
 
@@ -460,13 +460,8 @@ fn reload(mut s: Stanza, templates: &[Template]) -> Result<Reload> {
     }
     let signal_at = s.at("signal");
     let name = s.required_string("signal")?;
-    let signal = Signal::from_name(&name).ok_or_else(|| {
-        let names: Vec<_> = Signal::ALL.iter().map(|s| s.name()).collect();
-        invalid(
-            &signal_at,
-            format!("{name:?} is not one of {}", names.join(", ")),
-        )
-    })?;
+    let signal =
+        crate::reload::parse_signal(&name).map_err(|err| invalid(&signal_at, err.to_string()))?;
     let reload = Reload {
         destination,
         signal,

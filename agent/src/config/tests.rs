@@ -239,7 +239,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
             ready_file: Some(PathBuf::from("/vault/run/ready")),
             reload: vec![Reload {
                 destination: PathBuf::from("/vault/secrets/nginx.conf"),
-                signal: Signal::Hup,
+                signal: crate::reload::Signal::SIGHUP,
                 process: "nginx".to_owned(),
             }],
         },
@@ -388,14 +388,6 @@ fn exec_timeout_falls_back_to_command_timeout() {
     let config = AgentConfig::from_hcl(&text).expect("config parses");
     assert_eq!(config.templates[0].command, argv(&["a", "b"]));
     assert_eq!(config.templates[0].command_timeout, Duration::from_secs(60));
-}
-
-#[test]
-fn accepts_signal_names_with_or_without_sig() {
-    assert_eq!(Signal::from_name("SIGUSR1"), Some(Signal::Usr1));
-    assert_eq!(Signal::from_name("TERM"), Some(Signal::Term));
-    assert_eq!(Signal::from_name("sighup"), None);
-    assert_eq!(Signal::from_name("SIGFOO"), None);
 }
 
 #[test]

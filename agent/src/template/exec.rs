@@ -24,6 +24,8 @@ enum Flow {
 pub(crate) struct Exec<'a> {
     pub(crate) ctx: &'a RenderContext,
     pub(crate) missing: BTreeSet<Request>,
+    /// Every request the render made, found or not.
+    pub(crate) used: BTreeSet<Request>,
     tree: &'a Tree,
     name: &'a str,
     options: &'a RenderOptions,
@@ -44,6 +46,7 @@ impl<'a> Exec<'a> {
         Exec {
             ctx,
             missing: BTreeSet::new(),
+            used: BTreeSet::new(),
             tree,
             name,
             options,

@@ -189,6 +189,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             let request = Request::List {
                 path: path.to_owned(),
             };
+            ex.used.insert(request.clone());
             match ex.ctx.lists.get(&request) {
                 Some(Ok(list)) => Ok(Value::StrSlice(list)),
                 Some(Err(e)) => Err(format!("secrets {path:?}: {e}")),
@@ -469,6 +470,7 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
     } else {
         Request::Write { path, data }
     };
+    ex.used.insert(request.clone());
     let found = match ex.ctx.secrets.get(&request) {
         Some(Ok(secret)) => secret,
         Some(Err(e)) => return Err(format!("{name} {:?}: {e}", request.path())),

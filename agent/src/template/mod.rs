@@ -138,6 +138,7 @@ pub struct RenderContext {
     secrets: HashMap<Request, Result<Arc<Secret>, String>>,
     lists: HashMap<Request, Result<Vec<String>, String>>,
     missing: Vec<Request>,
+    used: BTreeSet<Request>,
 }
 
 impl RenderContext {
@@ -169,6 +170,12 @@ impl RenderContext {
     /// consequence of the nil values and should not be reported yet.
     pub fn missing(&self) -> &[Request] {
         &self.missing
+    }
+
+    /// Every request the last render made, found or not: the template's
+    /// dependencies, which decide when it must render again.
+    pub fn used(&self) -> &BTreeSet<Request> {
+        &self.used
     }
 }
 
@@ -209,11 +216,16 @@ impl Template {
         ctx: &mut RenderContext,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, ExecError> {
-        let (result, missing) = {
+        let (result, missing, used) = {
             let mut ex = exec::Exec::new(ctx, &self.tree, &self.name, options);
             let result = ex.run();
-            (result, std::mem::take(&mut ex.missing))
+            (
+                result,
+                std::mem::take(&mut ex.missing),
+                std::mem::take(&mut ex.used),
+            )
         };
+        ctx.used = used;
         ctx.missing = missing
             .into_iter()
             .collect::<BTreeSet<_>>()

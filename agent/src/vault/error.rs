@@ -134,6 +134,27 @@ impl Error {
         }
     }
 
+    /// Whether the same request may succeed if tried again shortly: Vault
+    /// unreachable, slow, sealed, overloaded or failing. A refusal (403), a
+    /// missing path (404) or a bad request stays what it is.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Request { .. } => true,
+            Self::Status { status, .. } => {
+                // 412: a performance standby has not caught up yet.
+                status.is_server_error()
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::PRECONDITION_FAILED
+            }
+            Self::Address { .. }
+            | Self::TlsFile { .. }
+            | Self::Setup { .. }
+            | Self::Tls { .. }
+            | Self::Decode { .. }
+            | Self::InvalidToken => false,
+        }
+    }
+
     /// The HTTP status Vault answered with, if it answered with an error.
     pub fn status(&self) -> Option<StatusCode> {
         match self {

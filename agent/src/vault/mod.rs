@@ -17,6 +17,7 @@
 //! bodies and classifying errors.
 
 mod error;
+mod kv;
 mod secret;
 mod tls;
 mod token;
@@ -35,6 +36,7 @@ use zeroize::Zeroizing;
 use crate::config;
 
 pub use error::{Error, Result};
+pub use kv::{KvPaths, Operation};
 pub use secret::{Secret, SecretData};
 pub use token::{Auth, Token, TokenInfo};
 

@@ -1,0 +1,471 @@
+//! keyhole-agent in init mode (`exit_after_auth = true`) against a real OpenBao:
+//! every login method, every kind of secret, the files it leaves and the exit
+//! codes and messages when something is wrong.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use keyhole_tests::{
+    AgentRun, Bao, BaoOptions, Postgres, configure_approle, configure_database_engine,
+    configure_jwt_auth, configure_kubernetes_auth, configure_pki, mint_sa_token, run_keyhole_agent,
+};
+use serde_json::json;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn hcl(s: impl AsRef<str>) -> String {
+    serde_json::to_string(s.as_ref()).expect("a string serialises")
+}
+
+fn path_str(path: &Path) -> String {
+    hcl(path.display().to_string())
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("file exists")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn assert_exit(run: &AgentRun, code: i32) {
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "exit status; stderr:\n{}",
+        run.stderr
+    );
+}
+
+/// A token_file login with a token holding `policies`, for tests about
+/// something other than login.
+async fn token_file_auth(bao: &Bao, dir: &Path, policies: &[&str]) -> anyhow::Result<String> {
+    let token = bao.create_token(policies, "1h").await?;
+    let file = dir.join("vault-token-in");
+    std::fs::write(&file, token)?;
+    Ok(format!(
+        "auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
+        path_str(&file)
+    ))
+}
+
+fn vault_stanza(addr: &str) -> String {
+    format!(
+        "vault {{\n  address = {}\n}}\nexit_after_auth = true\n",
+        hcl(addr)
+    )
+}
+
+fn template(destination: &Path, contents: &str) -> String {
+    format!(
+        "template {{\n  destination = {}\n  contents = {}\n}}\n",
+        path_str(destination),
+        hcl(contents)
+    )
+}
+
+async fn app_policy(bao: &Bao) -> anyhow::Result<()> {
+    bao.put_policy(
+        "app",
+        r#"path "secret/data/app/*" { capabilities = ["read"] }
+path "database/creds/app" { capabilities = ["read"] }
+path "pki/issue/app" { capabilities = ["update"] }"#,
+    )
+    .await?;
+    bao.kv2_put(
+        "secret",
+        "app/db",
+        json!({ "username": "orders", "password": "kv-s3cret-value" }),
+    )
+    .await?;
+    Ok(())
+}
+
+const DB_TEMPLATE: &str = "{{ with secret \"secret/data/app/db\" }}{{ .Data.data.username }}:{{ .Data.data.password }}{{ end }}\n";
+
+#[tokio::test]
+async fn jwt_login_renders_kv2_secret_with_exact_modes() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    configure_jwt_auth(&bao, "jwt", "app", &["app"], "vault").await?;
+    let dir = tempfile::tempdir()?;
+    let jwt = dir.path().join("jwt");
+    std::fs::write(&jwt, mint_sa_token("team", "app", "vault", HOUR))?;
+    let out = dir.path().join("out");
+    let sink = out.join("token");
+    let config = format!(
+        "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n      mode = 0600\n    }}\n  }}\n}}\ntemplate {{\n  destination = {}\n  contents = {}\n  perms = \"0640\"\n}}\n",
+        vault_stanza(bao.addr()),
+        path_str(&jwt),
+        path_str(&sink),
+        path_str(&out.join("db")),
+        hcl(DB_TEMPLATE),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
+    assert_eq!(mode(&out.join("db")), 0o640);
+    assert_eq!(mode(&sink), 0o600);
+    let (status, _) = bao
+        .call(
+            reqwest::Method::GET,
+            "auth/token/lookup-self",
+            Some(run.file("token")?.as_str()),
+            None,
+        )
+        .await?;
+    assert!(status.is_success(), "the sink holds a valid Vault token");
+    assert!(
+        !jwt.exists(),
+        "remove_jwt_after_reading defaults to true, as in Vault Agent"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubernetes_login_goes_through_token_review() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let reviewer = configure_kubernetes_auth(
+        &bao,
+        "kubernetes",
+        "app",
+        &["app"],
+        &["team"],
+        &["app"],
+        Some("vault"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let sa_token = dir.path().join("sa-token");
+    std::fs::write(&sa_token, mint_sa_token("team", "app", "vault", HOUR))?;
+    let out = dir.path().join("out");
+    let config = format!(
+        "{}auto_auth {{\n  method \"kubernetes\" {{\n    mount_path = \"auth/kubernetes\"\n    config = {{\n      role = \"app\"\n      token_path = {}\n    }}\n  }}\n}}\n{}",
+        vault_stanza(bao.addr()),
+        path_str(&sa_token),
+        template(&out.join("db"), DB_TEMPLATE),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
+    assert_eq!(reviewer.reviews(), 1, "one login, one TokenReview");
+    assert_eq!(reviewer.authenticated(), 1);
+    assert!(sa_token.exists(), "the projected token is never removed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn approle_login_renders() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let (role_id, secret_id) = configure_approle(&bao, "approle", "app", &["app"]).await?;
+    let dir = tempfile::tempdir()?;
+    let role_file = dir.path().join("role-id");
+    let secret_file = dir.path().join("secret-id");
+    std::fs::write(&role_file, role_id)?;
+    std::fs::write(&secret_file, secret_id)?;
+    let out = dir.path().join("out");
+    let config = format!(
+        "{}auto_auth {{\n  method \"approle\" {{\n    config = {{\n      role_id_file_path = {}\n      secret_id_file_path = {}\n      remove_secret_id_file_after_reading = false\n    }}\n  }}\n}}\n{}",
+        vault_stanza(bao.addr()),
+        path_str(&role_file),
+        path_str(&secret_file),
+        template(&out.join("db"), DB_TEMPLATE),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
+    assert!(secret_file.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn database_credentials_work_and_keep_their_lease() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    let pg = Postgres::start().await?;
+    configure_database_engine(&bao, &pg, "app", "1h", "24h").await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let contents = "{{ with secret \"database/creds/app\" }}{{ .Data.username }}\n{{ .Data.password }}\n{{ .LeaseID }}\n{{ .LeaseDuration }}\n{{ .Renewable }}\n{{ end }}";
+    let config = format!(
+        "{}{}{}",
+        vault_stanza(bao.addr()),
+        token_file_auth(&bao, dir.path(), &["app"]).await?,
+        template(&out.join("db"), contents),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    let text = run.file("db")?;
+    let lines: Vec<&str> = text.lines().collect();
+    let [user, password, lease_id, duration, renewable] = lines[..] else {
+        panic!("unexpected render: {} lines", lines.len());
+    };
+    assert!(
+        pg.can_login(user, password).await?,
+        "the credentials log in"
+    );
+    assert!(lease_id.starts_with("database/creds/app/"), "{lease_id}");
+    assert_eq!(duration, "3600");
+    assert_eq!(renewable, "true");
+    let lease = bao.lookup_lease(lease_id).await?;
+    assert_eq!(lease["renewable"], json!(true));
+    assert_eq!(
+        lease["id"],
+        json!(lease_id),
+        "OpenBao knows the lease the agent holds"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pki_issue_renders_the_issued_certificate() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    configure_pki(&bao, "pki", "app", "72h").await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let contents = "{{ with secret \"pki/issue/app\" \"common_name=app.example.com\" \"ttl=1h\" }}{{ .Data.serial_number }}\n{{ .Data.certificate }}\n{{ .Data.private_key }}\n{{ end }}";
+    let config = format!(
+        "{}{}{}",
+        vault_stanza(bao.addr()),
+        token_file_auth(&bao, dir.path(), &["app"]).await?,
+        template(&out.join("tls.pem"), contents),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    let text = run.file("tls.pem")?;
+    let (serial, pem) = text.split_once('\n').expect("serial line");
+    let issued = bao.read(&format!("pki/cert/{serial}")).await?;
+    let certificate = issued["data"]["certificate"].as_str().expect("certificate");
+    assert!(
+        pem.starts_with(certificate),
+        "the rendered certificate is the one Vault issued"
+    );
+    assert!(
+        pem.contains("-----BEGIN RSA PRIVATE KEY-----")
+            || pem.contains("-----BEGIN PRIVATE KEY-----")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_path_is_fetched_once_per_render_even_when_shared() -> anyhow::Result<()> {
+    let bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let mut config = format!(
+        "{}{}",
+        vault_stanza(bao.addr()),
+        token_file_auth(&bao, dir.path(), &["app"]).await?
+    );
+    for i in 0..5 {
+        config.push_str(&template(&out.join(format!("copy-{i}")), DB_TEMPLATE));
+    }
+    let before = bao.audit_request_count("secret/data/app/db")?;
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    for i in 0..5 {
+        assert_eq!(run.file(format!("copy-{i}"))?, "orders:kv-s3cret-value\n");
+    }
+    assert_eq!(bao.audit_request_count("secret/data/app/db")? - before, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn command_runs_only_when_the_file_changes() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let log = dir.path().join("command.log");
+    let config = format!(
+        "{}{}template {{\n  destination = {}\n  contents = {}\n  exec {{\n    command = [\"sh\", \"-c\", {}]\n  }}\n}}\n",
+        vault_stanza(bao.addr()),
+        token_file_auth(&bao, dir.path(), &["app"]).await?,
+        path_str(&out.join("db")),
+        hcl(DB_TEMPLATE),
+        hcl(format!("echo ran >> {}", log.display())),
+    );
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_exit(&run_keyhole_agent(&config, &out, &[]).await?, 0);
+    assert_eq!(lines(), 1, "first render runs the command");
+    assert_exit(&run_keyhole_agent(&config, &out, &[]).await?, 0);
+    assert_eq!(lines(), 1, "unchanged bytes run no command");
+    bao.kv2_put(
+        "secret",
+        "app/db",
+        json!({ "username": "orders", "password": "rotated" }),
+    )
+    .await?;
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:rotated\n");
+    assert_eq!(lines(), 2, "a changed file runs the command again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn init_mode_failures_exit_1_naming_template_path_and_reason() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let ok = out.join("ok");
+    let denied = out.join("denied");
+    let missing = out.join("missing");
+    let config = format!(
+        "{}{}{}{}{}",
+        vault_stanza(bao.addr()),
+        token_file_auth(&bao, dir.path(), &["app"]).await?,
+        template(&ok, DB_TEMPLATE),
+        template(
+            &denied,
+            "{{ with secret \"secret/data/other/db\" }}{{ .Data.data.password }}{{ end }}"
+        ),
+        template(
+            &missing,
+            "{{ with secret \"secret/data/app/nope\" }}{{ .Data.data.password }}{{ end }}"
+        ),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 1);
+    let denied_line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&denied.display().to_string()))
+        .unwrap_or_else(|| panic!("no line names {}:\n{}", denied.display(), run.stderr));
+    assert!(
+        denied_line.contains("secret/data/other/db"),
+        "{denied_line}"
+    );
+    assert!(
+        denied_line.contains("permission denied (HTTP 403)"),
+        "{denied_line}"
+    );
+    let missing_line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains(&missing.display().to_string()))
+        .unwrap_or_else(|| panic!("no line names {}:\n{}", missing.display(), run.stderr));
+    assert!(
+        missing_line.contains("secret/data/app/nope"),
+        "{missing_line}"
+    );
+    assert!(missing_line.contains("HTTP 404"), "{missing_line}");
+    assert!(
+        !denied.exists() && !missing.exists(),
+        "failed templates write nothing"
+    );
+    assert_eq!(run.file("ok")?, "orders:kv-s3cret-value\n");
+    Ok(())
+}
+
+#[tokio::test]
+async fn template_syntax_error_exits_before_login_with_line_and_column() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let destination = out.join("broken");
+    // No Vault at all: the template is rejected before any login.
+    let config = format!(
+        "{}auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"/nonexistent\"\n    }}\n  }}\n}}\n{}",
+        vault_stanza("http://127.0.0.1:9"),
+        template(
+            &destination,
+            "line one\n{{ with secret \"secret/data/app\" }}{{ .Data.data.password }\n"
+        ),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 1);
+    assert!(
+        run.stderr.contains(&format!(
+            "template {}: {}:2:",
+            destination.display(),
+            destination.display()
+        )),
+        "names the template with its line:\n{}",
+        run.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreachable_vault_gives_up_after_bounded_retries() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s.unused")?;
+    let addr = format!("http://127.0.0.1:{}", keyhole_tests::free_port()?);
+    let config = format!(
+        "vault {{\n  address = {}\n  retry {{\n    num_retries = 2\n  }}\n}}\nexit_after_auth = true\nauto_auth {{\n  method \"token_file\" {{\n    min_backoff = \"100ms\"\n    max_backoff = \"200ms\"\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n{}",
+        hcl(&addr),
+        path_str(&token),
+        template(&out.join("db"), DB_TEMPLATE),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 1);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot reach Vault at {addr}")),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn secret_values_never_reach_the_logs_even_at_trace() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    let pg = Postgres::start().await?;
+    configure_database_engine(&bao, &pg, "app", "1h", "24h").await?;
+    configure_pki(&bao, "pki", "app", "72h").await?;
+    app_policy(&bao).await?;
+    configure_jwt_auth(&bao, "jwt", "app", &["app"], "vault").await?;
+    let dir = tempfile::tempdir()?;
+    let jwt_text = mint_sa_token("team", "app", "vault", HOUR);
+    let jwt = dir.path().join("jwt");
+    std::fs::write(&jwt, &jwt_text)?;
+    let out = dir.path().join("out");
+    let config = format!(
+        "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n{}{}{}",
+        vault_stanza(bao.addr()),
+        path_str(&jwt),
+        path_str(&out.join("token")),
+        template(&out.join("kv"), DB_TEMPLATE),
+        template(
+            &out.join("pg"),
+            "{{ with secret \"database/creds/app\" }}{{ .Data.password }}{{ end }}"
+        ),
+        template(
+            &out.join("key"),
+            "{{ with secret \"pki/issue/app\" \"common_name=a.example.com\" }}{{ .Data.private_key }}{{ end }}"
+        ),
+    );
+    let run = run_keyhole_agent(&config, &out, &[("KEYHOLE_LOG_LEVEL", "trace")]).await?;
+    assert_exit(&run, 0);
+    let logs = format!("{}{}", run.stdout, run.stderr);
+    assert!(logs.lines().count() > 20, "trace logging is on:\n{logs}");
+    let key = run.file("key")?;
+    let key_body = key.lines().nth(1).expect("a PEM body line");
+    let secrets = [
+        ("KV password", "kv-s3cret-value".to_owned()),
+        ("database password", run.file("pg")?),
+        ("private key", key_body.to_owned()),
+        ("Vault token", run.file("token")?),
+        ("service-account JWT", jwt_text),
+    ];
+    for (what, value) in secrets {
+        assert!(!value.is_empty(), "{what} was rendered");
+        assert!(!logs.contains(&value), "the {what} appears in the logs");
+    }
+    Ok(())
+}
