@@ -1,1 +1,6 @@
 //! keyhole-injector: the mutating admission webhook that adds keyhole-agent to pods.
+
+pub mod annotations;
+pub mod offline;
+pub mod patch;
+pub mod settings;
