@@ -435,7 +435,7 @@ impl<'a> Builder<'a> {
             }
             None => {
                 let config = agent_config::agent_config(agent, &self.token_path, init);
-                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": config.to_string()}));
+                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": format!("{config:#}")}));
             }
         }
         env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level}));
