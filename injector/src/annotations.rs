@@ -30,8 +30,14 @@ pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
 const TRUE_TOKENS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
 const FALSE_TOKENS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
 
+/// Log levels the agent takes (`VAULT_LOG_LEVEL`).
+pub(crate) const LOG_LEVELS: [&str; 7] =
+    ["trace", "debug", "info", "warn", "warning", "error", "err"];
+/// Log formats the agent takes (`VAULT_LOG_FORMAT`).
+pub(crate) const LOG_FORMATS: [&str; 2] = ["standard", "json"];
+
 /// Auth methods keyhole-agent implements.
-const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
+pub(crate) const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
 
 /// Signals a reload may send (keyhole-agent's `keyhole { reload { signal } }`).
 const SIGNALS: [&str; 8] = [
@@ -351,7 +357,7 @@ fn check_duration(annotation: &str, value: &str) -> Result<String> {
     }
 }
 
-fn is_go_duration(s: &str) -> bool {
+pub(crate) fn is_go_duration(s: &str) -> bool {
     if s == "0" {
         return true;
     }
@@ -397,7 +403,7 @@ pub fn check_quantity(annotation: &str, value: &str) -> Result<String> {
     }
 }
 
-fn is_quantity(s: &str) -> bool {
+pub(crate) fn is_quantity(s: &str) -> bool {
     let s = s.strip_prefix('+').unwrap_or(s);
     let number_len = s
         .bytes()
@@ -653,14 +659,14 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
 
     let default_log_level = settings.log_level.as_str();
     let log_level = a.non_empty("log-level").unwrap_or(default_log_level);
-    if !["trace", "debug", "info", "warn", "warning", "error", "err"].contains(&log_level) {
+    if !LOG_LEVELS.contains(&log_level) {
         return Err(Denial::new(
             vault_key("log-level"),
             format!("{log_level:?} is not a log level (trace, debug, info, warn or error)"),
         ));
     }
     let log_format = a.non_empty("log-format").unwrap_or(&settings.log_format);
-    if !["standard", "json"].contains(&log_format) {
+    if !LOG_FORMATS.contains(&log_format) {
         return Err(Denial::new(
             vault_key("log-format"),
             format!("{log_format:?} is not a log format (standard or json)"),
@@ -752,7 +758,7 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
         .unwrap_or(DEFAULT_SECRET_VOLUME_PATH);
     let preserve_case = a.bool("preserve-secret-case", false)?;
 
-    raw_names
+    let secrets = raw_names
         .into_iter()
         .map(|raw| {
             let per = |prefix: &str| a.get(&format!("{prefix}{raw}"));
@@ -824,7 +830,26 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
                 reload,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    check_unique_destinations(&secrets)?;
+    Ok(secrets)
+}
+
+/// Two secrets writing one file would overwrite each other on every render.
+fn check_unique_destinations(secrets: &[Secret]) -> Result<()> {
+    for (i, secret) in secrets.iter().enumerate() {
+        let destination = secret.destination();
+        if let Some(first) = secrets[..i].iter().find(|s| s.destination() == destination) {
+            return Err(Denial::new(
+                vault_key(&format!("agent-inject-secret-{}", secret.raw_name)),
+                format!(
+                    "writes {destination}, as secret {:?} does already",
+                    first.raw_name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Adds a warning for every annotation under our prefixes that keyhole does not act on.
@@ -936,6 +961,17 @@ fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
         return Err(Denial::new(
             vault_key("role"),
             format!("the {kind} auth method needs a Vault role"),
+        ));
+    }
+    let required_param = match kind {
+        "approle" => Some("role_id_file_path"),
+        "token_file" => Some("token_file_path"),
+        _ => None,
+    };
+    if let Some(param) = required_param.filter(|p| !config.contains_key(*p)) {
+        return Err(Denial::new(
+            vault_key(&format!("auth-config-{}", param.replace('_', "-"))),
+            format!("the {kind} auth method needs this annotation"),
         ));
     }
     let min_backoff = match a.duration("auth-min-backoff")? {

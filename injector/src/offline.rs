@@ -19,6 +19,9 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Errors of offline mutation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A server setting is unusable.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::Error),
     /// A document is not valid YAML.
     #[error("document {index}: {message}")]
     Yaml {
@@ -63,6 +66,7 @@ pub struct Mutated {
 
 /// Applies the webhook's mutation to every pod template in multi-document `yaml`.
 pub fn mutate_documents(yaml: &str, settings: &Settings) -> Result<Mutated> {
+    settings.validate()?;
     let mut out = String::with_capacity(yaml.len());
     let mut warnings = Vec::new();
     for (index, doc) in split_documents(yaml).into_iter().enumerate() {

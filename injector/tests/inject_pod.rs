@@ -870,3 +870,84 @@ fn share_process_namespace_conflicts_are_denied() {
         "keyhole.dev/reload-signal-db: signalling a process needs shareProcessNamespace: true, which the pod turns off"
     );
 }
+
+#[test]
+fn auth_methods_without_their_file_are_denied() {
+    assert_eq!(
+        denial(&mk_pod(&inject(&[(
+            "vault.hashicorp.com/auth-type",
+            "approle"
+        )]))),
+        "vault.hashicorp.com/auth-config-role-id-file-path: the approle auth method needs this annotation"
+    );
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/auth-type", "approle"),
+        (
+            "vault.hashicorp.com/auth-config-role-id-file-path",
+            "/vault/custom/role-id",
+        ),
+        ("vault.hashicorp.com/agent-extra-secret", "approle"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        agent_config(container(&pod, "vault-agent"))["auto_auth"]["method"]["config"],
+        json!({"role": "app", "role_id_file_path": "/vault/custom/role-id"})
+    );
+}
+
+#[test]
+fn two_secrets_writing_one_file_are_denied() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-inject-secret-other",
+            "secret/data/other",
+        ),
+        ("vault.hashicorp.com/agent-inject-file-other", "db"),
+    ]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject-secret-other: writes /vault/secrets/db, as secret \"db\" does already"
+    );
+}
+
+#[test]
+fn a_users_token_volume_replaces_the_projected_one() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("vault.hashicorp.com/agent-service-account-token-volume-name", "vault-token"),
+        ]))},
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+            "volumes": [{"name": "vault-token", "projected": {"sources": [
+                {"serviceAccountToken": {"audience": "https://vault.example", "path": "jwt"}}
+            ]}}],
+        },
+    }));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        names(&pod["spec"]["volumes"]),
+        ["vault-token", "home-sidecar", "vault-secrets"]
+    );
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(agent["volumeMounts"][0]["name"], "vault-token");
+    assert_eq!(
+        agent_config(agent)["auto_auth"]["method"]["config"]["token_path"],
+        "/var/run/secrets/vault.hashicorp.com/serviceaccount/jwt"
+    );
+}
+
+#[test]
+fn security_context_can_be_turned_off() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-set-security-context",
+        "false",
+    )]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_eq!(
+        container(&pod, "vault-agent")["securityContext"],
+        Value::Null
+    );
+}
