@@ -623,39 +623,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         .unwrap_or(&settings.agent_image)
         .to_owned();
 
-    let mut requests = BTreeMap::new();
-    let mut limits = BTreeMap::new();
-    let resources = [
-        (
-            "cpu",
-            "cpu",
-            Some(&settings.cpu_request),
-            Some(&settings.cpu_limit),
-        ),
-        (
-            "mem",
-            "memory",
-            Some(&settings.mem_request),
-            Some(&settings.mem_limit),
-        ),
-        (
-            "ephemeral",
-            "ephemeral-storage",
-            settings.ephemeral_request.as_ref(),
-            settings.ephemeral_limit.as_ref(),
-        ),
-    ];
-    for (short, resource, request, limit) in resources {
-        if let Some(q) = a.quantity(
-            &format!("agent-requests-{short}"),
-            request.map(String::as_str),
-        )? {
-            requests.insert(resource, q);
-        }
-        if let Some(q) = a.quantity(&format!("agent-limits-{short}"), limit.map(String::as_str))? {
-            limits.insert(resource, q);
-        }
-    }
+    let (requests, limits) = resources(&a, settings)?;
 
     let default_log_level = settings.log_level.as_str();
     let log_level = a.non_empty("log-level").unwrap_or(default_log_level);
@@ -678,11 +646,6 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
             Some(d) => Some(d),
             None => settings.static_secret_render_interval.clone(),
         };
-
-    let secrets_volume_size_limit = check_quantity(
-        "--secrets-volume-size-limit",
-        &settings.secrets_volume_size_limit,
-    )?;
 
     Ok(AgentSpec {
         inject_token: a.bool("agent-inject-token", false)?,
@@ -716,10 +679,49 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
             .non_empty("agent-service-account-token-volume-name")
             .map(str::to_owned),
         token_audience: settings.token_audience.clone(),
-        secrets_volume_size_limit,
+        secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
         secrets,
         warnings,
     })
+}
+
+/// Agent resource requests and limits by resource name; an empty annotation
+/// removes the server's default.
+type ResourceList = BTreeMap<&'static str, String>;
+
+fn resources(a: &Annotations<'_>, settings: &Settings) -> Result<(ResourceList, ResourceList)> {
+    let defaults = [
+        (
+            "cpu",
+            "cpu",
+            Some(&settings.cpu_request),
+            Some(&settings.cpu_limit),
+        ),
+        (
+            "mem",
+            "memory",
+            Some(&settings.mem_request),
+            Some(&settings.mem_limit),
+        ),
+        (
+            "ephemeral",
+            "ephemeral-storage",
+            settings.ephemeral_request.as_ref(),
+            settings.ephemeral_limit.as_ref(),
+        ),
+    ];
+    let mut requests = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    for (short, resource, request, limit) in defaults {
+        let request = a.quantity(
+            &format!("agent-requests-{short}"),
+            request.map(String::as_str),
+        )?;
+        requests.extend(request.map(|q| (resource, q)));
+        let limit = a.quantity(&format!("agent-limits-{short}"), limit.map(String::as_str))?;
+        limits.extend(limit.map(|q| (resource, q)));
+    }
+    Ok((requests, limits))
 }
 
 /// Collects the secrets and their per-secret settings.
