@@ -606,7 +606,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
     };
 
-    let auth = auth(&a, settings)?;
+    let auth = auth(&a, settings, &mut warnings)?;
     let vault = vault_spec(&a, settings)?;
     if vault.address.is_empty() {
         return Err(Denial::new(
@@ -935,7 +935,7 @@ fn containers(pod: &Pod, list: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
+fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) -> Result<AuthSpec> {
     let kind = a.non_empty("auth-type").unwrap_or(&settings.auth_type);
     if !AUTH_TYPES.contains(&kind) {
         return Err(Denial::new(
@@ -957,8 +957,14 @@ fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
             config.insert(param.replace('-', "_"), value.clone());
         }
     }
-    let role = a.non_empty("role").map(str::to_owned);
+    let mut role = a.non_empty("role").map(str::to_owned);
     let needs_role = kind == "kubernetes" || kind == "jwt";
+    if !needs_role && role.take().is_some() {
+        warnings.push(format!(
+            "{}: ignored: the {kind} auth method takes no role",
+            vault_key("role")
+        ));
+    }
     if needs_role && role.is_none() && !config.contains_key("role") {
         return Err(Denial::new(
             vault_key("role"),

@@ -888,11 +888,18 @@ fn auth_methods_without_their_file_are_denied() {
         ),
         ("vault.hashicorp.com/agent-extra-secret", "approle"),
     ]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        ["vault.hashicorp.com/role: ignored: the approle auth method takes no role"]
+    );
     let (_, pod) = mutate(&pod, &settings());
     assert_valid(&pod);
     assert_eq!(
         agent_config(container(&pod, "vault-agent"))["auto_auth"]["method"]["config"],
-        json!({"role": "app", "role_id_file_path": "/vault/custom/role-id"})
+        json!({"role_id_file_path": "/vault/custom/role-id"})
     );
 }
 
