@@ -227,6 +227,22 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+        for container in self.mounted_containers() {
+            let clash = container.volume_mounts.iter().flatten().find(|m| {
+                self.secret_mounts.iter().any(|(_, path)| {
+                    path.trim_end_matches('/') == m.mount_path.trim_end_matches('/')
+                })
+            });
+            if let Some(mount) = clash {
+                return Err(Denial::new(
+                    "vault.hashicorp.com/secret-volume-path",
+                    format!(
+                        "container {:?} already mounts volume {:?} at {}",
+                        container.name, mount.name, mount.mount_path
+                    ),
+                ));
+            }
+        }
         let ours: Vec<String> = self.volumes().iter().filter_map(volume_name).collect();
         for volume in self.spec.volumes.iter().flatten() {
             if ours.contains(&volume.name) {
@@ -239,6 +255,16 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// The app containers that get the secrets volumes, and every app init container.
+    fn mounted_containers(&self) -> impl Iterator<Item = &'a Container> {
+        let selected = self.agent.containers.as_ref();
+        self.spec
+            .containers
+            .iter()
+            .filter(move |c| selected.is_none_or(|names| names.contains(&c.name)))
+            .chain(self.spec.init_containers.iter().flatten())
+    }
+
     fn build(mut self) -> Vec<PatchOperation> {
         let volumes = self.volumes();
         let has_volumes = self.spec.volumes.is_some();
@@ -246,11 +272,8 @@ impl<'a> Builder<'a> {
 
         let mounts: Vec<Value> = self.secret_volume_mounts();
         for (i, container) in self.spec.containers.iter().enumerate() {
-            let selected = match &self.agent.containers {
-                Some(names) => names.contains(&container.name),
-                None => true,
-            };
-            if selected {
+            let selected = self.agent.containers.as_ref();
+            if selected.is_none_or(|names| names.contains(&container.name)) {
                 self.append_mounts("containers", i, container, mounts.clone());
             }
         }

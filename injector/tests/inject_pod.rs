@@ -958,3 +958,20 @@ fn security_context_can_be_turned_off() {
         Value::Null
     );
 }
+
+#[test]
+fn a_container_already_mounting_the_secrets_path_is_denied() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[]))},
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx:1.27",
+                "volumeMounts": [{"name": "old", "mountPath": "/vault/secrets/"}]}],
+            "volumes": [{"name": "old", "emptyDir": {}}],
+        },
+    }));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/secret-volume-path: container \"app\" already mounts volume \"old\" at /vault/secrets/"
+    );
+}
