@@ -197,6 +197,10 @@ impl<'a> Builder<'a> {
             ),
         };
 
+        if agent.configmap.is_none() {
+            check_agent_config(agent, &token_path)?;
+        }
+
         let builder = Self {
             pod,
             spec,
@@ -504,6 +508,21 @@ impl<'a> Builder<'a> {
         }
         container
     }
+}
+
+/// Runs keyhole-agent's own config parser over the generated config, so
+/// annotations the agent would refuse deny the pod instead of leaving it
+/// crash-looping.
+fn check_agent_config(agent: &AgentSpec, token_path: &str) -> Result<(), Denial> {
+    let config = agent_config::agent_config(agent, token_path, false);
+    keyhole_agent::config::AgentConfig::from_json(&config.to_string())
+        .map(drop)
+        .map_err(|e| {
+            Denial::new(
+                INJECT,
+                format!("keyhole-agent would refuse the config built from the annotations: {e}"),
+            )
+        })
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

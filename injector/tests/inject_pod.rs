@@ -975,3 +975,15 @@ fn a_container_already_mounting_the_secrets_path_is_denied() {
         "vault.hashicorp.com/secret-volume-path: container \"app\" already mounts volume \"old\" at /vault/secrets/"
     );
 }
+
+#[test]
+fn annotations_the_agent_would_refuse_are_denied() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/auth-config-colour",
+        "blue",
+    )]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject: keyhole-agent would refuse the config built from the annotations: auto_auth.method \"kubernetes\".config: unknown key \"colour\""
+    );
+}
