@@ -185,14 +185,14 @@ fn template_pointer(kind: &str) -> Option<&'static str> {
 
 /// Reads a pod template (`metadata` and `spec`) as the Pod the API server
 /// would send to the webhook.
-fn template_as_pod(template: &Value) -> serde_json::Result<Pod> {
+fn template_as_pod(template: &Value) -> Result<Pod, serde_path_to_error::Error<serde_json::Error>> {
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": template.get("metadata").cloned().unwrap_or_else(|| json!({})),
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
-    serde_json::from_value(pod)
+    serde_path_to_error::deserialize(pod)
 }
 
 #[cfg(test)]

@@ -987,3 +987,21 @@ fn annotations_the_agent_would_refuse_are_denied() {
         "vault.hashicorp.com/agent-inject: keyhole-agent would refuse the config built from the annotations: auto_auth.method \"kubernetes\".config: unknown key \"colour\""
     );
 }
+
+#[test]
+fn agent_image_and_process_namespace_annotations_apply() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-image",
+            "registry.example/keyhole-agent:1.2.3",
+        ),
+        ("vault.hashicorp.com/agent-share-process-namespace", "true"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        container(&pod, "vault-agent")["image"],
+        "registry.example/keyhole-agent:1.2.3"
+    );
+    assert_eq!(pod["spec"]["shareProcessNamespace"], true);
+}

@@ -159,3 +159,16 @@ fn webhook_and_offline_mutation_give_the_same_pod() {
     assert_eq!(offline, webhook);
     assert_valid(&offline);
 }
+
+#[test]
+fn an_unquoted_boolean_annotation_names_the_object() {
+    let yaml = fixture("pod.yaml").replace(
+        "vault.hashicorp.com/agent-inject: \"true\"",
+        "vault.hashicorp.com/agent-inject: true",
+    );
+    let err = mutate_documents(&yaml, &settings()).expect_err("not a string");
+    assert_eq!(
+        err.to_string(),
+        "Pod/app: metadata.annotations.vault.hashicorp.com/agent-inject: invalid type: boolean `true`, expected a string"
+    );
+}
