@@ -130,6 +130,34 @@ enum Layout {
     Classic { init: bool, sidecar: bool },
 }
 
+/// What one agent container does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Classic init container: renders once and exits.
+    Init,
+    /// Classic sidecar container: keeps secrets current.
+    Sidecar,
+    /// Native sidecar: an init container that runs for the pod's lifetime;
+    /// `probe` holds the app back until every template has rendered.
+    Native { probe: bool },
+}
+
+impl Role {
+    fn container_name(self) -> &'static str {
+        match self {
+            Role::Init => AGENT_INIT_CONTAINER,
+            Role::Sidecar | Role::Native { .. } => AGENT_CONTAINER,
+        }
+    }
+
+    fn home_volume(self) -> &'static str {
+        match self {
+            Role::Init => HOME_INIT_VOLUME,
+            Role::Sidecar | Role::Native { .. } => HOME_SIDECAR_VOLUME,
+        }
+    }
+}
+
 /// Collects the patch operations for one pod.
 struct Builder<'a> {
     pod: &'a Pod,
@@ -259,13 +287,18 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Whether app container `c` gets the secrets volumes (`agent-inject-containers`).
+    fn is_selected(&self, c: &Container) -> bool {
+        let selected = self.agent.containers.as_ref();
+        selected.is_none_or(|names| names.contains(&c.name))
+    }
+
     /// The app containers that get the secrets volumes, and every app init container.
     fn mounted_containers(&self) -> impl Iterator<Item = &'a Container> {
-        let selected = self.agent.containers.as_ref();
         self.spec
             .containers
             .iter()
-            .filter(move |c| selected.is_none_or(|names| names.contains(&c.name)))
+            .filter(|c| self.is_selected(c))
             .chain(self.spec.init_containers.iter().flatten())
     }
 
@@ -276,8 +309,7 @@ impl<'a> Builder<'a> {
 
         let mounts: Vec<Value> = self.secret_volume_mounts();
         for (i, container) in self.spec.containers.iter().enumerate() {
-            let selected = self.agent.containers.as_ref();
-            if selected.is_none_or(|names| names.contains(&container.name)) {
+            if self.is_selected(container) {
                 self.append_mounts("containers", i, container, mounts.clone());
             }
         }
@@ -289,18 +321,18 @@ impl<'a> Builder<'a> {
 
         match self.layout {
             Layout::Native { probe } => {
-                let agent = self.agent_container(AGENT_CONTAINER, false, true, probe);
+                let agent = self.agent_container(Role::Native { probe });
                 // First by default, so app init containers can read secrets;
                 // `agent-init-first: false` puts it after them.
                 self.insert_init_container(self.agent.init_first != Some(false), agent);
             }
             Layout::Classic { init, sidecar } => {
                 if init {
-                    let agent = self.agent_container(AGENT_INIT_CONTAINER, true, false, false);
+                    let agent = self.agent_container(Role::Init);
                     self.insert_init_container(self.agent.init_first == Some(true), agent);
                 }
                 if sidecar {
-                    let agent = self.agent_container(AGENT_CONTAINER, false, false, false);
+                    let agent = self.agent_container(Role::Sidecar);
                     self.add(pointer(&["spec", "containers", "-"]), agent);
                 }
             }
@@ -420,18 +452,13 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    /// One agent container: `init` renders once and exits; `native` runs as
-    /// an init container for the pod's lifetime; `probe` gates the app on it.
-    fn agent_container(&self, name: &str, init: bool, native: bool, probe: bool) -> Value {
+    /// The agent container for `role`.
+    fn agent_container(&self, role: Role) -> Value {
         let agent = self.agent;
-        let home = if init {
-            HOME_INIT_VOLUME
-        } else {
-            HOME_SIDECAR_VOLUME
-        };
+        let init = role == Role::Init;
         let mut mounts = vec![
             json!({"name": self.token_volume, "mountPath": SA_TOKEN_DIR, "readOnly": true}),
-            json!({"name": home, "mountPath": HOME}),
+            json!({"name": role.home_volume(), "mountPath": HOME}),
         ];
         mounts.extend(self.secret_volume_mounts());
         let read_only = [
@@ -472,7 +499,7 @@ impl<'a> Builder<'a> {
         }
 
         let mut container = json!({
-            "name": name,
+            "name": role.container_name(),
             "image": agent.image,
             "command": [AGENT_PROGRAM],
             "env": env,
@@ -493,18 +520,18 @@ impl<'a> Builder<'a> {
                 "seccompProfile": {"type": "RuntimeDefault"},
             });
         }
-        if native {
+        if let Role::Native { probe } = role {
             container["restartPolicy"] = "Always".into();
-        }
-        if probe {
-            // Kubernetes starts the app containers once this probe passes,
-            // that is once every template has rendered.
-            container["startupProbe"] = json!({
-                "exec": {"command": [AGENT_PROGRAM, "probe"]},
-                "periodSeconds": 1,
-                "timeoutSeconds": 1,
-                "failureThreshold": 300,
-            });
+            if probe {
+                // Kubernetes starts the app containers once this probe
+                // passes, that is once every template has rendered.
+                container["startupProbe"] = json!({
+                    "exec": {"command": [AGENT_PROGRAM, "probe"]},
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 1,
+                    "failureThreshold": 300,
+                });
+            }
         }
         container
     }
