@@ -445,7 +445,12 @@ fn check_mount_path(annotation: &str, value: &str) -> Result<String> {
             format!("{value:?} must not contain \"..\""),
         ));
     }
-    Ok(value.to_owned())
+    // "/vault/secrets/" and "/vault/secrets" are one directory, so one volume.
+    let path = value.trim_end_matches('/');
+    if path.is_empty() {
+        return Err(Denial::new(annotation, "cannot mount secrets at /"));
+    }
+    Ok(path.to_owned())
 }
 
 /// Accepts a plain file name.
@@ -755,9 +760,10 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
             ));
         }
     };
-    let secret_volume_path = a
-        .get("secret-volume-path")
-        .unwrap_or(DEFAULT_SECRET_VOLUME_PATH);
+    let secret_volume_path = match a.get("secret-volume-path") {
+        Some(v) => check_mount_path(&vault_key("secret-volume-path"), v)?,
+        None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
+    };
     let preserve_case = a.bool("preserve-secret-case", false)?;
 
     let secrets = raw_names
@@ -791,7 +797,7 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
             };
             let mount_path = match per("secret-volume-path-") {
                 Some(v) => check_mount_path(&key("secret-volume-path-"), v)?,
-                None => secret_volume_path.to_owned(),
+                None => secret_volume_path.clone(),
             };
             let file = per("agent-inject-file-")
                 .map(|v| check_file_name(&key("agent-inject-file-"), v))

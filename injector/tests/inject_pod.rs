@@ -1005,3 +1005,21 @@ fn agent_image_and_process_namespace_annotations_apply() {
     );
     assert_eq!(pod["spec"]["shareProcessNamespace"], true);
 }
+
+#[test]
+fn one_directory_written_two_ways_is_one_volume() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/secret-volume-path", "/etc/secrets/"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-api",
+            "secret/data/api",
+        ),
+        ("vault.hashicorp.com/secret-volume-path-api", "/etc/secrets"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        container(&pod, "app")["volumeMounts"],
+        json!([{"name": "vault-secrets", "mountPath": "/etc/secrets"}])
+    );
+}
