@@ -1023,3 +1023,16 @@ fn one_directory_written_two_ways_is_one_volume() {
         json!([{"name": "vault-secrets", "mountPath": "/etc/secrets"}])
     );
 }
+
+#[test]
+fn only_the_long_running_agent_revokes_on_shutdown() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-revoke-on-shutdown",
+        "true",
+    )]));
+    let (_, pod) = mutate(&pod, &classic());
+    let revokes =
+        |name| agent_config(container(&pod, name))["keyhole"]["revoke_on_shutdown"].clone();
+    assert_eq!(revokes("vault-agent-init"), false);
+    assert_eq!(revokes("vault-agent"), true);
+}
