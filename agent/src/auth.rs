@@ -1,1 +1,547 @@
-//! auth
+//! Logging in to Vault with the `auto_auth` method, retrying with backoff,
+//! and writing the token to the file sinks.
+//!
+//! Credential files are re-read on every login: the kubelet rotates projected
+//! service-account tokens. A file the config asks to delete after reading
+//! (`remove_jwt_after_reading`, `remove_secret_id_file_after_reading`) is
+//! remembered once read, so later logins still work until the file comes
+//! back with a fresh credential, as in Vault Agent.
+//!
+//! Failures are logged with their reason, never with the JWT, secret id or
+//! token.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::Retryable;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Map;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use crate::config::{self, MethodKind};
+use crate::vault::{self, Auth, Client, Token};
+use crate::write;
+
+/// Errors logging in.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A credential file could not be read.
+    #[error("auto_auth method {method:?}: cannot read {key} {}: {source}", path.display())]
+    ReadCredential {
+        /// The method type, e.g. `kubernetes`.
+        method: &'static str,
+        /// The config key naming the file.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A credential file holds nothing but whitespace.
+    #[error("auto_auth method {method:?}: {key} {} is empty", path.display())]
+    EmptyCredential {
+        /// The method type.
+        method: &'static str,
+        /// The config key naming the file.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Vault refused the login or could not be reached.
+    #[error("auto_auth method {method:?}: {source}")]
+    Vault {
+        /// The method type.
+        method: &'static str,
+        /// What went wrong.
+        source: vault::Error,
+    },
+    /// The token could not be written to a file sink.
+    #[error("auto_auth sink: {0}")]
+    Sink(#[from] write::Error),
+}
+
+/// Result of this module's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short label for metrics: `credential`, `sink`, or the Vault error's
+    /// kind such as `permission_denied`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ReadCredential { .. } | Self::EmptyCredential { .. } => "credential",
+            Self::Vault { source, .. } => source.kind(),
+            Self::Sink(_) => "sink",
+        }
+    }
+}
+
+/// Logs in with one `auto_auth` method and keeps what later logins need.
+#[derive(Debug)]
+pub struct Authenticator {
+    method: config::Method,
+    sinks: Vec<config::Sink>,
+    /// The last credential read from a file that is deleted after reading.
+    remembered: Mutex<Option<Zeroizing<String>>>,
+}
+
+impl Authenticator {
+    /// An authenticator for the `auto_auth` stanza.
+    pub fn new(auto_auth: &config::AutoAuth) -> Self {
+        Self {
+            method: auto_auth.method.clone(),
+            sinks: auto_auth.sinks.clone(),
+            remembered: Mutex::new(None),
+        }
+    }
+
+    /// Logs in, retrying failures with capped, jittered exponential backoff
+    /// between the method's `min_backoff` and `max_backoff`. Then makes the
+    /// new token the client's and writes it to every sink.
+    ///
+    /// `max_retries` bounds the attempts after the first (init mode with
+    /// `exit_on_retry_failure` passes `vault.num_retries`); `None` retries
+    /// until it succeeds. With the method's `exit_on_err` the first failure
+    /// is final. A sink that cannot be written is an error, but the client
+    /// keeps the new token.
+    pub async fn authenticate(&self, client: &Client, max_retries: Option<u32>) -> Result<Auth> {
+        let retries = if self.method.exit_on_err {
+            Some(0)
+        } else {
+            max_retries
+        };
+        let backoff = Backoff::new(
+            self.method.min_backoff,
+            self.method.max_backoff,
+            retries,
+            StdRng::from_os_rng(),
+        );
+        let auth = (|| self.login(client))
+            .retry(backoff)
+            .notify(|err: &Error, delay: Duration| {
+                warn!(
+                    kind = err.kind(),
+                    retry_in = ?delay,
+                    "login failed, retrying: {err}"
+                );
+            })
+            .await?;
+        info!(
+            method = method_name(&self.method.kind),
+            accessor = %auth.accessor,
+            lease_duration = ?auth.lease_duration,
+            renewable = auth.renewable,
+            "logged in to Vault"
+        );
+        client.set_token(auth.token.clone());
+        self.write_sinks(&auth.token)?;
+        Ok(auth)
+    }
+
+    /// Writes `token` to every file sink with the sink's mode.
+    pub fn write_sinks(&self, token: &Token) -> Result<()> {
+        for sink in &self.sinks {
+            write::replace(
+                &sink.path,
+                token.expose_secret().as_bytes(),
+                sink.mode,
+                false,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Logs in once: reads the credential files and sends them to Vault.
+    /// The client's own token is left as it is.
+    pub async fn login(&self, client: &Client) -> Result<Auth> {
+        let name = method_name(&self.method.kind);
+        let vault_error = |source| Error::Vault {
+            method: name,
+            source,
+        };
+        let client = match &self.method.namespace {
+            Some(namespace) => client
+                .with_namespace(Some(namespace))
+                .map_err(vault_error)?,
+            None => client.clone(),
+        };
+        let login_path = format!("{}/login", self.method.mount_path.trim_matches('/'));
+        let mut credentials = Map::new();
+        match &self.method.kind {
+            MethodKind::Kubernetes { role, token_path } => {
+                let jwt = read_credential(name, "token_path", token_path).await?;
+                credentials.insert("role".to_owned(), role.as_str().into());
+                credentials.insert("jwt".to_owned(), jwt.as_str().into());
+            }
+            MethodKind::Jwt {
+                role,
+                path,
+                remove_jwt_after_reading,
+            } => {
+                let jwt = self
+                    .read_removable(name, "path", path, *remove_jwt_after_reading)
+                    .await?;
+                credentials.insert("role".to_owned(), role.as_str().into());
+                credentials.insert("jwt".to_owned(), jwt.as_str().into());
+            }
+            MethodKind::AppRole {
+                role_id_file_path,
+                secret_id_file_path,
+                remove_secret_id_file_after_reading,
+            } => {
+                let role_id = read_credential(name, "role_id_file_path", role_id_file_path).await?;
+                credentials.insert("role_id".to_owned(), role_id.as_str().into());
+                if let Some(path) = secret_id_file_path {
+                    let secret_id = self
+                        .read_removable(
+                            name,
+                            "secret_id_file_path",
+                            path,
+                            *remove_secret_id_file_after_reading,
+                        )
+                        .await?;
+                    credentials.insert("secret_id".to_owned(), secret_id.as_str().into());
+                }
+            }
+            MethodKind::TokenFile { token_file_path } => {
+                let token = read_credential(name, "token_file_path", token_file_path).await?;
+                let token = Token::new(token.as_str().to_owned());
+                let info = client
+                    .with_token(token.clone())
+                    .lookup_self()
+                    .await
+                    .map_err(vault_error)?;
+                return Ok(Auth {
+                    token,
+                    accessor: info.accessor,
+                    lease_duration: info.ttl,
+                    renewable: info.renewable,
+                    policies: info.policies,
+                });
+            }
+        }
+        client
+            .login(&login_path, credentials)
+            .await
+            .map_err(vault_error)
+    }
+
+    /// Reads a credential file that may be deleted after reading. Once it is
+    /// gone, the credential last read from it is used.
+    async fn read_removable(
+        &self,
+        method: &'static str,
+        key: &'static str,
+        path: &Path,
+        remove: bool,
+    ) -> Result<Zeroizing<String>> {
+        match read_credential(method, key, path).await {
+            Ok(credential) if remove => {
+                if let Err(err) = tokio::fs::remove_file(path).await {
+                    warn!(
+                        "cannot remove {key} {} after reading it: {err}",
+                        path.display()
+                    );
+                }
+                *self.remembered() = Some(credential.clone());
+                Ok(credential)
+            }
+            Err(Error::ReadCredential { source, .. })
+                if remove && source.kind() == io::ErrorKind::NotFound =>
+            {
+                let remembered = self.remembered().clone();
+                remembered.ok_or(Error::ReadCredential {
+                    method,
+                    key,
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Option<Zeroizing<String>>> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Reads a credential file, without the surrounding whitespace an editor
+/// or `echo` leaves.
+async fn read_credential(
+    method: &'static str,
+    key: &'static str,
+    path: &Path,
+) -> Result<Zeroizing<String>> {
+    let contents = Zeroizing::new(tokio::fs::read_to_string(path).await.map_err(|source| {
+        Error::ReadCredential {
+            method,
+            key,
+            path: path.to_owned(),
+            source,
+        }
+    })?);
+    let credential = contents.trim();
+    if credential.is_empty() {
+        return Err(Error::EmptyCredential {
+            method,
+            key,
+            path: path.to_owned(),
+        });
+    }
+    Ok(Zeroizing::new(credential.to_owned()))
+}
+
+fn method_name(kind: &MethodKind) -> &'static str {
+    match kind {
+        MethodKind::Kubernetes { .. } => "kubernetes",
+        MethodKind::Jwt { .. } => "jwt",
+        MethodKind::AppRole { .. } => "approle",
+        MethodKind::TokenFile { .. } => "token_file",
+    }
+}
+
+/// Delays between login attempts: exponential with full jitter. The n-th
+/// delay is uniform between `min` and `min * 2^n`, capped at `max`, so many
+/// pods failing together spread their retries instead of hitting Vault in
+/// step.
+#[derive(Debug)]
+struct Backoff<R> {
+    min: Duration,
+    max: Duration,
+    ceiling: Duration,
+    retries_left: Option<u32>,
+    rng: R,
+}
+
+impl<R> Backoff<R> {
+    fn new(min: Duration, max: Duration, retries: Option<u32>, rng: R) -> Self {
+        Self {
+            min,
+            max: max.max(min),
+            ceiling: min,
+            retries_left: retries,
+            rng,
+        }
+    }
+}
+
+impl<R: Rng> Iterator for Backoff<R> {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if let Some(left) = &mut self.retries_left {
+            *left = left.checked_sub(1)?;
+        }
+        let delay = if self.ceiling > self.min {
+            Duration::from_nanos(self.rng.random_range(nanos(self.min)..=nanos(self.ceiling)))
+        } else {
+            self.min
+        };
+        self.ceiling = self
+            .ceiling
+            .checked_mul(2)
+            .map_or(self.max, |doubled| doubled.min(self.max));
+        Some(delay)
+    }
+}
+
+/// A duration in nanoseconds; u64 covers 584 years.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngCore;
+
+    /// An RNG whose every bit is the same, to reach the ends of a range.
+    struct Constant(u64);
+
+    impl RngCore for Constant {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            dst.fill(self.0 as u8);
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn backoff_stays_between_min_and_the_doubling_ceiling() {
+        let backoff = Backoff::new(SECOND, 30 * SECOND, None, StdRng::seed_from_u64(7));
+        for (n, delay) in backoff.take(40).enumerate() {
+            let ceiling = SECOND
+                .checked_mul(1 << n.min(20))
+                .expect("should succeed")
+                .min(30 * SECOND);
+            assert!(delay >= SECOND, "delay {n} is {delay:?}");
+            assert!(
+                delay <= ceiling,
+                "delay {n} is {delay:?}, above {ceiling:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_with_lowest_draws_waits_min() {
+        let delays: Vec<_> = Backoff::new(SECOND, 8 * SECOND, None, Constant(0))
+            .take(5)
+            .collect();
+        assert_eq!(delays, [SECOND; 5]);
+    }
+
+    #[test]
+    fn backoff_with_highest_draws_doubles_up_to_max() {
+        let delays: Vec<_> = Backoff::new(SECOND, 5 * SECOND, None, Constant(u64::MAX))
+            .take(6)
+            .map(|d| d.as_secs_f64().round() as u64)
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 5, 5, 5]);
+    }
+
+    #[test]
+    fn backoff_gives_up_after_the_retries() {
+        let backoff = Backoff::new(SECOND, 5 * SECOND, Some(3), StdRng::seed_from_u64(1));
+        assert_eq!(backoff.count(), 3);
+        let backoff = Backoff::new(SECOND, 5 * SECOND, Some(0), StdRng::seed_from_u64(1));
+        assert_eq!(backoff.count(), 0);
+    }
+
+    #[test]
+    fn backoff_with_max_below_min_waits_min() {
+        let delays: Vec<_> = Backoff::new(5 * SECOND, SECOND, None, Constant(u64::MAX))
+            .take(3)
+            .collect();
+        assert_eq!(delays, [5 * SECOND; 3]);
+    }
+
+    fn method(kind: MethodKind) -> config::Method {
+        config::Method {
+            kind,
+            mount_path: "auth/jwt".to_owned(),
+            namespace: None,
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            exit_on_err: false,
+        }
+    }
+
+    fn authenticator(kind: MethodKind) -> Authenticator {
+        Authenticator::new(&config::AutoAuth {
+            method: method(kind),
+            sinks: Vec::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn removed_jwt_is_remembered_for_the_next_login() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let path = dir.path().join("jwt");
+        std::fs::write(&path, "header.payload.sig\n").expect("should succeed");
+        let auth = authenticator(MethodKind::Jwt {
+            role: "app".to_owned(),
+            path: path.clone(),
+            remove_jwt_after_reading: true,
+        });
+
+        let first = auth
+            .read_removable("jwt", "path", &path, true)
+            .await
+            .expect("should succeed");
+        assert_eq!(first.as_str(), "header.payload.sig");
+        assert!(!path.exists(), "the JWT file is removed after reading");
+        let second = auth
+            .read_removable("jwt", "path", &path, true)
+            .await
+            .expect("should succeed");
+        assert_eq!(second.as_str(), "header.payload.sig");
+
+        std::fs::write(&path, "fresh.payload.sig").expect("should succeed");
+        let third = auth
+            .read_removable("jwt", "path", &path, true)
+            .await
+            .expect("should succeed");
+        assert_eq!(third.as_str(), "fresh.payload.sig");
+    }
+
+    #[tokio::test]
+    async fn missing_file_that_is_not_removed_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let path = dir.path().join("token");
+        let auth = authenticator(MethodKind::Kubernetes {
+            role: "app".to_owned(),
+            token_path: path.clone(),
+        });
+        let client = Client::new(&config::Vault {
+            address: Some("http://127.0.0.1:1".to_owned()),
+            ..config::Vault::default()
+        })
+        .expect("should succeed");
+        let err = auth.login(&client).await.expect_err("should fail");
+        assert_eq!(err.kind(), "credential");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "auto_auth method \"kubernetes\": cannot read token_path {}: \
+                 No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_credential_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let path = dir.path().join("role-id");
+        std::fs::write(&path, " \n").expect("should succeed");
+        let err = read_credential("approle", "role_id_file_path", &path)
+            .await
+            .expect_err("should fail");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "auto_auth method \"approle\": role_id_file_path {} is empty",
+                path.display()
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn authenticate_gives_up_after_max_retries() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let auth = authenticator(MethodKind::Kubernetes {
+            role: "app".to_owned(),
+            token_path: dir.path().join("missing"),
+        });
+        let client = Client::new(&config::Vault {
+            address: Some("http://127.0.0.1:1".to_owned()),
+            ..config::Vault::default()
+        })
+        .expect("should succeed");
+        let started = tokio::time::Instant::now();
+        let err = auth
+            .authenticate(&client, Some(2))
+            .await
+            .expect_err("should fail");
+        assert_eq!(err.kind(), "credential");
+        // Two retries: one wait of min_backoff, then one of at most 2 * min.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(20) && waited <= Duration::from_millis(30),
+            "waited {waited:?}"
+        );
+        assert!(client.token().is_none());
+    }
+}

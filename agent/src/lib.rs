@@ -7,6 +7,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod lease;
+pub mod metrics;
+pub mod reload;
 pub mod render;
 pub mod template;
 pub mod vault;

@@ -4,3 +4,224 @@
 //! does (map iteration order, `%v` printing, `<no value>`), so the lexer,
 //! parser and evaluator live here. The parser is usable on its own: the
 //! injector calls [`Template::parse`] at admission time.
+//!
+//! Rendering follows consul-template's passes: a render records every Vault
+//! request it could not answer from the [`RenderContext`] (those calls
+//! evaluate to nil, as on consul-template's first pass); the caller fetches
+//! them, stores the results and renders again until nothing is missing:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use keyhole_agent::template::{RenderContext, RenderOptions, Request, Template};
+//! use keyhole_agent::vault::Secret;
+//!
+//! let t = Template::parse("app", r#"{{ with secret "kv/app" }}{{ .Data.user }}{{ end }}"#, "", "").unwrap();
+//! let mut ctx = RenderContext::new();
+//! let options = RenderOptions::default();
+//! let mut out = t.render(&mut ctx, &options);
+//! while !ctx.missing().is_empty() {
+//!     for request in ctx.missing().to_vec() {
+//!         let secret: Secret = serde_json::from_str(r#"{"data":{"user":"ann"}}"#).unwrap();
+//!         ctx.insert(request, Ok(Arc::new(secret)));
+//!     }
+//!     out = t.render(&mut ctx, &options);
+//! }
+//! assert_eq!(out.unwrap(), b"ann");
+//! ```
+//!
+//! Paths are kept as the template wrote them. Like consul-template, the
+//! Vault client is expected to rewrite KV v2 paths (`secret/app` reads
+//! `secret/data/app`, `secrets "secret/team"` lists `secret/metadata/team`)
+//! and to pass a `?version=N` suffix as a query parameter.
+//!
+//! Known differences from Go:
+//! - Vault's numbers reach templates as `json.Number` text. Integers keep
+//!   their exact text; a float is re-printed from its `f64` value (shortest
+//!   form), so a literal such as `1.50` or `1e3` prints as `1.5` or `1000.0`
+//!   where Go would print the literal.
+//! - Go strings may hold invalid UTF-8 (for example from `base64Decode`);
+//!   here such bytes become U+FFFD.
+//! - Columns in errors are 1-based byte offsets in the line.
+//! - `toYAML` writes a multi-line map key as a double-quoted scalar where
+//!   yaml.v2 writes a complex `? |-` key.
+
+mod encode;
+mod exec;
+mod funcs;
+mod lex;
+mod parse;
+mod print;
+mod value;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::vault::Secret;
+
+/// A parsed template, reusable across renders.
+#[derive(Debug)]
+pub struct Template {
+    name: String,
+    tree: parse::Tree,
+}
+
+/// A template that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}:{line}:{column}: {message}")]
+pub struct ParseError {
+    /// The template's name (destination path or annotation).
+    pub name: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based byte column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A render that failed. Names the template and position; never contains
+/// a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}:{line}:{column}: executing at <{context}>: {message}")]
+pub struct ExecError {
+    /// The template's name.
+    pub name: String,
+    /// 1-based line of the failing action.
+    pub line: usize,
+    /// 1-based byte column of the failing action.
+    pub column: usize,
+    /// The failing part of the action, as written in the template.
+    pub context: String,
+    /// What failed, e.g. `map has no entry for key "password"`.
+    pub message: String,
+}
+
+/// A Vault request a template makes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Request {
+    /// `secret "path"`: a logical read. The path is as written, including
+    /// any `?version=N` query; KV v2 path rewriting is the client's job.
+    Read {
+        /// The Vault path.
+        path: String,
+    },
+    /// `secret "path" "k=v"...` or `pkiCert "path" "k=v"...`: a logical
+    /// write with string parameters. `pkiCert` uses the same request and
+    /// reads `certificate`, `private_key` and `issuing_ca` from
+    /// the response.
+    Write {
+        /// The Vault path.
+        path: String,
+        /// The parameters, keys and values trimmed.
+        data: BTreeMap<String, String>,
+    },
+    /// `secrets "path"`: a LIST returning key names.
+    List {
+        /// The Vault path.
+        path: String,
+    },
+}
+
+impl Request {
+    /// The Vault path of the request.
+    pub fn path(&self) -> &str {
+        match self {
+            Request::Read { path } | Request::Write { path, .. } | Request::List { path } => path,
+        }
+    }
+}
+
+/// Results of Vault requests available to renders, and the requests the
+/// last render could not find.
+#[derive(Debug, Default)]
+pub struct RenderContext {
+    secrets: HashMap<Request, Result<Arc<Secret>, String>>,
+    lists: HashMap<Request, Result<Vec<String>, String>>,
+    missing: Vec<Request>,
+}
+
+impl RenderContext {
+    /// An empty context: every request is missing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores the result of a read or write. An `Err` makes the template
+    /// call fail with that message and the path (e.g. permission denied).
+    pub fn insert(&mut self, request: Request, result: Result<Arc<Secret>, String>) {
+        self.secrets.insert(request, result);
+    }
+
+    /// Stores the result of a [`Request::List`]: the key names, sorted.
+    pub fn insert_list(&mut self, request: Request, result: Result<Vec<String>, String>) {
+        self.lists.insert(request, result);
+    }
+
+    /// Drops every stored result (before re-reading rotated secrets).
+    pub fn clear(&mut self) {
+        self.secrets.clear();
+        self.lists.clear();
+        self.missing.clear();
+    }
+
+    /// Requests the last render asked for but did not find, sorted and
+    /// without duplicates. While this is non-empty, a render error may be a
+    /// consequence of the nil values and should not be reported yet.
+    pub fn missing(&self) -> &[Request] {
+        &self.missing
+    }
+}
+
+/// Options of a render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Go's `missingkey=error`: a missing map key fails the render.
+    pub error_on_missing_key: bool,
+}
+
+impl Template {
+    /// Parses `text`; `name` is used in error messages (e.g. the destination
+    /// path or annotation). Empty delimiters mean `{{` and `}}`.
+    pub fn parse(
+        name: &str,
+        text: &str,
+        left_delim: &str,
+        right_delim: &str,
+    ) -> Result<Template, ParseError> {
+        let tokens = lex::lex(name, text, left_delim, right_delim)?;
+        let tree = parse::parse(name, tokens)?;
+        Ok(Template {
+            name: name.to_owned(),
+            tree,
+        })
+    }
+
+    /// The name given to [`Template::parse`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renders with the secrets in `ctx`; requests not yet in `ctx` are
+    /// recorded as missing (see [`RenderContext::missing`]) and evaluate to
+    /// nil the way consul-template's first pass does.
+    pub fn render(
+        &self,
+        ctx: &mut RenderContext,
+        options: &RenderOptions,
+    ) -> Result<Vec<u8>, ExecError> {
+        let (result, missing) = {
+            let mut ex = exec::Exec::new(ctx, &self.tree, &self.name, options);
+            let result = ex.run();
+            (result, std::mem::take(&mut ex.missing))
+        };
+        ctx.missing = missing
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        result.map(String::into_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;

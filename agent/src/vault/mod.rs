@@ -1,5 +1,545 @@
-//! Vault HTTP client.
+//! Vault HTTP client: login, logical read/write/list with the full response
+//! envelope, lease renewal and revocation, and the token's own endpoints.
+//!
+//! One [`Client`] serves the whole agent. It is cheap to clone, and every
+//! clone shares one connection pool and one current token, so templates can
+//! be fetched in parallel while a login or renewal swaps the token.
+//!
+//! The client talks to Vault's HTTP API through reqwest directly rather than
+//! through vaultrs. Templates read arbitrary paths and lease rotation needs
+//! the response envelope (`lease_id`, `lease_duration`, `renewable`), which
+//! vaultrs's helpers drop; it has no lease endpoints; and its request path
+//! copies response bodies (login responses hold the new token) into buffers
+//! and error values that are never wiped, logs every Vault error at `error`
+//! level, and panics on a token that is not a valid header value. The few
+//! endpoints the agent needs are each one request, so one request function
+//! here gives one place for the token header, the namespace, wiping response
+//! bodies and classifying errors.
 
+mod error;
 mod secret;
+mod tls;
+mod token;
 
-pub use secret::Secret;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::config;
+
+pub use error::{Error, Result};
+pub use secret::{Secret, SecretData};
+pub use token::{Auth, Token, TokenInfo};
+
+/// Where the agent talks to when `vault.address` is not set, as Vault Agent.
+pub const DEFAULT_ADDRESS: &str = "https://127.0.0.1:8200";
+
+/// How long connecting to Vault (TCP and TLS) may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a whole request may take by default; Vault's own clients use 60 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Installs ring as the process's rustls crypto provider.
+///
+/// The Vault client does not need it (it pins ring itself), but any other
+/// rustls user in the process (the metrics listener, for one) would panic at
+/// its first handshake without a process default. Call it once at start;
+/// calling it again is harmless.
+pub fn install_crypto_provider() {
+    // Err only means a provider is installed already, which is the goal.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A Vault client. Clones share the connection pool and the current token.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    token: Arc<RwLock<Option<Token>>>,
+    namespace: Option<HeaderValue>,
+}
+
+struct Shared {
+    http: reqwest::Client,
+    /// Vault's address as configured, for messages.
+    address: String,
+    /// The address with `/v1` appended; requests go below it.
+    base: Url,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("address", &self.shared.address)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`Client`] beyond the `vault` stanza.
+#[derive(Debug)]
+pub struct ClientBuilder<'a> {
+    vault: &'a config::Vault,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl ClientBuilder<'_> {
+    /// How long connecting (TCP and TLS) may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a whole request, including reading the response, may take.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Builds the client: parses the address and loads the TLS files.
+    pub fn build(self) -> Result<Client> {
+        let Self {
+            vault,
+            connect_timeout,
+            request_timeout,
+        } = self;
+        let address = vault.address.as_deref().unwrap_or(DEFAULT_ADDRESS);
+        let invalid = || Error::Address {
+            address: address.to_owned(),
+        };
+        let mut base = Url::parse(address).map_err(|_| invalid())?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(invalid());
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        base.path_segments_mut()
+            .map_err(|()| invalid())?
+            .pop_if_empty()
+            .push("v1");
+
+        let tls = tls::client_config(vault, base.scheme() == "https")?;
+        let mut headers = HeaderMap::new();
+        // Vault requires this on requests it might forward, and it costs nothing.
+        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .default_headers(headers)
+            .user_agent(concat!("keyhole-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| Error::Setup {
+                reason: err.to_string(),
+            })?;
+        let namespace = vault
+            .namespace
+            .as_deref()
+            .map(namespace_header)
+            .transpose()?;
+        Ok(Client {
+            shared: Arc::new(Shared {
+                http,
+                address: address.trim_end_matches('/').to_owned(),
+                base,
+            }),
+            token: Arc::default(),
+            namespace,
+        })
+    }
+}
+
+fn namespace_header(namespace: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(namespace).map_err(|_| Error::Setup {
+        reason: format!("namespace {namespace:?} is not a valid HTTP header value"),
+    })
+}
+
+/// Whether a request carries the client's token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Authenticated {
+    Yes,
+    /// Login requests: a stale token must not get in their way.
+    No,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct AuthEnvelope {
+    auth: Option<token::AuthBlock>,
+}
+
+#[derive(Deserialize)]
+struct DataEnvelope<T> {
+    data: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct Keys {
+    #[serde(default)]
+    keys: Vec<String>,
+}
+
+impl Client {
+    /// Starts building a client for the `vault` stanza.
+    pub fn builder(vault: &config::Vault) -> ClientBuilder<'_> {
+        ClientBuilder {
+            vault,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A client for the `vault` stanza with the default timeouts.
+    pub fn new(vault: &config::Vault) -> Result<Self> {
+        Self::builder(vault).build()
+    }
+
+    /// Vault's address, for messages.
+    pub fn address(&self) -> &str {
+        &self.shared.address
+    }
+
+    /// A client that sends requests to another namespace, sharing this one's
+    /// connections and token; `None` means the root namespace.
+    pub fn with_namespace(&self, namespace: Option<&str>) -> Result<Self> {
+        Ok(Self {
+            shared: Arc::clone(&self.shared),
+            token: Arc::clone(&self.token),
+            namespace: namespace.map(namespace_header).transpose()?,
+        })
+    }
+
+    /// A client that shares this one's connections and namespace but sends
+    /// `token`, without touching the token this client and its clones send.
+    pub fn with_token(&self, token: Token) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            token: Arc::new(RwLock::new(Some(token))),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Makes `token` the one every clone of this client sends from now on.
+    pub fn set_token(&self, token: Token) {
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = Some(token);
+    }
+
+    /// The current token, for token sinks.
+    pub fn token(&self) -> Option<Token> {
+        self.token
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads a logical path, e.g. `secret/data/app?version=1`, with the full
+    /// response envelope.
+    pub async fn read(&self, path: &str) -> Result<Secret> {
+        self.call(Method::GET, path, None, Authenticated::Yes).await
+    }
+
+    /// Writes `data` to a logical path and returns Vault's response, which
+    /// for paths like `pki/issue/<role>` is the secret itself. A response
+    /// without a body gives an empty [`Secret`].
+    pub async fn write(&self, path: &str, data: &Map<String, Value>) -> Result<Secret> {
+        let body =
+            serde_json::to_vec(data).map_err(|err| Error::decode(&err, &Method::PUT, path))?;
+        self.call(Method::PUT, path, Some(body), Authenticated::Yes)
+            .await
+    }
+
+    /// Lists the keys below a path. Vault answers a path without any keys
+    /// with 404, so that gives an empty list.
+    pub async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let method = list_method();
+        match self
+            .call::<DataEnvelope<Keys>>(method, path, None, Authenticated::Yes)
+            .await
+        {
+            Ok(envelope) => Ok(envelope.data.map(|d| d.keys).unwrap_or_default()),
+            Err(err) if err.status() == Some(StatusCode::NOT_FOUND) => Ok(Vec::new()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Renews a lease; `increment` asks for a new duration (Vault may give
+    /// less). Returns the envelope with the new `lease_duration`.
+    pub async fn renew_lease(&self, lease_id: &str, increment: Option<Duration>) -> Result<Secret> {
+        let mut body = Map::new();
+        body.insert("lease_id".to_owned(), lease_id.into());
+        if let Some(increment) = increment {
+            body.insert("increment".to_owned(), increment.as_secs().into());
+        }
+        self.write("sys/leases/renew", &body).await
+    }
+
+    /// Revokes a lease at once.
+    pub async fn revoke_lease(&self, lease_id: &str) -> Result<()> {
+        let mut body = Map::new();
+        body.insert("lease_id".to_owned(), lease_id.into());
+        self.write("sys/leases/revoke", &body).await.map(drop)
+    }
+
+    /// Logs in at `path` (e.g. `auth/kubernetes/login`) with `credentials`,
+    /// without sending the current token. The credentials are wiped once
+    /// serialised, and the returned token is not installed: the caller
+    /// decides with [`Client::set_token`].
+    pub async fn login(&self, path: &str, credentials: Map<String, Value>) -> Result<Auth> {
+        let mut credentials = credentials;
+        let body = serde_json::to_vec(&credentials);
+        credentials.values_mut().for_each(secret::wipe);
+        let body = body.map_err(|err| Error::decode(&err, &Method::PUT, path))?;
+        self.auth_call(Method::PUT, path, Some(body), Authenticated::No)
+            .await
+    }
+
+    /// Looks up the current token: its TTL, renewability and policies.
+    pub async fn lookup_self(&self) -> Result<TokenInfo> {
+        let path = "auth/token/lookup-self";
+        let envelope: DataEnvelope<TokenInfo> = self
+            .call(Method::GET, path, None, Authenticated::Yes)
+            .await?;
+        envelope.data.ok_or_else(|| Error::Decode {
+            method: Method::GET,
+            path: path.to_owned(),
+            reason: "the response has no data".to_owned(),
+        })
+    }
+
+    /// Renews the current token; `increment` asks for a new TTL.
+    pub async fn renew_self(&self, increment: Option<Duration>) -> Result<Auth> {
+        let mut body = Map::new();
+        if let Some(increment) = increment {
+            body.insert("increment".to_owned(), increment.as_secs().into());
+        }
+        let body = serde_json::to_vec(&body)
+            .map_err(|err| Error::decode(&err, &Method::PUT, "auth/token/renew-self"))?;
+        self.auth_call(
+            Method::PUT,
+            "auth/token/renew-self",
+            Some(body),
+            Authenticated::Yes,
+        )
+        .await
+    }
+
+    /// Revokes the current token (and its child tokens and leases).
+    pub async fn revoke_self(&self) -> Result<()> {
+        self.send(
+            Method::PUT,
+            "auth/token/revoke-self",
+            None,
+            Authenticated::Yes,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn auth_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authenticated: Authenticated,
+    ) -> Result<Auth> {
+        let envelope: AuthEnvelope = self.call(method.clone(), path, body, authenticated).await?;
+        envelope.auth.map(Auth::from).ok_or_else(|| Error::Decode {
+            method,
+            path: path.to_owned(),
+            reason: "the response has no auth block".to_owned(),
+        })
+    }
+
+    /// Sends a request and decodes the JSON answer; an empty answer (204)
+    /// decodes as JSON `{}`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authenticated: Authenticated,
+    ) -> Result<T> {
+        let response = self.send(method.clone(), path, body, authenticated).await?;
+        let json: &[u8] = if response.is_empty() {
+            b"{}"
+        } else {
+            &response
+        };
+        serde_json::from_slice(json).map_err(|err| Error::decode(&err, &method, path))
+    }
+
+    /// Sends one request and returns the body of a successful answer, wiped
+    /// when the caller drops it. An error status becomes [`Error::Status`]
+    /// with Vault's messages.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authenticated: Authenticated,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let url = self.url(path);
+        let mut request = self.shared.http.request(method.clone(), url);
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace.clone());
+        }
+        if authenticated == Authenticated::Yes
+            && let Some(token) = self.token_header()?
+        {
+            request = request.header("X-Vault-Token", token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+
+        let transport =
+            |err: reqwest::Error| Error::from_transport(&err, &self.shared.address, &method, path);
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        let body = Zeroizing::new(Vec::from(bytes));
+        if status.is_success() {
+            return Ok(body);
+        }
+        // Only Vault's `errors` are kept: the rest of an error body (a KV v2
+        // 404 carries the secret's metadata) stays out of the message.
+        let errors = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
+        Err(Error::Status {
+            method,
+            path: path.to_owned(),
+            status,
+            errors,
+        })
+    }
+
+    fn token_header(&self) -> Result<Option<HeaderValue>> {
+        let token = self.token.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(token) = token.as_ref() else {
+            return Ok(None);
+        };
+        let mut value =
+            HeaderValue::from_str(token.expose_secret()).map_err(|_| Error::InvalidToken)?;
+        // Keeps the token out of HTTP/2 header compression tables and Debug.
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+
+    /// The URL for a Vault path; a `?query` in the path is passed through.
+    fn url(&self, path: &str) -> Url {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let mut url = self.shared.base.clone();
+        // The base was checked to be an http(s) URL, which has segments.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(path.split('/').filter(|s| !s.is_empty()));
+        }
+        url.set_query(query.filter(|q| !q.is_empty()));
+        url
+    }
+}
+
+/// Vault's `LIST` verb.
+fn list_method() -> Method {
+    Method::from_bytes(b"LIST").expect("LIST is a valid HTTP method token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(address: &str) -> Client {
+        Client::new(&config::Vault {
+            address: Some(address.to_owned()),
+            ..config::Vault::default()
+        })
+        .expect("should succeed")
+    }
+
+    #[test]
+    fn url_passes_the_query_through() {
+        let client = client("http://127.0.0.1:8200");
+        assert_eq!(
+            client.url("secret/data/app?version=1").as_str(),
+            "http://127.0.0.1:8200/v1/secret/data/app?version=1"
+        );
+    }
+
+    #[test]
+    fn url_keeps_a_path_prefix_of_the_address() {
+        let client = client("https://vault.example.com/prefix/");
+        assert_eq!(
+            client.url("/auth/token/lookup-self").as_str(),
+            "https://vault.example.com/prefix/v1/auth/token/lookup-self"
+        );
+    }
+
+    #[test]
+    fn url_escapes_characters_that_would_change_its_meaning() {
+        let client = client("http://127.0.0.1:8200");
+        assert_eq!(
+            client.url("secret/data/a b#c").as_str(),
+            "http://127.0.0.1:8200/v1/secret/data/a%20b%23c"
+        );
+    }
+
+    #[test]
+    fn address_must_be_http_or_https() {
+        let err = Client::new(&config::Vault {
+            address: Some("unix:///run/vault.sock".to_owned()),
+            ..config::Vault::default()
+        })
+        .expect_err("should fail");
+        assert_eq!(
+            err.to_string(),
+            "vault address \"unix:///run/vault.sock\" is not a valid http or https URL"
+        );
+    }
+
+    #[test]
+    fn clones_share_the_token() {
+        let client = client("http://127.0.0.1:8200");
+        let clone = client.clone();
+        client.set_token(Token::new("s.one".to_owned()));
+        assert_eq!(
+            clone.token().expect("should succeed").expose_secret(),
+            "s.one"
+        );
+        assert_eq!(
+            format!("{client:?}"),
+            "Client { address: \"http://127.0.0.1:8200\", namespace: None, .. }"
+        );
+    }
+
+    #[test]
+    fn token_with_a_newline_is_rejected_before_sending() {
+        let client = client("http://127.0.0.1:8200");
+        client.set_token(Token::new("s.one\nX-Evil: 1".to_owned()));
+        assert!(matches!(client.token_header(), Err(Error::InvalidToken)));
+    }
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Client>();
+    }
+}

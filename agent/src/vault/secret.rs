@@ -68,7 +68,7 @@ impl Drop for SecretData {
 }
 
 /// Overwrites every string inside `value` with zeros.
-fn wipe(value: &mut Value) {
+pub(super) fn wipe(value: &mut Value) {
     match value {
         Value::String(s) => s.zeroize(),
         Value::Array(items) => items.iter_mut().for_each(wipe),

@@ -1,0 +1,494 @@
+//! Prometheus metrics of the agent, served on an optional listener.
+//!
+//! Every metric is named `keyhole_agent_*`. Labels carry only what is safe to
+//! show on a dashboard: destination files, Vault paths without their
+//! arguments, short error kinds. Never a secret value: the arguments of a
+//! write such as `pki/issue/web common_name=...` are cut off the path.
+//!
+//! Time-based gauges (lease seconds remaining, seconds since the last render)
+//! are computed when scraped, so they are current without a timer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Errors running the metrics listener.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("metrics listener on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("metrics listener: {0}")]
+    Serve(#[source] io::Error),
+}
+
+/// Result of this module's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a login ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Vault issued a token.
+    Success,
+    /// The login failed.
+    Failure,
+}
+
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RenderErrorLabels {
+    destination: String,
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: String,
+}
+
+/// Instants from which the time-based gauges are computed at scrape time.
+#[derive(Debug)]
+struct Clock {
+    /// When each lease (by path label) expires.
+    lease_expiry: HashMap<String, Instant>,
+    /// The last successful render, or the agent's start before the first.
+    last_render: Instant,
+}
+
+/// The agent's metrics. Share it as `Arc<Metrics>`; every method takes
+/// `&self`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    renders: Family<DestinationLabels, Counter>,
+    render_errors: Family<RenderErrorLabels, Counter>,
+    vault_errors: Family<KindLabels, Counter>,
+    logins: Family<OutcomeLabels, Counter>,
+    lease_remaining: Family<PathLabels, Gauge>,
+    since_last_render: Gauge,
+    clock: Mutex<Clock>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates the metrics, all at zero, with the agent's start as the time
+    /// of the last render.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("keyhole_agent");
+        let renders = Family::default();
+        let render_errors = Family::default();
+        let vault_errors = Family::default();
+        let logins = Family::default();
+        let lease_remaining = Family::default();
+        let since_last_render = Gauge::default();
+        registry.register(
+            "renders",
+            "Templates rendered and written, per destination file",
+            renders.clone(),
+        );
+        registry.register(
+            "render_errors",
+            "Failed renders, per destination file and error kind",
+            render_errors.clone(),
+        );
+        registry.register(
+            "vault_errors",
+            "Failed Vault requests, per error kind",
+            vault_errors.clone(),
+        );
+        registry.register("logins", "Logins to Vault, per outcome", logins.clone());
+        registry.register_with_unit(
+            "lease_remaining",
+            "Time left on each secret's lease, per Vault path",
+            Unit::Seconds,
+            lease_remaining.clone(),
+        );
+        registry.register_with_unit(
+            "since_last_render",
+            "Time since a template was last rendered, or since the agent started",
+            Unit::Seconds,
+            since_last_render.clone(),
+        );
+        Self {
+            registry,
+            renders,
+            render_errors,
+            vault_errors,
+            logins,
+            lease_remaining,
+            since_last_render,
+            clock: Mutex::new(Clock {
+                lease_expiry: HashMap::new(),
+                last_render: Instant::now(),
+            }),
+        }
+    }
+
+    /// Records a successful render of the template written to `destination`.
+    pub fn rendered(&self, destination: &str) {
+        self.renders
+            .get_or_create(&DestinationLabels {
+                destination: destination.to_owned(),
+            })
+            .inc();
+        self.clock().last_render = Instant::now();
+    }
+
+    /// Records a failed render of the template for `destination`; `kind` is
+    /// a short fixed word such as `template`, `vault` or `write`.
+    pub fn render_failed(&self, destination: &str, kind: &'static str) {
+        self.render_errors
+            .get_or_create(&RenderErrorLabels {
+                destination: destination.to_owned(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// Records a failed Vault request; `kind` is a short fixed word such as
+    /// `permission_denied`, `not_found`, `connect`, `timeout`, `sealed`,
+    /// `tls` or `decode`.
+    pub fn vault_error(&self, kind: &'static str) {
+        self.vault_errors.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Records a login and how it ended.
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records that the secret read from `path` has `remaining` left on its
+    /// lease from now. Anything after a `?` or a space in `path` (request
+    /// arguments, which may hold values) is left out of the label.
+    pub fn lease_remaining(&self, path: &str, remaining: Duration) {
+        let expiry = Instant::now() + remaining;
+        self.clock()
+            .lease_expiry
+            .insert(path_label(path).to_owned(), expiry);
+    }
+
+    /// Stops reporting the lease of the secret read from `path`, e.g. when
+    /// its template is gone or the secret no longer has a lease.
+    pub fn forget_lease(&self, path: &str) {
+        let label = path_label(path);
+        self.clock().lease_expiry.remove(label);
+        self.lease_remaining.remove(&PathLabels {
+            path: label.to_owned(),
+        });
+    }
+
+    /// The metrics in the OpenMetrics text format, with the time-based
+    /// gauges computed for now.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let now = Instant::now();
+        {
+            let clock = self.clock();
+            for (path, expiry) in &clock.lease_expiry {
+                let left = expiry.saturating_duration_since(now);
+                self.lease_remaining
+                    .get_or_create(&PathLabels { path: path.clone() })
+                    .set(seconds(left));
+            }
+            self.since_last_render
+                .set(seconds(now.saturating_duration_since(clock.last_render)));
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        // The clock holds plain instants: a panic elsewhere cannot leave it
+        // half-updated, so a poisoned lock is still usable.
+        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Whole seconds of `duration`, as a gauge value.
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The part of a Vault path that is safe as a label: up to the first `?` or
+/// whitespace, without surrounding slashes.
+fn path_label(path: &str) -> &str {
+    let end = path
+        .find(|c: char| c == '?' || c.is_whitespace())
+        .unwrap_or(path.len());
+    path[..end].trim_matches('/')
+}
+
+/// Binds the metrics listener to `addr`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// The metrics endpoint: `GET /metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics)
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(metrics))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
+    match metrics.encode() {
+        Ok(body) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(std::fmt::Error) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_lines(metrics: &Metrics, expected: &[&str]) {
+        let text = metrics.encode().expect("encode");
+        for line in expected {
+            assert!(
+                text.lines().any(|l| l == *line),
+                "missing line {line:?} in:\n{text}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_renders_and_render_errors_per_destination() {
+        let metrics = Metrics::new();
+        metrics.rendered("/vault/secrets/db");
+        metrics.rendered("/vault/secrets/db");
+        metrics.rendered("/vault/secrets/tls.crt");
+        metrics.render_failed("/vault/secrets/db", "vault");
+
+        assert_lines(
+            &metrics,
+            &[
+                "# HELP keyhole_agent_renders Templates rendered and written, per destination file.",
+                "# TYPE keyhole_agent_renders counter",
+                r#"keyhole_agent_renders_total{destination="/vault/secrets/db"} 2"#,
+                r#"keyhole_agent_renders_total{destination="/vault/secrets/tls.crt"} 1"#,
+                "# TYPE keyhole_agent_render_errors counter",
+                r#"keyhole_agent_render_errors_total{destination="/vault/secrets/db",kind="vault"} 1"#,
+            ],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_vault_errors_by_kind_and_logins_by_outcome() {
+        let metrics = Metrics::new();
+        metrics.vault_error("permission_denied");
+        metrics.vault_error("permission_denied");
+        metrics.vault_error("connect");
+        metrics.login(LoginOutcome::Failure);
+        metrics.login(LoginOutcome::Success);
+        metrics.login(LoginOutcome::Success);
+
+        assert_lines(
+            &metrics,
+            &[
+                r#"keyhole_agent_vault_errors_total{kind="permission_denied"} 2"#,
+                r#"keyhole_agent_vault_errors_total{kind="connect"} 1"#,
+                r#"keyhole_agent_logins_total{outcome="success"} 2"#,
+                r#"keyhole_agent_logins_total{outcome="failure"} 1"#,
+            ],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lease_remaining_counts_down_between_scrapes() {
+        let metrics = Metrics::new();
+        metrics.lease_remaining("database/creds/app", Duration::from_secs(3600));
+
+        assert_lines(
+            &metrics,
+            &[
+                "# TYPE keyhole_agent_lease_remaining_seconds gauge",
+                "# UNIT keyhole_agent_lease_remaining_seconds seconds",
+                r#"keyhole_agent_lease_remaining_seconds{path="database/creds/app"} 3600"#,
+            ],
+        );
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert_lines(
+            &metrics,
+            &[r#"keyhole_agent_lease_remaining_seconds{path="database/creds/app"} 3000"#],
+        );
+        tokio::time::advance(Duration::from_secs(4000)).await;
+        assert_lines(
+            &metrics,
+            &[r#"keyhole_agent_lease_remaining_seconds{path="database/creds/app"} 0"#],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lease_label_leaves_out_request_arguments() {
+        let metrics = Metrics::new();
+        metrics.lease_remaining(
+            "/pki/issue/web?common_name=internal.example.com",
+            Duration::from_secs(60),
+        );
+        metrics.lease_remaining("aws/sts/deploy ttl=15m", Duration::from_secs(30));
+
+        let text = metrics.encode().expect("encode");
+        assert!(
+            text.contains(r#"keyhole_agent_lease_remaining_seconds{path="pki/issue/web"} 60"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_agent_lease_remaining_seconds{path="aws/sts/deploy"} 30"#),
+            "{text}"
+        );
+        assert!(!text.contains("internal.example.com"), "{text}");
+        assert!(!text.contains("ttl=15m"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgotten_lease_is_no_longer_reported() {
+        let metrics = Metrics::new();
+        metrics.lease_remaining("database/creds/app", Duration::from_secs(60));
+        metrics.encode().expect("encode");
+        metrics.forget_lease("database/creds/app");
+
+        let text = metrics.encode().expect("encode");
+        assert!(!text.contains("database/creds/app"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_seconds_since_last_render() {
+        let metrics = Metrics::new();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_lines(
+            &metrics,
+            &[
+                "# UNIT keyhole_agent_since_last_render_seconds seconds",
+                "keyhole_agent_since_last_render_seconds 30",
+            ],
+        );
+
+        metrics.rendered("/vault/secrets/db");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_lines(&metrics, &["keyhole_agent_since_last_render_seconds 5"]);
+    }
+
+    #[tokio::test]
+    async fn serves_openmetrics_on_get_metrics() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let metrics = Arc::new(Metrics::new());
+        metrics.rendered("/vault/secrets/db");
+        let listener = bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, metrics, async {
+            let _ = stopped.await;
+        }));
+
+        let response = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("scrape");
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE.as_str()].clone();
+        let body = response.text().await.expect("body");
+        let missing = reqwest::get(format!("http://{addr}/other"))
+            .await
+            .expect("request");
+
+        assert_eq!(status, 200);
+        assert_eq!(content_type, OPENMETRICS);
+        assert!(
+            body.lines()
+                .any(|l| l == r#"keyhole_agent_renders_total{destination="/vault/secrets/db"} 1"#),
+            "{body}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(missing.status(), 404);
+
+        stop.send(()).expect("server running");
+        server.await.expect("join").expect("clean shutdown");
+    }
+
+    #[tokio::test]
+    async fn bind_error_names_the_address() {
+        let taken = bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = taken.local_addr().expect("local addr");
+        let err = bind(addr).await.expect_err("address in use");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("metrics listener on {addr}: ")),
+            "{err}"
+        );
+    }
+}

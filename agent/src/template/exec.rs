@@ -1,0 +1,426 @@
+//! Walks the syntax tree and writes output, with Go's evaluation rules.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use super::lex::Pos;
+use super::parse::{Arg, Branch, BranchKind, Command, List, Node, Pipeline, Tree};
+use super::print::write_v;
+use super::value::Value;
+use super::{ExecError, RenderContext, RenderOptions, Request, funcs};
+
+/// Nesting limit for `{{template}}` calls, as Go's `maxExecDepth`.
+const MAX_DEPTH: usize = 100_000;
+
+/// What a list of nodes asks of its enclosing `range`.
+enum Flow {
+    Normal,
+    Break,
+    Continue,
+}
+
+/// Evaluation state for one render.
+pub(crate) struct Exec<'a> {
+    pub(crate) ctx: &'a RenderContext,
+    pub(crate) missing: BTreeSet<Request>,
+    tree: &'a Tree,
+    name: &'a str,
+    options: &'a RenderOptions,
+    vars: Vec<(&'a str, Value<'a>)>,
+    out: String,
+    depth: usize,
+}
+
+type Result<T, E = ExecError> = std::result::Result<T, E>;
+
+impl<'a> Exec<'a> {
+    pub(crate) fn new(
+        ctx: &'a RenderContext,
+        tree: &'a Tree,
+        name: &'a str,
+        options: &'a RenderOptions,
+    ) -> Self {
+        Exec {
+            ctx,
+            missing: BTreeSet::new(),
+            tree,
+            name,
+            options,
+            vars: vec![("$", Value::Missing)],
+            out: String::new(),
+            depth: 0,
+        }
+    }
+
+    /// Runs the main template with a nil dot, as consul-template does.
+    pub(crate) fn run(&mut self) -> Result<String> {
+        self.walk_list(&Value::Missing, &self.tree.root)?;
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    fn err(&self, pos: Pos, at: impl std::fmt::Display, message: impl Into<String>) -> ExecError {
+        ExecError {
+            name: self.name.to_owned(),
+            line: pos.line as usize,
+            column: pos.col as usize,
+            context: at.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn walk_list(&mut self, dot: &Value<'a>, list: &'a List) -> Result<Flow> {
+        for node in list {
+            match self.walk(dot, node)? {
+                Flow::Normal => {}
+                flow => return Ok(flow),
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn walk(&mut self, dot: &Value<'a>, node: &'a Node) -> Result<Flow> {
+        match node {
+            Node::Text(t) => self.out.push_str(t),
+            Node::Action(pipe) => {
+                let v = self.pipeline(dot, pipe)?;
+                if pipe.decl.is_empty() {
+                    self.print(&v);
+                }
+            }
+            Node::Branch(b) => {
+                let mark = self.vars.len();
+                let flow = if b.kind == BranchKind::Range {
+                    self.range(dot, b)
+                } else {
+                    self.if_with(dot, b)
+                };
+                self.vars.truncate(mark);
+                return flow;
+            }
+            Node::Template { pos, name, pipe } => {
+                let Some(list) = self.tree.defines.get(name) else {
+                    return Err(self.err(
+                        *pos,
+                        format_args!("template {name:?}"),
+                        format!("no such template {name:?}"),
+                    ));
+                };
+                let new_dot = match pipe {
+                    Some(p) => self.pipeline(dot, p)?,
+                    None => Value::Nil,
+                };
+                if self.depth >= MAX_DEPTH {
+                    return Err(self.err(
+                        *pos,
+                        format_args!("template {name:?}"),
+                        "exceeded maximum template depth",
+                    ));
+                }
+                self.depth += 1;
+                let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
+                let r = self.walk_list(&new_dot, list);
+                self.vars = saved;
+                self.depth -= 1;
+                r?;
+            }
+            Node::Break => return Ok(Flow::Break),
+            Node::Continue => return Ok(Flow::Continue),
+        }
+        Ok(Flow::Normal)
+    }
+
+    /// Prints a value as Go's template printer does.
+    fn print(&mut self, v: &Value<'a>) {
+        match v {
+            Value::Missing => self.out.push_str("<no value>"),
+            Value::Str(s) => self.out.push_str(s),
+            Value::String(s) => self.out.push_str(s),
+            v => write_v(&mut self.out, v),
+        }
+    }
+
+    fn if_with(&mut self, dot: &Value<'a>, b: &'a Branch) -> Result<Flow> {
+        let v = self.pipeline(dot, &b.pipe)?;
+        if v.truth() {
+            let new_dot = if b.kind == BranchKind::With {
+                v
+            } else {
+                dot.clone()
+            };
+            self.walk_list(&new_dot, &b.list)
+        } else if let Some(else_list) = &b.else_list {
+            self.walk_list(dot, else_list)
+        } else {
+            Ok(Flow::Normal)
+        }
+    }
+
+    fn range(&mut self, dot: &Value<'a>, b: &'a Branch) -> Result<Flow> {
+        let v = self.pipeline(dot, &b.pipe)?;
+        // Declared variables were pushed by the pipeline; reassign them per
+        // element.
+        let mark = self.vars.len();
+        let items: Vec<(Value<'a>, Value<'a>)> = if v.is_map() {
+            v.map_entries()
+                .into_iter()
+                .map(|(k, v)| (Value::String(Rc::from(k)), v))
+                .collect()
+        } else if let Some(items) = v.list_items() {
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (Value::Int(i as i64), e))
+                .collect()
+        } else {
+            match v {
+                Value::Missing | Value::Nil => Vec::new(),
+                Value::Int(n) => (0..n.max(0))
+                    .map(|i| (Value::Int(i), Value::Int(i)))
+                    .collect(),
+                other => {
+                    return Err(self.err(
+                        b.pipe.pos,
+                        "range",
+                        format!(
+                            "range can't iterate over value of type {}",
+                            other.type_name()
+                        ),
+                    ));
+                }
+            }
+        };
+        if items.is_empty() {
+            if let Some(else_list) = &b.else_list {
+                return self.walk_list(dot, else_list);
+            }
+            return Ok(Flow::Normal);
+        }
+        let declared = b.pipe.decl.len();
+        for (key, elem) in items {
+            match declared {
+                1 => self.set_var(mark - 1, elem.clone()),
+                2 => {
+                    self.set_var(mark - 2, key);
+                    self.set_var(mark - 1, elem.clone());
+                }
+                _ => {}
+            }
+            let inner = self.vars.len();
+            let flow = self.walk_list(&elem, &b.list)?;
+            self.vars.truncate(inner);
+            if let Flow::Break = flow {
+                break;
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn set_var(&mut self, at: usize, v: Value<'a>) {
+        if let Some(slot) = self.vars.get_mut(at) {
+            slot.1 = v;
+        }
+    }
+
+    fn pipeline(&mut self, dot: &Value<'a>, pipe: &'a Pipeline) -> Result<Value<'a>> {
+        let mut value: Option<Value<'a>> = None;
+        for cmd in &pipe.cmds {
+            // Like Go, look inside an `interface{}` result: a nil one
+            // becomes an invalid value, which prints as `<no value>`.
+            value = Some(match self.command(dot, cmd, value)? {
+                Value::Nil => Value::Missing,
+                v => v,
+            });
+        }
+        let value = value.unwrap_or(Value::Missing);
+        for name in &pipe.decl {
+            if pipe.is_assign {
+                if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    slot.1 = value.clone();
+                }
+            } else {
+                self.vars.push((name, value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    fn command(
+        &mut self,
+        dot: &Value<'a>,
+        cmd: &'a Command,
+        last: Option<Value<'a>>,
+    ) -> Result<Value<'a>> {
+        let first = &cmd.args[0];
+        match first {
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], last, cmd),
+            Arg::Field(pos, fields) => {
+                self.no_args(cmd, last)?;
+                self.fields(dot.clone(), *pos, fields, first)
+            }
+            Arg::Variable(pos, name, fields) => {
+                self.no_args(cmd, last)?;
+                let v = self.var(name);
+                self.fields(v, *pos, fields, first)
+            }
+            Arg::Chain(pos, inner, fields) => {
+                self.no_args(cmd, last)?;
+                let v = self.arg(dot, inner)?;
+                self.fields(v, *pos, fields, first)
+            }
+            _ => {
+                if cmd.args.len() > 1 || last.is_some() {
+                    return Err(self.err(
+                        cmd.pos,
+                        first,
+                        format!("can't give argument to non-function {first}"),
+                    ));
+                }
+                self.arg(dot, first)
+            }
+        }
+    }
+
+    fn no_args(&self, cmd: &Command, last: Option<Value<'a>>) -> Result<()> {
+        if cmd.args.len() > 1 || last.is_some() {
+            let first = &cmd.args[0];
+            return Err(self.err(
+                cmd.pos,
+                first,
+                format!("{first} has arguments but cannot be invoked as function"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn var(&self, name: &str) -> Value<'a> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Missing)
+    }
+
+    /// Evaluates one operand.
+    fn arg(&mut self, dot: &Value<'a>, arg: &'a Arg) -> Result<Value<'a>> {
+        Ok(match arg {
+            Arg::Dot => dot.clone(),
+            Arg::Nil => Value::Nil,
+            Arg::Bool(b) => Value::Bool(*b),
+            Arg::Int(i) => Value::Int(*i),
+            Arg::Float(f) => Value::Float(*f),
+            Arg::Str(s) => Value::Str(s),
+            Arg::Field(pos, fields) => self.fields(dot.clone(), *pos, fields, arg)?,
+            Arg::Variable(pos, name, fields) => {
+                let v = self.var(name);
+                self.fields(v, *pos, fields, arg)?
+            }
+            Arg::Chain(pos, inner, fields) => {
+                let v = self.arg(dot, inner)?;
+                self.fields(v, *pos, fields, arg)?
+            }
+            Arg::Pipe(p) => {
+                let mark = self.vars.len();
+                let v = self.pipeline(dot, p);
+                self.vars.truncate(mark);
+                v?
+            }
+            Arg::Func(pos, name) => self.call(dot, *pos, name, &[], None, arg)?,
+        })
+    }
+
+    /// Follows `.A.B.C` from `v`.
+    fn fields(
+        &self,
+        mut v: Value<'a>,
+        pos: Pos,
+        fields: &'a [String],
+        node: &Arg,
+    ) -> Result<Value<'a>> {
+        for name in fields {
+            v = self.field(v, name, pos, node)?;
+        }
+        Ok(v)
+    }
+
+    fn field(&self, receiver: Value<'a>, name: &str, pos: Pos, node: &Arg) -> Result<Value<'a>> {
+        if let Some(found) = receiver.map_get(name) {
+            // consul-template runs with `missingkey=zero` (a nil interface)
+            // unless `error_on_missing_key` asks for `missingkey=error`.
+            return match found {
+                Some(v) => Ok(v),
+                None if self.options.error_on_missing_key => {
+                    Err(self.err(pos, node, format!("map has no entry for key {name:?}")))
+                }
+                None => Ok(Value::Nil),
+            };
+        }
+        if let Some(found) = receiver.struct_field(name) {
+            return Ok(found);
+        }
+        Err(match receiver {
+            // consul-template runs templates with nil data: fields of an
+            // invalid value are invalid too.
+            Value::Missing if self.options.error_on_missing_key => {
+                self.err(pos, node, format!("nil data; no entry for key {name:?}"))
+            }
+            Value::Missing => return Ok(Value::Missing),
+            Value::Nil => self.err(
+                pos,
+                node,
+                format!("nil pointer evaluating interface {{}}.{name}"),
+            ),
+            Value::NilPointer(t) => {
+                self.err(pos, node, format!("nil pointer evaluating {t}.{name}"))
+            }
+            _ => self.err(
+                pos,
+                node,
+                format!(
+                    "can't evaluate field {name} in type {}",
+                    receiver.type_name()
+                ),
+            ),
+        })
+    }
+
+    fn call(
+        &mut self,
+        dot: &Value<'a>,
+        pos: Pos,
+        name: &str,
+        arg_nodes: &'a [Arg],
+        last: Option<Value<'a>>,
+        at: &dyn std::fmt::Display,
+    ) -> Result<Value<'a>> {
+        // `and` and `or` evaluate operands only until the result is known.
+        if name == "and" || name == "or" {
+            let total = arg_nodes.len() + usize::from(last.is_some());
+            if total == 0 {
+                return Err(self.err(
+                    pos,
+                    at,
+                    format!("wrong number of args for {name}: want at least 1 got 0"),
+                ));
+            }
+            let mut result = Value::Missing;
+            for node in arg_nodes {
+                result = self.arg(dot, node)?;
+                if result.truth() != (name == "and") {
+                    return Ok(result);
+                }
+            }
+            if let Some(l) = last {
+                result = l;
+            }
+            return Ok(result);
+        }
+        let mut args = Vec::with_capacity(arg_nodes.len() + 1);
+        for node in arg_nodes {
+            args.push(self.arg(dot, node)?);
+        }
+        args.extend(last);
+        funcs::call(self, name, args)
+            .map_err(|e| self.err(pos, at, format!("error calling {name}: {e}")))
+    }
+}

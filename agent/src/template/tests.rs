@@ -1,0 +1,523 @@
+//! Expected bytes here were confirmed with `bao agent` 2.7.2 rendering the
+//! same template against the same data.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+
+fn mk_secret(response: serde_json::Value) -> Arc<Secret> {
+    Arc::new(serde_json::from_value(response).expect("valid secret envelope"))
+}
+
+fn read(path: &str) -> Request {
+    Request::Read {
+        path: path.to_owned(),
+    }
+}
+
+/// The KV v2 response for `secret/data/app` as OpenBao sends it.
+fn kv2_app() -> Arc<Secret> {
+    mk_secret(json!({
+        "request_id": "r1", "lease_id": "", "lease_duration": 0, "renewable": false,
+        "data": {
+            "data": {"password": "p", "username": "u"},
+            "metadata": {"created_time": "2026-11-23T19:10:17.621967255Z", "custom_metadata": null,
+                         "deletion_time": "", "destroyed": false, "version": 1}
+        },
+        "warnings": null
+    }))
+}
+
+/// A KV v2 response whose data has many value shapes.
+fn kv2_nested() -> Arc<Secret> {
+    mk_secret(json!({"data": {"data": {
+        "db": {"host": "db.internal", "port": 5432, "opts": {"ssl": true, "timeout": 2.5}},
+        "list": ["a", "b", "c"], "mixed": [1, "two", null, false, {"k": "v"}],
+        "num": 42, "float": 1.5, "t": true, "f": false, "n": null, "empty": "", "emptymap": {}, "emptylist": [],
+        "uni": "héllo ✓ 日本", "html": "<a href=\"x\">&amp;</a>", "multi": "line1\nline2\n",
+        "quote": "he said \"hi\" and 'bye'", "yes": "yes", "numstr": "123", "colon": "a: b", "hash": "x #y",
+        "lead": " padded ", "tab": "a\tb", "star": "*ref", "dash": "- item",
+        "long": "this is a rather long value with spaces that goes on and on beyond eighty characters in total length",
+        "a10": "ten", "a2": "two", "B": "upper", "_x": "underscore", "1k": "digit"
+    }}}))
+}
+
+/// Renders `text` with the given secrets available.
+fn render_opts(
+    text: &str,
+    secrets: &[(&str, Arc<Secret>)],
+    options: &RenderOptions,
+) -> Result<String, String> {
+    let t = Template::parse("test", text, "", "").map_err(|e| e.to_string())?;
+    let mut ctx = RenderContext::new();
+    for (path, s) in secrets {
+        ctx.insert(read(path), Ok(s.clone()));
+    }
+    let out = t.render(&mut ctx, options).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(out).expect("utf-8 output"))
+}
+
+fn render(text: &str, secrets: &[(&str, Arc<Secret>)]) -> String {
+    render_opts(text, secrets, &RenderOptions::default()).expect("renders")
+}
+
+fn render_err(text: &str, secrets: &[(&str, Arc<Secret>)]) -> String {
+    render_opts(text, secrets, &RenderOptions::default()).expect_err("fails")
+}
+
+const DEFAULT_MAP: &str = "{{ with secret \"secret/data/app\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}";
+
+#[test]
+fn renders_vault_k8s_default_map_template_like_go() {
+    assert_eq!(
+        render(DEFAULT_MAP, &[("secret/data/app", kv2_app())]),
+        "data: map[password:p username:u]\n\
+         metadata: map[created_time:2026-11-23T19:10:17.621967255Z custom_metadata:<nil> deletion_time: destroyed:false version:1]\n"
+    );
+}
+
+#[test]
+fn renders_vault_k8s_default_json_template_with_sorted_keys() {
+    let out = render(
+        "{{ with secret \"secret/data/app\" }}{{ .Data | toJSON }}\n{{ end }}",
+        &[("secret/data/app", kv2_app())],
+    );
+    assert_eq!(
+        out,
+        "{\"data\":{\"password\":\"p\",\"username\":\"u\"},\"metadata\":{\"created_time\":\"2026-11-23T19:10:17.621967255Z\",\
+         \"custom_metadata\":null,\"deletion_time\":\"\",\"destroyed\":false,\"version\":1}}\n"
+    );
+}
+
+#[test]
+fn prints_secret_struct_and_its_json_like_consul_template() {
+    let s = mk_secret(
+        json!({"request_id": "r1", "lease_duration": 2764800, "data": {"a": "1", "b": "x"}}),
+    );
+    let out = render(
+        "{{ with secret \"kv1/app\" }}{{ . }}|{{ .LeaseDuration }}|{{ toJSON . }}{{ end }}",
+        &[("kv1/app", s)],
+    );
+    assert_eq!(
+        out,
+        "{r1  2764800 false map[a:1 b:x] [] <nil> <nil>}|2764800|{\"RequestID\":\"r1\",\"LeaseID\":\"\",\"LeaseDuration\":2764800,\
+         \"Renewable\":false,\"Data\":{\"a\":\"1\",\"b\":\"x\"},\"Warnings\":null,\"Auth\":null,\"WrapInfo\":null}"
+    );
+}
+
+#[test]
+fn ranges_over_map_in_sorted_key_order() {
+    let out = render(
+        "{{ with secret \"n\" }}{{ range $k, $v := .Data.data.db }}{{ $k }}={{ $v }};{{ end }}{{ end }}",
+        &[("n", kv2_nested())],
+    );
+    assert_eq!(
+        out,
+        "host=db.internal;opts=map[ssl:true timeout:2.5];port=5432;"
+    );
+}
+
+#[test]
+fn prints_nested_values_lists_and_nulls_as_go_fmt() {
+    let out = render(
+        "{{ with secret \"n\" }}{{ .Data.data.list }} {{ .Data.data.mixed }} {{ .Data.data.emptylist }} {{ .Data.data.emptymap }}\
+         |{{ .Data.data.n }}|{{ range .Data.data.mixed }}[{{ . }}]{{ end }}{{ end }}",
+        &[("n", kv2_nested())],
+    );
+    assert_eq!(
+        out,
+        "[a b c] [1 two <nil> false map[k:v]] [] map[]|<no value>|[1][two][<no value>][false][map[k:v]]"
+    );
+}
+
+#[test]
+fn missing_keys_print_no_value_by_default() {
+    let out = render(
+        "{{ with secret \"secret/data/app\" }}[{{ .Data.data.nope }}] [{{ index .Data.data \"nope\" }}] [{{ .Data.nope }}]{{ end }}",
+        &[("secret/data/app", kv2_app())],
+    );
+    assert_eq!(out, "[<no value>] [<no value>] [<no value>]");
+}
+
+#[test]
+fn field_of_missing_key_fails_with_nil_pointer_error() {
+    let err = render_err(
+        "{{ with secret \"secret/data/app\" }}\n  {{ .Data.data.nope.deeper }}{{ end }}",
+        &[("secret/data/app", kv2_app())],
+    );
+    assert_eq!(
+        err,
+        "test:2:6: executing at <.Data.data.nope.deeper>: nil pointer evaluating interface {}.deeper"
+    );
+}
+
+#[test]
+fn error_on_missing_key_names_key_and_position() {
+    let options = RenderOptions {
+        error_on_missing_key: true,
+    };
+    let err = render_opts(
+        "{{ with secret \"secret/data/app\" }}\n{{ .Data.data.username }} {{ .Data.data.pasword }}{{ end }}",
+        &[("secret/data/app", kv2_app())],
+        &options,
+    )
+    .expect_err("missing key fails");
+    assert_eq!(
+        err,
+        "test:2:30: executing at <.Data.data.pasword>: map has no entry for key \"pasword\""
+    );
+    assert!(!err.contains("\"p\""), "no secret value in the error");
+}
+
+#[test]
+fn json_numbers_print_literally_and_compare_as_strings() {
+    let nested = [("n", kv2_nested())];
+    assert_eq!(
+        render(
+            "{{ with secret \"n\" }}{{ .Data.data.num }} {{ .Data.data.float }} {{ eq .Data.data.num \"42\" }}{{ end }}",
+            &nested
+        ),
+        "42 1.5 true"
+    );
+    let err = render_err(
+        "{{ with secret \"n\" }}{{ eq .Data.data.num 42 }}{{ end }}",
+        &nested,
+    );
+    assert!(
+        err.ends_with("error calling eq: incompatible types for comparison: json.Number and int"),
+        "{err}"
+    );
+}
+
+#[test]
+fn big_integers_keep_their_exact_text() {
+    let s =
+        mk_secret(json!({"data": {"big": 12345678901234567000u64, "neg": -9007199254740993i64}}));
+    assert_eq!(
+        render(
+            "{{ with secret \"x\" }}{{ .Data.big }} {{ .Data.neg }} {{ .Data | toJSON }}{{ end }}",
+            &[("x", s)]
+        ),
+        "12345678901234567000 -9007199254740993 {\"big\":12345678901234567000,\"neg\":-9007199254740993}"
+    );
+}
+
+#[test]
+fn prints_number_constants_as_go_does() {
+    assert_eq!(
+        render(
+            "{{ 42 }} {{ -7 }} {{ 1.5 }} {{ 1e6 }} {{ 0x1F }} {{ 0o17 }} {{ 1_000 }} {{ 3.0 }} {{ 0.000001 }} {{ 123456789.0 }} {{ 'a' }}",
+            &[]
+        ),
+        "42 -7 1.5 1e+06 31 15 1000 3 1e-06 1.23456789e+08 97"
+    );
+}
+
+#[test]
+fn printf_supports_go_verbs_and_flags() {
+    let nested = [("n", kv2_nested())];
+    let out = render(
+        "{{ with secret \"n\" }}{{ printf \"%s|%v|%q|%5s|%-5s|\" .Data.data.db.host .Data.data.list .Data.data.quote \"ab\" \"ab\" }}\n\
+         {{ printf \"%d|%05d|%+d|%x|%X|%o|%b|%c\" 42 42 42 255 255 8 5 65 }}\n\
+         {{ printf \"%f|%.2f|%8.3f|%e|%g|%t|%v\" 1.5 3.14159 2.5 1234.5678 0.000012 true nil }}\n\
+         {{ printf \"%s %d\" .Data.data.num .Data.data.num }}\n\
+         {{ printf \"%T %T %T %T\" .Data.data.list .Data.data.num .Data.data.t 1.5 }}\n\
+         {{ printf \"%x %q %10.3s|\" \"hi\" 65 \"abcdef\" }}\n\
+         {{ printf \"missing %s %d\" \"one\" }} {{ printf \"extra\" 1 \"x\" }} {{ printf \"100%%\" }}{{ end }}",
+        &nested,
+    );
+    assert_eq!(
+        out,
+        "db.internal|[a b c]|\"he said \\\"hi\\\" and 'bye'\"|   ab|ab   |\n\
+         42|00042|+42|ff|FF|10|101|A\n\
+         1.500000|3.14|   2.500|1.234568e+03|1.2e-05|true|<nil>\n\
+         42 %!d(json.Number=42)\n\
+         []interface {} json.Number bool float64\n\
+         6869 'A'        abc|\n\
+         missing one %!d(MISSING) extra%!(EXTRA int=1, string=x) 100%"
+    );
+}
+
+#[test]
+fn to_json_escapes_html_and_pretty_indents_two_spaces() {
+    let nested = [("n", kv2_nested())];
+    assert_eq!(
+        render(
+            "{{ with secret \"n\" }}{{ .Data.data.html | toJSON }} {{ .Data.data.uni | toJSON }}\n{{ .Data.data.db | toJSONPretty }}{{ end }}",
+            &nested
+        ),
+        "\"\\u003ca href=\\\"x\\\"\\u003e\\u0026amp;\\u003c/a\\u003e\" \"héllo ✓ 日本\"\n{\n  \"host\": \"db.internal\",\n  \"opts\": {\n    \"ssl\": true,\n    \"timeout\": 2.5\n  },\n  \"port\": 5432\n}"
+    );
+}
+
+#[test]
+fn to_yaml_quotes_and_orders_like_yaml_v2() {
+    let out = render(
+        "{{ with secret \"n\" }}{{ .Data.data | toYAML }}{{ end }}",
+        &[("n", kv2_nested())],
+    );
+    assert_eq!(
+        out,
+        "_x: underscore\n1k: digit\nB: upper\na2: two\na10: ten\ncolon: 'a: b'\ndash: '- item'\ndb:\n  host: db.internal\n  opts:\n    ssl: true\n    timeout: 2.5\n  port: 5432\n\
+         empty: \"\"\nemptylist: []\nemptymap: {}\nf: false\nfloat: 1.5\nhash: 'x #y'\nhtml: <a href=\"x\">&amp;</a>\nlead: ' padded '\nlist:\n- a\n- b\n- c\n\
+         long: this is a rather long value with spaces that goes on and on beyond eighty characters\n  in total length\n\
+         mixed:\n- 1\n- two\n- null\n- false\n- k: v\nmulti: |\n  line1\n  line2\n\"n\": null\nnum: 42\nnumstr: \"123\"\n\
+         quote: he said \"hi\" and 'bye'\nstar: '*ref'\nt: true\ntab: \"a\\tb\"\nuni: héllo ✓ 日本\n\"yes\": \"yes\""
+    );
+}
+
+#[test]
+fn parse_json_numbers_are_float64() {
+    let s = mk_secret(
+        json!({"data": {"json": "{\"name\":\"svc\",\"ports\":[80,443],\"tls\":{\"on\":true},\"m\":1000000}"}}),
+    );
+    let out = render(
+        "{{ with secret \"b\" }}{{ $j := .Data.json | parseJSON }}{{ $j }}\n{{ $j | toJSON }}\n{{ $j | toYAML }}{{ end }}",
+        &[("b", s)],
+    );
+    assert_eq!(
+        out,
+        "map[m:1e+06 name:svc ports:[80 443] tls:map[on:true]]\n{\"m\":1000000,\"name\":\"svc\",\"ports\":[80,443],\"tls\":{\"on\":true}}\n\
+         m: 1e+06\nname: svc\nports:\n- 80\n- 443\ntls:\n  \"on\": true"
+    );
+}
+
+#[test]
+fn range_else_runs_only_for_empty_and_break_continue_work() {
+    let nested = [("n", kv2_nested())];
+    assert_eq!(
+        render(
+            "{{ with secret \"n\" }}{{ range .Data.data.emptylist }}item{{ else }}no items{{ end }} {{ range .Data.data.list }}{{ . }}{{ else }}never{{ end }}{{ end }}",
+            &nested
+        ),
+        "no items abc"
+    );
+    assert_eq!(
+        render(
+            "{{ range $i, $e := (split \",\" \"a,b,c,d,e\") }}{{ if eq $e \"b\" }}{{ continue }}{{ end }}{{ if eq $e \"d\" }}{{ break }}{{ end }}{{ $e }}{{ end }}",
+            &[]
+        ),
+        "ac"
+    );
+}
+
+#[test]
+fn trim_markers_and_comments_remove_whitespace() {
+    let text = "start\n{{- with secret \"secret/data/app\" }}\n  user: {{ .Data.data.username -}}\n  \n{{ end -}}\n   middle   {{- /* a comment */ -}}   end\n{{/* plain comment */}}\ndone\n";
+    assert_eq!(
+        render(text, &[("secret/data/app", kv2_app())]),
+        "start\n  user: umiddleend\n\ndone\n"
+    );
+}
+
+#[test]
+fn custom_delimiters_leave_braces_alone() {
+    let t = Template::parse(
+        "d",
+        "[[ with secret \"a\" ]][[ .Data.user ]] {{ literal }}[[ end ]]",
+        "[[",
+        "]]",
+    )
+    .expect("parses");
+    let mut ctx = RenderContext::new();
+    ctx.insert(read("a"), Ok(mk_secret(json!({"data": {"user": "ann"}}))));
+    assert_eq!(
+        t.render(&mut ctx, &RenderOptions::default())
+            .expect("renders"),
+        b"ann {{ literal }}"
+    );
+}
+
+#[test]
+fn and_or_return_operands_and_print_spaces_like_go() {
+    assert_eq!(
+        render(
+            "{{ and 1 \"x\" 0 \"y\" }}|{{ and 1 \"x\" }}|{{ or 0 \"\" \"z\" }}|{{ or 0 \"\" }}|{{ or nil false }}|{{ and \"a\" nil }}",
+            &[]
+        ),
+        "0|x|z||false|<no value>"
+    );
+    assert_eq!(
+        render(
+            "{{ print \"a\" \"b\" 1 2 \"c\" 3 nil }}\n{{ println \"x\" 1 true }}",
+            &[]
+        ),
+        "ab1 2c3 <nil>\nx 1 true\n"
+    );
+}
+
+#[test]
+fn string_functions_use_consul_template_argument_order() {
+    let out = render(
+        "{{ \" a,b , c \" | split \",\" }} {{ split \",\" \"x,y\" | join \"+\" }} {{ replaceAll \"o\" \"0\" \"foo boo\" }} \
+         {{ \"hello world\" | contains \"world\" }} {{ contains \"zzz\" \"hello\" }} {{ trimSpace \"  x \\n\" }} {{ \"héllo?>\" | base64URLEncode }} {{ \"aGk=\" | base64Decode }}",
+        &[],
+    );
+    assert_eq!(out, "[a b   c] x+y f00 b00 true false x aMOpbGxvPz4= hi");
+}
+
+#[test]
+fn escapes_html_js_and_urlquery_like_go() {
+    assert_eq!(
+        render(
+            "{{ html \"<a href=\\\"x\\\">O'Reilly & co</a>\" }}\n{{ js \"it's \\\"quoted\\\" <tag> & = \\\\\" }}\n{{ urlquery \"a b&c=d/é\" }}",
+            &[]
+        ),
+        "&lt;a href=&#34;x&#34;&gt;O&#39;Reilly &amp; co&lt;/a&gt;\nit\\'s \\\"quoted\\\" \\u003Ctag\\u003E \\u0026 \\u003D \\\\\na+b%26c%3Dd%2F%C3%A9"
+    );
+}
+
+#[test]
+fn variables_define_and_template_work() {
+    let app = [("secret/data/app", kv2_app())];
+    assert_eq!(
+        render(
+            "{{ $x := \"first\" }}{{ $x }} {{ $x = \"second\" }}{{ $x }} {{ $s := secret \"secret/data/app\" }}{{ $s.Data.data.username }} {{ $.Foo }}",
+            &app
+        ),
+        "first second u <no value>"
+    );
+    assert_eq!(
+        render(
+            "{{ define \"kv\" }}{{ range $k, $v := . }}{{ $k }}={{ $v }};{{ end }}{{ end }}{{ with secret \"secret/data/app\" }}{{ template \"kv\" .Data.data }}{{ end }}",
+            &app
+        ),
+        "password=p;username=u;"
+    );
+}
+
+#[test]
+fn parse_errors_name_template_line_and_column() {
+    let err = Template::parse(
+        "/vault/secrets/db",
+        "ok\n  {{ with secret \"x\" }}{{ .Data }\n",
+        "",
+        "",
+    )
+    .expect_err("unclosed");
+    assert_eq!((err.name.as_str(), err.line), ("/vault/secrets/db", 2));
+    assert!(err.to_string().starts_with("/vault/secrets/db:2:"), "{err}");
+    let err = Template::parse("t", "{{ nosuchfn 1 }}", "", "").expect_err("unknown function");
+    assert_eq!(err.to_string(), "t:1:4: function \"nosuchfn\" not defined");
+    let err = Template::parse("t", "a\n{{ $y }}", "", "").expect_err("undefined variable");
+    assert_eq!(err.to_string(), "t:2:4: undefined variable \"$y\"");
+    let err = Template::parse("t", "{{ if true }}x", "", "").expect_err("missing end");
+    assert!(err.message.contains("unexpected EOF"), "{err}");
+    let err = Template::parse("t", "{{ break }}", "", "").expect_err("break outside range");
+    assert!(err.message.contains("outside"), "{err}");
+}
+
+#[test]
+fn render_loop_discovers_nested_requests_and_reports_failed_fetches() {
+    let t = Template::parse(
+        "app",
+        "{{ range secrets \"kv/list\" }}{{ with secret (printf \"kv/list/%s\" .) }}{{ .Data.v }};{{ end }}{{ end }}\
+         {{ with secret \"pki/issue/web\" \"common_name=a.example\" \" ttl = 1h \" }}{{ .Data.serial }}{{ end }}",
+        "",
+        "",
+    )
+    .expect("parses");
+    let options = RenderOptions::default();
+    let mut ctx = RenderContext::new();
+
+    // First pass: only the list and the write are known to be needed.
+    assert_eq!(t.render(&mut ctx, &options).expect("first pass"), b"");
+    let write = Request::Write {
+        path: "pki/issue/web".into(),
+        data: [
+            ("common_name".to_owned(), "a.example".to_owned()),
+            ("ttl".to_owned(), "1h".to_owned()),
+        ]
+        .into(),
+    };
+    assert_eq!(
+        ctx.missing(),
+        [
+            write.clone(),
+            Request::List {
+                path: "kv/list".into()
+            }
+        ]
+    );
+    ctx.insert_list(
+        Request::List {
+            path: "kv/list".into(),
+        },
+        Ok(vec!["a".into(), "b".into()]),
+    );
+    ctx.insert(write, Ok(mk_secret(json!({"data": {"serial": "01:02"}}))));
+
+    // Second pass: the list names the secrets to read next.
+    assert_eq!(t.render(&mut ctx, &options).expect("second pass"), b"01:02");
+    assert_eq!(ctx.missing(), [read("kv/list/a"), read("kv/list/b")]);
+    ctx.insert(
+        read("kv/list/a"),
+        Ok(mk_secret(json!({"data": {"v": "1"}}))),
+    );
+    ctx.insert(read("kv/list/b"), Err("permission denied (403)".into()));
+
+    // A failed fetch fails the render with the template position and path.
+    let err = t.render(&mut ctx, &options).expect_err("fetch failed");
+    assert!(ctx.missing().is_empty());
+    assert_eq!(
+        err.to_string(),
+        "app:1:38: executing at <secret (printf \"kv/list/%s\" .)>: error calling secret: secret \"kv/list/b\": permission denied (403)"
+    );
+
+    ctx.insert(
+        read("kv/list/b"),
+        Ok(mk_secret(json!({"data": {"v": "2"}}))),
+    );
+    assert_eq!(
+        t.render(&mut ctx, &options).expect("complete"),
+        b"1;2;01:02"
+    );
+    assert!(ctx.missing().is_empty());
+}
+
+#[test]
+fn field_access_on_unfetched_secret_is_not_an_error_on_first_pass() {
+    let t = Template::parse("t", "{{ (secret \"kv/a\").Data.user }}", "", "").expect("parses");
+    let mut ctx = RenderContext::new();
+    assert_eq!(
+        t.render(&mut ctx, &RenderOptions::default())
+            .expect("first pass"),
+        b"<no value>"
+    );
+    assert_eq!(ctx.missing(), [read("kv/a")]);
+}
+
+#[test]
+fn pki_cert_returns_pem_parts() {
+    let t = Template::parse("t", "{{ with pkiCert \"pki/issue/r\" \"common_name=x\" }}{{ .Cert }}{{ .Key }}{{ .CA }}{{ .Data.Cert }}{{ end }}", "", "").expect("parses");
+    let mut ctx = RenderContext::new();
+    let write = Request::Write {
+        path: "pki/issue/r".into(),
+        data: [("common_name".to_owned(), "x".to_owned())].into(),
+    };
+    ctx.insert(write, Ok(mk_secret(json!({"data": {"certificate": "CERT", "private_key": "KEY", "issuing_ca": "CA", "ca_chain": ["CA"]}}))));
+    assert_eq!(
+        t.render(&mut ctx, &RenderOptions::default())
+            .expect("renders"),
+        b"CERT\nKEY\nCA\nCERT\n"
+    );
+}
+
+#[test]
+fn env_reads_the_process_environment() {
+    assert_eq!(
+        render(
+            "[{{ env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ env \"PATH\" | len | lt 0 }}",
+            &[]
+        ),
+        "[] true"
+    );
+}
+
+#[test]
+fn template_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Template>();
+}

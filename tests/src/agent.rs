@@ -1,0 +1,173 @@
+//! Running `bao agent` (the reference) and `keyhole-agent` on the same config.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+use crate::tools::{Tool, require};
+
+/// How long one init-mode agent run may take before it is killed.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What an agent run left behind.
+#[derive(Debug)]
+pub struct AgentRun {
+    /// The process's exit status.
+    pub status: ExitStatus,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+    /// Every file under the output directory after the run, keyed by its path relative to
+    /// that directory (files the test put there beforehand included).
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl AgentRun {
+    /// The file at `relative` (to the output directory) as UTF-8, or an error listing the
+    /// files that do exist and the agent's stderr.
+    pub fn file(&self, relative: impl AsRef<Path>) -> anyhow::Result<String> {
+        let relative = relative.as_ref();
+        let bytes = self.files.get(relative).with_context(|| {
+            format!(
+                "agent wrote no {} (files: {:?}; exit {}; stderr:\n{})",
+                relative.display(),
+                self.files.keys().collect::<Vec<_>>(),
+                self.status,
+                self.stderr
+            )
+        })?;
+        String::from_utf8(bytes.clone())
+            .with_context(|| format!("{} is not UTF-8", relative.display()))
+    }
+}
+
+/// Runs `bao agent -config=<file>` with `config` (HCL, or JSON when it starts with `{`)
+/// until it exits, and collects the files under `dir`. The config should set
+/// `exit_after_auth = true` (init mode); the run is killed after a minute otherwise.
+pub async fn run_bao_agent(config: &str, dir: &Path) -> anyhow::Result<AgentRun> {
+    let bao = require(Tool::Bao)?;
+    let config_dir = tempfile::Builder::new()
+        .prefix("keyhole-bao-agent-")
+        .tempdir()?;
+    let config_path = write_config(config, config_dir.path())?;
+    let mut command = Command::new(bao);
+    command
+        .arg("agent")
+        .arg(format!("-config={}", config_path.display()));
+    // A token helper file in $HOME must not leak into the run.
+    command.env("HOME", config_dir.path());
+    run(command, dir).await
+}
+
+/// Runs `keyhole-agent --config <file>` with `config` (HCL, or JSON when it starts with
+/// `{`), exactly as [`run_bao_agent`] runs `bao agent`, and collects the files under `dir`.
+pub async fn run_keyhole_agent(config: &str, dir: &Path) -> anyhow::Result<AgentRun> {
+    let config_dir = tempfile::Builder::new()
+        .prefix("keyhole-agent-")
+        .tempdir()?;
+    let config_path = write_config(config, config_dir.path())?;
+    let mut command = Command::new(keyhole_agent_bin()?);
+    command.arg("--config").arg(&config_path);
+    command.env("HOME", config_dir.path());
+    run(command, dir).await
+}
+
+/// The `keyhole-agent` binary cargo built into the same target directory as the running
+/// test (`<target>/<profile>/keyhole-agent`), or `$KEYHOLE_AGENT_BIN` when set.
+///
+/// `CARGO_BIN_EXE_*` only covers binaries of the test's own package, so the path is found
+/// from the test executable (`<target>/<profile>/deps/<test>-<hash>`). `cargo test` does
+/// not build another package's binaries: `scripts/test` runs `cargo build --workspace
+/// --bins` first; by hand, run `cargo build -p keyhole-agent` before the tests.
+pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KEYHOLE_AGENT_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("locating the test executable")?;
+    let profile_dir = exe
+        .parent()
+        .filter(|dir| dir.ends_with("deps"))
+        .and_then(Path::parent)
+        .with_context(|| format!("{} is not in a cargo deps directory", exe.display()))?;
+    let bin = profile_dir.join("keyhole-agent");
+    if !bin.is_file() {
+        bail!(
+            "{} does not exist; build it with `cargo build -p keyhole-agent` before running \
+             the tests (scripts/test does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn write_config(config: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    let name = if config.trim_start().starts_with('{') {
+        "agent.json"
+    } else {
+        "agent.hcl"
+    };
+    let path = dir.join(name);
+    std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+async fn run(mut command: Command, dir: &Path) -> anyhow::Result<AgentRun> {
+    std::fs::create_dir_all(dir)?;
+    // The config names the server; inherited settings would override it.
+    for var in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "BAO_ADDR",
+        "BAO_TOKEN",
+        "KEYHOLE_AGENT_CONFIG",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let shown = format!("{command:?}");
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {shown}"))?;
+    let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .with_context(|| {
+            format!("{shown} still running after {RUN_TIMEOUT:?}; is exit_after_auth set?")
+        })?
+        .with_context(|| format!("waiting for {shown}"))?;
+    Ok(AgentRun {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        files: collect_files(dir)?,
+    })
+}
+
+fn collect_files(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&current).with_context(|| format!("listing {}", current.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                files.insert(path.strip_prefix(dir)?.to_path_buf(), bytes);
+            }
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,412 @@
+//! A real OpenBao dev server on a loopback port, with admin calls made as root.
+
+use std::fs::OpenOptions;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::tools::{Tool, require};
+use crate::{free_port, install_crypto_provider, log_tail};
+
+/// How long a dev server may take to answer `sys/health` after it is spawned.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Choices made when the server starts.
+#[derive(Clone, Debug, Default)]
+pub struct BaoOptions {
+    /// Enable a `file` audit device writing to [`Bao::audit_log_path`], so tests and
+    /// benchmarks can count the requests a client made. OpenBao only accepts audit devices
+    /// from its config file, so this is a start-time option.
+    pub audit_log: bool,
+}
+
+/// An OpenBao dev server (`bao server -dev`) owned by one test.
+///
+/// It listens on `127.0.0.1:<free port>` with a random root token, keeps its log in a
+/// temporary directory (see [`Bao::log`]), and is killed and reaped on drop. Dev mode keeps
+/// everything in memory and mounts KV v2 at `secret/`.
+pub struct Bao {
+    bin: PathBuf,
+    options: BaoOptions,
+    dir: TempDir,
+    port: u16,
+    addr: String,
+    root_token: String,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Bao {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bao")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bao {
+    /// Starts a dev server with default options and waits until it is ready.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(BaoOptions::default()).await
+    }
+
+    /// Starts a dev server with `options` and waits until it is ready.
+    pub async fn start_with(options: BaoOptions) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let bin = require(Tool::Bao)?;
+        let dir = tempfile::Builder::new().prefix("keyhole-bao-").tempdir()?;
+        let port = free_port()?;
+        let state = RandomState::new();
+        let root_token = format!("root-{:016x}{:016x}", state.hash_one(1), state.hash_one(2));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let mut bao = Self {
+            bin,
+            options,
+            dir,
+            port,
+            addr: format!("http://127.0.0.1:{port}"),
+            root_token,
+            child: None,
+            http,
+        };
+        bao.spawn().await?;
+        Ok(bao)
+    }
+
+    /// The server's address, e.g. `http://127.0.0.1:38211` (what `VAULT_ADDR` takes).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The loopback port the server listens on; it stays the same across restarts.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The root token (random per server).
+    pub fn root_token(&self) -> &str {
+        &self.root_token
+    }
+
+    /// The server's combined stdout and stderr so far, for failure messages.
+    pub fn log(&self) -> String {
+        log_tail(&self.log_path(), 64 * 1024)
+    }
+
+    /// Where the `file` audit device writes when [`BaoOptions::audit_log`] is set.
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
+    /// Every entry of the audit log so far (both `request` and `response` entries).
+    ///
+    /// Fails if the server was started without [`BaoOptions::audit_log`].
+    pub fn audit_entries(&self) -> anyhow::Result<Vec<Value>> {
+        if !self.options.audit_log {
+            bail!("this Bao was started without BaoOptions {{ audit_log: true }}");
+        }
+        let path = self.audit_log_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        text.lines()
+            .map(|line| serde_json::from_str(line).with_context(|| format!("audit line {line:?}")))
+            .collect()
+    }
+
+    /// How many requests the audit log recorded for paths starting with `path_prefix`
+    /// (`""` counts every request, including the harness's own admin calls).
+    pub fn audit_request_count(&self, path_prefix: &str) -> anyhow::Result<usize> {
+        Ok(self
+            .audit_entries()?
+            .iter()
+            .filter(|entry| entry["type"] == "request")
+            .filter(|entry| {
+                entry["request"]["path"]
+                    .as_str()
+                    .is_some_and(|path| path.starts_with(path_prefix))
+            })
+            .count())
+    }
+
+    /// Kills the server: Vault vanishes until [`Bao::restart_empty`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Dev mode keeps nothing on disk, so there is nothing to shut down cleanly.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server (if running) and starts a fresh, empty one on the same port with
+    /// the same root token: every mount, policy, token and lease is gone.
+    pub async fn restart_empty(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn().await
+    }
+
+    /// Calls the HTTP API at `/v1/<path>` and returns the status and the JSON body
+    /// (`Value::Null` when the body is empty). Does not fail on error statuses.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let url = format!("{}/v1/{}", self.addr, path.trim_start_matches('/'));
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = token {
+            request = request.header("X-Vault-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!(
+                "{method} {url}: no answer from OpenBao; server log:\n{}",
+                self.log()
+            )
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("{method} {url}: body"))?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{method} {url} returned {status} with a non-JSON body"))?
+        };
+        Ok((status, value))
+    }
+
+    /// Writes `body` to `path` as root and returns the response body (`Null` on 204).
+    pub async fn write(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.admin(Method::POST, path, Some(&body)).await
+    }
+
+    /// Reads `path` as root and returns the whole response envelope.
+    pub async fn read(&self, path: &str) -> anyhow::Result<Value> {
+        self.admin(Method::GET, path, None).await
+    }
+
+    /// Lists the keys under `path` as root.
+    pub async fn list(&self, path: &str) -> anyhow::Result<Vec<String>> {
+        let body = self.admin(Method::from_bytes(b"LIST")?, path, None).await?;
+        serde_json::from_value(body["data"]["keys"].clone())
+            .with_context(|| format!("LIST {path}: no data.keys in {body}"))
+    }
+
+    /// Deletes `path` as root.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        self.admin(Method::DELETE, path, None).await.map(drop)
+    }
+
+    /// Mounts a secrets engine of type `kind` at `path`; `options` is the mount's
+    /// `options` map (e.g. `json!({"version": "2"})`, or `Value::Null` for none).
+    pub async fn enable_secrets(
+        &self,
+        path: &str,
+        kind: &str,
+        options: Value,
+    ) -> anyhow::Result<()> {
+        let mut body = json!({ "type": kind });
+        if !options.is_null() {
+            body["options"] = options;
+        }
+        self.write(&format!("sys/mounts/{path}"), body)
+            .await
+            .map(drop)
+    }
+
+    /// Enables an auth method of type `kind` at `auth/<path>`.
+    pub async fn enable_auth(&self, path: &str, kind: &str) -> anyhow::Result<()> {
+        self.write(&format!("sys/auth/{path}"), json!({ "type": kind }))
+            .await
+            .map(drop)
+    }
+
+    /// Creates or replaces the ACL policy `name`.
+    pub async fn put_policy(&self, name: &str, hcl: &str) -> anyhow::Result<()> {
+        self.write(
+            &format!("sys/policies/acl/{name}"),
+            json!({ "policy": hcl }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Writes a new version of a KV v2 secret (`<mount>/data/<path>`); returns its metadata
+    /// (`version`, `created_time`, ...).
+    pub async fn kv2_put(&self, mount: &str, path: &str, data: Value) -> anyhow::Result<Value> {
+        let body = self
+            .write(&format!("{mount}/data/{path}"), json!({ "data": data }))
+            .await?;
+        Ok(body["data"].clone())
+    }
+
+    /// Writes a KV v1 secret at `<mount>/<path>`.
+    pub async fn kv1_put(&self, mount: &str, path: &str, data: Value) -> anyhow::Result<()> {
+        self.write(&format!("{mount}/{path}"), data).await.map(drop)
+    }
+
+    /// Creates a token with `policies` and `ttl` (e.g. `"1h"`) and returns it.
+    pub async fn create_token(&self, policies: &[&str], ttl: &str) -> anyhow::Result<String> {
+        let body = self
+            .write(
+                "auth/token/create",
+                json!({ "policies": policies, "ttl": ttl }),
+            )
+            .await?;
+        client_token(&body, "auth/token/create")
+    }
+
+    /// Logs in at `auth/<mount>/login` with `body` (no token sent) and returns the `auth`
+    /// block (`client_token`, `policies`, `lease_duration`, ...).
+    pub async fn login(&self, mount: &str, body: Value) -> anyhow::Result<Value> {
+        let path = format!("auth/{mount}/login");
+        let (status, reply) = self.call(Method::POST, &path, None, Some(&body)).await?;
+        if !status.is_success() {
+            bail!("POST /v1/{path} returned {status}: {}", errors(&reply));
+        }
+        Ok(reply["auth"].clone())
+    }
+
+    /// Revokes `token` and all its children.
+    pub async fn revoke_token(&self, token: &str) -> anyhow::Result<()> {
+        self.write("auth/token/revoke", json!({ "token": token }))
+            .await
+            .map(drop)
+    }
+
+    /// Revokes the lease `lease_id` (the secret it backs stops working).
+    pub async fn revoke_lease(&self, lease_id: &str) -> anyhow::Result<()> {
+        self.write("sys/leases/revoke", json!({ "lease_id": lease_id }))
+            .await
+            .map(drop)
+    }
+
+    /// Looks up the lease `lease_id` (`ttl`, `expire_time`, `renewable`, ...).
+    pub async fn lookup_lease(&self, lease_id: &str) -> anyhow::Result<Value> {
+        let body = self
+            .write("sys/leases/lookup", json!({ "lease_id": lease_id }))
+            .await?;
+        Ok(body["data"].clone())
+    }
+
+    async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, reply) = self
+            .call(method.clone(), path, Some(&self.root_token), body)
+            .await?;
+        if !status.is_success() {
+            bail!("{method} /v1/{path} returned {status}: {}", errors(&reply));
+        }
+        Ok(reply)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("bao.log")
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("server")
+            .arg("-dev")
+            .arg(format!("-dev-root-token-id={}", self.root_token))
+            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            // The dev server stores its root token in ~/.vault-token; keep that per server.
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        if self.options.audit_log {
+            command.arg(format!("-config={}", self.write_audit_config()?.display()));
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))?;
+        self.child = Some(child);
+        self.wait_ready().await
+    }
+
+    fn write_audit_config(&self) -> anyhow::Result<PathBuf> {
+        let path = self.dir.path().join("audit.hcl");
+        let config = format!(
+            "audit \"file\" \"file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+            self.audit_log_path().display().to_string()
+        );
+        std::fs::write(&path, config)?;
+        Ok(path)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = format!("{}/v1/sys/health", self.addr);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                bail!(
+                    "bao server exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status() == StatusCode::OK
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "bao server not ready after {START_TIMEOUT:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Vault's `errors` array (or the whole body) for an error message.
+pub(crate) fn errors(reply: &Value) -> String {
+    match reply.get("errors") {
+        Some(errors) => errors.to_string(),
+        None => reply.to_string(),
+    }
+}
+
+fn client_token(body: &Value, path: &str) -> anyhow::Result<String> {
+    body["auth"]["client_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{path}: no auth.client_token in the reply"))
+}

@@ -1,0 +1,157 @@
+//! Differential tests of the template language: `bao agent` (Vault Agent) and
+//! `keyhole-agent` render every fixture in `tests/data/templates/` from the
+//! same config file against the same OpenBao, and the output bytes must match.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use keyhole_tests::{AgentRun, Bao, run_bao_agent, run_keyhole_agent};
+use serde_json::Value;
+
+/// The fixtures need at least this many templates to count as coverage.
+const MIN_FIXTURES: usize = 40;
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/templates")
+}
+
+struct Fixture {
+    name: String,
+    source: PathBuf,
+    delims: Option<(String, String)>,
+}
+
+fn fixtures() -> anyhow::Result<Vec<Fixture>> {
+    let mut fixtures = Vec::new();
+    for entry in std::fs::read_dir(fixtures_dir())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ctmpl") {
+            let name = path
+                .file_stem()
+                .context("fixture name")?
+                .to_string_lossy()
+                .into_owned();
+            let delims = match std::fs::read_to_string(path.with_extension("delims")) {
+                Ok(text) => {
+                    let mut lines = text.lines();
+                    let left = lines.next().context("delims: left")?.to_owned();
+                    let right = lines.next().context("delims: right")?.to_owned();
+                    Some((left, right))
+                }
+                Err(_) => None,
+            };
+            fixtures.push(Fixture {
+                name,
+                source: path,
+                delims,
+            });
+        }
+    }
+    fixtures.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(fixtures)
+}
+
+/// Applies `seed.json`: mounts, then raw API writes, in order.
+async fn seed(bao: &Bao) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(fixtures_dir().join("seed.json"))?;
+    let seed: Value = serde_json::from_str(&text)?;
+    for mount in seed["mounts"].as_array().into_iter().flatten() {
+        let path = mount["path"].as_str().context("mount path")?;
+        let kind = mount["type"].as_str().context("mount type")?;
+        bao.enable_secrets(path, kind, mount["options"].clone())
+            .await?;
+    }
+    for write in seed["writes"].as_array().into_iter().flatten() {
+        let path = write["path"].as_str().context("write path")?;
+        bao.write(path, write["body"].clone()).await?;
+    }
+    Ok(())
+}
+
+fn hcl_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// One Vault Agent config rendering every fixture into `out`.
+fn config(bao: &Bao, token_file: &Path, fixtures: &[Fixture], out: &Path) -> String {
+    let mut hcl = format!(
+        "vault {{\n  address = {}\n}}\nexit_after_auth = true\n\
+         auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
+        hcl_string(bao.addr()),
+        hcl_string(&token_file.display().to_string()),
+    );
+    for fixture in fixtures {
+        hcl.push_str(&format!(
+            "template {{\n  source = {}\n  destination = {}\n",
+            hcl_string(&fixture.source.display().to_string()),
+            hcl_string(&out.join(&fixture.name).display().to_string()),
+        ));
+        if let Some((left, right)) = &fixture.delims {
+            hcl.push_str(&format!(
+                "  left_delimiter = {}\n  right_delimiter = {}\n",
+                hcl_string(left),
+                hcl_string(right)
+            ));
+        }
+        hcl.push_str("}\n");
+    }
+    hcl
+}
+
+fn assert_success(agent: &str, run: &AgentRun) {
+    assert!(
+        run.status.success(),
+        "{agent} failed ({}):\n{}",
+        run.status,
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn renders_every_fixture_byte_identical_to_bao_agent() -> anyhow::Result<()> {
+    let fixtures = fixtures()?;
+    assert!(
+        fixtures.len() >= MIN_FIXTURES,
+        "only {} template fixtures",
+        fixtures.len()
+    );
+    let bao = Bao::start().await?;
+    seed(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, bao.root_token())?;
+
+    let bao_out = dir.path().join("bao");
+    let keyhole_out = dir.path().join("keyhole");
+    let reference =
+        run_bao_agent(&config(&bao, &token_file, &fixtures, &bao_out), &bao_out).await?;
+    assert_success("bao agent", &reference);
+    let keyhole = run_keyhole_agent(
+        &config(&bao, &token_file, &fixtures, &keyhole_out),
+        &keyhole_out,
+    )
+    .await?;
+    assert_success("keyhole-agent", &keyhole);
+
+    let mut mismatches = Vec::new();
+    for fixture in &fixtures {
+        let expected = reference.files.get(Path::new(&fixture.name));
+        let actual = keyhole.files.get(Path::new(&fixture.name));
+        if expected.is_none() || expected != actual {
+            mismatches.push(format!(
+                "{}:\n  bao agent:     {:?}\n  keyhole-agent: {:?}",
+                fixture.name,
+                expected.map(|b| String::from_utf8_lossy(b).into_owned()),
+                actual.map(|b| String::from_utf8_lossy(b).into_owned()),
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} templates differ:\n{}",
+        mismatches.len(),
+        fixtures.len(),
+        mismatches.join("\n")
+    );
+    Ok(())
+}
