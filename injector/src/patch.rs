@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use serde_json::{Value, json};
 
 use crate::agent_config::{self, HOME, SA_TOKEN_DIR};
-use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED};
+use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED, TemplateText};
 use crate::settings::Settings;
 
 /// Name of the long-running agent container (sidecar or native sidecar).
@@ -82,6 +82,7 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Out
         return Ok(Outcome::Skip(reason));
     }
     let spec = annotations::parse(pod, settings)?;
+    check_templates(&spec)?;
     let empty = PodSpec::default();
     let pod_spec = pod.spec.as_ref().unwrap_or(&empty);
     let mut warnings = spec.warnings.clone();
@@ -118,6 +119,30 @@ fn skip_reason(
         return Ok(Some(SkipReason::AlreadyInjected));
     }
     Ok(None)
+}
+
+/// Parses every inline template, so a syntax error denies the pod at admission.
+fn check_templates(spec: &AgentSpec) -> Result<(), Denial> {
+    for secret in &spec.secrets {
+        if let TemplateText::Inline(text) = &secret.template {
+            keyhole_agent::template::Template::parse(
+                &secret.name,
+                text,
+                &secret.left_delimiter,
+                &secret.right_delimiter,
+            )
+            .map_err(|e| {
+                Denial::new(
+                    format!(
+                        "vault.hashicorp.com/agent-inject-template-{}",
+                        secret.raw_name
+                    ),
+                    e,
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Which agent containers the pod gets.

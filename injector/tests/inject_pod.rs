@@ -1036,3 +1036,27 @@ fn only_the_long_running_agent_revokes_on_shutdown() {
     assert_eq!(revokes("vault-agent-init"), false);
     assert_eq!(revokes("vault-agent"), true);
 }
+
+#[test]
+fn template_syntax_errors_are_denied_with_line_and_column() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-template-db",
+        "{{ with secret \"secret/data/db\" }}\nuser={{ .Data.data.user }\n{{ end }}",
+    )]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject-template-db: db:2:25: unrecognized character in action: '}'"
+    );
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-inject-template-db",
+            "[[ with secret \"secret/data/db\" ]][[ .Data ]]",
+        ),
+        ("vault.hashicorp.com/agent-template-left-delim-db", "[["),
+        ("vault.hashicorp.com/agent-template-right-delim-db", "]]"),
+    ]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject-template-db: db:1:4: unexpected EOF in with"
+    );
+}

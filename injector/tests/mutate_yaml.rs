@@ -172,3 +172,13 @@ fn an_unquoted_boolean_annotation_names_the_object() {
         "Pod/app: metadata.annotations.vault.hashicorp.com/agent-inject: invalid type: boolean `true`, expected a string"
     );
 }
+
+#[test]
+fn a_template_typo_fails_before_merge() {
+    let yaml = fixture("pod.yaml").replace("{{ end }}", "{{ end }");
+    let err = check_documents(&yaml, &settings()).expect_err("typo");
+    assert_eq!(
+        err.to_string(),
+        "Pod/app: vault.hashicorp.com/agent-inject-template-db: db:1:79: unrecognized character in action: '}'"
+    );
+}
