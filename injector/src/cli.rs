@@ -43,7 +43,7 @@ pub enum Command {
     /// Serve the mutating admission webhook over HTTPS.
     Serve(Box<Serve>),
     /// Apply the webhook's mutation to manifests in a file and print them.
-    Mutate(Mutate),
+    Mutate(Box<Mutate>),
 }
 
 /// `keyhole-injector serve`.
@@ -303,14 +303,18 @@ impl Mutate {
         };
         let result = input.and_then(|yaml| {
             if check {
-                offline::check_documents(&yaml, &settings).map(|()| String::new())
+                offline::check_documents(&yaml, &settings).map(|warnings| (String::new(), warnings))
             } else {
                 offline::mutate_documents(&yaml, &settings)
+                    .map(|mutated| (mutated.yaml, mutated.warnings))
             }
             .map_err(|err| err.to_string())
         });
         match result {
-            Ok(output) => {
+            Ok((output, warnings)) => {
+                for warning in warnings {
+                    eprintln!("warning: {warning}");
+                }
                 print!("{output}");
                 ExitCode::SUCCESS
             }

@@ -130,7 +130,7 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
     let name = pod_name(&pod);
     match patch::mutate_pod(&pod, namespace, settings) {
         Ok(patch::Outcome::Skip(reason)) => {
-            debug!(namespace, pod = name, ?reason, "not injecting");
+            debug!(namespace, pod = name, %reason, "not injecting");
             (Outcome::Allowed, allowed)
         }
         Ok(patch::Outcome::Patch { patch, warnings }) => match allowed.with_patch(patch) {

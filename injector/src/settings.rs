@@ -1,0 +1,190 @@
+//! Server-wide defaults for injection, shared by `serve` and `mutate`.
+//!
+//! Every setting is a flag with a `KEYHOLE_*` environment fallback (what the
+//! Helm chart sets). Pod annotations override most of them per pod.
+
+use clap::ArgAction;
+
+/// Injection defaults; flattened into both the `serve` and `mutate` commands.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Vault address the agent talks to, unless a pod sets `vault.hashicorp.com/service`.
+    #[arg(long, env = "KEYHOLE_VAULT_ADDR")]
+    pub vault_addr: Option<String>,
+
+    /// Container image of keyhole-agent.
+    #[arg(long, env = "KEYHOLE_AGENT_IMAGE", default_value = DEFAULT_AGENT_IMAGE)]
+    pub agent_image: String,
+
+    /// Mount path of the auth method, unless a pod sets `vault.hashicorp.com/auth-path`.
+    #[arg(long, env = "KEYHOLE_AUTH_PATH", default_value = "auth/kubernetes")]
+    pub auth_path: String,
+
+    /// Type of the auth method, unless a pod sets `vault.hashicorp.com/auth-type`.
+    #[arg(long, env = "KEYHOLE_AUTH_TYPE", default_value = "kubernetes")]
+    pub auth_type: String,
+
+    /// Run the agent as a native sidecar (init container with `restartPolicy: Always`)
+    /// instead of an init container plus a sidecar; `keyhole.dev/native-sidecar` overrides it.
+    #[arg(long, env = "KEYHOLE_NATIVE_SIDECAR", default_value_t = true, action = ArgAction::Set)]
+    pub native_sidecar: bool,
+
+    /// Agent CPU request.
+    #[arg(long, env = "KEYHOLE_AGENT_CPU_REQUEST", default_value = "10m")]
+    pub cpu_request: String,
+
+    /// Agent memory request.
+    #[arg(long, env = "KEYHOLE_AGENT_MEM_REQUEST", default_value = "16Mi")]
+    pub mem_request: String,
+
+    /// Agent ephemeral-storage request; none by default.
+    #[arg(long, env = "KEYHOLE_AGENT_EPHEMERAL_REQUEST")]
+    pub ephemeral_request: Option<String>,
+
+    /// Agent CPU limit.
+    #[arg(long, env = "KEYHOLE_AGENT_CPU_LIMIT", default_value = "100m")]
+    pub cpu_limit: String,
+
+    /// Agent memory limit.
+    #[arg(long, env = "KEYHOLE_AGENT_MEM_LIMIT", default_value = "32Mi")]
+    pub mem_limit: String,
+
+    /// Agent ephemeral-storage limit; none by default.
+    #[arg(long, env = "KEYHOLE_AGENT_EPHEMERAL_LIMIT")]
+    pub ephemeral_limit: Option<String>,
+
+    /// Audience of the projected service-account token the agent logs in with.
+    #[arg(long, env = "KEYHOLE_TOKEN_AUDIENCE", default_value = "vault")]
+    pub token_audience: String,
+
+    /// Agent log level (trace, debug, info, warn, error).
+    #[arg(long, env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Agent log format (standard or json).
+    #[arg(long, env = "KEYHOLE_AGENT_LOG_FORMAT", default_value = "standard")]
+    pub log_format: String,
+
+    /// Size limit of the in-memory secrets volume.
+    #[arg(
+        long,
+        env = "KEYHOLE_SECRETS_VOLUME_SIZE_LIMIT",
+        default_value = "64Mi"
+    )]
+    pub secrets_volume_size_limit: String,
+
+    /// Inject only into these namespaces (comma-separated); all when empty.
+    #[arg(long, env = "KEYHOLE_ALLOWED_NAMESPACES", value_delimiter = ',')]
+    pub allowed_namespaces: Vec<String>,
+
+    /// Never inject into these namespaces (comma-separated), in addition to
+    /// `kube-system` and `kube-public`.
+    #[arg(long, env = "KEYHOLE_DENIED_NAMESPACES", value_delimiter = ',')]
+    pub denied_namespaces: Vec<String>,
+
+    /// Set the agent's security context (non-root, read-only root filesystem, no capabilities).
+    #[arg(long, env = "KEYHOLE_SET_SECURITY_CONTEXT", default_value_t = true, action = ArgAction::Set)]
+    pub set_security_context: bool,
+
+    /// User id the agent runs as.
+    #[arg(long, env = "KEYHOLE_RUN_AS_USER", default_value_t = 100)]
+    pub run_as_user: i64,
+
+    /// Group id the agent runs as.
+    #[arg(long, env = "KEYHOLE_RUN_AS_GROUP", default_value_t = 1000)]
+    pub run_as_group: i64,
+
+    /// Run the agent as the user and group of the first app container.
+    #[arg(long, env = "KEYHOLE_RUN_AS_SAME_USER", default_value_t = false, action = ArgAction::Set)]
+    pub run_as_same_user: bool,
+
+    /// Revoke the token and leases when the agent shuts down.
+    #[arg(long, env = "KEYHOLE_REVOKE_ON_SHUTDOWN", default_value_t = false, action = ArgAction::Set)]
+    pub revoke_on_shutdown: bool,
+
+    /// Default template for secrets without one: `map` or `json`.
+    #[arg(long, env = "KEYHOLE_DEFAULT_TEMPLATE", default_value = "map")]
+    pub default_template: String,
+
+    /// Make the agent exit when template rendering runs out of retries.
+    #[arg(long, env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, action = ArgAction::Set)]
+    pub exit_on_retry_failure: bool,
+
+    /// How often secrets without a lease are re-read (e.g. `5m`); the agent's default when unset.
+    #[arg(long, env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL")]
+    pub static_secret_render_interval: Option<String>,
+
+    /// First delay between failed logins (e.g. `1s`); the agent's default when unset.
+    #[arg(long, env = "KEYHOLE_AUTH_MIN_BACKOFF")]
+    pub auth_min_backoff: Option<String>,
+
+    /// Cap on the delay between failed logins (e.g. `5m`); the agent's default when unset.
+    #[arg(long, env = "KEYHOLE_AUTH_MAX_BACKOFF")]
+    pub auth_max_backoff: Option<String>,
+}
+
+/// The agent image matching this injector's version.
+pub const DEFAULT_AGENT_IMAGE: &str = concat!(
+    "ghcr.io/keyhole-dev/keyhole-agent:",
+    env!("CARGO_PKG_VERSION")
+);
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            vault_addr: None,
+            agent_image: DEFAULT_AGENT_IMAGE.to_owned(),
+            auth_path: "auth/kubernetes".to_owned(),
+            auth_type: "kubernetes".to_owned(),
+            native_sidecar: true,
+            cpu_request: "10m".to_owned(),
+            mem_request: "16Mi".to_owned(),
+            ephemeral_request: None,
+            cpu_limit: "100m".to_owned(),
+            mem_limit: "32Mi".to_owned(),
+            ephemeral_limit: None,
+            token_audience: "vault".to_owned(),
+            log_level: "info".to_owned(),
+            log_format: "standard".to_owned(),
+            secrets_volume_size_limit: "64Mi".to_owned(),
+            allowed_namespaces: Vec::new(),
+            denied_namespaces: Vec::new(),
+            set_security_context: true,
+            run_as_user: 100,
+            run_as_group: 1000,
+            run_as_same_user: false,
+            revoke_on_shutdown: false,
+            default_template: "map".to_owned(),
+            exit_on_retry_failure: true,
+            static_secret_render_interval: None,
+            auth_min_backoff: None,
+            auth_max_backoff: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn flag_defaults_equal_default_impl() {
+        let cli = Cli::try_parse_from(["keyhole-injector"]).expect("parses");
+        assert_eq!(cli.settings, Settings::default());
+    }
+
+    #[test]
+    fn native_sidecar_flag_takes_a_value() {
+        let cli =
+            Cli::try_parse_from(["keyhole-injector", "--native-sidecar=false"]).expect("parses");
+        assert!(!cli.settings.native_sidecar);
+    }
+}
