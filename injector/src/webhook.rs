@@ -201,3 +201,32 @@ fn review_json(response: AdmissionResponse) -> Value {
     }
     value
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_is_sent_as_base64_with_json_patch_type() {
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+            "request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
+            "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE",
+            "userInfo":{},"object":{"apiVersion":"v1","kind":"Pod","metadata":{}}}}"#;
+        let request = parse_request(body).unwrap();
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
+        ]))
+        .unwrap();
+        let response = AdmissionResponse::from(&request).with_patch(patch).unwrap();
+
+        let review = review_json(response);
+
+        assert_eq!(
+            review["response"]["patch"],
+            "W3sib3AiOiJhZGQiLCJwYXRoIjoiL21ldGFkYXRhL2xhYmVscyIsInZhbHVlIjp7ImEiOiJiIn19XQ=="
+        );
+        assert_eq!(review["response"]["patchType"], "JSONPatch");
+        assert_eq!(review["response"]["uid"], "u-1");
+        assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    }
+}
