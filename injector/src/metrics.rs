@@ -1,15 +1,16 @@
 //! Prometheus metrics of the webhook and the TLS certificate.
 
+use std::fmt::Write;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// How the webhook answered a review.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// Allowed without changes.
     Allowed,
@@ -21,20 +22,32 @@ pub enum Outcome {
     Invalid,
 }
 
+impl Outcome {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Patched => "patched",
+            Self::Denied => "denied",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: Outcome,
 }
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-enum ReloadResult {
-    Success,
-    Failure,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
-    result: ReloadResult,
+    result: &'static str,
 }
 
 /// Metrics of the `/mutate` handler.
@@ -91,11 +104,7 @@ impl TlsMetrics {
 
     /// Counts one reload attempt.
     pub fn reloaded(&self, success: bool) {
-        let result = if success {
-            ReloadResult::Success
-        } else {
-            ReloadResult::Failure
-        };
+        let result = if success { "success" } else { "failure" };
         self.reloads.get_or_create(&ReloadLabels { result }).inc();
     }
 }
