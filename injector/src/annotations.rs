@@ -1,6 +1,90 @@
-//! Pod annotations (`vault.hashicorp.com/*`, `keyhole.dev/*`) parsed into a typed spec.
+//! Pod annotations (`vault.hashicorp.com/*`, `keyhole.dev/*`) parsed into a typed [`AgentSpec`].
+//!
+//! Meanings and defaults follow the Vault Agent Injector (hashicorp/vault-k8s).
+//! Parsing is strict: a value that is not exactly what an annotation takes is a
+//! [`Denial`] naming the annotation, so a typo never quietly turns a feature off.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::settings::Settings;
+
+/// Prefix of the vault-k8s annotations.
+pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
+/// Prefix of the keyhole-only annotations.
+pub const KEYHOLE_PREFIX: &str = "keyhole.dev/";
+
+/// `vault.hashicorp.com/agent-inject`: inject the agent into this pod.
+pub const INJECT: &str = "vault.hashicorp.com/agent-inject";
+/// `vault.hashicorp.com/agent-inject-status`: `injected` once done; `update` re-injects.
+pub const STATUS: &str = "vault.hashicorp.com/agent-inject-status";
+/// The value of [`STATUS`] after injection.
+pub const STATUS_INJECTED: &str = "injected";
+
+/// Where secrets are mounted unless `secret-volume-path` says otherwise.
+pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
+
+/// The tokens Go's `strconv.ParseBool` accepts, which vault-k8s uses for booleans.
+const TRUE_TOKENS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
+const FALSE_TOKENS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
+
+/// Auth methods keyhole-agent implements.
+const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
+
+/// Signals a reload may send (keyhole-agent's `keyhole { reload { signal } }`).
+const SIGNALS: [&str; 8] = [
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGWINCH",
+];
+
+/// Characters that need a shell; keyhole-agent runs template commands without one.
+const SHELL_CHARS: &[char] = &[
+    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
+    '{', '}', '!', '\n',
+];
+
+/// vault-k8s annotations keyhole accepts but does not act on, with the reason.
+const IGNORED: &[(&str, &str)] = &[
+    ("agent-cache-enable", "keyhole-agent has no cache listener"),
+    (
+        "agent-cache-use-auto-auth-token",
+        "keyhole-agent has no cache listener",
+    ),
+    (
+        "agent-cache-listener-port",
+        "keyhole-agent has no cache listener",
+    ),
+    (
+        "agent-cache-exit-on-err",
+        "keyhole-agent has no cache listener",
+    ),
+    ("agent-enable-quit", "keyhole-agent has no API listener"),
+    (
+        "agent-metrics-listener-port",
+        "keyhole-agent has no API listener",
+    ),
+    (
+        "agent-revoke-grace",
+        "keyhole-agent revokes before it exits",
+    ),
+    ("agent-copy-volume-mounts", "not supported by keyhole"),
+    ("agent-json-patch", "not supported by keyhole"),
+    ("agent-init-json-patch", "not supported by keyhole"),
+    ("agent-disable-idle-connections", "not supported by keyhole"),
+    ("agent-disable-keep-alives", "not supported by keyhole"),
+    (
+        "template-max-connections-per-host",
+        "not supported by keyhole",
+    ),
+    ("proxy-address", "not supported by keyhole"),
+    ("go-max-procs", "keyhole-agent is not a Go program"),
+    (
+        "agent-request-namespace",
+        "keyhole uses the namespace of the admission request",
+    ),
+    ("agent-sidecar-type", "keyhole-agent is always an agent"),
+];
 
 /// Why a pod is refused: the annotation at fault and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -8,7 +92,7 @@ use std::fmt;
 pub struct Denial {
     /// The full annotation key, e.g. `vault.hashicorp.com/agent-pre-populate`.
     pub annotation: String,
-    /// What is wrong, e.g. `"maybe" is not a boolean`.
+    /// What is wrong, e.g. `"maybe" is not a boolean (true or false)`.
     pub reason: String,
 }
 
@@ -19,5 +103,1047 @@ impl Denial {
             annotation: annotation.into(),
             reason: reason.to_string(),
         }
+    }
+}
+
+/// Result of this module.
+pub type Result<T, E = Denial> = std::result::Result<T, E>;
+
+/// Everything the annotations (and the server defaults) ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// Secrets to render, ordered by their name in the annotations.
+    pub secrets: Vec<Secret>,
+    /// Also write the agent's Vault token to `<secret-volume-path>/token`.
+    pub inject_token: bool,
+    /// Mount path of the shared secrets volume.
+    pub secret_volume_path: String,
+    /// App containers that get the secrets volume; `None` means all.
+    pub containers: Option<Vec<String>>,
+    /// Run the agent as a native sidecar (init container with `restartPolicy: Always`).
+    pub native_sidecar: bool,
+    /// Populate secrets before the app starts.
+    pub pre_populate: bool,
+    /// Only populate secrets before the app starts; no long-running agent.
+    pub pre_populate_only: bool,
+    /// Put the agent's init container first; `None` when not annotated.
+    pub init_first: Option<bool>,
+    /// Agent image.
+    pub image: String,
+    /// ConfigMap holding the user's own agent config (`config.hcl`, `config-init.hcl`).
+    pub configmap: Option<String>,
+    /// Kubernetes Secret mounted at `/vault/custom` in the agent.
+    pub extra_secret: Option<String>,
+    /// How to reach Vault.
+    pub vault: VaultSpec,
+    /// How the agent logs in.
+    pub auth: AuthSpec,
+    /// Agent resource requests, by resource name (`cpu`, `memory`, `ephemeral-storage`).
+    pub requests: BTreeMap<&'static str, String>,
+    /// Agent resource limits, by resource name.
+    pub limits: BTreeMap<&'static str, String>,
+    /// The agent's user and group, or `None` to leave the security context alone.
+    pub security: Option<RunAs>,
+    /// `shareProcessNamespace` to set on the pod, when asked for.
+    pub share_process_namespace: Option<bool>,
+    /// Revoke the token and leases when the agent stops.
+    pub revoke_on_shutdown: bool,
+    /// `template_config.exit_on_retry_failure`.
+    pub exit_on_retry_failure: bool,
+    /// `template_config.static_secret_render_interval`.
+    pub static_secret_render_interval: Option<String>,
+    /// Agent log level (`VAULT_LOG_LEVEL`).
+    pub log_level: String,
+    /// Agent log format (`VAULT_LOG_FORMAT`).
+    pub log_format: String,
+    /// A pod volume with the service-account token to log in with, instead of
+    /// a projected token volume added by keyhole.
+    pub service_account_token_volume: Option<String>,
+    /// Audience of the projected service-account token.
+    pub token_audience: String,
+    /// Size limit of the in-memory secrets volumes.
+    pub secrets_volume_size_limit: String,
+    /// Findings that do not stop injection, e.g. an unknown annotation.
+    pub warnings: Vec<String>,
+}
+
+/// One secret to render into a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secret {
+    /// The name as written in the annotation keys (`agent-inject-secret-<raw_name>`).
+    pub raw_name: String,
+    /// The file name: `raw_name` lower-cased unless `preserve-secret-case`.
+    pub name: String,
+    /// Vault path read by the default template.
+    pub path: String,
+    /// Where the template text comes from.
+    pub template: TemplateText,
+    /// Directory the secret is written to (a mount of a secrets volume).
+    pub mount_path: String,
+    /// File name under `mount_path`, instead of `name`.
+    pub file: Option<String>,
+    /// File mode, e.g. `0640`.
+    pub perms: Option<String>,
+    /// Command run after the file changed.
+    pub command: Option<String>,
+    /// Fail rendering when a map key is missing.
+    pub error_on_missing_key: bool,
+    /// Left action delimiter.
+    pub left_delimiter: String,
+    /// Right action delimiter.
+    pub right_delimiter: String,
+    /// Signal sent to a process after the file changed: `(signal, process)`.
+    pub reload: Option<(String, String)>,
+}
+
+impl Secret {
+    /// Path of the rendered file inside the agent and app containers.
+    pub fn destination(&self) -> String {
+        let file = self.file.as_deref().unwrap_or(&self.name);
+        format!("{}/{}", self.mount_path.trim_end_matches('/'), file)
+    }
+}
+
+/// Where a secret's template comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateText {
+    /// vault-k8s's default `map` template for the secret's path.
+    DefaultMap,
+    /// vault-k8s's default `json` template for the secret's path.
+    DefaultJson,
+    /// Inline template text from `agent-inject-template-<name>`.
+    Inline(String),
+    /// A template file inside the agent container (`agent-inject-template-file-<name>`).
+    File(String),
+}
+
+/// How to reach Vault.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VaultSpec {
+    /// Vault's address.
+    pub address: String,
+    /// Vault Enterprise namespace.
+    pub namespace: Option<String>,
+    /// CA certificate file inside the agent.
+    pub ca_cert: Option<String>,
+    /// CA directory inside the agent (vault-k8s's `ca-key`).
+    pub ca_path: Option<String>,
+    /// Client certificate file inside the agent.
+    pub client_cert: Option<String>,
+    /// Client key file inside the agent.
+    pub client_key: Option<String>,
+    /// Kubernetes Secret mounted at `/vault/tls` in the agent.
+    pub tls_secret: Option<String>,
+    /// Name to verify Vault's certificate against.
+    pub tls_server_name: Option<String>,
+    /// Skip verification of Vault's certificate.
+    pub tls_skip_verify: bool,
+    /// Retries of failing requests.
+    pub max_retries: Option<u32>,
+    /// Request timeout (`VAULT_CLIENT_TIMEOUT`).
+    pub client_timeout: Option<String>,
+}
+
+/// How the agent logs in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSpec {
+    /// Auth method type, e.g. `kubernetes`.
+    pub kind: String,
+    /// Mount path, e.g. `auth/kubernetes`.
+    pub path: String,
+    /// Vault role.
+    pub role: Option<String>,
+    /// Extra method config from `auth-config-<param>` (dashes become underscores).
+    pub config: BTreeMap<String, String>,
+    /// First delay between failed logins.
+    pub min_backoff: Option<String>,
+    /// Cap on the delay between failed logins.
+    pub max_backoff: Option<String>,
+    /// Exit when login fails instead of retrying.
+    pub exit_on_err: bool,
+}
+
+/// The agent's user and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id.
+    pub user: i64,
+    /// Group id.
+    pub group: i64,
+}
+
+/// The pod's annotations, with the lookups the parser needs.
+struct Annotations<'a> {
+    map: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Annotations<'a> {
+    /// The value of `vault.hashicorp.com/<name>`.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.map.get(&vault_key(name)).map(String::as_str)
+    }
+
+    /// The value of `vault.hashicorp.com/<name>`, treating an empty value as
+    /// absent, as vault-k8s does for values it defaults to "".
+    fn non_empty(&self, name: &str) -> Option<&'a str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn bool(&self, name: &str, default: bool) -> Result<bool> {
+        self.get(name)
+            .map(|v| parse_bool(&vault_key(name), v))
+            .unwrap_or(Ok(default))
+    }
+
+    fn duration(&self, name: &str) -> Result<Option<String>> {
+        self.non_empty(name)
+            .map(|v| check_duration(&vault_key(name), v))
+            .transpose()
+    }
+
+    fn quantity(&self, name: &str, default: Option<&str>) -> Result<Option<String>> {
+        match self.get(name) {
+            Some("") => Ok(None),
+            Some(v) => check_quantity(&vault_key(name), v).map(Some),
+            None => default
+                .map(|v| check_quantity(&vault_key(name), v))
+                .transpose(),
+        }
+    }
+
+    fn id(&self, name: &str, default: i64) -> Result<i64> {
+        match self.get(name) {
+            Some(v) => v.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
+                Denial::new(vault_key(name), format!("{v:?} is not a user or group id"))
+            }),
+            None => Ok(default),
+        }
+    }
+}
+
+fn vault_key(name: &str) -> String {
+    format!("{VAULT_PREFIX}{name}")
+}
+
+/// Parses a boolean the way Go's `strconv.ParseBool` does.
+pub fn parse_bool(annotation: &str, value: &str) -> Result<bool> {
+    if TRUE_TOKENS.contains(&value) {
+        Ok(true)
+    } else if FALSE_TOKENS.contains(&value) {
+        Ok(false)
+    } else {
+        Err(Denial::new(
+            annotation,
+            format!("{value:?} is not a boolean (true or false)"),
+        ))
+    }
+}
+
+/// Accepts a Go duration (`time.ParseDuration`), e.g. `1m30s`, `250ms`, `0`.
+fn check_duration(annotation: &str, value: &str) -> Result<String> {
+    if is_go_duration(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(Denial::new(
+            annotation,
+            format!("{value:?} is not a duration such as 30s or 5m"),
+        ))
+    }
+}
+
+fn is_go_duration(s: &str) -> bool {
+    if s == "0" {
+        return true;
+    }
+    const UNITS: [&str; 8] = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let mut digits = int_len;
+        rest = &rest[int_len..];
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+            digits += frac_len;
+            rest = &after_dot[frac_len..];
+        }
+        if digits == 0 {
+            return false;
+        }
+        // Longest unit first, so "ms" is not read as "m" followed by "s".
+        let Some(unit) = UNITS
+            .iter()
+            .filter(|u| rest.starts_with(**u))
+            .max_by_key(|u| u.len())
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    true
+}
+
+/// Accepts a non-negative Kubernetes resource quantity, e.g. `100m`, `64Mi`, `1e3`.
+pub fn check_quantity(annotation: &str, value: &str) -> Result<String> {
+    if is_quantity(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(Denial::new(
+            annotation,
+            format!("{value:?} is not a quantity such as 100m or 64Mi"),
+        ))
+    }
+}
+
+fn is_quantity(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let number_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let (number, suffix) = s.split_at(number_len);
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    if digits == 0 || number.matches('.').count() > 1 {
+        return false;
+    }
+    const SUFFIXES: [&str; 16] = [
+        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E",
+    ];
+    if SUFFIXES.contains(&suffix) {
+        return true;
+    }
+    // Decimal exponent: e or E, an optional sign, then digits.
+    let Some(exponent) = suffix.strip_prefix(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Accepts an absolute path without `..` components.
+fn check_mount_path(annotation: &str, value: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(Denial::new(annotation, "empty path"));
+    }
+    if !value.starts_with('/') {
+        return Err(Denial::new(
+            annotation,
+            format!("{value:?} is not an absolute path"),
+        ));
+    }
+    if value.split('/').any(|part| part == "..") {
+        return Err(Denial::new(
+            annotation,
+            format!("{value:?} must not contain \"..\""),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Accepts a plain file name.
+fn check_file_name(annotation: &str, value: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(Denial::new(annotation, "empty file name"));
+    }
+    if value.contains('/') || value == ".." || value == "." {
+        return Err(Denial::new(
+            annotation,
+            format!("{value:?} must be a plain file name, without \"/\" or \"..\""),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_perms(annotation: &str, value: &str) -> Result<String> {
+    let valid = !value.is_empty()
+        && value.len() <= 5
+        && u32::from_str_radix(value, 8).is_ok_and(|mode| mode <= 0o7777);
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(Denial::new(
+            annotation,
+            format!("{value:?} is not an octal file mode such as 0640"),
+        ))
+    }
+}
+
+fn check_command(annotation: &str, value: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(Denial::new(annotation, "empty command"));
+    }
+    if let Some(c) = value.chars().find(|c| SHELL_CHARS.contains(c)) {
+        return Err(Denial::new(
+            annotation,
+            format!(
+                "{value:?} needs a shell (it contains {c:?}) and keyhole-agent runs commands \
+                 without one; use a plain command or keyhole.dev/reload-signal-<name>"
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn check_reload(annotation: &str, value: &str) -> Result<(String, String)> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    match words.as_slice() {
+        [signal, process] if SIGNALS.contains(signal) => {
+            Ok(((*signal).to_owned(), (*process).to_owned()))
+        }
+        [signal, _] => Err(Denial::new(
+            annotation,
+            format!("{signal:?} is not one of {}", SIGNALS.join(", ")),
+        )),
+        _ => Err(Denial::new(
+            annotation,
+            format!("{value:?} is not a signal and a process name, such as \"SIGHUP nginx\""),
+        )),
+    }
+}
+
+/// The kinds of per-secret annotations, by key prefix (after `vault.hashicorp.com/`).
+/// `agent-inject-template-file-` comes before `agent-inject-template-` so the
+/// longer prefix wins.
+const SECRET_PREFIXES: [&str; 3] = [
+    "agent-inject-secret-",
+    "agent-inject-template-file-",
+    "agent-inject-template-",
+];
+
+/// Per-secret settings: prefixes whose suffix names a secret declared by one of [`SECRET_PREFIXES`].
+const PER_SECRET_PREFIXES: [&str; 8] = [
+    "agent-inject-file-",
+    "agent-inject-perms-",
+    "agent-inject-command-",
+    "error-on-missing-key-",
+    "agent-template-left-delim-",
+    "agent-template-right-delim-",
+    "secret-volume-path-",
+    "preserve-secret-case-",
+];
+
+/// Annotations without a per-secret or per-parameter suffix that keyhole acts on.
+const KNOWN: &[&str] = &[
+    "agent-inject",
+    "agent-inject-status",
+    "agent-inject-token",
+    "agent-inject-default-template",
+    "agent-inject-containers",
+    "preserve-secret-case",
+    "secret-volume-path",
+    "agent-pre-populate",
+    "agent-pre-populate-only",
+    "agent-init-first",
+    "agent-image",
+    "agent-configmap",
+    "agent-extra-secret",
+    "role",
+    "auth-path",
+    "auth-type",
+    "namespace",
+    "service",
+    "ca-cert",
+    "ca-key",
+    "client-cert",
+    "client-key",
+    "tls-secret",
+    "tls-server-name",
+    "tls-skip-verify",
+    "client-max-retries",
+    "client-timeout",
+    "auth-min-backoff",
+    "auth-max-backoff",
+    "agent-auto-auth-exit-on-err",
+    "agent-limits-cpu",
+    "agent-limits-mem",
+    "agent-limits-ephemeral",
+    "agent-requests-cpu",
+    "agent-requests-mem",
+    "agent-requests-ephemeral",
+    "agent-set-security-context",
+    "agent-run-as-user",
+    "agent-run-as-group",
+    "agent-run-as-same-user",
+    "agent-share-process-namespace",
+    "agent-revoke-on-shutdown",
+    "template-static-secret-render-interval",
+    "template-config-exit-on-retry-failure",
+    "log-level",
+    "log-format",
+    "agent-service-account-token-volume-name",
+];
+
+/// Parses the annotations of `pod`, filling in `settings` where they are silent.
+pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
+    let empty = BTreeMap::new();
+    let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    let a = Annotations { map };
+    let mut warnings = Vec::new();
+
+    let secrets = secrets(&a, settings)?;
+    warn_about_unknown(map, &secrets, &mut warnings);
+
+    let containers = match a.get("agent-inject-containers") {
+        Some(list) => Some(containers(pod, list)?),
+        None => None,
+    };
+
+    let native_sidecar = match map.get(&format!("{KEYHOLE_PREFIX}native-sidecar")) {
+        Some(v) => parse_bool(&format!("{KEYHOLE_PREFIX}native-sidecar"), v)?,
+        None => settings.native_sidecar,
+    };
+
+    let secret_volume_path = match a.get("secret-volume-path") {
+        Some(v) => check_mount_path(&vault_key("secret-volume-path"), v)?,
+        None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
+    };
+
+    let auth = auth(&a, settings)?;
+    let vault = vault_spec(&a, settings)?;
+    if vault.address.is_empty() {
+        return Err(Denial::new(
+            vault_key("service"),
+            "no Vault address: set this annotation or the injector's --vault-addr",
+        ));
+    }
+
+    let security = security(&a, pod, settings)?;
+    let share_process_namespace = share_process_namespace(&a, pod, &secrets)?;
+
+    let image = a
+        .non_empty("agent-image")
+        .unwrap_or(&settings.agent_image)
+        .to_owned();
+
+    let mut requests = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    let resources = [
+        (
+            "cpu",
+            "cpu",
+            Some(&settings.cpu_request),
+            Some(&settings.cpu_limit),
+        ),
+        (
+            "mem",
+            "memory",
+            Some(&settings.mem_request),
+            Some(&settings.mem_limit),
+        ),
+        (
+            "ephemeral",
+            "ephemeral-storage",
+            settings.ephemeral_request.as_ref(),
+            settings.ephemeral_limit.as_ref(),
+        ),
+    ];
+    for (short, resource, request, limit) in resources {
+        if let Some(q) = a.quantity(
+            &format!("agent-requests-{short}"),
+            request.map(String::as_str),
+        )? {
+            requests.insert(resource, q);
+        }
+        if let Some(q) = a.quantity(&format!("agent-limits-{short}"), limit.map(String::as_str))? {
+            limits.insert(resource, q);
+        }
+    }
+
+    let default_log_level = settings.log_level.as_str();
+    let log_level = a.non_empty("log-level").unwrap_or(default_log_level);
+    if !["trace", "debug", "info", "warn", "warning", "error", "err"].contains(&log_level) {
+        return Err(Denial::new(
+            vault_key("log-level"),
+            format!("{log_level:?} is not a log level (trace, debug, info, warn or error)"),
+        ));
+    }
+    let log_format = a.non_empty("log-format").unwrap_or(&settings.log_format);
+    if !["standard", "json"].contains(&log_format) {
+        return Err(Denial::new(
+            vault_key("log-format"),
+            format!("{log_format:?} is not a log format (standard or json)"),
+        ));
+    }
+
+    let static_secret_render_interval =
+        match a.duration("template-static-secret-render-interval")? {
+            Some(d) => Some(d),
+            None => settings.static_secret_render_interval.clone(),
+        };
+
+    let secrets_volume_size_limit = check_quantity(
+        "--secrets-volume-size-limit",
+        &settings.secrets_volume_size_limit,
+    )?;
+
+    Ok(AgentSpec {
+        inject_token: a.bool("agent-inject-token", false)?,
+        secret_volume_path,
+        containers,
+        native_sidecar,
+        pre_populate: a.bool("agent-pre-populate", true)?,
+        pre_populate_only: a.bool("agent-pre-populate-only", false)?,
+        init_first: a
+            .get("agent-init-first")
+            .map(|v| parse_bool(&vault_key("agent-init-first"), v))
+            .transpose()?,
+        image,
+        configmap: a.non_empty("agent-configmap").map(str::to_owned),
+        extra_secret: a.non_empty("agent-extra-secret").map(str::to_owned),
+        vault,
+        auth,
+        requests,
+        limits,
+        security,
+        share_process_namespace,
+        revoke_on_shutdown: a.bool("agent-revoke-on-shutdown", settings.revoke_on_shutdown)?,
+        exit_on_retry_failure: a.bool(
+            "template-config-exit-on-retry-failure",
+            settings.exit_on_retry_failure,
+        )?,
+        static_secret_render_interval,
+        log_level: log_level.to_owned(),
+        log_format: log_format.to_owned(),
+        service_account_token_volume: a
+            .non_empty("agent-service-account-token-volume-name")
+            .map(str::to_owned),
+        token_audience: settings.token_audience.clone(),
+        secrets_volume_size_limit,
+        secrets,
+        warnings,
+    })
+}
+
+/// Collects the secrets and their per-secret settings.
+fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
+    // Secrets are declared by a non-empty secret, template-file or template
+    // annotation, as in vault-k8s; the raw name is what follows the prefix.
+    let mut raw_names = BTreeSet::new();
+    for (key, value) in a.map {
+        let Some(name) = key.strip_prefix(VAULT_PREFIX) else {
+            continue;
+        };
+        if let Some(raw) = SECRET_PREFIXES.iter().find_map(|p| name.strip_prefix(p))
+            && !raw.is_empty()
+            && !value.trim().is_empty()
+        {
+            raw_names.insert(raw.to_owned());
+        }
+    }
+
+    let default_template = match a.get("agent-inject-default-template") {
+        Some(v) => v,
+        None => settings.default_template.as_str(),
+    };
+    let default_template = match default_template.to_lowercase().as_str() {
+        "map" => TemplateText::DefaultMap,
+        "json" => TemplateText::DefaultJson,
+        _ => {
+            return Err(Denial::new(
+                vault_key("agent-inject-default-template"),
+                format!("{default_template:?} is not a default template (map or json)"),
+            ));
+        }
+    };
+    let secret_volume_path = a
+        .get("secret-volume-path")
+        .unwrap_or(DEFAULT_SECRET_VOLUME_PATH);
+    let preserve_case = a.bool("preserve-secret-case", false)?;
+
+    raw_names
+        .into_iter()
+        .map(|raw| {
+            let per = |prefix: &str| a.get(&format!("{prefix}{raw}"));
+            let key = |prefix: &str| vault_key(&format!("{prefix}{raw}"));
+            let preserve = match per("preserve-secret-case-") {
+                Some(v) => parse_bool(&key("preserve-secret-case-"), v)?,
+                None => preserve_case,
+            };
+            let name = if preserve {
+                raw.clone()
+            } else {
+                raw.to_lowercase()
+            };
+            let path = per("agent-inject-secret-")
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let template = match (
+                per("agent-inject-template-"),
+                per("agent-inject-template-file-"),
+            ) {
+                (Some(text), _) if !text.trim().is_empty() => TemplateText::Inline(text.to_owned()),
+                (_, Some(file)) if !file.trim().is_empty() => TemplateText::File(file.to_owned()),
+                _ if path.is_empty() => {
+                    return Err(Denial::new(key("agent-inject-secret-"), "empty Vault path"));
+                }
+                _ => default_template.clone(),
+            };
+            let mount_path = match per("secret-volume-path-") {
+                Some(v) => check_mount_path(&key("secret-volume-path-"), v)?,
+                None => secret_volume_path.to_owned(),
+            };
+            let file = per("agent-inject-file-")
+                .map(|v| check_file_name(&key("agent-inject-file-"), v))
+                .transpose()?;
+            let perms = per("agent-inject-perms-")
+                .map(|v| check_perms(&key("agent-inject-perms-"), v))
+                .transpose()?;
+            let command = per("agent-inject-command-")
+                .map(|v| check_command(&key("agent-inject-command-"), v))
+                .transpose()?;
+            let error_on_missing_key = per("error-on-missing-key-")
+                .map(|v| parse_bool(&key("error-on-missing-key-"), v))
+                .transpose()?
+                .unwrap_or(false);
+            let delimiter = |prefix: &str, default: &str| match per(prefix) {
+                Some("") => Err(Denial::new(key(prefix), "empty delimiter")),
+                Some(v) => Ok(v.to_owned()),
+                None => Ok(default.to_owned()),
+            };
+            let reload_key = format!("{KEYHOLE_PREFIX}reload-signal-{raw}");
+            let reload = a
+                .map
+                .get(&reload_key)
+                .map(|v| check_reload(&reload_key, v))
+                .transpose()?;
+            Ok(Secret {
+                left_delimiter: delimiter("agent-template-left-delim-", "{{")?,
+                right_delimiter: delimiter("agent-template-right-delim-", "}}")?,
+                raw_name: raw,
+                name,
+                path,
+                template,
+                mount_path,
+                file,
+                perms,
+                command,
+                error_on_missing_key,
+                reload,
+            })
+        })
+        .collect()
+}
+
+/// Adds a warning for every annotation under our prefixes that keyhole does not act on.
+fn warn_about_unknown(
+    map: &BTreeMap<String, String>,
+    secrets: &[Secret],
+    warnings: &mut Vec<String>,
+) {
+    let is_secret = |raw: &str| secrets.iter().any(|s| s.raw_name == raw);
+    for key in map.keys() {
+        if let Some(name) = key.strip_prefix(VAULT_PREFIX) {
+            if KNOWN.contains(&name) {
+                continue;
+            }
+            if let Some((_, why)) = IGNORED.iter().find(|(n, _)| *n == name) {
+                warnings.push(format!("{key}: ignored: {why}"));
+                continue;
+            }
+            if name.starts_with("agent-telemetry-") {
+                warnings.push(format!(
+                    "{key}: ignored: keyhole-agent has no telemetry stanza"
+                ));
+                continue;
+            }
+            if name
+                .strip_prefix("auth-config-")
+                .is_some_and(|p| !p.is_empty())
+                || SECRET_PREFIXES.iter().any(|p| name.starts_with(p))
+            {
+                continue;
+            }
+            if let Some(raw) = PER_SECRET_PREFIXES
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+            {
+                if !is_secret(raw) {
+                    warnings.push(format!(
+                        "{key}: ignored: no secret {raw:?} (vault.hashicorp.com/agent-inject-secret-{raw})"
+                    ));
+                }
+                continue;
+            }
+            warnings.push(format!("{key}: unknown annotation, ignored"));
+        } else if let Some(name) = key.strip_prefix(KEYHOLE_PREFIX) {
+            if name == "native-sidecar" {
+                continue;
+            }
+            if let Some(raw) = name.strip_prefix("reload-signal-") {
+                if !is_secret(raw) {
+                    warnings.push(format!(
+                        "{key}: ignored: no secret {raw:?} (vault.hashicorp.com/agent-inject-secret-{raw})"
+                    ));
+                }
+                continue;
+            }
+            warnings.push(format!("{key}: unknown annotation, ignored"));
+        }
+    }
+}
+
+/// `agent-inject-containers`: comma-separated names of app containers.
+fn containers(pod: &Pod, list: &str) -> Result<Vec<String>> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let existing: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| c.name.as_str())
+        .collect();
+    if let Some(missing) = names.iter().find(|n| !existing.contains(&n.as_str())) {
+        return Err(Denial::new(
+            vault_key("agent-inject-containers"),
+            format!("no container named {missing:?} in the pod"),
+        ));
+    }
+    Ok(names)
+}
+
+fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
+    let kind = a.non_empty("auth-type").unwrap_or(&settings.auth_type);
+    if !AUTH_TYPES.contains(&kind) {
+        return Err(Denial::new(
+            vault_key("auth-type"),
+            format!(
+                "keyhole-agent does not support auth type {kind:?} (supported: {})",
+                AUTH_TYPES.join(", ")
+            ),
+        ));
+    }
+    let path = a.non_empty("auth-path").unwrap_or(&settings.auth_path);
+    let mut config = BTreeMap::new();
+    for (key, value) in a.map {
+        if let Some(param) = key
+            .strip_prefix(VAULT_PREFIX)
+            .and_then(|n| n.strip_prefix("auth-config-"))
+            .filter(|p| !p.is_empty())
+        {
+            config.insert(param.replace('-', "_"), value.clone());
+        }
+    }
+    let role = a.non_empty("role").map(str::to_owned);
+    let needs_role = kind == "kubernetes" || kind == "jwt";
+    if needs_role && role.is_none() && !config.contains_key("role") {
+        return Err(Denial::new(
+            vault_key("role"),
+            format!("the {kind} auth method needs a Vault role"),
+        ));
+    }
+    let min_backoff = match a.duration("auth-min-backoff")? {
+        Some(d) => Some(d),
+        None => settings
+            .auth_min_backoff
+            .as_deref()
+            .map(|d| check_duration("--auth-min-backoff", d))
+            .transpose()?,
+    };
+    let max_backoff = match a.duration("auth-max-backoff")? {
+        Some(d) => Some(d),
+        None => settings
+            .auth_max_backoff
+            .as_deref()
+            .map(|d| check_duration("--auth-max-backoff", d))
+            .transpose()?,
+    };
+    Ok(AuthSpec {
+        kind: kind.to_owned(),
+        path: path.to_owned(),
+        role,
+        config,
+        min_backoff,
+        max_backoff,
+        exit_on_err: a.bool("agent-auto-auth-exit-on-err", false)?,
+    })
+}
+
+fn vault_spec(a: &Annotations<'_>, settings: &Settings) -> Result<VaultSpec> {
+    let owned = |name: &str| a.non_empty(name).map(str::to_owned);
+    let max_retries = a
+        .non_empty("client-max-retries")
+        .map(|v| {
+            v.parse::<u32>().map_err(|_| {
+                Denial::new(
+                    vault_key("client-max-retries"),
+                    format!("{v:?} is not a number of retries"),
+                )
+            })
+        })
+        .transpose()?;
+    // VAULT_CLIENT_TIMEOUT takes a duration or a number of seconds.
+    let client_timeout = a
+        .non_empty("client-timeout")
+        .map(|v| {
+            if v.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(v.to_owned())
+            } else {
+                check_duration(&vault_key("client-timeout"), v)
+            }
+        })
+        .transpose()?;
+    Ok(VaultSpec {
+        address: a
+            .non_empty("service")
+            .map(str::to_owned)
+            .or_else(|| settings.vault_addr.clone())
+            .unwrap_or_default(),
+        namespace: owned("namespace"),
+        ca_cert: owned("ca-cert"),
+        ca_path: owned("ca-key"),
+        client_cert: owned("client-cert"),
+        client_key: owned("client-key"),
+        tls_secret: owned("tls-secret"),
+        tls_server_name: owned("tls-server-name"),
+        tls_skip_verify: a.bool("tls-skip-verify", false)?,
+        max_retries,
+        client_timeout,
+    })
+}
+
+/// The agent's user and group, following vault-k8s: the settings' default
+/// unless annotated; annotating a user or group turns the security context on
+/// when the settings turned it off.
+fn security(a: &Annotations<'_>, pod: &Pod, settings: &Settings) -> Result<Option<RunAs>> {
+    let run_as_annotated = [
+        "agent-run-as-user",
+        "agent-run-as-group",
+        "agent-run-as-same-user",
+    ]
+    .iter()
+    .any(|n| a.get(n).is_some());
+    let set = match a.get("agent-set-security-context") {
+        Some(v) => parse_bool(&vault_key("agent-set-security-context"), v)?,
+        None => settings.set_security_context || run_as_annotated,
+    };
+    let mut user = a.id("agent-run-as-user", settings.run_as_user)?;
+    let group = a.id("agent-run-as-group", settings.run_as_group)?;
+    if a.bool("agent-run-as-same-user", settings.run_as_same_user)? {
+        let key = vault_key("agent-run-as-same-user");
+        let first = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .ok_or_else(|| Denial::new(&key, "the pod has no containers"))?;
+        let uid = first
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.run_as_user)
+            .ok_or_else(|| {
+                Denial::new(
+                    &key,
+                    format!(
+                        "container {:?} sets no securityContext.runAsUser",
+                        first.name
+                    ),
+                )
+            })?;
+        if uid == 0 {
+            return Err(Denial::new(
+                &key,
+                format!(
+                    "container {:?} runs as root, the agent must not",
+                    first.name
+                ),
+            ));
+        }
+        user = uid;
+    }
+    Ok(set.then_some(RunAs { user, group }))
+}
+
+/// `agent-share-process-namespace`, and the process namespace that reload
+/// signals need.
+fn share_process_namespace(
+    a: &Annotations<'_>,
+    pod: &Pod,
+    secrets: &[Secret],
+) -> Result<Option<bool>> {
+    let pod_value = pod.spec.as_ref().and_then(|s| s.share_process_namespace);
+    let requested = a
+        .get("agent-share-process-namespace")
+        .map(|v| parse_bool(&vault_key("agent-share-process-namespace"), v))
+        .transpose()?;
+    if requested == Some(true) && pod_value == Some(false) {
+        return Err(Denial::new(
+            vault_key("agent-share-process-namespace"),
+            "the pod sets shareProcessNamespace: false, refusing to enable it",
+        ));
+    }
+    if let Some(secret) = secrets.iter().find(|s| s.reload.is_some()) {
+        let key = format!("{KEYHOLE_PREFIX}reload-signal-{}", secret.raw_name);
+        if pod_value == Some(false) || requested == Some(false) {
+            return Err(Denial::new(
+                key,
+                "signalling a process needs shareProcessNamespace: true, which the pod turns off",
+            ));
+        }
+        return Ok(Some(true));
+    }
+    Ok(requested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_exactly_go_parse_bool_tokens() {
+        for t in TRUE_TOKENS {
+            assert_eq!(parse_bool("k", t), Ok(true));
+        }
+        for f in FALSE_TOKENS {
+            assert_eq!(parse_bool("k", f), Ok(false));
+        }
+        for bad in ["yes", "no", "on", "tRUE", "", " true", "2"] {
+            assert_eq!(
+                parse_bool("k", bad).map_err(|d| d.to_string()),
+                Err(format!("k: {bad:?} is not a boolean (true or false)"))
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_go_durations_only() {
+        for good in [
+            "0", "30s", "1m30s", "250ms", "1.5h", "10us", "3µs", ".5s", "1h0m0s",
+        ] {
+            assert!(is_go_duration(good), "{good}");
+        }
+        for bad in ["", "5", "5 m", "-5s", "1d", "s", "1.2.3s", "5mm", "."] {
+            assert!(!is_go_duration(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accepts_kubernetes_quantities_only() {
+        for good in [
+            "100m", "64Mi", "1", "0.5", "1e3", "2E-2", "1Gi", "+1k", "1.5G",
+        ] {
+            assert!(is_quantity(good), "{good}");
+        }
+        for bad in ["", "lots", "64MB", "-1", "1..5", "Mi", "1e", "1 Mi", "64mi"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_names_may_not_leave_the_volume() {
+        assert_eq!(check_file_name("k", "app.env"), Ok("app.env".to_owned()));
+        assert_eq!(
+            check_file_name("k", "../etc/passwd").map_err(|d| d.reason),
+            Err("\"../etc/passwd\" must be a plain file name, without \"/\" or \"..\"".to_owned())
+        );
+        assert_eq!(
+            check_file_name("k", "").map_err(|d| d.reason),
+            Err("empty file name".to_owned())
+        );
     }
 }

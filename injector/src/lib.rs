@@ -1,6 +1,7 @@
 //! keyhole-injector: the mutating admission webhook that adds keyhole-agent to pods.
 
 pub mod admin;
+pub mod agent_config;
 pub mod annotations;
 pub mod cli;
 pub mod metrics;

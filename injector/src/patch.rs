@@ -1,11 +1,45 @@
 //! The mutation: what keyhole adds to a pod, as a minimal RFC 6902 JSON Patch.
+//!
+//! The patch only appends to lists it does not own (`/-`), creates a list
+//! only when the pod has none, and inserts the agent's init container by
+//! index, so everything the pod already had stays where it was.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Pod;
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use serde_json::{Value, json};
 
-use crate::annotations::Denial;
+use crate::agent_config::{self, HOME, SA_TOKEN_DIR};
+use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED};
 use crate::settings::Settings;
+
+/// Name of the long-running agent container (sidecar or native sidecar).
+pub const AGENT_CONTAINER: &str = "vault-agent";
+/// Name of the classic init container that renders once and exits.
+pub const AGENT_INIT_CONTAINER: &str = "vault-agent-init";
+/// Name of the shared in-memory secrets volume.
+pub const SECRETS_VOLUME: &str = "vault-secrets";
+
+/// Namespaces that are never injected.
+const SYSTEM_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
+
+const SA_TOKEN_VOLUME: &str = "vault-agent-sa-token";
+const SA_TOKEN_FILE: &str = "token";
+const SA_TOKEN_EXPIRATION_SECONDS: i64 = 3600;
+const HOME_INIT_VOLUME: &str = "home-init";
+const HOME_SIDECAR_VOLUME: &str = "home-sidecar";
+const HOME_SIZE_LIMIT: &str = "1Mi";
+const CONFIG_VOLUME: &str = "vault-config";
+const CONFIG_DIR: &str = "/vault/configs";
+const TLS_VOLUME: &str = "vault-tls-secrets";
+const TLS_DIR: &str = "/vault/tls";
+const EXTRA_SECRET_VOLUME: &str = "extra-secrets";
+const EXTRA_SECRET_DIR: &str = "/vault/custom";
+/// The agent's program in its image.
+const AGENT_PROGRAM: &str = "keyhole-agent";
 
 /// What to do with an admitted pod.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +78,451 @@ impl fmt::Display for SkipReason {
 
 /// Decides whether `pod` (created in `namespace`) gets the agent and builds the patch.
 pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
-    let _ = (pod, namespace, settings);
-    Ok(Outcome::Skip(SkipReason::NotRequested))
+    if let Some(reason) = skip_reason(pod, namespace, settings)? {
+        return Ok(Outcome::Skip(reason));
+    }
+    let spec = annotations::parse(pod, settings)?;
+    let empty = PodSpec::default();
+    let pod_spec = pod.spec.as_ref().unwrap_or(&empty);
+    let mut warnings = spec.warnings.clone();
+    let patch = Builder::new(pod, pod_spec, &spec, &mut warnings)?.build();
+    Ok(Outcome::Patch {
+        patch: json_patch::Patch(patch),
+        warnings,
+    })
+}
+
+fn skip_reason(
+    pod: &Pod,
+    namespace: &str,
+    settings: &Settings,
+) -> Result<Option<SkipReason>, Denial> {
+    let denied = SYSTEM_NAMESPACES.contains(&namespace)
+        || settings.denied_namespaces.iter().any(|n| n == namespace)
+        || (!settings.allowed_namespaces.is_empty()
+            && !settings.allowed_namespaces.iter().any(|n| n == namespace));
+    if denied {
+        return Ok(Some(SkipReason::NamespaceDenied(namespace.to_owned())));
+    }
+    let annotations = pod.metadata.annotations.as_ref();
+    let inject = match annotations.and_then(|a| a.get(INJECT)) {
+        Some(value) => annotations::parse_bool(INJECT, value)?,
+        None => false,
+    };
+    if !inject {
+        return Ok(Some(SkipReason::NotRequested));
+    }
+    // Only "injected" stops a mutation; any other status (vault-k8s uses
+    // "update") asks for a fresh one.
+    if annotations.and_then(|a| a.get(STATUS)).map(String::as_str) == Some(STATUS_INJECTED) {
+        return Ok(Some(SkipReason::AlreadyInjected));
+    }
+    Ok(None)
+}
+
+/// Which agent containers the pod gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One init container with `restartPolicy: Always`; `probe` holds the app
+    /// back until every template has rendered.
+    Native { probe: bool },
+    /// vault-k8s's layout: an init container and/or a sidecar container.
+    Classic { init: bool, sidecar: bool },
+}
+
+/// Collects the patch operations for one pod.
+struct Builder<'a> {
+    pod: &'a Pod,
+    spec: &'a PodSpec,
+    agent: &'a AgentSpec,
+    layout: Layout,
+    /// Secrets volumes and where they are mounted: `(volume, mount path)`.
+    secret_mounts: Vec<(String, String)>,
+    /// The login token volume and the token's path inside the agent.
+    token_volume: String,
+    token_path: String,
+    ops: Vec<PatchOperation>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        pod: &'a Pod,
+        spec: &'a PodSpec,
+        agent: &'a AgentSpec,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, Denial> {
+        let layout = if agent.pre_populate_only {
+            Layout::Classic {
+                init: true,
+                sidecar: false,
+            }
+        } else if agent.native_sidecar {
+            Layout::Native {
+                probe: agent.pre_populate && agent.configmap.is_none(),
+            }
+        } else {
+            Layout::Classic {
+                init: agent.pre_populate,
+                sidecar: true,
+            }
+        };
+        if matches!(layout, Layout::Native { .. }) && agent.configmap.is_some() {
+            warnings.push(
+                "vault.hashicorp.com/agent-configmap: the app may start before its secrets are \
+                 rendered, since keyhole cannot tell when a user-supplied config is done"
+                    .to_owned(),
+            );
+        }
+
+        // One volume for the common path, one more per other path, as vault-k8s does.
+        let mut secret_mounts = vec![(SECRETS_VOLUME.to_owned(), agent.secret_volume_path.clone())];
+        for secret in &agent.secrets {
+            if !secret_mounts
+                .iter()
+                .any(|(_, path)| *path == secret.mount_path)
+            {
+                let name = format!("{SECRETS_VOLUME}-custom-{}", secret_mounts.len() - 1);
+                secret_mounts.push((name, secret.mount_path.clone()));
+            }
+        }
+
+        let (token_volume, token_path) = match &agent.service_account_token_volume {
+            Some(name) => (
+                name.clone(),
+                format!("{SA_TOKEN_DIR}/{}", user_token_file(spec, name)?),
+            ),
+            None => (
+                SA_TOKEN_VOLUME.to_owned(),
+                format!("{SA_TOKEN_DIR}/{SA_TOKEN_FILE}"),
+            ),
+        };
+
+        let builder = Self {
+            pod,
+            spec,
+            agent,
+            layout,
+            secret_mounts,
+            token_volume,
+            token_path,
+            ops: Vec::new(),
+        };
+        builder.check_name_clashes()?;
+        Ok(builder)
+    }
+
+    /// Refuses a pod that already has a container or volume of ours, which
+    /// an `update` status on an injected pod would otherwise duplicate.
+    fn check_name_clashes(&self) -> Result<(), Denial> {
+        let containers = self
+            .spec
+            .containers
+            .iter()
+            .chain(self.spec.init_containers.iter().flatten());
+        for container in containers {
+            if [AGENT_CONTAINER, AGENT_INIT_CONTAINER].contains(&container.name.as_str()) {
+                return Err(Denial::new(
+                    STATUS,
+                    format!("the pod already has a container named {:?}", container.name),
+                ));
+            }
+        }
+        let ours: Vec<String> = self.volumes().iter().filter_map(volume_name).collect();
+        for volume in self.spec.volumes.iter().flatten() {
+            if ours.contains(&volume.name) {
+                return Err(Denial::new(
+                    STATUS,
+                    format!("the pod already has a volume named {:?}", volume.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(mut self) -> Vec<PatchOperation> {
+        let volumes = self.volumes();
+        let has_volumes = self.spec.volumes.is_some();
+        self.append(&["spec", "volumes"], has_volumes, volumes);
+
+        let mounts: Vec<Value> = self.secret_volume_mounts();
+        for (i, container) in self.spec.containers.iter().enumerate() {
+            let selected = match &self.agent.containers {
+                Some(names) => names.contains(&container.name),
+                None => true,
+            };
+            if selected {
+                self.append_mounts("containers", i, container, mounts.clone());
+            }
+        }
+        // Mount into app init containers before inserting ours, while their
+        // indices are still the pod's own.
+        for (i, container) in self.spec.init_containers.iter().flatten().enumerate() {
+            self.append_mounts("initContainers", i, container, mounts.clone());
+        }
+
+        match self.layout {
+            Layout::Native { probe } => {
+                let agent = self.agent_container(AGENT_CONTAINER, false, true, probe);
+                // First by default, so app init containers can read secrets;
+                // `agent-init-first: false` puts it after them.
+                self.insert_init_container(self.agent.init_first != Some(false), agent);
+            }
+            Layout::Classic { init, sidecar } => {
+                if init {
+                    let agent = self.agent_container(AGENT_INIT_CONTAINER, true, false, false);
+                    self.insert_init_container(self.agent.init_first == Some(true), agent);
+                }
+                if sidecar {
+                    let agent = self.agent_container(AGENT_CONTAINER, false, false, false);
+                    self.add(pointer(&["spec", "containers", "-"]), agent);
+                }
+            }
+        }
+
+        if let Some(share) = self.agent.share_process_namespace
+            && self.spec.share_process_namespace != Some(share)
+        {
+            self.add(pointer(&["spec", "shareProcessNamespace"]), share.into());
+        }
+
+        let status = pointer(&["metadata", "annotations", STATUS]);
+        let annotations = self.pod.metadata.annotations.as_ref();
+        match annotations {
+            Some(a) if a.contains_key(STATUS) => {
+                self.ops.push(PatchOperation::Replace(ReplaceOperation {
+                    path: status,
+                    value: STATUS_INJECTED.into(),
+                }))
+            }
+            Some(_) => self.add(status, STATUS_INJECTED.into()),
+            None => self.add(
+                pointer(&["metadata", "annotations"]),
+                json!({ STATUS: STATUS_INJECTED }),
+            ),
+        }
+        self.ops
+    }
+
+    fn add(&mut self, path: PointerBuf, value: Value) {
+        self.ops
+            .push(PatchOperation::Add(AddOperation { path, value }));
+    }
+
+    /// Appends `items` to the list at `path`, creating the list when the pod has none.
+    fn append(&mut self, path: &[&str], exists: bool, items: Vec<Value>) {
+        if exists {
+            for item in items {
+                let mut p = pointer(path);
+                p.push_back("-");
+                self.add(p, item);
+            }
+        } else {
+            self.add(pointer(path), Value::Array(items));
+        }
+    }
+
+    fn append_mounts(
+        &mut self,
+        list: &str,
+        index: usize,
+        container: &Container,
+        mounts: Vec<Value>,
+    ) {
+        let index = index.to_string();
+        let path = ["spec", list, index.as_str(), "volumeMounts"];
+        self.append(&path, container.volume_mounts.is_some(), mounts);
+    }
+
+    fn insert_init_container(&mut self, first: bool, container: Value) {
+        match (&self.spec.init_containers, first) {
+            (None, _) => self.add(pointer(&["spec", "initContainers"]), json!([container])),
+            (Some(_), true) => self.add(pointer(&["spec", "initContainers", "0"]), container),
+            (Some(_), false) => self.add(pointer(&["spec", "initContainers", "-"]), container),
+        }
+    }
+
+    fn volumes(&self) -> Vec<Value> {
+        let agent = self.agent;
+        let memory = |size: &str| json!({"emptyDir": {"medium": "Memory", "sizeLimit": size}});
+        let mut volumes = Vec::new();
+        let homes = match self.layout {
+            Layout::Native { .. } => vec![HOME_SIDECAR_VOLUME],
+            Layout::Classic { init, sidecar } => {
+                [(init, HOME_INIT_VOLUME), (sidecar, HOME_SIDECAR_VOLUME)]
+                    .into_iter()
+                    .filter_map(|(wanted, name)| wanted.then_some(name))
+                    .collect()
+            }
+        };
+        for home in homes {
+            let mut volume = memory(HOME_SIZE_LIMIT);
+            volume["name"] = home.into();
+            volumes.push(volume);
+        }
+        if agent.service_account_token_volume.is_none() {
+            volumes.push(json!({
+                "name": SA_TOKEN_VOLUME,
+                "projected": {"sources": [{"serviceAccountToken": {
+                    "audience": agent.token_audience,
+                    "expirationSeconds": SA_TOKEN_EXPIRATION_SECONDS,
+                    "path": SA_TOKEN_FILE,
+                }}]},
+            }));
+        }
+        for (name, _) in &self.secret_mounts {
+            let mut volume = memory(&agent.secrets_volume_size_limit);
+            volume["name"] = name.as_str().into();
+            volumes.push(volume);
+        }
+        if let Some(name) = &agent.configmap {
+            volumes.push(json!({"name": CONFIG_VOLUME, "configMap": {"name": name}}));
+        }
+        if let Some(name) = &agent.vault.tls_secret {
+            volumes.push(json!({"name": TLS_VOLUME, "secret": {"secretName": name}}));
+        }
+        if let Some(name) = &agent.extra_secret {
+            volumes.push(json!({"name": EXTRA_SECRET_VOLUME, "secret": {"secretName": name}}));
+        }
+        volumes
+    }
+
+    fn secret_volume_mounts(&self) -> Vec<Value> {
+        self.secret_mounts
+            .iter()
+            .map(|(name, path)| json!({"name": name, "mountPath": path}))
+            .collect()
+    }
+
+    /// One agent container: `init` renders once and exits; `native` runs as
+    /// an init container for the pod's lifetime; `probe` gates the app on it.
+    fn agent_container(&self, name: &str, init: bool, native: bool, probe: bool) -> Value {
+        let agent = self.agent;
+        let home = if init {
+            HOME_INIT_VOLUME
+        } else {
+            HOME_SIDECAR_VOLUME
+        };
+        let mut mounts = vec![
+            json!({"name": self.token_volume, "mountPath": SA_TOKEN_DIR, "readOnly": true}),
+            json!({"name": home, "mountPath": HOME}),
+        ];
+        mounts.extend(self.secret_volume_mounts());
+        let read_only = [
+            (agent.configmap.is_some(), CONFIG_VOLUME, CONFIG_DIR),
+            (agent.vault.tls_secret.is_some(), TLS_VOLUME, TLS_DIR),
+            (
+                agent.extra_secret.is_some(),
+                EXTRA_SECRET_VOLUME,
+                EXTRA_SECRET_DIR,
+            ),
+        ];
+        for (wanted, volume, dir) in read_only {
+            if wanted {
+                mounts.push(json!({"name": volume, "mountPath": dir, "readOnly": true}));
+            }
+        }
+
+        let mut env = Vec::new();
+        let mut args = Vec::new();
+        match &agent.configmap {
+            Some(_) => {
+                let file = if init {
+                    "config-init.hcl"
+                } else {
+                    "config.hcl"
+                };
+                args = vec!["--config".to_owned(), format!("{CONFIG_DIR}/{file}")];
+            }
+            None => {
+                let config = agent_config::agent_config(agent, &self.token_path, init);
+                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": config.to_string()}));
+            }
+        }
+        env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level}));
+        env.push(json!({"name": "VAULT_LOG_FORMAT", "value": agent.log_format}));
+        if let Some(timeout) = &agent.vault.client_timeout {
+            env.push(json!({"name": "VAULT_CLIENT_TIMEOUT", "value": timeout}));
+        }
+
+        let mut container = json!({
+            "name": name,
+            "image": agent.image,
+            "command": [AGENT_PROGRAM],
+            "env": env,
+            "resources": resources(&agent.requests, &agent.limits),
+            "volumeMounts": mounts,
+        });
+        if !args.is_empty() {
+            container["args"] = json!(args);
+        }
+        if let Some(run_as) = agent.security {
+            container["securityContext"] = json!({
+                "runAsUser": run_as.user,
+                "runAsGroup": run_as.group,
+                "runAsNonRoot": run_as.user != 0 && run_as.group != 0,
+                "readOnlyRootFilesystem": true,
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            });
+        }
+        if native {
+            container["restartPolicy"] = "Always".into();
+        }
+        if probe {
+            // Kubernetes starts the app containers once this probe passes,
+            // that is once every template has rendered.
+            container["startupProbe"] = json!({
+                "exec": {"command": [AGENT_PROGRAM, "probe"]},
+                "periodSeconds": 1,
+                "timeoutSeconds": 1,
+                "failureThreshold": 300,
+            });
+        }
+        container
+    }
+}
+
+fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {
+    let mut out = serde_json::Map::new();
+    if !requests.is_empty() {
+        out.insert("requests".into(), json!(requests));
+    }
+    if !limits.is_empty() {
+        out.insert("limits".into(), json!(limits));
+    }
+    Value::Object(out)
+}
+
+fn volume_name(volume: &Value) -> Option<String> {
+    volume["name"].as_str().map(str::to_owned)
+}
+
+/// A JSON pointer from unescaped tokens (`/` and `~` in keys are escaped).
+fn pointer(tokens: &[&str]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().copied())
+}
+
+/// The token file name inside the pod volume named by
+/// `agent-service-account-token-volume-name`.
+fn user_token_file(spec: &PodSpec, name: &str) -> Result<String, Denial> {
+    let key = "vault.hashicorp.com/agent-service-account-token-volume-name";
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == name)
+        .ok_or_else(|| Denial::new(key, format!("no volume named {name:?} in the pod")))?;
+    volume
+        .projected
+        .iter()
+        .flat_map(|p| p.sources.iter().flatten())
+        .find_map(|s| s.service_account_token.as_ref())
+        .map(|t| t.path.clone())
+        .ok_or_else(|| {
+            Denial::new(
+                key,
+                format!("volume {name:?} has no serviceAccountToken projection"),
+            )
+        })
 }

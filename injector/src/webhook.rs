@@ -212,12 +212,14 @@ mod tests {
             "request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
             "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE",
             "userInfo":{},"object":{"apiVersion":"v1","kind":"Pod","metadata":{}}}}"#;
-        let request = parse_request(body).unwrap();
+        let request = parse_request(body).expect("request parses");
         let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
             {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
         ]))
-        .unwrap();
-        let response = AdmissionResponse::from(&request).with_patch(patch).unwrap();
+        .expect("patch");
+        let response = AdmissionResponse::from(&request)
+            .with_patch(patch)
+            .expect("patch serialises");
 
         let review = review_json(response);
 

@@ -26,30 +26,31 @@ fn install_provider() {
 }
 
 fn bundle() -> Bundle {
-    Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc()).unwrap()
+    Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc())
+        .expect("generate a CA and certificate")
 }
 
 fn leaf_der(bundle: &Bundle) -> Vec<u8> {
     CertificateDer::from_pem_slice(bundle.cert.as_bytes())
-        .unwrap()
+        .expect("PEM certificate")
         .to_vec()
 }
 
 fn review_body() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/not-annotated.json");
-    std::fs::read(path).unwrap()
+    std::fs::read(path).expect("fixture")
 }
 
 async fn start(store: &CertStore) -> (SocketAddr, Handle<SocketAddr>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
     let mut registry = Registry::default();
     let app = webhook::app(AppState::new(
         Settings::default(),
         WebhookMetrics::register(&mut registry),
     ));
     let handle = Handle::new();
-    let config = store.server_config().unwrap();
+    let config = store.server_config().expect("server config");
     tokio::spawn(webhook::serve(listener, config, app, handle.clone()));
     (addr, handle)
 }
@@ -57,13 +58,13 @@ async fn start(store: &CertStore) -> (SocketAddr, Handle<SocketAddr>) {
 fn client(addr: SocketAddr, trusted: &[&Bundle]) -> reqwest::Client {
     let roots = trusted
         .iter()
-        .map(|bundle| reqwest::Certificate::from_pem(bundle.ca_cert.as_bytes()).unwrap());
+        .map(|bundle| reqwest::Certificate::from_pem(bundle.ca_cert.as_bytes()).expect("CA PEM"));
     reqwest::Client::builder()
         .tls_certs_only(roots)
         .tls_info(true)
         .resolve(HOST, addr)
         .build()
-        .unwrap()
+        .expect("reqwest client")
 }
 
 /// Posts a review and returns the served certificate and the answer.
@@ -74,31 +75,31 @@ async fn post(client: &reqwest::Client, addr: SocketAddr) -> (Vec<u8>, Value) {
         .body(review_body())
         .send()
         .await
-        .unwrap();
+        .expect("HTTPS request");
     assert_eq!(response.status(), 200);
     let served = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
-        .unwrap()
+        .expect("peer certificate")
         .to_vec();
-    (served, response.json().await.unwrap())
+    (served, response.json().await.expect("AdmissionReview JSON"))
 }
 
 /// Writes `bundle` the way the kubelet lays out a Secret volume: the files are
 /// symlinks through `..data`, which points at a timestamped directory.
 fn publish(dir: &Path, version: &str, cert: &str, key: &str) {
     let target = dir.join(version);
-    std::fs::create_dir(&target).unwrap();
-    std::fs::write(target.join("tls.crt"), cert).unwrap();
-    std::fs::write(target.join("tls.key"), key).unwrap();
+    std::fs::create_dir(&target).expect("version dir");
+    std::fs::write(target.join("tls.crt"), cert).expect("write cert");
+    std::fs::write(target.join("tls.key"), key).expect("write key");
     let tmp = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(version, &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    std::os::unix::fs::symlink(version, &tmp).expect("..data_tmp symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
     for name in ["tls.crt", "tls.key"] {
         let link = dir.join(name);
         if link.symlink_metadata().is_err() {
-            std::os::unix::fs::symlink(Path::new("..data").join(name), link).unwrap();
+            std::os::unix::fs::symlink(Path::new("..data").join(name), link).expect("file symlink");
         }
     }
 }
@@ -132,7 +133,7 @@ async fn serves_reviews_over_https_with_the_loaded_certificate() {
             bundle.key.as_bytes(),
             "tls.key",
         )
-        .unwrap(),
+        .expect("certified key"),
     );
     let (addr, handle) = start(&store).await;
 
@@ -151,7 +152,7 @@ async fn serves_reviews_over_https_with_the_loaded_certificate() {
 #[tokio::test]
 async fn swapped_secret_volume_files_are_served_without_restart() {
     install_provider();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let (first, second) = (bundle(), bundle());
     publish(
         dir.path(),
@@ -161,7 +162,7 @@ async fn swapped_secret_volume_files_are_served_without_restart() {
     );
     let files = files(dir.path());
     let store = CertStore::new();
-    store.set(files.load().unwrap());
+    store.set(files.load().expect("initial certificate"));
     let mut registry = Registry::default();
     let metrics = TlsMetrics::register(&mut registry);
     let watch = tokio::spawn(files.clone().watch(store.clone(), metrics));
@@ -192,7 +193,7 @@ async fn swapped_secret_volume_files_are_served_without_restart() {
     );
     eventually("the failed reload is counted", async || {
         let mut text = String::new();
-        encode(&mut text, &registry).unwrap();
+        encode(&mut text, &registry).expect("encode metrics");
         text.contains(r#"tls_reloads_total{result="failure"}"#)
     })
     .await;
@@ -208,21 +209,21 @@ fn load_error(dir: &Path, cert: &str, key: &str) -> (PathBuf, PathBuf, String) {
         cert: dir.join("tls.crt"),
         key: dir.join("tls.key"),
     };
-    std::fs::write(&files.cert, cert).unwrap();
-    std::fs::write(&files.key, key).unwrap();
-    let message = files.load().err().unwrap().to_string();
+    std::fs::write(&files.cert, cert).expect("write cert");
+    std::fs::write(&files.key, key).expect("write key");
+    let message = files.load().expect_err("load fails").to_string();
     (files.cert, files.key, message)
 }
 
 #[test]
 fn missing_file_error_names_the_file() {
     install_provider();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let files = CertFiles {
         cert: dir.path().join("missing.crt"),
         key: dir.path().join("missing.key"),
     };
-    let message = files.load().err().unwrap().to_string();
+    let message = files.load().expect_err("load fails").to_string();
     assert_eq!(
         message,
         format!(
@@ -235,7 +236,7 @@ fn missing_file_error_names_the_file() {
 #[test]
 fn key_file_without_key_names_the_key_file() {
     install_provider();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let bundle = bundle();
     let (_, key, message) = load_error(dir.path(), &bundle.cert, &bundle.cert);
     assert_eq!(
@@ -250,7 +251,7 @@ fn key_file_without_key_names_the_key_file() {
 #[test]
 fn cert_file_without_certificate_names_the_cert_file() {
     install_provider();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let bundle = bundle();
     let (cert, _, message) = load_error(dir.path(), "", &bundle.key);
     assert_eq!(
@@ -262,7 +263,7 @@ fn cert_file_without_certificate_names_the_cert_file() {
 #[test]
 fn key_of_another_certificate_is_a_mismatch_naming_both_files() {
     install_provider();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("tempdir");
     let (one, other) = (bundle(), bundle());
     let (cert, key, message) = load_error(dir.path(), &one.cert, &other.key);
     assert_eq!(

@@ -26,13 +26,16 @@ async fn post(body: Vec<u8>) -> Value {
     let request = Request::post("/mutate")
         .header("content-type", "application/json")
         .body(Body::from(body))
-        .unwrap();
-    let response = webhook::app(state).oneshot(request).await.unwrap();
+        .expect("request");
+    let response = webhook::app(state)
+        .oneshot(request)
+        .await
+        .expect("router answers");
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
+        .expect("response body");
+    serde_json::from_slice(&bytes).expect("response is JSON")
 }
 
 fn response(review: &Value) -> &Value {
@@ -52,12 +55,13 @@ async fn annotated_pod_gets_a_base64_json_patch_that_adds_the_agent() {
     let encoded = response["patch"]
         .as_str()
         .expect("patch is a base64 string, as the API server expects");
-    let ops: Value = serde_json::from_slice(&STANDARD.decode(encoded).unwrap()).unwrap();
-    let patch: json_patch::Patch = serde_json::from_value(ops).unwrap();
+    let ops: Value =
+        serde_json::from_slice(&STANDARD.decode(encoded).expect("base64")).expect("patch is JSON");
+    let patch: json_patch::Patch = serde_json::from_value(ops).expect("patch is a JSON Patch");
 
-    let request: Value = serde_json::from_slice(&body).unwrap();
+    let request: Value = serde_json::from_slice(&body).expect("fixture is JSON");
     let mut pod = request["request"]["object"].clone();
-    json_patch::patch(&mut pod, &patch).unwrap();
+    json_patch::patch(&mut pod, &patch).expect("patch applies to the pod");
     let agents: Vec<&str> = ["initContainers", "containers"]
         .iter()
         .flat_map(|list| pod["spec"][list].as_array().into_iter().flatten())
@@ -96,7 +100,9 @@ async fn bad_annotation_is_denied_with_the_annotation_named() {
     let response = response(&review);
     assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e03");
     assert_eq!(response["allowed"], false);
-    let message = response["status"]["message"].as_str().unwrap();
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
     assert!(
         message.starts_with("vault.hashicorp.com/agent-pre-populate: "),
         "{message}"
@@ -121,7 +127,9 @@ async fn malformed_review_is_invalid_and_keeps_its_uid() {
     assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e06");
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["reason"], "InvalidRequest");
-    let message = response["status"]["message"].as_str().unwrap();
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
     assert!(message.starts_with("not an AdmissionReview: "), "{message}");
     assert!(message.contains("EXPLODE"), "{message}");
 }
@@ -133,7 +141,9 @@ async fn truncated_body_is_invalid_not_an_http_error() {
     assert_eq!(response["uid"], "");
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["reason"], "InvalidRequest");
-    let message = response["status"]["message"].as_str().unwrap();
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
     assert!(message.starts_with("the body is not JSON: "), "{message}");
 }
 
@@ -155,7 +165,9 @@ async fn oversized_body_is_invalid() {
     let review = post(body).await;
     let response = response(&review);
     assert_eq!(response["allowed"], false);
-    let message = response["status"]["message"].as_str().unwrap();
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
     assert!(
         message.starts_with("cannot read the request body (at most 4194304 bytes)"),
         "{message}"

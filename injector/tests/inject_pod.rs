@@ -1,0 +1,872 @@
+//! The mutation of single pods: layout, volumes, config, patch shape and denials.
+
+mod common;
+
+use common::{
+    agent_config, assert_valid, container, denial, inject, mk_pod, mk_pod_from, mutate, settings,
+};
+use keyhole_injector::patch::{Outcome, SkipReason, mutate_pod};
+use keyhole_injector::settings::Settings;
+use serde_json::{Value, json};
+
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name"))
+        .collect()
+}
+
+fn classic() -> Settings {
+    Settings {
+        native_sidecar: false,
+        ..settings()
+    }
+}
+
+#[test]
+fn injects_one_native_sidecar_by_default() {
+    let (_, pod) = mutate(&mk_pod(&inject(&[])), &settings());
+    assert_valid(&pod);
+
+    assert_eq!(names(&pod["spec"]["initContainers"]), ["vault-agent"]);
+    assert_eq!(names(&pod["spec"]["containers"]), ["app"]);
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(agent["restartPolicy"], "Always");
+    assert_eq!(
+        agent["image"],
+        keyhole_injector::settings::DEFAULT_AGENT_IMAGE
+    );
+    assert_eq!(agent["command"], json!(["keyhole-agent"]));
+    assert_eq!(
+        agent["startupProbe"]["exec"]["command"],
+        json!(["keyhole-agent", "probe"])
+    );
+    assert_eq!(agent_config(agent)["exit_after_auth"], false);
+    assert_eq!(
+        pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
+}
+
+#[test]
+fn agent_gets_small_resources_and_a_locked_down_security_context() {
+    let (_, pod) = mutate(&mk_pod(&inject(&[])), &settings());
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(
+        agent["resources"],
+        json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}})
+    );
+    assert_eq!(
+        agent["securityContext"],
+        json!({
+            "runAsUser": 100,
+            "runAsGroup": 1000,
+            "runAsNonRoot": true,
+            "readOnlyRootFilesystem": true,
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        })
+    );
+}
+
+#[test]
+fn adds_memory_volume_projected_token_and_agent_home() {
+    let (_, pod) = mutate(&mk_pod(&inject(&[])), &settings());
+    assert_eq!(
+        pod["spec"]["volumes"],
+        json!([
+            {"name": "home-sidecar", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "vault-agent-sa-token", "projected": {"sources": [{"serviceAccountToken": {
+                "audience": "vault", "expirationSeconds": 3600, "path": "token"}}]}},
+            {"name": "vault-secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+        ])
+    );
+    assert_eq!(
+        container(&pod, "app")["volumeMounts"],
+        json!([{"name": "vault-secrets", "mountPath": "/vault/secrets"}])
+    );
+    assert_eq!(
+        container(&pod, "vault-agent")["volumeMounts"],
+        json!([
+            {"name": "vault-agent-sa-token", "mountPath": "/var/run/secrets/vault.hashicorp.com/serviceaccount", "readOnly": true},
+            {"name": "home-sidecar", "mountPath": "/home/vault"},
+            {"name": "vault-secrets", "mountPath": "/vault/secrets"},
+        ])
+    );
+}
+
+#[test]
+fn agent_config_matches_vault_k8s_shape() {
+    let (_, pod) = mutate(&mk_pod(&inject(&[])), &settings());
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(
+        config,
+        json!({
+            "auto_auth": {
+                "method": {
+                    "type": "kubernetes",
+                    "mount_path": "auth/kubernetes",
+                    "config": {
+                        "role": "app",
+                        "token_path": "/var/run/secrets/vault.hashicorp.com/serviceaccount/token",
+                    },
+                },
+                "sink": [{"type": "file", "config": {"path": "/home/vault/.vault-token"}}],
+            },
+            "exit_after_auth": false,
+            "pid_file": "/home/vault/.pid",
+            "vault": {"address": "https://vault.vault.svc:8200"},
+            "template": [{
+                "destination": "/vault/secrets/db",
+                "contents": "{{ with secret \"secret/data/db\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
+                "left_delimiter": "{{",
+                "right_delimiter": "}}",
+            }],
+            "template_config": {"exit_on_retry_failure": true},
+            "keyhole": {"ready_file": "/home/vault/.ready", "revoke_on_shutdown": false},
+        })
+    );
+}
+
+#[test]
+fn per_secret_annotations_shape_the_template_stanza() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-inject-secret-Cert",
+            "pki/issue/web",
+        ),
+        (
+            "vault.hashicorp.com/agent-inject-template-Cert",
+            "[[ with secret \"pki/issue/web\" \"common_name=a\" ]][[ .Data.certificate ]][[ end ]]",
+        ),
+        ("vault.hashicorp.com/agent-template-left-delim-Cert", "[["),
+        ("vault.hashicorp.com/agent-template-right-delim-Cert", "]]"),
+        ("vault.hashicorp.com/agent-inject-file-Cert", "tls.crt"),
+        ("vault.hashicorp.com/agent-inject-perms-Cert", "0640"),
+        (
+            "vault.hashicorp.com/agent-inject-command-Cert",
+            "nginx -s reload",
+        ),
+        ("vault.hashicorp.com/error-on-missing-key-Cert", "true"),
+        ("vault.hashicorp.com/agent-inject-default-template", "json"),
+        ("vault.hashicorp.com/agent-inject-token", "true"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(
+        config["template"],
+        json!([
+            {
+                "destination": "/vault/secrets/tls.crt",
+                "contents": "[[ with secret \"pki/issue/web\" \"common_name=a\" ]][[ .Data.certificate ]][[ end ]]",
+                "left_delimiter": "[[",
+                "right_delimiter": "]]",
+                "command": "nginx -s reload",
+                "perms": "0640",
+                "error_on_missing_key": true,
+            },
+            {
+                "destination": "/vault/secrets/db",
+                "contents": "{{ with secret \"secret/data/db\" }}{{ .Data | toJSON }}\n{{ end }}",
+                "left_delimiter": "{{",
+                "right_delimiter": "}}",
+            },
+        ])
+    );
+    assert_eq!(
+        config["auto_auth"]["sink"][1],
+        json!({"type": "file", "config": {"path": "/vault/secrets/token"}})
+    );
+}
+
+#[test]
+fn secret_names_are_lower_cased_unless_preserved() {
+    let pod = mk_pod(&[
+        ("vault.hashicorp.com/agent-inject", "true"),
+        ("vault.hashicorp.com/role", "app"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-DB",
+            "secret/data/db",
+        ),
+        (
+            "vault.hashicorp.com/agent-inject-secret-Api",
+            "secret/data/api",
+        ),
+        ("vault.hashicorp.com/preserve-secret-case-Api", "true"),
+    ]);
+    let (_, pod) = mutate(&pod, &settings());
+    let config = agent_config(container(&pod, "vault-agent"));
+    let destinations: Vec<&str> = config["template"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .map(|t| t["destination"].as_str().expect("destination"))
+        .collect();
+    assert_eq!(destinations, ["/vault/secrets/Api", "/vault/secrets/db"]);
+}
+
+#[test]
+fn vault_connection_and_auth_annotations_reach_the_config() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/service", "https://vault.example:8200"),
+        ("vault.hashicorp.com/namespace", "team-a"),
+        ("vault.hashicorp.com/ca-cert", "/vault/tls/ca.crt"),
+        ("vault.hashicorp.com/tls-secret", "vault-tls"),
+        ("vault.hashicorp.com/tls-server-name", "vault.example"),
+        ("vault.hashicorp.com/tls-skip-verify", "false"),
+        ("vault.hashicorp.com/client-max-retries", "3"),
+        ("vault.hashicorp.com/client-timeout", "30s"),
+        ("vault.hashicorp.com/auth-path", "auth/k8s-prod"),
+        (
+            "vault.hashicorp.com/auth-config-token-path",
+            "/custom/token",
+        ),
+        ("vault.hashicorp.com/auth-min-backoff", "2s"),
+        ("vault.hashicorp.com/auth-max-backoff", "1m"),
+        (
+            "vault.hashicorp.com/template-static-secret-render-interval",
+            "10m",
+        ),
+        (
+            "vault.hashicorp.com/template-config-exit-on-retry-failure",
+            "false",
+        ),
+        ("vault.hashicorp.com/agent-revoke-on-shutdown", "true"),
+        ("vault.hashicorp.com/log-level", "debug"),
+        ("vault.hashicorp.com/log-format", "json"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    let agent = container(&pod, "vault-agent");
+    let config = agent_config(agent);
+    assert_eq!(
+        config["vault"],
+        json!({
+            "address": "https://vault.example:8200",
+            "namespace": "team-a",
+            "ca_cert": "/vault/tls/ca.crt",
+            "tls_server_name": "vault.example",
+            "retry": {"num_retries": 3},
+        })
+    );
+    assert_eq!(
+        config["auto_auth"]["method"],
+        json!({
+            "type": "kubernetes",
+            "mount_path": "auth/k8s-prod",
+            "min_backoff": "2s",
+            "max_backoff": "1m",
+            "config": {"role": "app", "token_path": "/custom/token"},
+        })
+    );
+    assert_eq!(
+        config["template_config"],
+        json!({"exit_on_retry_failure": false, "static_secret_render_interval": "10m"})
+    );
+    assert_eq!(config["keyhole"]["revoke_on_shutdown"], true);
+    let env: Vec<(&str, &str)> = agent["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter(|e| e["name"] != "KEYHOLE_AGENT_CONFIG")
+        .map(|e| {
+            (
+                e["name"].as_str().expect("name"),
+                e["value"].as_str().expect("value"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("VAULT_LOG_LEVEL", "debug"),
+            ("VAULT_LOG_FORMAT", "json"),
+            ("VAULT_CLIENT_TIMEOUT", "30s")
+        ]
+    );
+    assert!(agent["volumeMounts"].as_array().expect("mounts").contains(
+        &json!({"name": "vault-tls-secrets", "mountPath": "/vault/tls", "readOnly": true})
+    ));
+}
+
+#[test]
+fn classic_mode_adds_init_container_last_and_sidecar() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[]))},
+        "spec": {
+            "initContainers": [{"name": "migrate", "image": "migrate:1"}],
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+        },
+    }));
+    let (_, pod) = mutate(&pod, &classic());
+    assert_valid(&pod);
+    assert_eq!(
+        names(&pod["spec"]["initContainers"]),
+        ["migrate", "vault-agent-init"]
+    );
+    assert_eq!(names(&pod["spec"]["containers"]), ["app", "vault-agent"]);
+    let init = container(&pod, "vault-agent-init");
+    assert_eq!(agent_config(init)["exit_after_auth"], true);
+    assert_eq!(init["restartPolicy"], Value::Null);
+    assert_eq!(init["startupProbe"], Value::Null);
+    assert_eq!(
+        agent_config(container(&pod, "vault-agent"))["exit_after_auth"],
+        false
+    );
+    assert_eq!(
+        container(&pod, "migrate")["volumeMounts"],
+        json!([{"name": "vault-secrets", "mountPath": "/vault/secrets"}])
+    );
+    assert_eq!(
+        names(&pod["spec"]["volumes"]),
+        [
+            "home-init",
+            "home-sidecar",
+            "vault-agent-sa-token",
+            "vault-secrets"
+        ]
+    );
+}
+
+#[test]
+fn classic_init_first_puts_the_init_container_first() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("vault.hashicorp.com/agent-init-first", "true"),
+        ]))},
+        "spec": {
+            "initContainers": [{"name": "migrate", "image": "migrate:1"}],
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+        },
+    }));
+    let (_, pod) = mutate(&pod, &classic());
+    assert_eq!(
+        names(&pod["spec"]["initContainers"]),
+        ["vault-agent-init", "migrate"]
+    );
+}
+
+#[test]
+fn native_sidecar_goes_first_unless_init_first_is_false() {
+    let spec = json!({
+        "initContainers": [{"name": "migrate", "image": "migrate:1"}],
+        "containers": [{"name": "app", "image": "nginx:1.27"}],
+    });
+    let pod = |extra| {
+        mk_pod_from(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "app", "annotations": common::annotations_json(&inject(extra))},
+            "spec": spec,
+        }))
+    };
+    let (_, first) = mutate(&pod(&[]), &settings());
+    assert_eq!(
+        names(&first["spec"]["initContainers"]),
+        ["vault-agent", "migrate"]
+    );
+    assert_eq!(
+        container(&first, "migrate")["volumeMounts"],
+        json!([{"name": "vault-secrets", "mountPath": "/vault/secrets"}])
+    );
+    let (_, last) = mutate(
+        &pod(&[("vault.hashicorp.com/agent-init-first", "false")]),
+        &settings(),
+    );
+    assert_eq!(
+        names(&last["spec"]["initContainers"]),
+        ["migrate", "vault-agent"]
+    );
+}
+
+#[test]
+fn native_sidecar_annotation_overrides_the_server_default() {
+    let (_, pod) = mutate(
+        &mk_pod(&inject(&[("keyhole.dev/native-sidecar", "false")])),
+        &settings(),
+    );
+    assert_eq!(names(&pod["spec"]["initContainers"]), ["vault-agent-init"]);
+    assert_eq!(names(&pod["spec"]["containers"]), ["app", "vault-agent"]);
+
+    let (_, pod) = mutate(
+        &mk_pod(&inject(&[("keyhole.dev/native-sidecar", "true")])),
+        &classic(),
+    );
+    assert_eq!(names(&pod["spec"]["initContainers"]), ["vault-agent"]);
+    assert_eq!(names(&pod["spec"]["containers"]), ["app"]);
+}
+
+#[test]
+fn pre_populate_only_gives_the_init_container_alone() {
+    for settings in [settings(), classic()] {
+        let pod = mk_pod(&inject(&[(
+            "vault.hashicorp.com/agent-pre-populate-only",
+            "true",
+        )]));
+        let (_, pod) = mutate(&pod, &settings);
+        assert_valid(&pod);
+        assert_eq!(names(&pod["spec"]["initContainers"]), ["vault-agent-init"]);
+        assert_eq!(names(&pod["spec"]["containers"]), ["app"]);
+        assert_eq!(
+            names(&pod["spec"]["volumes"]),
+            ["home-init", "vault-agent-sa-token", "vault-secrets"]
+        );
+    }
+}
+
+#[test]
+fn pre_populate_false_gives_the_sidecar_alone() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-pre-populate",
+        "false",
+    )]));
+    let (_, classic_pod) = mutate(&pod, &classic());
+    assert_valid(&classic_pod);
+    assert_eq!(classic_pod["spec"]["initContainers"], Value::Null);
+    assert_eq!(
+        names(&classic_pod["spec"]["containers"]),
+        ["app", "vault-agent"]
+    );
+
+    let (_, native_pod) = mutate(&pod, &settings());
+    let agent = container(&native_pod, "vault-agent");
+    assert_eq!(agent["restartPolicy"], "Always");
+    assert_eq!(agent["startupProbe"], Value::Null);
+}
+
+#[test]
+fn per_secret_volume_paths_get_their_own_volumes() {
+    let extra = [
+        (
+            "vault.hashicorp.com/agent-inject-secret-tls",
+            "pki/issue/web",
+        ),
+        ("vault.hashicorp.com/secret-volume-path-tls", "/etc/tls"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-env",
+            "secret/data/env",
+        ),
+        ("vault.hashicorp.com/secret-volume-path-env", "/etc/tls"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-conf",
+            "secret/data/conf",
+        ),
+        ("vault.hashicorp.com/secret-volume-path-conf", "/etc/app"),
+    ];
+    for settings in [settings(), classic()] {
+        let (_, pod) = mutate(&mk_pod(&inject(&extra)), &settings);
+        assert_valid(&pod);
+        assert_eq!(
+            container(&pod, "app")["volumeMounts"],
+            json!([
+                {"name": "vault-secrets", "mountPath": "/vault/secrets"},
+                {"name": "vault-secrets-custom-0", "mountPath": "/etc/app"},
+                {"name": "vault-secrets-custom-1", "mountPath": "/etc/tls"},
+            ])
+        );
+        let config = agent_config(container(&pod, "vault-agent"));
+        let destinations: Vec<&str> = config["template"]
+            .as_array()
+            .expect("templates")
+            .iter()
+            .map(|t| t["destination"].as_str().expect("destination"))
+            .collect();
+        assert_eq!(
+            destinations,
+            [
+                "/etc/app/conf",
+                "/vault/secrets/db",
+                "/etc/tls/env",
+                "/etc/tls/tls"
+            ]
+        );
+    }
+}
+
+#[test]
+fn agent_inject_containers_selects_app_containers() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("vault.hashicorp.com/agent-inject-containers", "web"),
+        ]))},
+        "spec": {"containers": [
+            {"name": "web", "image": "nginx:1.27"},
+            {"name": "metrics", "image": "exporter:1"},
+        ]},
+    }));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert!(container(&pod, "web")["volumeMounts"].is_array());
+    assert_eq!(container(&pod, "metrics")["volumeMounts"], Value::Null);
+}
+
+#[test]
+fn reload_signal_shares_the_process_namespace() {
+    let pod = mk_pod(&inject(&[("keyhole.dev/reload-signal-db", "SIGHUP nginx")]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(pod["spec"]["shareProcessNamespace"], true);
+    assert_eq!(
+        agent_config(container(&pod, "vault-agent"))["keyhole"]["reload"],
+        json!([{"destination": "/vault/secrets/db", "signal": "SIGHUP", "process": "nginx"}])
+    );
+}
+
+#[test]
+fn agent_configmap_mounts_the_users_config() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-configmap",
+        "agent-config",
+    )]));
+    let (_, pod) = mutate(&pod, &classic());
+    assert_valid(&pod);
+    let init = container(&pod, "vault-agent-init");
+    assert_eq!(
+        init["args"],
+        json!(["--config", "/vault/configs/config-init.hcl"])
+    );
+    assert_eq!(
+        container(&pod, "vault-agent")["args"],
+        json!(["--config", "/vault/configs/config.hcl"])
+    );
+    assert!(
+        !init["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .any(|e| e["name"] == "KEYHOLE_AGENT_CONFIG")
+    );
+    assert!(
+        pod["spec"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .contains(&json!({"name": "vault-config", "configMap": {"name": "agent-config"}}))
+    );
+}
+
+#[test]
+fn run_as_same_user_copies_the_first_containers_uid() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("vault.hashicorp.com/agent-run-as-same-user", "true"),
+            ("vault.hashicorp.com/agent-run-as-group", "2000"),
+        ]))},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27", "securityContext": {"runAsUser": 1234}}]},
+    }));
+    let (_, pod) = mutate(&pod, &settings());
+    let security = &container(&pod, "vault-agent")["securityContext"];
+    assert_eq!(security["runAsUser"], 1234);
+    assert_eq!(security["runAsGroup"], 2000);
+}
+
+#[test]
+fn resource_annotations_override_and_empty_removes() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/agent-limits-cpu", ""),
+        ("vault.hashicorp.com/agent-limits-mem", "64Mi"),
+        ("vault.hashicorp.com/agent-requests-ephemeral", "1Mi"),
+        ("vault.hashicorp.com/agent-limits-ephemeral", "8Mi"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        container(&pod, "vault-agent")["resources"],
+        json!({
+            "requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "1Mi"},
+            "limits": {"memory": "64Mi", "ephemeral-storage": "8Mi"},
+        })
+    );
+}
+
+#[test]
+fn patch_appends_to_existing_lists_and_escapes_annotation_keys() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[]))},
+        "spec": {
+            "initContainers": [{"name": "migrate", "image": "migrate:1", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+        },
+    }));
+    let (patch, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    let ops: Vec<(&str, &str)> = patch
+        .as_array()
+        .expect("ops")
+        .iter()
+        .map(|op| {
+            (
+                op["op"].as_str().expect("op"),
+                op["path"].as_str().expect("path"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("add", "/spec/volumes/-"),
+            ("add", "/spec/volumes/-"),
+            ("add", "/spec/volumes/-"),
+            ("add", "/spec/containers/0/volumeMounts"),
+            ("add", "/spec/initContainers/0/volumeMounts/-"),
+            ("add", "/spec/initContainers/0"),
+            (
+                "add",
+                "/metadata/annotations/vault.hashicorp.com~1agent-inject-status"
+            ),
+        ]
+    );
+    assert_eq!(names(&pod["spec"]["volumes"])[0], "data");
+}
+
+#[test]
+fn an_injected_pod_is_left_alone() {
+    let settings = settings();
+    let (_, injected) = mutate(&mk_pod(&inject(&[])), &settings);
+    let injected = mk_pod_from(injected);
+    assert_eq!(
+        mutate_pod(&injected, "apps", &settings),
+        Ok(Outcome::Skip(SkipReason::AlreadyInjected))
+    );
+}
+
+#[test]
+fn update_status_injects_again() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-status",
+        "update",
+    )]));
+    let (patch, pod) = mutate(&pod, &settings());
+    assert_eq!(
+        patch.as_array().expect("ops").last(),
+        Some(
+            &json!({"op": "replace", "path": "/metadata/annotations/vault.hashicorp.com~1agent-inject-status", "value": "injected"})
+        )
+    );
+    assert_eq!(names(&pod["spec"]["initContainers"]), ["vault-agent"]);
+}
+
+#[test]
+fn update_status_on_an_injected_pod_is_denied() {
+    let settings = settings();
+    let (_, mut injected) = mutate(&mk_pod(&inject(&[])), &settings);
+    injected["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"] =
+        "update".into();
+    assert_eq!(
+        mutate_pod(&mk_pod_from(injected), "apps", &settings).map_err(|d| d.to_string()),
+        Err("vault.hashicorp.com/agent-inject-status: the pod already has a container named \"vault-agent\"".to_owned())
+    );
+}
+
+#[test]
+fn skips_pods_that_do_not_ask_and_system_namespaces() {
+    let settings = Settings {
+        allowed_namespaces: vec!["apps".to_owned(), "web".to_owned()],
+        denied_namespaces: vec!["web".to_owned()],
+        ..settings()
+    };
+    let not_asked = mk_pod(&[("vault.hashicorp.com/agent-inject", "false")]);
+    assert_eq!(
+        mutate_pod(&not_asked, "apps", &settings),
+        Ok(Outcome::Skip(SkipReason::NotRequested))
+    );
+    assert_eq!(
+        mutate_pod(&mk_pod(&[]), "apps", &settings),
+        Ok(Outcome::Skip(SkipReason::NotRequested))
+    );
+    let asked = mk_pod(&inject(&[]));
+    for namespace in ["kube-system", "kube-public", "web", "other"] {
+        assert_eq!(
+            mutate_pod(&asked, namespace, &settings),
+            Ok(Outcome::Skip(SkipReason::NamespaceDenied(
+                namespace.to_owned()
+            )))
+        );
+    }
+}
+
+#[test]
+fn unknown_annotations_are_warnings() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-inject-secrte-db2",
+            "secret/data/x",
+        ),
+        ("vault.hashicorp.com/agent-cache-enable", "true"),
+        ("vault.hashicorp.com/agent-inject-file-other", "x.txt"),
+        ("keyhole.dev/native-sidecars", "true"),
+    ]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "keyhole.dev/native-sidecars: unknown annotation, ignored",
+            "vault.hashicorp.com/agent-cache-enable: ignored: keyhole-agent has no cache listener",
+            "vault.hashicorp.com/agent-inject-file-other: ignored: no secret \"other\" (vault.hashicorp.com/agent-inject-secret-other)",
+            "vault.hashicorp.com/agent-inject-secrte-db2: unknown annotation, ignored",
+        ]
+    );
+}
+
+#[test]
+fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("vault.hashicorp.com/agent-pre-populate", "yes")],
+            "vault.hashicorp.com/agent-pre-populate: \"yes\" is not a boolean (true or false)",
+        ),
+        (
+            &[("keyhole.dev/native-sidecar", "on")],
+            "keyhole.dev/native-sidecar: \"on\" is not a boolean (true or false)",
+        ),
+        (
+            &[("vault.hashicorp.com/auth-min-backoff", "5 seconds")],
+            "vault.hashicorp.com/auth-min-backoff: \"5 seconds\" is not a duration such as 30s or 5m",
+        ),
+        (
+            &[(
+                "vault.hashicorp.com/template-static-secret-render-interval",
+                "5",
+            )],
+            "vault.hashicorp.com/template-static-secret-render-interval: \"5\" is not a duration such as 30s or 5m",
+        ),
+        (
+            &[("vault.hashicorp.com/agent-limits-mem", "64MB")],
+            "vault.hashicorp.com/agent-limits-mem: \"64MB\" is not a quantity such as 100m or 64Mi",
+        ),
+        (
+            &[("vault.hashicorp.com/secret-volume-path", "")],
+            "vault.hashicorp.com/secret-volume-path: empty path",
+        ),
+        (
+            &[("vault.hashicorp.com/secret-volume-path-db", "etc/db")],
+            "vault.hashicorp.com/secret-volume-path-db: \"etc/db\" is not an absolute path",
+        ),
+        (
+            &[(
+                "vault.hashicorp.com/agent-inject-file-db",
+                "../../etc/passwd",
+            )],
+            "vault.hashicorp.com/agent-inject-file-db: \"../../etc/passwd\" must be a plain file name, without \"/\" or \"..\"",
+        ),
+        (
+            &[("vault.hashicorp.com/agent-inject-perms-db", "rw-r--r--")],
+            "vault.hashicorp.com/agent-inject-perms-db: \"rw-r--r--\" is not an octal file mode such as 0640",
+        ),
+        (
+            &[("vault.hashicorp.com/agent-inject-containers", "app,sidecar")],
+            "vault.hashicorp.com/agent-inject-containers: no container named \"sidecar\" in the pod",
+        ),
+        (
+            &[("vault.hashicorp.com/agent-inject-default-template", "yaml")],
+            "vault.hashicorp.com/agent-inject-default-template: \"yaml\" is not a default template (map or json)",
+        ),
+        (
+            &[(
+                "vault.hashicorp.com/agent-inject-command-db",
+                "kill -HUP $(pidof app)",
+            )],
+            "vault.hashicorp.com/agent-inject-command-db: \"kill -HUP $(pidof app)\" needs a shell (it contains '$') and keyhole-agent runs commands without one; use a plain command or keyhole.dev/reload-signal-<name>",
+        ),
+        (
+            &[("keyhole.dev/reload-signal-db", "HUP nginx")],
+            "keyhole.dev/reload-signal-db: \"HUP\" is not one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH",
+        ),
+        (
+            &[("keyhole.dev/reload-signal-db", "SIGHUP")],
+            "keyhole.dev/reload-signal-db: \"SIGHUP\" is not a signal and a process name, such as \"SIGHUP nginx\"",
+        ),
+        (
+            &[("vault.hashicorp.com/auth-type", "aws")],
+            "vault.hashicorp.com/auth-type: keyhole-agent does not support auth type \"aws\" (supported: kubernetes, jwt, approle, token_file)",
+        ),
+        (
+            &[("vault.hashicorp.com/agent-run-as-user", "nobody")],
+            "vault.hashicorp.com/agent-run-as-user: \"nobody\" is not a user or group id",
+        ),
+        (
+            &[("vault.hashicorp.com/log-level", "verbose")],
+            "vault.hashicorp.com/log-level: \"verbose\" is not a log level (trace, debug, info, warn or error)",
+        ),
+        (
+            &[(
+                "vault.hashicorp.com/agent-service-account-token-volume-name",
+                "sa",
+            )],
+            "vault.hashicorp.com/agent-service-account-token-volume-name: no volume named \"sa\" in the pod",
+        ),
+    ];
+    for (extra, expected) in cases {
+        assert_eq!(denial(&mk_pod(&inject(extra))), *expected);
+    }
+}
+
+#[test]
+fn a_secret_without_path_or_template_is_denied() {
+    let pod = mk_pod(&[
+        ("vault.hashicorp.com/agent-inject", "true"),
+        ("vault.hashicorp.com/role", "app"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-db",
+            "secret/data/db",
+        ),
+        (
+            "vault.hashicorp.com/agent-inject-template-file-x",
+            "/vault/custom/x.tpl",
+        ),
+        ("vault.hashicorp.com/agent-inject-secret-y", " "),
+        ("vault.hashicorp.com/agent-inject-template-y", ""),
+    ]);
+    // Empty values declare nothing, as in vault-k8s; a template file needs no path.
+    let (_, pod) = mutate(&pod, &settings());
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(config["template"][1]["source"], "/vault/custom/x.tpl");
+    assert_eq!(config["template"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn missing_role_and_address_are_denied() {
+    let no_role = mk_pod(&[
+        ("vault.hashicorp.com/agent-inject", "true"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-db",
+            "secret/data/db",
+        ),
+    ]);
+    assert_eq!(
+        denial(&no_role),
+        "vault.hashicorp.com/role: the kubernetes auth method needs a Vault role"
+    );
+    let no_address = Settings {
+        vault_addr: None,
+        ..settings()
+    };
+    assert_eq!(
+        mutate_pod(&mk_pod(&inject(&[])), "apps", &no_address).map_err(|d| d.to_string()),
+        Err("vault.hashicorp.com/service: no Vault address: set this annotation or the injector's --vault-addr".to_owned())
+    );
+}
+
+#[test]
+fn share_process_namespace_conflicts_are_denied() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("keyhole.dev/reload-signal-db", "SIGHUP nginx"),
+        ]))},
+        "spec": {"shareProcessNamespace": false, "containers": [{"name": "app", "image": "nginx:1.27"}]},
+    }));
+    assert_eq!(
+        denial(&pod),
+        "keyhole.dev/reload-signal-db: signalling a process needs shareProcessNamespace: true, which the pod turns off"
+    );
+}
