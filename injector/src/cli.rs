@@ -48,6 +48,12 @@ pub enum Command {
 
 /// `keyhole-injector serve`.
 #[derive(Debug, Args)]
+// `--log-level` and `--log-format` are the injector's own; the agent's defaults
+// from `Settings` take the `--agent-` prefix that their environment variables have.
+#[command(
+    mut_arg("log_level", |arg| arg.long("agent-log-level")),
+    mut_arg("log_format", |arg| arg.long("agent-log-format"))
+)]
 pub struct Serve {
     /// Address of the HTTPS webhook listener (`POST /mutate`).
     #[arg(long, env = "KEYHOLE_LISTEN", default_value = "0.0.0.0:8443")]
@@ -117,10 +123,21 @@ pub struct TlsArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log filter: a level (`info`) or `tracing` directives (`keyhole_injector=debug`).
-    #[arg(long, env = "KEYHOLE_LOG_LEVEL", default_value = "info")]
+    #[arg(
+        id = "injector_log_level",
+        long = "log-level",
+        env = "KEYHOLE_LOG_LEVEL",
+        default_value = "info"
+    )]
     pub log_level: String,
     /// Log line format.
-    #[arg(long, env = "KEYHOLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(
+        id = "injector_log_format",
+        long = "log-format",
+        env = "KEYHOLE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
     pub log_format: LogFormat,
 }
 
@@ -135,6 +152,12 @@ pub enum LogFormat {
 
 /// `keyhole-injector mutate`.
 #[derive(Debug, Args)]
+// `--log-level` and `--log-format` are the injector's own; the agent's defaults
+// from `Settings` take the `--agent-` prefix that their environment variables have.
+#[command(
+    mut_arg("log_level", |arg| arg.long("agent-log-level")),
+    mut_arg("log_format", |arg| arg.long("agent-log-format"))
+)]
 pub struct Mutate {
     /// Manifest file (multi-document YAML), or `-` for standard input.
     #[arg(short = 'f', long = "filename")]
@@ -342,5 +365,73 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_flags_are_the_injectors_and_agent_flags_are_prefixed() {
+        let cli = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--log-level=warn",
+            "--log-format=json",
+            "--agent-log-level=debug",
+            "--agent-log-format=json",
+        ])
+        .expect("valid command line");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        assert_eq!(serve.log.log_level, "warn");
+        assert_eq!(serve.log.log_format, LogFormat::Json);
+        assert_eq!(serve.settings.log_level, "debug");
+        assert_eq!(serve.settings.log_format, "json");
+    }
+
+    #[test]
+    fn serve_takes_files_or_auto_tls_but_not_both() {
+        let files = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+        ]);
+        let Ok(Cli {
+            command: Command::Serve(serve),
+        }) = files
+        else {
+            panic!("{files:?}");
+        };
+        assert_eq!(serve.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(serve.admin_listen.to_string(), "0.0.0.0:9090");
+        let both = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--tls-auto",
+            "--tls-auto-hosts=injector.keyhole.svc",
+        ])
+        .expect_err("files and auto-TLS conflict");
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let neither = Cli::try_parse_from(["keyhole-injector", "serve"])
+            .expect_err("a certificate source is required");
+        assert_eq!(
+            neither.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
     }
 }
