@@ -54,20 +54,20 @@ const TLS_KEY: &str = "tls.key";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A Kubernetes API call failed.
-    #[error("{action}: {source}")]
+    #[error("{action}: {error}")]
     Kube {
         /// What was being done, naming the object.
         action: String,
         /// The client's error, with the HTTP status for API errors.
-        source: kube::Error,
+        error: kube::Error,
     },
     /// A key or certificate could not be generated.
-    #[error("cannot generate the {what}: {source}")]
+    #[error("cannot generate the {what}: {error}")]
     Generate {
         /// The CA or the serving certificate.
         what: &'static str,
         /// Why.
-        source: rcgen::Error,
+        error: rcgen::Error,
     },
     /// The Secret's certificate cannot be served.
     #[error(transparent)]
@@ -172,7 +172,7 @@ impl AutoTls {
         let existing = api
             .get_opt(&self.secret)
             .await
-            .map_err(|source| self.kube_error("read", source))?;
+            .map_err(|error| self.kube_error("read", error))?;
         let Some(existing) = existing else {
             let bundle = Bundle::generate(&self.hosts, now)?;
             let secret = self.secret_object(&bundle, None);
@@ -191,7 +191,7 @@ impl AutoTls {
                     );
                     self.read_existing(&api).await
                 }
-                Err(source) => Err(self.kube_error("create", source)),
+                Err(error) => Err(self.kube_error("create", error)),
             };
         };
         let current = Bundle::from_secret(&existing);
@@ -226,7 +226,7 @@ impl AutoTls {
                 );
                 self.read_existing(&api).await
             }
-            Err(source) => Err(self.kube_error("update", source)),
+            Err(error) => Err(self.kube_error("update", error)),
         }
     }
 
@@ -243,9 +243,9 @@ impl AutoTls {
         let config = api
             .get(&self.webhook_config)
             .await
-            .map_err(|source| Error::Kube {
+            .map_err(|error| Error::Kube {
                 action: action("read"),
-                source,
+                error,
             })?;
         let wanted = ByteString(ca_pem.as_bytes().to_vec());
         let encoded = STANDARD.encode(ca_pem);
@@ -271,9 +271,9 @@ impl AutoTls {
             &Patch::Strategic(json!({ "webhooks": webhooks })),
         )
         .await
-        .map_err(|source| Error::Kube {
+        .map_err(|error| Error::Kube {
             action: action("patch caBundle of"),
-            source,
+            error,
         })?;
         info!(
             config = self.webhook_config,
@@ -286,7 +286,7 @@ impl AutoTls {
         let secret = api
             .get(&self.secret)
             .await
-            .map_err(|source| self.kube_error("read", source))?;
+            .map_err(|error| self.kube_error("read", error))?;
         Bundle::from_secret(&secret).ok_or_else(|| {
             super::Error::NoCertificate {
                 path: self.secret_key_name(TLS_CERT),
@@ -320,10 +320,10 @@ impl AutoTls {
         format!("Secret {}/{} key {key}", self.namespace, self.secret)
     }
 
-    fn kube_error(&self, verb: &str, source: kube::Error) -> Error {
+    fn kube_error(&self, verb: &str, error: kube::Error) -> Error {
         Error::Kube {
             action: format!("{verb} Secret {}/{}", self.namespace, self.secret),
-            source,
+            error,
         }
     }
 }
@@ -331,7 +331,7 @@ impl AutoTls {
 impl Bundle {
     /// A new CA and a serving certificate for `hosts` signed by it.
     pub fn generate(hosts: &[String], now: OffsetDateTime) -> Result<Self> {
-        let generate = |source| Error::Generate { what: "CA", source };
+        let generate = |error| Error::Generate { what: "CA", error };
         let ca_key = KeyPair::generate().map_err(generate)?;
         let mut params = CertificateParams::default();
         params
@@ -358,14 +358,14 @@ impl Bundle {
 
     /// The same CA with a new serving certificate for `hosts`.
     pub fn reissue(&self, hosts: &[String], now: OffsetDateTime) -> Result<Self> {
-        let generate = |source| Error::Generate {
+        let generate = |error| Error::Generate {
             what: "serving certificate",
-            source,
+            error,
         };
         let ca_key = KeyPair::from_pem(&self.ca_key).map_err(generate)?;
         let ca_der = self.ca_ders().into_iter().next().ok_or(Error::Generate {
             what: "serving certificate",
-            source: rcgen::Error::CouldNotParseCertificate,
+            error: rcgen::Error::CouldNotParseCertificate,
         })?;
         let issuer = Issuer::from_ca_cert_der(&ca_der, ca_key).map_err(generate)?;
         let key = KeyPair::generate().map_err(generate)?;

@@ -34,9 +34,9 @@ impl CertFiles {
     /// Reads and checks both files.
     pub fn load(&self) -> Result<CertifiedKey> {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| Error::Read {
+            std::fs::read(path).map_err(|error| Error::Read {
                 path: path.display().to_string(),
-                source,
+                error,
             })
         };
         super::certified_key(
@@ -57,7 +57,7 @@ impl CertFiles {
                 let _ = tx.send(());
             }
         })
-        .map_err(|source| self.watch_error(&self.cert, source))?;
+        .map_err(|error| self.watch_error(&self.cert, error))?;
         let dirs: BTreeSet<&Path> = [&self.cert, &self.key]
             .into_iter()
             .map(|path| directory(path))
@@ -65,7 +65,7 @@ impl CertFiles {
         for dir in dirs {
             watcher
                 .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(|source| self.watch_error(dir, source))?;
+                .map_err(|error| self.watch_error(dir, error))?;
         }
         while rx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
@@ -92,10 +92,10 @@ impl CertFiles {
         }
     }
 
-    fn watch_error(&self, path: &Path, source: notify::Error) -> Error {
+    fn watch_error(&self, path: &Path, error: notify::Error) -> Error {
         Error::Watch {
             path: path.display().to_string(),
-            source,
+            error,
         }
     }
 }

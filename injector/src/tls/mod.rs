@@ -22,12 +22,12 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A certificate or key file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: String,
         /// Why it could not be read.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The certificate PEM holds no certificate.
     #[error("{path}: no PEM certificate found")]
@@ -50,12 +50,12 @@ pub enum Error {
         reason: String,
     },
     /// The private key is of a kind rustls cannot sign with.
-    #[error("{path}: unusable private key: {source}")]
+    #[error("{path}: unusable private key: {error}")]
     Key {
         /// Where the key came from.
         path: String,
         /// The reason rustls gave.
-        source: rustls::Error,
+        error: rustls::Error,
     },
     /// The private key does not belong to the certificate.
     #[error("the private key in {key} does not match the certificate in {cert}")]
@@ -66,12 +66,12 @@ pub enum Error {
         key: String,
     },
     /// The directory holding a certificate or key could not be watched.
-    #[error("cannot watch {path} for certificate changes: {source}")]
+    #[error("cannot watch {path} for certificate changes: {error}")]
     Watch {
         /// The directory.
         path: String,
         /// Why the watch failed.
-        source: notify::Error,
+        error: notify::Error,
     },
     /// No crypto provider was installed before the server started.
     #[error("no rustls crypto provider installed")]
@@ -117,7 +117,7 @@ pub fn certified_key(
         },
         other => Error::Key {
             path: key_path.to_owned(),
-            source: other,
+            error: other,
         },
     })
 }
@@ -166,9 +166,9 @@ impl CertStore {
         let provider = CryptoProvider::get_default().ok_or(Error::NoProvider)?;
         let mut config = ServerConfig::builder_with_provider(Arc::clone(provider))
             .with_protocol_versions(&[&version::TLS13, &version::TLS12])
-            .map_err(|source| Error::Key {
+            .map_err(|error| Error::Key {
                 path: String::from("server configuration"),
-                source,
+                error,
             })?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(self.clone()));
