@@ -44,7 +44,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str, init: bool) -> Value {
         );
     }
     config.insert("template_config".into(), template_config.into());
-    config.insert("keyhole".into(), keyhole(spec));
+    config.insert("keyhole".into(), keyhole(spec, init));
     Value::Object(config)
 }
 
@@ -170,7 +170,7 @@ fn template(secret: &Secret) -> Value {
     Value::Object(out)
 }
 
-fn keyhole(spec: &AgentSpec) -> Value {
+fn keyhole(spec: &AgentSpec, init: bool) -> Value {
     let reload: Vec<Value> = spec
         .secrets
         .iter()
@@ -181,7 +181,12 @@ fn keyhole(spec: &AgentSpec) -> Value {
         .collect();
     let mut out = Map::new();
     out.insert("ready_file".into(), READY_FILE.into());
-    out.insert("revoke_on_shutdown".into(), spec.revoke_on_shutdown.into());
+    // The init container's token and leases must outlive it: the app uses
+    // the secrets it rendered.
+    out.insert(
+        "revoke_on_shutdown".into(),
+        (spec.revoke_on_shutdown && !init).into(),
+    );
     if !reload.is_empty() {
         out.insert("reload".into(), reload.into());
     }

@@ -30,8 +30,14 @@ pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
 const TRUE_TOKENS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
 const FALSE_TOKENS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
 
+/// Log levels the agent takes (`VAULT_LOG_LEVEL`).
+pub(crate) const LOG_LEVELS: [&str; 7] =
+    ["trace", "debug", "info", "warn", "warning", "error", "err"];
+/// Log formats the agent takes (`VAULT_LOG_FORMAT`).
+pub(crate) const LOG_FORMATS: [&str; 2] = ["standard", "json"];
+
 /// Auth methods keyhole-agent implements.
-const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
+pub(crate) const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
 
 /// Signals a reload may send (keyhole-agent's `keyhole { reload { signal } }`).
 const SIGNALS: [&str; 8] = [
@@ -351,7 +357,7 @@ fn check_duration(annotation: &str, value: &str) -> Result<String> {
     }
 }
 
-fn is_go_duration(s: &str) -> bool {
+pub(crate) fn is_go_duration(s: &str) -> bool {
     if s == "0" {
         return true;
     }
@@ -397,7 +403,7 @@ pub fn check_quantity(annotation: &str, value: &str) -> Result<String> {
     }
 }
 
-fn is_quantity(s: &str) -> bool {
+pub(crate) fn is_quantity(s: &str) -> bool {
     let s = s.strip_prefix('+').unwrap_or(s);
     let number_len = s
         .bytes()
@@ -439,7 +445,12 @@ fn check_mount_path(annotation: &str, value: &str) -> Result<String> {
             format!("{value:?} must not contain \"..\""),
         ));
     }
-    Ok(value.to_owned())
+    // "/vault/secrets/" and "/vault/secrets" are one directory, so one volume.
+    let path = value.trim_end_matches('/');
+    if path.is_empty() {
+        return Err(Denial::new(annotation, "cannot mount secrets at /"));
+    }
+    Ok(path.to_owned())
 }
 
 /// Accepts a plain file name.
@@ -600,7 +611,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
     };
 
-    let auth = auth(&a, settings)?;
+    let auth = auth(&a, settings, &mut warnings)?;
     let vault = vault_spec(&a, settings)?;
     if vault.address.is_empty() {
         return Err(Denial::new(
@@ -617,50 +628,18 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         .unwrap_or(&settings.agent_image)
         .to_owned();
 
-    let mut requests = BTreeMap::new();
-    let mut limits = BTreeMap::new();
-    let resources = [
-        (
-            "cpu",
-            "cpu",
-            Some(&settings.cpu_request),
-            Some(&settings.cpu_limit),
-        ),
-        (
-            "mem",
-            "memory",
-            Some(&settings.mem_request),
-            Some(&settings.mem_limit),
-        ),
-        (
-            "ephemeral",
-            "ephemeral-storage",
-            settings.ephemeral_request.as_ref(),
-            settings.ephemeral_limit.as_ref(),
-        ),
-    ];
-    for (short, resource, request, limit) in resources {
-        if let Some(q) = a.quantity(
-            &format!("agent-requests-{short}"),
-            request.map(String::as_str),
-        )? {
-            requests.insert(resource, q);
-        }
-        if let Some(q) = a.quantity(&format!("agent-limits-{short}"), limit.map(String::as_str))? {
-            limits.insert(resource, q);
-        }
-    }
+    let (requests, limits) = resources(&a, settings)?;
 
     let default_log_level = settings.log_level.as_str();
     let log_level = a.non_empty("log-level").unwrap_or(default_log_level);
-    if !["trace", "debug", "info", "warn", "warning", "error", "err"].contains(&log_level) {
+    if !LOG_LEVELS.contains(&log_level) {
         return Err(Denial::new(
             vault_key("log-level"),
             format!("{log_level:?} is not a log level (trace, debug, info, warn or error)"),
         ));
     }
     let log_format = a.non_empty("log-format").unwrap_or(&settings.log_format);
-    if !["standard", "json"].contains(&log_format) {
+    if !LOG_FORMATS.contains(&log_format) {
         return Err(Denial::new(
             vault_key("log-format"),
             format!("{log_format:?} is not a log format (standard or json)"),
@@ -672,11 +651,6 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
             Some(d) => Some(d),
             None => settings.static_secret_render_interval.clone(),
         };
-
-    let secrets_volume_size_limit = check_quantity(
-        "--secrets-volume-size-limit",
-        &settings.secrets_volume_size_limit,
-    )?;
 
     Ok(AgentSpec {
         inject_token: a.bool("agent-inject-token", false)?,
@@ -710,10 +684,49 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
             .non_empty("agent-service-account-token-volume-name")
             .map(str::to_owned),
         token_audience: settings.token_audience.clone(),
-        secrets_volume_size_limit,
+        secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
         secrets,
         warnings,
     })
+}
+
+/// Agent resource requests and limits by resource name; an empty annotation
+/// removes the server's default.
+type ResourceList = BTreeMap<&'static str, String>;
+
+fn resources(a: &Annotations<'_>, settings: &Settings) -> Result<(ResourceList, ResourceList)> {
+    let defaults = [
+        (
+            "cpu",
+            "cpu",
+            Some(&settings.cpu_request),
+            Some(&settings.cpu_limit),
+        ),
+        (
+            "mem",
+            "memory",
+            Some(&settings.mem_request),
+            Some(&settings.mem_limit),
+        ),
+        (
+            "ephemeral",
+            "ephemeral-storage",
+            settings.ephemeral_request.as_ref(),
+            settings.ephemeral_limit.as_ref(),
+        ),
+    ];
+    let mut requests = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    for (short, resource, request, limit) in defaults {
+        let request = a.quantity(
+            &format!("agent-requests-{short}"),
+            request.map(String::as_str),
+        )?;
+        requests.extend(request.map(|q| (resource, q)));
+        let limit = a.quantity(&format!("agent-limits-{short}"), limit.map(String::as_str))?;
+        limits.extend(limit.map(|q| (resource, q)));
+    }
+    Ok((requests, limits))
 }
 
 /// Collects the secrets and their per-secret settings.
@@ -747,12 +760,13 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
             ));
         }
     };
-    let secret_volume_path = a
-        .get("secret-volume-path")
-        .unwrap_or(DEFAULT_SECRET_VOLUME_PATH);
+    let secret_volume_path = match a.get("secret-volume-path") {
+        Some(v) => check_mount_path(&vault_key("secret-volume-path"), v)?,
+        None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
+    };
     let preserve_case = a.bool("preserve-secret-case", false)?;
 
-    raw_names
+    let secrets = raw_names
         .into_iter()
         .map(|raw| {
             let per = |prefix: &str| a.get(&format!("{prefix}{raw}"));
@@ -783,7 +797,7 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
             };
             let mount_path = match per("secret-volume-path-") {
                 Some(v) => check_mount_path(&key("secret-volume-path-"), v)?,
-                None => secret_volume_path.to_owned(),
+                None => secret_volume_path.clone(),
             };
             let file = per("agent-inject-file-")
                 .map(|v| check_file_name(&key("agent-inject-file-"), v))
@@ -824,7 +838,26 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
                 reload,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    check_unique_destinations(&secrets)?;
+    Ok(secrets)
+}
+
+/// Two secrets writing one file would overwrite each other on every render.
+fn check_unique_destinations(secrets: &[Secret]) -> Result<()> {
+    for (i, secret) in secrets.iter().enumerate() {
+        let destination = secret.destination();
+        if let Some(first) = secrets[..i].iter().find(|s| s.destination() == destination) {
+            return Err(Denial::new(
+                vault_key(&format!("agent-inject-secret-{}", secret.raw_name)),
+                format!(
+                    "writes {destination}, as secret {:?} does already",
+                    first.raw_name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Adds a warning for every annotation under our prefixes that keyhole does not act on.
@@ -908,7 +941,7 @@ fn containers(pod: &Pod, list: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
+fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) -> Result<AuthSpec> {
     let kind = a.non_empty("auth-type").unwrap_or(&settings.auth_type);
     if !AUTH_TYPES.contains(&kind) {
         return Err(Denial::new(
@@ -930,12 +963,29 @@ fn auth(a: &Annotations<'_>, settings: &Settings) -> Result<AuthSpec> {
             config.insert(param.replace('-', "_"), value.clone());
         }
     }
-    let role = a.non_empty("role").map(str::to_owned);
+    let mut role = a.non_empty("role").map(str::to_owned);
     let needs_role = kind == "kubernetes" || kind == "jwt";
+    if !needs_role && role.take().is_some() {
+        warnings.push(format!(
+            "{}: ignored: the {kind} auth method takes no role",
+            vault_key("role")
+        ));
+    }
     if needs_role && role.is_none() && !config.contains_key("role") {
         return Err(Denial::new(
             vault_key("role"),
             format!("the {kind} auth method needs a Vault role"),
+        ));
+    }
+    let required_param = match kind {
+        "approle" => Some("role_id_file_path"),
+        "token_file" => Some("token_file_path"),
+        _ => None,
+    };
+    if let Some(param) = required_param.filter(|p| !config.contains_key(*p)) {
+        return Err(Denial::new(
+            vault_key(&format!("auth-config-{}", param.replace('_', "-"))),
+            format!("the {kind} auth method needs this annotation"),
         ));
     }
     let min_backoff = match a.duration("auth-min-backoff")? {

@@ -19,6 +19,9 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// Errors of offline mutation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A server setting is unusable.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::Error),
     /// A document is not valid YAML.
     #[error("document {index}: {message}")]
     Yaml {
@@ -63,6 +66,7 @@ pub struct Mutated {
 
 /// Applies the webhook's mutation to every pod template in multi-document `yaml`.
 pub fn mutate_documents(yaml: &str, settings: &Settings) -> Result<Mutated> {
+    settings.validate()?;
     let mut out = String::with_capacity(yaml.len());
     let mut warnings = Vec::new();
     for (index, doc) in split_documents(yaml).into_iter().enumerate() {
@@ -181,14 +185,14 @@ fn template_pointer(kind: &str) -> Option<&'static str> {
 
 /// Reads a pod template (`metadata` and `spec`) as the Pod the API server
 /// would send to the webhook.
-fn template_as_pod(template: &Value) -> serde_json::Result<Pod> {
+fn template_as_pod(template: &Value) -> Result<Pod, serde_path_to_error::Error<serde_json::Error>> {
     let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": template.get("metadata").cloned().unwrap_or_else(|| json!({})),
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
-    serde_json::from_value(pod)
+    serde_path_to_error::deserialize(pod)
 }
 
 #[cfg(test)]

@@ -130,6 +130,34 @@ enum Layout {
     Classic { init: bool, sidecar: bool },
 }
 
+/// What one agent container does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Classic init container: renders once and exits.
+    Init,
+    /// Classic sidecar container: keeps secrets current.
+    Sidecar,
+    /// Native sidecar: an init container that runs for the pod's lifetime;
+    /// `probe` holds the app back until every template has rendered.
+    Native { probe: bool },
+}
+
+impl Role {
+    fn container_name(self) -> &'static str {
+        match self {
+            Role::Init => AGENT_INIT_CONTAINER,
+            Role::Sidecar | Role::Native { .. } => AGENT_CONTAINER,
+        }
+    }
+
+    fn home_volume(self) -> &'static str {
+        match self {
+            Role::Init => HOME_INIT_VOLUME,
+            Role::Sidecar | Role::Native { .. } => HOME_SIDECAR_VOLUME,
+        }
+    }
+}
+
 /// Collects the patch operations for one pod.
 struct Builder<'a> {
     pod: &'a Pod,
@@ -197,6 +225,10 @@ impl<'a> Builder<'a> {
             ),
         };
 
+        if agent.configmap.is_none() {
+            check_agent_config(agent, &token_path)?;
+        }
+
         let builder = Self {
             pod,
             spec,
@@ -227,6 +259,22 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
+        for container in self.mounted_containers() {
+            let clash = container.volume_mounts.iter().flatten().find(|m| {
+                self.secret_mounts.iter().any(|(_, path)| {
+                    path.trim_end_matches('/') == m.mount_path.trim_end_matches('/')
+                })
+            });
+            if let Some(mount) = clash {
+                return Err(Denial::new(
+                    "vault.hashicorp.com/secret-volume-path",
+                    format!(
+                        "container {:?} already mounts volume {:?} at {}",
+                        container.name, mount.name, mount.mount_path
+                    ),
+                ));
+            }
+        }
         let ours: Vec<String> = self.volumes().iter().filter_map(volume_name).collect();
         for volume in self.spec.volumes.iter().flatten() {
             if ours.contains(&volume.name) {
@@ -239,6 +287,21 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Whether app container `c` gets the secrets volumes (`agent-inject-containers`).
+    fn is_selected(&self, c: &Container) -> bool {
+        let selected = self.agent.containers.as_ref();
+        selected.is_none_or(|names| names.contains(&c.name))
+    }
+
+    /// The app containers that get the secrets volumes, and every app init container.
+    fn mounted_containers(&self) -> impl Iterator<Item = &'a Container> {
+        self.spec
+            .containers
+            .iter()
+            .filter(|c| self.is_selected(c))
+            .chain(self.spec.init_containers.iter().flatten())
+    }
+
     fn build(mut self) -> Vec<PatchOperation> {
         let volumes = self.volumes();
         let has_volumes = self.spec.volumes.is_some();
@@ -246,11 +309,7 @@ impl<'a> Builder<'a> {
 
         let mounts: Vec<Value> = self.secret_volume_mounts();
         for (i, container) in self.spec.containers.iter().enumerate() {
-            let selected = match &self.agent.containers {
-                Some(names) => names.contains(&container.name),
-                None => true,
-            };
-            if selected {
+            if self.is_selected(container) {
                 self.append_mounts("containers", i, container, mounts.clone());
             }
         }
@@ -262,18 +321,18 @@ impl<'a> Builder<'a> {
 
         match self.layout {
             Layout::Native { probe } => {
-                let agent = self.agent_container(AGENT_CONTAINER, false, true, probe);
+                let agent = self.agent_container(Role::Native { probe });
                 // First by default, so app init containers can read secrets;
                 // `agent-init-first: false` puts it after them.
                 self.insert_init_container(self.agent.init_first != Some(false), agent);
             }
             Layout::Classic { init, sidecar } => {
                 if init {
-                    let agent = self.agent_container(AGENT_INIT_CONTAINER, true, false, false);
+                    let agent = self.agent_container(Role::Init);
                     self.insert_init_container(self.agent.init_first == Some(true), agent);
                 }
                 if sidecar {
-                    let agent = self.agent_container(AGENT_CONTAINER, false, false, false);
+                    let agent = self.agent_container(Role::Sidecar);
                     self.add(pointer(&["spec", "containers", "-"]), agent);
                 }
             }
@@ -393,18 +452,13 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    /// One agent container: `init` renders once and exits; `native` runs as
-    /// an init container for the pod's lifetime; `probe` gates the app on it.
-    fn agent_container(&self, name: &str, init: bool, native: bool, probe: bool) -> Value {
+    /// The agent container for `role`.
+    fn agent_container(&self, role: Role) -> Value {
         let agent = self.agent;
-        let home = if init {
-            HOME_INIT_VOLUME
-        } else {
-            HOME_SIDECAR_VOLUME
-        };
+        let init = role == Role::Init;
         let mut mounts = vec![
             json!({"name": self.token_volume, "mountPath": SA_TOKEN_DIR, "readOnly": true}),
-            json!({"name": home, "mountPath": HOME}),
+            json!({"name": role.home_volume(), "mountPath": HOME}),
         ];
         mounts.extend(self.secret_volume_mounts());
         let read_only = [
@@ -435,7 +489,7 @@ impl<'a> Builder<'a> {
             }
             None => {
                 let config = agent_config::agent_config(agent, &self.token_path, init);
-                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": config.to_string()}));
+                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": format!("{config:#}")}));
             }
         }
         env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level}));
@@ -445,7 +499,7 @@ impl<'a> Builder<'a> {
         }
 
         let mut container = json!({
-            "name": name,
+            "name": role.container_name(),
             "image": agent.image,
             "command": [AGENT_PROGRAM],
             "env": env,
@@ -466,21 +520,36 @@ impl<'a> Builder<'a> {
                 "seccompProfile": {"type": "RuntimeDefault"},
             });
         }
-        if native {
+        if let Role::Native { probe } = role {
             container["restartPolicy"] = "Always".into();
-        }
-        if probe {
-            // Kubernetes starts the app containers once this probe passes,
-            // that is once every template has rendered.
-            container["startupProbe"] = json!({
-                "exec": {"command": [AGENT_PROGRAM, "probe"]},
-                "periodSeconds": 1,
-                "timeoutSeconds": 1,
-                "failureThreshold": 300,
-            });
+            if probe {
+                // Kubernetes starts the app containers once this probe
+                // passes, that is once every template has rendered.
+                container["startupProbe"] = json!({
+                    "exec": {"command": [AGENT_PROGRAM, "probe"]},
+                    "periodSeconds": 1,
+                    "timeoutSeconds": 1,
+                    "failureThreshold": 300,
+                });
+            }
         }
         container
     }
+}
+
+/// Runs keyhole-agent's own config parser over the generated config, so
+/// annotations the agent would refuse deny the pod instead of leaving it
+/// crash-looping.
+fn check_agent_config(agent: &AgentSpec, token_path: &str) -> Result<(), Denial> {
+    let config = agent_config::agent_config(agent, token_path, false);
+    keyhole_agent::config::AgentConfig::from_json(&config.to_string())
+        .map(drop)
+        .map_err(|e| {
+            Denial::new(
+                INJECT,
+                format!("keyhole-agent would refuse the config built from the annotations: {e}"),
+            )
+        })
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

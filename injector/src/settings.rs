@@ -5,6 +5,8 @@
 
 use clap::ArgAction;
 
+use crate::annotations;
+
 /// Injection defaults; flattened into both the `serve` and `mutate` commands.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -123,6 +125,74 @@ pub struct Settings {
     pub auth_max_backoff: Option<String>,
 }
 
+/// A setting with a value the injector cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct Error {
+    /// The flag, without dashes, e.g. `cpu-request`.
+    pub flag: &'static str,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+impl Settings {
+    /// Checks every value, so a bad flag stops the injector at startup
+    /// instead of denying every pod.
+    pub fn validate(&self) -> Result<(), Error> {
+        let quantities = [
+            ("cpu-request", Some(&self.cpu_request)),
+            ("mem-request", Some(&self.mem_request)),
+            ("ephemeral-request", self.ephemeral_request.as_ref()),
+            ("cpu-limit", Some(&self.cpu_limit)),
+            ("mem-limit", Some(&self.mem_limit)),
+            ("ephemeral-limit", self.ephemeral_limit.as_ref()),
+            (
+                "secrets-volume-size-limit",
+                Some(&self.secrets_volume_size_limit),
+            ),
+        ];
+        for (flag, value) in quantities {
+            if let Some(value) = value.filter(|v| !annotations::is_quantity(v)) {
+                return Err(Error {
+                    flag,
+                    message: format!("{value:?} is not a quantity such as 100m or 64Mi"),
+                });
+            }
+        }
+        let durations = [
+            (
+                "static-secret-render-interval",
+                &self.static_secret_render_interval,
+            ),
+            ("auth-min-backoff", &self.auth_min_backoff),
+            ("auth-max-backoff", &self.auth_max_backoff),
+        ];
+        for (flag, value) in durations {
+            if let Some(value) = value.as_ref().filter(|v| !annotations::is_go_duration(v)) {
+                return Err(Error {
+                    flag,
+                    message: format!("{value:?} is not a duration such as 30s or 5m"),
+                });
+            }
+        }
+        let choices: [(&str, &str, &[&str]); 4] = [
+            ("default-template", &self.default_template, &["map", "json"]),
+            ("auth-type", &self.auth_type, &annotations::AUTH_TYPES),
+            ("log-level", &self.log_level, &annotations::LOG_LEVELS),
+            ("log-format", &self.log_format, &annotations::LOG_FORMATS),
+        ];
+        for (flag, value, allowed) in choices {
+            if !allowed.contains(&value) {
+                return Err(Error {
+                    flag,
+                    message: format!("{value:?} is not one of {}", allowed.join(", ")),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The agent image matching this injector's version.
 pub const DEFAULT_AGENT_IMAGE: &str = concat!(
     "ghcr.io/keyhole-dev/keyhole-agent:",
@@ -179,6 +249,34 @@ mod tests {
     fn flag_defaults_equal_default_impl() {
         let cli = Cli::try_parse_from(["keyhole-injector"]).expect("parses");
         assert_eq!(cli.settings, Settings::default());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn validate_names_the_bad_flag() {
+        let settings = Settings {
+            mem_limit: "32MB".to_owned(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.validate().map_err(|e| e.to_string()),
+            Err("--mem-limit: \"32MB\" is not a quantity such as 100m or 64Mi".to_owned())
+        );
+        let settings = Settings {
+            auth_type: "aws".to_owned(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.validate().map_err(|e| e.to_string()),
+            Err(
+                "--auth-type: \"aws\" is not one of kubernetes, jwt, approle, token_file"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

@@ -870,3 +870,169 @@ fn share_process_namespace_conflicts_are_denied() {
         "keyhole.dev/reload-signal-db: signalling a process needs shareProcessNamespace: true, which the pod turns off"
     );
 }
+
+#[test]
+fn auth_methods_without_their_file_are_denied() {
+    assert_eq!(
+        denial(&mk_pod(&inject(&[(
+            "vault.hashicorp.com/auth-type",
+            "approle"
+        )]))),
+        "vault.hashicorp.com/auth-config-role-id-file-path: the approle auth method needs this annotation"
+    );
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/auth-type", "approle"),
+        (
+            "vault.hashicorp.com/auth-config-role-id-file-path",
+            "/vault/custom/role-id",
+        ),
+        ("vault.hashicorp.com/agent-extra-secret", "approle"),
+    ]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        ["vault.hashicorp.com/role: ignored: the approle auth method takes no role"]
+    );
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        agent_config(container(&pod, "vault-agent"))["auto_auth"]["method"]["config"],
+        json!({"role_id_file_path": "/vault/custom/role-id"})
+    );
+}
+
+#[test]
+fn two_secrets_writing_one_file_are_denied() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-inject-secret-other",
+            "secret/data/other",
+        ),
+        ("vault.hashicorp.com/agent-inject-file-other", "db"),
+    ]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject-secret-other: writes /vault/secrets/db, as secret \"db\" does already"
+    );
+}
+
+#[test]
+fn a_users_token_volume_replaces_the_projected_one() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[
+            ("vault.hashicorp.com/agent-service-account-token-volume-name", "vault-token"),
+        ]))},
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+            "volumes": [{"name": "vault-token", "projected": {"sources": [
+                {"serviceAccountToken": {"audience": "https://vault.example", "path": "jwt"}}
+            ]}}],
+        },
+    }));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        names(&pod["spec"]["volumes"]),
+        ["vault-token", "home-sidecar", "vault-secrets"]
+    );
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(agent["volumeMounts"][0]["name"], "vault-token");
+    assert_eq!(
+        agent_config(agent)["auto_auth"]["method"]["config"]["token_path"],
+        "/var/run/secrets/vault.hashicorp.com/serviceaccount/jwt"
+    );
+}
+
+#[test]
+fn security_context_can_be_turned_off() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-set-security-context",
+        "false",
+    )]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_eq!(
+        container(&pod, "vault-agent")["securityContext"],
+        Value::Null
+    );
+}
+
+#[test]
+fn a_container_already_mounting_the_secrets_path_is_denied() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "annotations": common::annotations_json(&inject(&[]))},
+        "spec": {
+            "containers": [{"name": "app", "image": "nginx:1.27",
+                "volumeMounts": [{"name": "old", "mountPath": "/vault/secrets/"}]}],
+            "volumes": [{"name": "old", "emptyDir": {}}],
+        },
+    }));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/secret-volume-path: container \"app\" already mounts volume \"old\" at /vault/secrets/"
+    );
+}
+
+#[test]
+fn annotations_the_agent_would_refuse_are_denied() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/auth-config-colour",
+        "blue",
+    )]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject: keyhole-agent would refuse the config built from the annotations: auto_auth.method \"kubernetes\".config: unknown key \"colour\""
+    );
+}
+
+#[test]
+fn agent_image_and_process_namespace_annotations_apply() {
+    let pod = mk_pod(&inject(&[
+        (
+            "vault.hashicorp.com/agent-image",
+            "registry.example/keyhole-agent:1.2.3",
+        ),
+        ("vault.hashicorp.com/agent-share-process-namespace", "true"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        container(&pod, "vault-agent")["image"],
+        "registry.example/keyhole-agent:1.2.3"
+    );
+    assert_eq!(pod["spec"]["shareProcessNamespace"], true);
+}
+
+#[test]
+fn one_directory_written_two_ways_is_one_volume() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/secret-volume-path", "/etc/secrets/"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-api",
+            "secret/data/api",
+        ),
+        ("vault.hashicorp.com/secret-volume-path-api", "/etc/secrets"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    assert_eq!(
+        container(&pod, "app")["volumeMounts"],
+        json!([{"name": "vault-secrets", "mountPath": "/etc/secrets"}])
+    );
+}
+
+#[test]
+fn only_the_long_running_agent_revokes_on_shutdown() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-revoke-on-shutdown",
+        "true",
+    )]));
+    let (_, pod) = mutate(&pod, &classic());
+    let revokes =
+        |name| agent_config(container(&pod, name))["keyhole"]["revoke_on_shutdown"].clone();
+    assert_eq!(revokes("vault-agent-init"), false);
+    assert_eq!(revokes("vault-agent"), true);
+}

@@ -107,12 +107,20 @@ pub fn agent_config(container: &Value) -> Value {
 /// Validates `pod` with `kubernetes-validate --strict` for every version in
 /// [`KUBERNETES_VERSIONS`]; a missing tool fails the test.
 pub fn assert_valid(pod: &Value) {
+    assert_valid_file(&pod.to_string(), ".json");
+}
+
+/// Validates every document of a YAML stream like [`assert_valid`].
+pub fn assert_valid_yaml(yaml: &str) {
+    assert_valid_file(yaml, ".yaml");
+}
+
+fn assert_valid_file(text: &str, suffix: &str) {
     let mut file = tempfile::Builder::new()
-        .suffix(".json")
+        .suffix(suffix)
         .tempfile()
         .expect("temp file");
-    file.write_all(pod.to_string().as_bytes())
-        .expect("write pod");
+    file.write_all(text.as_bytes()).expect("write objects");
     let path: PathBuf = file.path().to_owned();
     for version in KUBERNETES_VERSIONS {
         let output = Command::new("kubernetes-validate")
@@ -122,7 +130,7 @@ pub fn assert_valid(pod: &Value) {
             .expect("kubernetes-validate must be installed (pip install kubernetes-validate)");
         assert!(
             output.status.success(),
-            "kubernetes-validate {version} rejected the pod:\n{}{}\n{pod:#}",
+            "kubernetes-validate {version} rejected:\n{}{}\n{text}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
         );

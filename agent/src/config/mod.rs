@@ -1,0 +1,378 @@
+//! Vault Agent configuration (HCL or JSON) as typed [`AgentConfig`].
+//!
+//! keyhole reads the same files as `bao agent` / `vault agent`. The supported
+//! subset is listed in the README; anything outside it is an error that names
+//! the stanza and key, never silently ignored. keyhole-only settings live in
+//! one top-level `keyhole { ... }` stanza, which Vault Agent ignores.
+//!
+//! Both syntaxes are first turned into one generic JSON tree (submodule
+//! `hcl` does it for HCL), then `parse` reads that tree stanza by stanza into
+//! the typed structs below, through `stanza`'s key-by-key reader. `emit` goes
+//! the other way, to the Vault Agent JSON the injector passes on.
+
+mod emit;
+mod hcl;
+mod parse;
+mod stanza;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable holding the JSON config when `--config` is not given.
+pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
+
+/// Environment variable that overrides `vault.address`, as in Vault Agent.
+pub const VAULT_ADDR_ENV: &str = "VAULT_ADDR";
+
+/// Errors from reading or validating an agent configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file could not be read.
+    #[error("cannot read config file: {0}")]
+    Read(#[source] std::io::Error),
+    /// The text is not valid HCL.
+    #[error("invalid HCL: {0}")]
+    Hcl(String),
+    /// The text is not valid JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// Neither `--config` nor `KEYHOLE_AGENT_CONFIG` was given.
+    #[error("no configuration: pass --config FILE or set {CONFIG_ENV}")]
+    Missing,
+    /// A stanza or key is wrong; `at` is the stanza path, e.g. `template[2].perms`.
+    #[error("{}", Located { at, message })]
+    Invalid {
+        /// Where in the config, e.g. `auto_auth.method "kubernetes".config`.
+        at: String,
+        /// What is wrong there.
+        message: String,
+    },
+    /// An error in a config file, prefixed with the file's path.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong in it.
+        source: Box<Error>,
+    },
+    /// An error in the config given through `KEYHOLE_AGENT_CONFIG`.
+    #[error("{CONFIG_ENV}: {0}")]
+    Env(Box<Error>),
+}
+
+/// Result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats `at: message`, or just `message` at the top level.
+struct Located<'a> {
+    at: &'a str,
+    message: &'a str,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads a config file: `.json` files are JSON, others are HCL unless
+    /// they start with `{` (Vault Agent's HCL parser takes those as JSON too).
+    pub fn from_file(path: &Path) -> Result<AgentConfig> {
+        let in_file = |source: Error| Error::File {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| in_file(Error::Read(e)))?;
+        let is_json =
+            path.extension().is_some_and(|ext| ext == "json") || text.trim_start().starts_with('{');
+        let config = if is_json {
+            AgentConfig::from_json(&text)
+        } else {
+            AgentConfig::from_hcl(&text)
+        };
+        config.map_err(in_file)
+    }
+
+    /// Parses Vault Agent JSON, the form the injector passes in `KEYHOLE_AGENT_CONFIG`.
+    pub fn from_json(text: &str) -> Result<AgentConfig> {
+        let tree = serde_json::from_str(text).map_err(Error::Json)?;
+        parse::agent_config(tree)
+    }
+
+    /// Parses Vault Agent HCL.
+    pub fn from_hcl(text: &str) -> Result<AgentConfig> {
+        parse::agent_config(hcl::to_json(text)?)
+    }
+
+    /// Loads the config the way `keyhole-agent` does: from `path` (`--config`)
+    /// or else from `KEYHOLE_AGENT_CONFIG`, then applies `VAULT_ADDR`.
+    pub fn load(path: Option<&Path>) -> Result<AgentConfig> {
+        let env = |name| std::env::var(name).ok();
+        load_with(path, env(CONFIG_ENV), env(VAULT_ADDR_ENV))
+    }
+
+    /// Applies the `VAULT_ADDR` environment value, which overrides
+    /// `vault.address` as in Vault Agent; an empty value is ignored.
+    pub fn with_vault_addr(mut self, vault_addr: Option<&str>) -> AgentConfig {
+        if let Some(addr) = vault_addr.filter(|addr| !addr.is_empty()) {
+            self.vault.address = Some(addr.to_owned());
+        }
+        self
+    }
+}
+
+/// [`AgentConfig::load`] with the environment passed in, so it can be tested.
+fn load_with(
+    path: Option<&Path>,
+    config_env: Option<String>,
+    vault_addr: Option<String>,
+) -> Result<AgentConfig> {
+    let config = match (path, config_env) {
+        (Some(path), _) => AgentConfig::from_file(path)?,
+        (None, Some(json)) => AgentConfig::from_json(&json).map_err(|e| Error::Env(Box::new(e)))?,
+        (None, None) => return Err(Error::Missing),
+    };
+    Ok(config.with_vault_addr(vault_addr.as_deref()))
+}
+
+/// A parsed and validated agent configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// How to reach Vault.
+    pub vault: Vault,
+    /// How to log in and where to write the token.
+    pub auto_auth: Option<AutoAuth>,
+    /// Files to render.
+    pub templates: Vec<Template>,
+    /// Settings shared by all templates.
+    pub template_config: TemplateConfig,
+    /// Render every template once, then exit.
+    pub exit_after_auth: bool,
+    /// Where to write the agent's process id.
+    pub pid_file: Option<PathBuf>,
+    /// keyhole-only settings.
+    pub keyhole: Keyhole,
+}
+
+/// The `vault { ... }` stanza.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Vault {
+    /// Vault's address; `VAULT_ADDR` overrides it.
+    pub address: Option<String>,
+    /// PEM file with CA certificates to trust.
+    pub ca_cert: Option<PathBuf>,
+    /// Directory of PEM CA certificates to trust.
+    pub ca_path: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key for `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Skip verification of Vault's certificate (a warning is logged).
+    pub tls_skip_verify: bool,
+    /// Name to verify Vault's certificate against, instead of the address's host.
+    pub tls_server_name: Option<String>,
+    /// Vault Enterprise namespace for every request.
+    pub namespace: Option<String>,
+    /// `retry { num_retries }`: attempts after the first for a failing request.
+    pub num_retries: u32,
+}
+
+/// The `auto_auth { ... }` stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoAuth {
+    /// The login method.
+    pub method: Method,
+    /// File sinks that receive the current token.
+    pub sinks: Vec<Sink>,
+}
+
+/// `auto_auth { method "<type>" { ... } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    /// Type-specific settings.
+    pub kind: MethodKind,
+    /// Mount path of the auth method, e.g. `auth/kubernetes`.
+    pub mount_path: String,
+    /// Namespace to log in to.
+    pub namespace: Option<String>,
+    /// First delay between failed logins.
+    pub min_backoff: Duration,
+    /// Cap on the delay between failed logins.
+    pub max_backoff: Duration,
+    /// Exit instead of retrying when login fails.
+    pub exit_on_err: bool,
+}
+
+/// The login methods keyhole supports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodKind {
+    /// `kubernetes`: the pod's service-account JWT.
+    Kubernetes {
+        /// Vault role.
+        role: String,
+        /// JWT file, re-read on every login.
+        token_path: PathBuf,
+    },
+    /// `jwt`: any JWT file, validated by Vault.
+    Jwt {
+        /// Vault role.
+        role: String,
+        /// JWT file, re-read on every login.
+        path: PathBuf,
+        /// Delete the JWT file after reading it.
+        remove_jwt_after_reading: bool,
+    },
+    /// `approle`: role id and secret id files.
+    AppRole {
+        /// File holding the role id.
+        role_id_file_path: PathBuf,
+        /// File holding the secret id.
+        secret_id_file_path: Option<PathBuf>,
+        /// Delete the secret id file after reading it.
+        remove_secret_id_file_after_reading: bool,
+    },
+    /// `token_file`: a token already issued, for local development.
+    TokenFile {
+        /// File holding the token.
+        token_file_path: PathBuf,
+    },
+}
+
+/// `sink "file" { config { path, mode } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sink {
+    /// Where the token is written.
+    pub path: PathBuf,
+    /// File mode of the token file.
+    pub mode: u32,
+}
+
+/// One `template { ... }` stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// File to write.
+    pub destination: PathBuf,
+    /// Where the template text comes from.
+    pub source: TemplateSource,
+    /// File mode of the destination.
+    pub perms: u32,
+    /// Command to run after the destination changed, as argv, from `command`
+    /// or `exec { command }`. keyhole runs it without a shell: a string is
+    /// split on whitespace, and one using shell syntax is refused.
+    pub command: Option<Vec<String>>,
+    /// How long `command` may run: `exec { timeout }`, else `command_timeout`.
+    pub command_timeout: Duration,
+    /// Fail the render when a map key is missing.
+    pub error_on_missing_key: bool,
+    /// Left action delimiter, `{{` by default.
+    pub left_delimiter: String,
+    /// Right action delimiter, `}}` by default.
+    pub right_delimiter: String,
+    /// Create missing parent directories of `destination`.
+    pub create_dest_dirs: bool,
+}
+
+/// Template text, inline or from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateSource {
+    /// `contents = "..."`.
+    Contents(String),
+    /// `source = "path"`.
+    File(PathBuf),
+}
+
+/// The `template_config { ... }` stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateConfig {
+    /// Give up after bounded retries instead of retrying forever.
+    pub exit_on_retry_failure: bool,
+    /// How often secrets without a lease (KV v2) are re-read.
+    pub static_secret_render_interval: Duration,
+}
+
+/// The keyhole-only `keyhole { ... }` stanza.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Keyhole {
+    /// Revoke leases and the token before exiting on SIGTERM.
+    pub revoke_on_shutdown: bool,
+    /// Address of the Prometheus metrics listener.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Marker file created once every template has rendered.
+    pub ready_file: Option<PathBuf>,
+    /// Signals sent to processes when a template's destination changes.
+    pub reload: Vec<Reload>,
+}
+
+/// `keyhole { reload { destination, signal, process } }`: after the template
+/// writing `destination` changed the file, send `signal` to `process`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reload {
+    /// Destination of the template that triggers the signal.
+    pub destination: PathBuf,
+    /// Signal to send.
+    pub signal: Signal,
+    /// Name of the process to signal, as in `/proc/<pid>/comm`.
+    pub process: String,
+}
+
+/// The signals a reload may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `SIGHUP`, the usual "reload your config".
+    Hup,
+    /// `SIGINT`.
+    Int,
+    /// `SIGQUIT`.
+    Quit,
+    /// `SIGKILL`.
+    Kill,
+    /// `SIGUSR1`.
+    Usr1,
+    /// `SIGUSR2`.
+    Usr2,
+    /// `SIGTERM`.
+    Term,
+    /// `SIGWINCH`.
+    Winch,
+}
+
+impl Signal {
+    const ALL: [Signal; 8] = [
+        Signal::Hup,
+        Signal::Int,
+        Signal::Quit,
+        Signal::Kill,
+        Signal::Usr1,
+        Signal::Usr2,
+        Signal::Term,
+        Signal::Winch,
+    ];
+
+    /// The signal's name, e.g. `SIGHUP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Hup => "SIGHUP",
+            Signal::Int => "SIGINT",
+            Signal::Quit => "SIGQUIT",
+            Signal::Kill => "SIGKILL",
+            Signal::Usr1 => "SIGUSR1",
+            Signal::Usr2 => "SIGUSR2",
+            Signal::Term => "SIGTERM",
+            Signal::Winch => "SIGWINCH",
+        }
+    }
+
+    /// Parses `SIGHUP` or `HUP`.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        let name = name.strip_prefix("SIG").unwrap_or(name);
+        Signal::ALL.into_iter().find(|s| &s.name()[3..] == name)
+    }
+}

@@ -1,0 +1,486 @@
+//! The generic tree to [`AgentConfig`], one function per stanza.
+//!
+//! Defaults are Vault Agent's (and consul-template's, for templates). Every
+//! stanza ends with [`Stanza::finish`], naming the Vault Agent settings that
+//! keyhole knows but does not implement, so they fail with a clear message
+//! instead of being ignored.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::stanza::{Stanza, invalid, kind, string};
+use super::{
+    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Result, Signal, Sink, Template,
+    TemplateConfig, TemplateSource, Vault,
+};
+
+/// `vault.retry.num_retries` when not set (consul-template's default).
+const DEFAULT_NUM_RETRIES: u32 = 12;
+/// `auto_auth.method.min_backoff` when not set.
+const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// `auto_auth.method.max_backoff` when not set.
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// `template_config.static_secret_render_interval` when not set.
+const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
+/// `template.perms` when not set.
+const DEFAULT_PERMS: u32 = 0o644;
+/// `template.exec.timeout` when not set.
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `sink "file" { config { mode } }` when not set.
+const DEFAULT_SINK_MODE: u32 = 0o640;
+/// `token_path` of the kubernetes method when not set.
+const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Top-level Vault Agent stanzas keyhole does not implement.
+const UNSUPPORTED_TOP: &[&str] = &[
+    "api_proxy",
+    "cache",
+    "disable_idle_connections",
+    "disable_keep_alives",
+    "disable_mlock",
+    "env_template",
+    "exec",
+    "listener",
+    "log_file",
+    "log_format",
+    "log_level",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "telemetry",
+];
+
+/// Characters that mean something to a shell. A `command` string containing
+/// one would behave differently without a shell, so it is refused.
+const SHELL_CHARS: &[char] = &[
+    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
+    '{', '}', '!', '\n',
+];
+
+/// Reads a whole configuration.
+pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
+    let mut top = Stanza::new(String::new(), tree)?;
+    let vault = vault(top.single("vault")?)?;
+    let auto_auth = top
+        .single("auto_auth")?
+        .ok_or_else(|| invalid("", "missing required stanza \"auto_auth\""))?;
+    let auto_auth = self::auto_auth(auto_auth)?;
+    let templates = top
+        .repeated("template")?
+        .into_iter()
+        .map(template)
+        .collect::<Result<Vec<_>>>()?;
+    if auto_auth.sinks.is_empty() && templates.is_empty() {
+        return Err(invalid(
+            "auto_auth",
+            "needs at least one sink or at least one template",
+        ));
+    }
+    let template_config = template_config(top.single("template_config")?)?;
+    let exit_after_auth = top.bool("exit_after_auth", false)?;
+    let pid_file = top.path_buf("pid_file")?;
+    let keyhole = keyhole(top.single("keyhole")?, &templates)?;
+    top.finish(UNSUPPORTED_TOP)?;
+    Ok(AgentConfig {
+        vault,
+        auto_auth: Some(auto_auth),
+        templates,
+        template_config,
+        exit_after_auth,
+        pid_file,
+        keyhole,
+    })
+}
+
+fn vault(stanza: Option<Stanza>) -> Result<Vault> {
+    let Some(mut s) = stanza else {
+        return Ok(Vault {
+            num_retries: DEFAULT_NUM_RETRIES,
+            ..Vault::default()
+        });
+    };
+    let vault = Vault {
+        address: s.string("address")?,
+        ca_cert: s.path_buf("ca_cert")?,
+        ca_path: s.path_buf("ca_path")?,
+        client_cert: s.path_buf("client_cert")?,
+        client_key: s.path_buf("client_key")?,
+        tls_skip_verify: s.bool_or_string("tls_skip_verify", false)?,
+        tls_server_name: s.string("tls_server_name")?,
+        namespace: s.string("namespace")?,
+        num_retries: retry(s.single("retry")?)?,
+    };
+    s.finish(&[])?;
+    Ok(vault)
+}
+
+/// `vault.retry`: as in Vault Agent, 0 or absent means the default and -1
+/// means no retries.
+fn retry(stanza: Option<Stanza>) -> Result<u32> {
+    let Some(mut s) = stanza else {
+        return Ok(DEFAULT_NUM_RETRIES);
+    };
+    let at = s.at("num_retries");
+    let num_retries = match s.integer("num_retries")? {
+        None | Some(0) => DEFAULT_NUM_RETRIES,
+        Some(-1) => 0,
+        Some(n) => u32::try_from(n).map_err(|_| {
+            invalid(
+                &at,
+                format!("{n} is not a number of retries (or -1 for none)"),
+            )
+        })?,
+    };
+    s.finish(&["attempts", "backoff", "enabled", "max_backoff"])?;
+    Ok(num_retries)
+}
+
+fn auto_auth(mut s: Stanza) -> Result<AutoAuth> {
+    let mut methods = s.repeated("method")?;
+    let method = match methods.len() {
+        0 => return Err(s.missing("method")),
+        1 => method(methods.remove(0))?,
+        n => return Err(s.error(format!("takes exactly one \"method\", found {n}"))),
+    };
+    let sinks = s
+        .repeated("sink")?
+        .into_iter()
+        .map(sink)
+        .collect::<Result<Vec<_>>>()?;
+    s.finish(&["enable_reauth_on_new_credentials"])?;
+    Ok(AutoAuth { method, sinks })
+}
+
+/// Splits a block given as `name "<type>" { ... }` (in JSON `{"<type>": {...}}`)
+/// or as `name { type = "<type>" ... }` into its type and body.
+fn typed_block(mut s: Stanza, body_path: impl Fn(&str) -> String) -> Result<(String, Stanza)> {
+    if s.has("type") {
+        let kind = s.required_string("type")?;
+        let path = body_path(&kind);
+        return Ok((kind, s.renamed(path)));
+    }
+    match s.take_only_key() {
+        Some((kind, value)) if kind != "config" && is_block(&value) => {
+            let value = match value {
+                Value::Array(mut items) => items.remove(0),
+                value => value,
+            };
+            let body = Stanza::new(body_path(&kind), value)?;
+            Ok((kind, body))
+        }
+        _ => Err(s.missing("type")),
+    }
+}
+
+/// An object, or a list of exactly one object.
+fn is_block(value: &Value) -> bool {
+    match value {
+        Value::Object(_) => true,
+        Value::Array(items) => matches!(items.as_slice(), [Value::Object(_)]),
+        _ => false,
+    }
+}
+
+fn method(s: Stanza) -> Result<Method> {
+    let (kind, mut s) = typed_block(s, |kind| format!("auto_auth.method {kind:?}"))?;
+    if !["kubernetes", "jwt", "approle", "token_file"].contains(&kind.as_str()) {
+        return Err(invalid(
+            "auto_auth.method",
+            format!(
+                "keyhole does not support auth method {kind:?} (supported: kubernetes, jwt, approle, token_file)"
+            ),
+        ));
+    }
+    let mount_path = match s.string("mount_path")? {
+        Some(path) => path.trim_end_matches('/').to_owned(),
+        None => format!("auth/{kind}"),
+    };
+    let namespace = s.string("namespace")?;
+    let min_backoff = nonzero(
+        s.duration("min_backoff", DEFAULT_MIN_BACKOFF)?,
+        DEFAULT_MIN_BACKOFF,
+    );
+    let max_backoff = nonzero(
+        s.duration("max_backoff", DEFAULT_MAX_BACKOFF)?,
+        DEFAULT_MAX_BACKOFF,
+    );
+    let exit_on_err = s.bool("exit_on_err", false)?;
+    let config = match s.single("config")? {
+        Some(config) => config,
+        None => Stanza::new(s.at("config"), Value::Object(Map::new()))?,
+    };
+    let kind = method_kind(&kind, config)?;
+    s.finish(&["wrap_ttl"])?;
+    Ok(Method {
+        kind,
+        mount_path,
+        namespace,
+        min_backoff,
+        max_backoff,
+        exit_on_err,
+    })
+}
+
+/// The method's `config { ... }`, by type.
+fn method_kind(kind: &str, mut c: Stanza) -> Result<MethodKind> {
+    let method = match kind {
+        "kubernetes" => MethodKind::Kubernetes {
+            role: c.required_string("role")?,
+            token_path: c
+                .path_buf("token_path")?
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_K8S_TOKEN_PATH)),
+        },
+        "jwt" => MethodKind::Jwt {
+            role: c.required_string("role")?,
+            path: c.required_path("path")?,
+            remove_jwt_after_reading: c.bool_or_string("remove_jwt_after_reading", true)?,
+        },
+        "approle" => MethodKind::AppRole {
+            role_id_file_path: c.required_path("role_id_file_path")?,
+            secret_id_file_path: c.path_buf("secret_id_file_path")?,
+            remove_secret_id_file_after_reading: c
+                .bool_or_string("remove_secret_id_file_after_reading", true)?,
+        },
+        _ => MethodKind::TokenFile {
+            token_file_path: c.required_path("token_file_path")?,
+        },
+    };
+    c.finish(&[
+        "remove_jwt_follows_symlinks",
+        "secret_id_response_wrapping_path",
+    ])?;
+    Ok(method)
+}
+
+fn sink(s: Stanza) -> Result<Sink> {
+    let path = s.path().to_owned();
+    let (kind, mut s) = typed_block(s, |_| path.clone())?;
+    if kind != "file" {
+        return Err(s.error(format!(
+            "keyhole does not support sink type {kind:?} (only \"file\")"
+        )));
+    }
+    let mut config = s.single("config")?.ok_or_else(|| s.missing("config"))?;
+    let sink = Sink {
+        path: config.required_path("path")?,
+        mode: config.integer_file_mode("mode", DEFAULT_SINK_MODE)?,
+    };
+    config.finish(&[])?;
+    s.finish(&[
+        "aad",
+        "aad_env_var",
+        "derive_key",
+        "dh_path",
+        "dh_type",
+        "wrap_ttl",
+    ])?;
+    Ok(sink)
+}
+
+fn template(mut s: Stanza) -> Result<Template> {
+    let destination = s.required_path("destination")?;
+    let source = match (s.string("contents")?, s.path_buf("source")?) {
+        (Some(contents), None) => TemplateSource::Contents(contents),
+        (None, Some(path)) => TemplateSource::File(path),
+        (None, None) => return Err(s.error("needs one of \"contents\" or \"source\"")),
+        (Some(_), Some(_)) => {
+            return Err(s.error("takes only one of \"contents\" and \"source\""));
+        }
+    };
+    let perms = s.file_mode("perms", DEFAULT_PERMS)?;
+    let command_at = s.at("command");
+    let command = s
+        .take("command")
+        .map(|v| command(v, &command_at))
+        .transpose()?;
+    let command_timeout = s.duration("command_timeout", DEFAULT_COMMAND_TIMEOUT)?;
+    let (command, command_timeout) = match s.single("exec")? {
+        None => (command, command_timeout),
+        Some(_) if command.is_some() => {
+            return Err(s.error("takes only one of \"command\" and \"exec\""));
+        }
+        Some(exec) => {
+            let (argv, timeout) = self::exec(exec, command_timeout)?;
+            (Some(argv), timeout)
+        }
+    };
+    let template = Template {
+        destination,
+        source,
+        perms,
+        command,
+        command_timeout,
+        error_on_missing_key: s.bool("error_on_missing_key", false)?,
+        left_delimiter: s
+            .string("left_delimiter")?
+            .unwrap_or_else(|| "{{".to_owned()),
+        right_delimiter: s
+            .string("right_delimiter")?
+            .unwrap_or_else(|| "}}".to_owned()),
+        create_dest_dirs: s.bool("create_dest_dirs", true)?,
+    };
+    s.finish(&[
+        "backup",
+        "error_fatal",
+        "function_blacklist",
+        "function_denylist",
+        "gid",
+        "group",
+        "sandbox_path",
+        "uid",
+        "user",
+        "wait",
+    ])?;
+    Ok(template)
+}
+
+/// `template { exec { command, timeout } }`.
+fn exec(mut s: Stanza, default_timeout: Duration) -> Result<(Vec<String>, Duration)> {
+    let at = s.at("command");
+    let argv = command(s.take("command").ok_or_else(|| s.missing("command"))?, &at)?;
+    let timeout = s.duration("timeout", default_timeout)?;
+    s.finish(&[
+        "enabled",
+        "env",
+        "kill_signal",
+        "kill_timeout",
+        "reload_signal",
+        "splay",
+    ])?;
+    Ok((argv, timeout))
+}
+
+/// A template command as argv.
+///
+/// Vault Agent runs a command string (or a one-element list) through
+/// `/bin/sh -c`; keyhole's image has no shell. A string is therefore split on
+/// whitespace into argv, which runs the same as under a shell as long as it
+/// uses no shell syntax, and one that does is refused rather than run
+/// differently. A list of several strings is argv, as in Vault Agent.
+fn command(value: Value, at: &str) -> Result<Vec<String>> {
+    let argv = match value {
+        Value::String(line) => split_command(&line, at)?,
+        Value::Array(items) if items.len() == 1 => {
+            let line = string(items.into_iter().next().unwrap_or_default(), at)?;
+            split_command(&line, at)?
+        }
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| string(item, at))
+            .collect::<Result<Vec<_>>>()?,
+        other => {
+            return Err(invalid(
+                at,
+                format!(
+                    "expected a string or a list of strings, found {}",
+                    kind(&other)
+                ),
+            ));
+        }
+    };
+    match argv.first() {
+        Some(program) if !program.is_empty() => Ok(argv),
+        _ => Err(invalid(at, "is empty")),
+    }
+}
+
+fn split_command(line: &str, at: &str) -> Result<Vec<String>> {
+    if let Some(c) = line.chars().find(|c| SHELL_CHARS.contains(c)) {
+        return Err(invalid(
+            at,
+            format!(
+                "{line:?} needs a shell (it contains {c:?}), and keyhole runs commands without one: \
+                 write the command as a list of arguments, or use a keyhole {{ reload {{ ... }} }} stanza to signal a process"
+            ),
+        ));
+    }
+    Ok(line.split_whitespace().map(str::to_owned).collect())
+}
+
+fn template_config(stanza: Option<Stanza>) -> Result<TemplateConfig> {
+    let Some(mut s) = stanza else {
+        return Ok(TemplateConfig {
+            exit_on_retry_failure: false,
+            static_secret_render_interval: DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+        });
+    };
+    let config = TemplateConfig {
+        exit_on_retry_failure: s.bool("exit_on_retry_failure", false)?,
+        static_secret_render_interval: nonzero(
+            s.duration(
+                "static_secret_render_interval",
+                DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+            )?,
+            DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+        ),
+    };
+    s.finish(&["lease_renewal_threshold", "max_connections_per_host"])?;
+    Ok(config)
+}
+
+fn keyhole(stanza: Option<Stanza>, templates: &[Template]) -> Result<Keyhole> {
+    let Some(mut s) = stanza else {
+        return Ok(Keyhole::default());
+    };
+    let metrics_at = s.at("metrics_listen");
+    let metrics_listen = s
+        .string("metrics_listen")?
+        .map(|addr| {
+            addr.parse().map_err(|_| {
+                invalid(
+                    &metrics_at,
+                    format!("{addr:?} is not an IP address and port such as \"0.0.0.0:9102\""),
+                )
+            })
+        })
+        .transpose()?;
+    let keyhole = Keyhole {
+        revoke_on_shutdown: s.bool("revoke_on_shutdown", false)?,
+        metrics_listen,
+        ready_file: s.path_buf("ready_file")?,
+        reload: s
+            .repeated("reload")?
+            .into_iter()
+            .map(|r| reload(r, templates))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    s.finish(&[])?;
+    Ok(keyhole)
+}
+
+fn reload(mut s: Stanza, templates: &[Template]) -> Result<Reload> {
+    let destination = s.required_path("destination")?;
+    if !templates.iter().any(|t| t.destination == destination) {
+        return Err(invalid(
+            &s.at("destination"),
+            format!("{destination:?} is not the destination of any template"),
+        ));
+    }
+    let signal_at = s.at("signal");
+    let name = s.required_string("signal")?;
+    let signal = Signal::from_name(&name).ok_or_else(|| {
+        let names: Vec<_> = Signal::ALL.iter().map(|s| s.name()).collect();
+        invalid(
+            &signal_at,
+            format!("{name:?} is not one of {}", names.join(", ")),
+        )
+    })?;
+    let reload = Reload {
+        destination,
+        signal,
+        process: s.required_string("process")?,
+    };
+    s.finish(&[])?;
+    Ok(reload)
+}
+
+/// Vault Agent treats a zero duration as "use the default".
+fn nonzero(duration: Duration, default: Duration) -> Duration {
+    if duration.is_zero() {
+        default
+    } else {
+        duration
+    }
+}

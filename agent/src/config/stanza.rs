@@ -1,0 +1,457 @@
+//! Reading one stanza of the generic tree, key by key, with errors that name
+//! the stanza path and key.
+//!
+//! A [`Stanza`] hands out its keys as they are asked for; [`Stanza::finish`]
+//! then reports whatever is left as unsupported or unknown, so no key is ever
+//! silently ignored.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{Error, Result};
+
+/// The keys of one stanza not read yet, and where the stanza is.
+pub(super) struct Stanza {
+    path: String,
+    keys: Map<String, Value>,
+}
+
+impl Stanza {
+    /// A stanza at `path` (`""` for the top level); `value` must be an object.
+    pub(super) fn new(path: String, value: Value) -> Result<Stanza> {
+        match value {
+            Value::Object(keys) => Ok(Stanza { path, keys }),
+            other => Err(invalid(
+                &path,
+                format!("expected a block, found {}", kind(&other)),
+            )),
+        }
+    }
+
+    /// The same keys under another path, e.g. once a block's type is known.
+    pub(super) fn renamed(self, path: String) -> Stanza {
+        Stanza { path, ..self }
+    }
+
+    /// Where this stanza is, e.g. `template[2]`.
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The path of `key` in this stanza, e.g. `template[2].perms`.
+    pub(super) fn at(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// An error about this stanza as a whole.
+    pub(super) fn error(&self, message: impl Into<String>) -> Error {
+        invalid(&self.path, message)
+    }
+
+    /// Whether `key` is present and not read yet.
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// Removes and returns `key`'s raw value. `null` counts as absent.
+    pub(super) fn take(&mut self, key: &str) -> Option<Value> {
+        self.keys.remove(key).filter(|value| !value.is_null())
+    }
+
+    /// The only key left, if there is exactly one: a labelled block such as
+    /// `{"kubernetes": {...}}`.
+    pub(super) fn take_only_key(&mut self) -> Option<(String, Value)> {
+        if self.keys.len() != 1 {
+            return None;
+        }
+        let key = self.keys.keys().next()?.clone();
+        let value = self.keys.remove(&key)?;
+        Some((key, value))
+    }
+
+    /// An optional string; `""` counts as absent, as in Vault Agent.
+    pub(super) fn string(&mut self, key: &str) -> Result<Option<String>> {
+        let at = self.at(key);
+        let value = self.take(key).map(|v| string(v, &at)).transpose()?;
+        Ok(value.filter(|s| !s.is_empty()))
+    }
+
+    /// A string that must be present.
+    pub(super) fn required_string(&mut self, key: &str) -> Result<String> {
+        self.string(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// An optional file path.
+    pub(super) fn path_buf(&mut self, key: &str) -> Result<Option<PathBuf>> {
+        Ok(self.string(key)?.map(PathBuf::from))
+    }
+
+    /// A file path that must be present.
+    pub(super) fn required_path(&mut self, key: &str) -> Result<PathBuf> {
+        self.required_string(key).map(PathBuf::from)
+    }
+
+    /// The error for a required key that is absent; a key not read yet that
+    /// looks like a typo of it is named instead.
+    pub(super) fn missing(&self, key: &str) -> Error {
+        match self.keys.keys().find(|k| edit_distance(k, key) <= 2) {
+            Some(typo) => self.error(format!("unknown key {typo:?} (did you mean {key:?}?)")),
+            None => self.error(format!("missing required key {key:?}")),
+        }
+    }
+
+    /// A boolean, `default` when absent.
+    pub(super) fn bool(&mut self, key: &str, default: bool) -> Result<bool> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(other) => Err(expected(&self.at(key), "a boolean", &other)),
+        }
+    }
+
+    /// A boolean that may also be written as a string, as Vault's auth
+    /// method configs accept (vault-k8s passes annotation values as strings).
+    pub(super) fn bool_or_string(&mut self, key: &str, default: bool) -> Result<bool> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(Value::String(s)) => match s.as_str() {
+                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+                _ => Err(invalid(&at, format!("{s:?} is not a boolean"))),
+            },
+            Some(other) => Err(expected(&at, "a boolean", &other)),
+        }
+    }
+
+    /// A duration as Vault reads it: an integer number of seconds, or a Go
+    /// duration string ("90s", "1h30m", "250ms"); `default` when absent or "".
+    pub(super) fn duration(&mut self, key: &str, default: Duration) -> Result<Duration> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::String(s)) if s.is_empty() => Ok(default),
+            Some(Value::String(s)) => {
+                parse_duration(&s).ok_or_else(|| invalid(&at, format!("{s:?} is not a duration")))
+            }
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                        .map(|f| f as u64)
+                })
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid(&at, format!("{n} is not a duration"))),
+            Some(other) => Err(expected(&at, "a duration", &other)),
+        }
+    }
+
+    /// A template file mode: an octal string ("0640") or an integer (in HCL,
+    /// `0640` is octal as in Vault Agent; in JSON, integers are decimal).
+    pub(super) fn file_mode(&mut self, key: &str, default: u32) -> Result<u32> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::String(s)) => u32::from_str_radix(&s, 8)
+                .ok()
+                .filter(|mode| *mode <= 0o7777)
+                .ok_or_else(|| invalid(&at, format!("{s:?} is not an octal file mode"))),
+            Some(Value::Number(n)) => integer_mode(&n, &at),
+            Some(other) => Err(expected(&at, "a file mode", &other)),
+        }
+    }
+
+    /// A file mode that Vault Agent only accepts as an integer (the token
+    /// sink's `mode`): a string here would stop `bao agent` from starting.
+    pub(super) fn integer_file_mode(&mut self, key: &str, default: u32) -> Result<u32> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => integer_mode(&n, &at),
+            Some(other) => Err(invalid(
+                &at,
+                format!(
+                    "expected an integer file mode (0600 in HCL, 384 in JSON), found {}",
+                    kind(&other)
+                ),
+            )),
+        }
+    }
+
+    /// An optional integer.
+    pub(super) fn integer(&mut self, key: &str) -> Result<Option<i64>> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| invalid(&at, format!("{n} is not an integer"))),
+            Some(other) => Err(expected(&at, "an integer", &other)),
+        }
+    }
+
+    /// A stanza that may appear at most once: an object, or a list of one
+    /// object (how a single HCL block arrives).
+    pub(super) fn single(&mut self, key: &str) -> Result<Option<Stanza>> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Array(mut items)) => match items.len() {
+                0 => Ok(None),
+                1 => Stanza::new(at, items.remove(0)).map(Some),
+                n => Err(invalid(
+                    &at,
+                    format!("given {n} times; only one is allowed"),
+                )),
+            },
+            Some(value) => Stanza::new(at, value).map(Some),
+        }
+    }
+
+    /// A stanza that may repeat: an object or a list of objects. Each gets
+    /// the path `key[i]`.
+    pub(super) fn repeated(&mut self, key: &str) -> Result<Vec<Stanza>> {
+        let at = self.at(key);
+        let items = match self.take(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(value) => vec![value],
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| Stanza::new(format!("{at}[{i}]"), item))
+            .collect()
+    }
+
+    /// Ends reading: a key still present is an error. Keys in `unsupported`
+    /// are Vault Agent settings keyhole does not implement; others are unknown.
+    pub(super) fn finish(self, unsupported: &[&str]) -> Result<()> {
+        match self.keys.keys().next() {
+            None => Ok(()),
+            Some(key) if unsupported.contains(&key.as_str()) => Err(invalid(
+                &self.at(key),
+                "keyhole does not support this Vault Agent setting",
+            )),
+            Some(key) => Err(self.error(format!("unknown key {key:?}"))),
+        }
+    }
+}
+
+/// A string value.
+pub(super) fn string(value: Value, at: &str) -> Result<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(expected(at, "a string", &other)),
+    }
+}
+
+fn integer_mode(n: &serde_json::Number, at: &str) -> Result<u32> {
+    n.as_u64()
+        .and_then(|mode| u32::try_from(mode).ok())
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| invalid(at, format!("{n} is not a file mode")))
+}
+
+/// Parses a duration the way Vault's `parseutil.ParseDurationSecond` does:
+/// digits alone are seconds, otherwise a Go duration such as `1h30m`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut rest = text;
+    let mut total = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(number_len);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return None,
+        };
+        if number.is_empty() || number == "." {
+            return None;
+        }
+        total += number.parse::<f64>().ok()? * scale;
+        rest = tail;
+    }
+    (!text.is_empty()).then(|| Duration::from_secs_f64(total))
+}
+
+/// Levenshtein distance, to spot typos of key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The name of a JSON value's type, for "expected X, found Y".
+pub(super) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a block",
+    }
+}
+
+fn expected(at: &str, what: &str, found: &Value) -> Error {
+    invalid(at, format!("expected {what}, found {}", kind(found)))
+}
+
+/// An [`Error::Invalid`] at `at`.
+pub(super) fn invalid(at: &str, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        at: at.to_owned(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stanza(value: Value) -> Stanza {
+        Stanza::new("t".to_owned(), value).expect("is accepted")
+    }
+
+    #[test]
+    fn parses_go_durations_and_plain_seconds() {
+        let cases = [
+            ("90s", 90_000),
+            ("1h30m", 5_400_000),
+            ("250ms", 250),
+            ("1.5s", 1_500),
+            ("45", 45_000),
+            ("2d", 172_800_000),
+            ("0", 0),
+        ];
+        for (text, millis) in cases {
+            assert_eq!(
+                parse_duration(text),
+                Some(Duration::from_millis(millis)),
+                "{text}"
+            );
+        }
+        for bad in ["", "s", "1x", "-1s", "1h30", ".s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_integer_durations_as_seconds() {
+        let mut s = stanza(json!({"a": 30, "b": 2.0}));
+        assert_eq!(
+            s.duration("a", Duration::ZERO).expect("is accepted"),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            s.duration("b", Duration::ZERO).expect("is accepted"),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn names_the_key_of_a_bad_duration() {
+        let mut s = stanza(json!({"wait": "soon"}));
+        let err = s.duration("wait", Duration::ZERO).expect_err("is rejected");
+        assert_eq!(err.to_string(), r#"t.wait: "soon" is not a duration"#);
+    }
+
+    #[test]
+    fn reads_octal_string_modes() {
+        let mut s = stanza(json!({"a": "0600", "b": "644", "c": 420, "d": "0999"}));
+        assert_eq!(s.file_mode("a", 0).expect("is accepted"), 0o600);
+        assert_eq!(s.file_mode("b", 0).expect("is accepted"), 0o644);
+        assert_eq!(s.file_mode("c", 0).expect("is accepted"), 0o644);
+        assert_eq!(
+            s.file_mode("d", 0).expect_err("is rejected").to_string(),
+            r#"t.d: "0999" is not an octal file mode"#
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_types_naming_both() {
+        let mut s = stanza(json!({"flag": "yes", "name": 3}));
+        assert_eq!(
+            s.bool("flag", false).expect_err("is rejected").to_string(),
+            "t.flag: expected a boolean, found a string"
+        );
+        assert_eq!(
+            s.string("name").expect_err("is rejected").to_string(),
+            "t.name: expected a string, found a number"
+        );
+    }
+
+    #[test]
+    fn names_a_typo_of_a_missing_required_key() {
+        let mut s = stanza(json!({"destnation": "/a", "rol": "x"}));
+        assert_eq!(
+            s.required_string("destination")
+                .expect_err("is rejected")
+                .to_string(),
+            r#"t: unknown key "destnation" (did you mean "destination"?)"#
+        );
+        assert_eq!(
+            s.required_string("path")
+                .expect_err("is rejected")
+                .to_string(),
+            r#"t: missing required key "path""#
+        );
+    }
+
+    #[test]
+    fn measures_edit_distance() {
+        assert_eq!(edit_distance("destnation", "destination"), 1);
+        assert_eq!(edit_distance("role", "rol"), 1);
+        assert_eq!(edit_distance("path", "perms"), 4);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn finish_reports_unknown_and_unsupported_keys() {
+        let err = stanza(json!({"destnation": "x"}))
+            .finish(&[])
+            .expect_err("is rejected");
+        assert_eq!(err.to_string(), r#"t: unknown key "destnation""#);
+        let err = stanza(json!({"backup": true}))
+            .finish(&["backup"])
+            .expect_err("is rejected");
+        assert_eq!(
+            err.to_string(),
+            "t.backup: keyhole does not support this Vault Agent setting"
+        );
+    }
+}

@@ -1,0 +1,761 @@
+//! Tests of the whole parser: fixtures under `tests/data/config/` (each also
+//! accepted by the real `bao agent`), error messages, defaults, the
+//! `VAULT_ADDR` override and the JSON round trip.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/config")
+        .join(name)
+}
+
+fn fixture(name: &str) -> AgentConfig {
+    AgentConfig::from_file(&fixture_path(name)).expect("fixture parses")
+}
+
+fn hcl_error(text: &str) -> String {
+    AgentConfig::from_hcl(text)
+        .expect_err("config is rejected")
+        .to_string()
+}
+
+fn json_error(text: &str) -> String {
+    AgentConfig::from_json(text)
+        .expect_err("config is rejected")
+        .to_string()
+}
+
+/// A valid config around `rest`, so each error test shows only what matters.
+fn with_auth(rest: &str) -> String {
+    format!(
+        r#"
+        auto_auth {{
+          method "token_file" {{
+            config = {{ token_file_path = "/t" }}
+          }}
+          sink "file" {{
+            config = {{ path = "/s" }}
+          }}
+        }}
+        {rest}
+        "#
+    )
+}
+
+fn template(destination: &str, contents: &str) -> Template {
+    Template {
+        destination: PathBuf::from(destination),
+        source: TemplateSource::Contents(contents.to_owned()),
+        perms: 0o644,
+        command: None,
+        command_timeout: Duration::from_secs(30),
+        error_on_missing_key: false,
+        left_delimiter: "{{".to_owned(),
+        right_delimiter: "}}".to_owned(),
+        create_dest_dirs: true,
+    }
+}
+
+fn method(kind: MethodKind, mount_path: &str) -> Method {
+    Method {
+        kind,
+        mount_path: mount_path.to_owned(),
+        namespace: None,
+        min_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(300),
+        exit_on_err: false,
+    }
+}
+
+fn argv(args: &[&str]) -> Option<Vec<String>> {
+    Some(args.iter().map(|a| (*a).to_owned()).collect())
+}
+
+const DEFAULT_TEMPLATE_CONFIG: TemplateConfig = TemplateConfig {
+    exit_on_retry_failure: false,
+    static_secret_render_interval: Duration::from_secs(300),
+};
+
+fn local_vault(num_retries: u32) -> Vault {
+    Vault {
+        address: Some("http://127.0.0.1:8200".to_owned()),
+        num_retries,
+        ..Vault::default()
+    }
+}
+
+#[test]
+fn reads_kubernetes_fixture() {
+    let expected = AgentConfig {
+        vault: local_vault(5),
+        auto_auth: Some(AutoAuth {
+            method: method(
+                MethodKind::Kubernetes {
+                    role: "app".to_owned(),
+                    token_path: PathBuf::from(
+                        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+                    ),
+                },
+                "auth/k8s-prod",
+            ),
+            sinks: vec![Sink {
+                path: PathBuf::from("/vault/run/token"),
+                mode: 0o600,
+            }],
+        }),
+        templates: vec![Template {
+            perms: 0o600,
+            ..template(
+                "/vault/secrets/db",
+                "{{ with secret \"secret/data/db\" }}{{ .Data.data.password }}{{ end }}\n",
+            )
+        }],
+        template_config: DEFAULT_TEMPLATE_CONFIG,
+        exit_after_auth: true,
+        pid_file: Some(PathBuf::from("/vault/run/agent.pid")),
+        keyhole: Keyhole::default(),
+    };
+    assert_eq!(fixture("kubernetes.hcl"), expected);
+    assert_eq!(fixture("kubernetes.json"), expected);
+}
+
+#[test]
+fn reads_jwt_fixture() {
+    let expected = AgentConfig {
+        vault: local_vault(12),
+        auto_auth: Some(AutoAuth {
+            method: Method {
+                min_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(60),
+                exit_on_err: true,
+                ..method(
+                    MethodKind::Jwt {
+                        role: "app".to_owned(),
+                        path: PathBuf::from("/vault/run/jwt"),
+                        remove_jwt_after_reading: false,
+                    },
+                    "auth/jwt",
+                )
+            },
+            sinks: vec![],
+        }),
+        templates: vec![Template {
+            source: TemplateSource::File(PathBuf::from("/vault/templates/config.json.tmpl")),
+            error_on_missing_key: true,
+            create_dest_dirs: false,
+            ..template("/vault/secrets/config.json", "")
+        }],
+        template_config: TemplateConfig {
+            exit_on_retry_failure: true,
+            static_secret_render_interval: Duration::from_secs(5400),
+        },
+        exit_after_auth: false,
+        pid_file: None,
+        keyhole: Keyhole::default(),
+    };
+    assert_eq!(fixture("jwt.hcl"), expected);
+    assert_eq!(fixture("jwt.json"), expected);
+}
+
+#[test]
+fn reads_approle_fixture_with_type_form_and_commands() {
+    let expected = AgentConfig {
+        vault: local_vault(12),
+        auto_auth: Some(AutoAuth {
+            method: method(
+                MethodKind::AppRole {
+                    role_id_file_path: PathBuf::from("/vault/run/role-id"),
+                    secret_id_file_path: Some(PathBuf::from("/vault/run/secret-id")),
+                    remove_secret_id_file_after_reading: false,
+                },
+                "auth/approle",
+            ),
+            sinks: vec![Sink {
+                path: PathBuf::from("/vault/run/token"),
+                mode: 0o640,
+            }],
+        }),
+        templates: vec![
+            Template {
+                command: argv(&["touch", "/vault/run/a-changed"]),
+                ..template(
+                    "/vault/secrets/a",
+                    "{{ with secret \"secret/data/app\" }}{{ .Data.data.user }}{{ end }}",
+                )
+            },
+            Template {
+                perms: 0o640,
+                command: argv(&["touch", "/vault/run/b-changed"]),
+                command_timeout: Duration::from_secs(10),
+                ..template(
+                    "/vault/secrets/b",
+                    "{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}",
+                )
+            },
+        ],
+        template_config: DEFAULT_TEMPLATE_CONFIG,
+        exit_after_auth: true,
+        pid_file: None,
+        keyhole: Keyhole::default(),
+    };
+    assert_eq!(fixture("approle.hcl"), expected);
+    assert_eq!(fixture("approle.json"), expected);
+}
+
+#[test]
+fn reads_token_file_fixture_with_keyhole_stanza() {
+    let expected = AgentConfig {
+        vault: Vault {
+            tls_skip_verify: true,
+            ..local_vault(12)
+        },
+        auto_auth: Some(AutoAuth {
+            method: method(
+                MethodKind::TokenFile {
+                    token_file_path: PathBuf::from("/vault/run/dev-token"),
+                },
+                "auth/token_file",
+            ),
+            sinks: vec![],
+        }),
+        templates: vec![Template {
+            left_delimiter: "[[".to_owned(),
+            right_delimiter: "]]".to_owned(),
+            ..template(
+                "/vault/secrets/nginx.conf",
+                "[[ with secret \"secret/data/app\" ]]password [[ .Data.data.password ]];[[ end ]]\n",
+            )
+        }],
+        template_config: DEFAULT_TEMPLATE_CONFIG,
+        exit_after_auth: true,
+        pid_file: Some(PathBuf::from("/vault/run/agent.pid")),
+        keyhole: Keyhole {
+            revoke_on_shutdown: true,
+            metrics_listen: Some(([127, 0, 0, 1], 9102).into()),
+            ready_file: Some(PathBuf::from("/vault/run/ready")),
+            reload: vec![Reload {
+                destination: PathBuf::from("/vault/secrets/nginx.conf"),
+                signal: Signal::Hup,
+                process: "nginx".to_owned(),
+            }],
+        },
+    };
+    assert_eq!(fixture("token_file.hcl"), expected);
+    assert_eq!(fixture("token_file.json"), expected);
+}
+
+#[test]
+fn reads_json_as_vault_k8s_writes_it() {
+    let expected = AgentConfig {
+        vault: Vault {
+            address: Some("https://vault.vault.svc:8200".to_owned()),
+            ca_cert: Some(PathBuf::from("/vault/tls/ca.crt")),
+            tls_server_name: Some("vault.vault.svc".to_owned()),
+            num_retries: 12,
+            ..Vault::default()
+        },
+        auto_auth: Some(AutoAuth {
+            method: Method {
+                namespace: Some("team-a".to_owned()),
+                min_backoff: Duration::from_secs(5),
+                exit_on_err: true,
+                ..method(
+                    MethodKind::Kubernetes {
+                        role: "app".to_owned(),
+                        token_path: PathBuf::from("/var/run/secrets/vault/token"),
+                    },
+                    "auth/kubernetes",
+                )
+            },
+            sinks: vec![Sink {
+                path: PathBuf::from("/home/vault/.vault-token"),
+                mode: 0o640,
+            }],
+        }),
+        templates: vec![
+            template(
+                "/vault/secrets/db",
+                "{{ with secret \"database/creds/app\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
+            ),
+            Template {
+                perms: 0o400,
+                command: argv(&["pkill", "-HUP", "app"]),
+                error_on_missing_key: true,
+                ..template(
+                    "/vault/secrets/app.env",
+                    "{{ with secret \"secret/data/app\" }}{{ .Data.data | toJSON }}\n{{ end }}",
+                )
+            },
+        ],
+        template_config: TemplateConfig {
+            exit_on_retry_failure: true,
+            static_secret_render_interval: Duration::from_secs(30),
+        },
+        exit_after_auth: false,
+        pid_file: Some(PathBuf::from("/home/vault/.pid")),
+        keyhole: Keyhole::default(),
+    };
+    assert_eq!(fixture("vault-k8s.json"), expected);
+}
+
+#[test]
+fn fills_vault_agent_defaults() {
+    let config = AgentConfig::from_hcl(
+        r#"
+        auto_auth {
+          method "kubernetes" {
+            config { role = "app" }
+          }
+          sink "file" {
+            config { path = "/t" }
+          }
+        }
+        template {
+          destination = "/d"
+          contents    = "x"
+          command     = ["/bin/reload", "--all"]
+        }
+        "#,
+    )
+    .expect("config parses");
+    let auto_auth = config.auto_auth.expect("auto_auth is set");
+    assert_eq!(
+        auto_auth.method,
+        method(
+            MethodKind::Kubernetes {
+                role: "app".to_owned(),
+                token_path: PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+            },
+            "auth/kubernetes",
+        )
+    );
+    assert_eq!(auto_auth.sinks[0].mode, 0o640);
+    assert_eq!(
+        config.templates,
+        vec![Template {
+            command: argv(&["/bin/reload", "--all"]),
+            ..template("/d", "x")
+        }]
+    );
+    assert_eq!(config.vault.num_retries, 12);
+    assert_eq!(config.vault.address, None);
+    assert_eq!(config.template_config, DEFAULT_TEMPLATE_CONFIG);
+    assert!(!config.exit_after_auth);
+    assert_eq!(config.keyhole, Keyhole::default());
+}
+
+#[test]
+fn reads_retry_zero_as_default_and_minus_one_as_none() {
+    let retries = |n: &str| {
+        let text = with_auth(&format!("vault {{\n retry {{ num_retries = {n} }}\n}}"));
+        AgentConfig::from_hcl(&text)
+            .expect("config parses")
+            .vault
+            .num_retries
+    };
+    assert_eq!(retries("0"), 12);
+    assert_eq!(retries("-1"), 0);
+    assert_eq!(retries("3"), 3);
+}
+
+#[test]
+fn reads_command_string_as_whitespace_separated_argv() {
+    let text = with_auth(
+        "template {\n destination = \"/d\"\n contents = \"x\"\n command = \"  kill  -HUP 1 \"\n}",
+    );
+    let config = AgentConfig::from_hcl(&text).expect("config parses");
+    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+}
+
+#[test]
+fn reads_one_element_command_list_like_a_string() {
+    let text = with_auth(
+        "template {\n destination = \"/d\"\n contents = \"x\"\n command = [\"kill -HUP 1\"]\n}",
+    );
+    let config = AgentConfig::from_hcl(&text).expect("config parses");
+    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+}
+
+#[test]
+fn exec_timeout_falls_back_to_command_timeout() {
+    let text = with_auth(
+        "template {\n destination = \"/d\"\n contents = \"x\"\n command_timeout = \"1m\"\n exec { command = [\"a\", \"b\"] }\n}",
+    );
+    let config = AgentConfig::from_hcl(&text).expect("config parses");
+    assert_eq!(config.templates[0].command, argv(&["a", "b"]));
+    assert_eq!(config.templates[0].command_timeout, Duration::from_secs(60));
+}
+
+#[test]
+fn accepts_signal_names_with_or_without_sig() {
+    assert_eq!(Signal::from_name("SIGUSR1"), Some(Signal::Usr1));
+    assert_eq!(Signal::from_name("TERM"), Some(Signal::Term));
+    assert_eq!(Signal::from_name("sighup"), None);
+    assert_eq!(Signal::from_name("SIGFOO"), None);
+}
+
+#[test]
+fn reports_errors_naming_stanza_and_key() {
+    let tmpl = |body: &str| with_auth(&format!("template {{\n{body}\n}}"));
+    let ok_tmpl = "template {\n destination = \"/a\"\n contents = \"x\"\n}\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_auth(&format!("{ok_tmpl}{ok_tmpl}template {{\n destnation = \"/a\"\n}}")),
+            r#"template[2]: unknown key "destnation" (did you mean "destination"?)"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_tmpl}{ok_tmpl}template {{\n destination = \"/a\"\n contents = \"x\"\n destnation = \"/b\"\n}}"
+            )),
+            r#"template[2]: unknown key "destnation""#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { token_path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".config: missing required key "role""#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { rol = \"app\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".config: unknown key "rol" (did you mean "role"?)"#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { role = \"app\"\n rol = \"x\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".config: unknown key "rol""#,
+        ),
+        (
+            "auto_auth {\n method \"jwt\" {\n config = { role = \"app\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "jwt".config: missing required key "path""#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n perms = \"0999\""),
+            r#"template[0].perms: "0999" is not an octal file mode"#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n perms = 0999"),
+            "template[0].perms: 0999 is not a valid octal number",
+        ),
+        (
+            tmpl("destination = \"/a\""),
+            r#"template[0]: needs one of "contents" or "source""#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n source = \"/s\""),
+            r#"template[0]: takes only one of "contents" and "source""#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \"a\"\n exec { command = \"b\" }"),
+            r#"template[0]: takes only one of "command" and "exec""#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n exec { timeout = \"1s\" }"),
+            r#"template[0].exec: missing required key "command""#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \"sh -c 'kill -HUP $(pidof app)'\""),
+            r#"template[0].command: "sh -c 'kill -HUP $(pidof app)'" needs a shell (it contains '\''), and keyhole runs commands without one: write the command as a list of arguments, or use a keyhole { reload { ... } } stanza to signal a process"#,
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = []"),
+            "template[0].command: is empty",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = 1"),
+            "template[0].command: expected a string or a list of strings, found a number",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n backup = true"),
+            "template[0].backup: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n exec {\n command = \"a\"\n splay = \"1s\"\n }"),
+            "template[0].exec.splay: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n create_dest_dirs = \"yes\""),
+            "template[0].create_dest_dirs: expected a boolean, found a string",
+        ),
+        (
+            with_auth("cache {\n use_auto_auth_token = true\n}"),
+            "cache: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            with_auth("listener \"tcp\" {\n address = \"127.0.0.1:8100\"\n}"),
+            "listener: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            with_auth("vaultt {}"),
+            r#"unknown key "vaultt""#,
+        ),
+        (
+            with_auth("vault {\n retry {\n attempts = 3\n }\n}"),
+            "vault.retry.attempts: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            with_auth("vault {\n retry {\n num_retries = -2\n }\n}"),
+            "vault.retry.num_retries: -2 is not a number of retries (or -1 for none)",
+        ),
+        (
+            with_auth("vault {}\nvault {}"),
+            "vault: given 2 times; only one is allowed",
+        ),
+        (
+            with_auth("exit_after_auth = \"true\""),
+            "exit_after_auth: expected a boolean, found a string",
+        ),
+        (
+            with_auth("template_config {\n static_secret_render_interval = \"soon\"\n}"),
+            r#"template_config.static_secret_render_interval: "soon" is not a duration"#,
+        ),
+        (
+            with_auth("template_config {\n max_connections_per_host = 20\n}"),
+            "template_config.max_connections_per_host: keyhole does not support this Vault Agent setting",
+        ),
+        (
+            "auto_auth {\n method \"aws\" {\n config = { role = \"app\" }\n }\n}".to_owned(),
+            r#"auto_auth.method: keyhole does not support auth method "aws" (supported: kubernetes, jwt, approle, token_file)"#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n method \"jwt\" {}\n}".to_owned(),
+            r#"auto_auth: takes exactly one "method", found 2"#,
+        ),
+        (
+            "auto_auth {\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth: missing required key "method""#,
+        ),
+        (
+            "auto_auth {\n method {\n config = { role = \"a\" }\n }\n}".to_owned(),
+            r#"auto_auth.method[0]: missing required key "type""#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".wrap_ttl: keyhole does not support this Vault Agent setting"#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n sink \"kafka\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth.sink[0]: keyhole does not support sink type "kafka" (only "file")"#,
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n sink \"file\" {\n config {\n path = \"/t\"\n mode = \"0600\"\n }\n }\n}".to_owned(),
+            "auto_auth.sink[0].config.mode: expected an integer file mode (0600 in HCL, 384 in JSON), found a string",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n}".to_owned(),
+            "auto_auth: needs at least one sink or at least one template",
+        ),
+        (
+            "pid_file = \"/p\"".to_owned(),
+            r#"missing required stanza "auto_auth""#,
+        ),
+        (
+            with_auth("keyhole {\n metrics_listen = \"localhost\"\n}"),
+            r#"keyhole.metrics_listen: "localhost" is not an IP address and port such as "0.0.0.0:9102""#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_tmpl}keyhole {{\n reload {{\n destination = \"/a\"\n signal = \"SIGFOO\"\n process = \"app\"\n }}\n}}"
+            )),
+            r#"keyhole.reload[0].signal: "SIGFOO" is not one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_tmpl}keyhole {{\n reload {{\n destination = \"/b\"\n signal = \"SIGHUP\"\n process = \"app\"\n }}\n}}"
+            )),
+            r#"keyhole.reload[0].destination: "/b" is not the destination of any template"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_tmpl}keyhole {{\n reload {{\n destination = \"/a\"\n signal = \"SIGHUP\"\n }}\n}}"
+            )),
+            r#"keyhole.reload[0]: missing required key "process""#,
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(hcl_error(&text), expected, "config:\n{text}");
+    }
+}
+
+#[test]
+fn reports_json_errors_with_the_same_paths() {
+    assert_eq!(
+        json_error(
+            r#"{"auto_auth":{"method":{"type":"kubernetes","config":{}},"sink":[{"type":"file","config":{"path":"/t"}}]}}"#
+        ),
+        r#"auto_auth.method "kubernetes".config: missing required key "role""#
+    );
+    assert_eq!(
+        json_error(
+            r#"{"auto_auth":{"method":{"type":"token_file","config":{"token_file_path":"/t"}}},"template":[{"destination":"/a","contents":"x","perms":"0999"}]}"#
+        ),
+        r#"template[0].perms: "0999" is not an octal file mode"#
+    );
+    assert_eq!(json_error("[]"), "expected a block, found a list");
+    assert!(json_error("{").starts_with("invalid JSON: EOF while parsing"));
+}
+
+#[test]
+fn names_the_file_in_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("agent.hcl");
+    std::fs::write(&path, "auto_auth {\n  methd {}\n}\n").expect("write config");
+    let err = AgentConfig::from_file(&path).expect_err("config is rejected");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: auto_auth: unknown key \"methd\" (did you mean \"method\"?)",
+            path.display()
+        )
+    );
+    let missing = dir.path().join("missing.hcl");
+    let err = AgentConfig::from_file(&missing).expect_err("file is missing");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read config file: ", missing.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn reads_json_by_extension_or_leading_brace() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = std::fs::read_to_string(fixture_path("approle.json")).expect("read fixture");
+    let path = dir.path().join("agent.conf");
+    std::fs::write(&path, &json).expect("write config");
+    assert_eq!(
+        AgentConfig::from_file(&path).expect("config parses"),
+        fixture("approle.hcl")
+    );
+    let path = dir.path().join("agent.json");
+    std::fs::write(&path, "\n").expect("write config");
+    let err = AgentConfig::from_file(&path).expect_err("config is rejected");
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
+}
+
+#[test]
+fn vault_addr_overrides_the_config_address() {
+    let json = std::fs::read_to_string(fixture_path("kubernetes.json")).expect("read fixture");
+    let config = load_with(
+        None,
+        Some(json.clone()),
+        Some("https://vault:8200".to_owned()),
+    )
+    .expect("config loads");
+    assert_eq!(config.vault.address.as_deref(), Some("https://vault:8200"));
+
+    let config = load_with(None, Some(json), Some(String::new())).expect("config loads");
+    assert_eq!(
+        config.vault.address.as_deref(),
+        Some("http://127.0.0.1:8200")
+    );
+}
+
+#[test]
+fn load_prefers_the_config_file_and_needs_one_source() {
+    let config = load_with(
+        Some(&fixture_path("jwt.hcl")),
+        Some("not json".to_owned()),
+        None,
+    )
+    .expect("config loads");
+    assert_eq!(config, fixture("jwt.hcl"));
+
+    let err = load_with(None, None, None).expect_err("no config");
+    assert_eq!(
+        err.to_string(),
+        "no configuration: pass --config FILE or set KEYHOLE_AGENT_CONFIG"
+    );
+    let err = load_with(None, Some("{}".to_owned()), None).expect_err("config is rejected");
+    assert_eq!(
+        err.to_string(),
+        r#"KEYHOLE_AGENT_CONFIG: missing required stanza "auto_auth""#
+    );
+}
+
+#[test]
+fn round_trips_every_fixture_through_vault_agent_json() {
+    for name in [
+        "kubernetes.hcl",
+        "jwt.hcl",
+        "approle.hcl",
+        "token_file.hcl",
+        "vault-k8s.json",
+    ] {
+        let config = fixture(name);
+        let json = config.to_vault_agent_json().to_string();
+        assert_eq!(
+            AgentConfig::from_json(&json).expect("emitted JSON parses"),
+            config,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn round_trips_zero_retries_and_sub_second_durations() {
+    let mut config = fixture("jwt.hcl");
+    config.vault.num_retries = 0;
+    let json = config.to_vault_agent_json();
+    assert_eq!(json["vault"]["retry"]["num_retries"], -1);
+    assert_eq!(json["auto_auth"]["method"][0]["min_backoff"], "250ms");
+    let parsed = AgentConfig::from_json(&json.to_string()).expect("emitted JSON parses");
+    assert_eq!(parsed, config);
+}
+
+#[test]
+fn emits_vault_agent_json() {
+    let json = fixture("approle.hcl").to_vault_agent_json();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "vault": {
+                "address": "http://127.0.0.1:8200",
+                "tls_skip_verify": false,
+                "retry": { "num_retries": 12 },
+            },
+            "auto_auth": {
+                "method": [{
+                    "type": "approle",
+                    "mount_path": "auth/approle",
+                    "min_backoff": "1s",
+                    "max_backoff": "300s",
+                    "exit_on_err": false,
+                    "config": {
+                        "role_id_file_path": "/vault/run/role-id",
+                        "secret_id_file_path": "/vault/run/secret-id",
+                        "remove_secret_id_file_after_reading": false,
+                    },
+                }],
+                "sink": [{ "type": "file", "config": { "path": "/vault/run/token", "mode": 416 } }],
+            },
+            "template": [
+                {
+                    "destination": "/vault/secrets/a",
+                    "contents": "{{ with secret \"secret/data/app\" }}{{ .Data.data.user }}{{ end }}",
+                    "perms": "0644",
+                    "error_on_missing_key": false,
+                    "left_delimiter": "{{",
+                    "right_delimiter": "}}",
+                    "create_dest_dirs": true,
+                    "exec": { "command": ["touch", "/vault/run/a-changed"], "timeout": "30s" },
+                },
+                {
+                    "destination": "/vault/secrets/b",
+                    "contents": "{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}",
+                    "perms": "0640",
+                    "error_on_missing_key": false,
+                    "left_delimiter": "{{",
+                    "right_delimiter": "}}",
+                    "create_dest_dirs": true,
+                    "exec": { "command": ["touch", "/vault/run/b-changed"], "timeout": "10s" },
+                },
+            ],
+            "template_config": {
+                "exit_on_retry_failure": false,
+                "static_secret_render_interval": "300s",
+            },
+            "exit_after_auth": true,
+        })
+    );
+}
