@@ -290,7 +290,9 @@ impl TlsArgs {
                 hosts: tls_auto_hosts,
             };
             auto.refresh(&store).await?;
-            return Ok(tokio::spawn(async move { auto.keep_current(store).await }));
+            return Ok(tokio::spawn(async move {
+                auto.keep_current(store, metrics).await
+            }));
         }
         let (Some(cert), Some(key)) = (tls_cert, tls_key) else {
             bail!("either --tls-cert and --tls-key, or --tls-auto, is required");

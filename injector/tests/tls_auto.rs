@@ -444,3 +444,53 @@ async fn current_ca_bundle_is_not_patched_again() {
     assert!(!task.await.expect("task").expect("no patch needed"));
     no_more_requests(auto, handle).await;
 }
+
+#[tokio::test]
+async fn refresh_serves_the_secrets_certificate_and_patches_its_ca() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (auto, mut handle) = auto_tls();
+    let existing = Bundle::generate(&hosts(), OffsetDateTime::now_utc()).expect("bundle");
+    let store = keyhole_injector::tls::CertStore::new();
+    let ready = store.loaded();
+    let task = tokio::spawn({
+        let (auto, store) = (auto.clone(), store.clone());
+        async move { auto.refresh(&store).await }
+    });
+
+    expect(
+        &mut handle,
+        Method::GET,
+        SECRET_PATH,
+        StatusCode::OK,
+        secret(&existing, "5"),
+    )
+    .await;
+    expect(
+        &mut handle,
+        Method::GET,
+        CONFIG_PATH,
+        StatusCode::OK,
+        webhook_config(None),
+    )
+    .await;
+    let patch = expect(
+        &mut handle,
+        Method::PATCH,
+        &format!("{CONFIG_PATH}?&fieldManager=keyhole-injector"),
+        StatusCode::OK,
+        json!({}),
+    )
+    .await
+    .expect("patch body");
+
+    assert!(task.await.expect("task").expect("refreshed"));
+    assert!(*ready.borrow());
+    let served = store.get().expect("a certificate");
+    let leaf = CertificateDer::from_pem_slice(existing.cert.as_bytes()).expect("certificate");
+    assert_eq!(served.cert[0], leaf);
+    assert_eq!(
+        patch["json"]["webhooks"][0]["clientConfig"]["caBundle"],
+        STANDARD.encode(&existing.ca_cert)
+    );
+    no_more_requests(auto, handle).await;
+}

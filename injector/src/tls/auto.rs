@@ -29,6 +29,7 @@ use tracing::{info, warn};
 use x509_parser::extensions::GeneralName;
 
 use super::CertStore;
+use crate::metrics::TlsMetrics;
 
 /// Lifetime of a generated CA.
 pub const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -135,8 +136,9 @@ pub enum Renewal {
 
 impl AutoTls {
     /// Makes sure the Secret holds a current CA and certificate, serves the
-    /// certificate and patches the CA into the webhooks.
-    pub async fn refresh(&self, store: &CertStore) -> Result<()> {
+    /// certificate and patches the CA into the webhooks. Returns whether the
+    /// served certificate changed.
+    pub async fn refresh(&self, store: &CertStore) -> Result<bool> {
         let bundle = self.ensure_secret(OffsetDateTime::now_utc()).await?;
         let key = super::certified_key(
             bundle.cert.as_bytes(),
@@ -144,7 +146,8 @@ impl AutoTls {
             bundle.key.as_bytes(),
             &self.secret_key_name(TLS_KEY),
         )?;
-        if store.get().is_none_or(|current| current.cert != key.cert) {
+        let changed = store.get().is_none_or(|current| current.cert != key.cert);
+        if changed {
             store.set(key);
             info!(
                 secret = self.secret,
@@ -152,16 +155,24 @@ impl AutoTls {
             );
         }
         self.patch_ca_bundle(&bundle.ca_cert).await?;
-        Ok(())
+        Ok(changed)
     }
 
     /// Re-runs [`AutoTls::refresh`] every [`RECHECK`]; failures are logged and
     /// retried, the current certificate stays in use.
-    pub async fn keep_current(self, store: CertStore) {
+    pub async fn keep_current(self, store: CertStore, metrics: TlsMetrics) {
         loop {
             tokio::time::sleep(RECHECK).await;
-            if let Err(error) = self.refresh(&store).await {
-                warn!(%error, "auto-TLS refresh failed, keeping the current certificate");
+            match self.refresh(&store).await {
+                Ok(changed) => {
+                    if changed {
+                        metrics.reloaded(true);
+                    }
+                }
+                Err(error) => {
+                    metrics.reloaded(false);
+                    warn!(%error, "auto-TLS refresh failed, keeping the current certificate");
+                }
             }
         }
     }
