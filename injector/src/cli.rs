@@ -218,16 +218,7 @@ impl Serve {
         let admin = admin::app(AdminState::new(store.loaded(), registry));
         let config = store.server_config()?;
 
-        let certificates = tls.start(store, tls_metrics).await?;
-
-        let admin_listener = tokio::net::TcpListener::bind(admin_listen)
-            .await
-            .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
-        let listener = std::net::TcpListener::bind(listen)
-            .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
         let handle = Handle::new();
-        info!(%listen, %admin_listen, "serving");
-
         let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
         let drain = handle.clone();
         tokio::spawn(async move {
@@ -236,6 +227,12 @@ impl Serve {
             drain.graceful_shutdown(Some(DRAIN));
             stop_tx.send_replace(true);
         });
+
+        // The admin port answers (unready) while the first certificate loads,
+        // which with --tls-auto waits for the Kubernetes API.
+        let admin_listener = tokio::net::TcpListener::bind(admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
         let admin_server = tokio::spawn(async move {
             axum::serve(admin_listener, admin)
                 .with_graceful_shutdown(async move {
@@ -244,6 +241,11 @@ impl Serve {
                 })
                 .await
         });
+
+        let certificates = tls.start(store, tls_metrics).await?;
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+        info!(%listen, %admin_listen, "serving");
         let app = webhook::app(AppState::new(settings, webhook_metrics));
         webhook::serve(listener, config, app, handle)
             .await
