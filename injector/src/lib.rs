@@ -1,7 +1,14 @@
 //! keyhole-injector: the mutating admission webhook that adds keyhole-agent to pods.
 
+pub mod admin;
 pub mod agent_config;
 pub mod annotations;
+pub mod cli;
+pub mod metrics;
 pub mod offline;
 pub mod patch;
 pub mod settings;
+pub mod tls;
+pub mod webhook;
+
+pub use cli::{Cli, run};

@@ -1,0 +1,441 @@
+//! Command line: `keyhole-injector serve` and `keyhole-injector mutate`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum_server::Handle;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use prometheus_client::registry::Registry;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::admin::{self, AdminState};
+use crate::metrics::{TlsMetrics, WebhookMetrics};
+use crate::offline;
+use crate::settings::Settings;
+use crate::tls::CertStore;
+use crate::tls::auto::AutoTls;
+use crate::tls::files::CertFiles;
+use crate::webhook::{self, AppState};
+
+/// How long in-flight reviews may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// Where a pod's namespace is mounted by default.
+const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// keyhole-injector adds keyhole-agent to pods that ask for Vault secrets.
+#[derive(Debug, Parser)]
+#[command(name = "keyhole-injector", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the mutating admission webhook over HTTPS.
+    Serve(Box<Serve>),
+    /// Apply the webhook's mutation to manifests in a file and print them.
+    Mutate(Box<Mutate>),
+}
+
+/// `keyhole-injector serve`.
+#[derive(Debug, Args)]
+// `--log-level` and `--log-format` are the injector's own; the agent's defaults
+// from `Settings` take the `--agent-` prefix that their environment variables have.
+#[command(
+    mut_arg("log_level", |arg| arg.long("agent-log-level")),
+    mut_arg("log_format", |arg| arg.long("agent-log-format"))
+)]
+pub struct Serve {
+    /// Address of the HTTPS webhook listener (`POST /mutate`).
+    #[arg(long, env = "KEYHOLE_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP admin listener (`/livez`, `/readyz`, `/metrics`).
+    #[arg(long, env = "KEYHOLE_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    pub admin_listen: SocketAddr,
+    /// Where the serving certificate comes from.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Defaults for injected pods.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Serving certificate options: files, or `--tls-auto`.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain file, reloaded when it changes.
+    #[arg(
+        long,
+        env = "KEYHOLE_TLS_CERT",
+        requires = "tls_key",
+        required_unless_present = "tls_auto",
+        conflicts_with = "tls_auto"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key file of the certificate, reloaded when it changes.
+    #[arg(long, env = "KEYHOLE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Generate a CA and serving certificate, keep them in a Secret and patch the CA
+    /// into the MutatingWebhookConfiguration.
+    #[arg(long, env = "KEYHOLE_TLS_AUTO")]
+    pub tls_auto: bool,
+    /// Name of the Secret holding the generated CA and certificate.
+    #[arg(
+        long,
+        env = "KEYHOLE_TLS_AUTO_SECRET",
+        default_value = "keyhole-injector-tls"
+    )]
+    pub tls_auto_secret: String,
+    /// Name of the MutatingWebhookConfiguration whose webhooks get the CA bundle.
+    #[arg(
+        long,
+        env = "KEYHOLE_TLS_AUTO_WEBHOOK_CONFIG",
+        default_value = "keyhole-injector"
+    )]
+    pub tls_auto_webhook_config: String,
+    /// DNS names of the generated certificate, comma separated
+    /// (e.g. `keyhole-injector.keyhole.svc`).
+    #[arg(
+        long,
+        env = "KEYHOLE_TLS_AUTO_HOSTS",
+        value_delimiter = ',',
+        required_if_eq("tls_auto", "true")
+    )]
+    pub tls_auto_hosts: Vec<String>,
+    /// Namespace of the Secret; defaults to the injector's own namespace.
+    #[arg(long, env = "KEYHOLE_NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// Log output options.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log filter: a level (`info`) or `tracing` directives (`keyhole_injector=debug`).
+    #[arg(
+        id = "injector_log_level",
+        long = "log-level",
+        env = "KEYHOLE_LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Log line format.
+    #[arg(
+        id = "injector_log_format",
+        long = "log-format",
+        env = "KEYHOLE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `keyhole-injector mutate`.
+#[derive(Debug, Args)]
+// `--log-level` and `--log-format` are the injector's own; the agent's defaults
+// from `Settings` take the `--agent-` prefix that their environment variables have.
+#[command(
+    mut_arg("log_level", |arg| arg.long("agent-log-level")),
+    mut_arg("log_format", |arg| arg.long("agent-log-format"))
+)]
+pub struct Mutate {
+    /// Manifest file (multi-document YAML), or `-` for standard input.
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    /// Only check the annotations; print nothing on success.
+    #[arg(long)]
+    pub check: bool,
+    /// Defaults for injected pods, as `serve` takes them.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Runs a parsed command line; the process exits with the returned code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(serve) => {
+            serve.log.init()?;
+            tokio::runtime::Runtime::new()
+                .context("cannot start the async runtime")?
+                .block_on(serve.run())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mutate(mutate) => Ok(mutate.run()),
+    }
+}
+
+impl LogArgs {
+    fn init(&self) -> anyhow::Result<()> {
+        let Self {
+            log_level,
+            log_format,
+        } = self;
+        let filter =
+            EnvFilter::try_new(log_level).with_context(|| format!("--log-level {log_level:?}"))?;
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        let installed = match log_format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().try_init(),
+        };
+        installed.map_err(|err| anyhow::anyhow!("cannot install the logger: {err}"))
+    }
+}
+
+impl Serve {
+    /// Serves the webhook and the admin port until SIGTERM or Ctrl-C.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listen,
+            admin_listen,
+            tls,
+            log: _,
+            settings,
+        } = self;
+        let mut registry = Registry::with_prefix("keyhole_injector");
+        let webhook_metrics = WebhookMetrics::register(&mut registry);
+        let tls_metrics = TlsMetrics::register(&mut registry);
+        let store = CertStore::new();
+        let admin = admin::app(AdminState::new(store.loaded(), registry));
+        let config = store.server_config()?;
+
+        let handle = Handle::new();
+        let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        let drain = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            info!("shutting down, draining in-flight reviews");
+            drain.graceful_shutdown(Some(DRAIN));
+            stop_tx.send_replace(true);
+        });
+
+        // The admin port answers (unready) while the first certificate loads,
+        // which with --tls-auto waits for the Kubernetes API.
+        let admin_listener = tokio::net::TcpListener::bind(admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
+        let admin_server = tokio::spawn(async move {
+            axum::serve(admin_listener, admin)
+                .with_graceful_shutdown(async move {
+                    // An error means the sender is gone, which also means stop.
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+
+        let certificates = tls.start(store, tls_metrics).await?;
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+        info!(%listen, %admin_listen, "serving");
+        let app = webhook::app(AppState::new(settings, webhook_metrics));
+        webhook::serve(listener, config, app, handle)
+            .await
+            .with_context(|| format!("webhook server on {listen}"))?;
+        certificates.abort();
+        admin_server.await?.context("admin server")?;
+        Ok(())
+    }
+}
+
+impl TlsArgs {
+    /// Loads the first certificate into `store` and starts keeping it current.
+    async fn start(
+        self,
+        store: CertStore,
+        metrics: TlsMetrics,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let Self {
+            tls_cert,
+            tls_key,
+            tls_auto,
+            tls_auto_secret,
+            tls_auto_webhook_config,
+            tls_auto_hosts,
+            namespace,
+        } = self;
+        if tls_auto {
+            let namespace = match namespace {
+                Some(namespace) => namespace,
+                None => std::fs::read_to_string(NAMESPACE_FILE)
+                    .map(|namespace| namespace.trim().to_owned())
+                    .with_context(|| {
+                        format!("--namespace not set and cannot read {NAMESPACE_FILE}")
+                    })?,
+            };
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot configure the Kubernetes client for --tls-auto")?;
+            let auto = AutoTls {
+                client,
+                namespace,
+                secret: tls_auto_secret,
+                webhook_config: tls_auto_webhook_config,
+                hosts: tls_auto_hosts,
+            };
+            auto.refresh(&store).await?;
+            return Ok(tokio::spawn(async move {
+                auto.keep_current(store, metrics).await
+            }));
+        }
+        let (Some(cert), Some(key)) = (tls_cert, tls_key) else {
+            bail!("either --tls-cert and --tls-key, or --tls-auto, is required");
+        };
+        let files = CertFiles { cert, key };
+        store.set(files.load()?);
+        Ok(tokio::spawn(async move {
+            if let Err(error) = files.watch(store, metrics).await {
+                warn!(%error, "certificate files are no longer watched");
+            }
+        }))
+    }
+}
+
+impl Mutate {
+    /// Prints the mutated manifests; on a bad annotation prints the error and
+    /// returns exit code 1.
+    pub fn run(self) -> ExitCode {
+        let Self {
+            file,
+            check,
+            settings,
+        } = self;
+        let input = if file.as_os_str() == "-" {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map(|_| input)
+                .map_err(|err| format!("cannot read standard input: {err}"))
+        } else {
+            std::fs::read_to_string(&file)
+                .map_err(|err| format!("cannot read {}: {err}", file.display()))
+        };
+        let result = input.and_then(|yaml| {
+            if check {
+                offline::check_documents(&yaml, &settings).map(|warnings| (String::new(), warnings))
+            } else {
+                offline::mutate_documents(&yaml, &settings)
+                    .map(|mutated| (mutated.yaml, mutated.warnings))
+            }
+            .map_err(|err| err.to_string())
+        });
+        match result {
+            Ok((output, warnings)) => {
+                for warning in warnings {
+                    eprintln!("warning: {warning}");
+                }
+                print!("{output}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM (what the kubelet sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_flags_are_the_injectors_and_agent_flags_are_prefixed() {
+        let cli = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--log-level=warn",
+            "--log-format=json",
+            "--agent-log-level=debug",
+            "--agent-log-format=json",
+        ])
+        .expect("valid command line");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        assert_eq!(serve.log.log_level, "warn");
+        assert_eq!(serve.log.log_format, LogFormat::Json);
+        assert_eq!(serve.settings.log_level, "debug");
+        assert_eq!(serve.settings.log_format, "json");
+    }
+
+    #[test]
+    fn serve_takes_files_or_auto_tls_but_not_both() {
+        let files = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+        ]);
+        let Ok(Cli {
+            command: Command::Serve(serve),
+        }) = files
+        else {
+            panic!("{files:?}");
+        };
+        assert_eq!(serve.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(serve.admin_listen.to_string(), "0.0.0.0:9090");
+        let both = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--tls-auto",
+            "--tls-auto-hosts=injector.keyhole.svc",
+        ])
+        .expect_err("files and auto-TLS conflict");
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let neither = Cli::try_parse_from(["keyhole-injector", "serve"])
+            .expect_err("a certificate source is required");
+        assert_eq!(
+            neither.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+    }
+}

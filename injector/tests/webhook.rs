@@ -1,0 +1,175 @@
+//! `POST /mutate` answered in-process with captured AdmissionReview bodies.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use keyhole_injector::metrics::WebhookMetrics;
+use keyhole_injector::settings::Settings;
+use keyhole_injector::webhook::{self, AppState, MAX_BODY_BYTES};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/reviews")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+async fn post(body: Vec<u8>) -> Value {
+    let mut registry = Registry::default();
+    let state = AppState::new(Settings::default(), WebhookMetrics::register(&mut registry));
+    let request = Request::post("/mutate")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let response = webhook::app(state)
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("response body");
+    serde_json::from_slice(&bytes).expect("response is JSON")
+}
+
+fn response(review: &Value) -> &Value {
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(review["kind"], "AdmissionReview");
+    &review["response"]
+}
+
+#[tokio::test]
+async fn annotated_pod_gets_a_base64_json_patch_that_adds_the_agent() {
+    let body = fixture("annotated-pod.json");
+    let review = post(body.clone()).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e01");
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch");
+    let encoded = response["patch"]
+        .as_str()
+        .expect("patch is a base64 string, as the API server expects");
+    let ops: Value =
+        serde_json::from_slice(&STANDARD.decode(encoded).expect("base64")).expect("patch is JSON");
+    let patch: json_patch::Patch = serde_json::from_value(ops).expect("patch is a JSON Patch");
+
+    let request: Value = serde_json::from_slice(&body).expect("fixture is JSON");
+    let mut pod = request["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch).expect("patch applies to the pod");
+    let agents: Vec<&str> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|list| pod["spec"][list].as_array().into_iter().flatten())
+        .filter_map(|container| container["name"].as_str())
+        .filter(|name| name.starts_with("vault-agent"))
+        .collect();
+    assert!(!agents.is_empty(), "no agent container in {pod:#}");
+    assert_eq!(
+        pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+        "injected"
+    );
+    assert_eq!(pod["spec"]["containers"][0]["name"], "app");
+}
+
+#[tokio::test]
+async fn already_injected_pod_is_allowed_without_patch() {
+    let review = post(fixture("already-injected.json")).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e02");
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none(), "{response:#}");
+    assert!(response.get("patchType").is_none(), "{response:#}");
+}
+
+#[tokio::test]
+async fn pod_without_annotations_is_allowed_without_patch() {
+    let review = post(fixture("not-annotated.json")).await;
+    let response = response(&review);
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none(), "{response:#}");
+}
+
+#[tokio::test]
+async fn bad_annotation_is_denied_with_the_annotation_named() {
+    let review = post(fixture("bad-annotation.json")).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e03");
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
+    assert!(
+        message.starts_with("vault.hashicorp.com/agent-pre-populate: "),
+        "{message}"
+    );
+    assert!(message.contains("maybe"), "{message}");
+    assert!(response.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn pod_in_kube_system_is_not_injected() {
+    let review = post(fixture("kube-system.json")).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e04");
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none(), "{response:#}");
+}
+
+#[tokio::test]
+async fn malformed_review_is_invalid_and_keeps_its_uid() {
+    let review = post(fixture("unknown-operation.json")).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e06");
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["reason"], "InvalidRequest");
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
+    assert!(message.starts_with("not an AdmissionReview: "), "{message}");
+    assert!(message.contains("EXPLODE"), "{message}");
+}
+
+#[tokio::test]
+async fn truncated_body_is_invalid_not_an_http_error() {
+    let review = post(fixture("truncated.json")).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "");
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["reason"], "InvalidRequest");
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
+    assert!(message.starts_with("the body is not JSON: "), "{message}");
+}
+
+#[tokio::test]
+async fn review_without_request_is_invalid() {
+    let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#;
+    let review = post(body.to_vec()).await;
+    let response = response(&review);
+    assert_eq!(response["allowed"], false);
+    assert_eq!(
+        response["status"]["message"],
+        "the AdmissionReview has no request"
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_invalid() {
+    let body = vec![b' '; MAX_BODY_BYTES + 1];
+    let review = post(body).await;
+    let response = response(&review);
+    assert_eq!(response["allowed"], false);
+    let message = response["status"]["message"]
+        .as_str()
+        .expect("status message");
+    assert!(
+        message.starts_with("cannot read the request body (at most 4194304 bytes)"),
+        "{message}"
+    );
+}
