@@ -1,7 +1,9 @@
 //! Command line and process wiring of the `keyhole-agent` binary.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,13 +20,19 @@ pub struct Cli {
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
     config: Option<PathBuf>,
 
-    /// Log level: trace, debug, info, warn or error.
-    #[arg(long, env = "KEYHOLE_LOG_LEVEL", default_value = "info", global = true)]
-    log_level: String,
+    /// Log level: trace, debug, info, warn (warning) or error (err). Read
+    /// from VAULT_LOG_LEVEL, as Vault Agent does.
+    #[arg(long, env = "VAULT_LOG_LEVEL", default_value = "info", value_parser = log_level, global = true)]
+    log_level: &'static str,
 
-    /// Log format.
-    #[arg(long, env = "KEYHOLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log format. Read from VAULT_LOG_FORMAT, as Vault Agent does.
+    #[arg(long, env = "VAULT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Standard, global = true)]
     log_format: LogFormat,
+
+    /// Timeout of each request to Vault, e.g. 60s. Read from
+    /// VAULT_CLIENT_TIMEOUT, as Vault Agent does.
+    #[arg(long, env = "VAULT_CLIENT_TIMEOUT", value_parser = duration, global = true)]
+    client_timeout: Option<Duration>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -34,7 +42,8 @@ pub struct Cli {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     /// Human-readable lines.
-    Text,
+    #[value(alias = "text")]
+    Standard,
     /// One JSON object per line.
     Json,
 }
@@ -53,9 +62,10 @@ impl Cli {
             config,
             log_level,
             log_format,
+            client_timeout,
             command,
         } = self;
-        if let Err(err) = init_logging(&log_level, log_format) {
+        if let Err(err) = init_logging(log_level, log_format) {
             eprintln!("keyhole-agent: {err:#}");
             return ExitCode::from(2);
         }
@@ -68,13 +78,30 @@ impl Cli {
         };
         let result = match command {
             Some(Command::Probe) => Ok(probe(&config)),
-            None => runtime().and_then(|rt| rt.block_on(crate::runner::run(config))),
+            None => {
+                runtime().and_then(|rt| rt.block_on(crate::runner::run(config, client_timeout)))
+            }
         };
         result.unwrap_or_else(|err| {
             error!("{err:#}");
             ExitCode::FAILURE
         })
     }
+}
+
+fn log_level(text: &str) -> Result<&'static str, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "trace" => Ok("trace"),
+        "debug" => Ok("debug"),
+        "info" => Ok("info"),
+        "warn" | "warning" => Ok("warn"),
+        "error" | "err" => Ok("error"),
+        _ => Err("expected trace, debug, info, warn or error".to_owned()),
+    }
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text).ok_or_else(|| "expected a duration such as 60s".to_owned())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -91,9 +118,10 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
         .with_context(|| format!("invalid log level {level:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Standard => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
     Ok(())

@@ -36,8 +36,12 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the agent with `config` until it is done (init mode) or told to
-/// stop, and returns the process exit code.
-pub async fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
+/// stop, and returns the process exit code. `request_timeout` overrides the
+/// Vault client's default.
+pub async fn run(
+    config: AgentConfig,
+    request_timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
     let auto_auth = config
         .auto_auth
         .as_ref()
@@ -46,7 +50,11 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<ExitCode> {
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
     let metrics = Arc::new(Metrics::new());
-    let client = vault::Client::new(&config.vault).context("configuring the Vault client")?;
+    let mut client = vault::Client::builder(&config.vault);
+    if let Some(timeout) = request_timeout {
+        client = client.request_timeout(timeout);
+    }
+    let client = client.build().context("configuring the Vault client")?;
     let retry = Retry {
         attempts: num_retries,
         min_backoff: MIN_RETRY,

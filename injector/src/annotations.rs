@@ -39,17 +39,6 @@ pub(crate) const LOG_FORMATS: [&str; 2] = ["standard", "json"];
 /// Auth methods keyhole-agent implements.
 pub(crate) const AUTH_TYPES: [&str; 4] = ["kubernetes", "jwt", "approle", "token_file"];
 
-/// Signals a reload may send (keyhole-agent's `keyhole { reload { signal } }`).
-const SIGNALS: [&str; 8] = [
-    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGWINCH",
-];
-
-/// Characters that need a shell; keyhole-agent runs template commands without one.
-const SHELL_CHARS: &[char] = &[
-    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
-    '{', '}', '!', '\n',
-];
-
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 const IGNORED: &[(&str, &str)] = &[
     ("agent-cache-enable", "keyhole-agent has no cache listener"),
@@ -347,7 +336,7 @@ pub fn parse_bool(annotation: &str, value: &str) -> Result<bool> {
 
 /// Accepts a Go duration (`time.ParseDuration`), e.g. `1m30s`, `250ms`, `0`.
 fn check_duration(annotation: &str, value: &str) -> Result<String> {
-    if is_go_duration(value) {
+    if is_duration(value) {
         Ok(value.to_owned())
     } else {
         Err(Denial::new(
@@ -357,38 +346,10 @@ fn check_duration(annotation: &str, value: &str) -> Result<String> {
     }
 }
 
-pub(crate) fn is_go_duration(s: &str) -> bool {
-    if s == "0" {
-        return true;
-    }
-    const UNITS: [&str; 8] = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"];
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let mut digits = int_len;
-        rest = &rest[int_len..];
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-            digits += frac_len;
-            rest = &after_dot[frac_len..];
-        }
-        if digits == 0 {
-            return false;
-        }
-        // Longest unit first, so "ms" is not read as "m" followed by "s".
-        let Some(unit) = UNITS
-            .iter()
-            .filter(|u| rest.starts_with(**u))
-            .max_by_key(|u| u.len())
-        else {
-            return false;
-        };
-        rest = &rest[unit.len()..];
-    }
-    true
+/// Whether keyhole-agent reads `s` as a duration: a Go duration such as
+/// `30s` or `1h30m`, or plain seconds, as Vault Agent reads it.
+pub(crate) fn is_duration(s: &str) -> bool {
+    keyhole_agent::config::parse_duration(s).is_some()
 }
 
 /// Accepts a non-negative Kubernetes resource quantity, e.g. `100m`, `64Mi`, `1e3`.
@@ -485,7 +446,7 @@ fn check_command(annotation: &str, value: &str) -> Result<String> {
     if value.trim().is_empty() {
         return Err(Denial::new(annotation, "empty command"));
     }
-    if let Some(c) = value.chars().find(|c| SHELL_CHARS.contains(c)) {
+    if let Some(c) = keyhole_agent::config::shell_char(value) {
         return Err(Denial::new(
             annotation,
             format!(
@@ -500,13 +461,10 @@ fn check_command(annotation: &str, value: &str) -> Result<String> {
 fn check_reload(annotation: &str, value: &str) -> Result<(String, String)> {
     let words: Vec<&str> = value.split_whitespace().collect();
     match words.as_slice() {
-        [signal, process] if SIGNALS.contains(signal) => {
-            Ok(((*signal).to_owned(), (*process).to_owned()))
-        }
-        [signal, _] => Err(Denial::new(
-            annotation,
-            format!("{signal:?} is not one of {}", SIGNALS.join(", ")),
-        )),
+        [signal, process] => match keyhole_agent::reload::parse_signal(signal) {
+            Ok(parsed) => Ok((parsed.as_str().to_owned(), (*process).to_owned())),
+            Err(err) => Err(Denial::new(annotation, err.to_string())),
+        },
         _ => Err(Denial::new(
             annotation,
             format!("{value:?} is not a signal and a process name, such as \"SIGHUP nginx\""),
@@ -1161,14 +1119,14 @@ mod tests {
     }
 
     #[test]
-    fn accepts_go_durations_only() {
+    fn accepts_durations_the_agent_reads() {
         for good in [
-            "0", "30s", "1m30s", "250ms", "1.5h", "10us", "3µs", ".5s", "1h0m0s",
+            "0", "5", "30s", "1m30s", "250ms", "1.5h", "10us", "3µs", ".5s", "1h0m0s", "1d",
         ] {
-            assert!(is_go_duration(good), "{good}");
+            assert!(is_duration(good), "{good}");
         }
-        for bad in ["", "5", "5 m", "-5s", "1d", "s", "1.2.3s", "5mm", "."] {
-            assert!(!is_go_duration(bad), "{bad}");
+        for bad in ["", "5 m", "-5s", "s", "1.2.3s", "5mm", "."] {
+            assert!(!is_duration(bad), "{bad}");
         }
     }
 

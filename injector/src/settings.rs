@@ -168,7 +168,7 @@ impl Settings {
             ("auth-max-backoff", &self.auth_max_backoff),
         ];
         for (flag, value) in durations {
-            if let Some(value) = value.as_ref().filter(|v| !annotations::is_go_duration(v)) {
+            if let Some(value) = value.as_ref().filter(|v| !annotations::is_duration(v)) {
                 return Err(Error {
                     flag,
                     message: format!("{value:?} is not a duration such as 30s or 5m"),

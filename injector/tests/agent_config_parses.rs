@@ -5,7 +5,8 @@ mod common;
 use common::{agent_config, inject, mk_pod, mutate, settings};
 use std::path::PathBuf;
 
-use keyhole_agent::config::{AgentConfig, Signal};
+use keyhole_agent::config::AgentConfig;
+use keyhole_agent::reload::Signal;
 use keyhole_injector::settings::Settings;
 use serde_json::Value;
 
@@ -143,7 +144,7 @@ fn the_agent_reads_what_the_annotations_ask_for() {
         config.keyhole.reload[0].destination,
         PathBuf::from("/vault/secrets/db")
     );
-    assert_eq!(config.keyhole.reload[0].signal, Signal::Hup);
+    assert_eq!(config.keyhole.reload[0].signal, Signal::SIGHUP);
     assert_eq!(config.keyhole.reload[0].process, "nginx");
 
     let cert = &config.templates[0];

@@ -778,8 +778,8 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
             "vault.hashicorp.com/agent-inject-command-db: \"kill -HUP $(pidof app)\" needs a shell (it contains '$') and keyhole-agent runs commands without one; use a plain command or keyhole.dev/reload-signal-<name>",
         ),
         (
-            &[("keyhole.dev/reload-signal-db", "HUP nginx")],
-            "keyhole.dev/reload-signal-db: \"HUP\" is not one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH",
+            &[("keyhole.dev/reload-signal-db", "SIGFOO nginx")],
+            "keyhole.dev/reload-signal-db: unknown signal \"SIGFOO\": expected one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCONT, SIGWINCH (the SIG prefix is optional)",
         ),
         (
             &[("keyhole.dev/reload-signal-db", "SIGHUP")],

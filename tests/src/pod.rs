@@ -118,7 +118,7 @@ impl PodAgent {
             let probe = Command::new(&self.bin)
                 .arg("probe")
                 .env("KEYHOLE_AGENT_CONFIG", &self.config)
-                .env("KEYHOLE_LOG_LEVEL", "error")
+                .env("VAULT_LOG_LEVEL", "error")
                 .status()
                 .await?;
             if probe.success() {

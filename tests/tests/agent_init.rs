@@ -450,7 +450,7 @@ async fn secret_values_never_reach_the_logs_even_at_trace() -> anyhow::Result<()
             "{{ with secret \"pki/issue/app\" \"common_name=a.example.com\" }}{{ .Data.private_key }}{{ end }}"
         ),
     );
-    let run = run_keyhole_agent(&config, &out, &[("KEYHOLE_LOG_LEVEL", "trace")]).await?;
+    let run = run_keyhole_agent(&config, &out, &[("VAULT_LOG_LEVEL", "trace")]).await?;
     assert_exit(&run, 0);
     let logs = format!("{}{}", run.stdout, run.stderr);
     assert!(logs.lines().count() > 20, "trace logging is on:\n{logs}");

@@ -129,6 +129,26 @@ impl AgentConfig {
     }
 }
 
+/// Characters that mean something to a shell. A `command` string containing
+/// one would behave differently without a shell, so it is refused.
+const SHELL_CHARS: &[char] = &[
+    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
+    '{', '}', '!', '\n',
+];
+
+/// Parses a duration as Vault Agent does: digits alone are seconds,
+/// otherwise a Go duration such as `1h30m` (with `d` for days).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    stanza::parse_duration(text)
+}
+
+/// The first character of a `command` string that only a shell would
+/// understand. keyhole-agent runs commands without a shell (its image has
+/// none), so such a command is refused rather than run differently.
+pub fn shell_char(command: &str) -> Option<char> {
+    command.chars().find(|c| SHELL_CHARS.contains(c))
+}
+
 /// [`AgentConfig::load`] with the environment passed in, so it can be tested.
 fn load_with(
     path: Option<&Path>,

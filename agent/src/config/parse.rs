@@ -52,13 +52,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "telemetry",
 ];
 
-/// Characters that mean something to a shell. A `command` string containing
-/// one would behave differently without a shell, so it is refused.
-const SHELL_CHARS: &[char] = &[
-    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
-    '{', '}', '!', '\n',
-];
-
 /// Reads a whole configuration.
 pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let mut top = Stanza::new(String::new(), tree)?;
@@ -387,7 +380,7 @@ fn command(value: Value, at: &str) -> Result<Vec<String>> {
 }
 
 fn split_command(line: &str, at: &str) -> Result<Vec<String>> {
-    if let Some(c) = line.chars().find(|c| SHELL_CHARS.contains(c)) {
+    if let Some(c) = super::shell_char(line) {
         return Err(invalid(
             at,
             format!(

@@ -264,7 +264,7 @@ fn integer_mode(n: &serde_json::Number, at: &str) -> Result<u32> {
 
 /// Parses a duration the way Vault's `parseutil.ParseDurationSecond` does:
 /// digits alone are seconds, otherwise a Go duration such as `1h30m`.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

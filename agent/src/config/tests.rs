@@ -549,7 +549,7 @@ fn reports_errors_naming_stanza_and_key() {
             with_auth(&format!(
                 "{ok_tmpl}keyhole {{\n reload {{\n destination = \"/a\"\n signal = \"SIGFOO\"\n process = \"app\"\n }}\n}}"
             )),
-            r#"keyhole.reload[0].signal: "SIGFOO" is not one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGTERM, SIGWINCH"#,
+            r#"keyhole.reload[0].signal: unknown signal "SIGFOO": expected one of SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCONT, SIGWINCH (the SIG prefix is optional)"#,
         ),
         (
             with_auth(&format!(
