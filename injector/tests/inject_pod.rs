@@ -735,9 +735,9 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
         (
             &[(
                 "vault.hashicorp.com/template-static-secret-render-interval",
-                "5",
+                "5 minutes",
             )],
-            "vault.hashicorp.com/template-static-secret-render-interval: \"5\" is not a duration such as 30s or 5m",
+            "vault.hashicorp.com/template-static-secret-render-interval: \"5 minutes\" is not a duration such as 30s or 5m",
         ),
         (
             &[("vault.hashicorp.com/agent-limits-mem", "64MB")],

@@ -182,3 +182,119 @@ fn collect_files(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
     }
     Ok(files)
 }
+
+/// A `keyhole-agent` running as a sidecar (no `exit_after_auth`), started by
+/// [`spawn_keyhole_agent`]. Killed on drop.
+#[derive(Debug)]
+pub struct RunningAgent {
+    child: tokio::process::Child,
+    config_path: PathBuf,
+    _config_dir: tempfile::TempDir,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `keyhole-agent --config <file>` with `config` and the extra
+/// environment `env`, collecting what it logs.
+pub async fn spawn_keyhole_agent(
+    config: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<RunningAgent> {
+    use tokio::io::AsyncBufReadExt;
+    let config_dir = tempfile::Builder::new()
+        .prefix("keyhole-agent-")
+        .tempdir()?;
+    let config_path = write_config(config, config_dir.path())?;
+    let mut command = Command::new(keyhole_agent_bin()?);
+    command.arg("--config").arg(&config_path);
+    for var in ["VAULT_ADDR", "VAULT_TOKEN", "KEYHOLE_AGENT_CONFIG"] {
+        command.env_remove(var);
+    }
+    let mut child = command
+        .envs(env.iter().copied())
+        .env("HOME", config_dir.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting keyhole-agent")?;
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stderr.take().context("agent stderr")?;
+    let sink = std::sync::Arc::clone(&stderr);
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(mut log) = sink.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+    });
+    Ok(RunningAgent {
+        child,
+        config_path,
+        _config_dir: config_dir,
+        stderr,
+    })
+}
+
+impl RunningAgent {
+    /// What the agent has logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Runs `keyhole-agent probe` with the agent's config: what a startup
+    /// probe sees.
+    pub async fn probe(&self) -> anyhow::Result<bool> {
+        let status = Command::new(keyhole_agent_bin()?)
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("probe")
+            .env("VAULT_LOG_LEVEL", "error")
+            .status()
+            .await?;
+        Ok(status.success())
+    }
+
+    /// Polls `path` until `done` accepts its contents, for at most `timeout`,
+    /// and returns them.
+    pub async fn wait_for_file(
+        &mut self,
+        path: &Path,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(path)
+                && done(&text)
+            {
+                return Ok(text);
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the agent exited ({status}):\n{}", self.log());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "{} did not reach the expected contents within {timeout:?}; agent log:\n{}",
+                    path.display(),
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for the exit status.
+    pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        let pid = self.child.id().context("the agent already exited")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .with_context(|| format!("the agent ignored SIGTERM; log:\n{}", self.log()))?
+            .context("waiting for the agent")
+    }
+}

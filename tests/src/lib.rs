@@ -19,7 +19,10 @@ mod postgres;
 mod sa_token;
 mod tools;
 
-pub use agent::{AgentRun, keyhole_agent_bin, run_bao_agent, run_keyhole_agent};
+pub use agent::{
+    AgentRun, RunningAgent, keyhole_agent_bin, run_bao_agent, run_keyhole_agent,
+    spawn_keyhole_agent,
+};
 pub use bao::{Bao, BaoOptions};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,

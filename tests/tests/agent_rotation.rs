@@ -1,0 +1,329 @@
+//! keyhole-agent as a sidecar against a real OpenBao (and PostgreSQL): files
+//! follow rotated secrets, leases are renewed, Vault outages leave the last
+//! good content, and the agent recovers by itself.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keyhole_tests::{
+    Bao, BaoOptions, Postgres, configure_database_engine, configure_jwt_auth, configure_pki,
+    mint_sa_token, spawn_keyhole_agent,
+};
+use serde_json::json;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn hcl(s: impl AsRef<str>) -> String {
+    serde_json::to_string(s.as_ref()).expect("a string serialises")
+}
+
+/// A test's OpenBao, set up for jwt login by role `app` with policy `app`.
+struct Setup {
+    bao: Bao,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn new(options: BaoOptions) -> anyhow::Result<Self> {
+        let bao = Bao::start_with(options).await?;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(
+            dir.path().join("jwt"),
+            mint_sa_token("team", "app", "vault", HOUR),
+        )?;
+        let setup = Self { bao, dir };
+        setup.seed("first").await?;
+        Ok(setup)
+    }
+
+    /// Policy, jwt auth and the KV secret `secret/app/db` with `password`.
+    async fn seed(&self, password: &str) -> anyhow::Result<()> {
+        self.bao
+            .put_policy(
+                "app",
+                r#"path "secret/data/app/*" { capabilities = ["read"] }
+path "database/creds/app" { capabilities = ["read"] }
+path "pki/issue/app" { capabilities = ["update"] }"#,
+            )
+            .await?;
+        configure_jwt_auth(&self.bao, "jwt", "app", &["app"], "vault").await?;
+        self.put_password(password).await
+    }
+
+    async fn put_password(&self, password: &str) -> anyhow::Result<()> {
+        self.bao
+            .kv2_put("secret", "app/db", json!({ "password": password }))
+            .await
+            .map(drop)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A sidecar config: jwt login, a token sink, a readiness marker, a 1s
+    /// static interval, and `templates` as (file name, contents).
+    fn config(&self, templates: &[(&str, &str)]) -> String {
+        let mut hcl_text = format!(
+            "vault {{\n  address = {}\n}}\n\
+             auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"1s\"\n    max_backoff = \"2s\"\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n\
+             template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n\
+             keyhole {{\n  ready_file = {}\n}}\n",
+            hcl(self.bao.addr()),
+            hcl(self.path("jwt").display().to_string()),
+            hcl(self.path("token").display().to_string()),
+            hcl(self.path("ready").display().to_string()),
+        );
+        for (name, contents) in templates {
+            hcl_text.push_str(&format!(
+                "template {{\n  destination = {}\n  contents = {}\n}}\n",
+                hcl(self.path(name).display().to_string()),
+                hcl(contents)
+            ));
+        }
+        hcl_text
+    }
+}
+
+const PASSWORD: &str = "{{ with secret \"secret/data/app/db\" }}{{ .Data.data.password }}{{ end }}";
+
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".keyhole-tmp-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn kv2_update_reaches_the_file_within_the_interval() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;
+    let file = setup.path("db");
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "first")
+        .await?;
+    setup.put_password("second").await?;
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "second")
+        .await?;
+    let status = agent.stop().await?;
+    assert!(status.success(), "SIGTERM ends the agent cleanly: {status}");
+    assert!(temp_files(setup.dir.path()).is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn readiness_flips_only_after_every_template_rendered() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let later = "{{ with secret \"secret/data/app/later\" }}{{ .Data.data.v }}{{ end }}";
+    let mut agent =
+        spawn_keyhole_agent(&setup.config(&[("db", PASSWORD), ("later", later)]), &[]).await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")
+        .await?;
+    assert!(
+        !agent.probe().await?,
+        "not ready while secret/app/later does not exist"
+    );
+    setup
+        .bao
+        .kv2_put("secret", "app/later", json!({ "v": "here" }))
+        .await?;
+    agent
+        .wait_for_file(&setup.path("later"), Duration::from_secs(15), |t| {
+            t == "here"
+        })
+        .await?;
+    agent
+        .wait_for_file(&setup.path("ready"), Duration::from_secs(5), |_| true)
+        .await?;
+    assert!(agent.probe().await?, "ready once every template rendered");
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn vault_outage_keeps_files_and_agent_recovers_after_empty_restart() -> anyhow::Result<()> {
+    let mut setup = Setup::new(BaoOptions::default()).await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;
+    let file = setup.path("db");
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "first")
+        .await?;
+
+    setup.bao.stop();
+    // Several refresh intervals pass with Vault gone.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            std::fs::read_to_string(&file)?,
+            "first",
+            "the last good content stays"
+        );
+    }
+    assert!(temp_files(setup.dir.path()).is_empty());
+
+    // A dev server comes back empty: the agent's token is gone with it.
+    setup.bao.restart_empty().await?;
+    setup.seed("after-restart").await?;
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "after-restart")
+        .await?;
+    assert!(
+        agent.log().contains("logging in again"),
+        "it noticed the lost token:\n{}",
+        agent.log()
+    );
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoked_token_leads_to_a_new_login() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")
+        .await?;
+    let first_token = std::fs::read_to_string(setup.path("token"))?;
+    setup.bao.revoke_token(&first_token).await?;
+    setup.put_password("second").await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| {
+            t == "second"
+        })
+        .await?;
+    let new_token = agent
+        .wait_for_file(&setup.path("token"), Duration::from_secs(5), |t| {
+            t != first_token
+        })
+        .await?;
+    let (status, _) = setup
+        .bao
+        .call(
+            reqwest::Method::GET,
+            "auth/token/lookup-self",
+            Some(&new_token),
+            None,
+        )
+        .await?;
+    assert!(status.is_success(), "the sink follows the new token");
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn failing_logins_back_off_instead_of_storming() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions { audit_log: true }).await?;
+    // The role refuses this token's audience: every login fails.
+    std::fs::write(
+        setup.path("jwt"),
+        mint_sa_token("team", "app", "not-vault", HOUR),
+    )?;
+    let agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let logins = setup.bao.audit_request_count("auth/jwt/login")?;
+    // Backoff from 1s, capped at 2s: about four attempts in six seconds.
+    assert!(
+        (2..=6).contains(&logins),
+        "{logins} login attempts in 6s:\n{}",
+        agent.log()
+    );
+    assert!(!setup.path("db").exists());
+    let status = agent.stop().await?;
+    assert!(status.success());
+    Ok(())
+}
+
+#[tokio::test]
+async fn database_lease_is_renewed_then_rotated_before_max_ttl() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let pg = Postgres::start().await?;
+    configure_database_engine(&setup.bao, &pg, "app", "10s", "30s").await?;
+    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}";
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", creds)]), &[]).await?;
+    let file = setup.path("pg");
+    let first = agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| !t.is_empty())
+        .await?;
+    let [user, password, lease_id] = first.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("unexpected render");
+    };
+    assert!(pg.can_login(user, password).await?);
+
+    // Past the first 10s TTL: the lease was renewed, so it still lives.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let lease = setup.bao.lookup_lease(lease_id).await?;
+    assert!(
+        lease["ttl"].as_u64().is_some_and(|ttl| ttl > 0),
+        "the lease was renewed: {lease}\n{}",
+        agent.log()
+    );
+    assert_eq!(std::fs::read_to_string(&file)?, first);
+
+    // Near the 30s max TTL the agent fetches new credentials, before the old
+    // ones expire.
+    let second = agent
+        .wait_for_file(&file, Duration::from_secs(25), |t| t != first)
+        .await?;
+    let [new_user, new_password, _] = second.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("unexpected render");
+    };
+    assert_ne!(new_user, user);
+    assert!(pg.can_login(new_user, new_password).await?);
+    assert!(
+        pg.can_login(user, password).await?,
+        "the old credentials still worked when the new ones were written"
+    );
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoked_lease_leads_to_a_refetch() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let pg = Postgres::start().await?;
+    configure_database_engine(&setup.bao, &pg, "app", "6s", "1h").await?;
+    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}";
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", creds)]), &[]).await?;
+    let file = setup.path("pg");
+    let first = agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| !t.is_empty())
+        .await?;
+    let lease_id = first.split(' ').nth(2).expect("lease id");
+    setup.bao.revoke_lease(lease_id).await?;
+    // The renewal at about 4s fails on the revoked lease and new credentials
+    // are fetched.
+    let second = agent
+        .wait_for_file(&file, Duration::from_secs(15), |t| t != first)
+        .await?;
+    let [user, password, _] = second.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("unexpected render");
+    };
+    assert!(pg.can_login(user, password).await?);
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pki_certificate_is_reissued_before_it_expires() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    configure_pki(&setup.bao, "pki", "app", "72h").await?;
+    let cert = "{{ with secret \"pki/issue/app\" \"common_name=app.example.com\" \"ttl=8s\" }}{{ .Data.serial_number }}{{ end }}";
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("serial", cert)]), &[]).await?;
+    let file = setup.path("serial");
+    let first = agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| !t.is_empty())
+        .await?;
+    let issued = setup.bao.read(&format!("pki/cert/{first}")).await?;
+    assert!(issued["data"]["certificate"].is_string());
+    // Re-issued at about 85% of the 8s validity.
+    let second = agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t != first)
+        .await?;
+    assert_ne!(second, first);
+    agent.stop().await?;
+    Ok(())
+}
