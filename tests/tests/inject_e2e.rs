@@ -1,0 +1,143 @@
+//! From an annotated Deployment in git to files on disk: the Deployment of
+//! `examples/` goes through `keyhole-injector mutate`'s code path (the
+//! webhook's), and the injected agent container runs with its env config,
+//! its volumes mapped to a temporary directory, against a real OpenBao.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use keyhole_injector::offline::mutate_documents;
+use keyhole_injector::settings::Settings;
+use keyhole_tests::{
+    Bao, PodAgent, TokenReviewer, configure_kubernetes_auth, configure_pki, keyhole_agent_bin,
+    mint_sa_token,
+};
+use serde_json::{Value, json};
+
+struct Cluster {
+    bao: Bao,
+    _reviewer: TokenReviewer,
+}
+
+/// OpenBao set up as a platform team would for the example: kubernetes
+/// auth, role `orders` for demo/orders, a KV secret and a PKI role.
+async fn cluster() -> anyhow::Result<Cluster> {
+    let bao = Bao::start().await?;
+    bao.put_policy(
+        "orders",
+        r#"path "secret/data/orders/*" { capabilities = ["read"] }
+path "pki/issue/orders" { capabilities = ["update"] }"#,
+    )
+    .await?;
+    let reviewer = configure_kubernetes_auth(
+        &bao,
+        "kubernetes",
+        "orders",
+        &["orders"],
+        &["demo"],
+        &["orders"],
+        Some("vault"),
+    )
+    .await?;
+    bao.kv2_put(
+        "secret",
+        "orders/db",
+        json!({ "username": "orders", "password": "initial-s3cret" }),
+    )
+    .await?;
+    configure_pki(&bao, "pki", "orders", "72h").await?;
+    Ok(Cluster {
+        bao,
+        _reviewer: reviewer,
+    })
+}
+
+/// The pod template of the mutated Deployment, as the pod the ReplicaSet
+/// controller would create.
+fn mutated_pod(settings: &Settings) -> anyhow::Result<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/deployment.yaml");
+    let mutated = mutate_documents(&std::fs::read_to_string(path)?, settings)?;
+    let deployment: Value = serde_saphyr::from_str(&mutated.yaml)?;
+    let template = &deployment["spec"]["template"];
+    Ok(json!({ "metadata": template["metadata"], "spec": template["spec"] }))
+}
+
+fn settings(bao: &Bao, native_sidecar: bool) -> Settings {
+    Settings {
+        vault_addr: Some(bao.addr().to_owned()),
+        native_sidecar,
+        ..Settings::default()
+    }
+}
+
+fn assert_secret_files(dir: &Path) -> anyhow::Result<()> {
+    assert_eq!(
+        std::fs::read_to_string(dir.join("config.env"))?,
+        "DATABASE_URL=postgres://orders:initial-s3cret@db:5432/orders\n"
+    );
+    let db = std::fs::read_to_string(dir.join("db"))?;
+    assert!(
+        db.starts_with(
+            "data: map[password:initial-s3cret username:orders]\nmetadata: map[created_time:"
+        ),
+        "the vault-k8s default template: {db}"
+    );
+    let tls = std::fs::read_to_string(dir.join("tls.pem"))?;
+    assert!(tls.starts_with("-----BEGIN CERTIFICATE-----\n"), "{tls}");
+    assert!(tls.contains("PRIVATE KEY-----\n"));
+    for name in ["config.env", "db", "tls.pem"] {
+        let mode = std::fs::metadata(dir.join(name))?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{name}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn native_sidecar_from_annotated_deployment_renders_the_files() -> anyhow::Result<()> {
+    let cluster = cluster().await?;
+    let pod = mutated_pod(&settings(&cluster.bao, true))?;
+    let dir = tempfile::tempdir()?;
+    let token = mint_sa_token("demo", "orders", "vault", Duration::from_secs(3600));
+    let mut agent = PodAgent::start(
+        &keyhole_agent_bin()?,
+        &pod,
+        "vault-agent",
+        dir.path(),
+        &token,
+    )
+    .await?;
+    agent.wait_ready(Duration::from_secs(30)).await?;
+    assert_secret_files(&agent.volume_dir("vault-secrets")?)?;
+    let status = agent.stop().await?;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn classic_init_container_renders_the_files_and_exits() -> anyhow::Result<()> {
+    let cluster = cluster().await?;
+    let pod = mutated_pod(&settings(&cluster.bao, false))?;
+    let containers: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(containers, ["app", "vault-agent"]);
+    let dir = tempfile::tempdir()?;
+    let token = mint_sa_token("demo", "orders", "vault", Duration::from_secs(3600));
+    let agent = PodAgent::start(
+        &keyhole_agent_bin()?,
+        &pod,
+        "vault-agent-init",
+        dir.path(),
+        &token,
+    )
+    .await?;
+    let secrets = agent.volume_dir("vault-secrets")?;
+    let status = agent.wait(Duration::from_secs(30)).await?;
+    assert!(status.success(), "the init container exits 0: {status}");
+    assert_secret_files(&secrets)?;
+    Ok(())
+}
