@@ -80,19 +80,16 @@ pub async fn run(
         write::replace(pid_file, pid.as_bytes(), 0o644, true)?;
     }
 
-    let (stop_tx, mut stop) = watch::channel(false);
+    let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     if let Some(addr) = config.keyhole.metrics_listen {
         let listener = metrics::bind(addr).await?;
-        let mut stop = stop.clone();
+        let shutdown = stopped(stop.clone());
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            };
             if let Err(err) = metrics::serve(listener, metrics, shutdown).await {
                 warn!("metrics listener stopped: {err}");
             }
@@ -101,8 +98,7 @@ pub async fn run(
 
     let authenticator = Authenticator::new(auto_auth);
     let login_retries = bounded.then_some(num_retries);
-    let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &mut stop).await?
-    else {
+    let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await? else {
         return Ok(ExitCode::SUCCESS);
     };
 
@@ -130,8 +126,7 @@ pub async fn run(
             token = None;
         }
         if token.is_none() {
-            let Some(auth) =
-                login(&authenticator, &client, &metrics, login_retries, &mut stop).await?
+            let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await?
             else {
                 break;
             };
@@ -143,18 +138,29 @@ pub async fn run(
         let token_at = token.map(|t| t.at());
         let secret_at = renderer.next_due();
         tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => break,
+            () = stopped(stop.clone()) => break,
             () = sleep_until(token_at) => {
                 token = match token {
-                    Some(TokenAction::Renew { .. }) => {
-                        renew_token(&client, token_ttl, &mut token_failures).await
-                    }
+                    Some(TokenAction::Renew { .. }) => tokio::select! {
+                        next = renew_token(&client, token_ttl, &mut token_failures) => next,
+                        () = stopped(stop.clone()) => break,
+                    },
                     _ => None,
                 };
             }
             () = sleep_until(secret_at) => {
-                let changed = renderer.refresh_due().await;
-                report(renderer.render(&changed).await);
+                // Requests to a slow Vault must not hold up shutdown.
+                let work = async {
+                    let changed = renderer.refresh_due().await;
+                    report(renderer.render(&changed).await);
+                };
+                let finished = tokio::select! {
+                    () = work => true,
+                    () = stopped(stop.clone()) => false,
+                };
+                if !finished {
+                    break;
+                }
                 mark_ready(&config, &renderer)?;
             }
         }
@@ -173,7 +179,7 @@ async fn login(
     client: &vault::Client,
     metrics: &Metrics,
     retries: Option<u32>,
-    stop: &mut watch::Receiver<bool>,
+    stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Auth>> {
     tokio::select! {
         result = authenticator.authenticate(client, retries) => match result {
@@ -186,7 +192,7 @@ async fn login(
                 Err(err).context("logging in to Vault")
             }
         },
-        _ = stop.wait_for(|stopped| *stopped) => Ok(None),
+        () = stopped(stop.clone()) => Ok(None),
     }
 }
 
@@ -293,6 +299,11 @@ async fn revoke(client: &vault::Client, renderer: &Renderer) {
         Ok(()) => info!("revoked leases and token"),
         Err(_) => warn!("revocation did not finish within {REVOKE_TIMEOUT:?}"),
     }
+}
+
+/// Completes once shutdown was asked for.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// Completes on SIGTERM or Ctrl-C.
