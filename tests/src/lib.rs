@@ -13,6 +13,7 @@
 mod agent;
 mod bao;
 mod engines;
+pub mod example;
 mod kube;
 mod pod;
 mod postgres;

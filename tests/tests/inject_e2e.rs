@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use keyhole_injector::offline::mutate_documents;
 use keyhole_injector::settings::Settings;
-use keyhole_tests::{
-    Bao, PodAgent, TokenReviewer, configure_kubernetes_auth, configure_pki, keyhole_agent_bin,
-    mint_sa_token,
+use keyhole_tests::example::{
+    INITIAL_PASSWORD, NAMESPACE, SERVICE_ACCOUNT, configure_example, deployment_path,
 };
+use keyhole_tests::{Bao, PodAgent, TokenReviewer, keyhole_agent_bin, mint_sa_token};
 use serde_json::{Value, json};
 
 struct Cluster {
@@ -20,33 +20,9 @@ struct Cluster {
     _reviewer: TokenReviewer,
 }
 
-/// OpenBao set up as a platform team would for the example: kubernetes
-/// auth, role `orders` for demo/orders, a KV secret and a PKI role.
 async fn cluster() -> anyhow::Result<Cluster> {
     let bao = Bao::start().await?;
-    bao.put_policy(
-        "orders",
-        r#"path "secret/data/orders/*" { capabilities = ["read"] }
-path "pki/issue/orders" { capabilities = ["update"] }"#,
-    )
-    .await?;
-    let reviewer = configure_kubernetes_auth(
-        &bao,
-        "kubernetes",
-        "orders",
-        &["orders"],
-        &["demo"],
-        &["orders"],
-        Some("vault"),
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "orders/db",
-        json!({ "username": "orders", "password": "initial-s3cret" }),
-    )
-    .await?;
-    configure_pki(&bao, "pki", "orders", "72h").await?;
+    let reviewer = configure_example(&bao).await?;
     Ok(Cluster {
         bao,
         _reviewer: reviewer,
@@ -56,8 +32,7 @@ path "pki/issue/orders" { capabilities = ["update"] }"#,
 /// The pod template of the mutated Deployment, as the pod the ReplicaSet
 /// controller would create.
 fn mutated_pod(settings: &Settings) -> anyhow::Result<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/deployment.yaml");
-    let mutated = mutate_documents(&std::fs::read_to_string(path)?, settings)?;
+    let mutated = mutate_documents(&std::fs::read_to_string(deployment_path())?, settings)?;
     let deployment: Value = serde_saphyr::from_str(&mutated.yaml)?;
     let template = &deployment["spec"]["template"];
     Ok(json!({ "metadata": template["metadata"], "spec": template["spec"] }))
@@ -74,13 +49,13 @@ fn settings(bao: &Bao, native_sidecar: bool) -> Settings {
 fn assert_secret_files(dir: &Path) -> anyhow::Result<()> {
     assert_eq!(
         std::fs::read_to_string(dir.join("config.env"))?,
-        "DATABASE_URL=postgres://orders:initial-s3cret@db:5432/orders\n"
+        format!("DATABASE_URL=postgres://orders:{INITIAL_PASSWORD}@db:5432/orders\n")
     );
     let db = std::fs::read_to_string(dir.join("db"))?;
     assert!(
-        db.starts_with(
-            "data: map[password:initial-s3cret username:orders]\nmetadata: map[created_time:"
-        ),
+        db.starts_with(&format!(
+            "data: map[password:{INITIAL_PASSWORD} username:orders]\nmetadata: map[created_time:"
+        )),
         "the vault-k8s default template: {db}"
     );
     let tls = std::fs::read_to_string(dir.join("tls.pem"))?;
@@ -98,7 +73,12 @@ async fn native_sidecar_from_annotated_deployment_renders_the_files() -> anyhow:
     let cluster = cluster().await?;
     let pod = mutated_pod(&settings(&cluster.bao, true))?;
     let dir = tempfile::tempdir()?;
-    let token = mint_sa_token("demo", "orders", "vault", Duration::from_secs(3600));
+    let token = mint_sa_token(
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        "vault",
+        Duration::from_secs(3600),
+    );
     let mut agent = PodAgent::start(
         &keyhole_agent_bin()?,
         &pod,
@@ -126,7 +106,12 @@ async fn classic_init_container_renders_the_files_and_exits() -> anyhow::Result<
         .collect();
     assert_eq!(containers, ["app", "vault-agent"]);
     let dir = tempfile::tempdir()?;
-    let token = mint_sa_token("demo", "orders", "vault", Duration::from_secs(3600));
+    let token = mint_sa_token(
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        "vault",
+        Duration::from_secs(3600),
+    );
     let agent = PodAgent::start(
         &keyhole_agent_bin()?,
         &pod,

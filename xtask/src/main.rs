@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use keyhole_tests::example::{NAMESPACE, SERVICE_ACCOUNT, configure_example, deployment_path};
 use keyhole_tests::{
     Bao, PodAgent, TokenReviewer, Tool, agent_config, mint_sa_token, pod_container,
-    put_kubernetes_role,
 };
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -34,8 +34,6 @@ enum Task {
     Demo,
 }
 
-const NAMESPACE: &str = "demo";
-const SERVICE_ACCOUNT: &str = "orders";
 const STEPS: usize = 9;
 /// The agent container the injector adds.
 const AGENT: &str = "vault-agent";
@@ -92,7 +90,7 @@ async fn demo() -> Result<()> {
         6,
         "Sending the pod template of examples/deployment.yaml as an AdmissionReview",
     );
-    let pod = pod_from_deployment(&root.join("examples/deployment.yaml"))?;
+    let pod = pod_from_deployment(&deployment_path())?;
     let (patch, mutated) = injector.review(&pod).await?;
     step(7, "The injector's mutation");
     print_mutation(&patch, &mutated)?;
@@ -200,31 +198,7 @@ fn build(root: &Path) -> Result<Binaries> {
 }
 
 async fn configure_vault(bao: &Bao) -> Result<TokenReviewer> {
-    let reviewer = TokenReviewer::start().await?;
-    reviewer.enable_on(bao, "kubernetes").await?;
-    bao.put_policy(
-        "orders",
-        r#"path "secret/data/orders/*" { capabilities = ["read"] }
-path "pki/issue/orders" { capabilities = ["update"] }"#,
-    )
-    .await?;
-    put_kubernetes_role(
-        bao,
-        "kubernetes",
-        "orders",
-        &[SERVICE_ACCOUNT],
-        &[NAMESPACE],
-        &["orders"],
-        Some("vault"),
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "orders/db",
-        json!({ "username": "orders", "password": "initial-s3cret" }),
-    )
-    .await?;
-    keyhole_tests::configure_pki(bao, "pki", "orders", "72h").await?;
+    let reviewer = configure_example(bao).await?;
     println!("      auth/kubernetes role \"orders\" for {NAMESPACE}/{SERVICE_ACCOUNT}");
     println!("      secret/orders/db (KV v2), pki/issue/orders");
     Ok(reviewer)
