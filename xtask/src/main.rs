@@ -171,15 +171,9 @@ struct Binaries {
 fn build(root: &Path) -> Result<Binaries> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "keyhole-agent",
-            "-p",
-            "keyhole-injector",
-            "--bins",
-        ])
+        // The whole workspace, as the test suite builds it: one set of features,
+        // one build of the dependency tree.
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(root)
         .status()
         .context("running cargo build")?;
