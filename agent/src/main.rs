@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // One rustls crypto provider for every TLS client in the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::vault::install_crypto_provider();
     keyhole_agent::cli::Cli::parse().run()
 }

@@ -335,9 +335,12 @@ impl Renderer {
         ctx
     }
 
-    /// When the next cached secret must be renewed or fetched anew.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.cache.values().map(|c| c.next.at()).min()
+    /// The next renewal or re-fetch of a cached secret.
+    pub fn next_due(&self) -> Option<SecretAction> {
+        self.cache
+            .values()
+            .map(|c| c.next)
+            .min_by_key(SecretAction::at)
     }
 
     /// Makes every cached secret due now, e.g. after a new login: leases
@@ -479,10 +482,11 @@ impl Renderer {
     }
 
     fn record_lease(&self, request: &Request) {
-        if let Some(Ok(secret)) = self.cache.get(request).map(|c| &c.result)
-            && let Some(ttl) = lease::Lifetime::of(secret, SystemTime::now()).ttl()
-        {
-            self.metrics.lease_remaining(request.path(), ttl);
+        if let Some(Ok(secret)) = self.cache.get(request).map(|c| &c.result) {
+            match lease::Lifetime::of(secret, SystemTime::now()).ttl() {
+                Some(ttl) => self.metrics.lease_remaining(request.path(), ttl),
+                None => self.metrics.forget_lease(request.path()),
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
 use crate::config::AgentConfig;
-use crate::lease::{self, TokenAction};
+use crate::lease::{self, SecretAction, TokenAction};
 use crate::metrics::{self, LoginOutcome, Metrics};
 use crate::render::{Renderer, Retry};
 use crate::vault::{self, Auth};
@@ -135,11 +135,11 @@ pub async fn run(
             // Leases obtained with the old token end with it.
             renderer.expire_all();
         }
-        let token_at = token.map(|t| t.at());
-        let secret_at = renderer.next_due();
+        let token_due = token.map(TokenAction::due);
+        let secret_due = renderer.next_due().map(SecretAction::due);
         tokio::select! {
             () = stopped(stop.clone()) => break,
-            () = sleep_until(token_at) => {
+            () = until(token_due) => {
                 token = match token {
                     Some(TokenAction::Renew { .. }) => tokio::select! {
                         next = renew_token(&client, token_ttl, &mut token_failures) => next,
@@ -148,7 +148,7 @@ pub async fn run(
                     _ => None,
                 };
             }
-            () = sleep_until(secret_at) => {
+            () = until(secret_due) => {
                 // Requests to a slow Vault must not hold up shutdown.
                 let work = async {
                     let changed = renderer.refresh_due().await;
@@ -237,9 +237,12 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Waits for `action` to be due; forever when there is none.
+async fn until<T>(action: Option<impl Future<Output = T>>) {
+    match action {
+        Some(action) => {
+            action.await;
+        }
         None => std::future::pending().await,
     }
 }

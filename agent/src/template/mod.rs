@@ -158,13 +158,6 @@ impl RenderContext {
         self.lists.insert(request, result);
     }
 
-    /// Drops every stored result (before re-reading rotated secrets).
-    pub fn clear(&mut self) {
-        self.secrets.clear();
-        self.lists.clear();
-        self.missing.clear();
-    }
-
     /// Requests the last render asked for but did not find, sorted and
     /// without duplicates. While this is non-empty, a render error may be a
     /// consequence of the nil values and should not be reported yet.
