@@ -112,6 +112,9 @@ pub struct Entry {
     uses: BTreeSet<Request>,
     /// Whether it has been written successfully at least once.
     rendered: bool,
+    /// Whether its last render or write failed: it is tried again on the
+    /// next refresh even if none of its secrets changed.
+    failed: bool,
     /// The signal to send after the file changes.
     reload: Option<config::Reload>,
 }
@@ -146,6 +149,7 @@ impl Entry {
             template,
             uses: BTreeSet::new(),
             rendered: false,
+            failed: false,
             reload: None,
         })
     }
@@ -253,14 +257,14 @@ impl Renderer {
         self.denied.swap(false, Ordering::Relaxed)
     }
 
-    /// Renders the templates that have never rendered and those that use one
-    /// of `changed`, writes the files whose bytes changed and runs their
-    /// commands and reload signals.
+    /// Renders the templates that have not rendered yet, those whose last
+    /// render failed and those that use one of `changed`; writes the files
+    /// whose bytes changed and runs their commands and reload signals.
     pub async fn render(&mut self, changed: &BTreeSet<Request>) -> Vec<Rendered> {
         let selected: Vec<usize> = (0..self.entries.len())
             .filter(|&i| {
                 let entry = &self.entries[i];
-                !entry.rendered || !entry.uses.is_disjoint(changed)
+                !entry.rendered || entry.failed || !entry.uses.is_disjoint(changed)
             })
             .collect();
         if selected.is_empty() {
@@ -307,14 +311,14 @@ impl Renderer {
                     }),
                 }
             };
+            let entry = &mut self.entries[index];
+            entry.failed = result.is_err();
             match &result {
                 Ok(_) => {
-                    self.entries[index].rendered = true;
-                    self.metrics.rendered(&self.entries[index].name);
+                    entry.rendered = true;
+                    self.metrics.rendered(&entry.name);
                 }
-                Err(err) => self
-                    .metrics
-                    .render_failed(&self.entries[index].name, err.kind()),
+                Err(err) => self.metrics.render_failed(&entry.name, err.kind()),
             }
             results.push(Rendered { index, result });
         }

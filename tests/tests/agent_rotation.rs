@@ -327,3 +327,79 @@ async fn pki_certificate_is_reissued_before_it_expires() -> anyhow::Result<()> {
     agent.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let pg = Postgres::start().await?;
+    configure_database_engine(&setup.bao, &pg, "app", "1h", "24h").await?;
+    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }}{{ end }}";
+    let config = setup
+        .config(&[("pg", creds)])
+        .replace("keyhole {\n", "keyhole {\n  revoke_on_shutdown = true\n");
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    let text = agent
+        .wait_for_file(&setup.path("pg"), Duration::from_secs(10), |t| {
+            !t.is_empty()
+        })
+        .await?;
+    let (user, password) = text.split_once(' ').expect("user and password");
+    assert!(pg.can_login(user, password).await?);
+    let token = std::fs::read_to_string(setup.path("token"))?;
+
+    let status = agent.stop().await?;
+    assert!(status.success(), "{status}");
+    let (lookup, _) = setup
+        .bao
+        .call(
+            reqwest::Method::GET,
+            "auth/token/lookup-self",
+            Some(&token),
+            None,
+        )
+        .await?;
+    assert_eq!(lookup.as_u16(), 403, "the token is revoked");
+    assert!(
+        !pg.can_login(user, password).await?,
+        "the database credentials are revoked"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_write_is_retried_on_the_next_cycle() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;
+    let file = setup.path("db");
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "first")
+        .await?;
+    // A non-empty directory where the file was: the rename over it fails,
+    // even for root.
+    std::fs::remove_file(&file)?;
+    std::fs::create_dir(&file)?;
+    std::fs::write(file.join("blocker"), "x")?;
+    setup.put_password("second").await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !agent
+        .log()
+        .contains("rename temporary file over destination")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no write failure logged:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(agent.log().contains(&file.display().to_string()));
+    std::fs::remove_dir_all(&file)?;
+    // Nothing changes in Vault any more: the template is rendered again
+    // because its last write failed.
+    agent
+        .wait_for_file(&file, Duration::from_secs(10), |t| t == "second")
+        .await?;
+    assert!(temp_files(setup.dir.path()).is_empty());
+    agent.stop().await?;
+    Ok(())
+}
