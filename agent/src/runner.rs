@@ -120,16 +120,20 @@ pub async fn run(
     // Renewals ask for the TTL the login granted, as Vault Agent does.
     let mut token_ttl = auth.lease_duration;
     let mut token_failures = 0;
+    // `token` is the next renewal or login; a token that never expires has
+    // none. A lost or expiring token sets `relogin`.
+    let mut relogin = false;
     loop {
         if renderer.take_denied() && token_is_gone(&client).await {
             warn!("Vault no longer knows the token; logging in again");
-            token = None;
+            relogin = true;
         }
-        if token.is_none() {
+        if relogin {
             let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await?
             else {
                 break;
             };
+            relogin = false;
             token = token_schedule(&auth);
             token_ttl = auth.lease_duration;
             // Leases obtained with the old token end with it.
@@ -140,13 +144,15 @@ pub async fn run(
         tokio::select! {
             () = stopped(stop.clone()) => break,
             () = until(token_due) => {
-                token = match token {
+                let renewed = match token {
                     Some(TokenAction::Renew { .. }) => tokio::select! {
                         next = renew_token(&client, token_ttl, &mut token_failures) => next,
                         () = stopped(stop.clone()) => break,
                     },
-                    _ => None,
+                    Some(TokenAction::Login { .. }) | None => None,
                 };
+                relogin = renewed.is_none();
+                token = renewed;
             }
             () = until(secret_due) => {
                 // Requests to a slow Vault must not hold up shutdown.

@@ -403,3 +403,41 @@ async fn failed_write_is_retried_on_the_next_cycle() -> anyhow::Result<()> {
     agent.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn token_that_never_expires_is_used_without_logging_in_again() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions { audit_log: true }).await?;
+    // The dev server's root token has no TTL: nothing to renew, no reason to log in again.
+    let token_file = setup.path("root-token");
+    std::fs::write(&token_file, setup.bao.root_token())?;
+    let config = format!(
+        "vault {{\n  address = {}\n}}\n\
+         auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n\
+         template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n\
+         template {{\n  destination = {}\n  contents = {}\n}}\n",
+        hcl(setup.bao.addr()),
+        hcl(token_file.display().to_string()),
+        hcl(setup.path("db").display().to_string()),
+        hcl(PASSWORD),
+    );
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")
+        .await?;
+    setup.put_password("second").await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| {
+            t == "second"
+        })
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let lookups = setup.bao.audit_request_count("auth/token/lookup-self")?;
+    assert_eq!(
+        lookups,
+        1,
+        "one token_file login, then none:\n{}",
+        agent.log()
+    );
+    agent.stop().await?;
+    Ok(())
+}
