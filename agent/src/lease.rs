@@ -9,8 +9,9 @@
 //! - A renewable lease or token is renewed at two thirds of its TTL, which
 //!   leaves a third of it for retries when Vault is briefly unreachable.
 //! - When a renewal grants less than was asked for, the max TTL is near: the
-//!   secret is fetched anew (the token: a new login) at 85% of what is left,
-//!   so the new credentials are rendered before the old ones expire.
+//!   secret is fetched anew while 15% of the lease's duration is still left
+//!   (the token: a new login at 85% of what is left), so the new
+//!   credentials are rendered well before the old ones expire.
 //! - A secret that expires but cannot be renewed (KV v1 with `ttl`, a
 //!   non-renewable lease, a PKI certificate) is fetched anew at 85% of its
 //!   TTL or of its certificate's remaining validity.
@@ -197,7 +198,10 @@ pub fn next_action(
 ///
 /// The loop asks for the lease's original duration. Getting less means the
 /// lease's max TTL cuts it short and it cannot be renewed past that, so the
-/// secret is fetched anew before it ends.
+/// secret is fetched anew while 15% of the lease's duration is still left:
+/// the old and new credentials then overlap long enough for the app to
+/// switch, however short the last remainder is (the max TTL is rarely a
+/// multiple of the renewal period).
 pub fn after_renewal(
     requested: Duration,
     granted: Duration,
@@ -205,9 +209,12 @@ pub fn after_renewal(
     jitter: f64,
 ) -> SecretAction {
     if granted < requested {
-        SecretAction::Refetch {
-            at: after(now, granted, REFETCH_FRACTION, jitter),
-        }
+        let overlap = requested.mul_f64(1.0 - REFETCH_FRACTION);
+        let wait = granted
+            .saturating_sub(overlap)
+            .mul_f64(1.0 - JITTER * unit(jitter))
+            .max(MIN_WAIT);
+        SecretAction::Refetch { at: now + wait }
     } else {
         SecretAction::Renew {
             at: after(now, granted, RENEW_FRACTION, jitter),
@@ -396,10 +403,18 @@ mod tests {
     }
 
     #[test]
-    fn refetches_at_85_percent_of_remaining_when_max_ttl_is_near() {
+    fn refetches_while_15_percent_of_the_lease_is_left_when_max_ttl_is_near() {
         let now = Instant::now();
         let action = after_renewal(secs(3600), secs(1200), now, 0.0);
-        assert_eq!(wait(action, now), ("refetch", secs(1020)));
+        assert_eq!(wait(action, now), ("refetch", secs(660)));
+    }
+
+    #[test]
+    fn short_remainder_still_leaves_15_percent_of_the_lease_to_overlap() {
+        let now = Instant::now();
+        // 85% of 20s would leave 3s; 15% of the 60s lease is 9s.
+        let action = after_renewal(secs(60), secs(20), now, 0.0);
+        assert_eq!(wait(action, now), ("refetch", secs(11)));
     }
 
     #[test]

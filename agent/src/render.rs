@@ -432,7 +432,7 @@ impl Renderer {
                         requested,
                         granted,
                         Instant::now(),
-                        rand::random::<f64>() * lease::JITTER,
+                        rand::random::<f64>(),
                     ));
                 }
                 Err(err) => {
@@ -598,7 +598,7 @@ fn schedule(secret: &Secret, static_interval: Duration) -> SecretAction {
         lease::Lifetime::of(secret, SystemTime::now()),
         Instant::now(),
         static_interval,
-        rand::random::<f64>() * lease::JITTER,
+        rand::random::<f64>(),
     )
 }
 

@@ -207,7 +207,7 @@ fn token_schedule(auth: &Auth) -> Option<TokenAction> {
         auth.lease_duration,
         auth.renewable,
         Instant::now(),
-        rand::random::<f64>() * lease::JITTER,
+        rand::random::<f64>(),
     )
 }
 
@@ -274,7 +274,7 @@ async fn renew_token(
                 requested,
                 auth.lease_duration,
                 Instant::now(),
-                rand::random::<f64>() * lease::JITTER,
+                rand::random::<f64>(),
             ))
         }
         Err(err) if err.status() == Some(reqwest::StatusCode::FORBIDDEN) => {
