@@ -170,13 +170,30 @@ struct Binaries {
 
 fn build(root: &Path) -> Result<Binaries> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        // The whole workspace, as the test suite builds it: one set of features,
-        // one build of the dependency tree.
+    let mut command = std::process::Command::new(cargo);
+    // The whole workspace, as the test suite builds it: one set of features,
+    // one build of the dependency tree.
+    command
         .args(["build", "--quiet", "--workspace", "--bins"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
+        .current_dir(root);
+    // `cargo run` describes this package in CARGO_MANIFEST_DIR and friends;
+    // build scripts that watch them (ring's does) would rebuild otherwise.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command.status().context("running cargo build")?;
     if !status.success() {
         bail!("cargo build failed ({status})");
     }
