@@ -80,12 +80,22 @@ impl Error {
 }
 
 /// Logs in with one `auto_auth` method and keeps what later logins need.
-#[derive(Debug)]
+///
+/// Its `Debug` leaves out the remembered credential.
 pub struct Authenticator {
     method: config::Method,
     sinks: Vec<config::Sink>,
     /// The last credential read from a file that is deleted after reading.
     remembered: Mutex<Option<Zeroizing<String>>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("method", &self.method)
+            .field("sinks", &self.sinks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {
@@ -467,6 +477,10 @@ mod tests {
             .await
             .expect("should succeed");
         assert_eq!(second.as_str(), "header.payload.sig");
+        assert!(
+            !format!("{auth:?}").contains("payload"),
+            "Debug must not show the remembered JWT"
+        );
 
         std::fs::write(&path, "fresh.payload.sig").expect("should succeed");
         let third = auth
