@@ -77,6 +77,13 @@ pub async fn run_keyhole_agent(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<AgentRun> {
+    let (command, _config_dir, _) = keyhole_command(config)?;
+    run(command, dir, env).await
+}
+
+/// `keyhole-agent --config <file>` with `config` written to a temporary directory that
+/// also serves as `$HOME`; returns the command, the directory (keep it) and the file.
+fn keyhole_command(config: &str) -> anyhow::Result<(Command, tempfile::TempDir, PathBuf)> {
     let config_dir = tempfile::Builder::new()
         .prefix("keyhole-agent-")
         .tempdir()?;
@@ -84,7 +91,20 @@ pub async fn run_keyhole_agent(
     let mut command = Command::new(keyhole_agent_bin()?);
     command.arg("--config").arg(&config_path);
     command.env("HOME", config_dir.path());
-    run(command, dir, env).await
+    Ok((command, config_dir, config_path))
+}
+
+/// Removes inherited settings that would override the config's server.
+fn isolate(command: &mut Command) {
+    for var in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "BAO_ADDR",
+        "BAO_TOKEN",
+        "KEYHOLE_AGENT_CONFIG",
+    ] {
+        command.env_remove(var);
+    }
 }
 
 /// The `keyhole-agent` binary cargo built into the same target directory as the running
@@ -128,16 +148,7 @@ fn write_config(config: &str, dir: &Path) -> anyhow::Result<PathBuf> {
 
 async fn run(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<AgentRun> {
     std::fs::create_dir_all(dir)?;
-    // The config names the server; inherited settings would override it.
-    for var in [
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-        "BAO_ADDR",
-        "BAO_TOKEN",
-        "KEYHOLE_AGENT_CONFIG",
-    ] {
-        command.env_remove(var);
-    }
+    isolate(&mut command);
     command.envs(env.iter().copied());
     command
         .current_dir(dir)
@@ -200,18 +211,10 @@ pub async fn spawn_keyhole_agent(
     env: &[(&str, &str)],
 ) -> anyhow::Result<RunningAgent> {
     use tokio::io::AsyncBufReadExt;
-    let config_dir = tempfile::Builder::new()
-        .prefix("keyhole-agent-")
-        .tempdir()?;
-    let config_path = write_config(config, config_dir.path())?;
-    let mut command = Command::new(keyhole_agent_bin()?);
-    command.arg("--config").arg(&config_path);
-    for var in ["VAULT_ADDR", "VAULT_TOKEN", "KEYHOLE_AGENT_CONFIG"] {
-        command.env_remove(var);
-    }
+    let (mut command, config_dir, config_path) = keyhole_command(config)?;
+    isolate(&mut command);
     let mut child = command
         .envs(env.iter().copied())
-        .env("HOME", config_dir.path())
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

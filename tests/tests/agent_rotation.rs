@@ -87,6 +87,38 @@ path "pki/issue/app" { capabilities = ["update"] }"#,
 
 const PASSWORD: &str = "{{ with secret \"secret/data/app/db\" }}{{ .Data.data.password }}{{ end }}";
 
+/// Renders `database/creds/app` as `username password lease_id`.
+const DB_CREDS: &str = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}";
+
+/// A render of [`DB_CREDS`].
+struct Creds {
+    user: String,
+    password: String,
+    lease_id: String,
+}
+
+impl Creds {
+    fn parse(text: &str) -> Self {
+        let [user, password, lease_id] = text.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("unexpected render of database credentials");
+        };
+        Self {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            lease_id: lease_id.to_owned(),
+        }
+    }
+}
+
+impl Setup {
+    /// A PostgreSQL behind the `database` engine, role `app` with these TTLs.
+    async fn database(&self, default_ttl: &str, max_ttl: &str) -> anyhow::Result<Postgres> {
+        let pg = Postgres::start().await?;
+        configure_database_engine(&self.bao, &pg, "app", default_ttl, max_ttl).await?;
+        Ok(pg)
+    }
+}
+
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .expect("list")
@@ -240,22 +272,18 @@ async fn failing_logins_back_off_instead_of_storming() -> anyhow::Result<()> {
 #[tokio::test]
 async fn database_lease_is_renewed_then_rotated_before_max_ttl() -> anyhow::Result<()> {
     let setup = Setup::new(BaoOptions::default()).await?;
-    let pg = Postgres::start().await?;
-    configure_database_engine(&setup.bao, &pg, "app", "10s", "30s").await?;
-    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}";
-    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", creds)]), &[]).await?;
+    let pg = setup.database("10s", "30s").await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", DB_CREDS)]), &[]).await?;
     let file = setup.path("pg");
     let first = agent
         .wait_for_file(&file, Duration::from_secs(10), |t| !t.is_empty())
         .await?;
-    let [user, password, lease_id] = first.split(' ').collect::<Vec<_>>()[..] else {
-        panic!("unexpected render");
-    };
-    assert!(pg.can_login(user, password).await?);
+    let old = Creds::parse(&first);
+    assert!(pg.can_login(&old.user, &old.password).await?);
 
     // Past the first 10s TTL: the lease was renewed, so it still lives.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let lease = setup.bao.lookup_lease(lease_id).await?;
+    let lease = setup.bao.lookup_lease(&old.lease_id).await?;
     assert!(
         lease["ttl"].as_u64().is_some_and(|ttl| ttl > 0),
         "the lease was renewed: {lease}\n{}",
@@ -268,13 +296,11 @@ async fn database_lease_is_renewed_then_rotated_before_max_ttl() -> anyhow::Resu
     let second = agent
         .wait_for_file(&file, Duration::from_secs(25), |t| t != first)
         .await?;
-    let [new_user, new_password, _] = second.split(' ').collect::<Vec<_>>()[..] else {
-        panic!("unexpected render");
-    };
-    assert_ne!(new_user, user);
-    assert!(pg.can_login(new_user, new_password).await?);
+    let new = Creds::parse(&second);
+    assert_ne!(new.user, old.user);
+    assert!(pg.can_login(&new.user, &new.password).await?);
     assert!(
-        pg.can_login(user, password).await?,
+        pg.can_login(&old.user, &old.password).await?,
         "the old credentials still worked when the new ones were written"
     );
     agent.stop().await?;
@@ -284,25 +310,23 @@ async fn database_lease_is_renewed_then_rotated_before_max_ttl() -> anyhow::Resu
 #[tokio::test]
 async fn revoked_lease_leads_to_a_refetch() -> anyhow::Result<()> {
     let setup = Setup::new(BaoOptions::default()).await?;
-    let pg = Postgres::start().await?;
-    configure_database_engine(&setup.bao, &pg, "app", "6s", "1h").await?;
-    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }} {{ .LeaseID }}{{ end }}";
-    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", creds)]), &[]).await?;
+    let pg = setup.database("6s", "1h").await?;
+    let mut agent = spawn_keyhole_agent(&setup.config(&[("pg", DB_CREDS)]), &[]).await?;
     let file = setup.path("pg");
     let first = agent
         .wait_for_file(&file, Duration::from_secs(10), |t| !t.is_empty())
         .await?;
-    let lease_id = first.split(' ').nth(2).expect("lease id");
-    setup.bao.revoke_lease(lease_id).await?;
+    setup
+        .bao
+        .revoke_lease(&Creds::parse(&first).lease_id)
+        .await?;
     // The renewal at about 4s fails on the revoked lease and new credentials
     // are fetched.
     let second = agent
         .wait_for_file(&file, Duration::from_secs(15), |t| t != first)
         .await?;
-    let [user, password, _] = second.split(' ').collect::<Vec<_>>()[..] else {
-        panic!("unexpected render");
-    };
-    assert!(pg.can_login(user, password).await?);
+    let new = Creds::parse(&second);
+    assert!(pg.can_login(&new.user, &new.password).await?);
     agent.stop().await?;
     Ok(())
 }
@@ -331,11 +355,9 @@ async fn pki_certificate_is_reissued_before_it_expires() -> anyhow::Result<()> {
 #[tokio::test]
 async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()> {
     let setup = Setup::new(BaoOptions::default()).await?;
-    let pg = Postgres::start().await?;
-    configure_database_engine(&setup.bao, &pg, "app", "1h", "24h").await?;
-    let creds = "{{ with secret \"database/creds/app\" }}{{ .Data.username }} {{ .Data.password }}{{ end }}";
+    let pg = setup.database("1h", "24h").await?;
     let config = setup
-        .config(&[("pg", creds)])
+        .config(&[("pg", DB_CREDS)])
         .replace("keyhole {\n", "keyhole {\n  revoke_on_shutdown = true\n");
     let mut agent = spawn_keyhole_agent(&config, &[]).await?;
     let text = agent
@@ -343,8 +365,8 @@ async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()>
             !t.is_empty()
         })
         .await?;
-    let (user, password) = text.split_once(' ').expect("user and password");
-    assert!(pg.can_login(user, password).await?);
+    let creds = Creds::parse(&text);
+    assert!(pg.can_login(&creds.user, &creds.password).await?);
     let token = std::fs::read_to_string(setup.path("token"))?;
 
     let status = agent.stop().await?;
@@ -360,7 +382,7 @@ async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()>
         .await?;
     assert_eq!(lookup.as_u16(), 403, "the token is revoked");
     assert!(
-        !pg.can_login(user, password).await?,
+        !pg.can_login(&creds.user, &creds.password).await?,
         "the database credentials are revoked"
     );
     Ok(())
