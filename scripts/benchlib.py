@@ -19,12 +19,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_pair():
+    """A free port whose successor is free too: a dev server's cluster
+    listener takes the port after its API port."""
+    while True:
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+
+
 class Bao:
     """An OpenBao dev server on a free loopback port, optionally with a file
     audit device (OpenBao only accepts audit devices from its config file)."""
 
     def __init__(self, workdir, audit_log=None):
-        self.port = free_port()
+        self.port = free_port_pair()
         self.addr = f"http://127.0.0.1:{self.port}"
         self.token = "bench-root"
         argv = ["bao", "server", "-dev", f"-dev-root-token-id={self.token}",

@@ -39,11 +39,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A free port whose successor is free too: a dev server's cluster listener
+/// takes the port after its API port, and never becomes ready without it.
+fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl Bao {
     /// Starts a dev server; `extra_config` (HCL) can add listeners.
     async fn start_with(extra_config: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::tempdir().expect("should succeed");
-        let address = format!("127.0.0.1:{}", free_port());
+        let address = format!("127.0.0.1:{}", free_port_pair());
         let config = dir.path().join("extra.hcl");
         std::fs::write(&config, extra_config(dir.path())).expect("should succeed");
         let log = std::fs::File::create(dir.path().join("bao.log")).expect("should succeed");

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::tools::{Tool, require};
-use crate::{free_port, install_crypto_provider, log_tail};
+use crate::{free_port_pair, install_crypto_provider, log_tail};
 
 /// How long a dev server may take to answer `sys/health` after it is spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,7 +61,7 @@ impl Bao {
         install_crypto_provider();
         let bin = require(Tool::Bao)?;
         let dir = tempfile::Builder::new().prefix("keyhole-bao-").tempdir()?;
-        let port = free_port()?;
+        let port = free_port_pair()?;
         let state = RandomState::new();
         let root_token = format!("root-{:016x}{:016x}", state.hash_one(1), state.hash_one(2));
         let http = reqwest::Client::builder()

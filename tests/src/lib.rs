@@ -58,6 +58,21 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Returns a loopback port that, with the port after it, was free a moment ago.
+///
+/// An OpenBao dev server listens on its API port and on the next one for its cluster
+/// listener; when that one is taken, it never becomes ready.
+pub(crate) fn free_port_pair() -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let port = listener.local_addr()?.port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("found no two free consecutive loopback ports")
+}
+
 /// Returns the last `max` bytes of a log file, for failure messages.
 fn log_tail(path: &std::path::Path, max: usize) -> String {
     match std::fs::read(path) {
