@@ -16,8 +16,9 @@ and prints one JSON answer on stdout:
      "rejected": {"<name>": "<Helm's error message>" | null}}
 
 Every set is linted (with its values) and rendered twice, so the caller can compare the
-two renders byte for byte. A set in "rejected" is expected to fail schema validation;
-its answer is Helm's message, or null when Helm accepted it.
+two renders byte for byte. A set in "rejected" is expected to fail, by the values schema
+or by a template's `required` or `fail`; its answer is Helm's message, or null when Helm
+rendered it.
 """
 
 import json

@@ -117,6 +117,8 @@ fn rejected_sets() -> Value {
         "memroy": {"injector": {"resources": {"limits": {"memroy": "64Mi"}}}},
         "certmanager": {"tls": {"mode": "certmanager"}},
         "namespacePathPrefix": {"policy": {"namespacePathPrefix": {"orders": ["secret/"]}}},
+        "secret-without-ca": {"tls": {"mode": "secret", "secret": {"name": "injector-tls"}}},
+        "service-monitor-without-metrics": {"metrics": {"serviceMonitor": {"enabled": true}}},
     })
 }
 
@@ -1173,7 +1175,7 @@ fn rendered_args_are_accepted_by_keyhole_injector() {
 }
 
 #[test]
-fn values_schema_rejects_misspelled_keys_and_unknown_choices() {
+fn values_that_cannot_work_are_rejected_with_a_message_naming_them() {
     let expected = [
         ("injecter", "additional properties 'injecter' not allowed"),
         (
@@ -1191,6 +1193,14 @@ fn values_schema_rejects_misspelled_keys_and_unknown_choices() {
         (
             "namespacePathPrefix",
             "at '/policy': additional properties 'namespacePathPrefix' not allowed",
+        ),
+        (
+            "secret-without-ca",
+            "tls.secret.caBundle (the PEM of the CA) is required when tls.mode is secret",
+        ),
+        (
+            "service-monitor-without-metrics",
+            "metrics.serviceMonitor.enabled needs metrics.enabled",
         ),
     ];
     for (set, message) in expected {
