@@ -1012,7 +1012,15 @@ fn values_become_injector_flags() {
     );
     assert_eq!(
         customized.container()["env"],
-        json!([{"name": "RUST_BACKTRACE", "value": "1"}])
+        json!([
+            {"name": "TOKIO_WORKER_THREADS", "value": "2"},
+            {"name": "RUST_BACKTRACE", "value": "1"},
+        ])
+    );
+    assert_eq!(
+        default.container()["env"],
+        json!([{"name": "TOKIO_WORKER_THREADS", "value": "2"}]),
+        "the measured resources hold for two worker threads"
     );
 }
 
