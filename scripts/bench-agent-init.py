@@ -38,12 +38,15 @@ def run_once(argv, out, n, rss_file):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     timed = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv
-    start = time.perf_counter()
-    proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
+    # The log goes to a file: with a pipe nobody reads until the exit, a
+    # chatty agent (a line per template) would block on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     written = len(os.listdir(out))
     if code != 0 or written != n:
