@@ -1,12 +1,16 @@
 """Shared pieces of the agent benchmarks: a local OpenBao dev server set up
-for JWT login, seeded KV v2 secrets, and one Vault Agent config that both
-`bao agent` and `keyhole-agent` run."""
+for JWT login, seeded KV v2 secrets, one Vault Agent config that both
+`bao agent` and `keyhole-agent` run, and Markdown output."""
 
 import base64
+import concurrent.futures
+import http.client
 import json
 import os
 import socket
+import statistics
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -40,6 +44,7 @@ class Bao:
         self.port = free_port_pair()
         self.addr = f"http://127.0.0.1:{self.port}"
         self.token = "bench-root"
+        self._local = threading.local()
         argv = ["bao", "server", "-dev", f"-dev-root-token-id={self.token}",
                 f"-dev-listen-address=127.0.0.1:{self.port}"]
         if audit_log:
@@ -65,9 +70,27 @@ class Bao:
             text = resp.read()
             return json.loads(text) if text else None
 
+    def _post(self, path, body):
+        """POST over this thread's kept-alive connection (a new connection
+        per write costs more than the write on a dev server)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", f"/v1/{path}", body=json.dumps(body),
+                     headers={"X-Vault-Token": self.token, "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        text = resp.read()
+        if resp.status >= 300:
+            raise SystemExit(f"POST {path}: HTTP {resp.status}: {text[:200]!r}")
+
     def put_secret(self, i, password):
-        self.request("POST", f"secret/data/app-{i}",
-                     {"data": {"username": f"user-{i}", "password": password}})
+        self._post(f"secret/data/app-{i}", {"data": {"username": f"user-{i}", "password": password}})
+
+    def put_secrets(self, passwords, workers=8):
+        """Writes secret/app-<i> for every (i, password), `workers` at a time."""
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(self.put_secret, i, p) for i, p in passwords]:
+                future.result()
 
     def stop(self):
         self.proc.terminate()
@@ -78,13 +101,13 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint_jwt(key_path, audience):
+def mint_jwt(key_path, audience, subject):
+    """An RS256 JWT shaped like a projected service-account token."""
     now = int(time.time())
     header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
     claims = b64url(json.dumps({
         "iss": "https://kubernetes.default.svc.cluster.local",
-        "sub": "system:serviceaccount:bench:app",
-        "aud": [audience], "iat": now, "nbf": now, "exp": now + 3600,
+        "sub": subject, "aud": [audience], "iat": now, "nbf": now, "exp": now + 3600,
     }).encode())
     signing_input = f"{header}.{claims}".encode()
     sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key_path],
@@ -92,38 +115,54 @@ def mint_jwt(key_path, audience):
     return f"{header}.{claims}.{b64url(sig)}"
 
 
-def setup(bao, workdir, secrets):
-    """JWT auth with a fresh RSA key, role `bench`, and `secrets` KV v2
-    secrets at secret/app-<i>. Returns the path of a minted JWT."""
-    key = os.path.join(workdir, "sa.key")
+def enable_jwt_auth(bao, workdir, mount="jwt"):
+    """The `jwt` auth method at `mount`, validating with a fresh RSA key.
+    Returns the private key's path."""
+    key = os.path.join(workdir, f"{mount}.key")
     subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
     pub = subprocess.run(["openssl", "rsa", "-in", key, "-pubout"], check=True,
                          capture_output=True).stdout.decode()
-    bao.request("POST", "sys/auth/jwt", {"type": "jwt"})
-    bao.request("POST", "auth/jwt/config", {"jwt_validation_pubkeys": [pub]})
-    bao.request("PUT", "sys/policies/acl/bench",
-                {"policy": 'path "secret/data/*" { capabilities = ["read"] }'})
-    bao.request("POST", "auth/jwt/role/bench", {
-        "role_type": "jwt", "bound_audiences": ["vault"], "user_claim": "sub",
-        "token_policies": ["bench"], "token_ttl": "1h"})
-    for i in range(secrets):
-        bao.put_secret(i, f"pass-{i}-{'x' * 24}")
-    jwt = os.path.join(workdir, "jwt")
+    bao.request("POST", f"sys/auth/{mount}", {"type": "jwt"})
+    bao.request("POST", f"auth/{mount}/config", {"jwt_validation_pubkeys": [pub]})
+    return key
+
+
+def add_jwt_role(bao, key, workdir, role, subject, policy, mount="jwt"):
+    """Role `role` bound to `subject`; returns the path of a JWT for it."""
+    bao.request("POST", f"auth/{mount}/role/{role}", {
+        "role_type": "jwt", "bound_audiences": ["vault"], "bound_subject": subject,
+        "user_claim": "sub", "token_policies": [policy], "token_ttl": "1h"})
+    jwt = os.path.join(workdir, f"{role}.jwt")
     with open(jwt, "w") as f:
-        f.write(mint_jwt(key, "vault"))
+        f.write(mint_jwt(key, "vault", subject))
     return jwt
 
 
-def write_config(path, bao, jwt, n, out, init_mode, static_interval="5m"):
-    """One Vault Agent config: JWT login and `n` templates rendering into
-    `out`, in init mode or as a sidecar."""
+def setup(bao, workdir, secrets, roles=("bench",)):
+    """JWT auth, one role per name in `roles` (each with its own subject, so
+    the audit log tells their requests apart), and `secrets` KV v2 secrets at
+    secret/app-<i>. Returns {role: path of a minted JWT} and the seconds
+    the secrets took to write."""
+    key = enable_jwt_auth(bao, workdir)
+    bao.request("PUT", "sys/policies/acl/bench",
+                {"policy": 'path "secret/data/*" { capabilities = ["read"] }'})
+    jwts = {role: add_jwt_role(bao, key, workdir, role, f"system:serviceaccount:bench:{role}", "bench")
+            for role in roles}
+    start = time.perf_counter()
+    bao.put_secrets((i, f"pass-{i}-{'x' * 24}") for i in range(secrets))
+    return jwts, time.perf_counter() - start
+
+
+def write_config(path, bao, jwt, n, out, init_mode, static_interval="5m", role="bench"):
+    """One Vault Agent config: JWT login as `role` and `n` templates rendering
+    into `out`, in init mode or as a sidecar."""
     lines = [
         f'vault {{\n  address = "{bao.addr}"\n}}',
         f"exit_after_auth = {'true' if init_mode else 'false'}",
         f'template_config {{\n  static_secret_render_interval = "{static_interval}"\n}}',
         "auto_auth {",
         '  method "jwt" {',
-        f'    config = {{\n      role = "bench"\n      path = "{jwt}"\n'
+        f'    config = {{\n      role = "{role}"\n      path = "{jwt}"\n'
         "      remove_jwt_after_reading = false\n    }",
         "  }",
         "}",
@@ -137,15 +176,40 @@ def write_config(path, bao, jwt, n, out, init_mode, static_interval="5m"):
         f.write("\n".join(lines) + "\n")
 
 
+def release_binary(package):
+    """The release build of the workspace binary `package`, built first."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", package, "--bin", package],
+                   cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", package)
+
+
 def keyhole_binary(path=None):
     """The release keyhole-agent, built if `path` is not given."""
-    if path:
-        return path
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "keyhole-agent",
-                    "--bin", "keyhole-agent"], cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    return os.path.join(target, "release", "keyhole-agent")
+    return path or release_binary("keyhole-agent")
 
 
 def bao_version():
-    return subprocess.run(["bao", "version"], capture_output=True, text=True).stdout.strip()
+    """`bao version` without the commit, e.g. "OpenBao v2.7.2"."""
+    out = subprocess.run(["bao", "version"], capture_output=True, text=True).stdout.strip()
+    return out.split(" (")[0]
+
+
+def conditions():
+    """Date, cores and load average, to print above each table: timings
+    depend on what else the machine runs."""
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores; "
+            f"load average before the run {load} (1/5/15 min); {bao_version()}")
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def table(header, rows, align):
+    """A Markdown table; `align` is one of 'l' or 'r' per column."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
