@@ -354,8 +354,19 @@ async fn slow_and_hung_vault_hits_the_client_timeout_and_the_agent_recovers() ->
     agent
         .wait_for_file(&db, Duration::from_secs(20), |t| t == "third")
         .await?;
+
+    // Hung again: a request waiting on Vault does not hold up shutdown.
+    let waiting = metric_value(&scrape_metrics(metrics).await?, timeouts).unwrap_or(0.0);
+    proxy.set(Fault::Stall);
+    wait_for_metric(metrics, timeouts, waiting + 1.0, Duration::from_secs(10)).await?;
+    let stopping = Instant::now();
     let status = agent.stop().await?;
     assert!(status.success(), "{status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "SIGTERM took {:?}",
+        stopping.elapsed()
+    );
     Ok(())
 }
 
@@ -804,5 +815,79 @@ async fn write_failures_keep_the_old_file_are_named_counted_and_retried() -> any
     assert!(temp_files(dir.path()).is_empty());
     let status = agent.stop().await?;
     assert!(status.success(), "{status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_sink_that_cannot_be_written_is_retried_while_rendering_goes_on() -> anyhow::Result<()>
+{
+    let bao = Bao::start().await?;
+    seed(&bao, "first").await?;
+    let dir = workdir()?;
+    let config = sidecar_config(bao.addr(), dir.path(), &[("db", PASSWORD)], None);
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    let db = dir.path().join("db");
+    agent
+        .wait_for_file(&db, Duration::from_secs(15), |t| t == "first")
+        .await?;
+
+    // The sink cannot be replaced (a non-empty directory took its place) when the
+    // agent must log in again.
+    let sink = dir.path().join("token");
+    let old_token = std::fs::read_to_string(&sink)?;
+    std::fs::remove_file(&sink)?;
+    std::fs::create_dir(&sink)?;
+    std::fs::write(sink.join("blocker"), "x")?;
+    bao.revoke_token(&old_token).await?;
+    put_password(&bao, "second").await?;
+    agent
+        .wait_for_log("writing the token failed", Duration::from_secs(15))
+        .await?;
+    assert!(
+        agent
+            .log()
+            .lines()
+            .any(|l| l.contains("writing the token failed")
+                && l.contains(&format!("{}: rename", sink.display()))),
+        "the error names the sink:\n{}",
+        agent.log()
+    );
+    // The new token works for rendering all the same.
+    agent
+        .wait_for_file(&db, Duration::from_secs(15), |t| t == "second")
+        .await?;
+    assert!(agent.exit_status()?.is_none(), "{}", agent.log());
+
+    std::fs::remove_dir_all(&sink)?;
+    let new_token = agent
+        .wait_for_file(&sink, Duration::from_secs(20), |t| !t.is_empty())
+        .await?;
+    assert_ne!(new_token, old_token);
+    assert!(token_is_valid(&bao, &new_token).await?);
+    let status = agent.stop().await?;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn init_mode_fails_when_the_token_sink_cannot_be_written() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    seed(&bao, "first").await?;
+    let dir = workdir()?;
+    let sink = dir.path().join("token");
+    std::fs::create_dir(&sink)?;
+    std::fs::write(sink.join("blocker"), "x")?;
+    let config = format!(
+        "exit_after_auth = true\n{}",
+        sidecar_config(bao.addr(), dir.path(), &[("db", PASSWORD)], None)
+    );
+    let run = run_keyhole_agent(&config, dir.path(), &[]).await?;
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("writing the token")
+            && run.stderr.contains(&format!("{}: rename", sink.display())),
+        "the error names the sink:\n{}",
+        run.stderr
+    );
     Ok(())
 }
