@@ -42,12 +42,12 @@ pub struct SeenRequest {
 #[derive(Debug)]
 struct Shared {
     fault: watch::Sender<Fault>,
-    upstream: Mutex<SocketAddr>,
+    upstream: Mutex<Option<SocketAddr>>,
     seen: Mutex<Vec<SeenRequest>>,
 }
 
 impl Shared {
-    fn upstream(&self) -> SocketAddr {
+    fn upstream(&self) -> Option<SocketAddr> {
         *self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -76,15 +76,23 @@ pub struct FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts a proxy forwarding to `upstream` (e.g. the port of a [`crate::Bao`]; nothing
-    /// needs to listen there yet).
+    /// Starts a proxy forwarding to `upstream` on the loopback interface (e.g. the port
+    /// of a [`crate::Bao`]).
     pub async fn start(upstream: u16) -> anyhow::Result<Self> {
+        let proxy = Self::start_without_upstream().await?;
+        proxy.set_upstream(upstream);
+        Ok(proxy)
+    }
+
+    /// Starts a proxy with nothing behind it yet, as if Vault were down: every connection
+    /// is read (so its request is recorded) and reset, until [`FaultProxy::set_upstream`].
+    pub async fn start_without_upstream() -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (fault, _) = watch::channel(Fault::Pass);
         let shared = Arc::new(Shared {
             fault,
-            upstream: Mutex::new(SocketAddr::from(([127, 0, 0, 1], upstream))),
+            upstream: Mutex::new(None),
             seen: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(serve(listener, addr, Arc::clone(&shared)));
@@ -107,7 +115,8 @@ impl FaultProxy {
             .shared
             .upstream
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = SocketAddr::from(([127, 0, 0, 1], port));
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some(SocketAddr::from(([127, 0, 0, 1], port)));
     }
 
     /// The requests seen so far whose request line starts with `prefix` (e.g.
@@ -177,9 +186,9 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
 async fn connection(mut client: TcpStream, shared: Arc<Shared>) {
     let mut requests = RequestLines::default();
     let initial = *shared.fault.borrow();
-    let upstream = match initial {
-        Fault::Pass | Fault::Delay(_) => TcpStream::connect(shared.upstream()).await.ok(),
-        Fault::Stall | Fault::Reset | Fault::Refuse => None,
+    let upstream = match (initial, shared.upstream()) {
+        (Fault::Pass | Fault::Delay(_), Some(upstream)) => TcpStream::connect(upstream).await.ok(),
+        _ => None,
     };
     let Some(mut upstream) = upstream else {
         if initial == Fault::Stall {
