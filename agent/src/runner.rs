@@ -5,7 +5,9 @@
 //! exit code says whether every template rendered. As a sidecar it waits for
 //! whichever comes first: the token's renewal or re-login, a secret's renewal
 //! or re-fetch, or shutdown. A Vault outage never empties a file: a failed
-//! refresh keeps the last good secret and is retried with backoff.
+//! refresh keeps the last good secret and is retried with backoff. A token
+//! sink that cannot be written is retried the same way, while the templates
+//! go on rendering with the new token.
 
 use std::collections::BTreeSet;
 use std::path::Path;

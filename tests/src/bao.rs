@@ -122,7 +122,8 @@ impl Bao {
         self.port
     }
 
-    /// The root token (random per server).
+    /// The root token: random per dev server, the one initialisation returned for a
+    /// persistent one.
     pub fn root_token(&self) -> &str {
         &self.root_token
     }
