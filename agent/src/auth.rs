@@ -108,16 +108,28 @@ impl Authenticator {
         }
     }
 
+    /// Logs in as [`Authenticator::login_with_retries`] does, then writes the
+    /// token to every sink. A sink that cannot be written is an error, but
+    /// the client keeps the new token.
+    pub async fn authenticate(&self, client: &Client, max_retries: Option<u32>) -> Result<Auth> {
+        let auth = self.login_with_retries(client, max_retries).await?;
+        self.write_sinks(&auth.token)?;
+        Ok(auth)
+    }
+
     /// Logs in, retrying failures with capped, jittered exponential backoff
     /// between the method's `min_backoff` and `max_backoff`. Then makes the
-    /// new token the client's and writes it to every sink.
+    /// new token the client's; the sinks are left to the caller.
     ///
     /// `max_retries` bounds the attempts after the first (init mode with
     /// `exit_on_retry_failure` passes `vault.num_retries`); `None` retries
     /// until it succeeds. With the method's `exit_on_err` the first failure
-    /// is final. A sink that cannot be written is an error, but the client
-    /// keeps the new token.
-    pub async fn authenticate(&self, client: &Client, max_retries: Option<u32>) -> Result<Auth> {
+    /// is final.
+    pub async fn login_with_retries(
+        &self,
+        client: &Client,
+        max_retries: Option<u32>,
+    ) -> Result<Auth> {
         let retries = if self.method.exit_on_err {
             Some(0)
         } else {
@@ -147,7 +159,6 @@ impl Authenticator {
             "logged in to Vault"
         );
         client.set_token(auth.token.clone());
-        self.write_sinks(&auth.token)?;
         Ok(auth)
     }
 

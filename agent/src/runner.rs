@@ -5,7 +5,9 @@
 //! exit code says whether every template rendered. As a sidecar it waits for
 //! whichever comes first: the token's renewal or re-login, a secret's renewal
 //! or re-fetch, or shutdown. A Vault outage never empties a file: a failed
-//! refresh keeps the last good secret and is retried with backoff.
+//! refresh keeps the last good secret and is retried with backoff. A token
+//! sink that cannot be written is retried the same way, while the templates
+//! go on rendering with the new token.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -101,6 +103,8 @@ pub async fn run(
     let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await? else {
         return Ok(ExitCode::SUCCESS);
     };
+    let mut sink_failures = 0;
+    let mut sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
 
     let failed = report(renderer.render(&BTreeSet::new()).await);
     mark_ready(&config, &renderer)?;
@@ -134,6 +138,7 @@ pub async fn run(
                 break;
             };
             relogin = false;
+            sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
             token = token_schedule(&auth);
             token_ttl = auth.lease_duration;
             // Leases obtained with the old token end with it.
@@ -143,6 +148,9 @@ pub async fn run(
         let secret_due = renderer.next_due().map(SecretAction::due);
         tokio::select! {
             () = stopped(stop.clone()) => break,
+            () = until(sink_retry.map(tokio::time::sleep_until)) => {
+                sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
+            }
             () = until(token_due) => {
                 let renewed = match token {
                     Some(TokenAction::Renew { .. }) => tokio::select! {
@@ -188,7 +196,7 @@ async fn login(
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Auth>> {
     tokio::select! {
-        result = authenticator.authenticate(client, retries) => match result {
+        result = authenticator.login_with_retries(client, retries) => match result {
             Ok(auth) => {
                 metrics.login(LoginOutcome::Success);
                 Ok(Some(auth))
@@ -199,6 +207,33 @@ async fn login(
             }
         },
         () = stopped(stop.clone()) => Ok(None),
+    }
+}
+
+/// Writes the client's token to the sinks and returns when to try again if
+/// that failed. A sidecar keeps going, since the token still works for
+/// rendering; in init mode the failure is the run's error.
+fn write_sinks(
+    authenticator: &Authenticator,
+    client: &vault::Client,
+    init_mode: bool,
+    failures: &mut u32,
+) -> anyhow::Result<Option<Instant>> {
+    let Some(token) = client.token() else {
+        return Ok(None);
+    };
+    match authenticator.write_sinks(&token) {
+        Ok(()) => {
+            *failures = 0;
+            Ok(None)
+        }
+        Err(err) if !init_mode => {
+            *failures += 1;
+            let delay = lease::retry_delay(*failures - 1, MIN_RETRY, MAX_RETRY, rand::random());
+            error!(retry_in = ?delay, "writing the token failed: {err}");
+            Ok(Some(Instant::now() + delay))
+        }
+        Err(err) => Err(err).context("writing the token"),
     }
 }
 

@@ -77,18 +77,41 @@ pub async fn run_keyhole_agent(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<AgentRun> {
-    let (command, _config_dir, _) = keyhole_command(config)?;
+    let (command, _config_dir, _) = keyhole_command(config, &SpawnOptions::default())?;
     run(command, dir, env).await
+}
+
+/// How [`spawn_keyhole_agent_with`] starts the agent, beyond its config and environment.
+#[derive(Clone, Debug, Default)]
+pub struct SpawnOptions {
+    /// Start the agent with SIGXFSZ ignored, so that once
+    /// [`RunningAgent::limit_file_size`] lowers its limit, its writes fail with "File too
+    /// large" as they would on a full volume, instead of the signal killing it.
+    pub ignore_sigxfsz: bool,
 }
 
 /// `keyhole-agent --config <file>` with `config` written to a temporary directory that
 /// also serves as `$HOME`; returns the command, the directory (keep it) and the file.
-fn keyhole_command(config: &str) -> anyhow::Result<(Command, tempfile::TempDir, PathBuf)> {
+fn keyhole_command(
+    config: &str,
+    options: &SpawnOptions,
+) -> anyhow::Result<(Command, tempfile::TempDir, PathBuf)> {
     let config_dir = tempfile::Builder::new()
         .prefix("keyhole-agent-")
         .tempdir()?;
     let config_path = write_config(config, config_dir.path())?;
-    let mut command = Command::new(keyhole_agent_bin()?);
+    let bin = keyhole_agent_bin()?;
+    let mut command = if options.ignore_sigxfsz {
+        // The shell execs the agent in its place; an ignored signal stays ignored.
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg("trap '' XFSZ; exec \"$0\" \"$@\"")
+            .arg(bin);
+        shell
+    } else {
+        Command::new(bin)
+    };
     command.arg("--config").arg(&config_path);
     command.env("HOME", config_dir.path());
     Ok((command, config_dir, config_path))
@@ -210,8 +233,17 @@ pub async fn spawn_keyhole_agent(
     config: &str,
     env: &[(&str, &str)],
 ) -> anyhow::Result<RunningAgent> {
+    spawn_keyhole_agent_with(config, env, &SpawnOptions::default()).await
+}
+
+/// Like [`spawn_keyhole_agent`], started as `options` say.
+pub async fn spawn_keyhole_agent_with(
+    config: &str,
+    env: &[(&str, &str)],
+    options: &SpawnOptions,
+) -> anyhow::Result<RunningAgent> {
     use tokio::io::AsyncBufReadExt;
-    let (mut command, config_dir, config_path) = keyhole_command(config)?;
+    let (mut command, config_dir, config_path) = keyhole_command(config, options)?;
     isolate(&mut command);
     let mut child = command
         .envs(env.iter().copied())
@@ -288,6 +320,59 @@ impl RunningAgent {
         }
     }
 
+    /// Polls the agent's log until it contains `needle`, for at most `timeout`.
+    pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the agent exited ({status}) before logging {needle:?}:\n{}",
+                    self.log()
+                );
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the agent did not log {needle:?} within {timeout:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// The exit status if the agent has exited, `None` while it runs.
+    pub fn exit_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Sets the agent's soft file-size limit (RLIMIT_FSIZE) with `prlimit`: `Some(0)` makes
+    /// every write of file contents fail, `None` lifts the limit. Spawn the agent with
+    /// [`SpawnOptions::ignore_sigxfsz`] first, or the signal kills it.
+    pub async fn limit_file_size(&self, bytes: Option<u64>) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the agent already exited")?;
+        let soft = bytes.map_or_else(|| "unlimited".to_owned(), |b| b.to_string());
+        let output = Command::new("prlimit")
+            .arg(format!("--pid={pid}"))
+            .arg(format!("--fsize={soft}:"))
+            .output()
+            .await
+            .context("running prlimit (util-linux)")?;
+        if !output.status.success() {
+            bail!(
+                "prlimit --pid={pid} --fsize={soft}: failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Kills the agent with SIGKILL (no chance to clean up) and reaps it.
+    pub async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("killing the agent")
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for the exit status.
     pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().context("the agent already exited")?;
@@ -300,4 +385,29 @@ impl RunningAgent {
             .with_context(|| format!("the agent ignored SIGTERM; log:\n{}", self.log()))?
             .context("waiting for the agent")
     }
+}
+
+/// Scrapes the agent's metrics listener (`keyhole { metrics_listen }`) at `addr`.
+pub async fn scrape_metrics(addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    crate::install_crypto_provider();
+    let url = format!("http://{addr}/metrics");
+    let response = reqwest::get(&url)
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("GET {url} returned {status}: {text}");
+    }
+    Ok(text)
+}
+
+/// The value of the sample `series` (its name and labels exactly as exposed, e.g.
+/// `keyhole_agent_logins_total{outcome="success"}`) in a metrics scrape; `None` when the
+/// scrape has no such sample.
+pub fn metric_value(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
 }

@@ -1,4 +1,5 @@
-//! A real OpenBao dev server on a loopback port, with admin calls made as root.
+//! A real OpenBao server on a loopback port, with admin calls made as root: a dev server
+//! that keeps everything in memory, or a persistent one with its data on disk.
 
 use std::fs::OpenOptions;
 use std::hash::{BuildHasher, RandomState};
@@ -14,8 +15,19 @@ use tempfile::TempDir;
 use crate::tools::{Tool, require};
 use crate::{free_port_pair, install_crypto_provider, log_tail};
 
-/// How long a dev server may take to answer `sys/health` after it is spawned.
+/// How long a server may take to answer `sys/health` after it is spawned, or to become
+/// the active node after it is unsealed.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the server keeps its data.
+#[derive(Debug)]
+enum Storage {
+    /// `bao server -dev`: in memory, gone when the process is.
+    Dev,
+    /// Integrated (raft) storage in the server's directory; `unseal_key` is known once
+    /// the server is initialised.
+    Persistent { unseal_key: Option<String> },
+}
 
 /// Choices made when the server starts.
 #[derive(Clone, Debug, Default)]
@@ -26,14 +38,16 @@ pub struct BaoOptions {
     pub audit_log: bool,
 }
 
-/// An OpenBao dev server (`bao server -dev`) owned by one test.
+/// An OpenBao server owned by one test.
 ///
-/// It listens on `127.0.0.1:<free port>` with a random root token, keeps its log in a
-/// temporary directory (see [`Bao::log`]), and is killed and reaped on drop. Dev mode keeps
-/// everything in memory and mounts KV v2 at `secret/`.
+/// It listens on `127.0.0.1:<free port>`, keeps its log in a temporary directory (see
+/// [`Bao::log`]), and is killed and reaped on drop. Either a dev server ([`Bao::start`]),
+/// which keeps everything in memory and has a random root token, or a persistent one
+/// ([`Bao::start_persistent`]). Both have KV v2 mounted at `secret/`.
 pub struct Bao {
     bin: PathBuf,
     options: BaoOptions,
+    storage: Storage,
     dir: TempDir,
     port: u16,
     addr: String,
@@ -58,6 +72,24 @@ impl Bao {
 
     /// Starts a dev server with `options` and waits until it is ready.
     pub async fn start_with(options: BaoOptions) -> anyhow::Result<Self> {
+        let mut bao = Self::new(options, Storage::Dev)?;
+        bao.spawn().await?;
+        Ok(bao)
+    }
+
+    /// Starts a server that keeps its data on disk (integrated raft storage, a plain-HTTP
+    /// listener), initialises it with a single unseal key, unseals it and mounts KV v2 at
+    /// `secret/` as a dev server has. It survives [`Bao::stop`] and [`Bao::restart`] with
+    /// its mounts, tokens and leases; the root token is the one initialisation returned.
+    pub async fn start_persistent(options: BaoOptions) -> anyhow::Result<Self> {
+        let mut bao = Self::new(options, Storage::Persistent { unseal_key: None })?;
+        bao.spawn().await?;
+        bao.enable_secrets("secret", "kv", json!({ "version": "2" }))
+            .await?;
+        Ok(bao)
+    }
+
+    fn new(options: BaoOptions, storage: Storage) -> anyhow::Result<Self> {
         install_crypto_provider();
         let bin = require(Tool::Bao)?;
         let dir = tempfile::Builder::new().prefix("keyhole-bao-").tempdir()?;
@@ -67,18 +99,17 @@ impl Bao {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
-        let mut bao = Self {
+        Ok(Self {
             bin,
             options,
+            storage,
             dir,
             port,
             addr: format!("http://127.0.0.1:{port}"),
             root_token,
             child: None,
             http,
-        };
-        bao.spawn().await?;
-        Ok(bao)
+        })
     }
 
     /// The server's address, e.g. `http://127.0.0.1:38211` (what `VAULT_ADDR` takes).
@@ -91,7 +122,8 @@ impl Bao {
         self.port
     }
 
-    /// The root token (random per server).
+    /// The root token: random per dev server, the one initialisation returned for a
+    /// persistent one.
     pub fn root_token(&self) -> &str {
         &self.root_token
     }
@@ -139,18 +171,31 @@ impl Bao {
             .count())
     }
 
-    /// Kills the server: Vault vanishes until [`Bao::restart_empty`].
+    /// Kills the server with SIGKILL, as a crash or an evicted pod would: Vault vanishes
+    /// until [`Bao::restart`] or [`Bao::restart_empty`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // Dev mode keeps nothing on disk, so there is nothing to shut down cleanly.
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// Stops the server (if running) and starts a fresh, empty one on the same port with
-    /// the same root token: every mount, policy, token and lease is gone.
+    /// Stops the dev server (if running) and starts a fresh, empty one on the same port
+    /// with the same root token: every mount, policy, token and lease is gone.
     pub async fn restart_empty(&mut self) -> anyhow::Result<()> {
+        if let Storage::Persistent { .. } = self.storage {
+            bail!("a persistent server restarts with its data: use Bao::restart");
+        }
+        self.stop();
+        self.spawn().await
+    }
+
+    /// Stops the persistent server (if running), starts it again on the same port and
+    /// storage, and unseals it: everything it held is back, tokens and leases included.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if let Storage::Dev = self.storage {
+            bail!("a dev server keeps nothing: use Bao::restart_empty");
+        }
         self.stop();
         self.spawn().await
     }
@@ -333,35 +378,109 @@ impl Bao {
         let mut command = Command::new(&self.bin);
         command
             .arg("server")
-            .arg("-dev")
-            .arg(format!("-dev-root-token-id={}", self.root_token))
-            .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
-            // The dev server stores its root token in ~/.vault-token; keep that per server.
+            // The CLI keeps a token in ~/.vault-token; keep that per server.
             .env("HOME", self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        if self.options.audit_log {
-            command.arg(format!("-config={}", self.write_audit_config()?.display()));
+        match self.storage {
+            Storage::Dev => {
+                command
+                    .arg("-dev")
+                    .arg(format!("-dev-root-token-id={}", self.root_token))
+                    .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port));
+                if self.options.audit_log {
+                    command.arg(format!("-config={}", self.write_config("")?.display()));
+                }
+            }
+            Storage::Persistent { .. } => {
+                let server = self.persistent_config()?;
+                command.arg(format!("-config={}", self.write_config(&server)?.display()));
+            }
         }
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
         self.child = Some(child);
-        self.wait_ready().await
+        if let Storage::Persistent { .. } = self.storage {
+            self.wait_for(|_| true).await?;
+            self.init_and_unseal().await?;
+        }
+        self.wait_for(|status| status == StatusCode::OK).await
     }
 
-    fn write_audit_config(&self) -> anyhow::Result<PathBuf> {
-        let path = self.dir.path().join("audit.hcl");
-        let config = format!(
-            "audit \"file\" \"file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
-            self.audit_log_path().display().to_string()
-        );
+    /// The server's config file: `server` plus the audit device when asked for.
+    fn write_config(&self, server: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir.path().join("server.hcl");
+        let mut config = server.to_owned();
+        if self.options.audit_log {
+            config.push_str(&format!(
+                "audit \"file\" \"file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+                self.audit_log_path().display().to_string()
+            ));
+        }
         std::fs::write(&path, config)?;
         Ok(path)
     }
 
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+    /// Single-node raft storage in the server's directory and a plain-HTTP listener.
+    /// OpenBao has no `file` storage; raft is what it offers for data on disk.
+    fn persistent_config(&self) -> anyhow::Result<String> {
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data)?;
+        let (api, cluster) = (self.port, self.port + 1);
+        Ok(format!(
+            "storage \"raft\" {{\n  path = {:?}\n  node_id = \"keyhole-test\"\n  \
+             # Short raft timeouts: one node elects itself in well under a second.\n  \
+             performance_multiplier = 1\n}}\n\
+             listener \"tcp\" {{\n  address = \"127.0.0.1:{api}\"\n  \
+             cluster_address = \"127.0.0.1:{cluster}\"\n  tls_disable = true\n}}\n\
+             api_addr = \"http://127.0.0.1:{api}\"\ncluster_addr = \"http://127.0.0.1:{cluster}\"\n",
+            data.display().to_string()
+        ))
+    }
+
+    /// Initialises a new persistent server (one key share) and unseals it.
+    async fn init_and_unseal(&mut self) -> anyhow::Result<()> {
+        let unseal_key = match &self.storage {
+            Storage::Persistent {
+                unseal_key: Some(key),
+            } => key.clone(),
+            _ => {
+                let body = json!({ "secret_shares": 1, "secret_threshold": 1 });
+                let (status, reply) = self
+                    .call(Method::PUT, "sys/init", None, Some(&body))
+                    .await?;
+                if !status.is_success() {
+                    bail!("PUT /v1/sys/init returned {status}: {}", errors(&reply));
+                }
+                let key = reply["keys_base64"][0]
+                    .as_str()
+                    .context("sys/init returned no keys_base64")?
+                    .to_owned();
+                self.root_token = reply["root_token"]
+                    .as_str()
+                    .context("sys/init returned no root_token")?
+                    .to_owned();
+                self.storage = Storage::Persistent {
+                    unseal_key: Some(key.clone()),
+                };
+                key
+            }
+        };
+        let body = json!({ "key": unseal_key });
+        let (status, reply) = self
+            .call(Method::PUT, "sys/unseal", None, Some(&body))
+            .await?;
+        if !status.is_success() || reply["sealed"] != json!(false) {
+            bail!("PUT /v1/sys/unseal returned {status}: {reply}");
+        }
+        Ok(())
+    }
+
+    /// Polls `sys/health` until its status passes `ready` (any answer at all shows the
+    /// listener is up; 200 means unsealed and active).
+    async fn wait_for(&mut self, ready: impl Fn(StatusCode) -> bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
         let url = format!("{}/v1/sys/health", self.addr);
         loop {
@@ -375,7 +494,7 @@ impl Bao {
                 );
             }
             if let Ok(response) = self.http.get(&url).send().await
-                && response.status() == StatusCode::OK
+                && ready(response.status())
             {
                 return Ok(());
             }

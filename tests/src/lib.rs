@@ -1,10 +1,12 @@
 //! Test harness: real OpenBao and PostgreSQL servers, minted service-account tokens.
 //!
 //! End-to-end tests start the real thing on a free loopback port and tear it down on drop:
-//! [`Bao`] (an OpenBao dev server with admin helpers), [`Postgres`] (a throwaway cluster for
-//! the `database` secrets engine), [`TokenReviewer`] (the kube-apiserver TokenReview endpoint
-//! the `kubernetes` auth method calls). [`mint_sa_token`] makes projected service-account
-//! tokens, and [`run_bao_agent`] / [`keyhole_agent_bin`] run the two agents side by side.
+//! [`Bao`] (an OpenBao server, dev or persistent, with admin helpers), [`Postgres`] (a
+//! throwaway cluster for the `database` secrets engine), [`TokenReviewer`] (the
+//! kube-apiserver TokenReview endpoint the `kubernetes` auth method calls), [`FaultProxy`]
+//! (a TCP proxy that makes Vault slow, hung, resetting or unreachable on demand).
+//! [`mint_sa_token`] makes projected service-account tokens, and [`run_bao_agent`] /
+//! [`keyhole_agent_bin`] run the two agents side by side.
 //!
 //! Every helper returns [`anyhow::Result`] with context naming the path, status or command
 //! that failed, so a test can use `?` and still fail with a readable message. A missing
@@ -17,12 +19,13 @@ pub mod example;
 mod kube;
 mod pod;
 mod postgres;
+mod proxy;
 mod sa_token;
 mod tools;
 
 pub use agent::{
-    AgentRun, RunningAgent, keyhole_agent_bin, run_bao_agent, run_keyhole_agent,
-    spawn_keyhole_agent,
+    AgentRun, RunningAgent, SpawnOptions, keyhole_agent_bin, metric_value, run_bao_agent,
+    run_keyhole_agent, scrape_metrics, spawn_keyhole_agent, spawn_keyhole_agent_with,
 };
 pub use bao::{Bao, BaoOptions};
 pub use engines::{
@@ -31,6 +34,7 @@ pub use engines::{
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
+pub use proxy::{Fault, FaultProxy, SeenRequest};
 pub use sa_token::{ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token};
 pub use tools::{Tool, require};
 
