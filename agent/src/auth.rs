@@ -68,6 +68,17 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether trying the login again may succeed. A credential file may
+    /// appear or change, and an unreachable or failing Vault may come back;
+    /// Vault refusing the login (a bad role, audience or credential) stays
+    /// refused until someone changes Vault or the pod.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Vault { source, .. } => source.is_retryable(),
+            Self::ReadCredential { .. } | Self::EmptyCredential { .. } | Self::Sink(_) => true,
+        }
+    }
+
     /// A short label for metrics: `credential`, `sink`, or the Vault error's
     /// kind such as `permission_denied`.
     pub fn kind(&self) -> &'static str {
@@ -122,9 +133,11 @@ impl Authenticator {
     /// new token the client's; the sinks are left to the caller.
     ///
     /// `max_retries` bounds the attempts after the first (init mode with
-    /// `exit_on_retry_failure` passes `vault.num_retries`); `None` retries
-    /// until it succeeds. With the method's `exit_on_err` the first failure
-    /// is final.
+    /// `exit_on_retry_failure` passes `vault.num_retries`); with a bound, a
+    /// refusal that no retry can change ends the attempts at once, since the
+    /// kubelet restarting the container is the better retry. `None` retries
+    /// every failure until it succeeds, as Vault Agent does. With the
+    /// method's `exit_on_err` the first failure is final.
     pub async fn login_with_retries(
         &self,
         client: &Client,
@@ -143,6 +156,7 @@ impl Authenticator {
         );
         let auth = (|| self.login(client))
             .retry(backoff)
+            .when(|err: &Error| retries.is_none() || err.is_retryable())
             .notify(|err: &Error, delay: Duration| {
                 warn!(
                     kind = err.kind(),

@@ -66,7 +66,7 @@ impl Cli {
             command,
         } = self;
         if let Err(err) = init_logging(log_level, log_format) {
-            eprintln!("keyhole-agent: {err:#}");
+            eprintln!("keyhole-agent: {}", describe(&err));
             return ExitCode::from(2);
         }
         let config = match AgentConfig::load(config.as_deref()) {
@@ -83,7 +83,7 @@ impl Cli {
             }
         };
         result.unwrap_or_else(|err| {
-            error!("{err:#}");
+            error!("{}", describe(&err));
             ExitCode::FAILURE
         })
     }
@@ -102,6 +102,27 @@ fn log_level(text: &str) -> Result<&'static str, String> {
 
 fn duration(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text).ok_or_else(|| "expected a duration such as 60s".to_owned())
+}
+
+/// Formats an error with its causes, `outer: inner: innermost`.
+///
+/// keyhole's error types already print their source in their own message, so
+/// that a log line of just `{err}` is complete; anyhow's `{:#}` would then
+/// print each such cause twice. A cause whose text the line already holds is
+/// left out.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -135,5 +156,31 @@ fn probe(config: &AgentConfig) -> ExitCode {
             error!("probe needs keyhole {{ ready_file }} in the configuration");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading {path}: {source}")]
+    struct Read {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn describe_prints_each_cause_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(Read {
+            path: "/vault/token",
+            source: inner,
+        })
+        .context("logging in to Vault");
+        assert_eq!(
+            describe(&err),
+            "logging in to Vault: reading /vault/token: no such file"
+        );
     }
 }

@@ -405,7 +405,11 @@ impl Renderer {
                         self.retry.max_backoff,
                         rand::random(),
                     );
-                    warn!(path = request.path(), retry_in = ?delay, "keeping the last good secret: {err}");
+                    if cached.result.is_ok() {
+                        warn!(path = request.path(), retry_in = ?delay, "keeping the last good secret: {err}");
+                    } else {
+                        warn!(path = request.path(), retry_in = ?delay, "reading the secret failed: {err}");
+                    }
                     cached.next = SecretAction::Refetch {
                         at: Instant::now() + delay,
                     };

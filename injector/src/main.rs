@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match keyhole_injector::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", keyhole_agent::cli::describe(&err));
             ExitCode::FAILURE
         }
     }

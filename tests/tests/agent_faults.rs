@@ -504,6 +504,46 @@ async fn init_mode_gives_up_after_num_retries_login_attempts() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn init_mode_stops_at_the_first_login_vault_refuses() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    seed(&bao, "first").await?;
+    let proxy = FaultProxy::start(bao.port()).await?;
+    let dir = workdir()?;
+    let out = dir.path().join("out");
+    // Retries would take minutes; a role that does not exist never starts working.
+    let config = format!(
+        "vault {{\n  address = {}\n  retry {{\n    num_retries = 3\n  }}\n}}\nexit_after_auth = true\n\
+         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"60s\"\n    config = {{\n      role = \"no-such-role\"\n      path = {}\n    }}\n  }}\n}}\n\
+         template {{\n  destination = {}\n  contents = {}\n}}\n",
+        hcl(proxy.url()),
+        path_hcl(&dir.path().join("jwt")),
+        path_hcl(&out.join("db")),
+        hcl(PASSWORD),
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PUT auth/jwt/login") && run.stderr.contains("(HTTP 400)"),
+        "the error names the request and Vault's answer:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("PUT auth/jwt/login").count(),
+        1,
+        "the cause is printed once:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        proxy.requests("PUT /v1/auth/jwt/login").len(),
+        1,
+        "a refused login is not retried in init mode:\n{}",
+        run.stderr
+    );
+    assert!(run.files.is_empty(), "{:?}", run.files.keys());
+    Ok(())
+}
+
+#[tokio::test]
 async fn rotated_service_account_token_is_used_at_the_next_login() -> anyhow::Result<()> {
     let bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
     seed(&bao, "first").await?;
