@@ -12,7 +12,7 @@ pub(crate) fn vault_calls(tree: &Tree) -> Vec<VaultCall> {
     for defined in tree.defines.values() {
         list(defined, &mut calls);
     }
-    calls.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    calls.sort_by_key(|c| (c.line, c.column));
     calls
 }
 
