@@ -7,6 +7,7 @@ pub mod cli;
 pub mod metrics;
 pub mod offline;
 pub mod patch;
+pub mod policy;
 pub mod settings;
 pub mod tls;
 pub mod webhook;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::agent_config::{self, HOME, SA_TOKEN_DIR};
 use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED, TemplateText};
+use crate::policy;
 use crate::settings::Settings;
 
 /// Name of the long-running agent container (sidecar or native sidecar).
@@ -83,6 +84,7 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Out
     }
     let spec = annotations::parse(pod, settings)?;
     check_templates(&spec)?;
+    policy::check(&spec, namespace, settings)?;
     let empty = PodSpec::default();
     let pod_spec = pod.spec.as_ref().unwrap_or(&empty);
     let mut warnings = spec.warnings.clone();

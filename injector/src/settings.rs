@@ -6,6 +6,7 @@
 use clap::ArgAction;
 
 use crate::annotations;
+use crate::policy::{self, PathPolicy};
 
 /// Injection defaults; flattened into both the `serve` and `mutate` commands.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -116,6 +117,33 @@ pub struct Settings {
     #[arg(long, env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL")]
     pub static_secret_render_interval: Option<String>,
 
+    /// Vault addresses pods may choose with `vault.hashicorp.com/service`, besides
+    /// `--vault-addr` (comma-separated); `*` allows any address.
+    #[arg(long, env = "KEYHOLE_ALLOWED_VAULT_ADDRS", value_delimiter = ',')]
+    pub allowed_vault_addrs: Vec<String>,
+
+    /// Honour `vault.hashicorp.com/tls-skip-verify: "true"`; without it such pods are denied.
+    #[arg(
+        long,
+        env = "KEYHOLE_ALLOW_TLS_SKIP_VERIFY",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub allow_tls_skip_verify: bool,
+
+    /// YAML file of Vault path prefixes each namespace may read
+    /// (`namespaces: {<namespace>: [<prefix>, ...]}`, `"*"` for the others);
+    /// read once at start.
+    #[arg(
+        long = "path-policy-file",
+        env = "KEYHOLE_PATH_POLICY_FILE",
+        value_name = "FILE",
+        value_parser = PathPolicy::from_file
+    )]
+    pub path_policy: Option<PathPolicy>,
+
     /// First delay between failed logins (e.g. `1s`); the agent's default when unset.
     #[arg(long, env = "KEYHOLE_AUTH_MIN_BACKOFF")]
     pub auth_min_backoff: Option<String>,
@@ -175,6 +203,19 @@ impl Settings {
                 });
             }
         }
+        if let Some(address) = self
+            .allowed_vault_addrs
+            .iter()
+            .find(|a| a.as_str() != policy::ANY_ADDRESS && policy::normalize_address(a).is_none())
+        {
+            return Err(Error {
+                flag: "allowed-vault-addrs",
+                message: format!(
+                    "{address:?} is not an http or https URL such as https://vault.example:8200, \
+                     nor * for any address"
+                ),
+            });
+        }
         let choices: [(&str, &str, &[&str]); 4] = [
             ("default-template", &self.default_template, &["map", "json"]),
             ("auth-type", &self.auth_type, &annotations::AUTH_TYPES),
@@ -227,6 +268,9 @@ impl Default for Settings {
             default_template: "map".to_owned(),
             exit_on_retry_failure: true,
             static_secret_render_interval: None,
+            allowed_vault_addrs: Vec::new(),
+            allow_tls_skip_verify: false,
+            path_policy: None,
             auth_min_backoff: None,
             auth_max_backoff: None,
         }
@@ -284,5 +328,65 @@ mod tests {
         let cli =
             Cli::try_parse_from(["keyhole-injector", "--native-sidecar=false"]).expect("parses");
         assert!(!cli.settings.native_sidecar);
+    }
+
+    #[test]
+    fn policy_flags_parse_and_a_bad_policy_file_stops_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("paths.yaml");
+        std::fs::write(&file, "namespaces:\n  team-a: [secret/team-a/]\n").expect("write");
+        let file = file.to_str().expect("utf-8 path");
+        let cli = Cli::try_parse_from([
+            "keyhole-injector",
+            "--allowed-vault-addrs=https://a.example,https://b.example:8200",
+            "--allow-tls-skip-verify",
+            "--path-policy-file",
+            file,
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.settings.allowed_vault_addrs,
+            ["https://a.example", "https://b.example:8200"]
+        );
+        assert!(cli.settings.allow_tls_skip_verify);
+        let policy = cli.settings.path_policy.expect("policy loaded");
+        assert_eq!(
+            policy.prefixes("team-a"),
+            Some(&["secret/team-a/".to_owned()][..])
+        );
+        let off = Cli::try_parse_from(["keyhole-injector", "--allow-tls-skip-verify=false"])
+            .expect("parses");
+        assert!(!off.settings.allow_tls_skip_verify);
+
+        std::fs::write(dir.path().join("bad.yaml"), "namespaces: [secret/]\n").expect("write");
+        let bad = dir.path().join("bad.yaml");
+        let err = Cli::try_parse_from([
+            "keyhole-injector",
+            "--path-policy-file",
+            bad.to_str().expect("utf-8 path"),
+        ])
+        .err()
+        .expect("a bad policy file is an error");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string().contains(&format!("{}: ", bad.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allowed_vault_addrs_must_be_urls_or_star() {
+        let settings = Settings {
+            allowed_vault_addrs: vec!["*".to_owned(), "vault:8200".to_owned()],
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.validate().map_err(|e| e.to_string()),
+            Err(
+                "--allowed-vault-addrs: \"vault:8200\" is not an http or https URL such as \
+                 https://vault.example:8200, nor * for any address"
+                    .to_owned()
+            )
+        );
     }
 }

@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyhole_injector::metrics::WebhookMetrics;
+use keyhole_injector::policy::PathPolicy;
 use keyhole_injector::settings::Settings;
 use keyhole_injector::webhook::{self, AppState, MAX_BODY_BYTES};
 use prometheus_client::registry::Registry;
@@ -20,9 +21,23 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
+/// The injector's own Vault address, which the fixtures' pods ask for.
+const VAULT_ADDR: &str = "https://vault.vault.svc:8200";
+
 async fn post(body: Vec<u8>) -> Value {
+    post_with(
+        body,
+        Settings {
+            vault_addr: Some(VAULT_ADDR.to_owned()),
+            ..Settings::default()
+        },
+    )
+    .await
+}
+
+async fn post_with(body: Vec<u8>, settings: Settings) -> Value {
     let mut registry = Registry::default();
-    let state = AppState::new(Settings::default(), WebhookMetrics::register(&mut registry));
+    let state = AppState::new(settings, WebhookMetrics::register(&mut registry));
     let request = Request::post("/mutate")
         .header("content-type", "application/json")
         .body(Body::from(body))
@@ -109,6 +124,46 @@ async fn bad_annotation_is_denied_with_the_annotation_named() {
     );
     assert!(message.contains("maybe"), "{message}");
     assert!(response.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn pod_asking_for_a_vault_address_the_operator_did_not_allow_is_denied() {
+    let settings = Settings {
+        vault_addr: Some("https://vault.prod.svc:8200".to_owned()),
+        ..Settings::default()
+    };
+    let review = post_with(fixture("annotated-pod.json"), settings).await;
+    let response = response(&review);
+    assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e01");
+    assert_eq!(response["allowed"], false);
+    assert!(response.get("patch").is_none(), "{response:#}");
+    assert_eq!(
+        response["status"]["message"],
+        "vault.hashicorp.com/service: Vault address \"https://vault.vault.svc:8200\" is not \
+         allowed: use the injector's --vault-addr (https://vault.prod.svc:8200) or ask the \
+         operator to add it to --allowed-vault-addrs"
+    );
+}
+
+#[tokio::test]
+async fn pod_reading_outside_its_namespaces_path_policy_is_denied() {
+    let settings = Settings {
+        vault_addr: Some(VAULT_ADDR.to_owned()),
+        path_policy: Some(
+            PathPolicy::from_yaml("namespaces:\n  \"*\": [secret/data/shared/]\n")
+                .expect("valid policy"),
+        ),
+        ..Settings::default()
+    };
+    let review = post_with(fixture("annotated-pod.json"), settings).await;
+    let response = response(&review);
+    assert_eq!(response["allowed"], false);
+    assert_eq!(
+        response["status"]["message"],
+        "vault.hashicorp.com/agent-inject-secret-db: Vault path \"database/creds/app\" is \
+         outside the paths allowed in namespace \"shop\" (secret/data/shared/); the injector's \
+         --path-policy-file sets them"
+    );
 }
 
 #[tokio::test]

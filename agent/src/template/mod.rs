@@ -45,6 +45,7 @@
 //! - `toYAML` writes a multi-line map key as a double-quoted scalar where
 //!   yaml.v2 writes a complex `? |-` key.
 
+mod calls;
 mod encode;
 mod exec;
 mod funcs;
@@ -120,6 +121,51 @@ pub enum Request {
         /// The Vault path.
         path: String,
     },
+}
+
+/// A template function that makes a Vault request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VaultFunction {
+    /// `secret`: a read, or a write when it has parameters.
+    Secret,
+    /// `secrets`: a list.
+    Secrets,
+    /// `pkiCert`: a write that issues a certificate.
+    PkiCert,
+}
+
+impl VaultFunction {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "secret" => Some(Self::Secret),
+            "secrets" => Some(Self::Secrets),
+            "pkiCert" => Some(Self::PkiCert),
+            _ => None,
+        }
+    }
+
+    /// The function's name in templates.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Secrets => "secrets",
+            Self::PkiCert => "pkiCert",
+        }
+    }
+}
+
+/// A Vault call written in a template, found by [`Template::vault_calls`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultCall {
+    /// The function called.
+    pub function: VaultFunction,
+    /// The path when it is a string constant; `None` when it is computed
+    /// while rendering (a variable, a field, a pipeline).
+    pub path: Option<String>,
+    /// 1-based line of the call.
+    pub line: usize,
+    /// 1-based byte column of the call.
+    pub column: usize,
 }
 
 impl Request {
@@ -199,6 +245,12 @@ impl Template {
     /// The name given to [`Template::parse`].
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Every Vault call the template can make, in the order written,
+    /// including calls in branches a render may never take.
+    pub fn vault_calls(&self) -> Vec<VaultCall> {
+        calls::vault_calls(&self.tree)
     }
 
     /// Renders with the secrets in `ctx`; requests not yet in `ctx` are

@@ -52,10 +52,13 @@ pub fn inject(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'st
     annotations
 }
 
-/// Server settings as tests use them.
+/// Server settings as tests use them. They allow the second Vault address and
+/// `tls-skip-verify` that the annotation tests ask for; `policy` tests the denials.
 pub fn settings() -> Settings {
     Settings {
         vault_addr: Some("https://vault.vault.svc:8200".to_owned()),
+        allowed_vault_addrs: vec!["https://vault.example:8200".to_owned()],
+        allow_tls_skip_verify: true,
         ..Settings::default()
     }
 }

@@ -1,0 +1,299 @@
+//! The operator's limits on what a pod's annotations may ask for: which Vault
+//! addresses, whether TLS verification may be skipped, and which Vault paths
+//! each namespace may read.
+//!
+//! The Vault role bound to a pod's service account is what decides what the
+//! pod can read; these checks add defence in depth, so that a pod cannot point
+//! the agent at an endpoint of the operator's network or read outside the
+//! paths its namespace is meant to use, even where a role is too broad.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use keyhole_agent::template::{Template, VaultFunction};
+use url::Url;
+
+use crate::annotations::{AgentSpec, Denial, TemplateText, VAULT_PREFIX};
+use crate::settings::Settings;
+
+/// The `--allowed-vault-addrs` entry that allows every address.
+pub const ANY_ADDRESS: &str = "*";
+
+/// The path policy key that applies to namespaces the file does not list.
+pub const OTHER_NAMESPACES: &str = "*";
+
+/// Checks `spec`, built for a pod in `namespace`, against the operator's policy.
+pub fn check(spec: &AgentSpec, namespace: &str, settings: &Settings) -> Result<(), Denial> {
+    check_address(&spec.vault.address, settings)?;
+    if spec.vault.tls_skip_verify && !settings.allow_tls_skip_verify {
+        return Err(Denial::new(
+            format!("{VAULT_PREFIX}tls-skip-verify"),
+            "skipping verification of Vault's certificate is not allowed by this injector; \
+             give the agent Vault's CA with vault.hashicorp.com/ca-cert or tls-secret, \
+             or have the operator set --allow-tls-skip-verify",
+        ));
+    }
+    if let Some(policy) = &settings.path_policy
+        && let Some(prefixes) = policy.prefixes(namespace)
+    {
+        check_paths(
+            spec,
+            &Scope {
+                namespace,
+                prefixes,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The address a pod asks for must be the injector's own or on the allowlist.
+fn check_address(address: &str, settings: &Settings) -> Result<(), Denial> {
+    let allowed = &settings.allowed_vault_addrs;
+    if allowed.iter().any(|a| a == ANY_ADDRESS) {
+        return Ok(());
+    }
+    let key = format!("{VAULT_PREFIX}service");
+    let Some(wanted) = normalize_address(address) else {
+        return Err(Denial::new(
+            key,
+            format!("{address:?} is not an http or https URL such as https://vault.example:8200"),
+        ));
+    };
+    let matches = |candidate: &String| normalize_address(candidate).is_some_and(|c| c == wanted);
+    if settings.vault_addr.iter().chain(allowed).any(matches) {
+        return Ok(());
+    }
+    Err(Denial::new(
+        key,
+        format!(
+            "Vault address {address:?} is not allowed: use the injector's --vault-addr ({}) \
+             or ask the operator to add it to --allowed-vault-addrs",
+            settings.vault_addr.as_deref().unwrap_or("unset"),
+        ),
+    ))
+}
+
+/// A Vault address in one spelling: lower-case scheme and host, explicit
+/// port, no trailing slash. `None` when it is not a plain http(s) URL.
+pub fn normalize_address(address: &str) -> Option<String> {
+    let url = Url::parse(address.trim()).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return None;
+    }
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    let path = url.path().trim_end_matches('/');
+    Some(format!("{}://{host}:{port}{path}", url.scheme()))
+}
+
+/// Vault path prefixes allowed per namespace, from `--path-policy-file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPolicy {
+    /// Allowed prefixes by namespace; the [`OTHER_NAMESPACES`] key applies to
+    /// namespaces not listed.
+    namespaces: BTreeMap<String, Vec<String>>,
+}
+
+/// A path policy file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct PolicyError {
+    /// The file as given.
+    pub file: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The file's shape: `namespaces: {<namespace>: [<prefix>, ...]}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    namespaces: BTreeMap<String, Vec<String>>,
+}
+
+impl PathPolicy {
+    /// Reads and checks a policy file; the error names the file and the problem.
+    pub fn from_file(file: &str) -> Result<Self, PolicyError> {
+        let error = |message: String| PolicyError {
+            file: file.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(Path::new(file))
+            .map_err(|e| error(format!("cannot read: {e}")))?;
+        Self::from_yaml(&text).map_err(error)
+    }
+
+    /// Parses and checks policy YAML.
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        let parsed: PolicyFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let mut namespaces = BTreeMap::new();
+        for (namespace, prefixes) in parsed.namespaces {
+            let prefixes = prefixes
+                .iter()
+                .map(|p| {
+                    check_prefix(p)
+                        .map_err(|why| format!("namespaces.{namespace}: prefix {p:?} {why}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            namespaces.insert(namespace, prefixes);
+        }
+        Ok(Self { namespaces })
+    }
+
+    /// The prefixes that apply to `namespace`, or `None` when it is unrestricted.
+    pub fn prefixes(&self, namespace: &str) -> Option<&[String]> {
+        self.namespaces
+            .get(namespace)
+            .or_else(|| self.namespaces.get(OTHER_NAMESPACES))
+            .map(Vec::as_slice)
+    }
+}
+
+/// A prefix as paths are compared: without a leading slash.
+fn check_prefix(prefix: &str) -> Result<String, &'static str> {
+    let prefix = prefix.trim().trim_start_matches('/');
+    if prefix.is_empty() {
+        return Err("is empty; list no namespace to leave it unrestricted");
+    }
+    if prefix.contains(['*', '+']) {
+        return Err(
+            "has a glob; prefixes match by their start, write secret/team-a/ \
+             rather than secret/team-a/*",
+        );
+    }
+    if prefix.contains('?') {
+        return Err("has a query");
+    }
+    if has_dot_segment(prefix) {
+        return Err("has a \".\" or \"..\" segment");
+    }
+    Ok(prefix.to_owned())
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|s| s == "." || s == "..")
+}
+
+/// The namespace whose prefixes are checked.
+struct Scope<'a> {
+    namespace: &'a str,
+    prefixes: &'a [String],
+}
+
+impl Scope<'_> {
+    /// Why `path` may not be read, or `None` when it may. A list (`secrets`)
+    /// of a directory matches a prefix with or without its trailing slash.
+    fn refuse(&self, path: &str, list: bool) -> Option<String> {
+        let bare = path.split_once('?').map_or(path, |(bare, _)| bare);
+        let bare = bare.trim_start_matches('/');
+        if has_dot_segment(bare) {
+            return Some(format!(
+                "Vault path {path:?} has a \".\" or \"..\" segment, which the path policy \
+                 of namespace {:?} does not allow",
+                self.namespace
+            ));
+        }
+        let listed = format!("{}/", bare.trim_end_matches('/'));
+        let candidate = if list { listed.as_str() } else { bare };
+        if self
+            .prefixes
+            .iter()
+            .any(|p| candidate.starts_with(p.as_str()))
+        {
+            return None;
+        }
+        Some(format!(
+            "Vault path {path:?} is outside the paths allowed in namespace {:?} ({}); \
+             the injector's --path-policy-file sets them",
+            self.namespace,
+            PrefixList(self.prefixes)
+        ))
+    }
+}
+
+struct PrefixList<'a>(&'a [String]);
+
+impl fmt::Display for PrefixList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.0.join(", "))
+    }
+}
+
+/// Every Vault path the agent would read must be under an allowed prefix.
+fn check_paths(spec: &AgentSpec, scope: &Scope<'_>) -> Result<(), Denial> {
+    if let Some(configmap) = &spec.configmap {
+        return Err(Denial::new(
+            format!("{VAULT_PREFIX}agent-configmap"),
+            format!(
+                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
+                 Vault paths cannot be checked against the path policy of namespace {:?}; \
+                 use agent-inject-secret-* and agent-inject-template-* annotations instead",
+                scope.namespace
+            ),
+        ));
+    }
+    for secret in &spec.secrets {
+        let key = |prefix: &str| format!("{VAULT_PREFIX}{prefix}{}", secret.raw_name);
+        match &secret.template {
+            TemplateText::DefaultMap | TemplateText::DefaultJson => {
+                if let Some(why) = scope.refuse(&secret.path, false) {
+                    return Err(Denial::new(key("agent-inject-secret-"), why));
+                }
+            }
+            TemplateText::File(file) => {
+                return Err(Denial::new(
+                    key("agent-inject-template-file-"),
+                    format!(
+                        "template file {file:?} is read inside the agent, so the Vault paths it \
+                         reads cannot be checked against the path policy of namespace {:?} at \
+                         admission; put the template in agent-inject-template-{} instead",
+                        scope.namespace, secret.raw_name
+                    ),
+                ));
+            }
+            TemplateText::Inline(text) => {
+                let annotation = key("agent-inject-template-");
+                let template = Template::parse(
+                    &secret.name,
+                    text,
+                    &secret.left_delimiter,
+                    &secret.right_delimiter,
+                )
+                .map_err(|e| Denial::new(&annotation, e))?;
+                for call in template.vault_calls() {
+                    let at = format!("{}:{}", call.line, call.column);
+                    let function = call.function.name();
+                    let Some(path) = &call.path else {
+                        return Err(Denial::new(
+                            &annotation,
+                            format!(
+                                "{at}: the path of this {function} call is computed while \
+                                 rendering, so it cannot be checked against the path policy of \
+                                 namespace {:?}; write the path as a string constant",
+                                scope.namespace
+                            ),
+                        ));
+                    };
+                    let list = call.function == VaultFunction::Secrets;
+                    if let Some(why) = scope.refuse(path, list) {
+                        return Err(Denial::new(&annotation, format!("{at}: {function}: {why}")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
