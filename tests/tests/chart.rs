@@ -1138,8 +1138,25 @@ fn rendered_args_are_accepted_by_keyhole_injector() {
     let serve_flags = help_flags("serve");
     let mutate_flags = help_flags("mutate");
     let empty = tempfile::NamedTempFile::new().expect("temp file");
+    let policy_dir = tempfile::tempdir().expect("temp dir");
     for (set, render) in renders() {
-        let args = render.args();
+        let mut args = render.args();
+        // The injector reads the path policy while parsing its flags: give it the
+        // rendered ConfigMap's file where the pod would have it mounted.
+        for arg in &mut args {
+            if arg.starts_with("--path-policy-file=") {
+                let config_map = render.one("ConfigMap", Some(&format!("{FULLNAME}-policy")));
+                let file = policy_dir.path().join(format!("{set}.yaml"));
+                std::fs::write(
+                    &file,
+                    config_map["data"]["path-policy.yaml"]
+                        .as_str()
+                        .expect("path-policy.yaml"),
+                )
+                .expect("write the path policy");
+                *arg = format!("--path-policy-file={}", file.display());
+            }
+        }
         assert_eq!(args.first().map(String::as_str), Some("serve"), "{set}");
         let flags: Vec<_> = args[1..]
             .iter()
