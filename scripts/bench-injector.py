@@ -31,10 +31,14 @@ Needs `openssl` and cargo.
 """
 
 import argparse
+import http.client
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -134,7 +138,6 @@ class Server:
         self.port = port
 
     def wait_listening(self):
-        import socket
         for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -163,10 +166,8 @@ class Server:
 
 
 def check_answer(server, ca, body_path):
-    """One review through curl-free Python TLS, so a broken setup fails loudly
-    instead of being benchmarked."""
-    import http.client
-    import ssl
+    """One review over Python's TLS, so a broken setup fails loudly instead of
+    being benchmarked. Returns whether the answer carries a patch."""
     context = ssl.create_default_context(cafile=ca)
     conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=10)
     with open(body_path, "rb") as f:
@@ -181,6 +182,7 @@ def check_answer(server, ca, body_path):
 
 def load(oha, ca, server, body, duration, rate, connections):
     argv = [oha, "--no-tui", "--output-format", "json", "-z", f"{duration}s",
+            "--wait-ongoing-requests-after-deadline",
             "-c", str(connections), "-m", "POST", "-H", "content-type: application/json",
             "-D", body, "--cacert", ca, server.url]
     if rate:
@@ -238,7 +240,6 @@ def main():
     oha = find_oha(args.oha)
     injector, baseline = (args.injector, args.baseline) if args.injector else build()
 
-    import tempfile
     with tempfile.TemporaryDirectory() as workdir:
         ca, cert, key = certificates(workdir)
         body = os.path.join(workdir, "review.json")
