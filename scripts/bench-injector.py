@@ -238,7 +238,10 @@ def main():
         args.duration, args.warmup = 3, 1
     rates = [int(r) for r in args.rates.split(",")]
     oha = find_oha(args.oha)
-    injector, baseline = (args.injector, args.baseline) if args.injector else build()
+    if args.injector and args.baseline:
+        injector, baseline = args.injector, args.baseline
+    else:
+        injector, baseline = build()
 
     with tempfile.TemporaryDirectory() as workdir:
         ca, cert, key = certificates(workdir)
