@@ -20,7 +20,7 @@ use crate::settings::Settings;
 use crate::tls::CertStore;
 use crate::tls::auto::AutoTls;
 use crate::tls::files::CertFiles;
-use crate::webhook::{self, AppState};
+use crate::webhook::{self, AppState, Timeouts};
 
 /// How long in-flight reviews may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(20);
@@ -247,7 +247,7 @@ impl Serve {
             .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
         info!(%listen, %admin_listen, "serving");
         let app = webhook::app(AppState::new(settings, webhook_metrics));
-        webhook::serve(listener, config, app, handle)
+        webhook::serve(listener, config, app, handle, Timeouts::default())
             .await
             .with_context(|| format!("webhook server on {listen}"))?;
         certificates.abort();

@@ -1,21 +1,28 @@
-//! The `POST /mutate` admission webhook.
+//! The `POST /mutate` admission webhook and the HTTPS server it runs on.
 //!
-//! Every request gets an AdmissionReview back: a body that cannot be read is an
-//! invalid review, a pod with wrong annotations is a denial, and neither is ever
-//! an HTTP error, so the API server always shows the user a message.
+//! Every review the handler reads gets an AdmissionReview back: a body that is
+//! not a review is an invalid review, a pod with wrong annotations is a denial,
+//! and neither is ever an HTTP error, so the API server always shows the user a
+//! message. Only what cannot be a review at all is refused by the server with an
+//! HTTP status: a body over [`MAX_BODY_BYTES`] (413) or one that does not arrive
+//! in time (408).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use http_body_util::LengthLimitError;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
@@ -27,13 +34,34 @@ use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
 use crate::settings::Settings;
 
-/// Largest request body read. The API server caps objects near 3 MiB; an
-/// AdmissionReview wraps one object plus request metadata.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest request body read: the API server's own limit on a request (3 MiB).
+/// An AdmissionReview wraps an object that passed that limit, so a larger body
+/// cannot be a review the API server sent.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// How long a client may take to send its request body. The API server gives up
-/// on a webhook after at most 30 seconds.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take over each step of a request, so a slow or silent
+/// client cannot hold a connection (and its memory) open. The API server gives
+/// up on a webhook after at most 30 seconds, 10 by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The TLS handshake, from the moment the connection is accepted.
+    pub handshake: Duration,
+    /// The request line and headers of each request; on a kept-alive connection
+    /// this is also how long it may sit idle between requests.
+    pub headers: Duration,
+    /// The request body, from the end of the headers.
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            headers: Duration::from_secs(10),
+            body: Duration::from_secs(10),
+        }
+    }
+}
 
 /// What the webhook handler needs.
 #[derive(Clone, Debug)]
@@ -61,44 +89,88 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app` over HTTPS on `listener` until `handle` shuts the server down;
 /// a graceful shutdown lets in-flight reviews finish.
+///
+/// The server bounds every step a client controls by `timeouts` and reads at
+/// most [`MAX_BODY_BYTES`] of a body before `app` sees the request; `app`'s
+/// handlers get the whole body at once. Connections that fail the handshake
+/// (plain HTTP, port scanners, health probes speaking TCP) are dropped and
+/// logged at debug level only, since any client can cause them.
 pub async fn serve(
     listener: std::net::TcpListener,
     config: Arc<ServerConfig>,
     app: Router,
     handle: Handle<SocketAddr>,
+    timeouts: Timeouts,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config))
+        .handshake_timeout(timeouts.handshake);
+    let app = app
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(timeouts.body, read_body));
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(acceptor)
         .handle(handle)
-        .serve(app.into_make_service())
-        .await
+        // Also bounds HTTP/2 connections, where the header timeout does not apply.
+        .first_request_timeout(timeouts.headers)
+        .accept_error_handler(|peer, error| {
+            debug!(?peer, %error, "dropped a connection before its first request");
+        });
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(timeouts.headers);
+    server.serve(app.into_make_service()).await
 }
 
-async fn mutate(State(state): State<AppState>, body: Body) -> Json<Value> {
-    let started = Instant::now();
-    let (outcome, response) = match read_body(body).await {
-        Ok(bytes) => review(&bytes, &state.settings),
-        Err(reason) => {
-            warn!(%reason, "rejecting admission review");
-            (Outcome::Invalid, AdmissionResponse::invalid(reason))
+/// Reads the whole body within `timeout` and at most [`MAX_BODY_BYTES`], then
+/// hands the request on.
+async fn read_body(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
-    };
+        Ok(Err(err)) => {
+            let too_large = std::error::Error::source(&err)
+                .is_some_and(|source| source.is::<LengthLimitError>());
+            if too_large {
+                warn!(
+                    limit = MAX_BODY_BYTES,
+                    "refusing a request body over the limit"
+                );
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body larger than {MAX_BODY_BYTES} bytes"),
+                )
+                    .into_response()
+            } else {
+                warn!(%err, "cannot read a request body");
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {err}"),
+                )
+                    .into_response()
+            }
+        }
+        Err(_) => {
+            warn!(?timeout, "request body not received in time");
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {timeout:?}"),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn mutate(State(state): State<AppState>, body: Bytes) -> Json<Value> {
+    let started = Instant::now();
+    let (outcome, response) = review(&body, &state.settings);
     state.metrics.observe(outcome, started.elapsed());
     debug!(uid = %response.uid, allowed = response.allowed, ?outcome, "answered admission review");
     Json(review_json(response))
-}
-
-async fn read_body(body: Body) -> Result<axum::body::Bytes, String> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(err)) => Err(format!(
-            "cannot read the request body (at most {MAX_BODY_BYTES} bytes): {err}"
-        )),
-        Err(_) => Err(format!(
-            "request body not received within {} seconds",
-            BODY_TIMEOUT.as_secs()
-        )),
-    }
 }
 
 /// Answers one AdmissionReview body.

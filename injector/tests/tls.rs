@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum_server::Handle;
@@ -11,7 +13,7 @@ use keyhole_injector::settings::Settings;
 use keyhole_injector::tls::CertStore;
 use keyhole_injector::tls::auto::Bundle;
 use keyhole_injector::tls::files::CertFiles;
-use keyhole_injector::webhook::{self, AppState};
+use keyhole_injector::webhook::{self, AppState, Timeouts};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use rustls::pki_types::CertificateDer;
@@ -51,7 +53,13 @@ async fn start(store: &CertStore) -> (SocketAddr, Handle<SocketAddr>) {
     ));
     let handle = Handle::new();
     let config = store.server_config().expect("server config");
-    tokio::spawn(webhook::serve(listener, config, app, handle.clone()));
+    tokio::spawn(webhook::serve(
+        listener,
+        config,
+        app,
+        handle.clone(),
+        Timeouts::default(),
+    ));
     (addr, handle)
 }
 
@@ -200,6 +208,102 @@ async fn swapped_secret_volume_files_are_served_without_restart() {
     let fresh = client(addr, &[&first, &second]);
     assert_eq!(post(&fresh, addr).await.0, leaf_der(&second));
 
+    watch.abort();
+    handle.graceful_shutdown(Some(Duration::from_secs(1)));
+}
+
+/// Posts reviews back to back until `stop` is set; returns how many were
+/// answered 200 with an allowed review, and what went wrong with the others.
+async fn post_until(
+    client: reqwest::Client,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> (usize, Vec<String>) {
+    let (mut ok, mut failures) = (0, Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let response = client
+            .post(format!("https://{HOST}:{}/mutate", addr.port()))
+            .header("content-type", "application/json")
+            .body(review_body())
+            .send()
+            .await;
+        let review = match response {
+            Ok(response) if response.status() == 200 => response.json::<Value>().await,
+            Ok(response) => {
+                failures.push(format!("HTTP {}", response.status()));
+                continue;
+            }
+            Err(err) => {
+                failures.push(format!("{err:?}"));
+                continue;
+            }
+        };
+        match review {
+            Ok(review) if review["response"]["allowed"] == true => ok += 1,
+            Ok(review) => failures.push(format!("unexpected review {review}")),
+            Err(err) => failures.push(format!("{err:?}")),
+        }
+    }
+    (ok, failures)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_swaps_under_load_drop_no_requests() {
+    install_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (bundle(), bundle());
+    publish(dir.path(), "..v0", &first.cert, &first.key);
+    let files = files(dir.path());
+    let store = CertStore::new();
+    store.set(files.load().expect("initial certificate"));
+    let mut registry = Registry::default();
+    let watch = tokio::spawn(
+        files
+            .clone()
+            .watch(store.clone(), TlsMetrics::register(&mut registry)),
+    );
+    let (addr, handle) = start(&store).await;
+
+    // Kept-alive clients stay on their connection; the others handshake for
+    // every request, so some handshakes race each swap.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let trusted = [&first, &second];
+            let client = if i % 2 == 0 {
+                client(addr, &trusted)
+            } else {
+                reqwest::Client::builder()
+                    .tls_certs_only(trusted.iter().map(|bundle| {
+                        reqwest::Certificate::from_pem(bundle.ca_cert.as_bytes()).expect("CA PEM")
+                    }))
+                    .pool_max_idle_per_host(0)
+                    .resolve(HOST, addr)
+                    .build()
+                    .expect("reqwest client")
+            };
+            tokio::spawn(post_until(client, addr, Arc::clone(&stop)))
+        })
+        .collect();
+
+    for swap in 1..=6 {
+        let next = if swap % 2 == 1 { &second } else { &first };
+        publish(dir.path(), &format!("..v{swap}"), &next.cert, &next.key);
+        eventually("the swapped certificate is served", async || {
+            post(&client(addr, &[&first, &second]), addr).await.0 == leaf_der(next)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+
+    let mut answered = 0;
+    for client in clients {
+        let (ok, failures) = client.await.expect("client task");
+        assert_eq!(failures, Vec::<String>::new());
+        answered += ok;
+    }
+    assert!(answered > 0, "no review was answered");
     watch.abort();
     handle.graceful_shutdown(Some(Duration::from_secs(1)));
 }

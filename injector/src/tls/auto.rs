@@ -40,8 +40,12 @@ pub const CERT_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The CA is replaced when it has less than a certificate lifetime left, so no
 /// certificate ever outlives its CA.
 pub const CA_RENEW_BEFORE: Duration = CERT_LIFETIME;
-/// How often the Secret is re-read, so every replica picks up a renewal.
+/// How often the Secret is re-read, so every replica picks up a renewal; each
+/// wait is spread by [`RECHECK_JITTER`].
 pub const RECHECK: Duration = Duration::from_secs(10 * 60);
+/// The fraction of [`RECHECK`] a wait may be shortened or lengthened by, so
+/// replicas started together do not call the API server in lockstep.
+pub const RECHECK_JITTER: f64 = 0.2;
 
 /// Accepted clock skew between the injector and the API server.
 const BACKDATE: Duration = Duration::from_secs(3600);
@@ -158,11 +162,11 @@ impl AutoTls {
         Ok(changed)
     }
 
-    /// Re-runs [`AutoTls::refresh`] every [`RECHECK`]; failures are logged and
-    /// retried, the current certificate stays in use.
+    /// Re-runs [`AutoTls::refresh`] about every [`RECHECK`]; failures are logged
+    /// and retried, the current certificate stays in use.
     pub async fn keep_current(self, store: CertStore, metrics: TlsMetrics) {
         loop {
-            tokio::time::sleep(RECHECK).await;
+            tokio::time::sleep(recheck_in(rand::random())).await;
             match self.refresh(&store).await {
                 Ok(changed) => {
                     if changed {
@@ -451,6 +455,18 @@ impl Bundle {
     }
 }
 
+/// The wait before the next refresh: [`RECHECK`] moved by up to
+/// [`RECHECK_JITTER`] of itself either way. `jitter` is a random fraction in
+/// `[0, 1)`; `0.5` gives exactly [`RECHECK`], and so does a NaN.
+pub fn recheck_in(jitter: f64) -> Duration {
+    let jitter = if jitter.is_nan() {
+        0.5
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    RECHECK.mul_f64(1.0 + RECHECK_JITTER * (2.0 * jitter - 1.0))
+}
+
 fn not_after(der: &CertificateDer<'_>) -> Option<OffsetDateTime> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(cert.validity().not_after.to_datetime())
@@ -489,4 +505,29 @@ fn pem_certificate(der: &CertificateDer<'_>) -> String {
     }
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recheck_waits_between_eight_and_twelve_minutes() {
+        assert_eq!(recheck_in(0.0), Duration::from_secs(8 * 60));
+        assert_eq!(recheck_in(0.5), RECHECK);
+        assert!(recheck_in(0.999_999) < Duration::from_secs(12 * 60));
+        assert!(recheck_in(0.999_999) > Duration::from_secs(12 * 60 - 1));
+    }
+
+    #[test]
+    fn recheck_grows_with_jitter_and_stays_in_bounds_for_any_input() {
+        let waits: Vec<Duration> = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9]
+            .into_iter()
+            .map(recheck_in)
+            .collect();
+        assert!(waits.windows(2).all(|pair| pair[0] < pair[1]), "{waits:?}");
+        assert_eq!(recheck_in(-1.0), Duration::from_secs(8 * 60));
+        assert_eq!(recheck_in(7.0), Duration::from_secs(12 * 60));
+        assert_eq!(recheck_in(f64::NAN), RECHECK);
+    }
 }

@@ -47,8 +47,9 @@ impl CertFiles {
         )
     }
 
-    /// Reloads the files into `store` whenever their directories change, until the
-    /// task is dropped. A failed reload keeps the certificate already served.
+    /// Reloads the files into `store` once the watch is set up and whenever their
+    /// directories change, until the task is dropped. A failed reload keeps the
+    /// certificate already served.
     pub async fn watch(self, store: CertStore, metrics: TlsMetrics) -> Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
@@ -67,6 +68,8 @@ impl CertFiles {
                 .watch(dir, RecursiveMode::NonRecursive)
                 .map_err(|error| self.watch_error(dir, error))?;
         }
+        // The files may have changed between the first load and the watch.
+        self.reload(&store, &metrics);
         while rx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
             while rx.try_recv().is_ok() {}

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Injector benchmark: keyhole-injector's `/mutate` against a handler that only
+parses the AdmissionReview and allows it, on the same server stack.
+
+Builds `keyhole-injector` and the `parse-and-allow` example in release mode
+(the example runs the injector's own `webhook::serve` with the same TLS,
+timeouts and body limit; only the handler differs), generates a CA and a
+serving certificate with openssl, and starts both servers on loopback. The
+review is a pod with 5 secrets, each with a template, which the injector
+patches (it parses and validates each template).
+
+Load comes from `oha` (https://github.com/hatoo/oha), an open-loop generator:
+at a fixed rate (`-q`) with latency correction, so a slow answer does not
+delay the next request and latencies are measured from when each request was
+due. It talks HTTP/1.1 over TLS with kept-alive connections. For each rate
+(default 100, 1000, 5000 reviews/s) each server gets a warm-up and then a
+measured run; a last run without a rate limit measures the most each server
+answers. While a server is under load its VmRSS is sampled from
+/proc/<pid>/status every 100 ms; VmHWM (the kernel's high-water mark) and the
+server's CPU time (utime + stime from /proc/<pid>/stat) are read around the
+run.
+
+`oha` is found with `--oha PATH`, on PATH, or in $KEYHOLE_BENCH_TOOLS/bin
+(default ~/.cache/keyhole-bench/bin); if missing it is installed there with
+`cargo install --locked oha --version 1.16.0 --root <that directory>`. It is
+a tool for this script only, not a dependency of keyhole.
+
+Usage: scripts/bench-injector.py [--rates 100,1000,5000] [--duration 20]
+                                  [--quick] [--oha PATH] [--workers 2]
+Needs `openssl` and cargo.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import benchlib
+
+OHA_VERSION = "1.16.0"
+HOST = "keyhole-injector.keyhole.svc"
+SECRETS = 5
+
+
+def find_oha(path):
+    if path:
+        return path
+    found = shutil.which("oha")
+    if found:
+        return found
+    root = os.environ.get("KEYHOLE_BENCH_TOOLS",
+                          os.path.join(os.path.expanduser("~"), ".cache", "keyhole-bench"))
+    oha = os.path.join(root, "bin", "oha")
+    if not os.path.exists(oha):
+        print(f"installing oha {OHA_VERSION} into {root} (cargo install --locked)", flush=True)
+        subprocess.run(["cargo", "install", "--locked", "oha", "--version", OHA_VERSION,
+                        "--root", root], check=True)
+    return oha
+
+
+def build():
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(benchlib.ROOT, "target"))
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "keyhole-injector",
+                    "--bin", "keyhole-injector", "--example", "parse-and-allow"],
+                   cwd=benchlib.ROOT, check=True)
+    release = os.path.join(target, "release")
+    return (os.path.join(release, "keyhole-injector"),
+            os.path.join(release, "examples", "parse-and-allow"))
+
+
+def certificates(workdir):
+    """A CA and a serving certificate for HOST and 127.0.0.1, ECDSA P-256 as
+    the injector's auto-TLS issues them."""
+    def run(*argv):
+        subprocess.run(argv, cwd=workdir, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=keyhole bench CA", "-days", "2")
+    run("openssl", "req", *ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={HOST}")
+    with open(os.path.join(workdir, "san.ext"), "w") as f:
+        f.write(f"subjectAltName=DNS:{HOST},IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "tls.crt", "-days", "2", "-extfile", "san.ext")
+    return [os.path.join(workdir, name) for name in ("ca.crt", "tls.crt", "tls.key")]
+
+
+def review(path):
+    """An AdmissionReview for a pod with SECRETS secrets, each with a template."""
+    annotations = {
+        "vault.hashicorp.com/agent-inject": "true",
+        "vault.hashicorp.com/role": "app",
+    }
+    for i in range(SECRETS):
+        annotations[f"vault.hashicorp.com/agent-inject-secret-app-{i}"] = f"secret/data/app-{i}"
+        annotations[f"vault.hashicorp.com/agent-inject-template-app-{i}"] = (
+            f'{{{{- with secret "secret/data/app-{i}" -}}}}\n'
+            'username={{ .Data.data.username }}\n'
+            'password={{ .Data.data.password }}\n'
+            '{{- end }}\n')
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": "app-7d9c5b6f4-", "namespace": "shop",
+                     "labels": {"app": "app"}, "annotations": annotations},
+        "spec": {"serviceAccountName": "app",
+                 "containers": [{"name": "app", "image": "registry.example/app:1.0",
+                                 "ports": [{"containerPort": 8080}]}]},
+    }
+    gvk = {"group": "", "version": "v1", "kind": "Pod"}
+    gvr = {"group": "", "version": "v1", "resource": "pods"}
+    body = {
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "6c1f1d3e-8d1b-4a47-9a0e-2f5d7c3b9e10", "kind": gvk, "resource": gvr,
+            "requestKind": gvk, "requestResource": gvr, "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod, "oldObject": None, "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+    with open(path, "w") as f:
+        json.dump(body, f)
+
+
+class Server:
+    def __init__(self, name, argv, port, log):
+        self.name = name
+        self.url = f"https://127.0.0.1:{port}/mutate"
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.status_path = f"/proc/{self.proc.pid}/status"
+        self.port = port
+
+    def wait_listening(self):
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"{self.name} exited with {self.proc.returncode}")
+                time.sleep(0.05)
+        raise SystemExit(f"{self.name} did not listen on {self.port}")
+
+    def status_kib(self, field):
+        with open(self.status_path) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise SystemExit(f"no {field} in {self.status_path}")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def check_answer(server, ca, body_path):
+    """One review over Python's TLS, so a broken setup fails loudly instead of
+    being benchmarked. Returns whether the answer carries a patch."""
+    context = ssl.create_default_context(cafile=ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=10)
+    with open(body_path, "rb") as f:
+        conn.request("POST", "/mutate", f.read(), {"content-type": "application/json"})
+    resp = conn.getresponse()
+    answer = json.loads(resp.read())
+    conn.close()
+    if resp.status != 200 or answer["response"]["allowed"] is not True:
+        raise SystemExit(f"{server.name} answered {resp.status}: {answer}")
+    return "patch" in answer["response"]
+
+
+def load(oha, ca, server, body, duration, rate, connections):
+    argv = [oha, "--no-tui", "--output-format", "json", "-z", f"{duration}s",
+            "--wait-ongoing-requests-after-deadline",
+            "-c", str(connections), "-m", "POST", "-H", "content-type: application/json",
+            "-D", body, "--cacert", ca, server.url]
+    if rate:
+        argv[1:1] = ["-q", str(rate), "--latency-correction"]
+    samples, done = [], threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            samples.append(server.status_kib("VmRSS"))
+
+    sampler = threading.Thread(target=sample)
+    cpu_before = server.cpu_seconds()
+    sampler.start()
+    try:
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    finally:
+        done.set()
+        sampler.join()
+    cpu = server.cpu_seconds() - cpu_before
+    result = json.loads(out)
+    summary, pct = result["summary"], result["latencyPercentiles"]
+    codes = result.get("statusCodeDistribution", {})
+    answered = codes.get("200", 0)
+    errors = sum(result.get("errorDistribution", {}).values()) + sum(
+        n for code, n in codes.items() if code != "200")
+    return {
+        "rps": answered / duration,
+        "p50": pct["p50"] * 1000, "p90": pct["p90"] * 1000,
+        "p99": pct["p99"] * 1000, "p999": pct["p99.9"] * 1000,
+        "errors": errors,
+        "cpu_us": cpu / answered * 1e6 if answered else float("nan"),
+        "rss": max(samples, default=server.status_kib("VmRSS")) / 1024,
+        "hwm": server.status_kib("VmHWM") / 1024,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="100,1000,5000")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="kept-alive connections for the rate-limited runs")
+    parser.add_argument("--max-connections", type=int, default=32,
+                        help="kept-alive connections for the unthrottled run")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 3 s per run, 1 s warm-up")
+    parser.add_argument("--oha", default=None, help="oha binary (default: PATH, or install)")
+    parser.add_argument("--injector", default=None, help="keyhole-injector binary")
+    parser.add_argument("--baseline", default=None, help="parse-and-allow example binary")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+    rates = [int(r) for r in args.rates.split(",")]
+    oha = find_oha(args.oha)
+    if args.injector and args.baseline:
+        injector, baseline = args.injector, args.baseline
+    else:
+        injector, baseline = build()
+
+    with tempfile.TemporaryDirectory() as workdir:
+        ca, cert, key = certificates(workdir)
+        body = os.path.join(workdir, "review.json")
+        review(body)
+        log = open(os.path.join(workdir, "servers.log"), "wb")
+        ports = benchlib.free_port(), benchlib.free_port(), benchlib.free_port()
+        servers = [
+            Server("keyhole-injector", [
+                injector, "serve", f"--listen=127.0.0.1:{ports[0]}",
+                f"--admin-listen=127.0.0.1:{ports[1]}", f"--tls-cert={cert}",
+                f"--tls-key={key}", "--vault-addr=https://vault.vault.svc:8200",
+                "--log-level=warn"], ports[0], log),
+            Server("parse-and-allow", [
+                baseline, f"--listen=127.0.0.1:{ports[2]}", f"--tls-cert={cert}",
+                f"--tls-key={key}"], ports[2], log),
+        ]
+        try:
+            for server in servers:
+                server.wait_listening()
+            if not check_answer(servers[0], ca, body):
+                raise SystemExit("keyhole-injector did not patch the benchmark pod")
+            check_answer(servers[1], ca, body)
+            print(f"load: {os.getloadavg()}; oha: {oha}", flush=True)
+            rows = []
+            for rate in rates + [None]:
+                connections = args.connections if rate else args.max_connections
+                for server in servers:
+                    load(oha, ca, server, body, args.warmup, rate, connections)
+                    result = load(oha, ca, server, body, args.duration, rate, connections)
+                    rows.append((server.name, rate, connections, result))
+                    label = rate or "max"
+                    print(f"  {server.name} @ {label}: {result['rps']:.0f}/s "
+                          f"p99 {result['p99']:.2f} ms", flush=True)
+        finally:
+            for server in servers:
+                server.stop()
+            log.close()
+
+    print(f"\n{SECRETS} secrets with templates per pod, {args.duration} s per run, "
+          f"after {args.warmup} s warm-up; load average {os.getloadavg()[0]:.2f}\n")
+    print("| handler | offered | conns | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
+          "| errors | CPU µs/review | VmRSS max MiB | VmHWM MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, rate, connections, r in rows:
+        offered = f"{rate:,}/s" if rate else "max"
+        print(f"| {name} | {offered} | {connections} | {r['rps']:,.0f} | {r['p50']:.3f} "
+              f"| {r['p90']:.3f} | {r['p99']:.3f} | {r['p999']:.3f} | {r['errors']} "
+              f"| {r['cpu_us']:.0f} | {r['rss']:.1f} | {r['hwm']:.1f} |")
+    best = {name: r["rps"] for name, rate, _, r in rows if rate is None}
+    if best.get("parse-and-allow"):
+        ratio = best["keyhole-injector"] / best["parse-and-allow"]
+        print(f"\nmax throughput: keyhole-injector / parse-and-allow = {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
