@@ -211,6 +211,7 @@ impl Serve {
             log: _,
             settings,
         } = self;
+        settings.validate()?;
         let mut registry = Registry::with_prefix("keyhole_injector");
         let webhook_metrics = WebhookMetrics::register(&mut registry);
         let tls_metrics = TlsMetrics::register(&mut registry);
@@ -233,6 +234,7 @@ impl Serve {
         let admin_listener = tokio::net::TcpListener::bind(admin_listen)
             .await
             .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
+        let mut stopping = stop.clone();
         let admin_server = tokio::spawn(async move {
             axum::serve(admin_listener, admin)
                 .with_graceful_shutdown(async move {
@@ -242,7 +244,15 @@ impl Serve {
                 .await
         });
 
-        let certificates = tls.start(store, tls_metrics).await?;
+        // With --tls-auto the first certificate waits for the Kubernetes API;
+        // a shutdown meanwhile ends the wait.
+        let certificates = tokio::select! {
+            started = tls.start(store, tls_metrics) => started?,
+            _ = stopping.wait_for(|stop| *stop) => {
+                admin_server.await?.context("admin server")?;
+                return Ok(());
+            }
+        };
         let listener = std::net::TcpListener::bind(listen)
             .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
         info!(%listen, %admin_listen, "serving");
@@ -403,6 +413,27 @@ mod tests {
         assert_eq!(serve.log.log_format, LogFormat::Json);
         assert_eq!(serve.settings.log_level, "debug");
         assert_eq!(serve.settings.log_format, "json");
+    }
+
+    #[tokio::test]
+    async fn serve_refuses_a_bad_default_before_listening() {
+        let cli = Cli::try_parse_from([
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--mem-limit=32MB",
+        ])
+        .expect("valid command line");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        let err = serve.run().await.expect_err("an invalid quantity");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("mem-limit") && message.contains("32MB"),
+            "{message}"
+        );
     }
 
     #[test]
