@@ -135,13 +135,7 @@ const VALUES: &[&str] = &[
 ];
 
 const NAMES: &[&str] = &["db", "app", "DB", "db.env", "a-b", "vault-agent", "x"];
-const CONTAINER_NAMES: &[&str] = &[
-    "app",
-    "sidecar",
-    "vault-agent",
-    "vault-agent-init",
-    "init",
-];
+const CONTAINER_NAMES: &[&str] = &["app", "sidecar", "vault-agent", "vault-agent-init", "init"];
 const VOLUME_NAMES: &[&str] = &[
     "data",
     "vault-secrets",
