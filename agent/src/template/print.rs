@@ -145,6 +145,9 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
     out
 }
 
+/// Largest width or precision, as in Go: a larger one would only exhaust memory.
+const MAX_WIDTH: usize = 1_000_000;
+
 fn number(
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
     args: &[Value<'_>],
@@ -153,7 +156,7 @@ fn number(
     if chars.peek() == Some(&'*') {
         chars.next();
         let v = match args.get(*next_arg) {
-            Some(Value::Int(i)) => usize::try_from(*i).ok(),
+            Some(Value::Int(i)) => usize::try_from(*i).ok().filter(|&n| n <= MAX_WIDTH),
             _ => None,
         };
         *next_arg += 1;
@@ -161,6 +164,11 @@ fn number(
     }
     let mut n: Option<usize> = None;
     while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+        if n.is_some_and(|n| n > MAX_WIDTH) {
+            // Go gives up on the rest of the format, which then has no verb.
+            chars.for_each(drop);
+            return None;
+        }
         n = Some(n.unwrap_or(0) * 10 + d as usize);
         chars.next();
     }

@@ -553,3 +553,11 @@ fn contains_variants_take_interface_lists_and_loop_counts() {
         "{err}"
     );
 }
+
+#[test]
+fn printf_with_a_huge_width_prints_no_verb_like_go() {
+    assert_eq!(
+        render(r#"{{ printf "%99999999999999999999d|" 1 }}"#, &[]),
+        "%!(NOVERB)%!(EXTRA int=1)"
+    );
+}
