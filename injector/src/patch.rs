@@ -82,11 +82,15 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Out
     if let Some(reason) = skip_reason(pod, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
+    // The API server never sends a pod without containers, but `mutate` reads
+    // whatever the file holds.
+    let pod_spec = pod
+        .spec
+        .as_ref()
+        .ok_or_else(|| Denial::new(INJECT, "the pod has no spec to add the agent to"))?;
     let spec = annotations::parse(pod, settings)?;
     check_templates(&spec)?;
     policy::check(&spec, namespace, settings)?;
-    let empty = PodSpec::default();
-    let pod_spec = pod.spec.as_ref().unwrap_or(&empty);
     let mut warnings = spec.warnings.clone();
     let patch = Builder::new(pod, pod_spec, &spec, &mut warnings)?.build();
     Ok(Outcome::Patch {

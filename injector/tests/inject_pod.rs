@@ -1060,3 +1060,16 @@ fn template_syntax_errors_are_denied_with_line_and_column() {
         "vault.hashicorp.com/agent-inject-template-db: db:1:4: unexpected EOF in with"
     );
 }
+
+#[test]
+fn pod_without_a_spec_is_denied() {
+    let pod = mk_pod_from(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "annotations": {"vault.hashicorp.com/agent-inject": "true"}},
+    }));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-inject: the pod has no spec to add the agent to"
+    );
+}
