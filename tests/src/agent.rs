@@ -132,13 +132,19 @@ fn isolate(command: &mut Command) {
 
 /// The `keyhole-agent` binary cargo built into the same target directory as the running
 /// test (`<target>/<profile>/keyhole-agent`), or `$KEYHOLE_AGENT_BIN` when set.
+pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
+    workspace_bin("keyhole-agent", "KEYHOLE_AGENT_BIN")
+}
+
+/// The workspace binary `name` cargo built into the same target directory as the running
+/// test (`<target>/<profile>/<name>`), or the path in env `override_var` when set.
 ///
 /// `CARGO_BIN_EXE_*` only covers binaries of the test's own package, so the path is found
 /// from the test executable (`<target>/<profile>/deps/<test>-<hash>`). `cargo test` does
 /// not build another package's binaries: `scripts/test` runs `cargo build --workspace
-/// --bins` first; by hand, run `cargo build -p keyhole-agent` before the tests.
-pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("KEYHOLE_AGENT_BIN") {
+/// --bins` first; by hand, run `cargo build -p <package>` before the tests.
+pub fn workspace_bin(name: &str, override_var: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(override_var) {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().context("locating the test executable")?;
@@ -147,10 +153,10 @@ pub fn keyhole_agent_bin() -> anyhow::Result<PathBuf> {
         .filter(|dir| dir.ends_with("deps"))
         .and_then(Path::parent)
         .with_context(|| format!("{} is not in a cargo deps directory", exe.display()))?;
-    let bin = profile_dir.join("keyhole-agent");
+    let bin = profile_dir.join(name);
     if !bin.is_file() {
         bail!(
-            "{} does not exist; build it with `cargo build -p keyhole-agent` before running \
+            "{} does not exist; build it with `cargo build --workspace --bins` before running \
              the tests (scripts/test does)",
             bin.display()
         );

@@ -26,6 +26,7 @@ mod tools;
 pub use agent::{
     AgentRun, RunningAgent, SpawnOptions, keyhole_agent_bin, metric_value, run_bao_agent,
     run_keyhole_agent, scrape_metrics, spawn_keyhole_agent, spawn_keyhole_agent_with,
+    workspace_bin,
 };
 pub use bao::{Bao, BaoOptions};
 pub use engines::{

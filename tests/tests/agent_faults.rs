@@ -71,6 +71,23 @@ fn workdir() -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
+/// An init-mode config talking to `vault`: jwt login as `role` from `<dir>/jwt` with
+/// `backoff` (min, max), `num_retries = 3`, and one template at `<out>/db`.
+fn init_config(vault: &str, role: &str, backoff: (&str, &str), dir: &Path, out: &Path) -> String {
+    format!(
+        "vault {{\n  address = {}\n  retry {{\n    num_retries = 3\n  }}\n}}\nexit_after_auth = true\n\
+         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = {}\n    max_backoff = {}\n    config = {{\n      role = {}\n      path = {}\n    }}\n  }}\n}}\n\
+         template {{\n  destination = {}\n  contents = {}\n}}\n",
+        hcl(vault),
+        hcl(backoff.0),
+        hcl(backoff.1),
+        hcl(role),
+        path_hcl(&dir.join("jwt")),
+        path_hcl(&out.join("db")),
+        hcl(PASSWORD),
+    )
+}
+
 /// A sidecar config talking to `vault`: jwt login from `<dir>/jwt` with
 /// [`MIN_BACKOFF`]..[`MAX_BACKOFF`], a token sink at `<dir>/token`, a 1s static interval,
 /// `templates` as (file name in `dir`, contents), and a metrics listener when asked for.
@@ -477,15 +494,7 @@ async fn init_mode_gives_up_after_num_retries_login_attempts() -> anyhow::Result
     let proxy = FaultProxy::start_without_upstream().await?;
     let dir = workdir()?;
     let out = dir.path().join("out");
-    let config = format!(
-        "vault {{\n  address = {}\n  retry {{\n    num_retries = 3\n  }}\n}}\nexit_after_auth = true\n\
-         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"100ms\"\n    max_backoff = \"200ms\"\n    config = {{\n      role = \"app\"\n      path = {}\n    }}\n  }}\n}}\n\
-         template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl(proxy.url()),
-        path_hcl(&dir.path().join("jwt")),
-        path_hcl(&out.join("db")),
-        hcl(PASSWORD),
-    );
+    let config = init_config(&proxy.url(), "app", ("100ms", "200ms"), dir.path(), &out);
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(
@@ -511,14 +520,12 @@ async fn init_mode_stops_at_the_first_login_vault_refuses() -> anyhow::Result<()
     let dir = workdir()?;
     let out = dir.path().join("out");
     // Retries would take minutes; a role that does not exist never starts working.
-    let config = format!(
-        "vault {{\n  address = {}\n  retry {{\n    num_retries = 3\n  }}\n}}\nexit_after_auth = true\n\
-         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"60s\"\n    config = {{\n      role = \"no-such-role\"\n      path = {}\n    }}\n  }}\n}}\n\
-         template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl(proxy.url()),
-        path_hcl(&dir.path().join("jwt")),
-        path_hcl(&out.join("db")),
-        hcl(PASSWORD),
+    let config = init_config(
+        &proxy.url(),
+        "no-such-role",
+        ("60s", "60s"),
+        dir.path(),
+        &out,
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);

@@ -9,7 +9,7 @@
 //! tests share its answer.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -1088,24 +1088,7 @@ fn policy_values_become_flags_and_a_mounted_path_policy() {
 
 /// The built keyhole-injector next to this test executable.
 fn injector_bin() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("KEYHOLE_INJECTOR_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().context("locating the test executable")?;
-    let profile_dir = exe
-        .parent()
-        .filter(|dir| dir.ends_with("deps"))
-        .and_then(Path::parent)
-        .with_context(|| format!("{} is not in a cargo deps directory", exe.display()))?;
-    let bin = profile_dir.join("keyhole-injector");
-    if !bin.is_file() {
-        bail!(
-            "{} does not exist; build it with `cargo build -p keyhole-injector` before running \
-             the tests (scripts/test does)",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    keyhole_tests::workspace_bin("keyhole-injector", "KEYHOLE_INJECTOR_BIN")
 }
 
 /// keyhole-injector with no `KEYHOLE_*` variables, so only the arguments count.
