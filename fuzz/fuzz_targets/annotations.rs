@@ -11,83 +11,30 @@ use std::collections::BTreeSet;
 
 use arbitrary::Arbitrary;
 use k8s_openapi::api::core::v1::Pod;
-use keyhole_injector::annotations::{INJECT, STATUS, STATUS_INJECTED};
+use keyhole_injector::annotations::{
+    INJECT, KNOWN, PER_SECRET_PREFIXES, SECRET_PREFIXES, STATUS, STATUS_INJECTED,
+};
 use keyhole_injector::patch::{Outcome, SkipReason, mutate_pod};
 use keyhole_injector::settings::Settings;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
-/// Annotations without a suffix.
-const PLAIN: &[&str] = &[
-    "agent-inject",
-    "agent-inject-status",
-    "agent-inject-token",
-    "agent-inject-default-template",
-    "agent-inject-containers",
-    "preserve-secret-case",
-    "secret-volume-path",
-    "agent-pre-populate",
-    "agent-pre-populate-only",
-    "agent-init-first",
-    "agent-image",
-    "agent-configmap",
-    "agent-extra-secret",
-    "role",
-    "auth-path",
-    "auth-type",
-    "namespace",
-    "service",
-    "ca-cert",
-    "ca-key",
-    "client-cert",
-    "client-key",
-    "tls-secret",
-    "tls-server-name",
-    "tls-skip-verify",
-    "client-max-retries",
-    "client-timeout",
-    "auth-min-backoff",
-    "auth-max-backoff",
-    "agent-auto-auth-exit-on-err",
-    "agent-limits-cpu",
-    "agent-limits-mem",
-    "agent-limits-ephemeral",
-    "agent-requests-cpu",
-    "agent-requests-mem",
-    "agent-requests-ephemeral",
-    "agent-set-security-context",
-    "agent-run-as-user",
-    "agent-run-as-group",
-    "agent-run-as-same-user",
-    "agent-share-process-namespace",
-    "agent-revoke-on-shutdown",
-    "template-static-secret-render-interval",
-    "template-config-exit-on-retry-failure",
-    "log-level",
-    "log-format",
-    "agent-service-account-token-volume-name",
+/// vault-k8s annotations keyhole does not act on (answered with a warning), beside the
+/// ones it does ([`KNOWN`]).
+const UNKNOWN: &[&str] = &[
     "agent-cache-enable",
     "agent-json-patch",
     "agent-sidecar-type",
 ];
 
-/// Annotations whose suffix names a secret (declaring it, or setting one of its options),
-/// or a parameter.
-const SUFFIXED: &[&str] = &[
-    "agent-inject-secret-",
-    "agent-inject-template-file-",
-    "agent-inject-template-",
-    "agent-inject-file-",
-    "agent-inject-perms-",
-    "agent-inject-command-",
-    "error-on-missing-key-",
-    "agent-template-left-delim-",
-    "agent-template-right-delim-",
-    "secret-volume-path-",
-    "preserve-secret-case-",
-    "auth-config-",
-    "agent-telemetry-",
-];
+/// Parameter prefixes, beside the per-secret ones the injector lists.
+const PARAMETER_PREFIXES: &[&str] = &["auth-config-", "agent-telemetry-"];
+
+/// The `i`th name of `lists` taken as one list, wrapping around.
+fn pick(lists: &[&[&'static str]], i: u8) -> &'static str {
+    let all: Vec<_> = lists.iter().flat_map(|list| list.iter()).collect();
+    all[usize::from(i) % all.len()]
+}
 
 /// Values that mean something to some annotation.
 const VALUES: &[&str] = &[
@@ -171,13 +118,13 @@ enum Key {
 impl Key {
     fn get(&self) -> String {
         match self {
-            Key::Vault(i) => format!(
-                "vault.hashicorp.com/{}",
-                PLAIN[usize::from(*i) % PLAIN.len()]
-            ),
+            Key::Vault(i) => format!("vault.hashicorp.com/{}", pick(&[KNOWN, UNKNOWN], *i)),
             Key::VaultSuffixed(i, name) => format!(
                 "vault.hashicorp.com/{}{}",
-                SUFFIXED[usize::from(*i) % SUFFIXED.len()],
+                pick(
+                    &[&SECRET_PREFIXES, &PER_SECRET_PREFIXES, PARAMETER_PREFIXES],
+                    *i
+                ),
                 name.get(NAMES)
             ),
             Key::NativeSidecar => "keyhole.dev/native-sidecar".to_owned(),

@@ -475,14 +475,14 @@ fn check_reload(annotation: &str, value: &str) -> Result<(String, String)> {
 /// The kinds of per-secret annotations, by key prefix (after `vault.hashicorp.com/`).
 /// `agent-inject-template-file-` comes before `agent-inject-template-` so the
 /// longer prefix wins.
-const SECRET_PREFIXES: [&str; 3] = [
+pub const SECRET_PREFIXES: [&str; 3] = [
     "agent-inject-secret-",
     "agent-inject-template-file-",
     "agent-inject-template-",
 ];
 
 /// Per-secret settings: prefixes whose suffix names a secret declared by one of [`SECRET_PREFIXES`].
-const PER_SECRET_PREFIXES: [&str; 8] = [
+pub const PER_SECRET_PREFIXES: [&str; 8] = [
     "agent-inject-file-",
     "agent-inject-perms-",
     "agent-inject-command-",
@@ -494,7 +494,7 @@ const PER_SECRET_PREFIXES: [&str; 8] = [
 ];
 
 /// Annotations without a per-secret or per-parameter suffix that keyhole acts on.
-const KNOWN: &[&str] = &[
+pub const KNOWN: &[&str] = &[
     "agent-inject",
     "agent-inject-status",
     "agent-inject-token",
