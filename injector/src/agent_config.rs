@@ -6,18 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
 use crate::annotations::{AgentSpec, Secret, TemplateText};
-
-/// The agent's writable home directory.
-pub const HOME: &str = "/home/vault";
-/// The auto-auth token sink.
-pub const TOKEN_SINK: &str = "/home/vault/.vault-token";
-/// The agent's pid file.
-pub const PID_FILE: &str = "/home/vault/.pid";
-/// Created by the agent once every template has rendered; `keyhole-agent probe` checks it.
-pub const READY_FILE: &str = "/home/vault/.ready";
-/// Where the service-account token for login is mounted in the agent.
-pub const SA_TOKEN_DIR: &str = "/var/run/secrets/vault.hashicorp.com/serviceaccount";
 
 /// The config for one agent container; `init` renders once and exits.
 pub fn agent_config(spec: &AgentSpec, token_path: &str, init: bool) -> Value {
@@ -119,14 +109,34 @@ fn vault(spec: &AgentSpec) -> Value {
 
 /// vault-k8s's default `map` template: one `key: value` line per field.
 fn default_map_template(path: &str) -> String {
+    let path = go_string(path);
     format!(
-        "{{{{ with secret \"{path}\" }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}"
+        "{{{{ with secret {path} }}}}{{{{ range $k, $v := .Data }}}}{{{{ $k }}}}: {{{{ $v }}}}\n{{{{ end }}}}{{{{ end }}}}"
     )
 }
 
 /// vault-k8s's default `json` template: the data as one JSON line.
 fn default_json_template(path: &str) -> String {
-    format!("{{{{ with secret \"{path}\" }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+    let path = go_string(path);
+    format!("{{{{ with secret {path} }}}}{{{{ .Data | toJSON }}}}\n{{{{ end }}}}")
+}
+
+/// `s` as a Go string literal, so that whatever a pod author writes as a
+/// Vault path stays one string constant and cannot change the template
+/// around it. For paths without `"` or `\\` this is vault-k8s's own text.
+fn go_string(s: &str) -> String {
+    let mut quoted = String::with_capacity(s.len() + 2);
+    quoted.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// The template text a secret renders, `None` when it comes from a file.
@@ -207,5 +217,16 @@ mod tests {
             default_json_template("secret/data/app"),
             "{{ with secret \"secret/data/app\" }}{{ .Data | toJSON }}\n{{ end }}"
         );
+    }
+
+    #[test]
+    fn default_templates_keep_any_path_one_string_constant() {
+        let path = "kv/a\" }}{{ with secret \"kv/b\" }}{{ end }}{{ with secret \"kv/a\\x\ty";
+        for template in [default_map_template(path), default_json_template(path)] {
+            let parsed =
+                keyhole_agent::template::Template::parse("t", &template, "", "").expect("parses");
+            let paths: Vec<_> = parsed.vault_calls().into_iter().map(|c| c.path).collect();
+            assert_eq!(paths, vec![Some(path.to_owned())], "{template}");
+        }
     }
 }

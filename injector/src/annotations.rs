@@ -7,8 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Pod;
-
+use crate::agent_paths;
+use crate::limits::{MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
+use crate::pod::Pod;
 use crate::settings::Settings;
 
 /// Prefix of the vault-k8s annotations.
@@ -82,8 +83,12 @@ const IGNORED: &[(&str, &str)] = &[
 ];
 
 /// Why a pod is refused: the annotation at fault and what is wrong with it.
+///
+/// Its message shows the annotation with control characters escaped: keys
+/// are written by pod authors, and a newline in one must not forge a line in
+/// the injector's log or in a CI report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{annotation}: {reason}")]
+#[error("{}: {reason}", annotation.escape_debug())]
 pub struct Denial {
     /// The full annotation key, e.g. `vault.hashicorp.com/agent-pre-populate`.
     pub annotation: String,
@@ -389,29 +394,104 @@ pub(crate) fn is_quantity(s: &str) -> bool {
     !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Accepts an absolute path without `..` components.
+/// Directories a secrets volume may not be mounted at, in or over: the
+/// agent's own mounts, whose files (the Vault token among them) would land in
+/// the volume that app containers read or be hidden by it, and the kernel's
+/// file systems.
+const NO_OVERLAP_DIRS: [&str; 8] = [
+    agent_paths::HOME,
+    agent_paths::SA_TOKEN_DIR,
+    agent_paths::CONFIG_DIR,
+    agent_paths::TLS_DIR,
+    agent_paths::EXTRA_SECRET_DIR,
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// Directories a secrets volume may not be mounted at or over, which would
+/// hide the system's files or the app's own service-account token. A
+/// directory inside them (`/etc/secrets`, `/usr/src/app/config`) is fine.
+const NO_COVER_DIRS: [&str; 7] = [
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/var/run/secrets/kubernetes.io/serviceaccount",
+];
+
+/// Accepts an absolute, clean path (no `.`, `..` or empty segments; one
+/// trailing `/` allowed) clear of [`NO_OVERLAP_DIRS`] and [`NO_COVER_DIRS`].
 fn check_mount_path(annotation: &str, value: &str) -> Result<String> {
     if value.trim().is_empty() {
         return Err(Denial::new(annotation, "empty path"));
     }
-    if !value.starts_with('/') {
+    let Some(relative) = value.strip_prefix('/') else {
         return Err(Denial::new(
             annotation,
             format!("{value:?} is not an absolute path"),
         ));
-    }
-    if value.split('/').any(|part| part == "..") {
-        return Err(Denial::new(
-            annotation,
-            format!("{value:?} must not contain \"..\""),
-        ));
-    }
+    };
     // "/vault/secrets/" and "/vault/secrets" are one directory, so one volume.
-    let path = value.trim_end_matches('/');
-    if path.is_empty() {
+    let relative = relative.strip_suffix('/').unwrap_or(relative);
+    if relative.is_empty() {
         return Err(Denial::new(annotation, "cannot mount secrets at /"));
     }
-    Ok(path.to_owned())
+    if relative
+        .split('/')
+        .any(|part| matches!(part, "" | "." | ".."))
+    {
+        return Err(Denial::new(
+            annotation,
+            format!("{value:?} must not have empty, \".\" or \"..\" segments"),
+        ));
+    }
+    let path = format!("/{relative}");
+    // Whether `dir` is `other` or inside it.
+    let within = |dir: &str, other: &str| {
+        dir == other
+            || dir
+                .strip_prefix(other)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if let Some(dir) = NO_OVERLAP_DIRS
+        .iter()
+        .find(|d| within(&path, d) || within(d, &path))
+    {
+        return Err(Denial::new(
+            annotation,
+            format!("{value:?} overlaps {dir}, which secrets may not be mounted at, in or over"),
+        ));
+    }
+    if let Some(dir) = NO_COVER_DIRS.iter().find(|d| within(d, &path)) {
+        return Err(Denial::new(
+            annotation,
+            format!(
+                "{value:?} would hide {dir}; mount secrets in a directory of their own, \
+                 such as {dir}/secrets"
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// A path for the default template: vault-k8s pastes it between quotes,
+/// where a `"` or `\` breaks the template its agent parses. keyhole quotes
+/// it properly, but refuses it all the same, at admission rather than at
+/// pod start.
+fn check_default_template_path(annotation: &str, path: &str) -> Result<()> {
+    match path.chars().find(|c| matches!(c, '"' | '\\')) {
+        Some(c) => Err(Denial::new(
+            annotation,
+            format!(
+                "Vault path {path:?} contains {c:?}, which the default template cannot hold; \
+                 Vault Agent would fail to parse it"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Accepts a plain file name.
@@ -428,17 +508,24 @@ fn check_file_name(annotation: &str, value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// Accepts an octal file mode of permission bits only: the setuid, setgid
+/// and sticky bits have no business on a secret file.
 fn check_perms(annotation: &str, value: &str) -> Result<String> {
-    let valid = !value.is_empty()
-        && value.len() <= 5
-        && u32::from_str_radix(value, 8).is_ok_and(|mode| mode <= 0o7777);
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err(Denial::new(
+    let mode = (!value.is_empty() && value.len() <= 5)
+        .then(|| u32::from_str_radix(value, 8).ok())
+        .flatten();
+    match mode {
+        Some(mode) if mode <= 0o777 => Ok(value.to_owned()),
+        Some(_) => Err(Denial::new(
+            annotation,
+            format!(
+                "{value:?} sets the setuid, setgid or sticky bit; use permission bits only, such as 0640"
+            ),
+        )),
+        None => Err(Denial::new(
             annotation,
             format!("{value:?} is not an octal file mode such as 0640"),
-        ))
+        )),
     }
 }
 
@@ -548,10 +635,11 @@ pub const KNOWN: &[&str] = &[
 pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let empty = BTreeMap::new();
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    check_bounds(map)?;
     let a = Annotations { map };
     let mut warnings = Vec::new();
 
-    let secrets = secrets(&a, settings)?;
+    let secrets = secrets(&a, settings, &mut warnings)?;
     warn_about_unknown(map, &secrets, &mut warnings);
 
     let containers = match a.get("agent-inject-containers") {
@@ -579,7 +667,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     }
 
     let security = security(&a, pod, settings)?;
-    let share_process_namespace = share_process_namespace(&a, pod, &secrets)?;
+    let share_process_namespace = share_process_namespace(&a, pod, &secrets, &mut warnings)?;
 
     let image = a
         .non_empty("agent-image")
@@ -648,6 +736,53 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     })
 }
 
+/// Annotations whose values are free text: templates and shell commands.
+/// Every other value ends up in a header, a Vault path, a file name or a flag.
+const FREE_TEXT_PREFIXES: [&str; 2] = ["agent-inject-template-", "agent-inject-command-"];
+
+/// Checks what the rest of parsing relies on: names that Kubernetes accepts
+/// under our prefixes (so a secret's name is a plain file name), and no
+/// control characters outside free text. Their total size was bounded when
+/// the pod was read ([`crate::pod`]).
+fn check_bounds(map: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in map {
+        let Some(name) = key
+            .strip_prefix(VAULT_PREFIX)
+            .or_else(|| key.strip_prefix(KEYHOLE_PREFIX))
+        else {
+            continue;
+        };
+        if !is_qualified_name(name) {
+            return Err(Denial::new(
+                key,
+                "not a valid annotation name: after the prefix Kubernetes takes at most 63 \
+                 letters, digits, '-', '_' and '.', beginning and ending with a letter or digit",
+            ));
+        }
+        let free_text = FREE_TEXT_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !name.starts_with("agent-inject-template-file-");
+        if !free_text && let Some(c) = value.chars().find(|c| c.is_control()) {
+            return Err(Denial::new(
+                key,
+                format!("{value:?} contains the control character {c:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is the name part of a Kubernetes qualified name.
+fn is_qualified_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    name.len() <= 63
+        && edge_ok(bytes.first())
+        && edge_ok(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// Agent resource requests and limits by resource name; an empty annotation
 /// removes the server's default.
 type ResourceList = BTreeMap<&'static str, String>;
@@ -688,7 +823,11 @@ fn resources(a: &Annotations<'_>, settings: &Settings) -> Result<(ResourceList, 
 }
 
 /// Collects the secrets and their per-secret settings.
-fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
+fn secrets(
+    a: &Annotations<'_>,
+    settings: &Settings,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Secret>> {
     // Secrets are declared by a non-empty secret, template-file or template
     // annotation, as in vault-k8s; the raw name is what follows the prefix.
     let mut raw_names = BTreeSet::new();
@@ -702,6 +841,15 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
         {
             raw_names.insert(raw.to_owned());
         }
+    }
+    if raw_names.len() > MAX_SECRETS {
+        return Err(Denial::new(
+            vault_key("agent-inject-secret-*"),
+            format!(
+                "{} secrets, over the limit of {MAX_SECRETS} per pod",
+                raw_names.len()
+            ),
+        ));
     }
 
     let default_template = match a.get("agent-inject-default-template") {
@@ -746,12 +894,24 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
                 per("agent-inject-template-"),
                 per("agent-inject-template-file-"),
             ) {
+                (Some(text), _) if text.len() > MAX_TEMPLATE_BYTES => {
+                    return Err(Denial::new(
+                        key("agent-inject-template-"),
+                        format!(
+                            "{} bytes of template, over the limit of {MAX_TEMPLATE_BYTES}",
+                            text.len()
+                        ),
+                    ));
+                }
                 (Some(text), _) if !text.trim().is_empty() => TemplateText::Inline(text.to_owned()),
                 (_, Some(file)) if !file.trim().is_empty() => TemplateText::File(file.to_owned()),
                 _ if path.is_empty() => {
                     return Err(Denial::new(key("agent-inject-secret-"), "empty Vault path"));
                 }
-                _ => default_template.clone(),
+                _ => {
+                    check_default_template_path(&key("agent-inject-secret-"), &path)?;
+                    default_template.clone()
+                }
             };
             let mount_path = match per("secret-volume-path-") {
                 Some(v) => check_mount_path(&key("secret-volume-path-"), v)?,
@@ -770,8 +930,22 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
                 .map(|v| parse_bool(&key("error-on-missing-key-"), v))
                 .transpose()?
                 .unwrap_or(false);
-            let delimiter = |prefix: &str, default: &str| match per(prefix) {
+            let is_default = matches!(
+                template,
+                TemplateText::DefaultMap | TemplateText::DefaultJson
+            );
+            let mut delimiter = |prefix: &str, default: &str| match per(prefix) {
                 Some("") => Err(Denial::new(key(prefix), "empty delimiter")),
+                // keyhole writes the default template with the default
+                // delimiters; vault-k8s would print its source text instead.
+                Some(_) if is_default => {
+                    warnings.push(format!(
+                        "{}: ignored: secret {raw:?} uses the default template, which keyhole \
+                         writes with {default:?}",
+                        key(prefix)
+                    ));
+                    Ok(default.to_owned())
+                }
                 Some(v) => Ok(v.to_owned()),
                 None => Ok(default.to_owned()),
             };
@@ -797,20 +971,53 @@ fn secrets(a: &Annotations<'_>, settings: &Settings) -> Result<Vec<Secret>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    check_unique_destinations(&secrets)?;
+    let volumes: BTreeSet<&str> = std::iter::once(secret_volume_path.as_str())
+        .chain(secrets.iter().map(|s| s.mount_path.as_str()))
+        .collect();
+    if volumes.len() > MAX_SECRET_VOLUMES {
+        return Err(Denial::new(
+            vault_key("secret-volume-path-*"),
+            format!(
+                "{} distinct secret volume paths, over the limit of {MAX_SECRET_VOLUMES} per pod",
+                volumes.len()
+            ),
+        ));
+    }
+    let token_sink = a
+        .bool("agent-inject-token", false)?
+        .then(|| token_file(&secret_volume_path));
+    check_unique_destinations(&secrets, token_sink)?;
     Ok(secrets)
 }
 
-/// Two secrets writing one file would overwrite each other on every render.
-fn check_unique_destinations(secrets: &[Secret]) -> Result<()> {
-    for (i, secret) in secrets.iter().enumerate() {
+/// Where `agent-inject-token` writes the Vault token.
+pub fn token_file(secret_volume_path: &str) -> String {
+    format!("{secret_volume_path}/token")
+}
+
+/// Two secrets writing one file would overwrite each other on every render,
+/// and a secret written over the token sink would swap the Vault token and
+/// a secret back and forth.
+fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> Result<()> {
+    let mut written: BTreeMap<String, &str> = BTreeMap::new();
+    for secret in secrets {
         let destination = secret.destination();
-        if let Some(first) = secrets[..i].iter().find(|s| s.destination() == destination) {
+        let key = || vault_key(&format!("agent-inject-secret-{}", secret.raw_name));
+        if token_sink.as_ref() == Some(&destination) {
             return Err(Denial::new(
-                vault_key(&format!("agent-inject-secret-{}", secret.raw_name)),
+                key(),
                 format!(
-                    "writes {destination}, as secret {:?} does already",
-                    first.raw_name
+                    "writes {destination}, where {} writes the Vault token",
+                    vault_key("agent-inject-token")
+                ),
+            ));
+        }
+        if let Some(first) = written.insert(destination, &secret.raw_name) {
+            return Err(Denial::new(
+                key(),
+                format!(
+                    "writes {}, as secret {first:?} does already",
+                    secret.destination()
                 ),
             ));
         }
@@ -1073,6 +1280,7 @@ fn share_process_namespace(
     a: &Annotations<'_>,
     pod: &Pod,
     secrets: &[Secret],
+    warnings: &mut Vec<String>,
 ) -> Result<Option<bool>> {
     let pod_value = pod.spec.as_ref().and_then(|s| s.share_process_namespace);
     let requested = a
@@ -1091,6 +1299,12 @@ fn share_process_namespace(
             return Err(Denial::new(
                 key,
                 "signalling a process needs shareProcessNamespace: true, which the pod turns off",
+            ));
+        }
+        if pod_value != Some(true) {
+            warnings.push(format!(
+                "{key}: turns on shareProcessNamespace for the whole pod; containers that run \
+                 as the agent's user can read its Vault token through /proc"
             ));
         }
         return Ok(Some(true));

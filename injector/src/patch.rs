@@ -9,13 +9,16 @@ use std::fmt;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use serde_json::{Value, json};
 
-use crate::agent_config::{self, HOME, SA_TOKEN_DIR};
-use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED, TemplateText};
+use crate::agent_config;
+use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
+use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED};
+use crate::limits::{MAX_CONTAINERS, MAX_PATCH_BYTES};
+use crate::pod::{Container, Pod, PodSpec};
 use crate::policy;
 use crate::settings::Settings;
+use crate::templates;
 
 /// Name of the long-running agent container (sidecar or native sidecar).
 pub const AGENT_CONTAINER: &str = "vault-agent";
@@ -34,11 +37,8 @@ const HOME_INIT_VOLUME: &str = "home-init";
 const HOME_SIDECAR_VOLUME: &str = "home-sidecar";
 const HOME_SIZE_LIMIT: &str = "1Mi";
 const CONFIG_VOLUME: &str = "vault-config";
-const CONFIG_DIR: &str = "/vault/configs";
 const TLS_VOLUME: &str = "vault-tls-secrets";
-const TLS_DIR: &str = "/vault/tls";
 const EXTRA_SECRET_VOLUME: &str = "extra-secrets";
-const EXTRA_SECRET_DIR: &str = "/vault/custom";
 /// The agent's program in its image.
 const AGENT_PROGRAM: &str = "keyhole-agent";
 
@@ -77,8 +77,19 @@ impl fmt::Display for SkipReason {
     }
 }
 
+/// [`mutate`] for a typed pod.
+pub fn mutate_pod(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    namespace: &str,
+    settings: &Settings,
+) -> Result<Outcome, Denial> {
+    let pod =
+        Pod::from_k8s(pod).map_err(|e| Denial::new(INJECT, format!("cannot read the pod: {e}")))?;
+    mutate(&pod, namespace, settings)
+}
+
 /// Decides whether `pod` (created in `namespace`) gets the agent and builds the patch.
-pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
+pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
     if let Some(reason) = skip_reason(pod, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
@@ -88,15 +99,55 @@ pub fn mutate_pod(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Out
         .spec
         .as_ref()
         .ok_or_else(|| Denial::new(INJECT, "the pod has no spec to add the agent to"))?;
+    let containers =
+        pod_spec.containers.len() + pod_spec.init_containers.as_ref().map_or(0, Vec::len);
+    if containers > MAX_CONTAINERS {
+        return Err(Denial::new(
+            INJECT,
+            format!(
+                "the pod has {containers} containers and init containers, over the limit of \
+                 {MAX_CONTAINERS} for a pod that gets the agent"
+            ),
+        ));
+    }
     let spec = annotations::parse(pod, settings)?;
-    check_templates(&spec)?;
-    policy::check(&spec, namespace, settings)?;
+    let templates = templates::parse_all(&spec)?;
+    policy::check(&spec, &templates, namespace, settings)?;
     let mut warnings = spec.warnings.clone();
-    let patch = Builder::new(pod, pod_spec, &spec, &mut warnings)?.build();
-    Ok(Outcome::Patch {
-        patch: json_patch::Patch(patch),
-        warnings,
-    })
+    if let Some(configmap) = &spec.configmap {
+        warnings.push(format!(
+            "{}agent-configmap: the injector does not check the Vault address, TLS settings or \
+             paths in ConfigMap {configmap:?}",
+            annotations::VAULT_PREFIX
+        ));
+    }
+    let patch = json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build());
+    let bytes = json_size(&patch);
+    if bytes > MAX_PATCH_BYTES {
+        return Err(Denial::new(
+            INJECT,
+            format!("the patch would take {bytes} bytes, over the limit of {MAX_PATCH_BYTES}"),
+        ));
+    }
+    Ok(Outcome::Patch { patch, warnings })
+}
+
+/// The length of `value` as JSON, counted without keeping the text.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail, and a patch is plain JSON.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 fn skip_reason(
@@ -104,10 +155,16 @@ fn skip_reason(
     namespace: &str,
     settings: &Settings,
 ) -> Result<Option<SkipReason>, Denial> {
+    // Lists are written by hand (`--denied-namespaces 'a, b'`): compare them
+    // trimmed, and ignore empty entries.
+    let listed = |list: &[String]| list.iter().any(|n| n.trim() == namespace);
+    let allow_list_set = settings
+        .allowed_namespaces
+        .iter()
+        .any(|n| !n.trim().is_empty());
     let denied = SYSTEM_NAMESPACES.contains(&namespace)
-        || settings.denied_namespaces.iter().any(|n| n == namespace)
-        || (!settings.allowed_namespaces.is_empty()
-            && !settings.allowed_namespaces.iter().any(|n| n == namespace));
+        || listed(&settings.denied_namespaces)
+        || (allow_list_set && !listed(&settings.allowed_namespaces));
     if denied {
         return Ok(Some(SkipReason::NamespaceDenied(namespace.to_owned())));
     }
@@ -125,30 +182,6 @@ fn skip_reason(
         return Ok(Some(SkipReason::AlreadyInjected));
     }
     Ok(None)
-}
-
-/// Parses every inline template, so a syntax error denies the pod at admission.
-fn check_templates(spec: &AgentSpec) -> Result<(), Denial> {
-    for secret in &spec.secrets {
-        if let TemplateText::Inline(text) = &secret.template {
-            keyhole_agent::template::Template::parse(
-                &secret.name,
-                text,
-                &secret.left_delimiter,
-                &secret.right_delimiter,
-            )
-            .map_err(|e| {
-                Denial::new(
-                    format!(
-                        "vault.hashicorp.com/agent-inject-template-{}",
-                        secret.raw_name
-                    ),
-                    e,
-                )
-            })?;
-        }
-    }
-    Ok(())
 }
 
 /// Which agent containers the pod gets.
@@ -312,6 +345,30 @@ impl<'a> Builder<'a> {
                 return Err(Denial::new(
                     STATUS,
                     format!("the pod already has a volume named {:?}", volume.name),
+                ));
+            }
+        }
+        // Only the agent may mount its home, token and config volumes, and
+        // only the containers agent-inject-containers selects may mount the
+        // secrets; naming one of these volumes would get around both.
+        for container in self
+            .spec
+            .containers
+            .iter()
+            .chain(self.spec.init_containers.iter().flatten())
+        {
+            let taken = container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .find(|m| ours.contains(&m.name));
+            if let Some(mount) = taken {
+                return Err(Denial::new(
+                    INJECT,
+                    format!(
+                        "container {:?} mounts volume {:?}, which keyhole adds for its agent",
+                        container.name, mount.name
+                    ),
                 ));
             }
         }

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use keyhole_agent::template::{Template, VaultFunction};
+use keyhole_agent::template::VaultFunction;
 use url::Url;
 
 use crate::annotations::{AgentSpec, Denial, TemplateText, VAULT_PREFIX};
 use crate::settings::Settings;
+use crate::templates::{Body, Parsed};
 
 /// The `--allowed-vault-addrs` entry that allows every address.
 pub const ANY_ADDRESS: &str = "*";
@@ -23,9 +24,30 @@ pub const ANY_ADDRESS: &str = "*";
 /// The path policy key that applies to namespaces the file does not list.
 pub const OTHER_NAMESPACES: &str = "*";
 
-/// Checks `spec`, built for a pod in `namespace`, against the operator's policy.
-pub fn check(spec: &AgentSpec, namespace: &str, settings: &Settings) -> Result<(), Denial> {
+/// Checks `spec`, built for a pod in `namespace`, and the parsed `templates`
+/// of its secrets against the operator's policy.
+pub fn check(
+    spec: &AgentSpec,
+    templates: &[Parsed<'_>],
+    namespace: &str,
+    settings: &Settings,
+) -> Result<(), Denial> {
     check_address(&spec.vault.address, settings)?;
+    if let Some(configmap) = &spec.configmap
+        && settings
+            .allowed_vault_addrs
+            .iter()
+            .any(|a| a != ANY_ADDRESS)
+    {
+        return Err(Denial::new(
+            format!("{VAULT_PREFIX}agent-configmap"),
+            format!(
+                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
+                 Vault address cannot be checked against the injector's --allowed-vault-addrs; \
+                 use the annotations instead"
+            ),
+        ));
+    }
     if spec.vault.tls_skip_verify && !settings.allow_tls_skip_verify {
         return Err(Denial::new(
             format!("{VAULT_PREFIX}tls-skip-verify"),
@@ -39,6 +61,7 @@ pub fn check(spec: &AgentSpec, namespace: &str, settings: &Settings) -> Result<(
     {
         check_paths(
             spec,
+            templates,
             &Scope {
                 namespace,
                 prefixes,
@@ -230,7 +253,11 @@ impl fmt::Display for PrefixList<'_> {
 }
 
 /// Every Vault path the agent would read must be under an allowed prefix.
-fn check_paths(spec: &AgentSpec, scope: &Scope<'_>) -> Result<(), Denial> {
+fn check_paths(
+    spec: &AgentSpec,
+    templates: &[Parsed<'_>],
+    scope: &Scope<'_>,
+) -> Result<(), Denial> {
     if let Some(configmap) = &spec.configmap {
         return Err(Denial::new(
             format!("{VAULT_PREFIX}agent-configmap"),
@@ -242,53 +269,48 @@ fn check_paths(spec: &AgentSpec, scope: &Scope<'_>) -> Result<(), Denial> {
             ),
         ));
     }
-    for secret in &spec.secrets {
-        let key = |prefix: &str| format!("{VAULT_PREFIX}{prefix}{}", secret.raw_name);
-        match &secret.template {
-            TemplateText::DefaultMap | TemplateText::DefaultJson => {
-                if let Some(why) = scope.refuse(&secret.path, false) {
-                    return Err(Denial::new(key("agent-inject-secret-"), why));
-                }
-            }
-            TemplateText::File(file) => {
+    for parsed in templates {
+        let template = match &parsed.body {
+            Body::Parsed(template) => template,
+            Body::File(file) => {
                 return Err(Denial::new(
-                    key("agent-inject-template-file-"),
+                    &parsed.annotation,
                     format!(
                         "template file {file:?} is read inside the agent, so the Vault paths it \
                          reads cannot be checked against the path policy of namespace {:?} at \
                          admission; put the template in agent-inject-template-{} instead",
-                        scope.namespace, secret.raw_name
+                        scope.namespace, parsed.secret.raw_name
                     ),
                 ));
             }
-            TemplateText::Inline(text) => {
-                let annotation = key("agent-inject-template-");
-                let template = Template::parse(
-                    &secret.name,
-                    text,
-                    &secret.left_delimiter,
-                    &secret.right_delimiter,
-                )
-                .map_err(|e| Denial::new(&annotation, e))?;
-                for call in template.vault_calls() {
-                    let at = format!("{}:{}", call.line, call.column);
-                    let function = call.function.name();
-                    let Some(path) = &call.path else {
-                        return Err(Denial::new(
-                            &annotation,
-                            format!(
-                                "{at}: the path of this {function} call is computed while \
-                                 rendering, so it cannot be checked against the path policy of \
-                                 namespace {:?}; write the path as a string constant",
-                                scope.namespace
-                            ),
-                        ));
-                    };
-                    let list = call.function == VaultFunction::Secrets;
-                    if let Some(why) = scope.refuse(path, list) {
-                        return Err(Denial::new(&annotation, format!("{at}: {function}: {why}")));
-                    }
-                }
+        };
+        // A default template is ours: its positions mean nothing to the user.
+        let generated = matches!(
+            parsed.secret.template,
+            TemplateText::DefaultMap | TemplateText::DefaultJson
+        );
+        for call in template.vault_calls() {
+            let at = format!("{}:{}", call.line, call.column);
+            let function = call.function.name();
+            let Some(path) = &call.path else {
+                return Err(Denial::new(
+                    &parsed.annotation,
+                    format!(
+                        "{at}: the path of this {function} call is computed while rendering, so \
+                         it cannot be checked against the path policy of namespace {:?}; write \
+                         the path as a string constant",
+                        scope.namespace
+                    ),
+                ));
+            };
+            let list = call.function == VaultFunction::Secrets;
+            if let Some(why) = scope.refuse(path, list) {
+                let reason = if generated {
+                    why
+                } else {
+                    format!("{at}: {function}: {why}")
+                };
+                return Err(Denial::new(&parsed.annotation, reason));
             }
         }
     }

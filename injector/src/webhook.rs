@@ -23,15 +23,17 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::LengthLimitError;
-use k8s_openapi::api::core::v1::Pod;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::TypeMeta;
+use kube::core::admission::{AdmissionResponse, Operation};
 use rustls::ServerConfig;
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{debug, info, warn};
 
 use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
+use crate::pod::Pod;
 use crate::settings::Settings;
 
 /// Largest request body read: the API server's own limit on a request (3 MiB).
@@ -173,36 +175,59 @@ async fn mutate(State(state): State<AppState>, body: Bytes) -> Json<Value> {
     Json(review_json(response))
 }
 
+/// The parts of an AdmissionReview the webhook reads. The object stays raw
+/// JSON, borrowed from the body, until it is read as a [`Pod`] view, so no
+/// generic JSON tree of a whole review is ever built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a> {
+    api_version: String,
+    kind: String,
+    #[serde(borrow)]
+    request: Option<ReviewRequest<'a>>,
+}
+
+/// The request of a [`Review`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewRequest<'a> {
+    uid: String,
+    operation: Operation,
+    namespace: Option<String>,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+}
+
+/// Just the uid of a review that cannot be read otherwise.
+#[derive(Deserialize)]
+struct UidOnly {
+    request: Option<UidRequest>,
+}
+
+#[derive(Deserialize)]
+struct UidRequest {
+    uid: Option<String>,
+}
+
 /// Answers one AdmissionReview body.
 fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
-    let request = match parse_request(body) {
-        Ok(request) => request,
-        Err((uid, reason)) => {
-            warn!(uid, %reason, "rejecting malformed admission review");
-            let mut response = AdmissionResponse::invalid(reason);
-            response.uid = uid;
-            return (Outcome::Invalid, response);
-        }
+    let (types, request) = match parse_request(body) {
+        Ok(parsed) => parsed,
+        Err((uid, reason)) => return invalid(uid, reason),
     };
-    let allowed = AdmissionResponse::from(&request);
-    let (Operation::Create, Some(object)) = (&request.operation, request.object.as_ref()) else {
+    let allowed = allow(types, &request.uid);
+    let (Operation::Create, Some(object)) = (&request.operation, request.object) else {
         return (Outcome::Allowed, allowed);
     };
     let namespace = request.namespace.as_deref().unwrap_or_default();
-    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
+    let pod: Pod = match serde_json::from_str(object.get()) {
         Ok(pod) => pod,
-        Err(err) => {
-            let reason = format!("the object is not a valid Pod: {err}");
-            warn!(uid = request.uid, %reason, "rejecting malformed admission review");
-            let mut response = AdmissionResponse::invalid(reason);
-            response.uid = request.uid.clone();
-            return (Outcome::Invalid, response);
-        }
+        Err(err) => return invalid(request.uid, format!("the object is not a valid Pod: {err}")),
     };
-    let name = pod_name(&pod);
-    match patch::mutate_pod(&pod, namespace, settings) {
+    let name = pod.name();
+    match patch::mutate(&pod, namespace, settings) {
         Ok(patch::Outcome::Skip(reason)) => {
-            debug!(namespace, pod = name, %reason, "not injecting");
+            debug!(namespace, pod = ?name, %reason, "not injecting");
             (Outcome::Allowed, allowed)
         }
         Ok(patch::Outcome::Patch { patch, warnings }) => match allowed.with_patch(patch) {
@@ -212,43 +237,59 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
                 }
                 (Outcome::Patched, response)
             }
-            Err(err) => {
-                warn!(uid = request.uid, %err, "cannot serialise the patch");
-                let mut response = AdmissionResponse::invalid(err);
-                response.uid = request.uid.clone();
-                (Outcome::Invalid, response)
-            }
+            Err(err) => invalid(request.uid, err.to_string()),
         },
         Err(denial) => {
-            info!(namespace, pod = name, %denial, "denied pod");
+            info!(namespace, pod = ?name, %denial, "denied pod");
             (Outcome::Denied, allowed.deny(denial))
         }
     }
 }
 
-/// Reads a review's request; on failure returns the uid if the body had one,
-/// so the API server can still match the answer to its request.
-fn parse_request(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, (String, String)> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|err| (String::new(), format!("the body is not JSON: {err}")))?;
-    let uid = value
-        .pointer("/request/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let review: AdmissionReview<DynamicObject> = serde_json::from_value(value)
-        .map_err(|err| (uid.clone(), format!("not an AdmissionReview: {err}")))?;
-    review
-        .try_into()
-        .map_err(|_| (uid, String::from("the AdmissionReview has no request")))
+/// An invalid review's answer, keeping the request's uid when it had one.
+fn invalid(uid: String, reason: String) -> (Outcome, AdmissionResponse) {
+    warn!(uid, %reason, "rejecting malformed admission review");
+    let mut response = AdmissionResponse::invalid(reason);
+    response.uid = uid;
+    (Outcome::Invalid, response)
 }
 
-fn pod_name(pod: &Pod) -> &str {
-    let meta = &pod.metadata;
-    meta.name
-        .as_deref()
-        .or(meta.generate_name.as_deref())
-        .unwrap_or_default()
+/// The answer that lets a request through unchanged, as kube-core builds it
+/// from a typed request.
+fn allow(types: TypeMeta, uid: &str) -> AdmissionResponse {
+    let mut response = AdmissionResponse::invalid("");
+    response.types = types;
+    response.uid = uid.to_owned();
+    response.allowed = true;
+    response.result = Default::default();
+    response
+}
+
+/// Reads a review's request; on failure returns the uid if the body had one,
+/// so the API server can still match the answer to its request.
+fn parse_request(body: &[u8]) -> Result<(TypeMeta, ReviewRequest<'_>), (String, String)> {
+    let review: Review<'_> = serde_json::from_slice(body).map_err(|err| {
+        let uid = serde_json::from_slice::<UidOnly>(body)
+            .ok()
+            .and_then(|u| u.request?.uid)
+            .unwrap_or_default();
+        if err.is_data() {
+            (uid, format!("not an AdmissionReview: {err}"))
+        } else {
+            (uid, format!("the body is not JSON: {err}"))
+        }
+    })?;
+    let types = TypeMeta {
+        api_version: review.api_version,
+        kind: review.kind,
+    };
+    let request = review.request.ok_or_else(|| {
+        (
+            String::new(),
+            String::from("the AdmissionReview has no request"),
+        )
+    })?;
+    Ok((types, request))
 }
 
 /// The review as the API server expects it.
@@ -284,12 +325,12 @@ mod tests {
             "request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},
             "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE",
             "userInfo":{},"object":{"apiVersion":"v1","kind":"Pod","metadata":{}}}}"#;
-        let request = parse_request(body).expect("request parses");
+        let (types, request) = parse_request(body).expect("request parses");
         let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
             {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
         ]))
         .expect("patch");
-        let response = AdmissionResponse::from(&request)
+        let response = allow(types, &request.uid)
             .with_patch(patch)
             .expect("patch serialises");
 

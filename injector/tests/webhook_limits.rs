@@ -194,11 +194,12 @@ async fn body_over_three_mib_is_refused_with_413() {
 async fn review_of_exactly_the_body_limit_is_answered() {
     let server = start(Timeouts::default()).await;
     let mut review: Value = serde_json::from_slice(&review_body()).expect("fixture is JSON");
-    let padding = "/request/object/metadata/annotations";
-    *review.pointer_mut(padding).expect("annotations") =
+    // Padded in a label: annotations have a smaller limit of their own.
+    let metadata = "/request/object/metadata";
+    review.pointer_mut(metadata).expect("metadata")["labels"] =
         serde_json::json!({"example.com/padding": ""});
     let unpadded = serde_json::to_vec(&review).expect("JSON").len();
-    *review.pointer_mut(padding).expect("annotations") =
+    review.pointer_mut(metadata).expect("metadata")["labels"] =
         serde_json::json!({"example.com/padding": "x".repeat(MAX_BODY_BYTES - unpadded)});
     let body = serde_json::to_vec(&review).expect("JSON");
     assert_eq!(body.len(), MAX_BODY_BYTES);

@@ -59,6 +59,8 @@ use std::sync::Arc;
 
 use crate::vault::Secret;
 
+pub use parse::MAX_NESTING;
+
 /// A parsed template, reusable across renders.
 #[derive(Debug)]
 pub struct Template {

@@ -89,6 +89,14 @@ pub(crate) enum Arg {
     Pipe(Box<Pipeline>),
 }
 
+/// How deeply parentheses, control structures and `define`/`block` bodies may
+/// nest. The parser and everything that walks its tree recurse once per level,
+/// so without a bound a few kilobytes of `((((` written by a pod author would
+/// overflow the stack of the injector's worker threads (2 MiB) and take the
+/// whole webhook down. Go allows 10,000 nested parentheses because its stacks
+/// grow; real templates nest fewer than ten levels.
+pub const MAX_NESTING: usize = 100;
+
 /// The parsed templates: the main one and any `define`d ones.
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
@@ -104,6 +112,7 @@ pub(crate) fn parse(name: &str, tokens: Vec<Token>) -> Result<Tree, ParseError> 
         at: 0,
         vars: vec!["$".to_owned()],
         range_depth: 0,
+        nesting: 0,
         tree: Tree::default(),
     };
     let (root, end) = p.list()?;
@@ -120,6 +129,9 @@ struct Parser<'n> {
     at: usize,
     vars: Vec<String>,
     range_depth: usize,
+    /// Open parentheses, control structures and definitions around the token
+    /// being parsed.
+    nesting: usize,
     tree: Tree,
 }
 
@@ -134,6 +146,27 @@ impl Parser<'_> {
             column: pos.col as usize,
             message: message.into(),
         }
+    }
+
+    /// Runs `parse` one nesting level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        pos: Pos,
+        parse: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(self.err_at(
+                pos,
+                format!(
+                    "nested more than {MAX_NESTING} levels deep (parentheses, if, with, range, \
+                     define and block count)"
+                ),
+            ));
+        }
+        self.nesting += 1;
+        let parsed = parse(self);
+        self.nesting -= 1;
+        parsed
     }
 
     fn here(&self) -> Pos {
@@ -214,17 +247,18 @@ impl Parser<'_> {
                                     "with" => BranchKind::With,
                                     _ => BranchKind::Range,
                                 };
-                                list.push(self.branch(kind, pos)?);
+                                list.push(self.nested(pos, |p| p.branch(kind, pos))?);
                                 continue;
                             }
                             "define" => {
                                 self.at += 1;
-                                self.define(pos)?;
+                                self.nested(pos, |p| p.define(pos))?;
                                 continue;
                             }
                             "template" | "block" => {
                                 self.at += 1;
-                                list.push(self.template(word == "block", pos)?);
+                                let is_block = word == "block";
+                                list.push(self.nested(pos, |p| p.template(is_block, pos))?);
                                 continue;
                             }
                             "break" | "continue" => {
@@ -292,7 +326,7 @@ impl Parser<'_> {
                 if let Some(k) = chained {
                     let p = self.here();
                     self.at += 1;
-                    Some(vec![self.branch(k, p)?])
+                    Some(vec![self.nested(p, |parser| parser.branch(k, p))?])
                 } else {
                     self.expect_right("else")?;
                     let (else_list, end) = self.list()?;
@@ -517,7 +551,7 @@ impl Parser<'_> {
             Tok::Number(n) => parse_number(&n)
                 .ok_or_else(|| self.err_at(pos, format!("bad number syntax: \"{n}\"")))?,
             Tok::LParen => {
-                let pipe = self.pipeline("parenthesized pipeline", false)?;
+                let pipe = self.nested(pos, |p| p.pipeline("parenthesized pipeline", false))?;
                 Arg::Pipe(Box::new(pipe))
             }
             other => return Err(self.err_at(pos, format!("unexpected {other:?} in operand"))),
@@ -644,5 +678,69 @@ impl std::fmt::Display for Pipeline {
             write!(f, "{cmd}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Template;
+    use super::MAX_NESTING;
+
+    /// Parses `text` on a thread with the 2 MiB stack of a tokio worker.
+    fn parse_on_small_stack(text: String) -> Result<(), String> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                Template::parse("t", &text, "", "")
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .expect("spawn")
+            .join()
+            .expect("parser did not panic")
+    }
+
+    #[test]
+    fn refuses_parentheses_nested_past_the_limit() {
+        let deep = |n: usize| format!("{{{{{}1{}}}}}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(parse_on_small_stack(deep(MAX_NESTING)), Ok(()));
+        let err = parse_on_small_stack(deep(20_000)).expect_err("too deep");
+        assert_eq!(
+            err,
+            format!(
+                "t:1:{}: nested more than 100 levels deep (parentheses, if, with, range, \
+                 define and block count)",
+                MAX_NESTING + 3
+            )
+        );
+    }
+
+    #[test]
+    fn refuses_control_structures_nested_past_the_limit() {
+        for open in [
+            "{{ if true }}",
+            "{{ with 1 }}",
+            "{{ range $x := 1 }}",
+            "{{ block \"b\" . }}",
+        ] {
+            let text = format!("{}x{}", open.repeat(5_000), "{{ end }}".repeat(5_000));
+            let err = parse_on_small_stack(text).expect_err(open);
+            assert!(
+                err.contains("nested more than 100 levels deep"),
+                "{open}: {err}"
+            );
+        }
+        let chain = format!(
+            "{{{{ if false }}}}{}{{{{ end }}}}",
+            "{{ else if false }}".repeat(5_000)
+        );
+        let err = parse_on_small_stack(chain).expect_err("else-if chain");
+        assert!(err.contains("nested more than 100 levels deep"), "{err}");
+        let ok = format!(
+            "{}x{}",
+            "{{ if true }}".repeat(MAX_NESTING),
+            "{{ end }}".repeat(MAX_NESTING)
+        );
+        assert_eq!(parse_on_small_stack(ok), Ok(()));
     }
 }

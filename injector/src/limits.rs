@@ -1,0 +1,30 @@
+//! Bounds on what one admission review may ask of the injector.
+//!
+//! Annotations come from whoever can create a pod, and the webhook fails
+//! closed: a review that exhausts the injector's memory or time stops pod
+//! creation for everyone. Every count and size that the mutation's work grows
+//! with is checked against these limits before that work starts, and a pod over
+//! one is denied with the limit and its own count. Each limit sits well above
+//! what real pods use.
+
+/// Bytes of all of a pod's annotations, keys and values together. Kubernetes
+/// refuses larger annotations too, but only after mutating webhooks ran.
+pub const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// Secrets (`agent-inject-secret-*`, `agent-inject-template-*`) in one pod.
+pub const MAX_SECRETS: usize = 128;
+
+/// Bytes of one inline template (`agent-inject-template-*`).
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+
+/// Distinct secrets volumes (`secret-volume-path` values) in one pod; each is
+/// mounted into every selected container.
+pub const MAX_SECRET_VOLUMES: usize = 16;
+
+/// Containers and init containers of a pod that asks for injection. Each gets
+/// the secrets volumes, so the patch grows with their product.
+pub const MAX_CONTAINERS: usize = 100;
+
+/// Bytes of the JSON Patch sent back. The patched pod must still fit in what
+/// the API server stores (1.5 MiB).
+pub const MAX_PATCH_BYTES: usize = 1024 * 1024;

@@ -1,0 +1,239 @@
+//! The parts of a pod that the mutation reads, deserialised from the review
+//! without the rest.
+//!
+//! k8s-openapi's `Pod` is the wrong type to read a pod author's JSON into at
+//! admission: its structs are large (a `Volume` takes 3 KiB, a `Container`
+//! 2 KiB), so a 3 MiB review listing many `{"name":"v"}` volumes would cost
+//! hundreds of MiB. These views keep only the fields keyhole looks at, with the
+//! same names, and serde skips everything else without allocating, so memory
+//! per review stays a small multiple of its size.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::MAX_ANNOTATION_BYTES;
+
+/// A pod, as far as the mutation reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    /// The pod's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The pod's spec; absent only in files `mutate` reads.
+    pub spec: Option<PodSpec>,
+}
+
+impl Pod {
+    /// The view of a typed pod.
+    pub fn from_k8s(pod: &k8s_openapi::api::core::v1::Pod) -> Result<Self, serde_json::Error> {
+        serde_json::to_value(pod).and_then(serde_json::from_value)
+    }
+
+    /// The pod's name, or its `generateName` prefix when it has none yet.
+    pub fn name(&self) -> &str {
+        let meta = &self.metadata;
+        meta.name
+            .as_deref()
+            .or(meta.generate_name.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// The metadata fields keyhole reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// `metadata.generateName`.
+    pub generate_name: Option<String>,
+    /// `metadata.annotations`, at most [`MAX_ANNOTATION_BYTES`] of them.
+    #[serde(default, deserialize_with = "bounded_annotations")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// The spec fields keyhole reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// `spec.containers`.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// `spec.initContainers`.
+    pub init_containers: Option<Vec<Container>>,
+    /// `spec.volumes`.
+    pub volumes: Option<Vec<Volume>>,
+    /// `spec.shareProcessNamespace`.
+    pub share_process_namespace: Option<bool>,
+}
+
+/// The container fields keyhole reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// The container's name.
+    #[serde(default)]
+    pub name: String,
+    /// Its volume mounts.
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+    /// Its security context.
+    pub security_context: Option<SecurityContext>,
+}
+
+/// A container's volume mount.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    /// The volume mounted.
+    #[serde(default)]
+    pub name: String,
+    /// Where it is mounted.
+    #[serde(default)]
+    pub mount_path: String,
+}
+
+/// The security context fields keyhole reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityContext {
+    /// `runAsUser`.
+    pub run_as_user: Option<i64>,
+}
+
+/// The volume fields keyhole reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    /// The volume's name.
+    #[serde(default)]
+    pub name: String,
+    /// A projected volume's sources.
+    pub projected: Option<ProjectedVolume>,
+}
+
+/// A projected volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProjectedVolume {
+    /// What it projects.
+    pub sources: Option<Vec<VolumeProjection>>,
+}
+
+/// One source of a projected volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeProjection {
+    /// A service-account token projection.
+    pub service_account_token: Option<ServiceAccountTokenProjection>,
+}
+
+/// A service-account token projection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceAccountTokenProjection {
+    /// The token's file name in the volume.
+    #[serde(default)]
+    pub path: String,
+}
+
+/// Reads `metadata.annotations`, failing as soon as keys and values pass
+/// [`MAX_ANNOTATION_BYTES`], before a map of a whole 3 MiB review is built.
+fn bounded_annotations<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Bounded;
+
+    impl<'de> Visitor<'de> for Bounded {
+        type Value = Option<BTreeMap<String, String>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of strings")
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut annotations = BTreeMap::new();
+            let mut bytes = 0;
+            while let Some((key, value)) = map.next_entry::<String, String>()? {
+                bytes += key.len() + value.len();
+                if bytes > MAX_ANNOTATION_BYTES {
+                    return Err(serde::de::Error::custom(format!(
+                        "metadata.annotations: over the limit of {MAX_ANNOTATION_BYTES} bytes"
+                    )));
+                }
+                annotations.insert(key, value);
+            }
+            Ok(Some(annotations))
+        }
+    }
+
+    deserializer.deserialize_option(Bounded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fields_keyhole_uses_and_skips_the_rest() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"generateName": "web-", "labels": {"a": "b"},
+                         "annotations": {"k": "v"}, "managedFields": [{}, {}]},
+            "spec": {
+                "containers": [{"name": "app", "image": "x", "env": [{"name": "E"}],
+                                "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+                                "securityContext": {"runAsUser": 7, "privileged": false}}],
+                "volumes": [{"name": "t", "projected": {"sources": [
+                    {"serviceAccountToken": {"path": "token", "audience": "vault"}}]}}],
+                "shareProcessNamespace": true,
+                "nodeSelector": {"x": "y"},
+            },
+        }))
+        .expect("pod");
+        assert_eq!(pod.name(), "web-");
+        let spec = pod.spec.expect("spec");
+        assert_eq!(
+            spec.containers[0].volume_mounts.as_ref().expect("mounts")[0].mount_path,
+            "/v"
+        );
+        assert_eq!(
+            spec.containers[0]
+                .security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user),
+            Some(7)
+        );
+        assert_eq!(spec.share_process_namespace, Some(true));
+        assert_eq!(pod.metadata.annotations.expect("annotations")["k"], "v");
+    }
+
+    #[test]
+    fn stops_reading_annotations_past_the_limit() {
+        let big = "x".repeat(MAX_ANNOTATION_BYTES);
+        let err = serde_json::from_value::<Pod>(serde_json::json!({
+            "metadata": {"annotations": {"a": big}},
+        }))
+        .expect_err("over the limit");
+        assert!(
+            err.to_string()
+                .starts_with("metadata.annotations: over the limit of 262144 bytes"),
+            "{err}"
+        );
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"annotations": null},
+        }))
+        .expect("null annotations");
+        assert_eq!(pod.metadata.annotations, None);
+    }
+}
