@@ -111,8 +111,11 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
         ));
     }
     let spec = annotations::parse(pod, settings)?;
-    let templates = templates::parse_all(&spec)?;
-    policy::check(&spec, &templates, namespace, settings)?;
+    let policy = policy::for_pod(&spec, namespace, settings)?;
+    // One template at a time: each parsed tree is dropped before the next.
+    for secret in &spec.secrets {
+        policy.check_template(&templates::parse(secret)?)?;
+    }
     let mut warnings = spec.warnings.clone();
     if let Some(configmap) = &spec.configmap {
         warnings.push(format!(

@@ -24,14 +24,20 @@ pub const ANY_ADDRESS: &str = "*";
 /// The path policy key that applies to namespaces the file does not list.
 pub const OTHER_NAMESPACES: &str = "*";
 
-/// Checks `spec`, built for a pod in `namespace`, and the parsed `templates`
-/// of its secrets against the operator's policy.
-pub fn check(
+/// The operator's policy as it applies to one pod.
+#[derive(Debug)]
+pub struct PodPolicy<'a> {
+    /// The path prefixes the pod's namespace may read, when restricted.
+    scope: Option<Scope<'a>>,
+}
+
+/// Checks `spec`, built for a pod in `namespace`, against the operator's
+/// policy, and returns what is left to check in each of its templates.
+pub fn for_pod<'a>(
     spec: &AgentSpec,
-    templates: &[Parsed<'_>],
-    namespace: &str,
-    settings: &Settings,
-) -> Result<(), Denial> {
+    namespace: &'a str,
+    settings: &'a Settings,
+) -> Result<PodPolicy<'a>, Denial> {
     check_address(&spec.vault.address, settings)?;
     if let Some(configmap) = &spec.configmap
         && settings
@@ -56,19 +62,26 @@ pub fn check(
              or have the operator set --allow-tls-skip-verify",
         ));
     }
-    if let Some(policy) = &settings.path_policy
-        && let Some(prefixes) = policy.prefixes(namespace)
-    {
-        check_paths(
-            spec,
-            templates,
-            &Scope {
-                namespace,
-                prefixes,
-            },
-        )?;
+    let scope = settings
+        .path_policy
+        .as_ref()
+        .and_then(|policy| policy.prefixes(namespace))
+        .map(|prefixes| Scope {
+            namespace,
+            prefixes,
+        });
+    if let (Some(scope), Some(configmap)) = (&scope, &spec.configmap) {
+        return Err(Denial::new(
+            format!("{VAULT_PREFIX}agent-configmap"),
+            format!(
+                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
+                 Vault paths cannot be checked against the path policy of namespace {:?}; \
+                 use agent-inject-secret-* and agent-inject-template-* annotations instead",
+                scope.namespace
+            ),
+        ));
     }
-    Ok(())
+    Ok(PodPolicy { scope })
 }
 
 /// The address a pod asks for must be the injector's own or on the allowlist.
@@ -205,6 +218,7 @@ fn has_dot_segment(path: &str) -> bool {
 }
 
 /// The namespace whose prefixes are checked.
+#[derive(Debug)]
 struct Scope<'a> {
     namespace: &'a str,
     prefixes: &'a [String],
@@ -252,24 +266,12 @@ impl fmt::Display for PrefixList<'_> {
     }
 }
 
-/// Every Vault path the agent would read must be under an allowed prefix.
-fn check_paths(
-    spec: &AgentSpec,
-    templates: &[Parsed<'_>],
-    scope: &Scope<'_>,
-) -> Result<(), Denial> {
-    if let Some(configmap) = &spec.configmap {
-        return Err(Denial::new(
-            format!("{VAULT_PREFIX}agent-configmap"),
-            format!(
-                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
-                 Vault paths cannot be checked against the path policy of namespace {:?}; \
-                 use agent-inject-secret-* and agent-inject-template-* annotations instead",
-                scope.namespace
-            ),
-        ));
-    }
-    for parsed in templates {
+impl PodPolicy<'_> {
+    /// Every Vault path that `parsed` would read must be under an allowed prefix.
+    pub fn check_template(&self, parsed: &Parsed<'_>) -> Result<(), Denial> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
         let template = match &parsed.body {
             Body::Parsed(template) => template,
             Body::File(file) => {
@@ -313,8 +315,8 @@ fn check_paths(
                 return Err(Denial::new(&parsed.annotation, reason));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use keyhole_agent::template::Template;
 
 use crate::agent_config::template_contents;
-use crate::annotations::{AgentSpec, Denial, Secret, TemplateText, VAULT_PREFIX};
+use crate::annotations::{Denial, Secret, TemplateText, VAULT_PREFIX};
 
 /// One secret's template as the agent will run it.
 #[derive(Debug)]
@@ -28,12 +28,8 @@ pub enum Body<'a> {
     File(&'a str),
 }
 
-/// Parses the template of every secret in `spec`, in order.
-pub fn parse_all(spec: &AgentSpec) -> Result<Vec<Parsed<'_>>, Denial> {
-    spec.secrets.iter().map(parse).collect()
-}
-
-fn parse(secret: &Secret) -> Result<Parsed<'_>, Denial> {
+/// Parses the template that `secret` renders, as the agent will run it.
+pub fn parse(secret: &Secret) -> Result<Parsed<'_>, Denial> {
     let prefix = match secret.template {
         TemplateText::DefaultMap | TemplateText::DefaultJson => "agent-inject-secret-",
         TemplateText::Inline(_) => "agent-inject-template-",

@@ -107,9 +107,7 @@ pub async fn serve(
     listener.set_nonblocking(true)?;
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config))
         .handshake_timeout(timeouts.handshake);
-    let app = app
-        .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(timeouts.body, read_body));
+    let app = bounded(app, timeouts.body);
     let mut server = axum_server::from_tcp(listener)?
         .acceptor(acceptor)
         .handle(handle)
@@ -123,6 +121,13 @@ pub async fn serve(
         .http1()
         .header_read_timeout(timeouts.headers);
     server.serve(app.into_make_service()).await
+}
+
+/// `app` behind the body bounds [`serve`] applies: a body is read whole,
+/// within `timeout` and up to [`MAX_BODY_BYTES`], before `app` sees it.
+pub fn bounded(app: Router, timeout: Duration) -> Router {
+    app.layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(timeout, read_body))
 }
 
 /// Reads the whole body within `timeout` and at most [`MAX_BODY_BYTES`], then

@@ -43,6 +43,10 @@ impl Drop for Server {
 }
 
 async fn start(timeouts: Timeouts) -> Server {
+    start_with(Settings::default(), timeouts).await
+}
+
+async fn start_with(settings: Settings, timeouts: Timeouts) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bundle = Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc()).expect("bundle");
     let store = CertStore::new();
@@ -59,7 +63,7 @@ async fn start(timeouts: Timeouts) -> Server {
     let addr = listener.local_addr().expect("local address");
     let mut registry = Registry::default();
     let app = webhook::app(AppState::new(
-        Settings::default(),
+        settings,
         WebhookMetrics::register(&mut registry),
     ));
     let handle = Handle::new();
@@ -97,7 +101,13 @@ fn client(server: &Server) -> reqwest::Client {
 }
 
 fn review_body() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/not-annotated.json");
+    fixture("not-annotated.json")
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/reviews")
+        .join(name);
     std::fs::read(path).expect("fixture")
 }
 
@@ -357,4 +367,42 @@ async fn non_tls_bytes_are_dropped_quietly_and_https_still_works() {
         "{logs}"
     );
     assert!(logs.lines().all(|line| line.contains("DEBUG")), "{logs}");
+}
+
+/// The chart runs the injector with two tokio workers, whose stacks are 2 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_template_is_denied_and_the_server_keeps_serving() {
+    let settings = Settings {
+        vault_addr: Some("https://vault.vault.svc:8200".to_owned()),
+        ..Settings::default()
+    };
+    let server = start_with(settings, Timeouts::default()).await;
+    let client = client(&server);
+    let depth = 20_000;
+    let mut review: Value =
+        serde_json::from_slice(&fixture("annotated-pod.json")).expect("fixture is JSON");
+    review["request"]["object"]["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-template-db"] =
+        format!("{{{{{}1{}}}}}", "(".repeat(depth), ")".repeat(depth)).into();
+    let body = serde_json::to_vec(&review).expect("JSON");
+
+    for _ in 0..3 {
+        let response = post(&client, &server, body.clone()).await;
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.expect("AdmissionReview");
+        assert_eq!(answer["response"]["allowed"], false);
+        let message = answer["response"]["status"]["message"]
+            .as_str()
+            .expect("message");
+        assert!(
+            message.starts_with(
+                "vault.hashicorp.com/agent-inject-template-db: db:1:103: nested \
+                                 more than 100 levels deep"
+            ),
+            "{message}"
+        );
+    }
+    let response = post(&client, &server, fixture("annotated-pod.json")).await;
+    let answer: Value = response.json().await.expect("AdmissionReview");
+    assert_eq!(answer["response"]["allowed"], true);
+    assert!(answer["response"]["patch"].is_string(), "{answer:#}");
 }
