@@ -10,7 +10,6 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use keyhole_injector::settings::Settings;
 use keyhole_injector::webhook::{self, AppState, MAX_BODY_BYTES};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 use tower::ServiceExt;
 
 struct Counting;
@@ -50,7 +50,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// One test at a time, so each peak is its own.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// Answers `body` and returns the review and the peak heap above what was
 /// allocated before, the body itself included.
@@ -158,7 +158,7 @@ fn largest_admitted_review() -> Vec<u8> {
 
 #[tokio::test]
 async fn the_largest_admitted_review_peaks_at_a_few_times_its_size() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let body = largest_admitted_review();
     let (review, peak) = answer(body).await;
     let response = &review["response"];
@@ -173,7 +173,7 @@ async fn the_largest_admitted_review_peaks_at_a_few_times_its_size() {
 
 #[tokio::test]
 async fn a_review_over_a_limit_is_denied_before_it_costs_memory() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     // Many `{"name":"v"}` volumes: 3 KiB each as a typed Volume.
     let volumes: Vec<Value> = (0..MAX_BODY_BYTES / 14)
         .map(|_| json!({"name": "v"}))
