@@ -35,12 +35,10 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
 import threading
-import time
 
 import benchlib
 
@@ -73,22 +71,6 @@ def build():
     release = os.path.join(target, "release")
     return (os.path.join(release, "keyhole-injector"),
             os.path.join(release, "examples", "parse-and-allow"))
-
-
-def certificates(workdir):
-    """A CA and a serving certificate for HOST and 127.0.0.1, ECDSA P-256 as
-    the injector's auto-TLS issues them."""
-    def run(*argv):
-        subprocess.run(argv, cwd=workdir, check=True, capture_output=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
-        "-subj", "/CN=keyhole bench CA", "-days", "2")
-    run("openssl", "req", *ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={HOST}")
-    with open(os.path.join(workdir, "san.ext"), "w") as f:
-        f.write(f"subjectAltName=DNS:{HOST},IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "tls.crt", "-days", "2", "-extfile", "san.ext")
-    return [os.path.join(workdir, name) for name in ("ca.crt", "tls.crt", "tls.key")]
 
 
 def review(path):
@@ -127,42 +109,6 @@ def review(path):
     }
     with open(path, "w") as f:
         json.dump(body, f)
-
-
-class Server:
-    def __init__(self, name, argv, port, log):
-        self.name = name
-        self.url = f"https://127.0.0.1:{port}/mutate"
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        self.status_path = f"/proc/{self.proc.pid}/status"
-        self.port = port
-
-    def wait_listening(self):
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"{self.name} exited with {self.proc.returncode}")
-                time.sleep(0.05)
-        raise SystemExit(f"{self.name} did not listen on {self.port}")
-
-    def status_kib(self, field):
-        with open(self.status_path) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise SystemExit(f"no {field} in {self.status_path}")
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def check_answer(server, ca, body_path):
@@ -244,18 +190,18 @@ def main():
         injector, baseline = build()
 
     with tempfile.TemporaryDirectory() as workdir:
-        ca, cert, key = certificates(workdir)
+        ca, cert, key = benchlib.certificates(workdir, HOST)
         body = os.path.join(workdir, "review.json")
         review(body)
         log = open(os.path.join(workdir, "servers.log"), "wb")
         ports = benchlib.free_port(), benchlib.free_port(), benchlib.free_port()
         servers = [
-            Server("keyhole-injector", [
+            benchlib.Server("keyhole-injector", [
                 injector, "serve", f"--listen=127.0.0.1:{ports[0]}",
                 f"--admin-listen=127.0.0.1:{ports[1]}", f"--tls-cert={cert}",
                 f"--tls-key={key}", "--vault-addr=https://vault.vault.svc:8200",
                 "--log-level=warn"], ports[0], log),
-            Server("parse-and-allow", [
+            benchlib.Server("parse-and-allow", [
                 baseline, f"--listen=127.0.0.1:{ports[2]}", f"--tls-cert={cert}",
                 f"--tls-key={key}"], ports[2], log),
         ]

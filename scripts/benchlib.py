@@ -213,3 +213,57 @@ def table(header, rows, align):
              "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def certificates(workdir, host):
+    """A CA and a serving certificate for `host` and 127.0.0.1, ECDSA P-256 as
+    the injector's auto-TLS issues them."""
+    def run(*argv):
+        subprocess.run(argv, cwd=workdir, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=keyhole bench CA", "-days", "2")
+    run("openssl", "req", *ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", f"/CN={host}")
+    with open(os.path.join(workdir, "san.ext"), "w") as f:
+        f.write(f"subjectAltName=DNS:{host},IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "tls.crt", "-days", "2", "-extfile", "san.ext")
+    return [os.path.join(workdir, name) for name in ("ca.crt", "tls.crt", "tls.key")]
+
+
+class Server:
+    """A webhook server process answering `/mutate` over HTTPS on `port`."""
+
+    def __init__(self, name, argv, port, log, env=None):
+        self.name = name
+        self.url = f"https://127.0.0.1:{port}/mutate"
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.status_path = f"/proc/{self.proc.pid}/status"
+        self.port = port
+
+    def wait_listening(self):
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"{self.name} exited with {self.proc.returncode}")
+                time.sleep(0.05)
+        raise SystemExit(f"{self.name} did not listen on {self.port}")
+
+    def status_kib(self, field):
+        with open(self.status_path) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise SystemExit(f"no {field} in {self.status_path}")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
-use crate::annotations::{AgentSpec, Secret, TemplateText};
+use crate::annotations::{AgentSpec, Secret, TemplateText, token_file};
 
 /// The config for one agent container; `init` renders once and exits.
 pub fn agent_config(spec: &AgentSpec, token_path: &str, init: bool) -> Value {
@@ -75,7 +75,7 @@ fn auto_auth(spec: &AgentSpec, token_path: &str) -> Value {
 
     let mut sinks = vec![json!({"type": "file", "config": {"path": TOKEN_SINK}})];
     if spec.inject_token {
-        let path = format!("{}/token", spec.secret_volume_path.trim_end_matches('/'));
+        let path = token_file(&spec.secret_volume_path);
         sinks.push(json!({"type": "file", "config": {"path": path}}));
     }
     json!({"method": method, "sink": sinks})

@@ -4,6 +4,7 @@
 //! Parsing is strict: a value that is not exactly what an annotation takes is a
 //! [`Denial`] naming the annotation, so a typo never quietly turns a feature off.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -1012,14 +1013,20 @@ fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> 
                 ),
             ));
         }
-        if let Some(first) = written.insert(destination, &secret.raw_name) {
-            return Err(Denial::new(
-                key(),
-                format!(
-                    "writes {}, as secret {first:?} does already",
-                    secret.destination()
-                ),
-            ));
+        match written.entry(destination) {
+            Entry::Occupied(first) => {
+                return Err(Denial::new(
+                    key(),
+                    format!(
+                        "writes {}, as secret {:?} does already",
+                        first.key(),
+                        first.get()
+                    ),
+                ));
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(&secret.raw_name);
+            }
         }
     }
     Ok(())
