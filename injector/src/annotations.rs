@@ -743,7 +743,8 @@ const FREE_TEXT_PREFIXES: [&str; 2] = ["agent-inject-template-", "agent-inject-c
 
 /// Checks what the rest of parsing relies on: names that Kubernetes accepts
 /// under our prefixes (so a secret's name is a plain file name), and no
-/// control characters outside free text. Their total size was bounded when
+/// control characters in the values keyhole uses, templates and commands
+/// aside. Their total size was bounded when
 /// the pod was read ([`crate::pod`]).
 fn check_bounds(map: &BTreeMap<String, String>) -> Result<()> {
     for (key, value) in map {
@@ -762,7 +763,19 @@ fn check_bounds(map: &BTreeMap<String, String>) -> Result<()> {
         }
         let free_text = FREE_TEXT_PREFIXES.iter().any(|p| name.starts_with(p))
             && !name.starts_with("agent-inject-template-file-");
-        if !free_text && let Some(c) = value.chars().find(|c| c.is_control()) {
+        // Annotations keyhole ignores (JSON patches, unknown keys) may hold
+        // anything: only what keyhole uses is held to this.
+        let used = key.starts_with(KEYHOLE_PREFIX)
+            || KNOWN.contains(&name)
+            || name.starts_with("auth-config-")
+            || SECRET_PREFIXES
+                .iter()
+                .chain(&PER_SECRET_PREFIXES)
+                .any(|p| name.starts_with(p));
+        if used
+            && !free_text
+            && let Some(c) = value.chars().find(|c| c.is_control())
+        {
             return Err(Denial::new(
                 key,
                 format!("{value:?} contains the control character {c:?}"),
