@@ -25,6 +25,11 @@ pub const MAX_SECRET_VOLUMES: usize = 16;
 /// the secrets volumes, so the patch grows with their product.
 pub const MAX_CONTAINERS: usize = 100;
 
+/// Volumes of a pod that asks for injection. The patch builder looks at each
+/// one, and a long list of tiny volumes is the cheapest way to make a review
+/// cost memory.
+pub const MAX_VOLUMES: usize = 1024;
+
 /// Bytes of the JSON Patch sent back. The patched pod must still fit in what
 /// the API server stores (1.5 MiB).
 pub const MAX_PATCH_BYTES: usize = 1024 * 1024;

@@ -15,7 +15,7 @@ use crate::agent_config;
 use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
 use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED};
 use crate::limits::{MAX_CONTAINERS, MAX_PATCH_BYTES};
-use crate::pod::{Container, Pod, PodSpec};
+use crate::pod::{Container, ObjectMeta, Pod, PodSpec};
 use crate::policy;
 use crate::settings::Settings;
 use crate::templates;
@@ -83,6 +83,10 @@ pub fn mutate_pod(
     namespace: &str,
     settings: &Settings,
 ) -> Result<Outcome, Denial> {
+    let metadata = ObjectMeta::from_k8s(&pod.metadata);
+    if let Some(reason) = skip_reason(&metadata, namespace, settings)? {
+        return Ok(Outcome::Skip(reason));
+    }
     let pod =
         Pod::from_k8s(pod).map_err(|e| Denial::new(INJECT, format!("cannot read the pod: {e}")))?;
     mutate(&pod, namespace, settings)
@@ -90,7 +94,7 @@ pub fn mutate_pod(
 
 /// Decides whether `pod` (created in `namespace`) gets the agent and builds the patch.
 pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
-    if let Some(reason) = skip_reason(pod, namespace, settings)? {
+    if let Some(reason) = skip_reason(&pod.metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
     // The API server never sends a pod without containers, but `mutate` reads
@@ -153,8 +157,11 @@ fn json_size(value: &impl serde::Serialize) -> usize {
     counter.0
 }
 
-fn skip_reason(
-    pod: &Pod,
+/// Why a pod with `metadata`, created in `namespace`, is left alone, or
+/// `None` when it gets the agent. Needs nothing but the metadata, so a review
+/// can be answered before the rest of the pod is read.
+pub fn skip_reason(
+    metadata: &ObjectMeta,
     namespace: &str,
     settings: &Settings,
 ) -> Result<Option<SkipReason>, Denial> {
@@ -171,7 +178,7 @@ fn skip_reason(
     if denied {
         return Ok(Some(SkipReason::NamespaceDenied(namespace.to_owned())));
     }
-    let annotations = pod.metadata.annotations.as_ref();
+    let annotations = metadata.annotations.as_ref();
     let inject = match annotations.and_then(|a| a.get(INJECT)) {
         Some(value) => annotations::parse_bool(INJECT, value)?,
         None => false,

@@ -6,15 +6,33 @@
 //! 2 KiB), so a 3 MiB review listing many `{"name":"v"}` volumes would cost
 //! hundreds of MiB. These views keep only the fields keyhole looks at, with the
 //! same names, and serde skips everything else without allocating, so memory
-//! per review stays a small multiple of its size.
+//! per review stays a small multiple of its size. The webhook reads a
+//! [`PodHead`] first and the whole view only for pods that get the agent, whose
+//! lists of containers and volumes are read up to their limits.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::limits::MAX_ANNOTATION_BYTES;
+use crate::limits::{MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_VOLUMES};
+
+/// Just a pod's metadata: enough to tell whether it gets the agent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodHead {
+    /// The pod's metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+}
+
+impl PodHead {
+    /// The pod's name, or its `generateName` prefix when it has none yet.
+    pub fn name(&self) -> &str {
+        self.metadata.name()
+    }
+}
 
 /// A pod, as far as the mutation reads it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,11 +52,7 @@ impl Pod {
 
     /// The pod's name, or its `generateName` prefix when it has none yet.
     pub fn name(&self) -> &str {
-        let meta = &self.metadata;
-        meta.name
-            .as_deref()
-            .or(meta.generate_name.as_deref())
-            .unwrap_or_default()
+        self.metadata.name()
     }
 }
 
@@ -55,16 +69,37 @@ pub struct ObjectMeta {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+impl ObjectMeta {
+    /// The view of typed metadata.
+    pub fn from_k8s(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Self {
+        Self {
+            name: meta.name.clone(),
+            generate_name: meta.generate_name.clone(),
+            annotations: meta.annotations.clone(),
+        }
+    }
+
+    /// The name, or the `generateName` prefix when there is none yet.
+    pub fn name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.generate_name.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 /// The spec fields keyhole reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
-    /// `spec.containers`.
-    #[serde(default)]
+    /// `spec.containers`, at most [`MAX_CONTAINERS`].
+    #[serde(default, deserialize_with = "containers")]
     pub containers: Vec<Container>,
-    /// `spec.initContainers`.
+    /// `spec.initContainers`, at most [`MAX_CONTAINERS`].
+    #[serde(default, deserialize_with = "init_containers")]
     pub init_containers: Option<Vec<Container>>,
-    /// `spec.volumes`.
+    /// `spec.volumes`, at most [`MAX_VOLUMES`].
+    #[serde(default, deserialize_with = "volumes")]
     pub volumes: Option<Vec<Volume>>,
     /// `spec.shareProcessNamespace`.
     pub share_process_namespace: Option<bool>,
@@ -134,6 +169,71 @@ pub struct ServiceAccountTokenProjection {
     /// The token's file name in the volume.
     #[serde(default)]
     pub path: String,
+}
+
+/// A list read up to `max` items, failing at the next one, before a list the
+/// size of a whole review is built.
+struct Bounded<T> {
+    field: &'static str,
+    max: usize,
+    item: PhantomData<T>,
+}
+
+impl<T> Bounded<T> {
+    fn new(field: &'static str, max: usize) -> Self {
+        Self {
+            field,
+            max,
+            item: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Bounded<T> {
+    type Value = Option<Vec<T>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list of at most {} items", self.max)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            if items.len() == self.max {
+                return Err(serde::de::Error::custom(format!(
+                    "{}: more than {}, the limit for a pod that gets the agent",
+                    self.field, self.max
+                )));
+            }
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+fn containers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Container>, D::Error> {
+    let bounded = Bounded::new("spec.containers", MAX_CONTAINERS);
+    Ok(d.deserialize_option(bounded)?.unwrap_or_default())
+}
+
+fn init_containers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Container>>, D::Error> {
+    d.deserialize_option(Bounded::new("spec.initContainers", MAX_CONTAINERS))
+}
+
+fn volumes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Volume>>, D::Error> {
+    d.deserialize_option(Bounded::new("spec.volumes", MAX_VOLUMES))
 }
 
 /// Reads `metadata.annotations`, failing as soon as keys and values pass

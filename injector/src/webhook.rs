@@ -31,9 +31,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::{debug, info, warn};
 
+use crate::annotations::{Denial, INJECT};
 use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
-use crate::pod::Pod;
+use crate::pod::{Pod, PodHead};
 use crate::settings::Settings;
 
 /// Largest request body read: the API server's own limit on a request (3 MiB).
@@ -225,9 +226,26 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
         return (Outcome::Allowed, allowed);
     };
     let namespace = request.namespace.as_deref().unwrap_or_default();
+    // The metadata alone says whether the pod gets the agent; only then is
+    // the rest read, with the limits on its lists.
+    let head: PodHead = match serde_json::from_str(object.get()) {
+        Ok(head) => head,
+        Err(err) => return invalid(request.uid, format!("the object is not a valid Pod: {err}")),
+    };
+    match patch::skip_reason(&head.metadata, namespace, settings) {
+        Ok(Some(reason)) => {
+            debug!(namespace, pod = ?head.name(), %reason, "not injecting");
+            return (Outcome::Allowed, allowed);
+        }
+        Ok(None) => {}
+        Err(denial) => return deny(namespace, head.name(), allowed, denial),
+    }
     let pod: Pod = match serde_json::from_str(object.get()) {
         Ok(pod) => pod,
-        Err(err) => return invalid(request.uid, format!("the object is not a valid Pod: {err}")),
+        Err(err) => {
+            let denial = Denial::new(INJECT, format!("cannot read the pod: {err}"));
+            return deny(namespace, head.name(), allowed, denial);
+        }
     };
     let name = pod.name();
     match patch::mutate(&pod, namespace, settings) {
@@ -244,11 +262,19 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
             }
             Err(err) => invalid(request.uid, err.to_string()),
         },
-        Err(denial) => {
-            info!(namespace, pod = ?name, %denial, "denied pod");
-            (Outcome::Denied, allowed.deny(denial))
-        }
+        Err(denial) => deny(namespace, name, allowed, denial),
     }
+}
+
+/// Turns `allowed` into a denial of pod `name`.
+fn deny(
+    namespace: &str,
+    name: &str,
+    allowed: AdmissionResponse,
+    denial: Denial,
+) -> (Outcome, AdmissionResponse) {
+    info!(namespace, pod = ?name, %denial, "denied pod");
+    (Outcome::Denied, allowed.deny(denial))
 }
 
 /// An invalid review's answer, keeping the request's uid when it had one.
@@ -302,11 +328,10 @@ fn parse_request(body: &[u8]) -> Result<(TypeMeta, ReviewRequest<'_>), (String, 
 /// kube-core keeps the patch as bytes and serialises them as a JSON array of
 /// numbers; the API server's `patch` field is `[]byte`, which JSON carries as
 /// base64, as every other webhook sends it.
-fn review_json(response: AdmissionResponse) -> Value {
-    let patch = response
-        .patch
-        .as_deref()
-        .map(|bytes| STANDARD.encode(bytes));
+fn review_json(mut response: AdmissionResponse) -> Value {
+    // Taken out first: as a JSON value, each byte of the patch would be a
+    // number of its own, 32 bytes of memory apiece.
+    let patch = response.patch.take().map(|bytes| STANDARD.encode(bytes));
     let mut value = serde_json::to_value(response.into_review()).unwrap_or_else(|err| {
         serde_json::json!({
             "apiVersion": "admission.k8s.io/v1",
@@ -314,8 +339,8 @@ fn review_json(response: AdmissionResponse) -> Value {
             "response": {"uid": "", "allowed": false, "status": {"message": err.to_string()}},
         })
     });
-    if let (Some(patch), Some(field)) = (patch, value.pointer_mut("/response/patch")) {
-        *field = Value::String(patch);
+    if let (Some(patch), Some(Value::Object(fields))) = (patch, value.get_mut("response")) {
+        fields.insert("patch".to_owned(), Value::String(patch));
     }
     value
 }

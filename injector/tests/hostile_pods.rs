@@ -233,20 +233,37 @@ fn oversized_annotations_and_templates_are_denied() {
 
 #[test]
 fn too_many_containers_are_denied() {
-    let containers: Vec<Value> = (0..=MAX_CONTAINERS)
-        .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
-        .collect();
-    let pod = mk_pod_from(json!({
-        "metadata": {"name": "app", "annotations": annotations_json(&inject(&[]))},
-        "spec": {"containers": containers},
-    }));
+    let mk = |containers: usize, init: usize| {
+        let list = |prefix: &str, n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"name": format!("{prefix}{i}"), "image": "x"}))
+                .collect()
+        };
+        mk_pod_from(json!({
+            "metadata": {"name": "app", "annotations": annotations_json(&inject(&[]))},
+            "spec": {"containers": list("c", containers), "initContainers": list("i", init)},
+        }))
+    };
     assert_eq!(
-        denial(&pod),
+        denial(&mk(MAX_CONTAINERS + 1, 0)),
         format!(
-            "vault.hashicorp.com/agent-inject: the pod has {} containers and init containers, \
-             over the limit of {MAX_CONTAINERS} for a pod that gets the agent",
-            MAX_CONTAINERS + 1
+            "vault.hashicorp.com/agent-inject: cannot read the pod: spec.containers: more than \
+             {MAX_CONTAINERS}, the limit for a pod that gets the agent"
         )
+    );
+    assert_eq!(
+        denial(&mk(60, 60)),
+        format!(
+            "vault.hashicorp.com/agent-inject: the pod has 120 containers and init containers, \
+             over the limit of {MAX_CONTAINERS} for a pod that gets the agent"
+        )
+    );
+    // A pod that does not ask for the agent is no business of the limits.
+    let mut plain = mk(MAX_CONTAINERS + 1, 0);
+    plain.metadata.annotations = None;
+    assert_eq!(
+        mutate_pod(&plain, "apps", &settings()),
+        Ok(Outcome::Skip(SkipReason::NotRequested))
     );
 }
 
