@@ -523,15 +523,6 @@ fn template_is_send_and_sync() {
 }
 
 #[test]
-fn runaway_template_recursion_fails_cleanly() {
-    let err = render_err(
-        "{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}",
-        &[],
-    );
-    assert!(err.ends_with("exceeded maximum template depth"), "{err}");
-}
-
-#[test]
 fn contains_variants_take_interface_lists_and_loop_counts() {
     let s = mk_secret(
         json!({"data": {"have": ["a", "b"], "ab": ["a", "b"], "zb": ["z", "b"], "z": ["z"], "az": ["a", "z"]}}),
@@ -559,5 +550,207 @@ fn printf_with_a_huge_width_prints_no_verb_like_go() {
     assert_eq!(
         render(r#"{{ printf "%99999999999999999999d|" 1 }}"#, &[]),
         "%!(NOVERB)%!(EXTRA int=1)"
+    );
+}
+
+/// The stack of a thread that does not ask for more: tokio's worker threads
+/// and Rust's spawned threads.
+const SMALL_STACK: usize = 2 << 20;
+
+/// Parses and renders on a thread with a 2 MiB stack, as a deep template
+/// would run in the agent. A stack overflow aborts the test process.
+fn render_on_small_stack(text: &str, secrets: &[(&str, Arc<Secret>)]) -> Result<String, String> {
+    let text = text.to_owned();
+    let secrets: Vec<(String, Arc<Secret>)> = secrets
+        .iter()
+        .map(|(path, s)| ((*path).to_owned(), s.clone()))
+        .collect();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || {
+            let secrets: Vec<(&str, Arc<Secret>)> = secrets
+                .iter()
+                .map(|(p, s)| (p.as_str(), s.clone()))
+                .collect();
+            render_opts(&text, &secrets, &RenderOptions::default())
+        })
+        .expect("spawn")
+        .join()
+        .expect("render thread")
+}
+
+/// A secret whose `.Data` nests maps `levels` deep: `{"a":{"a":..."leaf"}}`.
+fn deep_secret(levels: usize) -> Arc<Secret> {
+    let mut inner = json!("leaf");
+    for _ in 1..levels {
+        inner = json!({ "a": inner });
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("a".to_owned(), inner);
+    Arc::new(Secret {
+        data: crate::vault::SecretData(data),
+        ..Secret::default()
+    })
+}
+
+#[test]
+fn endless_template_recursion_stops_with_a_depth_error() {
+    let err = render_on_small_stack(
+        "{{ define \"x\" }}{{ template \"x\" . }}{{ end }}{{ template \"x\" . }}",
+        &[],
+    )
+    .expect_err("must fail");
+    assert_eq!(
+        err,
+        "test:1:20: executing at <template \"x\">: exceeded maximum template depth (100)"
+    );
+}
+
+#[test]
+fn recursion_through_any_construct_stops_with_a_depth_error() {
+    // Each recursion adds a template call and the construct around it; the
+    // construct is the 101st level, so it is the one that fails.
+    for (open, close, at) in [
+        ("{{ if true }}", "{{ end }}", "if"),
+        ("{{ with 1 }}", "{{ end }}", "with"),
+        ("{{ range loop 1 }}", "{{ end }}", "range"),
+    ] {
+        let text = format!(
+            "{{{{ define \"x\" }}}}{open}{{{{ template \"x\" }}}}{close}{{{{ end }}}}\
+             {open}{{{{ template \"x\" }}}}{close}"
+        );
+        let err = render_on_small_stack(&text, &[]).expect_err(at);
+        assert!(
+            err.ends_with(&format!(
+                ": executing at <{at}>: exceeded maximum template depth (100)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn recursion_through_nested_constructs_stops_with_a_depth_error() {
+    // Each call nests 50 `if`s before recursing: before nesting was counted
+    // as a whole, this overflowed a 2 MiB stack long before 100 calls.
+    let text = format!(
+        "{{{{ define \"x\" }}}}{}{{{{ template \"x\" }}}}{}{{{{ end }}}}{{{{ template \"x\" }}}}",
+        "{{ if true }}".repeat(50),
+        "{{ end }}".repeat(50)
+    );
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(": executing at <if>: exceeded maximum template depth (100)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parentheses_count_on_top_of_recursion() {
+    // 40 recursive calls guarded by an `if` reach depth 82; 20 nested
+    // parentheses at the bottom pass 100.
+    let parens = format!("{}1{}", "(print ".repeat(20), ")".repeat(20));
+    let text = format!(
+        "{{{{ define \"x\" }}}}{{{{ if gt . 0 }}}}{{{{ template \"x\" (subtract 1 .) }}}}\
+         {{{{ else }}}}{{{{ {parens} }}}}{{{{ end }}}}{{{{ end }}}}{{{{ template \"x\" 40 }}}}"
+    );
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(": executing at <(...)>: exceeded maximum template depth (100)"),
+        "{err}"
+    );
+    // Two fewer recursions leave room for the parentheses.
+    let text = text.replace("\"x\" 40", "\"x\" 38");
+    assert_eq!(render_on_small_stack(&text, &[]), Ok("1".to_owned()));
+}
+
+#[test]
+fn else_if_chains_do_not_count_as_nesting() {
+    // The recursion sits in the last arm of a 60-arm chain: were each arm a
+    // level, the second call would already pass 100.
+    let arms: String = (1..=60)
+        .map(|i| format!("{{{{ else if eq . -{i} }}}}arm {i}"))
+        .collect();
+    let text = format!(
+        "{{{{ define \"x\" }}}}{{{{ if eq . 0 }}}}done{arms}\
+         {{{{ else }}}}{{{{ template \"x\" (subtract 1 .) }}}}{{{{ end }}}}{{{{ end }}}}\
+         {{{{ template \"x\" 40 }}}}"
+    );
+    assert_eq!(render_on_small_stack(&text, &[]), Ok("done".to_owned()));
+}
+
+#[test]
+fn nesting_up_to_the_limit_renders_on_a_small_stack_with_deep_data() {
+    // 99 parenthesized calls inside `with`: the most levels allowed, each
+    // of the costliest kind, with the deepest value the encoders accept at
+    // the bottom.
+    let secret = deep_secret(super::value::MAX_VALUE_DEPTH);
+    let nest = |inner: &str| {
+        format!(
+            "{{{{ with secret \"deep\" }}}}{{{{ {}({inner}){} }}}}{{{{ end }}}}",
+            "(print ".repeat(super::exec::MAX_DEPTH - 2),
+            ")".repeat(super::exec::MAX_DEPTH - 2),
+        )
+    };
+    let levels = super::value::MAX_VALUE_DEPTH;
+    let json = format!("{}\"leaf\"{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    assert_eq!(
+        render_on_small_stack(&nest("toJSON .Data"), &[("deep", secret.clone())]),
+        Ok(json)
+    );
+    let yaml =
+        render_on_small_stack(&nest("toYAML .Data"), &[("deep", secret.clone())]).expect("renders");
+    assert!(
+        yaml.ends_with(&format!("\n{}a: leaf", " ".repeat(2 * (levels - 1)))),
+        "{}",
+        &yaml[yaml.len().saturating_sub(80)..]
+    );
+    let printed = format!("{}leaf{}", "map[a:".repeat(levels), "]".repeat(levels));
+    assert_eq!(
+        render_on_small_stack(&nest("printf \"%v\" .Data"), &[("deep", secret.clone())]),
+        Ok(printed)
+    );
+    // parseJSON's decoder stops at 128 levels; the deepest text it accepts
+    // survives the round trip.
+    let parsed = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+    let text = nest(&format!("parseJSON {parsed:?} | toJSON"));
+    assert_eq!(
+        render_on_small_stack(&text, &[("deep", secret)]),
+        Ok(parsed)
+    );
+}
+
+#[test]
+fn values_nested_too_deep_fail_naming_the_function() {
+    let secret = deep_secret(super::value::MAX_VALUE_DEPTH + 1);
+    let too_deep = "value nested more than 256 levels deep";
+    for (call, failure) in [
+        ("toJSON .Data", "error calling toJSON: "),
+        ("toJSONPretty .Data", "error calling toJSONPretty: "),
+        ("toYAML .Data", "error calling toYAML: "),
+        ("printf \"%v\" .Data", "error calling printf: "),
+        ("print .Data", "error calling print: "),
+        ("urlquery .Data", "error calling urlquery: "),
+        (".Data", "can't print "),
+    ] {
+        let text = format!("{{{{ with secret \"deep\" }}}}{{{{ {call} }}}}{{{{ end }}}}");
+        let err = render_on_small_stack(&text, &[("deep", secret.clone())]).expect_err(call);
+        assert_eq!(
+            err,
+            format!("test:1:28: executing at <{call}>: {failure}{too_deep}")
+        );
+    }
+}
+
+#[test]
+fn parse_json_of_deeply_nested_text_fails_naming_the_function() {
+    let text = format!("{{{{ parseJSON \"{}\" }}}}", "[".repeat(100_000));
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(
+            "error calling parseJSON: parseJSON: recursion limit exceeded at line 1 column 128"
+        ),
+        "{}",
+        &err[err.len().saturating_sub(200)..]
     );
 }
