@@ -7,7 +7,7 @@ use super::lex::Pos;
 use super::parse::{Arg, Branch, BranchKind, Command, Node, Pipeline, Tree};
 use super::print::write_v;
 use super::value::{TooDeep, Value};
-use super::{ExecError, RenderContext, RenderOptions, Request, funcs};
+use super::{ExecError, RenderContext, RenderOptions, Request, calls, funcs};
 
 /// How deeply evaluation may nest: `{{template}}` calls, `if`/`with`/`range`
 /// bodies and parenthesized pipelines together, since each recurses on the
@@ -70,6 +70,14 @@ impl<'a> Exec<'a> {
     pub(crate) fn run(&mut self) -> Result<String> {
         self.walk_list(&Value::Missing, &self.tree.root)?;
         Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Whether a Vault call in the template has `path` as its string
+    /// constant path. Any other path was computed while rendering.
+    pub(crate) fn is_literal_path(&self, path: &str) -> bool {
+        calls::vault_calls(self.tree)
+            .iter()
+            .any(|call| call.path.as_deref() == Some(path))
     }
 
     fn err(&self, pos: Pos, at: impl std::fmt::Display, message: impl Into<String>) -> ExecError {

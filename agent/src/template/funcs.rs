@@ -192,7 +192,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             ex.used.insert(request.clone());
             match ex.ctx.lists.get(&request) {
                 Some(Ok(list)) => Ok(Value::StrSlice(list)),
-                Some(Err(e)) => Err(format!("secrets {path:?}: {e}")),
+                Some(Err(e)) => Err(call_failed(ex, name, &request, e)),
                 None => {
                     ex.missing.insert(request);
                     Ok(Value::StrSlice(&[]))
@@ -473,7 +473,7 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
     ex.used.insert(request.clone());
     let found = match ex.ctx.secrets.get(&request) {
         Some(Ok(secret)) => secret,
-        Some(Err(e)) => return Err(format!("{name} {:?}: {e}", request.path())),
+        Some(Err(e)) => return Err(call_failed(ex, name, &request, e)),
         None => {
             ex.missing.insert(request);
             return Ok(Value::Nil);
@@ -495,6 +495,19 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
         key: field("private_key"),
         ca: field("issuing_ca"),
     })))
+}
+
+/// The message of the Vault function `name` whose `request` failed with
+/// `e`. The path is named only when the template writes it as a constant:
+/// a computed path may be a secret, so it is left out, and the message that
+/// the caller stored as `e` must not show it either.
+fn call_failed(ex: &Exec<'_>, name: &str, request: &Request, e: &str) -> String {
+    let path = request.path();
+    if ex.is_literal_path(path) {
+        format!("{name} {path:?}: {e}")
+    } else {
+        e.to_owned()
+    }
 }
 
 /// A PEM block as Go's `pem.EncodeToMemory` writes it: ending in a newline.

@@ -458,12 +458,13 @@ fn render_loop_discovers_nested_requests_and_reports_failed_fetches() {
     );
     ctx.insert(read("kv/list/b"), Err("permission denied (403)".into()));
 
-    // A failed fetch fails the render with the template position and path.
+    // A failed fetch fails the render with the template position; the
+    // computed path is not named.
     let err = t.render(&mut ctx, &options).expect_err("fetch failed");
     assert!(ctx.missing().is_empty());
     assert_eq!(
         err.to_string(),
-        "app:1:38: executing at <secret (printf \"kv/list/%s\" .)>: error calling secret: secret \"kv/list/b\": permission denied (403)"
+        "app:1:38: executing at <secret (printf \"kv/list/%s\" .)>: error calling secret: permission denied (403)"
     );
 
     ctx.insert(
@@ -502,6 +503,42 @@ fn pki_cert_returns_pem_parts() {
         t.render(&mut ctx, &RenderOptions::default())
             .expect("renders"),
         b"CERT\nKEY\nCA\nCERT\n"
+    );
+}
+
+#[test]
+fn failed_call_names_a_literal_path_but_not_a_computed_one() {
+    // A secret's value used as the path of the next read.
+    let text = "{{ with secret \"kv/pointer\" }}{{ with secret .Data.next }}{{ end }}{{ end }}";
+    let pointer = mk_secret(json!({"data": {"next": "kv/hunter2"}}));
+    let t = Template::parse("test", text, "", "").expect("parses");
+    let options = RenderOptions::default();
+
+    let mut ctx = RenderContext::new();
+    ctx.insert(read("kv/pointer"), Ok(pointer));
+    ctx.insert(
+        read("kv/hunter2"),
+        Err("GET <computed>: permission denied".into()),
+    );
+    let err = t
+        .render(&mut ctx, &options)
+        .expect_err("computed read fails");
+    assert_eq!(
+        err.to_string(),
+        "test:1:39: executing at <secret .Data.next>: error calling secret: GET <computed>: permission denied"
+    );
+
+    let mut ctx = RenderContext::new();
+    ctx.insert(
+        read("kv/pointer"),
+        Err("GET kv/pointer: permission denied".into()),
+    );
+    let err = t
+        .render(&mut ctx, &options)
+        .expect_err("literal read fails");
+    assert_eq!(
+        err.to_string(),
+        "test:1:9: executing at <secret \"kv/pointer\">: error calling secret: secret \"kv/pointer\": GET kv/pointer: permission denied"
     );
 }
 
