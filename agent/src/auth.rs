@@ -19,7 +19,7 @@ use backon::Retryable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Map;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
 use crate::config::{self, MethodKind};
@@ -167,11 +167,13 @@ impl Authenticator {
             .await?;
         info!(
             method = method_name(&self.method.kind),
-            accessor = %auth.accessor,
             lease_duration = ?auth.lease_duration,
             renewable = auth.renewable,
             "logged in to Vault"
         );
+        // The accessor can look up, renew and revoke the token: useful when
+        // debugging, not something every log reader should hold.
+        debug!(accessor = %auth.accessor, "Vault token accessor");
         client.set_token(auth.token.clone());
         Ok(auth)
     }

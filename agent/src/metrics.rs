@@ -1,9 +1,10 @@
 //! Prometheus metrics of the agent, served on an optional listener.
 //!
 //! Every metric is named `keyhole_agent_*`. Labels carry only what is safe to
-//! show on a dashboard: destination files, Vault paths without their
-//! arguments, short error kinds. Never a secret value: the arguments of a
-//! write such as `pki/issue/web common_name=...` are cut off the path.
+//! show on a dashboard: destination files, short error kinds, and Vault paths
+//! as [`crate::redact`] shows them. Never a secret value: a path computed
+//! while rendering is labelled by where it was computed, and request
+//! arguments are cut off a path.
 //!
 //! Time-based gauges (lease seconds remaining, seconds since the last render)
 //! are computed when scraped, so they are current without a timer.
@@ -28,6 +29,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+
+use crate::redact::ShownPath;
 
 /// The content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -216,22 +219,20 @@ impl Metrics {
     }
 
     /// Records that the secret read from `path` has `remaining` left on its
-    /// lease from now. Anything after a `?` or a space in `path` (request
-    /// arguments, which may hold values) is left out of the label.
-    pub fn lease_remaining(&self, path: &str, remaining: Duration) {
+    /// lease from now, labelled with the path as it may be shown.
+    pub fn lease_remaining(&self, path: &ShownPath, remaining: Duration) {
         let expiry = Instant::now() + remaining;
         self.clock()
             .lease_expiry
-            .insert(path_label(path).to_owned(), expiry);
+            .insert(path.as_str().to_owned(), expiry);
     }
 
     /// Stops reporting the lease of the secret read from `path`, e.g. when
-    /// its template is gone or the secret no longer has a lease.
-    pub fn forget_lease(&self, path: &str) {
-        let label = path_label(path);
-        self.clock().lease_expiry.remove(label);
+    /// the secret no longer has a lease.
+    pub fn forget_lease(&self, path: &ShownPath) {
+        self.clock().lease_expiry.remove(path.as_str());
         self.lease_remaining.remove(&PathLabels {
-            path: label.to_owned(),
+            path: path.as_str().to_owned(),
         });
     }
 
@@ -265,15 +266,6 @@ impl Metrics {
 /// Whole seconds of `duration`, as a gauge value.
 fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// The part of a Vault path that is safe as a label: up to the first `?` or
-/// whitespace, without surrounding slashes.
-fn path_label(path: &str) -> &str {
-    let end = path
-        .find(|c: char| c == '?' || c.is_whitespace())
-        .unwrap_or(path.len());
-    path[..end].trim_matches('/')
 }
 
 /// Binds the metrics listener to `addr`.
@@ -312,6 +304,7 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::Request;
 
     fn assert_lines(metrics: &Metrics, expected: &[&str]) {
         let text = metrics.encode().expect("encode");
@@ -365,10 +358,16 @@ mod tests {
         );
     }
 
+    fn shown(path: &str) -> ShownPath {
+        ShownPath::literal(&Request::Read {
+            path: path.to_owned(),
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn lease_remaining_counts_down_between_scrapes() {
         let metrics = Metrics::new();
-        metrics.lease_remaining("database/creds/app", Duration::from_secs(3600));
+        metrics.lease_remaining(&shown("database/creds/app"), Duration::from_secs(3600));
 
         assert_lines(
             &metrics,
@@ -391,33 +390,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn lease_label_leaves_out_request_arguments() {
+    async fn lease_label_shows_no_arguments_and_no_computed_path() {
         let metrics = Metrics::new();
         metrics.lease_remaining(
-            "/pki/issue/web?common_name=internal.example.com",
+            &shown("/pki/issue/web?common_name=internal.example.com"),
             Duration::from_secs(60),
         );
-        metrics.lease_remaining("aws/sts/deploy ttl=15m", Duration::from_secs(30));
+        let computed = ShownPath::computed(
+            &Request::Read {
+                path: "kv1/hunter2".to_owned(),
+            },
+            "/vault/secrets/db",
+            &[],
+        );
+        metrics.lease_remaining(&computed, Duration::from_secs(30));
 
         let text = metrics.encode().expect("encode");
-        assert!(
-            text.contains(r#"keyhole_agent_lease_remaining_seconds{path="pki/issue/web"} 60"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"keyhole_agent_lease_remaining_seconds{path="aws/sts/deploy"} 30"#),
-            "{text}"
+        assert_lines(
+            &metrics,
+            &[
+                r#"keyhole_agent_lease_remaining_seconds{path="pki/issue/web"} 60"#,
+                r#"keyhole_agent_lease_remaining_seconds{path="<computed path in /vault/secrets/db>"} 30"#,
+            ],
         );
         assert!(!text.contains("internal.example.com"), "{text}");
-        assert!(!text.contains("ttl=15m"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn forgotten_lease_is_no_longer_reported() {
         let metrics = Metrics::new();
-        metrics.lease_remaining("database/creds/app", Duration::from_secs(60));
+        metrics.lease_remaining(&shown("database/creds/app"), Duration::from_secs(60));
         metrics.encode().expect("encode");
-        metrics.forget_lease("database/creds/app");
+        metrics.forget_lease(&shown("database/creds/app"));
 
         let text = metrics.encode().expect("encode");
         assert!(!text.contains("database/creds/app"), "{text}");

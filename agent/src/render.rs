@@ -11,6 +11,10 @@
 //! fetched anew ([`crate::lease`]). [`Renderer::refresh_due`] does that work
 //! when it is due and reports which secrets changed, and
 //! [`Renderer::render`] then re-renders only the templates that use them.
+//!
+//! Each request is logged, labelled in metrics and named in errors as
+//! [`ShownPath`] shows it: a path computed while rendering, which may be a
+//! secret, only as the template position that computed it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,8 +30,9 @@ use zeroize::Zeroizing;
 use crate::config;
 use crate::lease::{self, SecretAction};
 use crate::metrics::Metrics;
+use crate::redact::ShownPath;
 use crate::reload;
-use crate::template::{self, RenderContext, RenderOptions, Request, Template};
+use crate::template::{self, RenderContext, RenderOptions, Request, Template, VaultCall};
 use crate::vault::{self, KvPaths, Operation, Secret};
 use crate::write::{self, Outcome};
 
@@ -108,6 +113,8 @@ pub struct Entry {
     /// The destination as text: the template's name in errors and metrics.
     name: String,
     template: Template,
+    /// Its Vault calls whose path is computed while rendering.
+    computed_calls: Vec<VaultCall>,
     /// The Vault requests its last render used.
     uses: BTreeSet<Request>,
     /// Whether it has been written successfully at least once.
@@ -143,10 +150,16 @@ impl Entry {
             destination: config.destination.clone(),
             source,
         })?;
+        let computed_calls = template
+            .vault_calls()
+            .into_iter()
+            .filter(|call| call.path.is_none())
+            .collect();
         Ok(Self {
             config,
             name,
             template,
+            computed_calls,
             uses: BTreeSet::new(),
             rendered: false,
             failed: false,
@@ -183,6 +196,8 @@ pub struct Retry {
 /// A fetched secret and what to do with it next.
 #[derive(Debug)]
 struct Cached {
+    /// How its request is shown in logs and metrics.
+    shown: ShownPath,
     /// The last good response, or the error of a request that never
     /// succeeded.
     result: Result<Arc<Secret>, String>,
@@ -201,6 +216,9 @@ pub struct Renderer {
     static_interval: Duration,
     metrics: Arc<Metrics>,
     cache: BTreeMap<Request, Cached>,
+    /// Every path a template writes as a string constant: these are shown
+    /// as they are, any other path only as where it was computed.
+    literal_paths: BTreeSet<String>,
     kv: KvPaths,
     /// Set when Vault answered 403: the token may be gone.
     denied: AtomicBool,
@@ -229,6 +247,11 @@ impl Renderer {
                 entry.reload = Some(reload.clone());
             }
         }
+        let literal_paths = entries
+            .iter()
+            .flat_map(|entry| entry.template.vault_calls())
+            .filter_map(|call| call.path)
+            .collect();
         Ok(Self {
             client,
             entries,
@@ -236,6 +259,7 @@ impl Renderer {
             static_interval: config.template_config.static_secret_render_interval,
             metrics,
             cache: BTreeMap::new(),
+            literal_paths,
             kv: KvPaths::default(),
             denied: AtomicBool::new(false),
         })
@@ -275,7 +299,7 @@ impl Renderer {
         for pass in 1..=MAX_PASSES {
             let mut ctx = self.context();
             outputs.clear();
-            let mut missing = BTreeSet::new();
+            let mut missing = BTreeMap::new();
             for &index in &selected {
                 let entry = &self.entries[index];
                 let options = RenderOptions {
@@ -283,7 +307,11 @@ impl Renderer {
                 };
                 let output = entry.template.render(&mut ctx, &options);
                 let asked = ctx.missing().len();
-                missing.extend(ctx.missing().iter().cloned());
+                for request in ctx.missing() {
+                    if !missing.contains_key(request) {
+                        missing.insert(request.clone(), self.shown(request, entry));
+                    }
+                }
                 outputs.push((index, output.map(Zeroizing::new), asked, ctx.used().clone()));
             }
             if missing.is_empty() {
@@ -325,6 +353,15 @@ impl Renderer {
         results
     }
 
+    /// How `request`, made by `entry`'s template, is shown.
+    fn shown(&self, request: &Request, entry: &Entry) -> ShownPath {
+        if self.literal_paths.contains(request.path()) {
+            ShownPath::literal(request)
+        } else {
+            ShownPath::computed(request, &entry.name, &entry.computed_calls)
+        }
+    }
+
     /// A render context holding every cached result.
     fn context(&self) -> RenderContext {
         let mut ctx = RenderContext::new();
@@ -361,17 +398,12 @@ impl Renderer {
     /// keeps its content) and is retried with backoff.
     pub async fn refresh_due(&mut self) -> BTreeSet<Request> {
         let now = Instant::now();
-        let due: Vec<(Request, SecretAction)> = self
-            .cache
-            .iter()
-            .filter(|(_, c)| c.next.at() <= now)
-            .map(|(r, c)| (r.clone(), c.next))
-            .collect();
         let this = &*self;
+        let due = this.cache.iter().filter(|(_, c)| c.next.at() <= now);
         let results: Vec<_> = futures::stream::iter(due)
-            .map(|(request, action)| async move {
-                let outcome = this.refresh_one(&request, action).await;
-                (request, outcome)
+            .map(|(request, cached)| async move {
+                let outcome = this.refresh_one(request, cached).await;
+                (request.clone(), outcome)
             })
             .buffer_unordered(FETCH_CONCURRENCY)
             .collect()
@@ -405,10 +437,11 @@ impl Renderer {
                         self.retry.max_backoff,
                         rand::random(),
                     );
+                    let path = &cached.shown;
                     if cached.result.is_ok() {
-                        warn!(path = request.path(), retry_in = ?delay, "keeping the last good secret: {err}");
+                        warn!(%path, retry_in = ?delay, "keeping the last good secret: {err}");
                     } else {
-                        warn!(path = request.path(), retry_in = ?delay, "reading the secret failed: {err}");
+                        warn!(%path, retry_in = ?delay, "reading the secret failed: {err}");
                     }
                     cached.next = SecretAction::Refetch {
                         at: Instant::now() + delay,
@@ -419,9 +452,10 @@ impl Renderer {
         changed
     }
 
-    async fn refresh_one(&self, request: &Request, action: SecretAction) -> Refreshed {
-        if let SecretAction::Renew { .. } = action
-            && let Some(Ok(secret)) = self.cache.get(request).map(|c| &c.result)
+    async fn refresh_one(&self, request: &Request, cached: &Cached) -> Refreshed {
+        let path = &cached.shown;
+        if let SecretAction::Renew { .. } = cached.next
+            && let Ok(secret) = &cached.result
         {
             let requested = Duration::from_secs(secret.lease_duration);
             match self
@@ -431,7 +465,7 @@ impl Renderer {
             {
                 Ok(renewed) => {
                     let granted = Duration::from_secs(renewed.lease_duration);
-                    debug!(path = request.path(), ?granted, "lease renewed");
+                    debug!(%path, ?granted, "lease renewed");
                     return Refreshed::Renewed(lease::after_renewal(
                         requested,
                         granted,
@@ -443,33 +477,32 @@ impl Renderer {
                     // A revoked or expired lease cannot be renewed; new
                     // credentials can still be fetched.
                     self.metrics.vault_error(err.kind());
-                    warn!(
-                        path = request.path(),
-                        "lease renewal failed, fetching anew: {err}"
-                    );
+                    let err = path.lease_error(err);
+                    warn!(%path, "lease renewal failed, fetching anew: {err}");
                 }
             }
         }
 
-        match self.fetch_one(request).await {
+        match self.fetch_one(request, path).await {
             Ok(secret) => Refreshed::Fetched(secret),
             Err(err) => Refreshed::Failed(err),
         }
     }
 
     /// Fetches every request once, in parallel, caching successes and
-    /// failures alike: a failure fails the templates that use it.
-    async fn fetch(&mut self, requests: BTreeSet<Request>) {
+    /// failures alike: a failure fails the templates that use it. Each
+    /// request comes with how it is shown.
+    async fn fetch(&mut self, requests: BTreeMap<Request, ShownPath>) {
         let this = &*self;
         let results: Vec<_> = futures::stream::iter(requests)
-            .map(|request| async move {
-                let result = this.fetch_one(&request).await;
-                (request, result)
+            .map(|(request, shown)| async move {
+                let result = this.fetch_one(&request, &shown).await;
+                (request, shown, result)
             })
             .buffer_unordered(FETCH_CONCURRENCY)
             .collect()
             .await;
-        for (request, result) in results {
+        for (request, shown, result) in results {
             let next = match &result {
                 Ok(secret) => schedule(secret, self.static_interval),
                 Err(_) => SecretAction::Refetch {
@@ -480,6 +513,7 @@ impl Renderer {
             self.cache.insert(
                 request.clone(),
                 Cached {
+                    shown,
                     result,
                     next,
                     failures,
@@ -490,18 +524,24 @@ impl Renderer {
     }
 
     fn record_lease(&self, request: &Request) {
-        if let Some(Ok(secret)) = self.cache.get(request).map(|c| &c.result) {
+        if let Some(Cached {
+            shown,
+            result: Ok(secret),
+            ..
+        }) = self.cache.get(request)
+        {
             match lease::Lifetime::of(secret, SystemTime::now()).ttl() {
-                Some(ttl) => self.metrics.lease_remaining(request.path(), ttl),
-                None => self.metrics.forget_lease(request.path()),
+                Some(ttl) => self.metrics.lease_remaining(shown, ttl),
+                None => self.metrics.forget_lease(shown),
             }
         }
     }
 
     /// One request, with transient failures (connection refused, timeouts,
     /// a sealed Vault) retried with capped, jittered backoff. Errors that
-    /// retrying cannot fix (403, 404) return at once.
-    async fn fetch_one(&self, request: &Request) -> Result<Arc<Secret>, String> {
+    /// retrying cannot fix (403, 404) return at once, worded as `path` shows
+    /// the request.
+    async fn fetch_one(&self, request: &Request, path: &ShownPath) -> Result<Arc<Secret>, String> {
         let mut attempt = 0;
         loop {
             let result = match request {
@@ -528,6 +568,7 @@ impl Renderer {
                     if err.status() == Some(reqwest::StatusCode::FORBIDDEN) {
                         self.denied.store(true, Ordering::Relaxed);
                     }
+                    let err = path.request_error(err);
                     if !err.is_retryable() || attempt >= self.retry.attempts {
                         return Err(err.to_string());
                     }
@@ -538,7 +579,7 @@ impl Renderer {
                         rand::random(),
                     );
                     attempt += 1;
-                    warn!(path = request.path(), attempt, retry_in = ?delay, "Vault request failed, retrying: {err}");
+                    warn!(%path, attempt, retry_in = ?delay, "Vault request failed, retrying: {err}");
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -575,14 +616,22 @@ impl Renderer {
         Ok(outcome)
     }
 
-    /// Leases held by cached secrets, for revocation at shutdown.
-    pub fn lease_ids(&self) -> Vec<String> {
-        self.cache
-            .values()
-            .filter_map(|c| c.result.as_ref().ok())
-            .filter(|s| !s.lease_id.is_empty())
-            .map(|s| s.lease_id.clone())
-            .collect()
+    /// Revokes the leases of cached secrets, e.g. at shutdown. A failure is
+    /// logged and the next lease revoked.
+    pub async fn revoke_leases(&self) {
+        for cached in self.cache.values() {
+            let Ok(secret) = &cached.result else {
+                continue;
+            };
+            if secret.lease_id.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.client.revoke_lease(&secret.lease_id).await {
+                let path = &cached.shown;
+                let err = path.lease_error(err);
+                warn!(%path, "revoking the lease failed: {err}");
+            }
+        }
     }
 }
 

@@ -330,11 +330,7 @@ async fn renew_token(
 /// Revokes the leases and the token, within [`REVOKE_TIMEOUT`].
 async fn revoke(client: &vault::Client, renderer: &Renderer) {
     let work = async {
-        for lease_id in renderer.lease_ids() {
-            if let Err(err) = client.revoke_lease(&lease_id).await {
-                warn!("revoking a lease failed: {err}");
-            }
-        }
+        renderer.revoke_leases().await;
         if let Err(err) = client.revoke_self().await {
             warn!("revoking the token failed: {err}");
         }

@@ -6,10 +6,17 @@
 //! own directory (rename is atomic only within one filesystem), flushed to
 //! disk, given its mode, renamed over the destination, and the directory
 //! entry is flushed too.
+//!
+//! The destination's directory is usually a volume the application can
+//! write to, so whatever sits at the destination is not trusted: it is only
+//! kept (and its mode corrected) when it is a regular file of its own,
+//! opened without following a symbolic link. Anything else, such as a link
+//! to a file elsewhere, is replaced by the rename, which replaces the link
+//! itself and never touches what it points to.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -56,9 +63,11 @@ pub enum Outcome {
 
 /// Atomically makes `path` hold `contents` with file mode `mode`.
 ///
-/// If the file already holds exactly `contents`, nothing is written (only a
-/// differing mode is corrected) and [`Outcome::Unchanged`] tells the caller
-/// not to run the template's command.
+/// If the destination is a regular file that already holds exactly
+/// `contents`, nothing is written (only a differing mode is corrected) and
+/// [`Outcome::Unchanged`] tells the caller not to run the template's
+/// command. A symbolic link, a directory, a FIFO or a file with other hard
+/// links is replaced instead, leaving whatever it leads to untouched.
 pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Result<Outcome> {
     let dir = parent(path);
     if !dir.is_dir() {
@@ -71,8 +80,10 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Re
         fs::create_dir_all(dir).map_err(io_error(dir, "create directory"))?;
     }
 
-    if holds(path, contents) {
-        set_mode(path, mode)?;
+    if let Some(current) = open_own_file(path)
+        && holds(&current, contents)
+    {
+        set_mode(&current, path, mode)?;
         return Ok(Outcome::Unchanged);
     }
 
@@ -111,15 +122,29 @@ pub fn remove_stale_temp_files(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
-/// Whether `path` is a regular file holding exactly `contents`.
-fn holds(path: &Path, contents: &[u8]) -> bool {
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == contents.len() as u64 => {}
+/// The destination opened for reading when it is a regular file with no
+/// other name: `None` for a symbolic link (not followed), anything that is
+/// not a regular file, a file also linked from elsewhere, or no file.
+fn open_own_file(path: &Path) -> Option<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        // Non-blocking so that opening a FIFO someone put there returns at
+        // once instead of waiting for a writer.
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.is_file() && meta.nlink() == 1).then_some(file)
+}
+
+/// Whether `file` holds exactly `contents`.
+fn holds(mut file: &File, contents: &[u8]) -> bool {
+    match file.metadata() {
+        Ok(meta) if meta.len() == contents.len() as u64 => {}
         _ => return false,
     }
-    fs::read(path)
-        .map(Zeroizing::new)
-        .is_ok_and(|current| current.as_slice() == contents)
+    let mut current = Zeroizing::new(Vec::with_capacity(contents.len()));
+    file.read_to_end(&mut current).is_ok() && current.as_slice() == contents
 }
 
 fn write_temp(temp: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -140,13 +165,16 @@ fn write_temp(temp: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .map_err(io_error(temp, "set file mode"))
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    let current = fs::metadata(path)
+/// Corrects the mode of the open destination `file` (at `path`), through
+/// its handle so that it is the file checked, not what the path names now.
+fn set_mode(file: &File, path: &Path, mode: u32) -> Result<()> {
+    let current = file
+        .metadata()
         .map_err(io_error(path, "read file mode"))?
         .permissions()
         .mode();
     if current & 0o7777 != mode {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_error(path, "set file mode"))?;
     }
     Ok(())
@@ -233,6 +261,56 @@ mod tests {
             Outcome::Unchanged
         );
         assert_eq!(mode_of(&path), 0o600);
+    }
+
+    /// A destination that is a symbolic link, hard link or FIFO put in the
+    /// shared volume, leading to an agent-owned file elsewhere: the render
+    /// must replace the entry itself and leave that file as it was.
+    #[test]
+    fn links_at_the_destination_are_replaced_and_their_targets_untouched() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let volume = tempfile::tempdir().expect("tempdir");
+        for kind in ["symlink", "hard link"] {
+            let target = outside.path().join(format!("agent-owned {kind}"));
+            fs::write(&target, "same").expect("write");
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).expect("chmod");
+            let destination = volume.path().join(kind);
+            match kind {
+                "symlink" => std::os::unix::fs::symlink(&target, &destination),
+                _ => fs::hard_link(&target, &destination),
+            }
+            .expect(kind);
+
+            let outcome = replace(&destination, b"same", 0o666, false).expect(kind);
+
+            assert_eq!(mode_of(&target), 0o600, "{kind} target's mode");
+            assert_eq!(fs::read(&target).expect("read"), b"same", "{kind} target");
+            assert_eq!(outcome, Outcome::Written, "{kind}");
+            let meta = fs::symlink_metadata(&destination).expect("destination");
+            assert!(meta.is_file(), "{kind} destination is now a regular file");
+            assert_eq!(meta.nlink(), 1, "{kind} destination has no other name");
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o666, "{kind}");
+            assert_eq!(fs::read(&destination).expect("read"), b"same", "{kind}");
+        }
+    }
+
+    #[test]
+    fn fifo_at_the_destination_is_replaced_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo failed");
+
+        assert_eq!(
+            replace(&path, b"user: app\n", 0o640, false).expect("replace"),
+            Outcome::Written
+        );
+        assert!(fs::symlink_metadata(&path).expect("meta").is_file());
+        assert_eq!(fs::read(&path).expect("read"), b"user: app\n");
+        assert_eq!(mode_of(&path), 0o640);
     }
 
     #[test]

@@ -4,13 +4,15 @@
 use std::fmt::Write;
 
 use super::print::float_g;
-use super::value::Value;
+use super::value::{TooDeep, Value};
 
-/// Go's `json.Marshal` (`indent` = `Some("  ")` for `MarshalIndent`).
-pub(crate) fn to_json(v: &Value<'_>, pretty: bool) -> String {
+/// Go's `json.Marshal` (`json.MarshalIndent` with two spaces when `pretty`).
+/// Fails on a value nested too deeply to encode by recursion.
+pub(crate) fn to_json(v: &Value<'_>, pretty: bool) -> Result<String, TooDeep> {
+    v.check_nesting()?;
     let mut out = String::new();
     json_value(&mut out, v, pretty, 0);
-    out
+    Ok(out)
 }
 
 fn newline(out: &mut String, pretty: bool, depth: usize) {
@@ -164,8 +166,10 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// yaml.v2's `Marshal`, trimmed as consul-template's `toYAML` does.
-pub(crate) fn to_yaml(v: &Value<'_>) -> String {
+/// yaml.v2's `Marshal`, trimmed as consul-template's `toYAML` does. Fails
+/// on a value nested too deeply to encode by recursion.
+pub(crate) fn to_yaml(v: &Value<'_>) -> Result<String, TooDeep> {
+    v.check_nesting()?;
     let mut out = String::new();
     if is_block_collection(v) {
         yaml_block(&mut out, v, 0);
@@ -173,7 +177,7 @@ pub(crate) fn to_yaml(v: &Value<'_>) -> String {
         // libyaml indents continuation lines of a root scalar by two.
         yaml_scalar(&mut out, v, 2, false);
     }
-    out.trim().to_owned()
+    Ok(out.trim().to_owned())
 }
 
 fn is_block_collection(v: &Value<'_>) -> bool {

@@ -4,14 +4,24 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use super::lex::Pos;
-use super::parse::{Arg, Branch, BranchKind, Command, List, Node, Pipeline, Tree};
+use super::parse::{Arg, Branch, BranchKind, Command, Node, Pipeline, Tree};
 use super::print::write_v;
-use super::value::Value;
-use super::{ExecError, RenderContext, RenderOptions, Request, funcs};
+use super::value::{TooDeep, Value};
+use super::{ExecError, RenderContext, RenderOptions, Request, calls, funcs};
 
-/// Nesting limit for `{{template}}` calls. Go allows 100000 on its growable
-/// stacks; a fixed thread stack needs a lower bound to fail cleanly.
-const MAX_DEPTH: usize = 100;
+/// How deeply evaluation may nest: `{{template}}` calls, `if`/`with`/`range`
+/// bodies and parenthesized pipelines together, since each recurses on the
+/// thread's stack. (`{{else if}}` chains do not nest; see `if_with`.)
+///
+/// Go allows 100000 template calls on its growable stacks; a fixed stack
+/// needs a bound that fails cleanly instead. The costliest level, a
+/// parenthesized call such as `(print (print ...))`, takes about 8 KiB of
+/// stack in a debug build: without a bound, a 2 MiB thread overflowed at 255
+/// such levels, at 290 nested `if`s, or at 335 recursive template calls each
+/// guarded by an `if`. At 100 levels, with the deepest value the encoders
+/// accept printed at the bottom, a render still fits in 1.3 MiB, leaving a
+/// third of a 2 MiB stack to the caller. Templates nest far less in practice.
+pub(crate) const MAX_DEPTH: usize = 100;
 
 /// What a list of nodes asks of its enclosing `range`.
 enum Flow {
@@ -62,6 +72,14 @@ impl<'a> Exec<'a> {
         Ok(std::mem::take(&mut self.out))
     }
 
+    /// Whether a Vault call in the template has `path` as its string
+    /// constant path. Any other path was computed while rendering.
+    pub(crate) fn is_literal_path(&self, path: &str) -> bool {
+        calls::vault_calls(self.tree)
+            .iter()
+            .any(|call| call.path.as_deref() == Some(path))
+    }
+
     fn err(&self, pos: Pos, at: impl std::fmt::Display, message: impl Into<String>) -> ExecError {
         ExecError {
             name: self.name.to_owned(),
@@ -72,7 +90,7 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn walk_list(&mut self, dot: &Value<'a>, list: &'a List) -> Result<Flow> {
+    fn walk_list(&mut self, dot: &Value<'a>, list: &'a [Node]) -> Result<Flow> {
         for node in list {
             match self.walk(dot, node)? {
                 Flow::Normal => {}
@@ -88,18 +106,26 @@ impl<'a> Exec<'a> {
             Node::Action(pipe) => {
                 let v = self.pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
-                    self.print(&v);
+                    self.print(&v)
+                        .map_err(|e| self.err(pipe.pos, pipe, format!("can't print {e}")))?;
                 }
             }
             Node::Branch(b) => {
-                let mark = self.vars.len();
-                let flow = if b.kind == BranchKind::Range {
-                    self.range(dot, b)
-                } else {
-                    self.if_with(dot, b)
+                let keyword = match b.kind {
+                    BranchKind::If => "if",
+                    BranchKind::With => "with",
+                    BranchKind::Range => "range",
                 };
-                self.vars.truncate(mark);
-                return flow;
+                return self.nested(b.pipe.pos, keyword, |ex| {
+                    let mark = ex.vars.len();
+                    let flow = if b.kind == BranchKind::Range {
+                        ex.range(dot, b)
+                    } else {
+                        ex.if_with(dot, b)
+                    };
+                    ex.vars.truncate(mark);
+                    flow
+                });
             }
             Node::Template { pos, name, pipe } => {
                 let Some(list) = self.tree.defines.get(name) else {
@@ -113,19 +139,12 @@ impl<'a> Exec<'a> {
                     Some(p) => self.pipeline(dot, p)?,
                     None => Value::Nil,
                 };
-                if self.depth >= MAX_DEPTH {
-                    return Err(self.err(
-                        *pos,
-                        format_args!("template {name:?}"),
-                        "exceeded maximum template depth",
-                    ));
-                }
-                self.depth += 1;
-                let saved = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
-                let r = self.walk_list(&new_dot, list);
-                self.vars = saved;
-                self.depth -= 1;
-                r?;
+                self.nested(*pos, format_args!("template {name:?}"), |ex| {
+                    let saved = std::mem::replace(&mut ex.vars, vec![("$", new_dot.clone())]);
+                    let r = ex.walk_list(&new_dot, list);
+                    ex.vars = saved;
+                    r
+                })?;
             }
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
@@ -133,29 +152,61 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
+    /// Runs `f` one nesting level deeper, failing at [`MAX_DEPTH`] instead of
+    /// overflowing the stack. `at` names the construct for the error; it is
+    /// kept short because a deep construct printed in full would recurse as
+    /// deeply as evaluating it.
+    fn nested<T>(
+        &mut self,
+        pos: Pos,
+        at: impl std::fmt::Display,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(
+                pos,
+                at,
+                format!("exceeded maximum template depth ({MAX_DEPTH})"),
+            ));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
     /// Prints a value as Go's template printer does.
-    fn print(&mut self, v: &Value<'a>) {
+    fn print(&mut self, v: &Value<'a>) -> Result<(), TooDeep> {
         match v {
             Value::Missing => self.out.push_str("<no value>"),
             Value::Str(s) => self.out.push_str(s),
             Value::String(s) => self.out.push_str(s),
-            v => write_v(&mut self.out, v),
+            v => write_v(&mut self.out, v)?,
         }
+        Ok(())
     }
 
-    fn if_with(&mut self, dot: &Value<'a>, b: &'a Branch) -> Result<Flow> {
-        let v = self.pipeline(dot, &b.pipe)?;
-        if v.truth() {
-            let new_dot = if b.kind == BranchKind::With {
-                v
-            } else {
-                dot.clone()
-            };
-            self.walk_list(&new_dot, &b.list)
-        } else if let Some(else_list) = &b.else_list {
-            self.walk_list(dot, else_list)
-        } else {
-            Ok(Flow::Normal)
+    fn if_with(&mut self, dot: &Value<'a>, mut b: &'a Branch) -> Result<Flow> {
+        loop {
+            let v = self.pipeline(dot, &b.pipe)?;
+            if v.truth() {
+                let new_dot = if b.kind == BranchKind::With {
+                    v
+                } else {
+                    dot.clone()
+                };
+                return self.walk_list(&new_dot, &b.list);
+            }
+            match b.else_list.as_deref() {
+                // `{{else if}}` and `{{else with}}` parse as a branch nested
+                // in the else part. Taking it here instead of recursing
+                // keeps a long chain from counting against the depth limit;
+                // its variables stay in scope until the outer branch ends,
+                // as they would when nested.
+                Some([Node::Branch(next)]) if next.kind != BranchKind::Range => b = next,
+                Some(else_list) => return self.walk_list(dot, else_list),
+                None => return Ok(Flow::Normal),
+            }
         }
     }
 
@@ -323,12 +374,12 @@ impl<'a> Exec<'a> {
                 let v = self.arg(dot, inner)?;
                 self.fields(v, *pos, fields, arg)?
             }
-            Arg::Pipe(p) => {
-                let mark = self.vars.len();
-                let v = self.pipeline(dot, p);
-                self.vars.truncate(mark);
-                v?
-            }
+            Arg::Pipe(p) => self.nested(p.pos, "(...)", |ex| {
+                let mark = ex.vars.len();
+                let v = ex.pipeline(dot, p);
+                ex.vars.truncate(mark);
+                v
+            })?,
             Arg::Func(pos, name) => self.call(dot, *pos, name, &[], None, arg)?,
         })
     }

@@ -11,7 +11,7 @@ use super::Request;
 use super::encode::{to_json, to_yaml};
 use super::exec::Exec;
 use super::print::{sprint, sprintf, sprintln};
-use super::value::{Pem, Value};
+use super::value::{Pem, TooDeep, Value};
 
 /// Every function name the parser accepts.
 const NAMES: &[&str] = &[
@@ -139,13 +139,13 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
                 .ok_or_else(|| format!("len of type {}", args[0].type_name()))
         }
         "index" => index(args),
-        "print" => Ok(owned(sprint(&args))),
-        "println" => Ok(owned(sprintln(&args))),
+        "print" => Ok(owned(sprint(&args)?)),
+        "println" => Ok(owned(sprintln(&args)?)),
         "printf" => {
             let Some(format) = args.first() else {
                 return Err("wrong number of args for printf: want at least 1 got 0".into());
             };
-            Ok(owned(sprintf(string_arg(format)?, &args[1..])))
+            Ok(owned(sprintf(string_arg(format)?, &args[1..])?))
         }
         "eq" => {
             let Some((first, rest)) = args.split_first() else {
@@ -176,9 +176,9 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
                 _ => !lt,
             }))
         }
-        "html" => Ok(owned(html_escape(&eval_args_string(&args)))),
-        "js" => Ok(owned(js_escape(&eval_args_string(&args)))),
-        "urlquery" => Ok(owned(query_escape(&eval_args_string(&args)))),
+        "html" => Ok(owned(html_escape(&eval_args_string(&args)?))),
+        "js" => Ok(owned(js_escape(&eval_args_string(&args)?))),
+        "urlquery" => Ok(owned(query_escape(&eval_args_string(&args)?))),
         "secret" | "pkiCert" => vault_secret(ex, name, &args),
         "secrets" => {
             want(name, &args, 1)?;
@@ -192,7 +192,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             ex.used.insert(request.clone());
             match ex.ctx.lists.get(&request) {
                 Some(Ok(list)) => Ok(Value::StrSlice(list)),
-                Some(Err(e)) => Err(format!("secrets {path:?}: {e}")),
+                Some(Err(e)) => Err(call_failed(ex, name, &request, e)),
                 None => {
                     ex.missing.insert(request);
                     Ok(Value::StrSlice(&[]))
@@ -201,7 +201,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "toJSON" | "toUnescapedJSON" | "toJSONPretty" | "toUnescapedJSONPretty" => {
             want(name, &args, 1)?;
-            let mut json = to_json(&args[0], name.ends_with("Pretty"));
+            let mut json = to_json(&args[0], name.ends_with("Pretty"))?;
             if name.starts_with("toUnescaped") {
                 json = json
                     .replace("\\u003c", "<")
@@ -212,7 +212,7 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
         }
         "toYAML" => {
             want(name, &args, 1)?;
-            Ok(owned(to_yaml(&args[0])))
+            Ok(owned(to_yaml(&args[0])?))
         }
         "base64Encode" | "base64URLEncode" => {
             want(name, &args, 1)?;
@@ -473,7 +473,7 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
     ex.used.insert(request.clone());
     let found = match ex.ctx.secrets.get(&request) {
         Some(Ok(secret)) => secret,
-        Some(Err(e)) => return Err(format!("{name} {:?}: {e}", request.path())),
+        Some(Err(e)) => return Err(call_failed(ex, name, &request, e)),
         None => {
             ex.missing.insert(request);
             return Ok(Value::Nil);
@@ -495,6 +495,19 @@ fn vault_secret<'a>(ex: &mut Exec<'a>, name: &str, args: &[Value<'a>]) -> FnResu
         key: field("private_key"),
         ca: field("issuing_ca"),
     })))
+}
+
+/// The message of the Vault function `name` whose `request` failed with
+/// `e`. The path is named only when the template writes it as a constant:
+/// a computed path may be a secret, so it is left out, and the message that
+/// the caller stored as `e` must not show it either.
+fn call_failed(ex: &Exec<'_>, name: &str, request: &Request, e: &str) -> String {
+    let path = request.path();
+    if ex.is_literal_path(path) {
+        format!("{name} {path:?}: {e}")
+    } else {
+        e.to_owned()
+    }
 }
 
 /// A PEM block as Go's `pem.EncodeToMemory` writes it: ending in a newline.
@@ -754,9 +767,9 @@ fn arithmetic<'a>(name: &str, a: &Value<'_>, b: &Value<'_>) -> FnResult<'a> {
 
 /// Go's `evalArgs` for `html`, `js`, `urlquery`: one string as is, else
 /// `fmt.Sprint` of the arguments.
-fn eval_args_string(args: &[Value<'_>]) -> String {
+fn eval_args_string(args: &[Value<'_>]) -> Result<String, TooDeep> {
     match args {
-        [one] if one.is_plain_string() => one.as_str().unwrap_or_default().into_owned(),
+        [one] if one.is_plain_string() => Ok(one.as_str().unwrap_or_default().into_owned()),
         _ => sprint(args),
     }
 }

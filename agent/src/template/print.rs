@@ -3,12 +3,20 @@
 
 use std::fmt::Write;
 
-use super::value::Value;
+use super::value::{TooDeep, Value};
 
 /// Appends `v` as the template printer shows an action's value (`%v`
-/// after dereferencing a pointer).
-pub(crate) fn write_v(out: &mut String, v: &Value<'_>) {
+/// after dereferencing a pointer). Fails on a value nested too deeply to
+/// print by recursion.
+pub(crate) fn write_v(out: &mut String, v: &Value<'_>) -> Result<(), TooDeep> {
+    v.check_nesting()?;
     write_verb_flags(out, v, 'v', Flags::default());
+    Ok(())
+}
+
+/// Checks every operand of a print function before any is printed.
+fn check_nesting(args: &[Value<'_>]) -> Result<(), TooDeep> {
+    args.iter().try_for_each(Value::check_nesting)
 }
 
 /// Appends `v` as `fmt` prints an operand: a `*Secret` shows as `&{...}`.
@@ -50,7 +58,8 @@ pub(crate) fn float_g(f: f64, eprec: i32) -> String {
 }
 
 /// Go's `fmt.Sprint`: operands separated by a space when neither is a string.
-pub(crate) fn sprint(args: &[Value<'_>]) -> String {
+pub(crate) fn sprint(args: &[Value<'_>]) -> Result<String, TooDeep> {
+    check_nesting(args)?;
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 && !a.is_plain_string() && !args[i - 1].is_plain_string() {
@@ -58,11 +67,12 @@ pub(crate) fn sprint(args: &[Value<'_>]) -> String {
         }
         write_operand(&mut out, a, 'v', Flags::default());
     }
-    out
+    Ok(out)
 }
 
 /// Go's `fmt.Sprintln`: operands always separated by spaces, then a newline.
-pub(crate) fn sprintln(args: &[Value<'_>]) -> String {
+pub(crate) fn sprintln(args: &[Value<'_>]) -> Result<String, TooDeep> {
+    check_nesting(args)?;
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -71,7 +81,7 @@ pub(crate) fn sprintln(args: &[Value<'_>]) -> String {
         write_operand(&mut out, a, 'v', Flags::default());
     }
     out.push('\n');
-    out
+    Ok(out)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -88,7 +98,8 @@ struct Flags {
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %+v %s %q %d %x %X
 /// %o %b %c %f %e %g %t %T %%` with flags `-+# 0`, width and precision.
-pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
+pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> Result<String, TooDeep> {
+    check_nesting(args)?;
     let mut out = String::new();
     let mut next_arg = 0;
     let mut chars = format.chars().peekable();
@@ -142,7 +153,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
         }
         out.push(')');
     }
-    out
+    Ok(out)
 }
 
 /// Largest width or precision, as in Go: a larger one would only exhaust memory.
@@ -300,9 +311,10 @@ fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
     out.push('}');
 }
 
+/// Go's `%!verb(type=value)` for a scalar printed with a verb it has none of.
 fn bad_verb(out: &mut String, verb: char, v: &Value<'_>) {
     let _ = write!(out, "%!{verb}({}=", v.type_name());
-    write_v(out, v);
+    write_verb_flags(out, v, 'v', Flags::default());
     out.push(')');
 }
 

@@ -458,12 +458,13 @@ fn render_loop_discovers_nested_requests_and_reports_failed_fetches() {
     );
     ctx.insert(read("kv/list/b"), Err("permission denied (403)".into()));
 
-    // A failed fetch fails the render with the template position and path.
+    // A failed fetch fails the render with the template position; the
+    // computed path is not named.
     let err = t.render(&mut ctx, &options).expect_err("fetch failed");
     assert!(ctx.missing().is_empty());
     assert_eq!(
         err.to_string(),
-        "app:1:38: executing at <secret (printf \"kv/list/%s\" .)>: error calling secret: secret \"kv/list/b\": permission denied (403)"
+        "app:1:38: executing at <secret (printf \"kv/list/%s\" .)>: error calling secret: permission denied (403)"
     );
 
     ctx.insert(
@@ -506,6 +507,42 @@ fn pki_cert_returns_pem_parts() {
 }
 
 #[test]
+fn failed_call_names_a_literal_path_but_not_a_computed_one() {
+    // A secret's value used as the path of the next read.
+    let text = "{{ with secret \"kv/pointer\" }}{{ with secret .Data.next }}{{ end }}{{ end }}";
+    let pointer = mk_secret(json!({"data": {"next": "kv/hunter2"}}));
+    let t = Template::parse("test", text, "", "").expect("parses");
+    let options = RenderOptions::default();
+
+    let mut ctx = RenderContext::new();
+    ctx.insert(read("kv/pointer"), Ok(pointer));
+    ctx.insert(
+        read("kv/hunter2"),
+        Err("GET <computed>: permission denied".into()),
+    );
+    let err = t
+        .render(&mut ctx, &options)
+        .expect_err("computed read fails");
+    assert_eq!(
+        err.to_string(),
+        "test:1:39: executing at <secret .Data.next>: error calling secret: GET <computed>: permission denied"
+    );
+
+    let mut ctx = RenderContext::new();
+    ctx.insert(
+        read("kv/pointer"),
+        Err("GET kv/pointer: permission denied".into()),
+    );
+    let err = t
+        .render(&mut ctx, &options)
+        .expect_err("literal read fails");
+    assert_eq!(
+        err.to_string(),
+        "test:1:9: executing at <secret \"kv/pointer\">: error calling secret: secret \"kv/pointer\": GET kv/pointer: permission denied"
+    );
+}
+
+#[test]
 fn env_reads_the_process_environment() {
     assert_eq!(
         render(
@@ -520,15 +557,6 @@ fn env_reads_the_process_environment() {
 fn template_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Template>();
-}
-
-#[test]
-fn runaway_template_recursion_fails_cleanly() {
-    let err = render_err(
-        "{{ define \"a\" }}{{ template \"a\" }}{{ end }}{{ template \"a\" }}",
-        &[],
-    );
-    assert!(err.ends_with("exceeded maximum template depth"), "{err}");
 }
 
 #[test]
@@ -559,5 +587,207 @@ fn printf_with_a_huge_width_prints_no_verb_like_go() {
     assert_eq!(
         render(r#"{{ printf "%99999999999999999999d|" 1 }}"#, &[]),
         "%!(NOVERB)%!(EXTRA int=1)"
+    );
+}
+
+/// The stack of a thread that does not ask for more: tokio's worker threads
+/// and Rust's spawned threads.
+const SMALL_STACK: usize = 2 << 20;
+
+/// Parses and renders on a thread with a 2 MiB stack, as a deep template
+/// would run in the agent. A stack overflow aborts the test process.
+fn render_on_small_stack(text: &str, secrets: &[(&str, Arc<Secret>)]) -> Result<String, String> {
+    let text = text.to_owned();
+    let secrets: Vec<(String, Arc<Secret>)> = secrets
+        .iter()
+        .map(|(path, s)| ((*path).to_owned(), s.clone()))
+        .collect();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || {
+            let secrets: Vec<(&str, Arc<Secret>)> = secrets
+                .iter()
+                .map(|(p, s)| (p.as_str(), s.clone()))
+                .collect();
+            render_opts(&text, &secrets, &RenderOptions::default())
+        })
+        .expect("spawn")
+        .join()
+        .expect("render thread")
+}
+
+/// A secret whose `.Data` nests maps `levels` deep: `{"a":{"a":..."leaf"}}`.
+fn deep_secret(levels: usize) -> Arc<Secret> {
+    let mut inner = json!("leaf");
+    for _ in 1..levels {
+        inner = json!({ "a": inner });
+    }
+    let mut data = serde_json::Map::new();
+    data.insert("a".to_owned(), inner);
+    Arc::new(Secret {
+        data: crate::vault::SecretData(data),
+        ..Secret::default()
+    })
+}
+
+#[test]
+fn endless_template_recursion_stops_with_a_depth_error() {
+    let err = render_on_small_stack(
+        "{{ define \"x\" }}{{ template \"x\" . }}{{ end }}{{ template \"x\" . }}",
+        &[],
+    )
+    .expect_err("must fail");
+    assert_eq!(
+        err,
+        "test:1:20: executing at <template \"x\">: exceeded maximum template depth (100)"
+    );
+}
+
+#[test]
+fn recursion_through_any_construct_stops_with_a_depth_error() {
+    // Each recursion adds a template call and the construct around it; the
+    // construct is the 101st level, so it is the one that fails.
+    for (open, close, at) in [
+        ("{{ if true }}", "{{ end }}", "if"),
+        ("{{ with 1 }}", "{{ end }}", "with"),
+        ("{{ range loop 1 }}", "{{ end }}", "range"),
+    ] {
+        let text = format!(
+            "{{{{ define \"x\" }}}}{open}{{{{ template \"x\" }}}}{close}{{{{ end }}}}\
+             {open}{{{{ template \"x\" }}}}{close}"
+        );
+        let err = render_on_small_stack(&text, &[]).expect_err(at);
+        assert!(
+            err.ends_with(&format!(
+                ": executing at <{at}>: exceeded maximum template depth (100)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn recursion_through_nested_constructs_stops_with_a_depth_error() {
+    // Each call nests 50 `if`s before recursing: before nesting was counted
+    // as a whole, this overflowed a 2 MiB stack long before 100 calls.
+    let text = format!(
+        "{{{{ define \"x\" }}}}{}{{{{ template \"x\" }}}}{}{{{{ end }}}}{{{{ template \"x\" }}}}",
+        "{{ if true }}".repeat(50),
+        "{{ end }}".repeat(50)
+    );
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(": executing at <if>: exceeded maximum template depth (100)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn parentheses_count_on_top_of_recursion() {
+    // 40 recursive calls guarded by an `if` reach depth 82; 20 nested
+    // parentheses at the bottom pass 100.
+    let parens = format!("{}1{}", "(print ".repeat(20), ")".repeat(20));
+    let text = format!(
+        "{{{{ define \"x\" }}}}{{{{ if gt . 0 }}}}{{{{ template \"x\" (subtract 1 .) }}}}\
+         {{{{ else }}}}{{{{ {parens} }}}}{{{{ end }}}}{{{{ end }}}}{{{{ template \"x\" 40 }}}}"
+    );
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(": executing at <(...)>: exceeded maximum template depth (100)"),
+        "{err}"
+    );
+    // Two fewer recursions leave room for the parentheses.
+    let text = text.replace("\"x\" 40", "\"x\" 38");
+    assert_eq!(render_on_small_stack(&text, &[]), Ok("1".to_owned()));
+}
+
+#[test]
+fn else_if_chains_do_not_count_as_nesting() {
+    // The recursion sits in the last arm of a 60-arm chain: were each arm a
+    // level, the second call would already pass 100.
+    let arms: String = (1..=60)
+        .map(|i| format!("{{{{ else if eq . -{i} }}}}arm {i}"))
+        .collect();
+    let text = format!(
+        "{{{{ define \"x\" }}}}{{{{ if eq . 0 }}}}done{arms}\
+         {{{{ else }}}}{{{{ template \"x\" (subtract 1 .) }}}}{{{{ end }}}}{{{{ end }}}}\
+         {{{{ template \"x\" 40 }}}}"
+    );
+    assert_eq!(render_on_small_stack(&text, &[]), Ok("done".to_owned()));
+}
+
+#[test]
+fn nesting_up_to_the_limit_renders_on_a_small_stack_with_deep_data() {
+    // 99 parenthesized calls inside `with`: the most levels allowed, each
+    // of the costliest kind, with the deepest value the encoders accept at
+    // the bottom.
+    let secret = deep_secret(super::value::MAX_VALUE_DEPTH);
+    let nest = |inner: &str| {
+        format!(
+            "{{{{ with secret \"deep\" }}}}{{{{ {}({inner}){} }}}}{{{{ end }}}}",
+            "(print ".repeat(super::exec::MAX_DEPTH - 2),
+            ")".repeat(super::exec::MAX_DEPTH - 2),
+        )
+    };
+    let levels = super::value::MAX_VALUE_DEPTH;
+    let json = format!("{}\"leaf\"{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    assert_eq!(
+        render_on_small_stack(&nest("toJSON .Data"), &[("deep", secret.clone())]),
+        Ok(json)
+    );
+    let yaml =
+        render_on_small_stack(&nest("toYAML .Data"), &[("deep", secret.clone())]).expect("renders");
+    assert!(
+        yaml.ends_with(&format!("\n{}a: leaf", " ".repeat(2 * (levels - 1)))),
+        "{}",
+        &yaml[yaml.len().saturating_sub(80)..]
+    );
+    let printed = format!("{}leaf{}", "map[a:".repeat(levels), "]".repeat(levels));
+    assert_eq!(
+        render_on_small_stack(&nest("printf \"%v\" .Data"), &[("deep", secret.clone())]),
+        Ok(printed)
+    );
+    // parseJSON's decoder stops at 128 levels; the deepest text it accepts
+    // survives the round trip.
+    let parsed = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+    let text = nest(&format!("parseJSON {parsed:?} | toJSON"));
+    assert_eq!(
+        render_on_small_stack(&text, &[("deep", secret)]),
+        Ok(parsed)
+    );
+}
+
+#[test]
+fn values_nested_too_deep_fail_naming_the_function() {
+    let secret = deep_secret(super::value::MAX_VALUE_DEPTH + 1);
+    let too_deep = "value nested more than 256 levels deep";
+    for (call, failure) in [
+        ("toJSON .Data", "error calling toJSON: "),
+        ("toJSONPretty .Data", "error calling toJSONPretty: "),
+        ("toYAML .Data", "error calling toYAML: "),
+        ("printf \"%v\" .Data", "error calling printf: "),
+        ("print .Data", "error calling print: "),
+        ("urlquery .Data", "error calling urlquery: "),
+        (".Data", "can't print "),
+    ] {
+        let text = format!("{{{{ with secret \"deep\" }}}}{{{{ {call} }}}}{{{{ end }}}}");
+        let err = render_on_small_stack(&text, &[("deep", secret.clone())]).expect_err(call);
+        assert_eq!(
+            err,
+            format!("test:1:28: executing at <{call}>: {failure}{too_deep}")
+        );
+    }
+}
+
+#[test]
+fn parse_json_of_deeply_nested_text_fails_naming_the_function() {
+    let text = format!("{{{{ parseJSON \"{}\" }}}}", "[".repeat(100_000));
+    let err = render_on_small_stack(&text, &[]).expect_err("must fail");
+    assert!(
+        err.ends_with(
+            "error calling parseJSON: parseJSON: recursion limit exceeded at line 1 column 128"
+        ),
+        "{}",
+        &err[err.len().saturating_sub(200)..]
     );
 }

@@ -8,6 +8,29 @@ use serde_json::{Map, Number, Value as Json};
 
 use crate::vault::Secret;
 
+/// How deeply maps, slices and secrets may nest in a value given to the
+/// functions that walk values recursively: `toJSON`, `toYAML` and printing.
+///
+/// Values reach templates from Vault's responses and `parseJSON`, whose JSON
+/// decoder stops at 128 levels, so every real value fits with room to spare.
+/// The bound keeps those recursive walks within a small thread stack should
+/// a deeper value ever be built: in a debug build they take up to 1.5 KiB of
+/// stack per level (`toJSON` overflowed a 2 MiB thread at 1366 levels), so
+/// 256 levels take under 400 KiB.
+pub(crate) const MAX_VALUE_DEPTH: usize = 256;
+
+/// A value nests deeper than [`MAX_VALUE_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("value nested more than {MAX_VALUE_DEPTH} levels deep")]
+pub(crate) struct TooDeep;
+
+/// Template functions fail with a message.
+impl From<TooDeep> for String {
+    fn from(err: TooDeep) -> Self {
+        err.to_string()
+    }
+}
+
 /// A value during evaluation. Variants mirror the Go types consul-template
 /// hands to the template, because printing and comparison depend on them.
 /// No `Debug`: values hold secrets.
@@ -90,6 +113,39 @@ impl<'a> Value<'a> {
                     .collect(),
             )),
         }
+    }
+
+    /// Checks that maps, slices and secrets nest at most [`MAX_VALUE_DEPTH`]
+    /// deep. It walks the value with its own stack rather than by
+    /// recursion, so any depth is safe to check; the recursive encoders and
+    /// printers call it first.
+    pub(crate) fn check_nesting(&self) -> Result<(), TooDeep> {
+        let mut pending = vec![(self.clone(), 0usize)];
+        while let Some((value, depth)) = pending.pop() {
+            let children: Vec<Value<'a>> = match &value {
+                Value::JsonMap(m) => m.values().map(Value::from_json).collect(),
+                Value::Map(m) => m.values().cloned().collect(),
+                Value::JsonList(l) => l.iter().map(Value::from_json).collect(),
+                Value::List(l) => l.to_vec(),
+                Value::Secret(s) => vec![Value::JsonMap(&s.data.0)],
+                // Collections of strings: a level, with nothing below it.
+                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) => Vec::new(),
+                Value::Missing
+                | Value::Nil
+                | Value::NilPointer(_)
+                | Value::Bool(_)
+                | Value::Int(_)
+                | Value::Float(_)
+                | Value::Str(_)
+                | Value::String(_)
+                | Value::Number(_) => continue,
+            };
+            if depth >= MAX_VALUE_DEPTH {
+                return Err(TooDeep);
+            }
+            pending.extend(children.into_iter().map(|child| (child, depth + 1)));
+        }
+        Ok(())
     }
 
     /// The string content of string-kinded values (`string`, `json.Number`).

@@ -4,7 +4,9 @@
 //! Messages name the Vault address, the request's method and path and the
 //! HTTP status with Vault's own error messages. They never include response
 //! data or tokens: decode errors report only where the JSON went wrong, not
-//! what it held.
+//! what it held. A caller whose path or parameters may not be shown replaces
+//! the path and withholds Vault's messages ([`Error::with_path`],
+//! [`Error::without_vault_messages`]).
 
 use std::path::PathBuf;
 
@@ -36,7 +38,7 @@ pub enum Error {
         reason: String,
     },
     /// Vault answered with an error status.
-    #[error("{method} {path}: {} (HTTP {})", describe_status(*status, errors), status.as_u16())]
+    #[error("{method} {path}: {} (HTTP {})", describe_status(*status, errors, *withheld), status.as_u16())]
     Status {
         /// The request's method.
         method: Method,
@@ -46,6 +48,9 @@ pub enum Error {
         status: StatusCode,
         /// Vault's `errors` messages; empty for a missing KV secret.
         errors: Vec<String>,
+        /// Whether Vault's messages were left out because they may repeat
+        /// a secret (see [`Error::without_vault_messages`]).
+        withheld: bool,
     },
     /// Vault could not be reached: connection refused, DNS failure, reset.
     #[error("cannot reach Vault at {address} ({method} {path}): {reason}")]
@@ -163,6 +168,39 @@ impl Error {
         }
     }
 
+    /// This error with `shown` in place of the requested path, for a path
+    /// that may not be shown as it is.
+    pub fn with_path(mut self, shown: &str) -> Self {
+        match &mut self {
+            Self::Status { path, .. }
+            | Self::Connect { path, .. }
+            | Self::Tls { path, .. }
+            | Self::Timeout { path, .. }
+            | Self::Request { path, .. }
+            | Self::Decode { path, .. } => shown.clone_into(path),
+            Self::Address { .. }
+            | Self::TlsFile { .. }
+            | Self::Setup { .. }
+            | Self::InvalidToken => {}
+        }
+        self
+    }
+
+    /// This error without Vault's own messages, which can repeat the
+    /// request's path and parameters (e.g. a rejected common name); the
+    /// status and what it means remain.
+    pub fn without_vault_messages(mut self) -> Self {
+        if let Self::Status {
+            errors, withheld, ..
+        } = &mut self
+            && !errors.is_empty()
+        {
+            errors.clear();
+            *withheld = true;
+        }
+        self
+    }
+
     /// Classifies a failed request by what the user must fix: the address,
     /// the network, TLS trust, or Vault's responsiveness.
     pub(super) fn from_transport(
@@ -225,20 +263,23 @@ impl Error {
 }
 
 /// Words for an error status: Vault's own messages when it sent some, else
-/// what the status means for a Vault request.
-fn describe_status(status: StatusCode, errors: &[String]) -> String {
+/// what the status means for a Vault request, and whether Vault's messages
+/// were withheld.
+fn describe_status(status: StatusCode, errors: &[String], withheld: bool) -> String {
     let messages: Vec<&str> = errors.iter().flat_map(|e| error_lines(e)).collect();
     if !messages.is_empty() {
         return messages.join("; ");
     }
-    match status {
-        StatusCode::NOT_FOUND => "no secret at this path".to_owned(),
-        StatusCode::FORBIDDEN => "permission denied".to_owned(),
-        StatusCode::SERVICE_UNAVAILABLE => "Vault is sealed or in standby".to_owned(),
-        status => status
-            .canonical_reason()
-            .unwrap_or("unexpected status")
-            .to_owned(),
+    let meaning = match status {
+        StatusCode::NOT_FOUND => "no secret at this path",
+        StatusCode::FORBIDDEN => "permission denied",
+        StatusCode::SERVICE_UNAVAILABLE => "Vault is sealed or in standby",
+        status => status.canonical_reason().unwrap_or("unexpected status"),
+    };
+    if withheld {
+        format!("{meaning}, Vault's message withheld")
+    } else {
+        meaning.to_owned()
     }
 }
 
@@ -293,6 +334,7 @@ mod tests {
             path: "secret/data/app".to_owned(),
             status: StatusCode::from_u16(code).expect("should succeed"),
             errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+            withheld: false,
         }
     }
 

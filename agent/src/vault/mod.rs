@@ -429,6 +429,7 @@ impl Client {
             path: path.to_owned(),
             status,
             errors,
+            withheld: false,
         })
     }
 
