@@ -196,7 +196,9 @@ impl RenderContext {
     }
 
     /// Stores the result of a read or write. An `Err` makes the template
-    /// call fail with that message and the path (e.g. permission denied).
+    /// call fail with that message (e.g. permission denied), after the call
+    /// and its path when the template wrote the path as a string constant; a
+    /// computed path may be a secret, so it is left out.
     pub fn insert(&mut self, request: Request, result: Result<Arc<Secret>, String>) {
         self.secrets.insert(request, result);
     }
