@@ -16,6 +16,7 @@ mod agent;
 mod bao;
 mod engines;
 pub mod example;
+mod hcl;
 mod kube;
 mod pod;
 mod postgres;
@@ -32,6 +33,7 @@ pub use bao::{Bao, BaoOptions};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
+pub use hcl::{hcl, hcl_path, template_stanza};
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use keyhole_tests::{
     Bao, BaoOptions, Fault, FaultProxy, RunningAgent, SaClaims, SpawnOptions, configure_jwt_auth,
-    free_port, metric_value, mint_sa_token, run_keyhole_agent, scrape_metrics, spawn_keyhole_agent,
-    spawn_keyhole_agent_with,
+    free_port, hcl, hcl_path, metric_value, mint_sa_token, run_keyhole_agent, scrape_metrics,
+    spawn_keyhole_agent, spawn_keyhole_agent_with, template_stanza,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -32,14 +32,6 @@ const API_KEY: &str = "{{ with secret \"secret/data/app/api\" }}{{ .Data.data.ke
 
 /// Three files from two secrets: what every outage test watches.
 const TEMPLATES: [(&str, &str); 3] = [("db", PASSWORD), ("env", ENV_FILE), ("api", API_KEY)];
-
-fn hcl(s: impl AsRef<str>) -> String {
-    serde_json::to_string(s.as_ref()).expect("a string serialises")
-}
-
-fn path_hcl(path: &Path) -> String {
-    hcl(path.display().to_string())
-}
 
 /// Policy `app`, jwt login by role `app`, and the secrets `app/db` (`password`) and
 /// `app/api` (`key`).
@@ -82,8 +74,8 @@ fn init_config(vault: &str, role: &str, backoff: (&str, &str), dir: &Path, out: 
         hcl(backoff.0),
         hcl(backoff.1),
         hcl(role),
-        path_hcl(&dir.join("jwt")),
-        path_hcl(&out.join("db")),
+        hcl_path(&dir.join("jwt")),
+        hcl_path(&out.join("db")),
         hcl(PASSWORD),
     )
 }
@@ -104,8 +96,8 @@ fn sidecar_config(
         hcl(vault),
         MIN_BACKOFF.as_secs(),
         MAX_BACKOFF.as_secs(),
-        path_hcl(&dir.join("jwt")),
-        path_hcl(&dir.join("token")),
+        hcl_path(&dir.join("jwt")),
+        hcl_path(&dir.join("token")),
     );
     if let Some(addr) = metrics {
         config.push_str(&format!(
@@ -114,11 +106,7 @@ fn sidecar_config(
         ));
     }
     for (name, contents) in templates {
-        config.push_str(&format!(
-            "template {{\n  destination = {}\n  contents = {}\n}}\n",
-            path_hcl(&dir.join(name)),
-            hcl(contents)
-        ));
+        config.push_str(&template_stanza(&dir.join(name), contents));
     }
     config
 }

@@ -8,19 +8,12 @@ use std::time::Duration;
 
 use keyhole_tests::{
     AgentRun, Bao, BaoOptions, Postgres, configure_approle, configure_database_engine,
-    configure_jwt_auth, configure_kubernetes_auth, configure_pki, mint_sa_token, run_keyhole_agent,
+    configure_jwt_auth, configure_kubernetes_auth, configure_pki, hcl, hcl_path, mint_sa_token,
+    run_keyhole_agent, template_stanza,
 };
 use serde_json::json;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn hcl(s: impl AsRef<str>) -> String {
-    serde_json::to_string(s.as_ref()).expect("a string serialises")
-}
-
-fn path_str(path: &Path) -> String {
-    hcl(path.display().to_string())
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -47,7 +40,7 @@ async fn token_file_auth(bao: &Bao, dir: &Path, policies: &[&str]) -> anyhow::Re
     std::fs::write(&file, token)?;
     Ok(format!(
         "auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        path_str(&file)
+        hcl_path(&file)
     ))
 }
 
@@ -55,14 +48,6 @@ fn vault_stanza(addr: &str) -> String {
     format!(
         "vault {{\n  address = {}\n}}\nexit_after_auth = true\n",
         hcl(addr)
-    )
-}
-
-fn template(destination: &Path, contents: &str) -> String {
-    format!(
-        "template {{\n  destination = {}\n  contents = {}\n}}\n",
-        path_str(destination),
-        hcl(contents)
     )
 }
 
@@ -98,9 +83,9 @@ async fn jwt_login_renders_kv2_secret_with_exact_modes() -> anyhow::Result<()> {
     let config = format!(
         "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n      mode = 0600\n    }}\n  }}\n}}\ntemplate {{\n  destination = {}\n  contents = {}\n  perms = \"0640\"\n}}\n",
         vault_stanza(bao.addr()),
-        path_str(&jwt),
-        path_str(&sink),
-        path_str(&out.join("db")),
+        hcl_path(&jwt),
+        hcl_path(&sink),
+        hcl_path(&out.join("db")),
         hcl(DB_TEMPLATE),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
@@ -145,8 +130,8 @@ async fn kubernetes_login_goes_through_token_review() -> anyhow::Result<()> {
     let config = format!(
         "{}auto_auth {{\n  method \"kubernetes\" {{\n    mount_path = \"auth/kubernetes\"\n    config = {{\n      role = \"app\"\n      token_path = {}\n    }}\n  }}\n}}\n{}",
         vault_stanza(bao.addr()),
-        path_str(&sa_token),
-        template(&out.join("db"), DB_TEMPLATE),
+        hcl_path(&sa_token),
+        template_stanza(&out.join("db"), DB_TEMPLATE),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
@@ -171,9 +156,9 @@ async fn approle_login_renders() -> anyhow::Result<()> {
     let config = format!(
         "{}auto_auth {{\n  method \"approle\" {{\n    config = {{\n      role_id_file_path = {}\n      secret_id_file_path = {}\n      remove_secret_id_file_after_reading = false\n    }}\n  }}\n}}\n{}",
         vault_stanza(bao.addr()),
-        path_str(&role_file),
-        path_str(&secret_file),
-        template(&out.join("db"), DB_TEMPLATE),
+        hcl_path(&role_file),
+        hcl_path(&secret_file),
+        template_stanza(&out.join("db"), DB_TEMPLATE),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
@@ -195,7 +180,7 @@ async fn database_credentials_work_and_keep_their_lease() -> anyhow::Result<()> 
         "{}{}{}",
         vault_stanza(bao.addr()),
         token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template(&out.join("db"), contents),
+        template_stanza(&out.join("db"), contents),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
@@ -233,7 +218,7 @@ async fn pki_issue_renders_the_issued_certificate() -> anyhow::Result<()> {
         "{}{}{}",
         vault_stanza(bao.addr()),
         token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template(&out.join("tls.pem"), contents),
+        template_stanza(&out.join("tls.pem"), contents),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
@@ -264,7 +249,10 @@ async fn each_path_is_fetched_once_per_render_even_when_shared() -> anyhow::Resu
         token_file_auth(&bao, dir.path(), &["app"]).await?
     );
     for i in 0..5 {
-        config.push_str(&template(&out.join(format!("copy-{i}")), DB_TEMPLATE));
+        config.push_str(&template_stanza(
+            &out.join(format!("copy-{i}")),
+            DB_TEMPLATE,
+        ));
     }
     let before = bao.audit_request_count("secret/data/app/db")?;
     let run = run_keyhole_agent(&config, &out, &[]).await?;
@@ -287,7 +275,7 @@ async fn command_runs_only_when_the_file_changes() -> anyhow::Result<()> {
         "{}{}template {{\n  destination = {}\n  contents = {}\n  exec {{\n    command = [\"sh\", \"-c\", {}]\n  }}\n}}\n",
         vault_stanza(bao.addr()),
         token_file_auth(&bao, dir.path(), &["app"]).await?,
-        path_str(&out.join("db")),
+        hcl_path(&out.join("db")),
         hcl(DB_TEMPLATE),
         hcl(format!("echo ran >> {}", log.display())),
     );
@@ -327,12 +315,12 @@ async fn init_mode_failures_exit_1_naming_template_path_and_reason() -> anyhow::
         "{}{}{}{}{}",
         vault_stanza(bao.addr()),
         token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template(&ok, DB_TEMPLATE),
-        template(
+        template_stanza(&ok, DB_TEMPLATE),
+        template_stanza(
             &denied,
             "{{ with secret \"secret/data/other/db\" }}{{ .Data.data.password }}{{ end }}"
         ),
-        template(
+        template_stanza(
             &missing,
             "{{ with secret \"secret/data/app/nope\" }}{{ .Data.data.password }}{{ end }}"
         ),
@@ -379,7 +367,7 @@ async fn template_syntax_error_exits_before_login_with_line_and_column() -> anyh
     let config = format!(
         "{}auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"/nonexistent\"\n    }}\n  }}\n}}\n{}",
         vault_stanza("http://127.0.0.1:9"),
-        template(
+        template_stanza(
             &destination,
             "line one\n{{ with secret \"secret/data/app\" }}{{ .Data.data.password }\n"
         ),
@@ -408,8 +396,8 @@ async fn unreachable_vault_gives_up_after_bounded_retries() -> anyhow::Result<()
     let config = format!(
         "vault {{\n  address = {}\n  retry {{\n    num_retries = 2\n  }}\n}}\nexit_after_auth = true\nauto_auth {{\n  method \"token_file\" {{\n    min_backoff = \"100ms\"\n    max_backoff = \"200ms\"\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n{}",
         hcl(&addr),
-        path_str(&token),
-        template(&out.join("db"), DB_TEMPLATE),
+        hcl_path(&token),
+        template_stanza(&out.join("db"), DB_TEMPLATE),
     );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 1);
@@ -438,14 +426,14 @@ async fn secret_values_never_reach_the_logs_even_at_trace() -> anyhow::Result<()
     let config = format!(
         "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n{}{}{}",
         vault_stanza(bao.addr()),
-        path_str(&jwt),
-        path_str(&out.join("token")),
-        template(&out.join("kv"), DB_TEMPLATE),
-        template(
+        hcl_path(&jwt),
+        hcl_path(&out.join("token")),
+        template_stanza(&out.join("kv"), DB_TEMPLATE),
+        template_stanza(
             &out.join("pg"),
             "{{ with secret \"database/creds/app\" }}{{ .Data.password }}{{ end }}"
         ),
-        template(
+        template_stanza(
             &out.join("key"),
             "{{ with secret \"pki/issue/app\" \"common_name=a.example.com\" }}{{ .Data.private_key }}{{ end }}"
         ),

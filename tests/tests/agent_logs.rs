@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, configure_pki, free_port, run_keyhole_agent, scrape_metrics, spawn_keyhole_agent,
+    Bao, configure_pki, free_port, hcl, hcl_path, run_keyhole_agent, scrape_metrics,
+    spawn_keyhole_agent, template_stanza,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -52,14 +53,6 @@ const POINTER_ENV: [(&str, &str); 2] = [
     ("VAULT_LOG_LEVEL", "trace"),
 ];
 
-fn hcl(s: impl AsRef<str>) -> String {
-    serde_json::to_string(s.as_ref()).expect("a string serialises")
-}
-
-fn path_hcl(path: &Path) -> String {
-    hcl(path.display().to_string())
-}
-
 /// A config talking to `vault` that logs in with the token in `token_file` and renders
 /// `templates` (file name in `out`, contents): in init mode, or as a sidecar with metrics
 /// on `metrics`.
@@ -75,7 +68,7 @@ fn config(
          auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n\
          template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n",
         hcl(vault),
-        path_hcl(token_file),
+        hcl_path(token_file),
     );
     match metrics {
         Some(addr) => config.push_str(&format!(
@@ -85,11 +78,7 @@ fn config(
         None => config.push_str("exit_after_auth = true\n"),
     }
     for (name, contents) in templates {
-        config.push_str(&format!(
-            "template {{\n  destination = {}\n  contents = {}\n}}\n",
-            path_hcl(&out.join(name)),
-            hcl(contents)
-        ));
+        config.push_str(&template_stanza(&out.join(name), contents));
     }
     config
 }

@@ -6,16 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, BaoOptions, Postgres, configure_database_engine, configure_jwt_auth, configure_pki,
-    mint_sa_token, spawn_keyhole_agent,
+    Bao, BaoOptions, Postgres, configure_database_engine, configure_jwt_auth, configure_pki, hcl,
+    mint_sa_token, spawn_keyhole_agent, template_stanza,
 };
 use serde_json::json;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn hcl(s: impl AsRef<str>) -> String {
-    serde_json::to_string(s.as_ref()).expect("a string serialises")
-}
 
 /// A test's OpenBao, set up for jwt login by role `app` with policy `app`.
 struct Setup {
@@ -75,11 +71,7 @@ path "pki/issue/app" { capabilities = ["update"] }"#,
             hcl(self.path("ready").display().to_string()),
         );
         for (name, contents) in templates {
-            hcl_text.push_str(&format!(
-                "template {{\n  destination = {}\n  contents = {}\n}}\n",
-                hcl(self.path(name).display().to_string()),
-                hcl(contents)
-            ));
+            hcl_text.push_str(&template_stanza(&self.path(name), contents));
         }
         hcl_text
     }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use keyhole_tests::{AgentRun, Bao, run_bao_agent, run_keyhole_agent};
+use keyhole_tests::{AgentRun, Bao, hcl, hcl_path, run_bao_agent, run_keyhole_agent};
 use serde_json::Value;
 
 /// Environment the `env` fixtures read.
@@ -71,34 +71,30 @@ async fn seed(bao: &Bao) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hcl_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
-}
-
 /// One Vault Agent config rendering every fixture into `out`.
 fn config(bao: &Bao, token_file: &Path, fixtures: &[Fixture], out: &Path) -> String {
-    let mut hcl = format!(
+    let mut config = format!(
         "vault {{\n  address = {}\n}}\nexit_after_auth = true\n\
          auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        hcl_string(bao.addr()),
-        hcl_string(&token_file.display().to_string()),
+        hcl(bao.addr()),
+        hcl_path(token_file),
     );
     for fixture in fixtures {
-        hcl.push_str(&format!(
+        config.push_str(&format!(
             "template {{\n  source = {}\n  destination = {}\n",
-            hcl_string(&fixture.source.display().to_string()),
-            hcl_string(&out.join(&fixture.name).display().to_string()),
+            hcl_path(&fixture.source),
+            hcl_path(&out.join(&fixture.name)),
         ));
         if let Some((left, right)) = &fixture.delims {
-            hcl.push_str(&format!(
+            config.push_str(&format!(
                 "  left_delimiter = {}\n  right_delimiter = {}\n",
-                hcl_string(left),
-                hcl_string(right)
+                hcl(left),
+                hcl(right)
             ));
         }
-        hcl.push_str("}\n");
+        config.push_str("}\n");
     }
-    hcl
+    config
 }
 
 fn assert_success(agent: &str, run: &AgentRun) {
