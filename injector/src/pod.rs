@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_VOLUMES};
 
@@ -35,7 +35,7 @@ impl PodHead {
 }
 
 /// A pod, as far as the mutation reads it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Pod {
     /// The pod's metadata.
     #[serde(default)]
@@ -57,7 +57,7 @@ impl Pod {
 }
 
 /// The metadata fields keyhole reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     /// `metadata.name`.
@@ -89,7 +89,7 @@ impl ObjectMeta {
 }
 
 /// The spec fields keyhole reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     /// `spec.containers`, at most [`MAX_CONTAINERS`].
@@ -106,7 +106,7 @@ pub struct PodSpec {
 }
 
 /// The container fields keyhole reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     /// The container's name.
@@ -119,7 +119,7 @@ pub struct Container {
 }
 
 /// A container's volume mount.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount {
     /// The volume mounted.
@@ -131,7 +131,7 @@ pub struct VolumeMount {
 }
 
 /// The security context fields keyhole reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
     /// `runAsUser`.
@@ -139,7 +139,7 @@ pub struct SecurityContext {
 }
 
 /// The volume fields keyhole reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Volume {
     /// The volume's name.
     #[serde(default)]
@@ -149,14 +149,14 @@ pub struct Volume {
 }
 
 /// A projected volume.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ProjectedVolume {
     /// What it projects.
     pub sources: Option<Vec<VolumeProjection>>,
 }
 
 /// One source of a projected volume.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeProjection {
     /// A service-account token projection.
@@ -164,7 +164,7 @@ pub struct VolumeProjection {
 }
 
 /// A service-account token projection.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ServiceAccountTokenProjection {
     /// The token's file name in the volume.
     #[serde(default)]
