@@ -193,7 +193,7 @@ impl Naming {
             Naming::Distinct => format!("bulk{i}"),
             Naming::Same => "bulk".to_owned(),
             Naming::Upper => format!("Bulk{i}"),
-            Naming::CaseClash if i % 2 == 0 => format!("bulk{}", i / 2),
+            Naming::CaseClash if i.is_multiple_of(2) => format!("bulk{}", i / 2),
             Naming::CaseClash => format!("BULK{}", i / 2),
         }
     }
