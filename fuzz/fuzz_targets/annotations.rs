@@ -1,18 +1,34 @@
-//! Pods with structured annotations through the annotation parser and the patch builder.
+//! Pods with structured annotations through the annotation parser and the patch builder,
+//! on a thread with the 2 MiB stack of a tokio worker.
 //!
 //! Annotation keys are drawn mostly from the real `vault.hashicorp.com/` and `keyhole.dev/`
-//! names, with arbitrary secret names and values. Properties: no panic; the patch of an
-//! accepted pod applies cleanly to it and keeps container and volume names unique; the
-//! patched pod is left alone by a second admission (`agent-inject-status: injected`).
+//! names, with arbitrary secret names and values. A bulk part adds up to 4,000 secrets
+//! (distinct, identical or case-clashing names and paths), up to 255 distinct
+//! `secret-volume-path-<name>` values, one long or deeply nested inline template for all
+//! of them, and up to 400 containers and 255 init containers.
+//!
+//! Properties: no panic and no stack overflow; the patch of an accepted pod applies
+//! cleanly to it, keeps container and volume names unique and takes at most
+//! [`MAX_PATCH_BYTES`]; the patched pod's annotations stay within [`MAX_ANNOTATION_BYTES`]
+//! and a second admission leaves it alone (`agent-inject-status: injected`). A pod that gets the agent is never admitted over one
+//! of the limits of `keyhole_injector::limits`; over the annotation limit it is denied
+//! naming it, and when the same pod with a small bulk part is admitted, its denial names
+//! a limit it passed (the word "limit" and the number).
 
 #![no_main]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::Arbitrary;
 use k8s_openapi::api::core::v1::Pod;
+use keyhole_fuzz::{Nesting, on_worker_stack, report_stack_overflows};
 use keyhole_injector::annotations::{
-    INJECT, KNOWN, PER_SECRET_PREFIXES, SECRET_PREFIXES, STATUS, STATUS_INJECTED,
+    DEFAULT_SECRET_VOLUME_PATH, INJECT, KNOWN, PER_SECRET_PREFIXES, SECRET_PREFIXES, STATUS,
+    STATUS_INJECTED, VAULT_PREFIX,
+};
+use keyhole_injector::limits::{
+    MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_PATCH_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS,
+    MAX_TEMPLATE_BYTES, MAX_VOLUMES,
 };
 use keyhole_injector::patch::{Outcome, SkipReason, mutate_pod};
 use keyhole_injector::settings::Settings;
@@ -158,6 +174,104 @@ impl Container {
     }
 }
 
+/// How the bulk part names its secrets, or their Vault paths.
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// `bulk0`, `bulk1`, …
+    Distinct,
+    /// `bulk` every time: one secret, written over and over.
+    Same,
+    /// `Bulk0`, `Bulk1`, …: distinct, lowercased unless the pod preserves case.
+    Upper,
+    /// `bulk0`, `BULK0`, `bulk1`, `BULK1`, …: pairs that lowercase to one file name.
+    CaseClash,
+}
+
+impl Naming {
+    fn name(self, i: usize) -> String {
+        match self {
+            Naming::Distinct => format!("bulk{i}"),
+            Naming::Same => "bulk".to_owned(),
+            Naming::Upper => format!("Bulk{i}"),
+            Naming::CaseClash if i.is_multiple_of(2) => format!("bulk{}", i / 2),
+            Naming::CaseClash => format!("BULK{}", i / 2),
+        }
+    }
+}
+
+/// An inline template: a body repeated and nested (see [`Nesting`]).
+#[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
+struct NestedTemplate {
+    construct: u8,
+    depth: u16,
+    repeat: u8,
+    body: String,
+}
+
+impl NestedTemplate {
+    fn text(&self) -> String {
+        Nesting::new(self.construct, self.depth, self.repeat).wrap(&self.body, "", "")
+    }
+}
+
+/// A count from a byte: up to 127 as it is (around the limits of 16, 100 and 128), then
+/// in steps of `step`, so that most inputs stay cheap and a few reach thousands.
+fn count(byte: u8, step: usize) -> usize {
+    match byte {
+        0..128 => usize::from(byte),
+        _ => 128 + usize::from(byte - 128) * step,
+    }
+}
+
+/// Many secrets, secret volumes and containers, and a big template, for the limits.
+#[derive(Arbitrary, Debug, Clone, PartialEq, Eq)]
+struct Bulk {
+    /// Secrets to add (up to 4,065), until the annotations pass [`MAX_ANNOTATION_BYTES`].
+    secrets: u8,
+    names: Naming,
+    paths: Naming,
+    /// Distinct `secret-volume-path-<name>` values the secrets take in turn (0: none).
+    volume_paths: u8,
+    /// The inline template of every added secret (default templates when absent).
+    template: Option<NestedTemplate>,
+    /// App containers to add (up to 509).
+    containers: u8,
+    init_containers: u8,
+    /// `emptyDir` volumes to add (up to 1,271).
+    volumes: u8,
+}
+
+impl Bulk {
+    fn secrets(&self) -> usize {
+        count(self.secrets, 31)
+    }
+
+    fn containers(&self) -> usize {
+        count(self.containers, 3)
+    }
+
+    fn volumes(&self) -> usize {
+        count(self.volumes, 9)
+    }
+
+    /// The same bulk, small: two secrets, two volume paths, a container of each kind, a
+    /// volume, and the template only if it is within [`MAX_TEMPLATE_BYTES`].
+    fn small(&self) -> Self {
+        Self {
+            secrets: self.secrets.min(2),
+            volume_paths: self.volume_paths.min(2),
+            template: self
+                .template
+                .clone()
+                .filter(|t| t.text().len() <= MAX_TEMPLATE_BYTES),
+            containers: self.containers.min(1),
+            init_containers: self.init_containers.min(1),
+            volumes: self.volumes.min(1),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input {
     /// Most interesting pods ask for injection.
@@ -169,10 +283,44 @@ struct Input {
     init_containers: Vec<Container>,
     volumes: Vec<Pick>,
     share_process_namespace: Option<bool>,
+    /// Last, so that inputs written before it existed read as pods without it.
+    bulk: Bulk,
+}
+
+/// A generated pod and what the limits make of it.
+struct Generated {
+    pod: Pod,
+    /// The limits the pod passes (`over the limit of <n>`), as far as the generator knows:
+    /// it may pass others too.
+    over: Vec<usize>,
+}
+
+/// Bytes of annotations, counted as the injector and the API server count them.
+fn annotation_bytes(annotations: &Map<String, Value>) -> usize {
+    annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum()
+}
+
+/// Secrets the annotations declare, counted as the injector counts them.
+fn declared_secrets(annotations: &Map<String, Value>) -> usize {
+    let declared: BTreeSet<&str> = annotations
+        .iter()
+        .filter(|(_, v)| v.as_str().is_some_and(|v| !v.trim().is_empty()))
+        .filter_map(|(k, _)| {
+            let name = k.strip_prefix(VAULT_PREFIX)?;
+            SECRET_PREFIXES
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+                .filter(|raw| !raw.is_empty())
+        })
+        .collect();
+    declared.len()
 }
 
 impl Input {
-    fn pod(&self) -> Option<Pod> {
+    fn pod(&self, bulk: &Bulk) -> Option<Generated> {
         let mut annotations = Map::new();
         if self.inject {
             annotations.insert(INJECT.to_owned(), "true".into());
@@ -181,29 +329,137 @@ impl Input {
         for (key, value) in &self.annotations {
             annotations.insert(key.get(), value.get(VALUES).into());
         }
-        let mut spec = json!({
-            "containers": self.containers.iter().map(Container::json).collect::<Vec<_>>(),
-        });
-        if !self.init_containers.is_empty() {
-            spec["initContainers"] = self.init_containers.iter().map(Container::json).collect();
+        let mut over = Vec::new();
+
+        // Secrets until the annotations pass their limit; past it, more only cost time.
+        let template = bulk.template.as_ref().map(NestedTemplate::text);
+        let mut volume_paths = BTreeMap::new();
+        let mut bytes = annotation_bytes(&annotations);
+        for i in 0..bulk.secrets() {
+            if bytes > MAX_ANNOTATION_BYTES {
+                break;
+            }
+            let name = bulk.names.name(i);
+            let mut add = |key: String, value: String| {
+                bytes += key.len() + value.len();
+                if let Some(old) = annotations.get(&key) {
+                    bytes -= key.len() + old.as_str().map_or(0, str::len);
+                }
+                annotations.insert(key, value.into());
+            };
+            add(
+                format!("{VAULT_PREFIX}agent-inject-secret-{name}"),
+                format!("secret/data/{}", bulk.paths.name(i)),
+            );
+            if let Some(text) = &template {
+                add(
+                    format!("{VAULT_PREFIX}agent-inject-template-{name}"),
+                    text.clone(),
+                );
+            }
+            if bulk.volume_paths > 0 {
+                let path = format!("/vault/v{}", i % usize::from(bulk.volume_paths));
+                add(
+                    format!("{VAULT_PREFIX}secret-volume-path-{name}"),
+                    path.clone(),
+                );
+                volume_paths.insert(name, path);
+            }
         }
-        if !self.volumes.is_empty() {
-            spec["volumes"] = self
-                .volumes
-                .iter()
-                .map(|v| json!({"name": v.get(VOLUME_NAMES), "emptyDir": {}}))
+        debug_assert_eq!(bytes, annotation_bytes(&annotations));
+        if annotation_bytes(&annotations) > MAX_ANNOTATION_BYTES {
+            over.push(MAX_ANNOTATION_BYTES);
+        }
+        if declared_secrets(&annotations) > MAX_SECRETS {
+            over.push(MAX_SECRETS);
+        }
+        if bulk.secrets() > 0
+            && template
+                .as_ref()
+                .is_some_and(|t| t.len() > MAX_TEMPLATE_BYTES)
+        {
+            over.push(MAX_TEMPLATE_BYTES);
+        }
+        if !volume_paths.is_empty() {
+            // Every pod has the volume at `secret-volume-path`, used or not.
+            let global = match annotations
+                .get(&format!("{VAULT_PREFIX}secret-volume-path"))
+                .and_then(Value::as_str)
+            {
+                Some(path) => path.strip_suffix('/').unwrap_or(path),
+                None => DEFAULT_SECRET_VOLUME_PATH,
+            };
+            let distinct: BTreeSet<&str> = volume_paths
+                .values()
+                .map(String::as_str)
+                .chain([global])
                 .collect();
+            if distinct.len() > MAX_SECRET_VOLUMES {
+                over.push(MAX_SECRET_VOLUMES);
+            }
+        }
+
+        let mut containers: Vec<Value> = self.containers.iter().map(Container::json).collect();
+        containers.extend(
+            (0..bulk.containers()).map(|i| json!({"name": format!("extra{i}"), "image": "x"})),
+        );
+        let mut init_containers: Vec<Value> =
+            self.init_containers.iter().map(Container::json).collect();
+        init_containers.extend(
+            (0..bulk.init_containers)
+                .map(|i| json!({"name": format!("extra-init{i}"), "image": "x"})),
+        );
+        if containers.len() + init_containers.len() > MAX_CONTAINERS {
+            over.push(MAX_CONTAINERS);
+        }
+        let mut spec = json!({"containers": containers});
+        if !init_containers.is_empty() {
+            spec["initContainers"] = init_containers.into();
+        }
+        let mut volumes: Vec<Value> = self
+            .volumes
+            .iter()
+            .map(|v| json!({"name": v.get(VOLUME_NAMES), "emptyDir": {}}))
+            .collect();
+        volumes.extend(
+            (0..bulk.volumes()).map(|i| json!({"name": format!("extra-vol{i}"), "emptyDir": {}})),
+        );
+        if volumes.len() > MAX_VOLUMES {
+            over.push(MAX_VOLUMES);
+        }
+        if !volumes.is_empty() {
+            spec["volumes"] = volumes.into();
         }
         if let Some(share) = self.share_process_namespace {
             spec["shareProcessNamespace"] = share.into();
         }
-        serde_json::from_value(json!({
+        let pod = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": "app", "annotations": annotations},
             "spec": spec,
         }))
-        .ok()
+        .ok()?;
+        Some(Generated { pod, over })
+    }
+
+    /// Whether the arbitrary part of the pod may touch the names or paths of the bulk part
+    /// (its secrets, volume paths, the volumes they get, its containers), so that a pod
+    /// with a small bulk part is not just the same pod with fewer of them.
+    fn touches_bulk(&self) -> bool {
+        let arbitrary = format!(
+            "{:?}",
+            (
+                &self.annotations,
+                &self.containers,
+                &self.init_containers,
+                &self.volumes
+            )
+        )
+        .to_lowercase();
+        ["bulk", "/vault/v", "custom", "extra"]
+            .iter()
+            .any(|marker| arbitrary.contains(marker))
     }
 }
 
@@ -216,8 +472,17 @@ fn unique_names(pod: &Value, lists: &[&str]) -> bool {
         .all(|item| seen.insert(item["name"].to_string()))
 }
 
-fuzz_target!(|input: Input| {
-    let Some(pod) = input.pod() else {
+/// Whether a denial names `limit`: says "limit" and has the number in it.
+fn names_limit(message: &str, limit: usize) -> bool {
+    let limit = limit.to_string();
+    message.contains("limit")
+        && message
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|number| number == limit)
+}
+
+fuzz_target!(init: report_stack_overflows(), |input: Input| {
+    let Some(Generated { pod, over }) = input.pod(&input.bulk) else {
         return;
     };
     let namespace = if input.system_namespace {
@@ -230,33 +495,77 @@ fuzz_target!(|input: Input| {
         native_sidecar: input.native_sidecar,
         ..Settings::default()
     };
-    let patch = match mutate_pod(&pod, namespace, &settings) {
-        Ok(Outcome::Patch { patch, .. }) => patch,
-        Ok(Outcome::Skip(_)) => return,
-        Err(denial) => {
-            assert!(!denial.to_string().is_empty());
-            return;
-        }
-    };
-    let original = serde_json::to_value(&pod).expect("pod to JSON");
-    let mut doc = original.clone();
-    if let Err(err) = json_patch::patch(&mut doc, &patch) {
-        panic!(
-            "patch does not apply: {err}\npod: {original:#}\npatch: {:#}",
-            serde_json::to_value(&patch).expect("patch to JSON")
-        );
-    }
-    for lists in [&["initContainers", "containers"][..], &["volumes"][..]] {
+    on_worker_stack(|| {
+        let patch = match mutate_pod(&pod, namespace, &settings) {
+            Ok(Outcome::Patch { patch, .. }) => patch,
+            // A pod that does not get the agent is left alone, whatever its size.
+            Ok(Outcome::Skip(_)) => return,
+            Err(denial) => {
+                let message = denial.to_string();
+                assert!(!message.is_empty());
+                // Denied for a limit? Then the pod with a small bulk part must not be
+                // denied for anything else.
+                let small = input.bulk.small();
+                if small == input.bulk || input.touches_bulk() {
+                    return;
+                }
+                let Some(control) = input.pod(&small) else {
+                    return;
+                };
+                if !matches!(
+                    mutate_pod(&control.pod, namespace, &settings),
+                    Ok(Outcome::Patch { .. })
+                ) {
+                    return;
+                }
+                // The generator counts the secret volumes of the arbitrary part only in
+                // part, and cannot tell the patch's size beforehand.
+                let expected = match over.as_slice() {
+                    [] => &[MAX_SECRET_VOLUMES, MAX_PATCH_BYTES][..],
+                    over => over,
+                };
+                assert!(
+                    expected.iter().any(|&limit| names_limit(&message, limit)),
+                    "denied for another reason than the limits {expected:?}, though admitted \
+                     with {small:?}: {message}"
+                );
+                return;
+            }
+        };
+        assert!(over.is_empty(), "admitted over the limits {over:?}");
+        let patch_bytes = serde_json::to_vec(&patch).expect("patch to JSON").len();
         assert!(
-            !unique_names(&original, lists) || unique_names(&doc, lists),
-            "duplicate names in {lists:?} after the patch: {doc:#}"
+            patch_bytes <= MAX_PATCH_BYTES,
+            "a patch of {patch_bytes} bytes is admitted"
         );
-    }
-    assert_eq!(doc["metadata"]["annotations"][STATUS], STATUS_INJECTED);
-    let patched: Pod = serde_json::from_value(doc).expect("the patched pod is a Pod");
-    assert_eq!(
-        mutate_pod(&patched, namespace, &settings),
-        Ok(Outcome::Skip(SkipReason::AlreadyInjected)),
-        "a second admission changes the pod"
-    );
+        let original = serde_json::to_value(&pod).expect("pod to JSON");
+        let mut doc = original.clone();
+        if let Err(err) = json_patch::patch(&mut doc, &patch) {
+            panic!(
+                "patch does not apply: {err}\npod: {original:#}\npatch: {:#}",
+                serde_json::to_value(&patch).expect("patch to JSON")
+            );
+        }
+        for lists in [&["initContainers", "containers"][..], &["volumes"][..]] {
+            assert!(
+                !unique_names(&original, lists) || unique_names(&doc, lists),
+                "duplicate names in {lists:?} after the patch: {doc:#}"
+            );
+        }
+        assert_eq!(doc["metadata"]["annotations"][STATUS], STATUS_INJECTED);
+        // The API server refuses larger annotations after the webhooks ran.
+        let patched_bytes = doc["metadata"]["annotations"]
+            .as_object()
+            .map_or(0, annotation_bytes);
+        assert!(
+            patched_bytes <= MAX_ANNOTATION_BYTES,
+            "the patched pod has {patched_bytes} bytes of annotations"
+        );
+        let patched: Pod = serde_json::from_value(doc).expect("the patched pod is a Pod");
+        assert_eq!(
+            mutate_pod(&patched, namespace, &settings),
+            Ok(Outcome::Skip(SkipReason::AlreadyInjected)),
+            "a second admission changes the pod"
+        );
+    });
 });

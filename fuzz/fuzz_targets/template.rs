@@ -1,21 +1,34 @@
 //! Arbitrary bytes as template text through the agent's template parser, and a render of
-//! every template that parses against a small fixed set of secrets.
+//! every template that parses against a small fixed set of secrets, both on a thread with
+//! the 2 MiB stack of a tokio worker: the injector parses every template on one, and the
+//! renderer bounds its nesting to fit in one.
 //!
-//! Properties: no panic, no hang (libFuzzer's `-timeout`), and every parse or render error
-//! names the template and a line:column inside the text.
+//! The first byte picks the delimiters (`% 3`: `{{ }}`, `[[ ]]`, `<% %>`), `missingkey=error`
+//! (bit 7) and whether a four-byte header follows (bit 6). The header asks for the text to
+//! be repeated (up to the injector's 64 KiB template limit) and wrapped in up to 8,191
+//! levels of one nesting construct (see [`keyhole_fuzz::Nesting`]).
+//!
+//! Properties: no panic, no stack overflow, no hang (libFuzzer's `-timeout`); every parse
+//! or render error names the template and a line:column inside the text; a text nested
+//! past [`MAX_NESTING`] does not parse, and with a plain body the error is the nesting
+//! limit's.
 
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
 
-use keyhole_agent::template::{RenderContext, RenderOptions, Request, Template};
+use keyhole_agent::template::{MAX_NESTING, RenderContext, RenderOptions, Request, Template};
 use keyhole_agent::vault::Secret;
+use keyhole_fuzz::{Construct, Nesting, on_worker_stack, report_stack_overflows};
 use libfuzzer_sys::fuzz_target;
 
 const NAME: &str = "fuzz.ctmpl";
 
 /// Delimiter pairs picked by the first byte: the default, and the custom pairs users set.
 const DELIMS: [(&str, &str); 3] = [("", ""), ("[[", "]]"), ("<%", "%>")];
+
+/// The first byte's bit that says a nesting header follows.
+const SHAPED: u8 = 0x40;
 
 /// What every read or write answers: a KV v2 shaped secret with a few value types.
 static SECRET: LazyLock<Arc<Secret>> = LazyLock::new(|| {
@@ -47,24 +60,25 @@ fn assert_position(message: &str, line: usize, column: usize, text: &str) {
     );
 }
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else {
-        return;
-    };
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
-    let (left, right) = DELIMS[usize::from(selector) % DELIMS.len()];
+/// Parses `text` and renders it, answering its Vault requests for up to four passes.
+/// Returns the parse error's message, if any.
+fn parse_and_render(
+    text: &str,
+    left: &str,
+    right: &str,
+    missing_key_error: bool,
+) -> Option<String> {
     let template = match Template::parse(NAME, text, left, right) {
         Ok(template) => template,
         Err(err) => {
-            assert_position(&err.to_string(), err.line, err.column, text);
-            return;
+            let message = err.to_string();
+            assert_position(&message, err.line, err.column, text);
+            return Some(message);
         }
     };
     let mut ctx = RenderContext::new();
     let options = RenderOptions {
-        error_on_missing_key: selector & 0x80 != 0,
+        error_on_missing_key: missing_key_error,
     };
     // Each pass answers the requests of the last; secrets nested in secrets need a few.
     for _ in 0..4 {
@@ -87,4 +101,56 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    None
+}
+
+fuzz_target!(init: report_stack_overflows(), |data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let (nesting, rest) = match rest.split_first_chunk::<4>() {
+        Some((header, rest)) if selector & SHAPED != 0 => {
+            (Some(Nesting::from_header(*header)), rest)
+        }
+        _ => (None, rest),
+    };
+    let Ok(body) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let (left, right) = DELIMS[usize::from(selector) % DELIMS.len()];
+    let missing_key_error = selector & 0x80 != 0;
+    on_worker_stack(|| {
+        let Some(nesting) = nesting else {
+            parse_and_render(body, left, right, missing_key_error);
+            return;
+        };
+        let text = nesting.wrap(body, left, right);
+        let parsed = parse_and_render(&text, left, right, missing_key_error);
+        if !nesting.too_deep() {
+            return;
+        }
+        assert!(
+            parsed.is_some(),
+            "{} levels of {:?} parsed",
+            nesting.levels(),
+            nesting.construct
+        );
+        // With a body that parses, the nesting is what the parser refuses.
+        let plain = if nesting.construct == Construct::Parens {
+            "1"
+        } else {
+            "x"
+        };
+        let text = Nesting {
+            repeat: 1,
+            ..nesting
+        }
+        .wrap(plain, left, right);
+        let message = parse_and_render(&text, left, right, missing_key_error)
+            .expect("too deep to parse");
+        assert!(
+            message.contains(&format!("nested more than {MAX_NESTING} levels deep")),
+            "not the nesting limit: {message}"
+        );
+    });
 });
