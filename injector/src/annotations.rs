@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::agent_paths;
-use crate::limits::{MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
+use crate::limits::{MAX_ANNOTATION_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
 use crate::pod::Pod;
 use crate::settings::Settings;
 
@@ -744,9 +744,24 @@ const FREE_TEXT_PREFIXES: [&str; 2] = ["agent-inject-template-", "agent-inject-c
 /// Checks what the rest of parsing relies on: names that Kubernetes accepts
 /// under our prefixes (so a secret's name is a plain file name), and no
 /// control characters in the values keyhole uses, templates and commands
-/// aside. Their total size was bounded when
-/// the pod was read ([`crate::pod`]).
+/// aside. Their total size, bounded when the pod was read ([`crate::pod`]),
+/// must leave room for the status annotation the patch sets.
 fn check_bounds(map: &BTreeMap<String, String>) -> Result<()> {
+    // The patch sets agent-inject-status, and the patched pod must still be
+    // one the API server stores.
+    let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let patched = bytes - map.get(STATUS).map_or(0, |v| STATUS.len() + v.len())
+        + STATUS.len()
+        + STATUS_INJECTED.len();
+    if patched > MAX_ANNOTATION_BYTES {
+        return Err(Denial::new(
+            "metadata.annotations",
+            format!(
+                "{patched} bytes of annotations once {STATUS} is set, over the limit of \
+                 {MAX_ANNOTATION_BYTES}"
+            ),
+        ));
+    }
     for (key, value) in map {
         let Some(name) = key
             .strip_prefix(VAULT_PREFIX)

@@ -503,3 +503,33 @@ fn annotations_keyhole_ignores_may_hold_newlines() {
         ["vault.hashicorp.com/agent-json-patch: ignored: not supported by keyhole"]
     );
 }
+
+#[test]
+fn a_pod_at_the_annotation_limit_leaves_room_for_the_status() {
+    let mut annotations = vec![INJECT, ROLE, DB];
+    let used: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let key = "example.com/padding";
+    let padding = "x".repeat(MAX_ANNOTATION_BYTES - used - key.len());
+    annotations.push((key, padding.as_str()));
+    assert_eq!(
+        denial(&mk_pod(&annotations)),
+        format!(
+            "metadata.annotations: {} bytes of annotations once \
+             vault.hashicorp.com/agent-inject-status is set, over the limit of \
+             {MAX_ANNOTATION_BYTES}",
+            MAX_ANNOTATION_BYTES + "vault.hashicorp.com/agent-inject-status".len() + 8
+        )
+    );
+    // With room for it, the patched pod's annotations fit.
+    let shorter = "x".repeat(padding.len() - 47);
+    annotations.pop();
+    annotations.push((key, shorter.as_str()));
+    let (_, mutated) = mutate(&mk_pod(&annotations), &settings());
+    let bytes: usize = mutated["metadata"]["annotations"]
+        .as_object()
+        .expect("annotations")
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().expect("string").len())
+        .sum();
+    assert_eq!(bytes, MAX_ANNOTATION_BYTES);
+}

@@ -215,23 +215,24 @@ impl<'a> Exec<'a> {
         // Declared variables were pushed by the pipeline; reassign them per
         // element.
         let mark = self.vars.len();
-        let items: Vec<(Value<'a>, Value<'a>)> = if v.is_map() {
-            v.map_entries()
-                .into_iter()
-                .map(|(k, v)| (Value::String(Rc::from(k)), v))
-                .collect()
+        // Lazily: `range N` over an integer builds nothing, however large N.
+        let items: Box<dyn Iterator<Item = (Value<'a>, Value<'a>)> + '_> = if v.is_map() {
+            Box::new(
+                v.map_entries()
+                    .into_iter()
+                    .map(|(k, v)| (Value::String(Rc::from(k)), v)),
+            )
         } else if let Some(items) = v.list_items() {
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, e)| (Value::Int(i as i64), e))
-                .collect()
+            Box::new(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (Value::Int(i as i64), e)),
+            )
         } else {
             match v {
-                Value::Missing | Value::Nil => Vec::new(),
-                Value::Int(n) => (0..n.max(0))
-                    .map(|i| (Value::Int(i), Value::Int(i)))
-                    .collect(),
+                Value::Missing | Value::Nil => Box::new(std::iter::empty()),
+                Value::Int(n) => Box::new((0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i)))),
                 other => {
                     return Err(self.err(
                         b.pipe.pos,
@@ -244,7 +245,8 @@ impl<'a> Exec<'a> {
                 }
             }
         };
-        if items.is_empty() {
+        let mut items = items.peekable();
+        if items.peek().is_none() {
             if let Some(else_list) = &b.else_list {
                 return self.walk_list(dot, else_list);
             }

@@ -13,6 +13,14 @@ use super::exec::Exec;
 use super::print::{sprint, sprintf, sprintln};
 use super::value::{Pem, TooDeep, Value};
 
+/// Numbers `loop` may return. consul-template's `loop` streams its numbers,
+/// so a huge count only costs time there; here the list is built, 48 bytes
+/// an item, and a count from a typo must not take the agent's memory.
+const MAX_LIST_ITEMS: i64 = 1_000_000;
+
+/// Bytes `indent` may build into one string.
+const MAX_STRING_BYTES: usize = 64 << 20;
+
 /// Every function name the parser accepts.
 const NAMES: &[&str] = &[
     "and",
@@ -301,6 +309,12 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
                     ));
                 }
             };
+            let count = stop.saturating_sub(start).max(0);
+            if count > MAX_LIST_ITEMS {
+                return Err(format!(
+                    "loop: {count} items, more than the limit of {MAX_LIST_ITEMS}"
+                ));
+            }
             Ok(Value::List(Rc::new(
                 (start..stop).map(Value::Int).collect(),
             )))
@@ -426,10 +440,18 @@ pub(crate) fn call<'a>(ex: &mut Exec<'a>, name: &str, args: Vec<Value<'a>>) -> F
             };
             let n = usize::try_from(n)
                 .map_err(|_| "indent value must be a positive integer".to_owned())?;
+            let text = string_arg(&args[1])?;
+            let lines = text.matches('\n').count() + 1;
+            if n.saturating_mul(lines) > MAX_STRING_BYTES {
+                return Err(format!(
+                    "indent: {n} spaces on {lines} lines, more than the limit of \
+                     {MAX_STRING_BYTES} bytes"
+                ));
+            }
             let prefix = " ".repeat(n);
             let mut out = String::new();
             let mut at_line_start = true;
-            for c in string_arg(&args[1])?.chars() {
+            for c in text.chars() {
                 if at_line_start && c != '\n' {
                     out.push_str(&prefix);
                 }

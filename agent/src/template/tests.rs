@@ -791,3 +791,25 @@ fn parse_json_of_deeply_nested_text_fails_naming_the_function() {
         &err[err.len().saturating_sub(200)..]
     );
 }
+
+#[test]
+fn ranging_over_a_huge_integer_builds_nothing() {
+    let text =
+        "{{ range $i := 100000000000 }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ $i }}{{ end }}";
+    assert_eq!(render(text, &[]), "012");
+}
+
+#[test]
+fn huge_counts_are_errors_not_allocations() {
+    assert_eq!(
+        render_err("{{ range loop 100000000000 }}{{ end }}", &[]),
+        "test:1:10: executing at <loop 100000000000>: error calling loop: loop: \
+         100000000000 items, more than the limit of 1000000"
+    );
+    assert_eq!(
+        render_err(r#"{{ indent 100000000000 "x" }}"#, &[]),
+        "test:1:4: executing at <indent 100000000000 \"x\">: error calling indent: indent: \
+         100000000000 spaces on 1 lines, more than the limit of 67108864 bytes"
+    );
+    assert_eq!(render("{{ range loop 2 4 }}{{ . }}{{ end }}", &[]), "23");
+}
