@@ -161,22 +161,25 @@ fn deeply_nested_templates_are_denied_without_overflowing_the_stack() {
 
 #[test]
 fn too_many_secrets_are_denied_with_the_limit_and_the_count() {
-    // 20,000 secrets of one path once took the duplicate check 26 s.
-    for count in [MAX_SECRETS + 1, 20_000] {
-        let mut annotations = vec![INJECT, ROLE];
+    let secrets = |count: usize| {
         let keys: Vec<String> = (0..count)
             .map(|i| format!("vault.hashicorp.com/agent-inject-secret-s{i}"))
             .collect();
+        let mut annotations = vec![INJECT, ROLE];
         annotations.extend(keys.iter().map(|k| (k.as_str(), "secret/data/db")));
-        let message = denial(&mk_pod(&annotations));
-        assert!(
-            message.starts_with(&format!(
-                "vault.hashicorp.com/agent-inject-secret-*: {count} secrets, over the limit of \
-                 {MAX_SECRETS} per pod"
-            )) || message.starts_with(TOO_MUCH_ANNOTATION),
-            "{message}"
-        );
-    }
+        denial(&mk_pod(&annotations))
+    };
+    assert_eq!(
+        secrets(MAX_SECRETS + 1),
+        format!(
+            "vault.hashicorp.com/agent-inject-secret-*: {} secrets, over the limit of \
+             {MAX_SECRETS} per pod",
+            MAX_SECRETS + 1
+        )
+    );
+    // 20,000 secrets of one path once took the duplicate check 26 s; their
+    // annotations alone are over the limit now.
+    assert_eq!(secrets(20_000), TOO_MUCH_ANNOTATION);
 }
 
 #[test]
