@@ -66,6 +66,9 @@ impl Bao {
                 &format!("-dev-listen-address={address}"),
                 &format!("-config={}", config.display()),
             ])
+            // A dev server writes its root token to ~/.vault-token through a
+            // temporary file; servers started in parallel must not share it.
+            .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("should succeed"))
             .stderr(log)
