@@ -5,9 +5,19 @@
 //! [`mutate_pod`], and the resulting JSON Patch is applied to the template.
 //! Every other document, and every document the mutation leaves alone, is
 //! passed through byte for byte, comments included.
+//!
+//! Documents are read as kubectl reads them, which is YAML 1.1 through Go's
+//! `yaml.v2`: an integer with a leading `0` is octal (`defaultMode: 0754` is
+//! 492), and a key given twice keeps its later value. Each repeated key is
+//! reported as a warning, since the earlier value is silently lost.
+
+use std::fmt;
 
 use k8s_openapi::api::core::v1::Pod;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value, json};
+use serde_saphyr::DuplicateKeyPolicy;
 
 use crate::annotations::Denial;
 use crate::patch::{Outcome, mutate_pod};
@@ -129,8 +139,8 @@ fn mutate_document(
     warnings: &mut Vec<String>,
 ) -> Result<Option<String>> {
     let yaml_error = |message: String| Error::Yaml { index, message };
-    let mut doc: Value = match serde_saphyr::from_str::<Option<Value>>(body) {
-        Ok(Some(doc)) => doc,
+    let (mut doc, repeated) = match read_document(body) {
+        Ok(Some(read)) => read,
         Ok(None) => return Ok(None),
         Err(e) => return Err(yaml_error(e.to_string())),
     };
@@ -142,6 +152,9 @@ fn mutate_document(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    warnings.extend(repeated.iter().map(|key| {
+        format!("{kind}/{name}: {key} is given twice; the later value is used, as kubectl does")
+    }));
     let namespace = doc["metadata"]["namespace"]
         .as_str()
         .unwrap_or(DEFAULT_NAMESPACE)
@@ -171,6 +184,136 @@ fn mutate_document(
     serde_saphyr::to_string(&doc)
         .map(Some)
         .map_err(|e| invalid(e.to_string()))
+}
+
+/// Reads one YAML document as kubectl does (see the module doc): its value,
+/// and the path of every mapping key given more than once.
+fn read_document(body: &str) -> Result<Option<(Value, Vec<String>)>, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        duplicate_keys: DuplicateKeyPolicy::PassThrough,
+    };
+    let doc: Option<KubectlDocument> = serde_saphyr::from_str_with_options(body, options)?;
+    Ok(doc.map(|doc| (doc.value, doc.repeated)))
+}
+
+/// A document's value and its repeated keys.
+struct KubectlDocument {
+    value: Value,
+    repeated: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for KubectlDocument {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut repeated = Vec::new();
+        let value = Tracked {
+            path: String::new(),
+            repeated: &mut repeated,
+        }
+        .deserialize(deserializer)?;
+        Ok(Self { value, repeated })
+    }
+}
+
+/// Builds a JSON value from YAML, noting repeated mapping keys by their path
+/// (`metadata.annotations['vault.hashicorp.com/role']`, as kubectl's JSONPath
+/// writes it). Nesting is bounded by
+/// the YAML parser's depth budget.
+struct Tracked<'a> {
+    path: String,
+    repeated: &'a mut Vec<String>,
+}
+
+impl Tracked<'_> {
+    /// The value under `key` (a map key, or a list index) of this one.
+    fn child(&mut self, key: &str) -> Tracked<'_> {
+        let plain = key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let path = match (self.path.is_empty(), plain) {
+            (true, true) => key.to_owned(),
+            (false, true) => format!("{}.{key}", self.path),
+            (_, false) => format!("{}['{key}']", self.path),
+        };
+        Tracked {
+            path,
+            repeated: self.repeated,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Tracked<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tracked<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a number JSON can hold")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.child(&items.len().to_string()))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(self.child(&key))?;
+            if out.insert(key.clone(), value).is_some() {
+                let path = self.child(&key).path;
+                self.repeated.push(path);
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Where an object of `kind` keeps its pod template, as a JSON pointer.
@@ -212,6 +355,59 @@ mod tests {
                 ("--- # c\n", "c: 3\n")
             ]
         );
+    }
+
+    #[test]
+    fn reads_yaml_1_1_octal_as_kubectl_does() {
+        let (doc, repeated) =
+            read_document("mode: 0754\nhex: 0x1f\ndecimal: 754\nquoted: '0754'\n")
+                .expect("parses")
+                .expect("a document");
+        assert_eq!(
+            doc,
+            json!({"mode": 492, "hex": 31, "decimal": 754, "quoted": "0754"})
+        );
+        assert!(repeated.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_the_later_value_and_is_named() {
+        let yaml = "metadata:\n  annotations:\n    vault.hashicorp.com/role: a\n    vault.hashicorp.com/role: b\nspec:\n  containers:\n  - name: first\n    name: second\n";
+        let (doc, repeated) = read_document(yaml).expect("parses").expect("a document");
+        assert_eq!(
+            doc["metadata"]["annotations"]["vault.hashicorp.com/role"],
+            "b"
+        );
+        assert_eq!(doc["spec"]["containers"][0]["name"], "second");
+        assert_eq!(
+            repeated,
+            [
+                "metadata.annotations['vault.hashicorp.com/role']",
+                "spec.containers.0.name"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_annotation_is_a_warning_naming_the_object_and_key() {
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    vault.hashicorp.com/agent-inject: \"true\"\n    vault.hashicorp.com/agent-inject-secret-db: kv/db\n    vault.hashicorp.com/role: app\n    vault.hashicorp.com/role: app\nspec:\n  containers:\n  - name: app\n    image: app\n";
+        let settings = Settings {
+            vault_addr: Some("https://vault:8200".to_owned()),
+            ..Settings::default()
+        };
+        let out = mutate_documents(yaml, &settings).expect("mutates");
+        assert!(
+            out.warnings.contains(&"Pod/web: metadata.annotations['vault.hashicorp.com/role'] is given twice; the later value is used, as kubectl does".to_owned()),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    #[test]
+    fn an_empty_document_is_passed_through() {
+        assert_eq!(read_document("# only a comment\n").expect("parses"), None);
+        let out = mutate_documents("---\n# nothing\n---\n", &Settings::default()).expect("mutates");
+        assert_eq!(out.yaml, "---\n# nothing\n---\n");
     }
 
     #[test]
