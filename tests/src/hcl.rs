@@ -1,6 +1,5 @@
-//! Vault Agent config text for tests. HCL reads JSON's string syntax, so any
-//! value, a path or a template with quotes and newlines, is written quoted by
-//! serde_json.
+//! Strings in HCL config files. HCL reads JSON's string syntax, so any value, a path or
+//! a template with quotes and newlines, is written quoted by serde_json.
 
 use std::path::Path;
 
@@ -12,13 +11,4 @@ pub fn hcl(s: impl AsRef<str>) -> String {
 /// `path` as an HCL string.
 pub fn hcl_path(path: &Path) -> String {
     hcl(path.display().to_string())
-}
-
-/// A `template` stanza rendering `contents` into `destination`.
-pub fn template_stanza(destination: &Path, contents: &str) -> String {
-    format!(
-        "template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl_path(destination),
-        hcl(contents)
-    )
 }

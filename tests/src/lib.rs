@@ -14,6 +14,7 @@
 
 mod agent;
 mod bao;
+mod config;
 mod engines;
 pub mod example;
 mod hcl;
@@ -22,6 +23,7 @@ mod pod;
 mod postgres;
 mod proxy;
 mod sa_token;
+mod tls;
 mod tools;
 
 pub use agent::{
@@ -30,15 +32,19 @@ pub use agent::{
     workspace_bin,
 };
 pub use bao::{Bao, BaoOptions};
+pub use config::{AgentConfig, AutoAuth, Sink, Template};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
-pub use hcl::{hcl, hcl_path, template_stanza};
+pub use hcl::{hcl, hcl_path};
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, SeenRequest};
-pub use sa_token::{ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token};
+pub use sa_token::{
+    HOUR, ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token,
+};
+pub use tls::{BaoTls, TLS_SERVER_NAME};
 pub use tools::{Tool, require};
 
 use std::net::TcpListener;
