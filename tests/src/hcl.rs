@@ -4,11 +4,11 @@
 use std::path::Path;
 
 /// `s` as an HCL string.
-pub fn hcl(s: impl AsRef<str>) -> String {
+pub(crate) fn hcl(s: impl AsRef<str>) -> String {
     serde_json::to_string(s.as_ref()).expect("a string serialises")
 }
 
 /// `path` as an HCL string.
-pub fn hcl_path(path: &Path) -> String {
+pub(crate) fn hcl_path(path: &Path) -> String {
     hcl(path.display().to_string())
 }

@@ -5,8 +5,9 @@
 //! throwaway cluster for the `database` secrets engine), [`TokenReviewer`] (the
 //! kube-apiserver TokenReview endpoint the `kubernetes` auth method calls), [`FaultProxy`]
 //! (a TCP proxy that makes Vault slow, hung, resetting or unreachable on demand).
-//! [`mint_sa_token`] makes projected service-account tokens, and [`run_bao_agent`] /
-//! [`keyhole_agent_bin`] run the two agents side by side.
+//! [`mint_sa_token`] makes projected service-account tokens, [`AgentConfig`] writes agent
+//! config files from typed parts, and [`run_bao_agent`] / [`run_keyhole_agent`] run the two
+//! agents side by side on one.
 //!
 //! Every helper returns [`anyhow::Result`] with context naming the path, status or command
 //! that failed, so a test can use `?` and still fail with a readable message. A missing
@@ -36,7 +37,6 @@ pub use config::{AgentConfig, AutoAuth, Sink, Template};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
-pub use hcl::{hcl, hcl_path};
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
