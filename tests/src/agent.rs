@@ -1,6 +1,7 @@
 //! Running `bao agent` (the reference) and `keyhole-agent` on the same config.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -46,12 +47,13 @@ impl AgentRun {
     }
 }
 
-/// Runs `bao agent -config=<file>` with `config` (HCL, or JSON when it starts with `{`)
-/// and the extra environment `env` until it exits, and collects the files under `dir`.
+/// Runs `bao agent -config=<file>` with `config` (an [`AgentConfig`](crate::AgentConfig),
+/// or literal HCL, or JSON when it starts with `{`) and the extra environment `env` until
+/// it exits, and collects the files under `dir`.
 /// The config should set `exit_after_auth = true` (init mode); the run is killed after a
 /// minute otherwise.
 pub async fn run_bao_agent(
-    config: &str,
+    config: impl Display,
     dir: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<AgentRun> {
@@ -69,11 +71,11 @@ pub async fn run_bao_agent(
     run(command, dir, env).await
 }
 
-/// Runs `keyhole-agent --config <file>` with `config` (HCL, or JSON when it starts with
-/// `{`) and the extra environment `env`, exactly as [`run_bao_agent`] runs `bao agent`, and
-/// collects the files under `dir`.
+/// Runs `keyhole-agent --config <file>` with `config` (as for [`run_bao_agent`]) and the
+/// extra environment `env`, exactly as [`run_bao_agent`] runs `bao agent`, and collects the
+/// files under `dir`.
 pub async fn run_keyhole_agent(
-    config: &str,
+    config: impl Display,
     dir: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<AgentRun> {
@@ -93,7 +95,7 @@ pub struct SpawnOptions {
 /// `keyhole-agent --config <file>` with `config` written to a temporary directory that
 /// also serves as `$HOME`; returns the command, the directory (keep it) and the file.
 fn keyhole_command(
-    config: &str,
+    config: impl Display,
     options: &SpawnOptions,
 ) -> anyhow::Result<(Command, tempfile::TempDir, PathBuf)> {
     let config_dir = tempfile::Builder::new()
@@ -164,7 +166,8 @@ pub fn workspace_bin(name: &str, override_var: &str) -> anyhow::Result<PathBuf> 
     Ok(bin)
 }
 
-fn write_config(config: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+fn write_config(config: impl Display, dir: &Path) -> anyhow::Result<PathBuf> {
+    let config = config.to_string();
     let name = if config.trim_start().starts_with('{') {
         "agent.json"
     } else {
@@ -233,10 +236,10 @@ pub struct RunningAgent {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
-/// Starts `keyhole-agent --config <file>` with `config` and the extra
-/// environment `env`, collecting what it logs.
+/// Starts `keyhole-agent --config <file>` with `config` (as for [`run_bao_agent`]) and the
+/// extra environment `env`, collecting what it logs.
 pub async fn spawn_keyhole_agent(
-    config: &str,
+    config: impl Display,
     env: &[(&str, &str)],
 ) -> anyhow::Result<RunningAgent> {
     spawn_keyhole_agent_with(config, env, &SpawnOptions::default()).await
@@ -244,7 +247,7 @@ pub async fn spawn_keyhole_agent(
 
 /// Like [`spawn_keyhole_agent`], started as `options` say.
 pub async fn spawn_keyhole_agent_with(
-    config: &str,
+    config: impl Display,
     env: &[(&str, &str)],
     options: &SpawnOptions,
 ) -> anyhow::Result<RunningAgent> {

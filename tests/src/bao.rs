@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::tls::BaoTls;
 use crate::tools::{Tool, require};
 use crate::{free_port_pair, install_crypto_provider, log_tail};
 
@@ -36,6 +37,9 @@ pub struct BaoOptions {
     /// benchmarks can count the requests a client made. OpenBao only accepts audit devices
     /// from its config file, so this is a start-time option.
     pub audit_log: bool,
+    /// Add a TLS listener and one that requires client certificates, with a new CA
+    /// (see [`Bao::tls`]). The API address stays plain HTTP.
+    pub tls: bool,
 }
 
 /// An OpenBao server owned by one test.
@@ -51,6 +55,7 @@ pub struct Bao {
     dir: TempDir,
     port: u16,
     addr: String,
+    tls: Option<BaoTls>,
     root_token: String,
     child: Option<Child>,
     http: reqwest::Client,
@@ -94,6 +99,10 @@ impl Bao {
         let bin = require(Tool::Bao)?;
         let dir = tempfile::Builder::new().prefix("keyhole-bao-").tempdir()?;
         let port = free_port_pair()?;
+        let tls = options
+            .tls
+            .then(|| BaoTls::generate(dir.path()))
+            .transpose()?;
         let state = RandomState::new();
         let root_token = format!("root-{:016x}{:016x}", state.hash_one(1), state.hash_one(2));
         let http = reqwest::Client::builder()
@@ -106,6 +115,7 @@ impl Bao {
             dir,
             port,
             addr: format!("http://127.0.0.1:{port}"),
+            tls,
             root_token,
             child: None,
             http,
@@ -115,6 +125,14 @@ impl Bao {
     /// The server's address, e.g. `http://127.0.0.1:38211` (what `VAULT_ADDR` takes).
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The TLS listeners and the files a client needs for them; fails if the server was
+    /// started without [`BaoOptions::tls`]. They stay the same across restarts.
+    pub fn tls(&self) -> anyhow::Result<&BaoTls> {
+        self.tls
+            .as_ref()
+            .context("this Bao was started without BaoOptions { tls: true, .. }")
     }
 
     /// The loopback port the server listens on; it stays the same across restarts.
@@ -143,7 +161,7 @@ impl Bao {
     /// Fails if the server was started without [`BaoOptions::audit_log`].
     pub fn audit_entries(&self) -> anyhow::Result<Vec<Value>> {
         if !self.options.audit_log {
-            bail!("this Bao was started without BaoOptions {{ audit_log: true }}");
+            bail!("this Bao was started without BaoOptions {{ audit_log: true, .. }}");
         }
         let path = self.audit_log_path();
         let text = match std::fs::read_to_string(&path) {
@@ -389,7 +407,7 @@ impl Bao {
                     .arg("-dev")
                     .arg(format!("-dev-root-token-id={}", self.root_token))
                     .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port));
-                if self.options.audit_log {
+                if self.options.audit_log || self.tls.is_some() {
                     command.arg(format!("-config={}", self.write_config("")?.display()));
                 }
             }
@@ -409,7 +427,8 @@ impl Bao {
         self.wait_for(|status| status == StatusCode::OK).await
     }
 
-    /// The server's config file: `server` plus the audit device when asked for.
+    /// The server's config file: `server` plus the audit device and the TLS listeners
+    /// when asked for.
     fn write_config(&self, server: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.path().join("server.hcl");
         let mut config = server.to_owned();
@@ -418,6 +437,9 @@ impl Bao {
                 "audit \"file\" \"file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
                 self.audit_log_path().display().to_string()
             ));
+        }
+        if let Some(tls) = &self.tls {
+            config.push_str(&tls.listeners());
         }
         std::fs::write(&path, config)?;
         Ok(path)

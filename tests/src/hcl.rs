@@ -1,24 +1,14 @@
-//! Vault Agent config text for tests. HCL reads JSON's string syntax, so any
-//! value, a path or a template with quotes and newlines, is written quoted by
-//! serde_json.
+//! Strings in HCL config files. HCL reads JSON's string syntax, so any value, a path or
+//! a template with quotes and newlines, is written quoted by serde_json.
 
 use std::path::Path;
 
 /// `s` as an HCL string.
-pub fn hcl(s: impl AsRef<str>) -> String {
+pub(crate) fn hcl(s: impl AsRef<str>) -> String {
     serde_json::to_string(s.as_ref()).expect("a string serialises")
 }
 
 /// `path` as an HCL string.
-pub fn hcl_path(path: &Path) -> String {
+pub(crate) fn hcl_path(path: &Path) -> String {
     hcl(path.display().to_string())
-}
-
-/// A `template` stanza rendering `contents` into `destination`.
-pub fn template_stanza(destination: &Path, contents: &str) -> String {
-    format!(
-        "template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl_path(destination),
-        hcl(contents)
-    )
 }

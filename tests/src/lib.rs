@@ -5,8 +5,9 @@
 //! throwaway cluster for the `database` secrets engine), [`TokenReviewer`] (the
 //! kube-apiserver TokenReview endpoint the `kubernetes` auth method calls), [`FaultProxy`]
 //! (a TCP proxy that makes Vault slow, hung, resetting or unreachable on demand).
-//! [`mint_sa_token`] makes projected service-account tokens, and [`run_bao_agent`] /
-//! [`keyhole_agent_bin`] run the two agents side by side.
+//! [`mint_sa_token`] makes projected service-account tokens, [`AgentConfig`] writes agent
+//! config files from typed parts, and [`run_bao_agent`] / [`run_keyhole_agent`] run the two
+//! agents side by side on one.
 //!
 //! Every helper returns [`anyhow::Result`] with context naming the path, status or command
 //! that failed, so a test can use `?` and still fail with a readable message. A missing
@@ -14,6 +15,7 @@
 
 mod agent;
 mod bao;
+mod config;
 mod engines;
 pub mod example;
 mod hcl;
@@ -22,6 +24,7 @@ mod pod;
 mod postgres;
 mod proxy;
 mod sa_token;
+mod tls;
 mod tools;
 
 pub use agent::{
@@ -30,15 +33,18 @@ pub use agent::{
     workspace_bin,
 };
 pub use bao::{Bao, BaoOptions};
+pub use config::{AgentConfig, AutoAuth, Sink, Template};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
-pub use hcl::{hcl, hcl_path, template_stanza};
 pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, SeenRequest};
-pub use sa_token::{ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token};
+pub use sa_token::{
+    HOUR, ISSUER, SA_PUBLIC_KEY_PEM, SaClaims, mint_sa_token, mint_untrusted_sa_token,
+};
+pub use tls::{BaoTls, TLS_SERVER_NAME};
 pub use tools::{Tool, require};
 
 use std::net::TcpListener;

@@ -7,6 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+/// One hour: a service-account token lifetime that outlasts any test.
+pub const HOUR: Duration = Duration::from_secs(3600);
+
 /// The issuer every minted token carries, as in a default cluster.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 

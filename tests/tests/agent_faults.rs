@@ -13,14 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyhole_tests::{
-    Bao, BaoOptions, Fault, FaultProxy, RunningAgent, SaClaims, SpawnOptions, configure_jwt_auth,
-    free_port, hcl, hcl_path, metric_value, mint_sa_token, run_keyhole_agent, scrape_metrics,
-    spawn_keyhole_agent, spawn_keyhole_agent_with, template_stanza,
+    AgentConfig, AutoAuth, Bao, BaoOptions, Fault, FaultProxy, HOUR, RunningAgent, SaClaims, Sink,
+    SpawnOptions, Template, configure_jwt_auth, free_port, metric_value, mint_sa_token,
+    run_keyhole_agent, scrape_metrics, spawn_keyhole_agent, spawn_keyhole_agent_with,
 };
 use reqwest::Method;
 use serde_json::json;
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// The agent's login backoff in these tests (`min_backoff`, `max_backoff`).
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -65,19 +63,18 @@ fn workdir() -> anyhow::Result<tempfile::TempDir> {
 
 /// An init-mode config talking to `vault`: jwt login as `role` from `<dir>/jwt` with
 /// `backoff` (min, max), `num_retries = 3`, and one template at `<out>/db`.
-fn init_config(vault: &str, role: &str, backoff: (&str, &str), dir: &Path, out: &Path) -> String {
-    format!(
-        "vault {{\n  address = {}\n  retry {{\n    num_retries = 3\n  }}\n}}\nexit_after_auth = true\n\
-         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = {}\n    max_backoff = {}\n    config = {{\n      role = {}\n      path = {}\n    }}\n  }}\n}}\n\
-         template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl(vault),
-        hcl(backoff.0),
-        hcl(backoff.1),
-        hcl(role),
-        hcl_path(&dir.join("jwt")),
-        hcl_path(&out.join("db")),
-        hcl(PASSWORD),
-    )
+fn init_config(
+    vault: &str,
+    role: &str,
+    backoff: (Duration, Duration),
+    dir: &Path,
+    out: &Path,
+) -> AgentConfig {
+    AgentConfig::new(vault)
+        .num_retries(3)
+        .exit_after_auth(true)
+        .auto_auth(AutoAuth::jwt(role, dir.join("jwt")).backoff(backoff.0, backoff.1))
+        .template(Template::new(out.join("db"), PASSWORD))
 }
 
 /// A sidecar config talking to `vault`: jwt login from `<dir>/jwt` with
@@ -88,27 +85,24 @@ fn sidecar_config(
     dir: &Path,
     templates: &[(&str, &str)],
     metrics: Option<SocketAddr>,
-) -> String {
-    let mut config = format!(
-        "vault {{\n  address = {}\n}}\n\
-         auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"{}s\"\n    max_backoff = \"{}s\"\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n\
-         template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n",
-        hcl(vault),
-        MIN_BACKOFF.as_secs(),
-        MAX_BACKOFF.as_secs(),
-        hcl_path(&dir.join("jwt")),
-        hcl_path(&dir.join("token")),
-    );
-    if let Some(addr) = metrics {
-        config.push_str(&format!(
-            "keyhole {{\n  metrics_listen = {}\n}}\n",
-            hcl(addr.to_string())
-        ));
+) -> AgentConfig {
+    let config = AgentConfig::new(vault)
+        .auto_auth(
+            AutoAuth::jwt("app", dir.join("jwt"))
+                .backoff(MIN_BACKOFF, MAX_BACKOFF)
+                .remove_jwt_after_reading(false)
+                .sink(Sink::file(dir.join("token"))),
+        )
+        .static_secret_render_interval(Duration::from_secs(1))
+        .templates(
+            templates
+                .iter()
+                .map(|(name, contents)| Template::new(dir.join(name), *contents)),
+        );
+    match metrics {
+        Some(addr) => config.metrics_listen(addr),
+        None => config,
     }
-    for (name, contents) in templates {
-        config.push_str(&template_stanza(&dir.join(name), contents));
-    }
-    config
 }
 
 fn metrics_addr() -> anyhow::Result<SocketAddr> {
@@ -231,7 +225,11 @@ async fn wait_for_metric(
 #[tokio::test]
 async fn persistent_vault_killed_and_restarted_keeps_the_token_and_every_file() -> anyhow::Result<()>
 {
-    let mut bao = Bao::start_persistent(BaoOptions { audit_log: true }).await?;
+    let mut bao = Bao::start_persistent(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     seed(&bao, "first").await?;
     let dir = workdir()?;
     let config = sidecar_config(bao.addr(), dir.path(), &TEMPLATES, None);
@@ -265,7 +263,11 @@ async fn persistent_vault_killed_and_restarted_keeps_the_token_and_every_file() 
 
 #[tokio::test]
 async fn empty_dev_server_after_restart_leads_to_a_new_login_and_re_render() -> anyhow::Result<()> {
-    let mut bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
+    let mut bao = Bao::start_with(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     seed(&bao, "first").await?;
     let dir = workdir()?;
     let config = sidecar_config(bao.addr(), dir.path(), &TEMPLATES, None);
@@ -482,7 +484,13 @@ async fn init_mode_gives_up_after_num_retries_login_attempts() -> anyhow::Result
     let proxy = FaultProxy::start_without_upstream().await?;
     let dir = workdir()?;
     let out = dir.path().join("out");
-    let config = init_config(&proxy.url(), "app", ("100ms", "200ms"), dir.path(), &out);
+    let config = init_config(
+        &proxy.url(),
+        "app",
+        (Duration::from_millis(100), Duration::from_millis(200)),
+        dir.path(),
+        &out,
+    );
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(
@@ -511,7 +519,7 @@ async fn init_mode_stops_at_the_first_login_vault_refuses() -> anyhow::Result<()
     let config = init_config(
         &proxy.url(),
         "no-such-role",
-        ("60s", "60s"),
+        (Duration::from_secs(60), Duration::from_secs(60)),
         dir.path(),
         &out,
     );
@@ -540,7 +548,11 @@ async fn init_mode_stops_at_the_first_login_vault_refuses() -> anyhow::Result<()
 
 #[tokio::test]
 async fn rotated_service_account_token_is_used_at_the_next_login() -> anyhow::Result<()> {
-    let bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
+    let bao = Bao::start_with(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     seed(&bao, "first").await?;
     let dir = tempfile::tempdir()?;
     let jwt_path = dir.path().join("jwt");
@@ -649,7 +661,7 @@ async fn sigkill_at_random_points_never_leaves_a_partial_or_empty_file() -> anyh
         .map(|(n, c)| (n.as_str(), c.as_str()))
         .collect();
     let config = sidecar_config(bao.addr(), dir.path(), &templates, None)
-        .replace("\"1s\"\n}", "\"100ms\"\n}");
+        .static_secret_render_interval(Duration::from_millis(100));
     let done = Arc::new(AtomicBool::new(false));
 
     // The secrets rotate as fast as Vault takes writes.
@@ -905,10 +917,8 @@ async fn init_mode_fails_when_the_token_sink_cannot_be_written() -> anyhow::Resu
     let sink = dir.path().join("token");
     std::fs::create_dir(&sink)?;
     std::fs::write(sink.join("blocker"), "x")?;
-    let config = format!(
-        "exit_after_auth = true\n{}",
-        sidecar_config(bao.addr(), dir.path(), &[("db", PASSWORD)], None)
-    );
+    let config =
+        sidecar_config(bao.addr(), dir.path(), &[("db", PASSWORD)], None).exit_after_auth(true);
     let run = run_keyhole_agent(&config, dir.path(), &[]).await?;
     assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
     assert!(

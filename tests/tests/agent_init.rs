@@ -7,13 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    AgentRun, Bao, BaoOptions, Postgres, configure_approle, configure_database_engine,
-    configure_jwt_auth, configure_kubernetes_auth, configure_pki, hcl, hcl_path, mint_sa_token,
-    run_keyhole_agent, template_stanza,
+    AgentConfig, AgentRun, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
+    configure_approle, configure_database_engine, configure_jwt_auth, configure_kubernetes_auth,
+    configure_pki, mint_sa_token, run_keyhole_agent,
 };
 use serde_json::json;
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -34,21 +32,16 @@ fn assert_exit(run: &AgentRun, code: i32) {
 
 /// A token_file login with a token holding `policies`, for tests about
 /// something other than login.
-async fn token_file_auth(bao: &Bao, dir: &Path, policies: &[&str]) -> anyhow::Result<String> {
+async fn token_file_auth(bao: &Bao, dir: &Path, policies: &[&str]) -> anyhow::Result<AutoAuth> {
     let token = bao.create_token(policies, "1h").await?;
     let file = dir.join("vault-token-in");
     std::fs::write(&file, token)?;
-    Ok(format!(
-        "auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        hcl_path(&file)
-    ))
+    Ok(AutoAuth::token_file(file))
 }
 
-fn vault_stanza(addr: &str) -> String {
-    format!(
-        "vault {{\n  address = {}\n}}\nexit_after_auth = true\n",
-        hcl(addr)
-    )
+/// An init-mode config talking to `addr`.
+fn init_config(addr: &str) -> AgentConfig {
+    AgentConfig::new(addr).exit_after_auth(true)
 }
 
 async fn app_policy(bao: &Bao) -> anyhow::Result<()> {
@@ -80,14 +73,9 @@ async fn jwt_login_renders_kv2_secret_with_exact_modes() -> anyhow::Result<()> {
     std::fs::write(&jwt, mint_sa_token("team", "app", "vault", HOUR))?;
     let out = dir.path().join("out");
     let sink = out.join("token");
-    let config = format!(
-        "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n      mode = 0600\n    }}\n  }}\n}}\ntemplate {{\n  destination = {}\n  contents = {}\n  perms = \"0640\"\n}}\n",
-        vault_stanza(bao.addr()),
-        hcl_path(&jwt),
-        hcl_path(&sink),
-        hcl_path(&out.join("db")),
-        hcl(DB_TEMPLATE),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(AutoAuth::jwt("app", &jwt).sink(Sink::file(&sink).mode(0o600)))
+        .template(Template::new(out.join("db"), DB_TEMPLATE).perms(0o640));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
     assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
@@ -127,12 +115,9 @@ async fn kubernetes_login_goes_through_token_review() -> anyhow::Result<()> {
     let sa_token = dir.path().join("sa-token");
     std::fs::write(&sa_token, mint_sa_token("team", "app", "vault", HOUR))?;
     let out = dir.path().join("out");
-    let config = format!(
-        "{}auto_auth {{\n  method \"kubernetes\" {{\n    mount_path = \"auth/kubernetes\"\n    config = {{\n      role = \"app\"\n      token_path = {}\n    }}\n  }}\n}}\n{}",
-        vault_stanza(bao.addr()),
-        hcl_path(&sa_token),
-        template_stanza(&out.join("db"), DB_TEMPLATE),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(AutoAuth::kubernetes("app", &sa_token).mount_path("auth/kubernetes"))
+        .template(Template::new(out.join("db"), DB_TEMPLATE));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
     assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
@@ -153,13 +138,11 @@ async fn approle_login_renders() -> anyhow::Result<()> {
     std::fs::write(&role_file, role_id)?;
     std::fs::write(&secret_file, secret_id)?;
     let out = dir.path().join("out");
-    let config = format!(
-        "{}auto_auth {{\n  method \"approle\" {{\n    config = {{\n      role_id_file_path = {}\n      secret_id_file_path = {}\n      remove_secret_id_file_after_reading = false\n    }}\n  }}\n}}\n{}",
-        vault_stanza(bao.addr()),
-        hcl_path(&role_file),
-        hcl_path(&secret_file),
-        template_stanza(&out.join("db"), DB_TEMPLATE),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(
+            AutoAuth::approle(&role_file, &secret_file).remove_secret_id_file_after_reading(false),
+        )
+        .template(Template::new(out.join("db"), DB_TEMPLATE));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
     assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
@@ -176,12 +159,9 @@ async fn database_credentials_work_and_keep_their_lease() -> anyhow::Result<()> 
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out");
     let contents = "{{ with secret \"database/creds/app\" }}{{ .Data.username }}\n{{ .Data.password }}\n{{ .LeaseID }}\n{{ .LeaseDuration }}\n{{ .Renewable }}\n{{ end }}";
-    let config = format!(
-        "{}{}{}",
-        vault_stanza(bao.addr()),
-        token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template_stanza(&out.join("db"), contents),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(out.join("db"), contents));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
     let text = run.file("db")?;
@@ -214,12 +194,9 @@ async fn pki_issue_renders_the_issued_certificate() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out");
     let contents = "{{ with secret \"pki/issue/app\" \"common_name=app.example.com\" \"ttl=1h\" }}{{ .Data.serial_number }}\n{{ .Data.certificate }}\n{{ .Data.private_key }}\n{{ end }}";
-    let config = format!(
-        "{}{}{}",
-        vault_stanza(bao.addr()),
-        token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template_stanza(&out.join("tls.pem"), contents),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(out.join("tls.pem"), contents));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
     let text = run.file("tls.pem")?;
@@ -239,21 +216,17 @@ async fn pki_issue_renders_the_issued_certificate() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn each_path_is_fetched_once_per_render_even_when_shared() -> anyhow::Result<()> {
-    let bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
+    let bao = Bao::start_with(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     app_policy(&bao).await?;
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out");
-    let mut config = format!(
-        "{}{}",
-        vault_stanza(bao.addr()),
-        token_file_auth(&bao, dir.path(), &["app"]).await?
-    );
-    for i in 0..5 {
-        config.push_str(&template_stanza(
-            &out.join(format!("copy-{i}")),
-            DB_TEMPLATE,
-        ));
-    }
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .templates((0..5).map(|i| Template::new(out.join(format!("copy-{i}")), DB_TEMPLATE)));
     let before = bao.audit_request_count("secret/data/app/db")?;
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 0);
@@ -271,14 +244,14 @@ async fn command_runs_only_when_the_file_changes() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let out = dir.path().join("out");
     let log = dir.path().join("command.log");
-    let config = format!(
-        "{}{}template {{\n  destination = {}\n  contents = {}\n  exec {{\n    command = [\"sh\", \"-c\", {}]\n  }}\n}}\n",
-        vault_stanza(bao.addr()),
-        token_file_auth(&bao, dir.path(), &["app"]).await?,
-        hcl_path(&out.join("db")),
-        hcl(DB_TEMPLATE),
-        hcl(format!("echo ran >> {}", log.display())),
-    );
+    let append = format!("echo ran >> {}", log.display());
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(out.join("db"), DB_TEMPLATE).command([
+            "sh",
+            "-c",
+            append.as_str(),
+        ]));
     let lines = || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -311,20 +284,17 @@ async fn init_mode_failures_exit_1_naming_template_path_and_reason() -> anyhow::
     let ok = out.join("ok");
     let denied = out.join("denied");
     let missing = out.join("missing");
-    let config = format!(
-        "{}{}{}{}{}",
-        vault_stanza(bao.addr()),
-        token_file_auth(&bao, dir.path(), &["app"]).await?,
-        template_stanza(&ok, DB_TEMPLATE),
-        template_stanza(
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(&ok, DB_TEMPLATE))
+        .template(Template::new(
             &denied,
-            "{{ with secret \"secret/data/other/db\" }}{{ .Data.data.password }}{{ end }}"
-        ),
-        template_stanza(
+            "{{ with secret \"secret/data/other/db\" }}{{ .Data.data.password }}{{ end }}",
+        ))
+        .template(Template::new(
             &missing,
-            "{{ with secret \"secret/data/app/nope\" }}{{ .Data.data.password }}{{ end }}"
-        ),
-    );
+            "{{ with secret \"secret/data/app/nope\" }}{{ .Data.data.password }}{{ end }}",
+        ));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 1);
     let denied_line = run
@@ -364,14 +334,12 @@ async fn template_syntax_error_exits_before_login_with_line_and_column() -> anyh
     let out = dir.path().join("out");
     let destination = out.join("broken");
     // No Vault at all: the template is rejected before any login.
-    let config = format!(
-        "{}auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"/nonexistent\"\n    }}\n  }}\n}}\n{}",
-        vault_stanza("http://127.0.0.1:9"),
-        template_stanza(
+    let config = init_config("http://127.0.0.1:9")
+        .auto_auth(AutoAuth::token_file("/nonexistent"))
+        .template(Template::new(
             &destination,
-            "line one\n{{ with secret \"secret/data/app\" }}{{ .Data.data.password }\n"
-        ),
-    );
+            "line one\n{{ with secret \"secret/data/app\" }}{{ .Data.data.password }\n",
+        ));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 1);
     assert!(
@@ -393,12 +361,13 @@ async fn unreachable_vault_gives_up_after_bounded_retries() -> anyhow::Result<()
     let token = dir.path().join("token");
     std::fs::write(&token, "s.unused")?;
     let addr = format!("http://127.0.0.1:{}", keyhole_tests::free_port()?);
-    let config = format!(
-        "vault {{\n  address = {}\n  retry {{\n    num_retries = 2\n  }}\n}}\nexit_after_auth = true\nauto_auth {{\n  method \"token_file\" {{\n    min_backoff = \"100ms\"\n    max_backoff = \"200ms\"\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n{}",
-        hcl(&addr),
-        hcl_path(&token),
-        template_stanza(&out.join("db"), DB_TEMPLATE),
-    );
+    let config = init_config(&addr)
+        .num_retries(2)
+        .auto_auth(
+            AutoAuth::token_file(&token)
+                .backoff(Duration::from_millis(100), Duration::from_millis(200)),
+        )
+        .template(Template::new(out.join("db"), DB_TEMPLATE));
     let run = run_keyhole_agent(&config, &out, &[]).await?;
     assert_exit(&run, 1);
     assert!(
@@ -423,21 +392,21 @@ async fn secret_values_never_reach_the_logs_even_at_trace() -> anyhow::Result<()
     let jwt = dir.path().join("jwt");
     std::fs::write(&jwt, &jwt_text)?;
     let out = dir.path().join("out");
-    let config = format!(
-        "{}auto_auth {{\n  method \"jwt\" {{\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n{}{}{}",
-        vault_stanza(bao.addr()),
-        hcl_path(&jwt),
-        hcl_path(&out.join("token")),
-        template_stanza(&out.join("kv"), DB_TEMPLATE),
-        template_stanza(
-            &out.join("pg"),
-            "{{ with secret \"database/creds/app\" }}{{ .Data.password }}{{ end }}"
-        ),
-        template_stanza(
-            &out.join("key"),
-            "{{ with secret \"pki/issue/app\" \"common_name=a.example.com\" }}{{ .Data.private_key }}{{ end }}"
-        ),
-    );
+    let config = init_config(bao.addr())
+        .auto_auth(
+            AutoAuth::jwt("app", &jwt)
+                .remove_jwt_after_reading(false)
+                .sink(Sink::file(out.join("token"))),
+        )
+        .template(Template::new(out.join("kv"), DB_TEMPLATE))
+        .template(Template::new(
+            out.join("pg"),
+            "{{ with secret \"database/creds/app\" }}{{ .Data.password }}{{ end }}",
+        ))
+        .template(Template::new(
+            out.join("key"),
+            "{{ with secret \"pki/issue/app\" \"common_name=a.example.com\" }}{{ .Data.private_key }}{{ end }}",
+        ));
     let run = run_keyhole_agent(&config, &out, &[("VAULT_LOG_LEVEL", "trace")]).await?;
     assert_exit(&run, 0);
     let logs = format!("{}{}", run.stdout, run.stderr);

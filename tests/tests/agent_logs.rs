@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, configure_pki, free_port, hcl, hcl_path, run_keyhole_agent, scrape_metrics,
-    spawn_keyhole_agent, template_stanza,
+    AgentConfig, AutoAuth, Bao, Template, configure_pki, free_port, run_keyhole_agent,
+    scrape_metrics, spawn_keyhole_agent,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -62,25 +62,19 @@ fn config(
     out: &Path,
     templates: &[(&str, &str)],
     metrics: Option<SocketAddr>,
-) -> String {
-    let mut config = format!(
-        "vault {{\n  address = {}\n}}\n\
-         auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n\
-         template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n",
-        hcl(vault),
-        hcl_path(token_file),
-    );
+) -> AgentConfig {
+    let config = AgentConfig::new(vault)
+        .auto_auth(AutoAuth::token_file(token_file))
+        .static_secret_render_interval(Duration::from_secs(1))
+        .templates(
+            templates
+                .iter()
+                .map(|(name, contents)| Template::new(out.join(name), *contents)),
+        );
     match metrics {
-        Some(addr) => config.push_str(&format!(
-            "keyhole {{\n  metrics_listen = {}\n}}\n",
-            hcl(addr.to_string())
-        )),
-        None => config.push_str("exit_after_auth = true\n"),
+        Some(addr) => config.metrics_listen(addr),
+        None => config.exit_after_auth(true),
     }
-    for (name, contents) in templates {
-        config.push_str(&template_stanza(&out.join(name), contents));
-    }
-    config
 }
 
 /// The lines of `text` that hold [`SECRET`].

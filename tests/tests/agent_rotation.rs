@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, BaoOptions, Postgres, configure_database_engine, configure_jwt_auth, configure_pki, hcl,
-    mint_sa_token, spawn_keyhole_agent, template_stanza,
+    AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
+    configure_database_engine, configure_jwt_auth, configure_pki, mint_sa_token,
+    spawn_keyhole_agent,
 };
 use serde_json::json;
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// A test's OpenBao, set up for jwt login by role `app` with policy `app`.
 struct Setup {
@@ -59,21 +58,21 @@ path "pki/issue/app" { capabilities = ["update"] }"#,
 
     /// A sidecar config: jwt login, a token sink, a readiness marker, a 1s
     /// static interval, and `templates` as (file name, contents).
-    fn config(&self, templates: &[(&str, &str)]) -> String {
-        let mut hcl_text = format!(
-            "vault {{\n  address = {}\n}}\n\
-             auto_auth {{\n  method \"jwt\" {{\n    min_backoff = \"1s\"\n    max_backoff = \"2s\"\n    config = {{\n      role = \"app\"\n      path = {}\n      remove_jwt_after_reading = false\n    }}\n  }}\n  sink \"file\" {{\n    config = {{\n      path = {}\n    }}\n  }}\n}}\n\
-             template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n\
-             keyhole {{\n  ready_file = {}\n}}\n",
-            hcl(self.bao.addr()),
-            hcl(self.path("jwt").display().to_string()),
-            hcl(self.path("token").display().to_string()),
-            hcl(self.path("ready").display().to_string()),
-        );
-        for (name, contents) in templates {
-            hcl_text.push_str(&template_stanza(&self.path(name), contents));
-        }
-        hcl_text
+    fn config(&self, templates: &[(&str, &str)]) -> AgentConfig {
+        AgentConfig::new(self.bao.addr())
+            .auto_auth(
+                AutoAuth::jwt("app", self.path("jwt"))
+                    .backoff(Duration::from_secs(1), Duration::from_secs(2))
+                    .remove_jwt_after_reading(false)
+                    .sink(Sink::file(self.path("token"))),
+            )
+            .static_secret_render_interval(Duration::from_secs(1))
+            .ready_file(self.path("ready"))
+            .templates(
+                templates
+                    .iter()
+                    .map(|(name, contents)| Template::new(self.path(name), *contents)),
+            )
     }
 }
 
@@ -240,7 +239,11 @@ async fn revoked_token_leads_to_a_new_login() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn failing_logins_back_off_instead_of_storming() -> anyhow::Result<()> {
-    let setup = Setup::new(BaoOptions { audit_log: true }).await?;
+    let setup = Setup::new(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     // The role refuses this token's audience: every login fails.
     std::fs::write(
         setup.path("jwt"),
@@ -348,9 +351,7 @@ async fn pki_certificate_is_reissued_before_it_expires() -> anyhow::Result<()> {
 async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()> {
     let setup = Setup::new(BaoOptions::default()).await?;
     let pg = setup.database("1h", "24h").await?;
-    let config = setup
-        .config(&[("pg", DB_CREDS)])
-        .replace("keyhole {\n", "keyhole {\n  revoke_on_shutdown = true\n");
+    let config = setup.config(&[("pg", DB_CREDS)]).revoke_on_shutdown(true);
     let mut agent = spawn_keyhole_agent(&config, &[]).await?;
     let text = agent
         .wait_for_file(&setup.path("pg"), Duration::from_secs(10), |t| {
@@ -420,20 +421,18 @@ async fn failed_write_is_retried_on_the_next_cycle() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn token_that_never_expires_is_used_without_logging_in_again() -> anyhow::Result<()> {
-    let setup = Setup::new(BaoOptions { audit_log: true }).await?;
+    let setup = Setup::new(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     // The dev server's root token has no TTL: nothing to renew, no reason to log in again.
     let token_file = setup.path("root-token");
     std::fs::write(&token_file, setup.bao.root_token())?;
-    let config = format!(
-        "vault {{\n  address = {}\n}}\n\
-         auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n\
-         template_config {{\n  static_secret_render_interval = \"1s\"\n}}\n\
-         template {{\n  destination = {}\n  contents = {}\n}}\n",
-        hcl(setup.bao.addr()),
-        hcl(token_file.display().to_string()),
-        hcl(setup.path("db").display().to_string()),
-        hcl(PASSWORD),
-    );
+    let config = AgentConfig::new(setup.bao.addr())
+        .auto_auth(AutoAuth::token_file(&token_file))
+        .static_secret_render_interval(Duration::from_secs(1))
+        .template(Template::new(setup.path("db"), PASSWORD));
     let mut agent = spawn_keyhole_agent(&config, &[]).await?;
     agent
         .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use keyhole_tests::{AgentRun, Bao, hcl, hcl_path, run_bao_agent, run_keyhole_agent};
+use keyhole_tests::{
+    AgentConfig, AgentRun, AutoAuth, Bao, Template, run_bao_agent, run_keyhole_agent,
+};
 use serde_json::Value;
 
 /// Environment the `env` fixtures read.
@@ -72,29 +74,17 @@ async fn seed(bao: &Bao) -> anyhow::Result<()> {
 }
 
 /// One Vault Agent config rendering every fixture into `out`.
-fn config(bao: &Bao, token_file: &Path, fixtures: &[Fixture], out: &Path) -> String {
-    let mut config = format!(
-        "vault {{\n  address = {}\n}}\nexit_after_auth = true\n\
-         auto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = {}\n    }}\n  }}\n}}\n",
-        hcl(bao.addr()),
-        hcl_path(token_file),
-    );
-    for fixture in fixtures {
-        config.push_str(&format!(
-            "template {{\n  source = {}\n  destination = {}\n",
-            hcl_path(&fixture.source),
-            hcl_path(&out.join(&fixture.name)),
-        ));
-        if let Some((left, right)) = &fixture.delims {
-            config.push_str(&format!(
-                "  left_delimiter = {}\n  right_delimiter = {}\n",
-                hcl(left),
-                hcl(right)
-            ));
-        }
-        config.push_str("}\n");
-    }
-    config
+fn config(bao: &Bao, token_file: &Path, fixtures: &[Fixture], out: &Path) -> AgentConfig {
+    AgentConfig::new(bao.addr())
+        .exit_after_auth(true)
+        .auto_auth(AutoAuth::token_file(token_file))
+        .templates(fixtures.iter().map(|fixture| {
+            let template = Template::from_file(out.join(&fixture.name), &fixture.source);
+            match &fixture.delims {
+                Some((left, right)) => template.delimiters(left, right),
+                None => template,
+            }
+        }))
 }
 
 fn assert_success(agent: &str, run: &AgentRun) {

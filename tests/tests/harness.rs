@@ -1,17 +1,16 @@
 //! The harness works against the real servers: logins, dynamic credentials, certificates,
 //! restarts, audit counting and the reference agent.
 
+use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, BaoOptions, Postgres, configure_approle, configure_database_engine, configure_jwt_auth,
-    configure_kubernetes_auth, configure_pki, keyhole_agent_bin, mint_sa_token,
-    mint_untrusted_sa_token, run_bao_agent,
+    AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template, configure_approle,
+    configure_database_engine, configure_jwt_auth, configure_kubernetes_auth, configure_pki,
+    keyhole_agent_bin, mint_sa_token, mint_untrusted_sa_token, run_bao_agent,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-const HOUR: Duration = Duration::from_secs(3600);
 
 #[tokio::test]
 async fn jwt_login_returns_token_with_role_policies() -> anyhow::Result<()> {
@@ -223,7 +222,11 @@ async fn restart_empty_forgets_everything_on_the_same_port() -> anyhow::Result<(
 
 #[tokio::test]
 async fn audit_log_counts_requests_per_path() -> anyhow::Result<()> {
-    let bao = Bao::start_with(BaoOptions { audit_log: true }).await?;
+    let bao = Bao::start_with(BaoOptions {
+        audit_log: true,
+        ..BaoOptions::default()
+    })
+    .await?;
     bao.kv2_put("secret", "app", json!({ "password": "p" }))
         .await?;
     for _ in 0..3 {
@@ -248,31 +251,17 @@ async fn bao_agent_renders_kv_secret_in_init_mode() -> anyhow::Result<()> {
     let token_path = work.path().join("sa-token");
     std::fs::write(&token_path, mint_sa_token("team-a", "app", "vault", HOUR))?;
     let out = work.path().join("out");
-    let config = format!(
-        r#"
-exit_after_auth = true
-vault {{
-  address = "{addr}"
-}}
-auto_auth {{
-  method "jwt" {{
-    mount_path = "auth/jwt"
-    config = {{
-      role = "app"
-      path = "{token}"
-      remove_jwt_after_reading = false
-    }}
-  }}
-}}
-template {{
-  destination = "{out}/password"
-  contents = "{{{{ with secret \"secret/data/app\" }}}}{{{{ .Data.data.password }}}}{{{{ end }}}}"
-}}
-"#,
-        addr = bao.addr(),
-        token = token_path.display(),
-        out = out.display(),
-    );
+    let config = AgentConfig::new(bao.addr())
+        .exit_after_auth(true)
+        .auto_auth(
+            AutoAuth::jwt("app", &token_path)
+                .mount_path("auth/jwt")
+                .remove_jwt_after_reading(false),
+        )
+        .template(Template::new(
+            out.join("password"),
+            "{{ with secret \"secret/data/app\" }}{{ .Data.data.password }}{{ end }}",
+        ));
 
     let run = run_bao_agent(&config, &out, &[]).await?;
 
@@ -287,5 +276,126 @@ fn keyhole_agent_binary_is_found_next_to_the_tests() -> anyhow::Result<()> {
     let bin = keyhole_agent_bin()?;
     assert!(bin.ends_with("keyhole-agent"), "{}", bin.display());
     assert!(bin.is_file());
+    Ok(())
+}
+
+#[test]
+fn agent_config_writes_every_setting_as_keyhole_agent_reads_it() -> anyhow::Result<()> {
+    use keyhole_agent::config::{self, MethodKind, TemplateSource};
+
+    let metrics = "127.0.0.1:9102".parse()?;
+    let contents = "quotes \" and \\ backslash\n\ttab, ünïcode {{ \"a\" }}\n";
+    let text = AgentConfig::new("http://127.0.0.1:8200")
+        .num_retries(2)
+        .exit_after_auth(true)
+        .pid_file("/run/agent.pid")
+        .auto_auth(
+            AutoAuth::jwt("app", "/run/jwt")
+                .mount_path("auth/k8s")
+                .backoff(Duration::from_millis(250), Duration::from_secs(3))
+                .remove_jwt_after_reading(false)
+                .sink(Sink::file("/run/token").mode(0o600))
+                .sink(Sink::file("/run/token-2")),
+        )
+        .template(
+            Template::new("/out/a", contents)
+                .perms(0o640)
+                .command(["sh", "-c", "echo \"changed\""])
+                .error_on_missing_key(true)
+                .delimiters("[[", "]]")
+                .create_dest_dirs(true),
+        )
+        .templates([Template::from_file("/out/b", "/in/b.tmpl")])
+        .static_secret_render_interval(Duration::from_millis(1500))
+        .exit_on_retry_failure(true)
+        .metrics_listen(metrics)
+        .ready_file("/run/ready")
+        .revoke_on_shutdown(true)
+        .to_string();
+    let parsed = config::AgentConfig::from_hcl(&text)?;
+
+    assert_eq!(
+        parsed.vault.address.as_deref(),
+        Some("http://127.0.0.1:8200")
+    );
+    assert_eq!(parsed.vault.num_retries, 2);
+    assert!(parsed.exit_after_auth);
+    assert_eq!(parsed.pid_file, Some("/run/agent.pid".into()));
+    let auto_auth = parsed.auto_auth.expect("auto_auth");
+    assert_eq!(
+        auto_auth.method.kind,
+        MethodKind::Jwt {
+            role: "app".to_owned(),
+            path: "/run/jwt".into(),
+            remove_jwt_after_reading: false,
+        }
+    );
+    assert_eq!(auto_auth.method.mount_path, "auth/k8s");
+    assert_eq!(auto_auth.method.min_backoff, Duration::from_millis(250));
+    assert_eq!(auto_auth.method.max_backoff, Duration::from_secs(3));
+    assert_eq!(
+        auto_auth
+            .sinks
+            .iter()
+            .map(|sink| (sink.path.to_str(), sink.mode))
+            .collect::<Vec<_>>(),
+        [(Some("/run/token"), 0o600), (Some("/run/token-2"), 0o640)],
+        "an unset mode is Vault Agent's default 0640"
+    );
+    let [a, b] = &parsed.templates[..] else {
+        panic!("two templates, in order: {:?}", parsed.templates);
+    };
+    assert_eq!(a.destination, Path::new("/out/a"));
+    assert_eq!(a.source, TemplateSource::Contents(contents.to_owned()));
+    assert_eq!(a.perms, 0o640);
+    assert_eq!(
+        a.command.as_deref(),
+        Some(&["sh", "-c", "echo \"changed\""].map(str::to_owned)[..])
+    );
+    assert!(a.error_on_missing_key);
+    assert_eq!((&*a.left_delimiter, &*a.right_delimiter), ("[[", "]]"));
+    assert!(a.create_dest_dirs);
+    assert_eq!(b.destination, Path::new("/out/b"));
+    assert_eq!(b.source, TemplateSource::File("/in/b.tmpl".into()));
+    assert_eq!(
+        parsed.template_config.static_secret_render_interval,
+        Duration::from_millis(1500)
+    );
+    assert!(parsed.template_config.exit_on_retry_failure);
+    assert_eq!(parsed.keyhole.metrics_listen, Some(metrics));
+    assert_eq!(parsed.keyhole.ready_file, Some("/run/ready".into()));
+    assert!(parsed.keyhole.revoke_on_shutdown);
+
+    for (auto_auth, kind) in [
+        (
+            AutoAuth::kubernetes("app", "/run/sa"),
+            MethodKind::Kubernetes {
+                role: "app".to_owned(),
+                token_path: "/run/sa".into(),
+            },
+        ),
+        (
+            AutoAuth::approle("/run/role-id", "/run/secret-id")
+                .remove_secret_id_file_after_reading(false),
+            MethodKind::AppRole {
+                role_id_file_path: "/run/role-id".into(),
+                secret_id_file_path: Some("/run/secret-id".into()),
+                remove_secret_id_file_after_reading: false,
+            },
+        ),
+        (
+            AutoAuth::token_file("/run/vault-token"),
+            MethodKind::TokenFile {
+                token_file_path: "/run/vault-token".into(),
+            },
+        ),
+    ] {
+        let text = AgentConfig::new("http://127.0.0.1:8200")
+            .auto_auth(auto_auth)
+            .template(Template::new("/out/a", "a"))
+            .to_string();
+        let parsed = config::AgentConfig::from_hcl(&text)?;
+        assert_eq!(parsed.auto_auth.expect("auto_auth").method.kind, kind);
+    }
     Ok(())
 }

@@ -1,0 +1,462 @@
+//! Vault Agent config files for tests, built from typed parts instead of text.
+//!
+//! [`AgentConfig`] writes the HCL that `bao agent` and `keyhole-agent` both read. Every
+//! setting is a method, so a test changes a config by calling one, never by editing
+//! text; settings a test leaves alone are left out of the file, so the agents' defaults
+//! apply. Every string is quoted with [`hcl`], so any path or template is safe.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::hcl::{hcl, hcl_path};
+
+/// A Vault Agent config: the `vault` stanza, `auto_auth`, templates, `template_config`,
+/// top-level settings and the keyhole-only `keyhole` stanza. Its [`Display`](fmt::Display)
+/// is the HCL file.
+///
+/// ```
+/// # use keyhole_tests::{AgentConfig, AutoAuth, Sink, Template};
+/// let config = AgentConfig::new("http://127.0.0.1:8200")
+///     .exit_after_auth(true)
+///     .auto_auth(AutoAuth::jwt("app", "/run/jwt").sink(Sink::file("/run/token").mode(0o600)))
+///     .template(Template::new("/out/db", "{{ with secret \"secret/data/db\" }}{{ end }}"))
+///     .to_string();
+/// assert!(config.contains("exit_after_auth = true\n"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    address: String,
+    num_retries: Option<u32>,
+    exit_after_auth: Option<bool>,
+    pid_file: Option<PathBuf>,
+    auto_auth: Option<AutoAuth>,
+    templates: Vec<Template>,
+    static_secret_render_interval: Option<Duration>,
+    exit_on_retry_failure: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    ready_file: Option<PathBuf>,
+    revoke_on_shutdown: Option<bool>,
+}
+
+impl AgentConfig {
+    /// A config talking to Vault at `address` (`vault { address }`), with nothing else set.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            num_retries: None,
+            exit_after_auth: None,
+            pid_file: None,
+            auto_auth: None,
+            templates: Vec::new(),
+            static_secret_render_interval: None,
+            exit_on_retry_failure: None,
+            metrics_listen: None,
+            ready_file: None,
+            revoke_on_shutdown: None,
+        }
+    }
+
+    /// `vault { retry { num_retries } }`: how often a failed request is retried.
+    pub fn num_retries(mut self, retries: u32) -> Self {
+        self.num_retries = Some(retries);
+        self
+    }
+
+    /// `exit_after_auth`: `true` is init mode, rendering once and exiting.
+    pub fn exit_after_auth(mut self, exit: bool) -> Self {
+        self.exit_after_auth = Some(exit);
+        self
+    }
+
+    /// `pid_file`: where the agent writes its process id.
+    pub fn pid_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.pid_file = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// The `auto_auth` stanza: how the agent logs in and where it puts the token.
+    pub fn auto_auth(mut self, auto_auth: AutoAuth) -> Self {
+        self.auto_auth = Some(auto_auth);
+        self
+    }
+
+    /// Adds a `template` stanza after those already added.
+    pub fn template(mut self, template: Template) -> Self {
+        self.templates.push(template);
+        self
+    }
+
+    /// Adds `template` stanzas, in order, after those already added.
+    pub fn templates(mut self, templates: impl IntoIterator<Item = Template>) -> Self {
+        self.templates.extend(templates);
+        self
+    }
+
+    /// `template_config { static_secret_render_interval }`: how often secrets without a
+    /// lease are read again (to the millisecond).
+    pub fn static_secret_render_interval(mut self, interval: Duration) -> Self {
+        self.static_secret_render_interval = Some(interval);
+        self
+    }
+
+    /// `template_config { exit_on_retry_failure }`.
+    pub fn exit_on_retry_failure(mut self, exit: bool) -> Self {
+        self.exit_on_retry_failure = Some(exit);
+        self
+    }
+
+    /// `keyhole { metrics_listen }`: serve Prometheus metrics at `addr`.
+    pub fn metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+
+    /// `keyhole { ready_file }`: the marker file created once every template rendered.
+    pub fn ready_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.ready_file = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// `keyhole { revoke_on_shutdown }`: revoke the token and leases on SIGTERM.
+    pub fn revoke_on_shutdown(mut self, revoke: bool) -> Self {
+        self.revoke_on_shutdown = Some(revoke);
+        self
+    }
+}
+
+impl fmt::Display for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Writer::default();
+        out.block("vault", |out| {
+            out.attr("address", hcl(&self.address));
+            if let Some(retries) = self.num_retries {
+                out.block("retry", |out| out.attr("num_retries", retries));
+            }
+        });
+        out.opt_attr("exit_after_auth", self.exit_after_auth);
+        out.opt_attr("pid_file", self.pid_file.as_deref().map(hcl_path));
+        if let Some(auto_auth) = &self.auto_auth {
+            auto_auth.write(&mut out);
+        }
+        if self.static_secret_render_interval.is_some() || self.exit_on_retry_failure.is_some() {
+            out.block("template_config", |out| {
+                out.opt_attr(
+                    "static_secret_render_interval",
+                    self.static_secret_render_interval.map(duration),
+                );
+                out.opt_attr("exit_on_retry_failure", self.exit_on_retry_failure);
+            });
+        }
+        if self.metrics_listen.is_some()
+            || self.ready_file.is_some()
+            || self.revoke_on_shutdown.is_some()
+        {
+            out.block("keyhole", |out| {
+                out.opt_attr(
+                    "metrics_listen",
+                    self.metrics_listen.map(|a| hcl(a.to_string())),
+                );
+                out.opt_attr("ready_file", self.ready_file.as_deref().map(hcl_path));
+                out.opt_attr("revoke_on_shutdown", self.revoke_on_shutdown);
+            });
+        }
+        for template in &self.templates {
+            template.write(&mut out);
+        }
+        f.write_str(&out.text)
+    }
+}
+
+/// The `auto_auth` stanza: one login `method` and its token `sink`s.
+#[derive(Clone, Debug)]
+pub struct AutoAuth {
+    kind: &'static str,
+    mount_path: Option<String>,
+    backoff: Option<(Duration, Duration)>,
+    /// The method's `config` map, values already written as HCL.
+    config: Vec<(&'static str, String)>,
+    sinks: Vec<Sink>,
+}
+
+impl AutoAuth {
+    fn method(kind: &'static str, config: Vec<(&'static str, String)>) -> Self {
+        Self {
+            kind,
+            mount_path: None,
+            backoff: None,
+            config,
+            sinks: Vec::new(),
+        }
+    }
+
+    /// `method "jwt"` logging in as `role` with the JWT in the file at `path`.
+    pub fn jwt(role: &str, path: impl AsRef<Path>) -> Self {
+        Self::method(
+            "jwt",
+            vec![("role", hcl(role)), ("path", hcl_path(path.as_ref()))],
+        )
+    }
+
+    /// `method "kubernetes"` logging in as `role` with the service-account token at
+    /// `token_path`.
+    pub fn kubernetes(role: &str, token_path: impl AsRef<Path>) -> Self {
+        Self::method(
+            "kubernetes",
+            vec![
+                ("role", hcl(role)),
+                ("token_path", hcl_path(token_path.as_ref())),
+            ],
+        )
+    }
+
+    /// `method "approle"` with the role id and secret id read from these files.
+    pub fn approle(role_id_file: impl AsRef<Path>, secret_id_file: impl AsRef<Path>) -> Self {
+        Self::method(
+            "approle",
+            vec![
+                ("role_id_file_path", hcl_path(role_id_file.as_ref())),
+                ("secret_id_file_path", hcl_path(secret_id_file.as_ref())),
+            ],
+        )
+    }
+
+    /// `method "token_file"` using the token in the file at `path`.
+    pub fn token_file(path: impl AsRef<Path>) -> Self {
+        Self::method(
+            "token_file",
+            vec![("token_file_path", hcl_path(path.as_ref()))],
+        )
+    }
+
+    /// The method's `mount_path`, e.g. `auth/kubernetes`.
+    pub fn mount_path(mut self, path: &str) -> Self {
+        self.mount_path = Some(path.to_owned());
+        self
+    }
+
+    /// The method's `min_backoff` and `max_backoff` between failed logins (to the
+    /// millisecond).
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = Some((min, max));
+        self
+    }
+
+    /// `config { remove_jwt_after_reading }` of a `jwt` method.
+    pub fn remove_jwt_after_reading(self, remove: bool) -> Self {
+        self.config_entry("remove_jwt_after_reading", remove.to_string())
+    }
+
+    /// `config { remove_secret_id_file_after_reading }` of an `approle` method.
+    pub fn remove_secret_id_file_after_reading(self, remove: bool) -> Self {
+        self.config_entry("remove_secret_id_file_after_reading", remove.to_string())
+    }
+
+    /// Adds a token sink.
+    pub fn sink(mut self, sink: Sink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    fn config_entry(mut self, key: &'static str, value: String) -> Self {
+        match self.config.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.config.push((key, value)),
+        }
+        self
+    }
+
+    fn write(&self, out: &mut Writer) {
+        out.block("auto_auth", |out| {
+            out.block(&format!("method {}", hcl(self.kind)), |out| {
+                out.opt_attr("mount_path", self.mount_path.as_deref().map(hcl));
+                if let Some((min, max)) = self.backoff {
+                    out.attr("min_backoff", duration(min));
+                    out.attr("max_backoff", duration(max));
+                }
+                out.block("config =", |out| {
+                    for (key, value) in &self.config {
+                        out.attr(key, value);
+                    }
+                });
+            });
+            for sink in &self.sinks {
+                out.block("sink \"file\"", |out| {
+                    out.block("config =", |out| {
+                        out.attr("path", hcl_path(&sink.path));
+                        out.opt_attr("mode", sink.mode.map(|mode| format!("0{mode:o}")));
+                    });
+                });
+            }
+        });
+    }
+}
+
+/// A `sink "file"` of `auto_auth`: where the agent writes its Vault token.
+#[derive(Clone, Debug)]
+pub struct Sink {
+    path: PathBuf,
+    mode: Option<u32>,
+}
+
+impl Sink {
+    /// A file sink writing the token to `path`.
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_owned(),
+            mode: None,
+        }
+    }
+
+    /// The token file's `mode`, e.g. `0o600` (written as the octal `0600`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+}
+
+/// A `template` stanza: what to render and where.
+#[derive(Clone, Debug)]
+pub struct Template {
+    destination: PathBuf,
+    source: Source,
+    perms: Option<u32>,
+    command: Option<Vec<String>>,
+    error_on_missing_key: Option<bool>,
+    delimiters: Option<(String, String)>,
+    create_dest_dirs: Option<bool>,
+}
+
+/// Where a template's text comes from.
+#[derive(Clone, Debug)]
+enum Source {
+    /// `contents`.
+    Inline(String),
+    /// `source`: a template file.
+    File(PathBuf),
+}
+
+impl Template {
+    fn with_source(destination: impl AsRef<Path>, source: Source) -> Self {
+        Self {
+            destination: destination.as_ref().to_owned(),
+            source,
+            perms: None,
+            command: None,
+            error_on_missing_key: None,
+            delimiters: None,
+            create_dest_dirs: None,
+        }
+    }
+
+    /// Renders the template text `contents` into `destination`.
+    pub fn new(destination: impl AsRef<Path>, contents: impl Into<String>) -> Self {
+        Self::with_source(destination, Source::Inline(contents.into()))
+    }
+
+    /// Renders the template file at `source` into `destination`.
+    pub fn from_file(destination: impl AsRef<Path>, source: impl AsRef<Path>) -> Self {
+        Self::with_source(destination, Source::File(source.as_ref().to_owned()))
+    }
+
+    /// The destination's `perms`, e.g. `0o640` (written as the string `"0640"`).
+    pub fn perms(mut self, perms: u32) -> Self {
+        self.perms = Some(perms);
+        self
+    }
+
+    /// `exec { command }`: the command (argv) run after the destination changed.
+    pub fn command<S: AsRef<str>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        self.command = Some(argv.into_iter().map(|a| a.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// `error_on_missing_key`: fail the render when a map key is missing.
+    pub fn error_on_missing_key(mut self, error: bool) -> Self {
+        self.error_on_missing_key = Some(error);
+        self
+    }
+
+    /// `left_delimiter` and `right_delimiter` of actions, instead of `{{` and `}}`.
+    pub fn delimiters(mut self, left: &str, right: &str) -> Self {
+        self.delimiters = Some((left.to_owned(), right.to_owned()));
+        self
+    }
+
+    /// `create_dest_dirs`: create the destination's missing parent directories.
+    pub fn create_dest_dirs(mut self, create: bool) -> Self {
+        self.create_dest_dirs = Some(create);
+        self
+    }
+
+    fn write(&self, out: &mut Writer) {
+        out.block("template", |out| {
+            out.attr("destination", hcl_path(&self.destination));
+            match &self.source {
+                Source::Inline(contents) => out.attr("contents", hcl(contents)),
+                Source::File(path) => out.attr("source", hcl_path(path)),
+            }
+            out.opt_attr("perms", self.perms.map(|perms| hcl(format!("{perms:04o}"))));
+            out.opt_attr("error_on_missing_key", self.error_on_missing_key);
+            if let Some((left, right)) = &self.delimiters {
+                out.attr("left_delimiter", hcl(left));
+                out.attr("right_delimiter", hcl(right));
+            }
+            out.opt_attr("create_dest_dirs", self.create_dest_dirs);
+            if let Some(argv) = &self.command {
+                let argv: Vec<String> = argv.iter().map(hcl).collect();
+                out.block("exec", |out| {
+                    out.attr("command", format!("[{}]", argv.join(", ")));
+                });
+            }
+        });
+    }
+}
+
+/// A duration as Vault Agent reads one: `"2s"`, or `"100ms"` when not whole seconds.
+fn duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        hcl(format!("{}s", d.as_secs()))
+    } else {
+        hcl(format!("{}ms", d.as_millis()))
+    }
+}
+
+/// HCL text under construction, indented two spaces per open block.
+#[derive(Default)]
+struct Writer {
+    text: String,
+    depth: usize,
+}
+
+impl Writer {
+    /// `key = value`, with `value` already written as HCL.
+    fn attr(&mut self, key: &str, value: impl fmt::Display) {
+        self.line(&format!("{key} = {value}"));
+    }
+
+    /// [`Writer::attr`] when `value` is set.
+    fn opt_attr(&mut self, key: &str, value: Option<impl fmt::Display>) {
+        if let Some(value) = value {
+            self.attr(key, value);
+        }
+    }
+
+    /// `header {`, the body `body` writes, `}`.
+    fn block(&mut self, header: &str, body: impl FnOnce(&mut Self)) {
+        self.line(&format!("{header} {{"));
+        self.depth += 1;
+        body(self);
+        self.depth -= 1;
+        self.line("}");
+    }
+
+    fn line(&mut self, line: &str) {
+        for _ in 0..self.depth {
+            self.text.push_str("  ");
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+}
