@@ -845,3 +845,6 @@ fn query_escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
