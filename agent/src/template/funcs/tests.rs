@@ -1,11 +1,14 @@
 //! One or more example templates for every function in the table, and the
 //! test that every function has one.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::json;
 
+use super::super::calls::each_call;
 use super::super::{RenderContext, RenderOptions, Request, Template};
+use super::{BY_NAME, FUNCS, VaultFunction, lookup};
 use crate::vault::Secret;
 
 /// A template and what it renders: its output, or the end of its error.
@@ -252,6 +255,40 @@ fn fixture() -> RenderContext {
         Ok(vec!["a".into(), "b".into()]),
     );
     ctx
+}
+
+#[test]
+fn every_function_has_an_example() {
+    let mut called = BTreeSet::new();
+    for (text, _) in EXAMPLES {
+        let template = Template::parse("example", text, "", "").expect("example parses");
+        each_call(&template.tree, &mut |func, _, _| {
+            called.insert(func.name);
+        });
+    }
+    let untested: Vec<&str> = FUNCS
+        .iter()
+        .map(|f| f.name)
+        .filter(|name| !called.contains(name))
+        .collect();
+    assert_eq!(untested, Vec::<&str>::new(), "functions without an example");
+}
+
+#[test]
+fn every_name_is_listed_once() {
+    assert_eq!(BY_NAME.len(), FUNCS.len());
+}
+
+#[test]
+fn every_vault_function_is_in_the_table() {
+    for function in [
+        VaultFunction::Secret,
+        VaultFunction::Secrets,
+        VaultFunction::PkiCert,
+    ] {
+        let func = lookup(function.name()).expect("listed");
+        assert_eq!(func.vault_function(), Some(function));
+    }
 }
 
 #[test]
