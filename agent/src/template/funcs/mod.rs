@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 
 use super::context::Requests;
 use super::value::Value;
-pub(crate) use args::FnResult;
+use args::FnResult;
 pub use vault::VaultFunction;
 
 use Arity::{AtLeast, Exactly};
