@@ -1,56 +1,34 @@
 //! The Vault calls a parsed template makes, found without rendering it, so
 //! the injector can check their paths at admission.
 
+use super::funcs::{Func, VaultFunction};
 use super::parse::{Arg, Command, List, Node, Pipeline, Tree};
-use super::{VaultCall, VaultFunction};
+
+/// A Vault call written in a template, found by
+/// [`Template::vault_calls`](super::Template::vault_calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultCall {
+    /// The function called.
+    pub function: VaultFunction,
+    /// The path when it is a string constant; `None` when it is computed
+    /// while rendering (a variable, a field, a pipeline).
+    pub path: Option<String>,
+    /// 1-based line of the call.
+    pub line: usize,
+    /// 1-based byte column of the call.
+    pub column: usize,
+}
 
 /// Every `secret`, `secrets` and `pkiCert` call in `tree`, including those in
 /// `define`d templates, ordered by position.
 pub(crate) fn vault_calls(tree: &Tree) -> Vec<VaultCall> {
     let mut calls = Vec::new();
-    list(&tree.root, &mut calls);
-    for defined in tree.defines.values() {
-        list(defined, &mut calls);
-    }
-    calls.sort_by_key(|c| (c.line, c.column));
-    calls
-}
-
-fn list(nodes: &List, calls: &mut Vec<VaultCall>) {
-    for node in nodes {
-        match node {
-            Node::Action(pipe) => pipeline(pipe, calls),
-            Node::Branch(branch) => {
-                pipeline(&branch.pipe, calls);
-                list(&branch.list, calls);
-                if let Some(else_list) = &branch.else_list {
-                    list(else_list, calls);
-                }
-            }
-            Node::Template { pipe, .. } => {
-                if let Some(pipe) = pipe {
-                    pipeline(pipe, calls);
-                }
-            }
-            Node::Text(_) | Node::Break | Node::Continue => {}
-        }
-    }
-}
-
-fn pipeline(pipe: &Pipeline, calls: &mut Vec<VaultCall>) {
-    let mut previous: Option<&Command> = None;
-    for cmd in &pipe.cmds {
-        command(cmd, previous, calls);
-        previous = Some(cmd);
-    }
-}
-
-/// A call's path is its first argument or, when it has none, the value piped
-/// into it (`{{ "kv/app" | secret }}`).
-fn command(cmd: &Command, piped_from: Option<&Command>, calls: &mut Vec<VaultCall>) {
-    if let Some(Arg::Func(pos, name)) = cmd.args.first()
-        && let Some(function) = VaultFunction::from_name(name)
-    {
+    each_call(tree, &mut |func, cmd, piped_from| {
+        let Some(function) = func.vault_function() else {
+            return;
+        };
+        // A call's path is its first argument or, when it has none, the
+        // value piped into it (`{{ "kv/app" | secret }}`).
         let path = match (cmd.args.get(1), piped_from) {
             (Some(arg), _) => Some(string_constant(arg)),
             (None, Some(previous)) => match previous.args.as_slice() {
@@ -60,7 +38,7 @@ fn command(cmd: &Command, piped_from: Option<&Command>, calls: &mut Vec<VaultCal
             // Called without a path, the function returns nil and reads nothing.
             (None, None) => None,
         };
-        if let Some(path) = path {
+        if let (Some(path), Some(Arg::Func(pos, _))) = (path, cmd.args.first()) {
             calls.push(VaultCall {
                 function,
                 path,
@@ -68,9 +46,62 @@ fn command(cmd: &Command, piped_from: Option<&Command>, calls: &mut Vec<VaultCal
                 column: pos.col as usize,
             });
         }
+    });
+    calls.sort_by_key(|c| (c.line, c.column));
+    calls
+}
+
+/// Calls `visit` with every command in `tree` that calls a function,
+/// including those in `define`d templates: the function, the command, and
+/// the command whose value is piped into it. (A function written as an
+/// argument, `{{ printf "%v" secret }}`, is called without arguments; it is
+/// not visited.)
+pub(crate) fn each_call(tree: &Tree, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+    list(&tree.root, visit);
+    for defined in tree.defines.values() {
+        list(defined, visit);
     }
-    for arg in &cmd.args {
-        nested(arg, calls);
+}
+
+fn list(nodes: &List, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+    for node in nodes {
+        match node {
+            Node::Action(pipe) => pipeline(pipe, visit),
+            Node::Branch(branch) => {
+                pipeline(&branch.pipe, visit);
+                list(&branch.list, visit);
+                if let Some(else_list) = &branch.else_list {
+                    list(else_list, visit);
+                }
+            }
+            Node::Template { pipe, .. } => {
+                if let Some(pipe) = pipe {
+                    pipeline(pipe, visit);
+                }
+            }
+            Node::Text(_) | Node::Break | Node::Continue => {}
+        }
+    }
+}
+
+fn pipeline(pipe: &Pipeline, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+    let mut previous: Option<&Command> = None;
+    for cmd in &pipe.cmds {
+        if let Some(Arg::Func(_, func)) = cmd.args.first() {
+            visit(func, cmd, previous);
+        }
+        for arg in &cmd.args {
+            nested(arg, visit);
+        }
+        previous = Some(cmd);
+    }
+}
+
+fn nested(arg: &Arg, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+    match arg {
+        Arg::Pipe(pipe) => pipeline(pipe, visit),
+        Arg::Chain(_, inner, _) => nested(inner, visit),
+        _ => {}
     }
 }
 
@@ -81,18 +112,10 @@ fn string_constant(arg: &Arg) -> Option<String> {
     }
 }
 
-fn nested(arg: &Arg, calls: &mut Vec<VaultCall>) {
-    match arg {
-        Arg::Pipe(pipe) => pipeline(pipe, calls),
-        Arg::Chain(_, inner, _) => nested(inner, calls),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::Template;
-    use super::*;
+    use super::VaultFunction;
 
     fn calls(text: &str) -> Vec<(VaultFunction, Option<String>, usize, usize)> {
         Template::parse("t", text, "", "")

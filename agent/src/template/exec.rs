@@ -1,13 +1,14 @@
 //! Walks the syntax tree and writes output, with Go's evaluation rules.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use super::context::{Asked, Requests};
+use super::error::ExecError;
+use super::funcs::{Eval, Func, Implementation};
 use super::lex::Pos;
 use super::parse::{Arg, Branch, BranchKind, Command, Node, Pipeline, Tree};
 use super::print::write_v;
 use super::value::{TooDeep, Value};
-use super::{ExecError, RenderContext, RenderOptions, Request, calls, funcs};
 
 /// How deeply evaluation may nest: `{{template}}` calls, `if`/`with`/`range`
 /// bodies and parenthesized pipelines together, since each recurses on the
@@ -23,6 +24,13 @@ use super::{ExecError, RenderContext, RenderOptions, Request, calls, funcs};
 /// third of a 2 MiB stack to the caller. Templates nest far less in practice.
 pub(crate) const MAX_DEPTH: usize = 100;
 
+/// Options of a render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Go's `missingkey=error`: a missing map key fails the render.
+    pub error_on_missing_key: bool,
+}
+
 /// What a list of nodes asks of its enclosing `range`.
 enum Flow {
     Normal,
@@ -32,10 +40,7 @@ enum Flow {
 
 /// Evaluation state for one render.
 pub(crate) struct Exec<'a> {
-    pub(crate) ctx: &'a RenderContext,
-    pub(crate) missing: BTreeSet<Request>,
-    /// Every request the render made, found or not.
-    pub(crate) used: BTreeSet<Request>,
+    requests: Requests<'a>,
     tree: &'a Tree,
     name: &'a str,
     options: &'a RenderOptions,
@@ -48,15 +53,13 @@ type Result<T, E = ExecError> = std::result::Result<T, E>;
 
 impl<'a> Exec<'a> {
     pub(crate) fn new(
-        ctx: &'a RenderContext,
+        requests: Requests<'a>,
         tree: &'a Tree,
         name: &'a str,
         options: &'a RenderOptions,
     ) -> Self {
         Exec {
-            ctx,
-            missing: BTreeSet::new(),
-            used: BTreeSet::new(),
+            requests,
             tree,
             name,
             options,
@@ -66,18 +69,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// Runs the main template with a nil dot, as consul-template does.
-    pub(crate) fn run(&mut self) -> Result<String> {
-        self.walk_list(&Value::Missing, &self.tree.root)?;
-        Ok(std::mem::take(&mut self.out))
-    }
-
-    /// Whether a Vault call in the template has `path` as its string
-    /// constant path. Any other path was computed while rendering.
-    pub(crate) fn is_literal_path(&self, path: &str) -> bool {
-        calls::vault_calls(self.tree)
-            .iter()
-            .any(|call| call.path.as_deref() == Some(path))
+    /// Runs the main template with a nil dot, as consul-template does:
+    /// the output, and the Vault requests the render made.
+    pub(crate) fn run(mut self) -> (Result<String>, Asked) {
+        let result = self
+            .walk_list(&Value::Missing, &self.tree.root)
+            .map(|_| std::mem::take(&mut self.out));
+        (result, self.requests.asked())
     }
 
     fn err(&self, pos: Pos, at: impl std::fmt::Display, message: impl Into<String>) -> ExecError {
@@ -309,7 +307,7 @@ impl<'a> Exec<'a> {
     ) -> Result<Value<'a>> {
         let first = &cmd.args[0];
         match first {
-            Arg::Func(pos, name) => self.call(dot, *pos, name, &cmd.args[1..], last, cmd),
+            Arg::Func(pos, func) => self.call(dot, *pos, func, &cmd.args[1..], last, cmd),
             Arg::Field(pos, fields) => {
                 self.no_args(cmd, last)?;
                 self.fields(dot.clone(), *pos, fields, first)
@@ -382,7 +380,7 @@ impl<'a> Exec<'a> {
                 ex.vars.truncate(mark);
                 v
             })?,
-            Arg::Func(pos, name) => self.call(dot, *pos, name, &[], None, arg)?,
+            Arg::Func(pos, func) => self.call(dot, *pos, func, &[], None, arg)?,
         })
     }
 
@@ -445,39 +443,42 @@ impl<'a> Exec<'a> {
         &mut self,
         dot: &Value<'a>,
         pos: Pos,
-        name: &str,
+        func: &Func,
         arg_nodes: &'a [Arg],
         last: Option<Value<'a>>,
         at: &dyn std::fmt::Display,
     ) -> Result<Value<'a>> {
-        // `and` and `or` evaluate operands only until the result is known.
-        if name == "and" || name == "or" {
-            let total = arg_nodes.len() + usize::from(last.is_some());
-            if total == 0 {
-                return Err(self.err(
-                    pos,
-                    at,
-                    format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
-            }
-            let mut result = Value::Missing;
-            for node in arg_nodes {
-                result = self.arg(dot, node)?;
-                if result.truth() != (name == "and") {
-                    return Ok(result);
+        let implementation = match func.eval {
+            Eval::ShortCircuit { stop_at } => {
+                let total = arg_nodes.len() + usize::from(last.is_some());
+                func.check_arity(total).map_err(|e| self.err(pos, at, e))?;
+                let mut result = Value::Missing;
+                for node in arg_nodes {
+                    result = self.arg(dot, node)?;
+                    if result.truth() == stop_at {
+                        return Ok(result);
+                    }
                 }
+                return Ok(last.unwrap_or(result));
             }
-            if let Some(l) = last {
-                result = l;
-            }
-            return Ok(result);
-        }
+            Eval::Call(implementation) => implementation,
+        };
         let mut args = Vec::with_capacity(arg_nodes.len() + 1);
         for node in arg_nodes {
             args.push(self.arg(dot, node)?);
         }
         args.extend(last);
-        funcs::call(self, name, args)
-            .map_err(|e| self.err(pos, at, format!("error calling {name}: {e}")))
+        // Functions see a missing value as nil, as Go's call does.
+        for arg in &mut args {
+            if matches!(arg, Value::Missing) {
+                *arg = Value::Nil;
+            }
+        }
+        func.check_arity(args.len())
+            .and_then(|()| match implementation {
+                Implementation::Plain(run) => run(&args),
+                Implementation::Vault(_, run) => run(&mut self.requests, &args),
+            })
+            .map_err(|e| self.err(pos, at, format!("error calling {}: {e}", func.name)))
     }
 }

@@ -1,7 +1,7 @@
 //! Splits template text into text runs and action tokens, as Go's
 //! `text/template/parse` lexer does (trim markers, comments, delimiters).
 
-use super::ParseError;
+use super::error::ParseError;
 
 /// A position in the template source: 1-based line, 1-based byte column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -46,7 +46,9 @@
 //!   yaml.v2 writes a complex `? |-` key.
 
 mod calls;
+mod context;
 mod encode;
+mod error;
 mod exec;
 mod funcs;
 mod lex;
@@ -54,11 +56,13 @@ mod parse;
 mod print;
 mod value;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
-use crate::vault::Secret;
-
+pub use calls::VaultCall;
+pub use context::{RenderContext, Request};
+pub use error::{ExecError, ParseError};
+pub use exec::RenderOptions;
+pub use funcs::VaultFunction;
 pub use parse::MAX_NESTING;
 
 /// A parsed template, reusable across renders.
@@ -66,167 +70,9 @@ pub use parse::MAX_NESTING;
 pub struct Template {
     name: String,
     tree: parse::Tree,
-}
-
-/// A template that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}:{line}:{column}: {message}")]
-pub struct ParseError {
-    /// The template's name (destination path or annotation).
-    pub name: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based byte column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// A render that failed. Names the template and position; never contains
-/// a secret value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}:{line}:{column}: executing at <{context}>: {message}")]
-pub struct ExecError {
-    /// The template's name.
-    pub name: String,
-    /// 1-based line of the failing action.
-    pub line: usize,
-    /// 1-based byte column of the failing action.
-    pub column: usize,
-    /// The failing part of the action, as written in the template.
-    pub context: String,
-    /// What failed, e.g. `map has no entry for key "password"`.
-    pub message: String,
-}
-
-/// A Vault request a template makes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Request {
-    /// `secret "path"`: a logical read. The path is as written, including
-    /// any `?version=N` query; KV v2 path rewriting is the client's job.
-    Read {
-        /// The Vault path.
-        path: String,
-    },
-    /// `secret "path" "k=v"...` or `pkiCert "path" "k=v"...`: a logical
-    /// write with string parameters. `pkiCert` uses the same request and
-    /// reads `certificate`, `private_key` and `issuing_ca` from
-    /// the response.
-    Write {
-        /// The Vault path.
-        path: String,
-        /// The parameters, keys and values trimmed.
-        data: BTreeMap<String, String>,
-    },
-    /// `secrets "path"`: a LIST returning key names.
-    List {
-        /// The Vault path.
-        path: String,
-    },
-}
-
-/// A template function that makes a Vault request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VaultFunction {
-    /// `secret`: a read, or a write when it has parameters.
-    Secret,
-    /// `secrets`: a list.
-    Secrets,
-    /// `pkiCert`: a write that issues a certificate.
-    PkiCert,
-}
-
-impl VaultFunction {
-    fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "secret" => Some(Self::Secret),
-            "secrets" => Some(Self::Secrets),
-            "pkiCert" => Some(Self::PkiCert),
-            _ => None,
-        }
-    }
-
-    /// The function's name in templates.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Secret => "secret",
-            Self::Secrets => "secrets",
-            Self::PkiCert => "pkiCert",
-        }
-    }
-}
-
-/// A Vault call written in a template, found by [`Template::vault_calls`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultCall {
-    /// The function called.
-    pub function: VaultFunction,
-    /// The path when it is a string constant; `None` when it is computed
-    /// while rendering (a variable, a field, a pipeline).
-    pub path: Option<String>,
-    /// 1-based line of the call.
-    pub line: usize,
-    /// 1-based byte column of the call.
-    pub column: usize,
-}
-
-impl Request {
-    /// The Vault path of the request.
-    pub fn path(&self) -> &str {
-        match self {
-            Request::Read { path } | Request::Write { path, .. } | Request::List { path } => path,
-        }
-    }
-}
-
-/// Results of Vault requests available to renders, and the requests the
-/// last render could not find.
-#[derive(Debug, Default)]
-pub struct RenderContext {
-    secrets: HashMap<Request, Result<Arc<Secret>, String>>,
-    lists: HashMap<Request, Result<Vec<String>, String>>,
-    missing: Vec<Request>,
-    used: BTreeSet<Request>,
-}
-
-impl RenderContext {
-    /// An empty context: every request is missing.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stores the result of a read or write. An `Err` makes the template
-    /// call fail with that message (e.g. permission denied), after the call
-    /// and its path when the template wrote the path as a string constant; a
-    /// computed path may be a secret, so it is left out.
-    pub fn insert(&mut self, request: Request, result: Result<Arc<Secret>, String>) {
-        self.secrets.insert(request, result);
-    }
-
-    /// Stores the result of a [`Request::List`]: the key names, sorted.
-    pub fn insert_list(&mut self, request: Request, result: Result<Vec<String>, String>) {
-        self.lists.insert(request, result);
-    }
-
-    /// Requests the last render asked for but did not find, sorted and
-    /// without duplicates. While this is non-empty, a render error may be a
-    /// consequence of the nil values and should not be reported yet.
-    pub fn missing(&self) -> &[Request] {
-        &self.missing
-    }
-
-    /// Every request the last render made, found or not: the template's
-    /// dependencies, which decide when it must render again.
-    pub fn used(&self) -> &BTreeSet<Request> {
-        &self.used
-    }
-}
-
-/// Options of a render.
-#[derive(Debug, Clone, Default)]
-pub struct RenderOptions {
-    /// Go's `missingkey=error`: a missing map key fails the render.
-    pub error_on_missing_key: bool,
+    /// The paths its Vault calls write as string constants: a failed call
+    /// names only these, since a computed path may be a secret.
+    literal_paths: BTreeSet<String>,
 }
 
 impl Template {
@@ -240,9 +86,14 @@ impl Template {
     ) -> Result<Template, ParseError> {
         let tokens = lex::lex(name, text, left_delim, right_delim)?;
         let tree = parse::parse(name, tokens)?;
+        let literal_paths = calls::vault_calls(&tree)
+            .into_iter()
+            .filter_map(|call| call.path)
+            .collect();
         Ok(Template {
             name: name.to_owned(),
             tree,
+            literal_paths,
         })
     }
 
@@ -265,21 +116,9 @@ impl Template {
         ctx: &mut RenderContext,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, ExecError> {
-        let (result, missing, used) = {
-            let mut ex = exec::Exec::new(ctx, &self.tree, &self.name, options);
-            let result = ex.run();
-            (
-                result,
-                std::mem::take(&mut ex.missing),
-                std::mem::take(&mut ex.used),
-            )
-        };
-        ctx.used = used;
-        ctx.missing = missing
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let requests = ctx.requests(&self.literal_paths);
+        let (result, asked) = exec::Exec::new(requests, &self.tree, &self.name, options).run();
+        ctx.remember(asked);
         result.map(String::into_bytes)
     }
 }

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::ParseError;
+use super::error::ParseError;
+use super::funcs::{self, Func};
 use super::lex::{Pos, Tok, Token};
 
 /// A sequence of nodes.
@@ -81,8 +82,8 @@ pub(crate) enum Arg {
     Field(Pos, Vec<String>),
     /// `$x.A.B`
     Variable(Pos, String, Vec<String>),
-    /// A function name.
-    Func(Pos, String),
+    /// A function, by the name written.
+    Func(Pos, &'static Func),
     /// `(pipeline).A.B`
     Chain(Pos, Box<Arg>, Vec<String>),
     /// `(pipeline)`
@@ -539,12 +540,10 @@ impl Parser<'_> {
                 "true" => Arg::Bool(true),
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
-                _ => {
-                    if !super::funcs::exists(&w) {
-                        return Err(self.err_at(pos, format!("function \"{w}\" not defined")));
-                    }
-                    Arg::Func(pos, w)
-                }
+                _ => match funcs::lookup(&w) {
+                    Some(func) => Arg::Func(pos, func),
+                    None => return Err(self.err_at(pos, format!("function \"{w}\" not defined"))),
+                },
             },
             Tok::Str(s) => Arg::Str(s),
             Tok::Char(c) => Arg::Int(c),
@@ -636,7 +635,7 @@ impl std::fmt::Display for Arg {
                 f.write_str(name)?;
                 write_fields(f, fields)
             }
-            Arg::Func(_, name) => f.write_str(name),
+            Arg::Func(_, func) => f.write_str(func.name),
             Arg::Chain(_, inner, fields) => {
                 match inner.as_ref() {
                     Arg::Pipe(_) => write!(f, "{inner}")?,

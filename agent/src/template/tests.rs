@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
+use crate::vault::Secret;
 
 fn mk_secret(response: serde_json::Value) -> Arc<Secret> {
     Arc::new(serde_json::from_value(response).expect("valid secret envelope"))
