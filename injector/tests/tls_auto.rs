@@ -447,7 +447,7 @@ async fn current_ca_bundle_is_not_patched_again() {
 
 #[tokio::test]
 async fn refresh_serves_the_secrets_certificate_and_patches_its_ca() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let (auto, mut handle) = auto_tls();
     let existing = Bundle::generate(&hosts(), OffsetDateTime::now_utc()).expect("bundle");
     let store = keyhole_injector::tls::CertStore::new();
