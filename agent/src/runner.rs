@@ -3,11 +3,12 @@
 //!
 //! In init mode (`exit_after_auth`) it stops after the first render and its
 //! exit code says whether every template rendered. As a sidecar it waits for
-//! whichever comes first: the token's renewal or re-login, a secret's renewal
-//! or re-fetch, or shutdown. A Vault outage never empties a file: a failed
-//! refresh keeps the last good secret and is retried with backoff. A token
-//! sink that cannot be written is retried the same way, while the templates
-//! go on rendering with the new token.
+//! whichever comes first: what the token [`Session`] has due (a renewal, a
+//! login, a sink write), a secret's renewal or re-fetch in the [`Cache`], or
+//! shutdown. A Vault outage never empties a file: a failed refresh keeps the
+//! last good secret and is retried with backoff. When Vault refuses a
+//! request (403), the session checks whether the token is gone and, if so,
+//! logs in again and every cached secret is fetched anew.
 
 use std::collections::BTreeSet;
 use std::path::Path;
