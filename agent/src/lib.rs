@@ -3,7 +3,7 @@
 //! The agent reads a Vault Agent configuration ([`config`]), logs in with the
 //! pod's credentials ([`auth`]), reads secrets through [`vault`], renders them
 //! with Go text/template semantics ([`template`]) and replaces destination
-//! files atomically ([`write`]). [`cache`] keeps fetched secrets current on
+//! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
 //! the schedule [`lease`] computes, [`render`] turns them into files, and
 //! [`session`] keeps the token alive; [`runner`] waits on those and on
 //! shutdown. [`redact`] decides how Vault requests appear in logs and

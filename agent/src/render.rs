@@ -8,9 +8,9 @@
 //! by many templates is fetched once.
 //!
 //! [`Renderer::render`] renders the templates that have not rendered yet and
-//! those that use a secret the cache reports as changed; [`effects`] writes
-//! their files and runs what follows a change (the template's command, a
-//! reload signal).
+//! those that use a secret the cache reports as changed; its `effects`
+//! module writes their files and runs what follows a change (the template's
+//! command, a reload signal).
 //!
 //! Each request is logged, labelled in metrics and named in errors as
 //! [`ShownPath`] shows it: a path computed while rendering, which may be a
