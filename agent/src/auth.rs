@@ -16,12 +16,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::Retryable;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::Map;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
+use crate::backoff;
 use crate::config::{self, MethodKind};
 use crate::vault::{self, Auth, Client, Token};
 use crate::write;
@@ -128,8 +127,8 @@ impl Authenticator {
         Ok(auth)
     }
 
-    /// Logs in, retrying failures with capped, jittered exponential backoff
-    /// between the method's `min_backoff` and `max_backoff`. Then makes the
+    /// Logs in, retrying failures with the [`backoff`] policy between the
+    /// method's `min_backoff` and `max_backoff`. Then makes the
     /// new token the client's; the sinks are left to the caller.
     ///
     /// `max_retries` bounds the attempts after the first (init mode with
@@ -148,12 +147,8 @@ impl Authenticator {
         } else {
             max_retries
         };
-        let backoff = Backoff::new(
-            self.method.min_backoff,
-            self.method.max_backoff,
-            retries,
-            StdRng::from_os_rng(),
-        );
+        let backoff =
+            backoff::Policy::new(self.method.min_backoff, self.method.max_backoff).retries(retries);
         let auth = (|| self.login(client))
             .retry(backoff)
             .when(|err: &Error| retries.is_none() || err.is_retryable())
@@ -343,126 +338,9 @@ fn method_name(kind: &MethodKind) -> &'static str {
     }
 }
 
-/// Delays between login attempts: exponential with full jitter. The n-th
-/// delay is uniform between `min` and `min * 2^n`, capped at `max`, so many
-/// pods failing together spread their retries instead of hitting Vault in
-/// step.
-#[derive(Debug)]
-struct Backoff<R> {
-    min: Duration,
-    max: Duration,
-    ceiling: Duration,
-    retries_left: Option<u32>,
-    rng: R,
-}
-
-impl<R> Backoff<R> {
-    fn new(min: Duration, max: Duration, retries: Option<u32>, rng: R) -> Self {
-        Self {
-            min,
-            max: max.max(min),
-            ceiling: min,
-            retries_left: retries,
-            rng,
-        }
-    }
-}
-
-impl<R: Rng> Iterator for Backoff<R> {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        if let Some(left) = &mut self.retries_left {
-            *left = left.checked_sub(1)?;
-        }
-        let delay = if self.ceiling > self.min {
-            Duration::from_nanos(self.rng.random_range(nanos(self.min)..=nanos(self.ceiling)))
-        } else {
-            self.min
-        };
-        self.ceiling = self
-            .ceiling
-            .checked_mul(2)
-            .map_or(self.max, |doubled| doubled.min(self.max));
-        Some(delay)
-    }
-}
-
-/// A duration in nanoseconds; u64 covers 584 years.
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::RngCore;
-
-    /// An RNG whose every bit is the same, to reach the ends of a range.
-    struct Constant(u64);
-
-    impl RngCore for Constant {
-        fn next_u32(&mut self) -> u32 {
-            self.0 as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            dst.fill(self.0 as u8);
-        }
-    }
-
-    const SECOND: Duration = Duration::from_secs(1);
-
-    #[test]
-    fn backoff_stays_between_min_and_the_doubling_ceiling() {
-        let backoff = Backoff::new(SECOND, 30 * SECOND, None, StdRng::seed_from_u64(7));
-        for (n, delay) in backoff.take(40).enumerate() {
-            let ceiling = SECOND
-                .checked_mul(1 << n.min(20))
-                .expect("should succeed")
-                .min(30 * SECOND);
-            assert!(delay >= SECOND, "delay {n} is {delay:?}");
-            assert!(
-                delay <= ceiling,
-                "delay {n} is {delay:?}, above {ceiling:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn backoff_with_lowest_draws_waits_min() {
-        let delays: Vec<_> = Backoff::new(SECOND, 8 * SECOND, None, Constant(0))
-            .take(5)
-            .collect();
-        assert_eq!(delays, [SECOND; 5]);
-    }
-
-    #[test]
-    fn backoff_with_highest_draws_doubles_up_to_max() {
-        let delays: Vec<_> = Backoff::new(SECOND, 5 * SECOND, None, Constant(u64::MAX))
-            .take(6)
-            .map(|d| d.as_secs_f64().round() as u64)
-            .collect();
-        assert_eq!(delays, [1, 2, 4, 5, 5, 5]);
-    }
-
-    #[test]
-    fn backoff_gives_up_after_the_retries() {
-        let backoff = Backoff::new(SECOND, 5 * SECOND, Some(3), StdRng::seed_from_u64(1));
-        assert_eq!(backoff.count(), 3);
-        let backoff = Backoff::new(SECOND, 5 * SECOND, Some(0), StdRng::seed_from_u64(1));
-        assert_eq!(backoff.count(), 0);
-    }
-
-    #[test]
-    fn backoff_with_max_below_min_waits_min() {
-        let delays: Vec<_> = Backoff::new(5 * SECOND, SECOND, None, Constant(u64::MAX))
-            .take(3)
-            .collect();
-        assert_eq!(delays, [5 * SECOND; 3]);
-    }
 
     fn method(kind: MethodKind) -> config::Method {
         config::Method {

@@ -2,9 +2,9 @@
 //! or log in again.
 //!
 //! The schedule is a set of pure functions of a lease, an instant and a
-//! random fraction, so it is tested without a clock or a Vault; the render
-//! loop draws the fraction and sleeps with [`SecretAction::due`] or
-//! [`TokenAction::due`]. The numbers follow Vault Agent:
+//! random fraction, so it is tested without a clock or a Vault; the secret
+//! cache and the token session draw the fraction and keep the actions.
+//! Retries after failures follow [`crate::backoff`] instead. The numbers follow Vault Agent:
 //!
 //! - A renewable lease or token is renewed at two thirds of its TTL, which
 //!   leaves a third of it for retries when Vault is briefly unreachable.
@@ -248,12 +248,6 @@ impl TokenAction {
             Self::Renew { at } | Self::Login { at } => at,
         }
     }
-
-    /// Waits until the action is due, then hands it back.
-    pub async fn due(self) -> Self {
-        tokio::time::sleep_until(self.at()).await;
-        self
-    }
 }
 
 /// The first action for a token with `ttl` issued at `issued_at`; `None` for
@@ -295,17 +289,6 @@ pub fn after_token_renewal(
             at: after(now, granted, RENEW_FRACTION, jitter),
         }
     }
-}
-
-/// How long to wait before retry number `attempt` (0 for the first retry)
-/// of a failed request: `min` doubled per attempt, capped at `max`, and
-/// shortened by up to half by `jitter` so that failing pods spread out.
-pub fn retry_delay(attempt: u32, min: Duration, max: Duration, jitter: f64) -> Duration {
-    let base = min
-        .checked_mul(2u32.saturating_pow(attempt))
-        .unwrap_or(max)
-        .min(max);
-    base.mul_f64(1.0 - 0.5 * unit(jitter))
 }
 
 /// `from` plus `fraction` of `span`, less jitter, within the wait bounds.
@@ -590,21 +573,6 @@ mod tests {
         let now = Instant::now();
         let action = after_token_renewal(secs(1800), secs(600), now, 0.0);
         assert_eq!(token_wait(action, now), ("login", secs(510)));
-    }
-
-    #[test]
-    fn retry_delay_doubles_from_min_and_caps_at_max() {
-        let delays: Vec<u64> = (0..8)
-            .map(|attempt| retry_delay(attempt, secs(1), secs(60), 0.0).as_secs())
-            .collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(retry_delay(u32::MAX, secs(1), secs(60), 0.0), secs(60));
-    }
-
-    #[test]
-    fn retry_jitter_shortens_the_delay_by_at_most_half() {
-        assert_eq!(retry_delay(3, secs(1), secs(60), 1.0), secs(4));
-        assert_eq!(retry_delay(3, secs(1), secs(60), 0.5), secs(6));
     }
 
     #[tokio::test(start_paused = true)]

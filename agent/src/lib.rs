@@ -3,18 +3,25 @@
 //! The agent reads a Vault Agent configuration ([`config`]), logs in with the
 //! pod's credentials ([`auth`]), reads secrets through [`vault`], renders them
 //! with Go text/template semantics ([`template`]) and replaces destination
-//! files atomically ([`write`]). [`render`] ties those together; [`redact`]
-//! decides how its Vault requests appear in logs and metrics.
+//! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
+//! the schedule [`lease`] computes, [`render`] turns them into files, and
+//! [`session`] keeps the token alive; [`runner`] waits on those and on
+//! shutdown. [`redact`] decides how Vault requests appear in logs and
+//! metrics; [`backoff`] is the one retry policy.
 
 pub mod auth;
+pub mod backoff;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod lease;
 pub mod metrics;
 pub mod redact;
 pub mod reload;
 pub mod render;
 pub mod runner;
+pub mod session;
 pub mod template;
 pub mod vault;
 pub mod write;

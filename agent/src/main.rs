@@ -5,6 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    keyhole_agent::vault::install_crypto_provider();
+    keyhole_agent::crypto::install_provider();
     keyhole_agent::cli::Cli::parse().run()
 }

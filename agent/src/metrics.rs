@@ -447,7 +447,7 @@ mod tests {
 
     #[tokio::test]
     async fn serves_openmetrics_on_get_metrics() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::crypto::install_provider();
         let metrics = Arc::new(Metrics::new());
         metrics.rendered("/vault/secrets/db");
         let listener = bind("127.0.0.1:0".parse().expect("addr"))

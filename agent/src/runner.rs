@@ -3,11 +3,12 @@
 //!
 //! In init mode (`exit_after_auth`) it stops after the first render and its
 //! exit code says whether every template rendered. As a sidecar it waits for
-//! whichever comes first: the token's renewal or re-login, a secret's renewal
-//! or re-fetch, or shutdown. A Vault outage never empties a file: a failed
-//! refresh keeps the last good secret and is retried with backoff. A token
-//! sink that cannot be written is retried the same way, while the templates
-//! go on rendering with the new token.
+//! whichever comes first: what the token [`Session`] has due (a renewal, a
+//! login, a sink write), a secret's renewal or re-fetch in the [`Cache`], or
+//! shutdown. A Vault outage never empties a file: a failed refresh keeps the
+//! last good secret and is retried with backoff. When Vault refuses a
+//! request (403), the session checks whether the token is gone and, if so,
+//! logs in again and every cached secret is fetched anew.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,22 +18,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::auth::Authenticator;
+use crate::backoff;
+use crate::cache::{self, Cache};
 use crate::config::AgentConfig;
-use crate::lease::{self, SecretAction, TokenAction};
-use crate::metrics::{self, LoginOutcome, Metrics};
-use crate::render::{Renderer, Retry};
-use crate::vault::{self, Auth};
+use crate::lease::SecretAction;
+use crate::metrics::{self, Metrics};
+use crate::render::{Rendered, Renderer};
+use crate::session::{self, Acted, Session};
+use crate::vault;
 use crate::write;
 
-/// First delay before a failed Vault request is retried.
-const MIN_RETRY: Duration = Duration::from_millis(250);
-
-/// Cap on the delay between retries of a failed Vault request.
-const MAX_RETRY: Duration = Duration::from_secs(60);
+/// The waits between retries of failed Vault requests, token renewals and
+/// sink writes. Logins wait as the `auto_auth` method's `min_backoff` and
+/// `max_backoff` say instead, as in Vault Agent.
+const RETRY: backoff::Policy =
+    backoff::Policy::new(Duration::from_millis(250), Duration::from_secs(60));
 
 /// How long revoking leases and the token may delay shutdown.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,30 +60,18 @@ pub async fn run(
         client = client.request_timeout(timeout);
     }
     let client = client.build().context("configuring the Vault client")?;
-    let retry = Retry {
-        attempts: num_retries,
-        min_backoff: MIN_RETRY,
-        max_backoff: MAX_RETRY,
-    };
     // Every template parses before any login: a typo fails at once.
-    let mut renderer = Renderer::new(client.clone(), &config, retry, Arc::clone(&metrics))?;
-    for dir in renderer
-        .entries()
-        .iter()
-        .filter_map(|e| e.destination().parent())
-    {
-        let removed = write::remove_stale_temp_files(dir)?;
-        if removed > 0 {
-            info!(dir = %dir.display(), removed, "removed temporary files of an earlier run");
-        }
-    }
-    if let Some(ready) = &config.keyhole.ready_file {
-        remove_if_present(ready)?;
-    }
-    if let Some(pid_file) = &config.pid_file {
-        let pid = format!("{}\n", std::process::id());
-        write::replace(pid_file, pid.as_bytes(), 0o644, true)?;
-    }
+    let mut renderer = Renderer::new(&config, Arc::clone(&metrics))?;
+    let mut cache = Cache::new(
+        client.clone(),
+        cache::Retry {
+            attempts: num_retries,
+            policy: RETRY,
+        },
+        config.template_config.static_secret_render_interval,
+        Arc::clone(&metrics),
+    );
+    prepare_files(&config, &renderer)?;
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -98,15 +89,22 @@ pub async fn run(
         });
     }
 
-    let authenticator = Authenticator::new(auto_auth);
-    let login_retries = bounded.then_some(num_retries);
-    let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await? else {
-        return Ok(ExitCode::SUCCESS);
+    let live = session::Live {
+        authenticator: Authenticator::new(auto_auth),
+        client: client.clone(),
+        metrics: Arc::clone(&metrics),
+        login_retries: bounded.then_some(num_retries),
     };
-    let mut sink_failures = 0;
-    let mut sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
+    let mut session = Session::new(live, RETRY, init_mode);
+    // The first login, unless shutdown comes first.
+    tokio::select! {
+        acted = session.act() => acted?,
+        () = stopped(stop.clone()) => return Ok(ExitCode::SUCCESS),
+    };
 
-    let failed = report(renderer.render(&BTreeSet::new()).await);
+    let report = renderer.render(&mut cache, &BTreeSet::new()).await;
+    let denied = report.denied;
+    let failed = log_failures(report.rendered);
     mark_ready(&config, &renderer)?;
     if init_mode {
         return Ok(if failed == 0 {
@@ -119,54 +117,37 @@ pub async fn run(
             ExitCode::FAILURE
         });
     }
+    if denied {
+        session.check_token().await;
+    }
 
-    let mut token = token_schedule(&auth);
-    // Renewals ask for the TTL the login granted, as Vault Agent does.
-    let mut token_ttl = auth.lease_duration;
-    let mut token_failures = 0;
-    // `token` is the next renewal or login; a token that never expires has
-    // none. A lost or expiring token sets `relogin`.
-    let mut relogin = false;
     loop {
-        if renderer.take_denied() && token_is_gone(&client).await {
-            warn!("Vault no longer knows the token; logging in again");
-            relogin = true;
-        }
-        if relogin {
-            let Some(auth) = login(&authenticator, &client, &metrics, login_retries, &stop).await?
-            else {
-                break;
-            };
-            relogin = false;
-            sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
-            token = token_schedule(&auth);
-            token_ttl = auth.lease_duration;
-            // Leases obtained with the old token end with it.
-            renderer.expire_all();
-        }
-        let token_due = token.map(TokenAction::due);
-        let secret_due = renderer.next_due().map(SecretAction::due);
+        let session_due = session.next_due();
+        let secret_due = cache.next_due().map(SecretAction::due);
+        // Biased: a new login comes before refreshing secrets with a token
+        // that is gone.
         tokio::select! {
+            biased;
             () = stopped(stop.clone()) => break,
-            () = until(sink_retry.map(tokio::time::sleep_until)) => {
-                sink_retry = write_sinks(&authenticator, &client, init_mode, &mut sink_failures)?;
-            }
-            () = until(token_due) => {
-                let renewed = match token {
-                    Some(TokenAction::Renew { .. }) => tokio::select! {
-                        next = renew_token(&client, token_ttl, &mut token_failures) => next,
-                        () = stopped(stop.clone()) => break,
-                    },
-                    Some(TokenAction::Login { .. }) | None => None,
+            () = until(session_due.map(tokio::time::sleep_until)) => {
+                let acted = tokio::select! {
+                    acted = session.act() => acted?,
+                    () = stopped(stop.clone()) => break,
                 };
-                relogin = renewed.is_none();
-                token = renewed;
+                if acted == Acted::LoggedIn {
+                    // Leases obtained with the old token end with it.
+                    cache.expire_all();
+                }
             }
             () = until(secret_due) => {
                 // Requests to a slow Vault must not hold up shutdown.
                 let work = async {
-                    let changed = renderer.refresh_due().await;
-                    report(renderer.render(&changed).await);
+                    let refreshed = cache.refresh_due().await;
+                    let report = renderer.render(&mut cache, &refreshed.changed).await;
+                    log_failures(report.rendered);
+                    if refreshed.denied || report.denied {
+                        session.check_token().await;
+                    }
                 };
                 let finished = tokio::select! {
                     () = work => true,
@@ -182,72 +163,36 @@ pub async fn run(
 
     info!("shutting down");
     if config.keyhole.revoke_on_shutdown {
-        revoke(&client, &renderer).await;
+        revoke(&client, &cache).await;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs in, retrying as configured, unless shutdown comes first (`None`).
-async fn login(
-    authenticator: &Authenticator,
-    client: &vault::Client,
-    metrics: &Metrics,
-    retries: Option<u32>,
-    stop: &watch::Receiver<bool>,
-) -> anyhow::Result<Option<Auth>> {
-    tokio::select! {
-        result = authenticator.login_with_retries(client, retries) => match result {
-            Ok(auth) => {
-                metrics.login(LoginOutcome::Success);
-                Ok(Some(auth))
-            }
-            Err(err) => {
-                metrics.login(LoginOutcome::Failure);
-                Err(err).context("logging in to Vault")
-            }
-        },
-        () = stopped(stop.clone()) => Ok(None),
-    }
-}
-
-/// Writes the client's token to the sinks and returns when to try again if
-/// that failed. A sidecar keeps going, since the token still works for
-/// rendering; in init mode the failure is the run's error.
-fn write_sinks(
-    authenticator: &Authenticator,
-    client: &vault::Client,
-    init_mode: bool,
-    failures: &mut u32,
-) -> anyhow::Result<Option<Instant>> {
-    let Some(token) = client.token() else {
-        return Ok(None);
-    };
-    match authenticator.write_sinks(&token) {
-        Ok(()) => {
-            *failures = 0;
-            Ok(None)
+/// Removes what an earlier run left behind (temporary files, the readiness
+/// marker) and writes the pid file.
+fn prepare_files(config: &AgentConfig, renderer: &Renderer) -> anyhow::Result<()> {
+    for dir in renderer
+        .entries()
+        .iter()
+        .filter_map(|e| e.destination().parent())
+    {
+        let removed = write::remove_stale_temp_files(dir)?;
+        if removed > 0 {
+            info!(dir = %dir.display(), removed, "removed temporary files of an earlier run");
         }
-        Err(err) if !init_mode => {
-            *failures += 1;
-            let delay = lease::retry_delay(*failures - 1, MIN_RETRY, MAX_RETRY, rand::random());
-            error!(retry_in = ?delay, "writing the token failed: {err}");
-            Ok(Some(Instant::now() + delay))
-        }
-        Err(err) => Err(err).context("writing the token"),
     }
-}
-
-fn token_schedule(auth: &Auth) -> Option<TokenAction> {
-    lease::token_action(
-        auth.lease_duration,
-        auth.renewable,
-        Instant::now(),
-        rand::random::<f64>(),
-    )
+    if let Some(ready) = &config.keyhole.ready_file {
+        remove_if_present(ready)?;
+    }
+    if let Some(pid_file) = &config.pid_file {
+        let pid = format!("{}\n", std::process::id());
+        write::replace(pid_file, pid.as_bytes(), 0o644, true)?;
+    }
+    Ok(())
 }
 
 /// Logs one line per failed template and returns how many failed.
-fn report(results: Vec<crate::render::Rendered>) -> usize {
+fn log_failures(results: Vec<Rendered>) -> usize {
     let mut failed = 0;
     for rendered in results {
         if let Err(err) = rendered.result {
@@ -288,49 +233,10 @@ async fn until<T>(action: Option<impl Future<Output = T>>) {
     }
 }
 
-/// Whether Vault confirms the token is no longer valid.
-async fn token_is_gone(client: &vault::Client) -> bool {
-    match client.lookup_self().await {
-        Ok(_) => false,
-        Err(err) => err.status() == Some(reqwest::StatusCode::FORBIDDEN),
-    }
-}
-
-/// Renews the token; returns the next action, or `None` to log in again.
-async fn renew_token(
-    client: &vault::Client,
-    requested: Duration,
-    failures: &mut u32,
-) -> Option<TokenAction> {
-    match client.renew_self(Some(requested)).await {
-        Ok(auth) => {
-            *failures = 0;
-            Some(lease::after_token_renewal(
-                requested,
-                auth.lease_duration,
-                Instant::now(),
-                rand::random::<f64>(),
-            ))
-        }
-        Err(err) if err.status() == Some(reqwest::StatusCode::FORBIDDEN) => {
-            warn!("token renewal refused, logging in again: {err}");
-            None
-        }
-        Err(err) => {
-            *failures += 1;
-            let delay = lease::retry_delay(*failures - 1, MIN_RETRY, MAX_RETRY, rand::random());
-            warn!(retry_in = ?delay, "token renewal failed: {err}");
-            Some(TokenAction::Renew {
-                at: Instant::now() + delay,
-            })
-        }
-    }
-}
-
 /// Revokes the leases and the token, within [`REVOKE_TIMEOUT`].
-async fn revoke(client: &vault::Client, renderer: &Renderer) {
+async fn revoke(client: &vault::Client, cache: &Cache) {
     let work = async {
-        renderer.revoke_leases().await;
+        cache.revoke_leases().await;
         if let Err(err) = client.revoke_self().await {
             warn!("revoking the token failed: {err}");
         }

@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         tls_cert,
         tls_key,
     } = Args::parse();
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let store = CertStore::new();
     store.set(
         CertFiles {

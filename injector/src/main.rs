@@ -7,8 +7,7 @@ use keyhole_injector::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Fails only if a provider is already installed, which nothing did before main.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     match keyhole_injector::run(cli) {
         Ok(code) => code,
         Err(err) => {

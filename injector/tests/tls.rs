@@ -23,10 +23,6 @@ use time::OffsetDateTime;
 
 const HOST: &str = "keyhole-injector.keyhole.svc";
 
-fn install_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 fn bundle() -> Bundle {
     Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc())
         .expect("generate a CA and certificate")
@@ -131,7 +127,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test]
 async fn serves_reviews_over_https_with_the_loaded_certificate() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let bundle = bundle();
     let store = CertStore::new();
     store.set(
@@ -159,7 +155,7 @@ async fn serves_reviews_over_https_with_the_loaded_certificate() {
 
 #[tokio::test]
 async fn swapped_secret_volume_files_are_served_without_restart() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let (first, second) = (bundle(), bundle());
     publish(
@@ -249,7 +245,7 @@ async fn post_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_swaps_under_load_drop_no_requests() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let (first, second) = (bundle(), bundle());
     publish(dir.path(), "..v0", &first.cert, &first.key);
@@ -321,7 +317,7 @@ fn load_error(dir: &Path, cert: &str, key: &str) -> (PathBuf, PathBuf, String) {
 
 #[test]
 fn missing_file_error_names_the_file() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let files = CertFiles {
         cert: dir.path().join("missing.crt"),
@@ -339,7 +335,7 @@ fn missing_file_error_names_the_file() {
 
 #[test]
 fn key_file_without_key_names_the_key_file() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = bundle();
     let (_, key, message) = load_error(dir.path(), &bundle.cert, &bundle.cert);
@@ -354,7 +350,7 @@ fn key_file_without_key_names_the_key_file() {
 
 #[test]
 fn cert_file_without_certificate_names_the_cert_file() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = bundle();
     let (cert, _, message) = load_error(dir.path(), "", &bundle.key);
@@ -366,7 +362,7 @@ fn cert_file_without_certificate_names_the_cert_file() {
 
 #[test]
 fn key_of_another_certificate_is_a_mismatch_naming_both_files() {
-    install_provider();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let (one, other) = (bundle(), bundle());
     let (cert, key, message) = load_error(dir.path(), &one.cert, &other.key);

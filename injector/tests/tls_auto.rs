@@ -447,7 +447,7 @@ async fn current_ca_bundle_is_not_patched_again() {
 
 #[tokio::test]
 async fn refresh_serves_the_secrets_certificate_and_patches_its_ca() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let (auto, mut handle) = auto_tls();
     let existing = Bundle::generate(&hosts(), OffsetDateTime::now_utc()).expect("bundle");
     let store = keyhole_injector::tls::CertStore::new();
@@ -493,4 +493,45 @@ async fn refresh_serves_the_secrets_certificate_and_patches_its_ca() {
         STANDARD.encode(&existing.ca_cert)
     );
     no_more_requests(auto, handle).await;
+}
+
+/// Answers the next request, a read of the Secret, with a server error and
+/// returns when it came.
+async fn fail_read(handle: &mut ApiHandle) -> tokio::time::Instant {
+    let (request, respond) = handle.next_request().await.expect("a request");
+    let at = tokio::time::Instant::now();
+    assert_eq!(request.method(), Method::GET);
+    assert_eq!(request.uri().path(), SECRET_PATH);
+    let answer = status(500, "InternalError", "cannot be read");
+    let response = Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .body(Body::from(serde_json::to_vec(&answer).expect("JSON")))
+        .expect("response");
+    respond.send_response(response);
+    at
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_refresh_is_retried_with_backoff_not_at_the_next_recheck() {
+    let (auto, mut handle) = auto_tls();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = keyhole_injector::metrics::TlsMetrics::register(&mut registry);
+    let start = tokio::time::Instant::now();
+    let task = tokio::spawn(auto.keep_current(keyhole_injector::tls::CertStore::new(), metrics));
+
+    let first = fail_read(&mut handle).await;
+    let recheck = first - start;
+    assert!(
+        (Duration::from_secs(8 * 60)..=Duration::from_secs(12 * 60)).contains(&recheck),
+        "first recheck after {recheck:?}"
+    );
+    let second = fail_read(&mut handle).await;
+    assert_eq!(second - first, Duration::from_secs(10));
+    let third = fail_read(&mut handle).await;
+    let wait = third - second;
+    assert!(
+        (Duration::from_secs(10)..=Duration::from_secs(20)).contains(&wait),
+        "second retry after {wait:?}"
+    );
+    task.abort();
 }

@@ -24,7 +24,7 @@ async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
 
 #[tokio::test]
 async fn readyz_turns_ready_once_a_certificate_is_loaded() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let store = CertStore::new();
     let app = admin::app(AdminState::new(store.loaded(), Registry::default()));
 

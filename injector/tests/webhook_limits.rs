@@ -47,7 +47,7 @@ async fn start(timeouts: Timeouts) -> Server {
 }
 
 async fn start_with(settings: Settings, timeouts: Timeouts) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let bundle = Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc()).expect("bundle");
     let store = CertStore::new();
     store.set(

@@ -43,7 +43,7 @@ async fn wait_ready(admin: u16) {
 
 #[tokio::test]
 async fn serves_over_https_and_stops_on_sigterm() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    keyhole_agent::crypto::install_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = Bundle::generate(&[HOST.to_owned()], OffsetDateTime::now_utc()).expect("bundle");
     std::fs::write(dir.path().join("tls.crt"), &bundle.cert).expect("write cert");

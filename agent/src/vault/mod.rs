@@ -49,17 +49,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole request may take by default; Vault's own clients use 60 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Installs ring as the process's rustls crypto provider.
-///
-/// The Vault client does not need it (it pins ring itself), but any other
-/// rustls user in the process (the metrics listener, for one) would panic at
-/// its first handshake without a process default. Call it once at start;
-/// calling it again is harmless.
-pub fn install_crypto_provider() {
-    // Err only means a provider is installed already, which is the goal.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A Vault client. Clones share the connection pool and the current token.
 #[derive(Clone)]
 pub struct Client {

@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
+use keyhole_agent::backoff::Policy;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rcgen::{
@@ -46,6 +47,10 @@ pub const RECHECK: Duration = Duration::from_secs(10 * 60);
 /// The fraction of [`RECHECK`] a wait may be shortened or lengthened by, so
 /// replicas started together do not call the API server in lockstep.
 pub const RECHECK_JITTER: f64 = 0.2;
+/// The waits before trying a failed refresh again: from ten seconds, so a
+/// brief API-server error leaves the CA bundle unpatched for seconds rather
+/// than a whole [`RECHECK`], up to [`RECHECK`] while the failure lasts.
+pub const RETRY: Policy = Policy::new(Duration::from_secs(10), RECHECK);
 
 /// Accepted clock skew between the injector and the API server.
 const BACKDATE: Duration = Duration::from_secs(3600);
@@ -162,20 +167,26 @@ impl AutoTls {
         Ok(changed)
     }
 
-    /// Re-runs [`AutoTls::refresh`] about every [`RECHECK`]; failures are logged
-    /// and retried, the current certificate stays in use.
+    /// Re-runs [`AutoTls::refresh`] about every [`RECHECK`]; a failure is
+    /// logged and tried again as [`RETRY`] says, and the current certificate
+    /// stays in use.
     pub async fn keep_current(self, store: CertStore, metrics: TlsMetrics) {
+        let mut failures = RETRY.backoff();
+        let mut wait = recheck_in(rand::random());
         loop {
-            tokio::time::sleep(recheck_in(rand::random())).await;
+            tokio::time::sleep(wait).await;
             match self.refresh(&store).await {
                 Ok(changed) => {
                     if changed {
                         metrics.reloaded(true);
                     }
+                    failures.succeeded();
+                    wait = recheck_in(rand::random());
                 }
                 Err(error) => {
                     metrics.reloaded(false);
-                    warn!(%error, "auto-TLS refresh failed, keeping the current certificate");
+                    wait = failures.failed();
+                    warn!(%error, retry_in = ?wait, "auto-TLS refresh failed, keeping the current certificate");
                 }
             }
         }
@@ -458,6 +469,10 @@ impl Bundle {
 /// The wait before the next refresh: [`RECHECK`] moved by up to
 /// [`RECHECK_JITTER`] of itself either way. `jitter` is a random fraction in
 /// `[0, 1)`; `0.5` gives exactly [`RECHECK`], and so does a NaN.
+///
+/// This is a poll, not the retry [`RETRY`] times: its jitter moves the wait
+/// both ways so that every replica still polls once per [`RECHECK`] on
+/// average, where a retry's jitter only shortens a wait that keeps growing.
 pub fn recheck_in(jitter: f64) -> Duration {
     let jitter = if jitter.is_nan() {
         0.5

@@ -1,0 +1,372 @@
+//! The secret cache: every Vault request the templates made, its last
+//! answer, and when it must be renewed or fetched anew.
+//!
+//! [`Cache::fetch`] answers new requests, each distinct one once, in
+//! parallel with bounded concurrency. [`Cache::refresh_due`] renews or
+//! fetches anew what [`crate::lease`] says is due and reports which secrets
+//! changed. A refresh that fails keeps the last good secret, so files keep
+//! their content while Vault is away, and is retried with
+//! [`crate::backoff`].
+//!
+//! A failed request is kept as a [`FetchError`] holding Vault's error, so
+//! callers see its HTTP status; both fetching and refreshing report in
+//! [`Fetched`] whether Vault refused a request (403), which may mean the
+//! agent's token is gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::backoff::{self, Backoff};
+use crate::lease::{self, SecretAction};
+use crate::metrics::Metrics;
+use crate::redact::ShownPath;
+use crate::template::Request;
+use crate::vault::{self, KvPaths, Operation, Secret};
+
+/// How many Vault requests are in flight at once.
+const FETCH_CONCURRENCY: usize = 16;
+
+/// A Vault request that failed, worded as its [`ShownPath`] allows.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct FetchError(vault::Error);
+
+impl FetchError {
+    /// The HTTP status Vault answered with, if it answered with an error.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.0.status()
+    }
+
+    /// Whether Vault refused the request (403): the token may be gone.
+    pub fn is_denied(&self) -> bool {
+        self.status() == Some(StatusCode::FORBIDDEN)
+    }
+}
+
+/// How failed Vault requests are retried within one fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts after the first for a request that failed transiently.
+    pub attempts: u32,
+    /// The waits between attempts, and between refreshes that keep failing.
+    pub policy: backoff::Policy,
+}
+
+/// What a round of fetches or refreshes gave.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// The requests whose data changed.
+    pub changed: BTreeSet<Request>,
+    /// Whether Vault refused one of the requests with 403.
+    pub denied: bool,
+}
+
+impl Fetched {
+    fn record<T>(&mut self, result: &Result<T, FetchError>) {
+        self.denied |= result.as_ref().is_err_and(FetchError::is_denied);
+    }
+}
+
+/// A cached answer and what to do with it next.
+#[derive(Debug)]
+struct Cached {
+    /// How its request is shown in logs and metrics.
+    shown: ShownPath,
+    /// The last good response, or the error of a request that never
+    /// succeeded.
+    result: Result<Arc<Secret>, FetchError>,
+    /// When to renew or fetch it anew.
+    next: SecretAction,
+    /// Failed refreshes in a row.
+    backoff: Backoff,
+}
+
+/// Fetches secrets and keeps them current.
+#[derive(Debug)]
+pub struct Cache {
+    client: vault::Client,
+    retry: Retry,
+    static_interval: Duration,
+    metrics: Arc<Metrics>,
+    kv: KvPaths,
+    entries: BTreeMap<Request, Cached>,
+}
+
+impl Cache {
+    /// An empty cache reading through `client`; secrets without a lease are
+    /// read again every `static_interval`.
+    pub fn new(
+        client: vault::Client,
+        retry: Retry,
+        static_interval: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            client,
+            retry,
+            static_interval,
+            metrics,
+            kv: KvPaths::default(),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Every cached request with its last good secret or its error.
+    pub fn results(&self) -> impl Iterator<Item = (&Request, Result<&Arc<Secret>, &FetchError>)> {
+        self.entries
+            .iter()
+            .map(|(request, cached)| (request, cached.result.as_ref()))
+    }
+
+    /// The next renewal or re-fetch of a cached secret.
+    pub fn next_due(&self) -> Option<SecretAction> {
+        self.entries
+            .values()
+            .map(|c| c.next)
+            .min_by_key(SecretAction::at)
+    }
+
+    /// Makes every cached secret due now, e.g. after a new login: leases
+    /// obtained with a lost token die with it.
+    pub fn expire_all(&mut self) {
+        let now = Instant::now();
+        for cached in self.entries.values_mut() {
+            cached.next = SecretAction::Refetch { at: now };
+        }
+    }
+
+    /// Fetches every request once, in parallel, caching successes and
+    /// failures alike: a failure fails the templates that use it. Each
+    /// request comes with how it is shown.
+    pub async fn fetch(&mut self, requests: BTreeMap<Request, ShownPath>) -> Fetched {
+        let this = &*self;
+        let results: Vec<_> = futures::stream::iter(requests)
+            .map(|(request, shown)| async move {
+                let result = this.fetch_one(&request, &shown).await;
+                (request, shown, result)
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut fetched = Fetched::default();
+        for (request, shown, result) in results {
+            fetched.record(&result);
+            let mut backoff = self.retry.policy.backoff();
+            let next = match &result {
+                Ok(secret) => schedule(secret, self.static_interval),
+                Err(_) => SecretAction::Refetch {
+                    at: Instant::now() + backoff.failed(),
+                },
+            };
+            self.entries.insert(
+                request.clone(),
+                Cached {
+                    shown,
+                    result,
+                    next,
+                    backoff,
+                },
+            );
+            self.record_lease(&request);
+        }
+        fetched
+    }
+
+    /// Renews or fetches anew every secret that is due, and reports those
+    /// whose data changed. A failure keeps the last good secret (its file
+    /// keeps its content) and is retried with backoff.
+    pub async fn refresh_due(&mut self) -> Fetched {
+        let now = Instant::now();
+        let this = &*self;
+        let due = this.entries.iter().filter(|(_, c)| c.next.at() <= now);
+        let results: Vec<_> = futures::stream::iter(due)
+            .map(|(request, cached)| async move {
+                let outcome = this.refresh_one(request, cached).await;
+                (request.clone(), outcome)
+            })
+            .buffer_unordered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+
+        let mut fetched = Fetched::default();
+        for (request, outcome) in results {
+            let Some(cached) = self.entries.get_mut(&request) else {
+                continue;
+            };
+            match outcome {
+                Refreshed::Renewed(next) => {
+                    cached.next = next;
+                    cached.backoff.succeeded();
+                }
+                Refreshed::Fetched(Ok(secret)) => {
+                    let same = matches!(&cached.result, Ok(old) if old.data.0 == secret.data.0);
+                    if !same {
+                        fetched.changed.insert(request.clone());
+                    }
+                    cached.next = schedule(&secret, self.static_interval);
+                    cached.result = Ok(secret);
+                    cached.backoff.succeeded();
+                    self.record_lease(&request);
+                }
+                Refreshed::Fetched(Err(err)) => {
+                    fetched.denied |= err.is_denied();
+                    let delay = cached.backoff.failed();
+                    let path = &cached.shown;
+                    if cached.result.is_ok() {
+                        warn!(%path, retry_in = ?delay, "keeping the last good secret: {err}");
+                    } else {
+                        warn!(%path, retry_in = ?delay, "reading the secret failed: {err}");
+                    }
+                    cached.next = SecretAction::Refetch {
+                        at: Instant::now() + delay,
+                    };
+                }
+            }
+        }
+        fetched
+    }
+
+    /// Revokes the leases of cached secrets, e.g. at shutdown. A failure is
+    /// logged and the next lease revoked.
+    pub async fn revoke_leases(&self) {
+        for cached in self.entries.values() {
+            let Ok(secret) = &cached.result else {
+                continue;
+            };
+            if secret.lease_id.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.client.revoke_lease(&secret.lease_id).await {
+                let path = &cached.shown;
+                let err = path.lease_error(err);
+                warn!(%path, "revoking the lease failed: {err}");
+            }
+        }
+    }
+
+    async fn refresh_one(&self, request: &Request, cached: &Cached) -> Refreshed {
+        let path = &cached.shown;
+        if let SecretAction::Renew { .. } = cached.next
+            && let Ok(secret) = &cached.result
+        {
+            let requested = Duration::from_secs(secret.lease_duration);
+            match self
+                .client
+                .renew_lease(&secret.lease_id, Some(requested))
+                .await
+            {
+                Ok(renewed) => {
+                    let granted = Duration::from_secs(renewed.lease_duration);
+                    debug!(%path, ?granted, "lease renewed");
+                    return Refreshed::Renewed(lease::after_renewal(
+                        requested,
+                        granted,
+                        Instant::now(),
+                        rand::random::<f64>(),
+                    ));
+                }
+                Err(err) => {
+                    // A revoked or expired lease cannot be renewed; new
+                    // credentials can still be fetched.
+                    self.metrics.vault_error(err.kind());
+                    let err = path.lease_error(err);
+                    warn!(%path, "lease renewal failed, fetching anew: {err}");
+                }
+            }
+        }
+        Refreshed::Fetched(self.fetch_one(request, path).await)
+    }
+
+    fn record_lease(&self, request: &Request) {
+        if let Some(Cached {
+            shown,
+            result: Ok(secret),
+            ..
+        }) = self.entries.get(request)
+        {
+            match lease::Lifetime::of(secret, SystemTime::now()).ttl() {
+                Some(ttl) => self.metrics.lease_remaining(shown, ttl),
+                None => self.metrics.forget_lease(shown),
+            }
+        }
+    }
+
+    /// One request, with transient failures (connection refused, timeouts,
+    /// a sealed Vault) retried with backoff. Errors that retrying cannot fix
+    /// (403, 404) return at once, worded as `path` shows the request.
+    async fn fetch_one(
+        &self,
+        request: &Request,
+        path: &ShownPath,
+    ) -> Result<Arc<Secret>, FetchError> {
+        let mut backoff = self.retry.policy.backoff();
+        let mut attempt = 0;
+        loop {
+            let result = match request {
+                Request::Read { path } => {
+                    let path = self.kv.resolve(&self.client, path, Operation::Read).await;
+                    self.client.read(&path).await
+                }
+                Request::Write { path, data } => {
+                    let body = data
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect();
+                    self.client.write(path, &body).await
+                }
+                Request::List { path } => {
+                    let path = self.kv.resolve(&self.client, path, Operation::List).await;
+                    self.client.list(&path).await.map(listed)
+                }
+            };
+            match result {
+                Ok(secret) => return Ok(Arc::new(secret)),
+                Err(err) => {
+                    self.metrics.vault_error(err.kind());
+                    let err = path.request_error(err);
+                    if !err.is_retryable() || attempt >= self.retry.attempts {
+                        return Err(FetchError(err));
+                    }
+                    let delay = backoff.failed();
+                    attempt += 1;
+                    warn!(%path, attempt, retry_in = ?delay, "Vault request failed, retrying: {err}");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// What refreshing one cached secret gave.
+enum Refreshed {
+    /// The lease was renewed; the data is unchanged.
+    Renewed(SecretAction),
+    /// The secret was fetched anew, or fetching it failed.
+    Fetched(Result<Arc<Secret>, FetchError>),
+}
+
+/// When a freshly fetched secret must be renewed or fetched anew.
+fn schedule(secret: &Secret, static_interval: Duration) -> SecretAction {
+    lease::next_action(
+        lease::Lifetime::of(secret, SystemTime::now()),
+        Instant::now(),
+        static_interval,
+        rand::random::<f64>(),
+    )
+}
+
+/// A LIST result kept in the cache like any response: `data.keys`.
+fn listed(keys: Vec<String>) -> Secret {
+    let mut secret = Secret::default();
+    secret.data.0.insert(
+        "keys".to_owned(),
+        keys.into_iter().map(serde_json::Value::String).collect(),
+    );
+    secret
+}
