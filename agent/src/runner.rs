@@ -37,8 +37,12 @@ use crate::write;
 const RETRY: backoff::Policy =
     backoff::Policy::new(Duration::from_millis(250), Duration::from_secs(60));
 
-/// How long revoking leases and the token may delay shutdown.
-const REVOKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long revoking leases and the token may delay shutdown: vault-k8s's
+/// default revoke grace. A busy Vault can take seconds to revoke database
+/// credentials (it runs the role's revocation statements), and a revocation
+/// cut short leaves them alive until their TTL. Well within Kubernetes's
+/// default 30-second termination grace period.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the agent with `config` until it is done (init mode) or told to
 /// stop, and returns the process exit code. `request_timeout` overrides the
