@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use crate::annotations::Denial;
+use crate::denial::Denial;
 use crate::patch::{Outcome, mutate_pod};
 use crate::settings::Settings;
 
