@@ -285,58 +285,32 @@ pub const PER_SECRET_FAMILIES: [Family; 9] = [
 /// other value ends up in a header, a Vault path, a file name or a flag.
 pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 
+/// Why keyhole ignores an annotation of vault-k8s's cache listener.
+const NO_CACHE: &str = "keyhole-agent has no cache listener";
+/// Why keyhole ignores an annotation of vault-k8s's API listener.
+const NO_API: &str = "keyhole-agent has no API listener";
+/// Why keyhole ignores an annotation it has no counterpart for.
+const UNSUPPORTED: &str = "not supported by keyhole";
+
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
-    (
-        Key::vault("agent-cache-enable"),
-        "keyhole-agent has no cache listener",
-    ),
-    (
-        Key::vault("agent-cache-use-auto-auth-token"),
-        "keyhole-agent has no cache listener",
-    ),
-    (
-        Key::vault("agent-cache-listener-port"),
-        "keyhole-agent has no cache listener",
-    ),
-    (
-        Key::vault("agent-cache-exit-on-err"),
-        "keyhole-agent has no cache listener",
-    ),
-    (
-        Key::vault("agent-enable-quit"),
-        "keyhole-agent has no API listener",
-    ),
-    (
-        Key::vault("agent-metrics-listener-port"),
-        "keyhole-agent has no API listener",
-    ),
+    (Key::vault("agent-cache-enable"), NO_CACHE),
+    (Key::vault("agent-cache-use-auto-auth-token"), NO_CACHE),
+    (Key::vault("agent-cache-listener-port"), NO_CACHE),
+    (Key::vault("agent-cache-exit-on-err"), NO_CACHE),
+    (Key::vault("agent-enable-quit"), NO_API),
+    (Key::vault("agent-metrics-listener-port"), NO_API),
     (
         Key::vault("agent-revoke-grace"),
         "keyhole-agent revokes before it exits",
     ),
-    (
-        Key::vault("agent-copy-volume-mounts"),
-        "not supported by keyhole",
-    ),
-    (Key::vault("agent-json-patch"), "not supported by keyhole"),
-    (
-        Key::vault("agent-init-json-patch"),
-        "not supported by keyhole",
-    ),
-    (
-        Key::vault("agent-disable-idle-connections"),
-        "not supported by keyhole",
-    ),
-    (
-        Key::vault("agent-disable-keep-alives"),
-        "not supported by keyhole",
-    ),
-    (
-        Key::vault("template-max-connections-per-host"),
-        "not supported by keyhole",
-    ),
-    (Key::vault("proxy-address"), "not supported by keyhole"),
+    (Key::vault("agent-copy-volume-mounts"), UNSUPPORTED),
+    (Key::vault("agent-json-patch"), UNSUPPORTED),
+    (Key::vault("agent-init-json-patch"), UNSUPPORTED),
+    (Key::vault("agent-disable-idle-connections"), UNSUPPORTED),
+    (Key::vault("agent-disable-keep-alives"), UNSUPPORTED),
+    (Key::vault("template-max-connections-per-host"), UNSUPPORTED),
+    (Key::vault("proxy-address"), UNSUPPORTED),
     (
         Key::vault("go-max-procs"),
         "keyhole-agent is not a Go program",

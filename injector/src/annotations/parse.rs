@@ -268,10 +268,8 @@ fn secrets(
         .into_iter()
         .map(|raw| {
             let per = |family: Family| a.member(family, &raw);
-            let checked =
-                |family, check| per(family).map(|e: Entry<'_>| e.check(check)).transpose();
-            let preserve =
-                checked(PRESERVE_SECRET_CASE_OF, values::boolean)?.unwrap_or(preserve_case);
+            let flag = |family| per(family).map(|e| e.check(values::boolean)).transpose();
+            let preserve = flag(PRESERVE_SECRET_CASE_OF)?.unwrap_or(preserve_case);
             let name = if preserve {
                 raw.clone()
             } else {
@@ -307,8 +305,7 @@ fn secrets(
             let file = per(FILE).map(|e| e.check(values::file_name)).transpose()?;
             let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
             let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
-            let error_on_missing_key =
-                checked(ERROR_ON_MISSING_KEY, values::boolean)?.unwrap_or(false);
+            let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
             let is_default = matches!(
                 template,
                 TemplateText::DefaultMap | TemplateText::DefaultJson

@@ -122,7 +122,7 @@ const NO_COVER_DIRS: [&str; 7] = [
 ];
 
 /// An absolute, clean path (no `.`, `..` or empty segments; one trailing
-/// `/` allowed) clear of [`NO_OVERLAP_DIRS`] and [`NO_COVER_DIRS`], without
+/// `/` allowed) clear of `NO_OVERLAP_DIRS` and `NO_COVER_DIRS`, without
 /// its trailing `/`.
 pub fn mount_path(value: &str) -> Checked<String> {
     if value.trim().is_empty() {
