@@ -16,6 +16,9 @@ pub struct Denial {
     pub reason: String,
 }
 
+/// A result whose error refuses the pod.
+pub type Result<T, E = Denial> = std::result::Result<T, E>;
+
 impl Denial {
     /// A denial naming `annotation`.
     pub fn new(annotation: impl fmt::Display, reason: impl fmt::Display) -> Self {

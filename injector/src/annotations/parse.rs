@@ -19,13 +19,13 @@ use super::keys::{
     SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
     TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
-use super::read::{Annotations, Entry, Result};
+use super::read::{Annotations, Entry};
 use super::spec::{
     AgentSpec, AuthSpec, DEFAULT_SECRET_VOLUME_PATH, DefaultTemplate, RunAs, Secret, TemplateText,
     VaultSpec, token_file,
 };
 use super::values;
-use crate::denial::Denial;
+use crate::denial::{Denial, Result};
 use crate::limits::{MAX_ANNOTATION_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
 use crate::pod::Pod;
 use crate::settings::Settings;

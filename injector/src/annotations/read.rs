@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 
 use super::keys::{Family, Key, Prefix};
 use super::values::{self, Checked};
-use crate::denial::Denial;
-
-/// Result of this module.
-pub type Result<T, E = Denial> = std::result::Result<T, E>;
+use crate::denial::{Denial, Result};
 
 /// A pod's annotations.
 #[derive(Debug, Clone, Copy)]
