@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tracing::error;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, Choice, LogFormat, LogLevel};
 
 /// Renders Vault/OpenBao secrets into files from a Vault Agent configuration.
 #[derive(Debug, Parser)]
@@ -23,7 +23,7 @@ pub struct Cli {
     /// Log level: trace, debug, info, warn (warning) or error (err). Read
     /// from VAULT_LOG_LEVEL, as Vault Agent does.
     #[arg(long, env = "VAULT_LOG_LEVEL", default_value = "info", value_parser = log_level, global = true)]
-    log_level: &'static str,
+    log_level: LogLevel,
 
     /// Log format. Read from VAULT_LOG_FORMAT, as Vault Agent does.
     #[arg(long, env = "VAULT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Standard, global = true)]
@@ -36,16 +36,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[value(alias = "text")]
-    Standard,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,15 +79,9 @@ impl Cli {
     }
 }
 
-fn log_level(text: &str) -> Result<&'static str, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "trace" => Ok("trace"),
-        "debug" => Ok("debug"),
-        "info" => Ok("info"),
-        "warn" | "warning" => Ok("warn"),
-        "error" | "err" => Ok("error"),
-        _ => Err("expected trace, debug, info, warn or error".to_owned()),
-    }
+fn log_level(text: &str) -> Result<LogLevel, String> {
+    LogLevel::from_name(&text.to_ascii_lowercase())
+        .ok_or_else(|| "expected trace, debug, info, warn or error".to_owned())
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -134,7 +118,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+fn init_logging(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
+    let level = level.name();
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .with_context(|| format!("invalid log level {level:?}"))?;
     let builder = tracing_subscriber::fmt()

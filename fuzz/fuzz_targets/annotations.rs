@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use arbitrary::Arbitrary;
 use k8s_openapi::api::core::v1::Pod;
 use keyhole_fuzz::{Nesting, on_worker_stack, report_stack_overflows};
-use keyhole_injector::annotations::{
-    DEFAULT_SECRET_VOLUME_PATH, INJECT, KNOWN, PER_SECRET_PREFIXES, SECRET_PREFIXES, STATUS,
-    STATUS_INJECTED, VAULT_PREFIX,
+use keyhole_injector::annotations::keys::{
+    AUTH_CONFIG, INJECT, KNOWN, PER_SECRET_FAMILIES, Prefix, SECRET_FAMILIES, STATUS,
+    STATUS_INJECTED, TELEMETRY, VAULT_PREFIX,
 };
+use keyhole_injector::annotations::spec::DEFAULT_SECRET_VOLUME_PATH;
 use keyhole_injector::limits::{
     MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_PATCH_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS,
     MAX_TEMPLATE_BYTES, MAX_VOLUMES,
@@ -43,13 +44,10 @@ const UNKNOWN: &[&str] = &[
     "agent-sidecar-type",
 ];
 
-/// Parameter prefixes, beside the per-secret ones the injector lists.
-const PARAMETER_PREFIXES: &[&str] = &["auth-config-", "agent-telemetry-"];
-
-/// The `i`th name of `lists` taken as one list, wrapping around.
-fn pick(lists: &[&[&'static str]], i: u8) -> &'static str {
-    let all: Vec<_> = lists.iter().flat_map(|list| list.iter()).collect();
-    all[usize::from(i) % all.len()]
+/// The `i`th of `keys`, wrapping around.
+fn pick(keys: impl Iterator<Item = String>, i: u8) -> String {
+    let all: Vec<String> = keys.collect();
+    all[usize::from(i) % all.len()].clone()
 }
 
 /// Values that mean something to some annotation.
@@ -134,15 +132,18 @@ enum Key {
 impl Key {
     fn get(&self) -> String {
         match self {
-            Key::Vault(i) => format!("vault.hashicorp.com/{}", pick(&[KNOWN, UNKNOWN], *i)),
-            Key::VaultSuffixed(i, name) => format!(
-                "vault.hashicorp.com/{}{}",
-                pick(
-                    &[&SECRET_PREFIXES, &PER_SECRET_PREFIXES, PARAMETER_PREFIXES],
-                    *i
-                ),
-                name.get(NAMES)
-            ),
+            Key::Vault(i) => {
+                let unknown = UNKNOWN.iter().map(|name| format!("{VAULT_PREFIX}{name}"));
+                pick(KNOWN.iter().map(ToString::to_string).chain(unknown), *i)
+            }
+            Key::VaultSuffixed(i, name) => {
+                let name = name.get(NAMES);
+                let families = SECRET_FAMILIES
+                    .iter()
+                    .chain(&PER_SECRET_FAMILIES)
+                    .chain(&[AUTH_CONFIG, TELEMETRY]);
+                pick(families.map(|family| family.key(&name)), *i)
+            }
             Key::NativeSidecar => "keyhole.dev/native-sidecar".to_owned(),
             Key::ReloadSignal(name) => format!("keyhole.dev/reload-signal-{}", name.get(NAMES)),
             Key::Other(s) => s.clone(),
@@ -309,10 +310,10 @@ fn declared_secrets(annotations: &Map<String, Value>) -> usize {
         .iter()
         .filter(|(_, v)| v.as_str().is_some_and(|v| !v.trim().is_empty()))
         .filter_map(|(k, _)| {
-            let name = k.strip_prefix(VAULT_PREFIX)?;
-            SECRET_PREFIXES
+            let (prefix, name) = Prefix::split(k)?;
+            SECRET_FAMILIES
                 .iter()
-                .find_map(|p| name.strip_prefix(p))
+                .find_map(|family| family.suffix(prefix, name))
                 .filter(|raw| !raw.is_empty())
         })
         .collect();
@@ -323,7 +324,7 @@ impl Input {
     fn pod(&self, bulk: &Bulk) -> Option<Generated> {
         let mut annotations = Map::new();
         if self.inject {
-            annotations.insert(INJECT.to_owned(), "true".into());
+            annotations.insert(INJECT.to_string(), "true".into());
             annotations.insert("vault.hashicorp.com/role".to_owned(), "app".into());
         }
         for (key, value) in &self.annotations {
@@ -552,7 +553,10 @@ fuzz_target!(init: report_stack_overflows(), |input: Input| {
                 "duplicate names in {lists:?} after the patch: {doc:#}"
             );
         }
-        assert_eq!(doc["metadata"]["annotations"][STATUS], STATUS_INJECTED);
+        assert_eq!(
+            doc["metadata"]["annotations"][STATUS.to_string().as_str()],
+            STATUS_INJECTED
+        );
         // The API server refuses larger annotations after the webhooks ran.
         let patched_bytes = doc["metadata"]["annotations"]
             .as_object()

@@ -4,10 +4,11 @@
 //! the same JSON also runs under `bao agent`; keyhole-only settings go in the
 //! top-level `keyhole` stanza.
 
+use keyhole_agent::config::{AuthType, Choice};
 use serde_json::{Map, Value, json};
 
 use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
-use crate::annotations::{AgentSpec, Secret, TemplateText, token_file};
+use crate::annotations::spec::{AgentSpec, Secret, TemplateText, token_file};
 
 /// The config for one agent container; `init` renders once and exits.
 pub fn agent_config(spec: &AgentSpec, token_path: &str, init: bool) -> Value {
@@ -42,16 +43,16 @@ fn auto_auth(spec: &AgentSpec, token_path: &str) -> Value {
     let auth = &spec.auth;
     let mut method_config = Map::new();
     // The token path goes in first so `auth-config-*` annotations can override it.
-    match auth.kind.as_str() {
-        "kubernetes" => {
+    match auth.kind {
+        AuthType::Kubernetes => {
             method_config.insert("token_path".into(), token_path.into());
         }
-        "jwt" => {
+        AuthType::Jwt => {
             method_config.insert("path".into(), token_path.into());
             // The projected token is read-only and re-read on every login.
             method_config.insert("remove_jwt_after_reading".into(), false.into());
         }
-        _ => {}
+        AuthType::AppRole | AuthType::TokenFile => {}
     }
     for (key, value) in &auth.config {
         method_config.insert(key.clone(), value.clone().into());
@@ -60,7 +61,7 @@ fn auto_auth(spec: &AgentSpec, token_path: &str) -> Value {
         method_config.insert("role".into(), role.clone().into());
     }
     let mut method = Map::new();
-    method.insert("type".into(), auth.kind.clone().into());
+    method.insert("type".into(), auth.kind.name().into());
     method.insert("mount_path".into(), auth.path.clone().into());
     if let Some(backoff) = &auth.min_backoff {
         method.insert("min_backoff".into(), backoff.clone().into());

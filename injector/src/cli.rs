@@ -385,6 +385,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+    use keyhole_agent::config::{LogFormat as AgentLogFormat, LogLevel as AgentLogLevel};
 
     use super::*;
 
@@ -411,8 +412,8 @@ mod tests {
         };
         assert_eq!(serve.log.log_level, "warn");
         assert_eq!(serve.log.log_format, LogFormat::Json);
-        assert_eq!(serve.settings.log_level, "debug");
-        assert_eq!(serve.settings.log_format, "json");
+        assert_eq!(serve.settings.log_level, AgentLogLevel::Debug);
+        assert_eq!(serve.settings.log_format, AgentLogFormat::Json);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ pub mod agent_config;
 pub mod agent_paths;
 pub mod annotations;
 pub mod cli;
+pub mod denial;
 pub mod limits;
 pub mod metrics;
 pub mod offline;

@@ -19,7 +19,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value, json};
 use serde_saphyr::DuplicateKeyPolicy;
 
-use crate::annotations::Denial;
+use crate::denial::Denial;
 use crate::patch::{Outcome, mutate_pod};
 use crate::settings::Settings;
 

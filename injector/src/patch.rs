@@ -9,11 +9,18 @@ use std::fmt;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use keyhole_agent::config::Choice;
 use serde_json::{Value, json};
 
 use crate::agent_config;
 use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
-use crate::annotations::{self, AgentSpec, Denial, INJECT, STATUS, STATUS_INJECTED};
+use crate::annotations;
+use crate::annotations::keys::{
+    CONFIGMAP, INJECT, SECRET_VOLUME_PATH, SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
+};
+use crate::annotations::read::Annotations;
+use crate::annotations::spec::AgentSpec;
+use crate::denial::Denial;
 use crate::limits::{MAX_CONTAINERS, MAX_PATCH_BYTES};
 use crate::pod::{Container, ObjectMeta, Pod, PodSpec};
 use crate::policy;
@@ -115,7 +122,7 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
         ));
     }
     let spec = annotations::parse(pod, settings)?;
-    let policy = policy::for_pod(&spec, namespace, settings)?;
+    let policy = policy::check(&spec, namespace, &settings.policy())?;
     // One template at a time: each parsed tree is dropped before the next.
     for secret in &spec.secrets {
         policy.check_template(&templates::parse(secret)?)?;
@@ -123,9 +130,8 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
     let mut warnings = spec.warnings.clone();
     if let Some(configmap) = &spec.configmap {
         warnings.push(format!(
-            "{}agent-configmap: the injector does not check the Vault address, TLS settings or \
-             paths in ConfigMap {configmap:?}",
-            annotations::VAULT_PREFIX
+            "{CONFIGMAP}: the injector does not check the Vault address, TLS settings or \
+             paths in ConfigMap {configmap:?}"
         ));
     }
     let patch = json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build());
@@ -178,9 +184,9 @@ pub fn skip_reason(
     if denied {
         return Ok(Some(SkipReason::NamespaceDenied(namespace.to_owned())));
     }
-    let annotations = metadata.annotations.as_ref();
-    let inject = match annotations.and_then(|a| a.get(INJECT)) {
-        Some(value) => annotations::parse_bool(INJECT, value)?,
+    let annotations = metadata.annotations.as_ref().map(Annotations::new);
+    let inject = match &annotations {
+        Some(a) => a.bool(INJECT, false)?,
         None => false,
     };
     if !inject {
@@ -188,7 +194,7 @@ pub fn skip_reason(
     }
     // Only "injected" stops a mutation; any other status (vault-k8s uses
     // "update") asks for a fresh one.
-    if annotations.and_then(|a| a.get(STATUS)).map(String::as_str) == Some(STATUS_INJECTED) {
+    if annotations.and_then(|a| a.get(STATUS)).map(|e| e.value) == Some(STATUS_INJECTED) {
         return Ok(Some(SkipReason::AlreadyInjected));
     }
     Ok(None)
@@ -269,11 +275,10 @@ impl<'a> Builder<'a> {
             }
         };
         if matches!(layout, Layout::Native { .. }) && agent.configmap.is_some() {
-            warnings.push(
-                "vault.hashicorp.com/agent-configmap: the app may start before its secrets are \
-                 rendered, since keyhole cannot tell when a user-supplied config is done"
-                    .to_owned(),
-            );
+            warnings.push(format!(
+                "{CONFIGMAP}: the app may start before its secrets are rendered, since keyhole \
+                 cannot tell when a user-supplied config is done"
+            ));
         }
 
         // One volume for the common path, one more per other path, as vault-k8s does.
@@ -341,7 +346,7 @@ impl<'a> Builder<'a> {
             });
             if let Some(mount) = clash {
                 return Err(Denial::new(
-                    "vault.hashicorp.com/secret-volume-path",
+                    SECRET_VOLUME_PATH,
                     format!(
                         "container {:?} already mounts volume {:?} at {}",
                         container.name, mount.name, mount.mount_path
@@ -442,10 +447,12 @@ impl<'a> Builder<'a> {
             self.add(pointer(&["spec", "shareProcessNamespace"]), share.into());
         }
 
-        let status = pointer(&["metadata", "annotations", STATUS]);
+        // The patch writes the key itself, so it looks for it as written.
+        let key = STATUS.to_string();
+        let status = pointer(&["metadata", "annotations", &key]);
         let annotations = self.pod.metadata.annotations.as_ref();
         match annotations {
-            Some(a) if a.contains_key(STATUS) => {
+            Some(a) if a.contains_key(&key) => {
                 self.ops.push(PatchOperation::Replace(ReplaceOperation {
                     path: status,
                     value: STATUS_INJECTED.into(),
@@ -454,7 +461,7 @@ impl<'a> Builder<'a> {
             Some(_) => self.add(status, STATUS_INJECTED.into()),
             None => self.add(
                 pointer(&["metadata", "annotations"]),
-                json!({ STATUS: STATUS_INJECTED }),
+                json!({ key: STATUS_INJECTED }),
             ),
         }
         self.ops
@@ -590,8 +597,8 @@ impl<'a> Builder<'a> {
                 env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": format!("{config:#}")}));
             }
         }
-        env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level}));
-        env.push(json!({"name": "VAULT_LOG_FORMAT", "value": agent.log_format}));
+        env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level.name()}));
+        env.push(json!({"name": "VAULT_LOG_FORMAT", "value": agent.log_format.name()}));
         if let Some(timeout) = &agent.vault.client_timeout {
             env.push(json!({"name": "VAULT_CLIENT_TIMEOUT", "value": timeout}));
         }
@@ -673,7 +680,7 @@ fn pointer(tokens: &[&str]) -> PointerBuf {
 /// The token file name inside the pod volume named by
 /// `agent-service-account-token-volume-name`.
 fn user_token_file(spec: &PodSpec, name: &str) -> Result<String, Denial> {
-    let key = "vault.hashicorp.com/agent-service-account-token-volume-name";
+    let key = SERVICE_ACCOUNT_TOKEN_VOLUME;
     let volume = spec
         .volumes
         .iter()

@@ -14,8 +14,11 @@ use std::path::Path;
 use keyhole_agent::template::VaultFunction;
 use url::Url;
 
-use crate::annotations::{AgentSpec, Denial, TemplateText, VAULT_PREFIX};
-use crate::settings::Settings;
+use crate::annotations::keys::{
+    CA_CERT, CONFIGMAP, SERVICE, TEMPLATE, TLS_SECRET, TLS_SKIP_VERIFY,
+};
+use crate::annotations::spec::{AgentSpec, TemplateText};
+use crate::denial::Denial;
 use crate::templates::{Body, Parsed};
 
 /// The `--allowed-vault-addrs` entry that allows every address.
@@ -23,6 +26,19 @@ pub const ANY_ADDRESS: &str = "*";
 
 /// The path policy key that applies to namespaces the file does not list.
 pub const OTHER_NAMESPACES: &str = "*";
+
+/// The operator's limits, as the injector's settings give them.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// `--vault-addr`: the injector's own Vault address, always allowed.
+    pub vault_addr: Option<&'a str>,
+    /// `--allowed-vault-addrs`: other addresses pods may choose.
+    pub allowed_vault_addrs: &'a [String],
+    /// `--allow-tls-skip-verify`.
+    pub allow_tls_skip_verify: bool,
+    /// `--path-policy-file`: the Vault paths each namespace may read.
+    pub path_policy: Option<&'a PathPolicy>,
+}
 
 /// The operator's policy as it applies to one pod.
 #[derive(Debug)]
@@ -33,20 +49,17 @@ pub struct PodPolicy<'a> {
 
 /// Checks `spec`, built for a pod in `namespace`, against the operator's
 /// policy, and returns what is left to check in each of its templates.
-pub fn for_pod<'a>(
+pub fn check<'a>(
     spec: &AgentSpec,
     namespace: &'a str,
-    settings: &'a Settings,
+    policy: &Policy<'a>,
 ) -> Result<PodPolicy<'a>, Denial> {
-    check_address(&spec.vault.address, settings)?;
+    check_address(&spec.vault.address, policy)?;
     if let Some(configmap) = &spec.configmap
-        && settings
-            .allowed_vault_addrs
-            .iter()
-            .any(|a| a != ANY_ADDRESS)
+        && policy.allowed_vault_addrs.iter().any(|a| a != ANY_ADDRESS)
     {
         return Err(Denial::new(
-            format!("{VAULT_PREFIX}agent-configmap"),
+            CONFIGMAP,
             format!(
                 "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
                  Vault address cannot be checked against the injector's --allowed-vault-addrs; \
@@ -54,25 +67,27 @@ pub fn for_pod<'a>(
             ),
         ));
     }
-    if spec.vault.tls_skip_verify && !settings.allow_tls_skip_verify {
+    if spec.vault.tls_skip_verify && !policy.allow_tls_skip_verify {
         return Err(Denial::new(
-            format!("{VAULT_PREFIX}tls-skip-verify"),
-            "skipping verification of Vault's certificate is not allowed by this injector; \
-             give the agent Vault's CA with vault.hashicorp.com/ca-cert or tls-secret, \
-             or have the operator set --allow-tls-skip-verify",
+            TLS_SKIP_VERIFY,
+            format!(
+                "skipping verification of Vault's certificate is not allowed by this injector; \
+                 give the agent Vault's CA with {CA_CERT} or {}, or have the operator set \
+                 --allow-tls-skip-verify",
+                TLS_SECRET.name
+            ),
         ));
     }
-    let scope = settings
+    let scope = policy
         .path_policy
-        .as_ref()
-        .and_then(|policy| policy.prefixes(namespace))
+        .and_then(|paths| paths.prefixes(namespace))
         .map(|prefixes| Scope {
             namespace,
             prefixes,
         });
     if let (Some(scope), Some(configmap)) = (&scope, &spec.configmap) {
         return Err(Denial::new(
-            format!("{VAULT_PREFIX}agent-configmap"),
+            CONFIGMAP,
             format!(
                 "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
                  Vault paths cannot be checked against the path policy of namespace {:?}; \
@@ -85,28 +100,32 @@ pub fn for_pod<'a>(
 }
 
 /// The address a pod asks for must be the injector's own or on the allowlist.
-fn check_address(address: &str, settings: &Settings) -> Result<(), Denial> {
-    let allowed = &settings.allowed_vault_addrs;
+fn check_address(address: &str, policy: &Policy<'_>) -> Result<(), Denial> {
+    let allowed = policy.allowed_vault_addrs;
     if allowed.iter().any(|a| a == ANY_ADDRESS) {
         return Ok(());
     }
-    let key = format!("{VAULT_PREFIX}service");
     let Some(wanted) = normalize_address(address) else {
         return Err(Denial::new(
-            key,
+            SERVICE,
             format!("{address:?} is not an http or https URL such as https://vault.example:8200"),
         ));
     };
-    let matches = |candidate: &String| normalize_address(candidate).is_some_and(|c| c == wanted);
-    if settings.vault_addr.iter().chain(allowed).any(matches) {
+    let matches = |candidate: &str| normalize_address(candidate).is_some_and(|c| c == wanted);
+    if policy
+        .vault_addr
+        .into_iter()
+        .chain(allowed.iter().map(String::as_str))
+        .any(matches)
+    {
         return Ok(());
     }
     Err(Denial::new(
-        key,
+        SERVICE,
         format!(
             "Vault address {address:?} is not allowed: use the injector's --vault-addr ({}) \
              or ask the operator to add it to --allowed-vault-addrs",
-            settings.vault_addr.as_deref().unwrap_or("unset"),
+            policy.vault_addr.unwrap_or("unset"),
         ),
     ))
 }
@@ -280,8 +299,8 @@ impl PodPolicy<'_> {
                     format!(
                         "template file {file:?} is read inside the agent, so the Vault paths it \
                          reads cannot be checked against the path policy of namespace {:?} at \
-                         admission; put the template in agent-inject-template-{} instead",
-                        scope.namespace, parsed.secret.raw_name
+                         admission; put the template in {}{} instead",
+                        scope.namespace, TEMPLATE.stem, parsed.secret.raw_name
                     ),
                 ));
             }

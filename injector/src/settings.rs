@@ -4,9 +4,11 @@
 //! Helm chart sets). Pod annotations override most of them per pod.
 
 use clap::ArgAction;
+use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
 
-use crate::annotations;
-use crate::policy::{self, PathPolicy};
+use crate::annotations::spec::DefaultTemplate;
+use crate::annotations::values;
+use crate::policy::{self, PathPolicy, Policy};
 
 /// Injection defaults; flattened into both the `serve` and `mutate` commands.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -24,8 +26,8 @@ pub struct Settings {
     pub auth_path: String,
 
     /// Type of the auth method, unless a pod sets `vault.hashicorp.com/auth-type`.
-    #[arg(long, env = "KEYHOLE_AUTH_TYPE", default_value = "kubernetes")]
-    pub auth_type: String,
+    #[arg(long, env = "KEYHOLE_AUTH_TYPE", default_value = "kubernetes", value_parser = choice::<AuthType>)]
+    pub auth_type: AuthType,
 
     /// Run the agent as a native sidecar (init container with `restartPolicy: Always`)
     /// instead of an init container plus a sidecar; `keyhole.dev/native-sidecar` overrides it.
@@ -61,12 +63,12 @@ pub struct Settings {
     pub token_audience: String,
 
     /// Agent log level (trace, debug, info, warn, error).
-    #[arg(long, env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    #[arg(long, env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info", value_parser = choice::<LogLevel>)]
+    pub log_level: LogLevel,
 
     /// Agent log format (standard or json).
-    #[arg(long, env = "KEYHOLE_AGENT_LOG_FORMAT", default_value = "standard")]
-    pub log_format: String,
+    #[arg(long, env = "KEYHOLE_AGENT_LOG_FORMAT", default_value = "standard", value_parser = choice::<LogFormat>)]
+    pub log_format: LogFormat,
 
     /// Size limit of the in-memory secrets volume.
     #[arg(
@@ -106,8 +108,8 @@ pub struct Settings {
     pub revoke_on_shutdown: bool,
 
     /// Default template for secrets without one: `map` or `json`.
-    #[arg(long, env = "KEYHOLE_DEFAULT_TEMPLATE", default_value = "map")]
-    pub default_template: String,
+    #[arg(long, env = "KEYHOLE_DEFAULT_TEMPLATE", default_value = "map", value_parser = choice::<DefaultTemplate>)]
+    pub default_template: DefaultTemplate,
 
     /// Make the agent exit when template rendering runs out of retries.
     #[arg(long, env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, action = ArgAction::Set)]
@@ -164,8 +166,9 @@ pub struct Error {
 }
 
 impl Settings {
-    /// Checks every value, so a bad flag stops the injector at startup
-    /// instead of denying every pod.
+    /// Checks the values that their types leave open (enumerations are
+    /// checked as flags are read), so a bad flag stops the injector at
+    /// startup instead of denying every pod.
     pub fn validate(&self) -> Result<(), Error> {
         let quantities = [
             ("cpu-request", Some(&self.cpu_request)),
@@ -180,11 +183,8 @@ impl Settings {
             ),
         ];
         for (flag, value) in quantities {
-            if let Some(value) = value.filter(|v| !annotations::is_quantity(v)) {
-                return Err(Error {
-                    flag,
-                    message: format!("{value:?} is not a quantity such as 100m or 64Mi"),
-                });
+            if let Some(value) = value {
+                values::quantity(value).map_err(|message| Error { flag, message })?;
             }
         }
         let durations = [
@@ -196,11 +196,8 @@ impl Settings {
             ("auth-max-backoff", &self.auth_max_backoff),
         ];
         for (flag, value) in durations {
-            if let Some(value) = value.as_ref().filter(|v| !annotations::is_duration(v)) {
-                return Err(Error {
-                    flag,
-                    message: format!("{value:?} is not a duration such as 30s or 5m"),
-                });
+            if let Some(value) = value {
+                values::duration(value).map_err(|message| Error { flag, message })?;
             }
         }
         if let Some(address) = self
@@ -216,22 +213,23 @@ impl Settings {
                 ),
             });
         }
-        let choices: [(&str, &str, &[&str]); 4] = [
-            ("default-template", &self.default_template, &["map", "json"]),
-            ("auth-type", &self.auth_type, &annotations::AUTH_TYPES),
-            ("log-level", &self.log_level, &annotations::LOG_LEVELS),
-            ("log-format", &self.log_format, &annotations::LOG_FORMATS),
-        ];
-        for (flag, value, allowed) in choices {
-            if !allowed.contains(&value) {
-                return Err(Error {
-                    flag,
-                    message: format!("{value:?} is not one of {}", allowed.join(", ")),
-                });
-            }
-        }
         Ok(())
     }
+
+    /// The operator's limits on what pods may ask for.
+    pub fn policy(&self) -> Policy<'_> {
+        Policy {
+            vault_addr: self.vault_addr.as_deref(),
+            allowed_vault_addrs: &self.allowed_vault_addrs,
+            allow_tls_skip_verify: self.allow_tls_skip_verify,
+            path_policy: self.path_policy.as_ref(),
+        }
+    }
+}
+
+/// Reads a flag that takes one of the names of `T`.
+fn choice<T: Choice>(value: &str) -> Result<T, String> {
+    T::from_name(value).ok_or_else(|| format!("{value:?} is not one of {}", T::spellings()))
 }
 
 /// The agent image matching this injector's version.
@@ -246,7 +244,7 @@ impl Default for Settings {
             vault_addr: None,
             agent_image: DEFAULT_AGENT_IMAGE.to_owned(),
             auth_path: "auth/kubernetes".to_owned(),
-            auth_type: "kubernetes".to_owned(),
+            auth_type: AuthType::Kubernetes,
             native_sidecar: true,
             cpu_request: "10m".to_owned(),
             mem_request: "16Mi".to_owned(),
@@ -255,8 +253,8 @@ impl Default for Settings {
             mem_limit: "32Mi".to_owned(),
             ephemeral_limit: None,
             token_audience: "vault".to_owned(),
-            log_level: "info".to_owned(),
-            log_format: "standard".to_owned(),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Standard,
             secrets_volume_size_limit: "64Mi".to_owned(),
             allowed_namespaces: Vec::new(),
             denied_namespaces: Vec::new(),
@@ -265,7 +263,7 @@ impl Default for Settings {
             run_as_group: 1000,
             run_as_same_user: false,
             revoke_on_shutdown: false,
-            default_template: "map".to_owned(),
+            default_template: DefaultTemplate::Map,
             exit_on_retry_failure: true,
             static_secret_render_interval: None,
             allowed_vault_addrs: Vec::new(),
@@ -310,17 +308,43 @@ mod tests {
             settings.validate().map_err(|e| e.to_string()),
             Err("--mem-limit: \"32MB\" is not a quantity such as 100m or 64Mi".to_owned())
         );
-        let settings = Settings {
-            auth_type: "aws".to_owned(),
-            ..Settings::default()
-        };
-        assert_eq!(
-            settings.validate().map_err(|e| e.to_string()),
-            Err(
-                "--auth-type: \"aws\" is not one of kubernetes, jwt, approle, token_file"
-                    .to_owned()
-            )
+    }
+
+    #[test]
+    fn enumerations_are_checked_as_flags_are_read() {
+        let err = Cli::try_parse_from(["keyhole-injector", "--auth-type=aws"])
+            .err()
+            .expect("an unknown auth type is an error");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string().contains(
+                "'--auth-type <AUTH_TYPE>': \"aws\" is not one of kubernetes, jwt, approle, \
+                 token_file"
+            ),
+            "{err}"
         );
+        let cli = Cli::try_parse_from([
+            "keyhole-injector",
+            "--auth-type=token_file",
+            "--log-level=warning",
+            "--log-format=json",
+            "--default-template=json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.settings.auth_type, AuthType::TokenFile);
+        assert_eq!(cli.settings.log_level, LogLevel::Warn);
+        assert_eq!(cli.settings.log_format, LogFormat::Json);
+        assert_eq!(cli.settings.default_template, DefaultTemplate::Json);
+        for bad in [
+            "--log-level=INFO",
+            "--log-format=text",
+            "--default-template=JSON",
+        ] {
+            assert!(
+                Cli::try_parse_from(["keyhole-injector", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use keyhole_agent::template::Template;
 
 use crate::agent_config::template_contents;
-use crate::annotations::{Denial, Secret, TemplateText, VAULT_PREFIX};
+use crate::annotations::keys::{SECRET, TEMPLATE, TEMPLATE_FILE};
+use crate::annotations::spec::{Secret, TemplateText};
+use crate::denial::Denial;
 
 /// One secret's template as the agent will run it.
 #[derive(Debug)]
@@ -30,12 +32,12 @@ pub enum Body<'a> {
 
 /// Parses the template that `secret` renders, as the agent will run it.
 pub fn parse(secret: &Secret) -> Result<Parsed<'_>, Denial> {
-    let prefix = match secret.template {
-        TemplateText::DefaultMap | TemplateText::DefaultJson => "agent-inject-secret-",
-        TemplateText::Inline(_) => "agent-inject-template-",
-        TemplateText::File(_) => "agent-inject-template-file-",
+    let family = match secret.template {
+        TemplateText::DefaultMap | TemplateText::DefaultJson => SECRET,
+        TemplateText::Inline(_) => TEMPLATE,
+        TemplateText::File(_) => TEMPLATE_FILE,
     };
-    let annotation = format!("{VAULT_PREFIX}{prefix}{}", secret.raw_name);
+    let annotation = family.key(&secret.raw_name);
     let body = match (&secret.template, template_contents(secret)) {
         (TemplateText::File(file), _) => Body::File(file),
         (_, text) => Template::parse(

@@ -31,7 +31,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::{debug, info, warn};
 
-use crate::annotations::{Denial, INJECT};
+use crate::annotations::keys::INJECT;
+use crate::denial::Denial;
 use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
 use crate::pod::{Pod, PodHead};

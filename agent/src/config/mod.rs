@@ -10,6 +10,7 @@
 //! the typed structs below, through `stanza`'s key-by-key reader. `emit` goes
 //! the other way, to the Vault Agent JSON the injector passes on.
 
+mod choices;
 mod emit;
 mod hcl;
 mod parse;
@@ -20,6 +21,8 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use choices::{AuthType, Choice, LogFormat, LogLevel};
 
 /// Environment variable holding the JSON config when `--config` is not given.
 pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";

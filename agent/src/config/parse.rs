@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::choices::{AuthType, Choice};
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{
     AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Result, Sink, Template,
@@ -178,14 +179,15 @@ fn is_block(value: &Value) -> bool {
 
 fn method(s: Stanza) -> Result<Method> {
     let (kind, mut s) = typed_block(s, |kind| format!("auto_auth.method {kind:?}"))?;
-    if !["kubernetes", "jwt", "approle", "token_file"].contains(&kind.as_str()) {
+    let Some(auth_type) = AuthType::from_name(&kind) else {
         return Err(invalid(
             "auto_auth.method",
             format!(
-                "keyhole does not support auth method {kind:?} (supported: kubernetes, jwt, approle, token_file)"
+                "keyhole does not support auth method {kind:?} (supported: {})",
+                AuthType::spellings()
             ),
         ));
-    }
+    };
     let mount_path = match s.string("mount_path")? {
         Some(path) => path.trim_end_matches('/').to_owned(),
         None => format!("auth/{kind}"),
@@ -204,7 +206,7 @@ fn method(s: Stanza) -> Result<Method> {
         Some(config) => config,
         None => Stanza::new(s.at("config"), Value::Object(Map::new()))?,
     };
-    let kind = method_kind(&kind, config)?;
+    let kind = method_kind(auth_type, config)?;
     s.finish(&["wrap_ttl"])?;
     Ok(Method {
         kind,
@@ -217,26 +219,26 @@ fn method(s: Stanza) -> Result<Method> {
 }
 
 /// The method's `config { ... }`, by type.
-fn method_kind(kind: &str, mut c: Stanza) -> Result<MethodKind> {
-    let method = match kind {
-        "kubernetes" => MethodKind::Kubernetes {
+fn method_kind(auth_type: AuthType, mut c: Stanza) -> Result<MethodKind> {
+    let method = match auth_type {
+        AuthType::Kubernetes => MethodKind::Kubernetes {
             role: c.required_string("role")?,
             token_path: c
                 .path_buf("token_path")?
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_K8S_TOKEN_PATH)),
         },
-        "jwt" => MethodKind::Jwt {
+        AuthType::Jwt => MethodKind::Jwt {
             role: c.required_string("role")?,
             path: c.required_path("path")?,
             remove_jwt_after_reading: c.bool_or_string("remove_jwt_after_reading", true)?,
         },
-        "approle" => MethodKind::AppRole {
+        AuthType::AppRole => MethodKind::AppRole {
             role_id_file_path: c.required_path("role_id_file_path")?,
             secret_id_file_path: c.path_buf("secret_id_file_path")?,
             remove_secret_id_file_after_reading: c
                 .bool_or_string("remove_secret_id_file_after_reading", true)?,
         },
-        _ => MethodKind::TokenFile {
+        AuthType::TokenFile => MethodKind::TokenFile {
             token_file_path: c.required_path("token_file_path")?,
         },
     };

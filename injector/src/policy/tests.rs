@@ -3,6 +3,7 @@ use serde_json::json;
 
 use super::*;
 use crate::patch::{Outcome, mutate_pod};
+use crate::settings::Settings;
 
 const VAULT: &str = "https://vault.vault.svc:8200";
 

@@ -1,0 +1,638 @@
+//! The parser: a pod's annotations and the server's [`Settings`] to an [`AgentSpec`].
+
+use std::collections::btree_map::Entry as MapEntry;
+use std::collections::{BTreeMap, BTreeSet};
+
+use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
+
+use super::keys::{
+    AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
+    CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
+    CONFIGMAP, CONTAINERS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
+    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT_TOKEN,
+    KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL,
+    NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY,
+    PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
+    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP,
+    RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
+    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
+    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+};
+use super::read::{Annotations, Entry};
+use super::spec::{
+    AgentSpec, AuthSpec, DEFAULT_SECRET_VOLUME_PATH, DefaultTemplate, RunAs, Secret, TemplateText,
+    VaultSpec, token_file,
+};
+use super::values;
+use crate::denial::{Denial, Result};
+use crate::limits::{MAX_ANNOTATION_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
+use crate::pod::Pod;
+use crate::settings::Settings;
+
+/// Parses the annotations of `pod`, filling in `settings` where they are silent.
+pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
+    let empty = BTreeMap::new();
+    let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    let a = Annotations::new(map);
+    check_bounds(map, &a)?;
+    let mut warnings = Vec::new();
+
+    let Secrets {
+        list: secrets,
+        volume_path: secret_volume_path,
+        inject_token,
+    } = secrets(&a, settings, &mut warnings)?;
+    warn_about_unknown(&a, &secrets, &mut warnings);
+
+    let containers = a
+        .get(CONTAINERS)
+        .map(|list| containers(pod, list))
+        .transpose()?;
+    let native_sidecar = a.bool(NATIVE_SIDECAR, settings.native_sidecar)?;
+
+    let auth = auth(&a, settings, &mut warnings)?;
+    let vault = vault_spec(&a, settings)?;
+    if vault.address.is_empty() {
+        return Err(Denial::new(
+            SERVICE,
+            "no Vault address: set this annotation or the injector's --vault-addr",
+        ));
+    }
+
+    let security = security(&a, pod, settings)?;
+    let share_process_namespace = share_process_namespace(&a, pod, &secrets, &mut warnings)?;
+
+    let image = a
+        .non_empty(IMAGE)
+        .map_or(settings.agent_image.as_str(), |e| e.value)
+        .to_owned();
+
+    let (requests, limits) = resources(&a, settings)?;
+
+    let log_level = match a.non_empty(LOG_LEVEL) {
+        Some(entry) => entry.check(|v| {
+            LogLevel::from_name(v).ok_or_else(|| {
+                format!("{v:?} is not a log level (trace, debug, info, warn or error)")
+            })
+        })?,
+        None => settings.log_level,
+    };
+    let log_format = match a.non_empty(LOG_FORMAT) {
+        Some(entry) => entry.check(|v| {
+            LogFormat::from_name(v)
+                .ok_or_else(|| format!("{v:?} is not a log format (standard or json)"))
+        })?,
+        None => settings.log_format,
+    };
+
+    let static_secret_render_interval = match a.duration(STATIC_SECRET_RENDER_INTERVAL)? {
+        Some(d) => Some(d),
+        None => settings.static_secret_render_interval.clone(),
+    };
+
+    Ok(AgentSpec {
+        inject_token,
+        secret_volume_path,
+        containers,
+        native_sidecar,
+        pre_populate: a.bool(PRE_POPULATE, true)?,
+        pre_populate_only: a.bool(PRE_POPULATE_ONLY, false)?,
+        init_first: a.opt_bool(INIT_FIRST)?,
+        image,
+        configmap: non_empty_owned(&a, CONFIGMAP),
+        extra_secret: non_empty_owned(&a, EXTRA_SECRET),
+        vault,
+        auth,
+        requests,
+        limits,
+        security,
+        share_process_namespace,
+        revoke_on_shutdown: a.bool(REVOKE_ON_SHUTDOWN, settings.revoke_on_shutdown)?,
+        exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
+        static_secret_render_interval,
+        log_level,
+        log_format,
+        service_account_token_volume: non_empty_owned(&a, SERVICE_ACCOUNT_TOKEN_VOLUME),
+        token_audience: settings.token_audience.clone(),
+        secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
+        secrets,
+        warnings,
+    })
+}
+
+/// The value of `key`, unless absent or blank.
+fn non_empty_owned(a: &Annotations<'_>, key: Key) -> Option<String> {
+    a.non_empty(key).map(|e| e.value.to_owned())
+}
+
+/// Checks what the rest of parsing relies on: names that Kubernetes accepts
+/// under our prefixes (so a secret's name is a plain file name), and no
+/// control characters in the values keyhole uses, templates and commands
+/// aside. Their total size, bounded when the pod was read ([`crate::pod`]),
+/// must leave room for the status annotation the patch sets.
+fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<()> {
+    // The patch sets agent-inject-status, and the patched pod must still be
+    // one the API server stores.
+    let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let status_len = STATUS.to_string().len();
+    let patched = bytes - a.get(STATUS).map_or(0, |e| e.key.len() + e.value.len())
+        + status_len
+        + STATUS_INJECTED.len();
+    if patched > MAX_ANNOTATION_BYTES {
+        return Err(Denial::new(
+            "metadata.annotations",
+            format!(
+                "{patched} bytes of annotations once {STATUS} is set, over the limit of \
+                 {MAX_ANNOTATION_BYTES}"
+            ),
+        ));
+    }
+    for (prefix, name, entry) in a.ours() {
+        if !values::is_qualified_name(name) {
+            return Err(entry.deny(
+                "not a valid annotation name: after the prefix Kubernetes takes at most 63 \
+                 letters, digits, '-', '_' and '.', beginning and ending with a letter or digit",
+            ));
+        }
+        let in_family = |family: &Family| family.suffix(prefix, name).is_some();
+        let free_text = FREE_TEXT_FAMILIES.iter().any(in_family) && !in_family(&TEMPLATE_FILE);
+        // Annotations keyhole ignores (JSON patches, unknown keys) may hold
+        // anything: only what keyhole uses is held to this.
+        let used = prefix == Prefix::Keyhole
+            || KNOWN.iter().any(|k| k.is(prefix, name))
+            || in_family(&AUTH_CONFIG)
+            || SECRET_FAMILIES
+                .iter()
+                .chain(&PER_SECRET_FAMILIES)
+                .any(in_family);
+        if used && !free_text {
+            entry.check(values::no_control_chars)?;
+        }
+    }
+    Ok(())
+}
+
+/// Agent resource requests and limits by resource name; an empty annotation
+/// removes the server's default.
+type ResourceList = BTreeMap<&'static str, String>;
+
+fn resources(a: &Annotations<'_>, settings: &Settings) -> Result<(ResourceList, ResourceList)> {
+    let defaults = [
+        (
+            "cpu",
+            REQUESTS_CPU,
+            Some(&settings.cpu_request),
+            LIMITS_CPU,
+            Some(&settings.cpu_limit),
+        ),
+        (
+            "memory",
+            REQUESTS_MEM,
+            Some(&settings.mem_request),
+            LIMITS_MEM,
+            Some(&settings.mem_limit),
+        ),
+        (
+            "ephemeral-storage",
+            REQUESTS_EPHEMERAL,
+            settings.ephemeral_request.as_ref(),
+            LIMITS_EPHEMERAL,
+            settings.ephemeral_limit.as_ref(),
+        ),
+    ];
+    let mut requests = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    for (resource, request_key, request, limit_key, limit) in defaults {
+        let request = a.quantity(request_key, request.map(String::as_str))?;
+        requests.extend(request.map(|q| (resource, q)));
+        let limit = a.quantity(limit_key, limit.map(String::as_str))?;
+        limits.extend(limit.map(|q| (resource, q)));
+    }
+    Ok((requests, limits))
+}
+
+/// The secrets, and the settings that apply to all of them.
+struct Secrets {
+    /// The secrets, ordered by name.
+    list: Vec<Secret>,
+    /// `secret-volume-path`: where secrets are mounted unless one says otherwise.
+    volume_path: String,
+    /// `agent-inject-token`: the Vault token is written next to the secrets.
+    inject_token: bool,
+}
+
+/// Collects the secrets and their per-secret settings.
+fn secrets(
+    a: &Annotations<'_>,
+    settings: &Settings,
+    warnings: &mut Vec<String>,
+) -> Result<Secrets> {
+    // Secrets are declared by a non-empty secret, template-file or template
+    // annotation, as in vault-k8s; the raw name is what follows the stem.
+    let mut raw_names = BTreeSet::new();
+    for (prefix, name, entry) in a.ours() {
+        if let Some(raw) = SECRET_FAMILIES
+            .iter()
+            .find_map(|family| family.suffix(prefix, name))
+            && !raw.is_empty()
+            && !entry.value.trim().is_empty()
+        {
+            raw_names.insert(raw.to_owned());
+        }
+    }
+    if raw_names.len() > MAX_SECRETS {
+        return Err(Denial::new(
+            SECRET,
+            format!(
+                "{} secrets, over the limit of {MAX_SECRETS} per pod",
+                raw_names.len()
+            ),
+        ));
+    }
+
+    let default_template = match a.get(DEFAULT_TEMPLATE) {
+        Some(entry) => entry.check(|v| {
+            DefaultTemplate::from_name(&v.to_lowercase())
+                .ok_or_else(|| format!("{v:?} is not a default template (map or json)"))
+        })?,
+        None => settings.default_template,
+    };
+    let volume_path = match a.get(SECRET_VOLUME_PATH) {
+        Some(entry) => entry.check(values::mount_path)?,
+        None => DEFAULT_SECRET_VOLUME_PATH.to_owned(),
+    };
+    let preserve_case = a.bool(PRESERVE_SECRET_CASE, false)?;
+
+    let secrets = raw_names
+        .into_iter()
+        .map(|raw| {
+            let per = |family: Family| a.member(family, &raw);
+            let flag = |family| per(family).map(|e| e.check(values::boolean)).transpose();
+            let preserve = flag(PRESERVE_SECRET_CASE_OF)?.unwrap_or(preserve_case);
+            let name = if preserve {
+                raw.clone()
+            } else {
+                raw.to_lowercase()
+            };
+            let path = per(SECRET).map_or("", |e| e.value).trim().to_owned();
+            let template = match (per(TEMPLATE), per(TEMPLATE_FILE)) {
+                (Some(text), _) if text.value.len() > MAX_TEMPLATE_BYTES => {
+                    return Err(text.deny(format!(
+                        "{} bytes of template, over the limit of {MAX_TEMPLATE_BYTES}",
+                        text.value.len()
+                    )));
+                }
+                (Some(text), _) if !text.value.trim().is_empty() => {
+                    TemplateText::Inline(text.value.to_owned())
+                }
+                (_, Some(file)) if !file.value.trim().is_empty() => {
+                    TemplateText::File(file.value.to_owned())
+                }
+                _ if path.is_empty() => {
+                    return Err(Denial::new(SECRET.key(&raw), "empty Vault path"));
+                }
+                _ => {
+                    values::default_template_path(&path)
+                        .map_err(|reason| Denial::new(SECRET.key(&raw), reason))?;
+                    default_template.text()
+                }
+            };
+            let mount_path = match per(SECRET_VOLUME_PATH_OF) {
+                Some(entry) => entry.check(values::mount_path)?,
+                None => volume_path.clone(),
+            };
+            let file = per(FILE).map(|e| e.check(values::file_name)).transpose()?;
+            let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
+            let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
+            let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
+            let is_default = matches!(
+                template,
+                TemplateText::DefaultMap | TemplateText::DefaultJson
+            );
+            let mut delimiter = |family: Family, default: &str| match per(family) {
+                Some(entry) if entry.value.is_empty() => Err(entry.deny("empty delimiter")),
+                // keyhole writes the default template with the default
+                // delimiters; vault-k8s would print its source text instead.
+                Some(entry) if is_default => {
+                    warnings.push(format!(
+                        "{}: ignored: secret {raw:?} uses the default template, which keyhole \
+                         writes with {default:?}",
+                        entry.key
+                    ));
+                    Ok(default.to_owned())
+                }
+                Some(entry) => Ok(entry.value.to_owned()),
+                None => Ok(default.to_owned()),
+            };
+            let reload = per(RELOAD_SIGNAL)
+                .map(|e| e.check(values::reload))
+                .transpose()?;
+            Ok(Secret {
+                left_delimiter: delimiter(LEFT_DELIM, "{{")?,
+                right_delimiter: delimiter(RIGHT_DELIM, "}}")?,
+                raw_name: raw,
+                name,
+                path,
+                template,
+                mount_path,
+                file,
+                perms,
+                command,
+                error_on_missing_key,
+                reload,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let volumes: BTreeSet<&str> = std::iter::once(volume_path.as_str())
+        .chain(secrets.iter().map(|s| s.mount_path.as_str()))
+        .collect();
+    if volumes.len() > MAX_SECRET_VOLUMES {
+        return Err(Denial::new(
+            SECRET_VOLUME_PATH_OF,
+            format!(
+                "{} distinct secret volume paths, over the limit of {MAX_SECRET_VOLUMES} per pod",
+                volumes.len()
+            ),
+        ));
+    }
+    let inject_token = a.bool(INJECT_TOKEN, false)?;
+    check_unique_destinations(&secrets, inject_token.then(|| token_file(&volume_path)))?;
+    Ok(Secrets {
+        list: secrets,
+        volume_path,
+        inject_token,
+    })
+}
+
+/// Two secrets writing one file would overwrite each other on every render,
+/// and a secret written over the token sink would swap the Vault token and
+/// a secret back and forth.
+fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> Result<()> {
+    let mut written: BTreeMap<String, &str> = BTreeMap::new();
+    for secret in secrets {
+        let destination = secret.destination();
+        let key = || SECRET.key(&secret.raw_name);
+        if token_sink.as_ref() == Some(&destination) {
+            return Err(Denial::new(
+                key(),
+                format!("writes {destination}, where {INJECT_TOKEN} writes the Vault token"),
+            ));
+        }
+        match written.entry(destination) {
+            MapEntry::Occupied(first) => {
+                return Err(Denial::new(
+                    key(),
+                    format!(
+                        "writes {}, as secret {:?} does already",
+                        first.key(),
+                        first.get()
+                    ),
+                ));
+            }
+            MapEntry::Vacant(entry) => {
+                entry.insert(&secret.raw_name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds a warning for every annotation under our prefixes that keyhole does not act on.
+fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Vec<String>) {
+    let is_secret = |raw: &str| secrets.iter().any(|s| s.raw_name == raw);
+    for (prefix, name, Entry { key, .. }) in a.ours() {
+        let in_family = |family: &Family| family.suffix(prefix, name).is_some();
+        if KNOWN.iter().any(|k| k.is(prefix, name)) {
+            continue;
+        }
+        if let Some((_, why)) = IGNORED.iter().find(|(k, _)| k.is(prefix, name)) {
+            warnings.push(format!("{key}: ignored: {why}"));
+            continue;
+        }
+        if in_family(&TELEMETRY) {
+            warnings.push(format!(
+                "{key}: ignored: keyhole-agent has no telemetry stanza"
+            ));
+            continue;
+        }
+        if AUTH_CONFIG
+            .suffix(prefix, name)
+            .is_some_and(|p| !p.is_empty())
+            || SECRET_FAMILIES.iter().any(in_family)
+        {
+            continue;
+        }
+        if let Some(raw) = PER_SECRET_FAMILIES
+            .iter()
+            .find_map(|family| family.suffix(prefix, name))
+        {
+            if !is_secret(raw) {
+                warnings.push(format!(
+                    "{key}: ignored: no secret {raw:?} ({})",
+                    SECRET.key(raw)
+                ));
+            }
+            continue;
+        }
+        warnings.push(format!("{key}: unknown annotation, ignored"));
+    }
+}
+
+/// `agent-inject-containers`: comma-separated names of app containers.
+fn containers(pod: &Pod, list: Entry<'_>) -> Result<Vec<String>> {
+    let names: Vec<String> = list
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let existing: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| c.name.as_str())
+        .collect();
+    if let Some(missing) = names.iter().find(|n| !existing.contains(&n.as_str())) {
+        return Err(list.deny(format!("no container named {missing:?} in the pod")));
+    }
+    Ok(names)
+}
+
+fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) -> Result<AuthSpec> {
+    let kind = match a.non_empty(AUTH_TYPE) {
+        Some(entry) => entry.check(|v| {
+            AuthType::from_name(v).ok_or_else(|| {
+                format!(
+                    "keyhole-agent does not support auth type {v:?} (supported: {})",
+                    AuthType::spellings()
+                )
+            })
+        })?,
+        None => settings.auth_type,
+    };
+    let path = a
+        .non_empty(AUTH_PATH)
+        .map_or(settings.auth_path.as_str(), |e| e.value);
+    let config: BTreeMap<String, String> = a
+        .members(AUTH_CONFIG)
+        .filter(|(param, _)| !param.is_empty())
+        .map(|(param, e)| (param.replace('-', "_"), e.value.to_owned()))
+        .collect();
+    let mut role = non_empty_owned(a, ROLE);
+    let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
+    if !needs_role && role.take().is_some() {
+        warnings.push(format!(
+            "{ROLE}: ignored: the {kind} auth method takes no role"
+        ));
+    }
+    if needs_role && role.is_none() && !config.contains_key("role") {
+        return Err(Denial::new(
+            ROLE,
+            format!("the {kind} auth method needs a Vault role"),
+        ));
+    }
+    let required_param = match kind {
+        AuthType::AppRole => Some("role_id_file_path"),
+        AuthType::TokenFile => Some("token_file_path"),
+        AuthType::Kubernetes | AuthType::Jwt => None,
+    };
+    if let Some(param) = required_param.filter(|p| !config.contains_key(*p)) {
+        return Err(Denial::new(
+            AUTH_CONFIG.key(&param.replace('_', "-")),
+            format!("the {kind} auth method needs this annotation"),
+        ));
+    }
+    let backoff = |key: Key, flag: &str, default: &Option<String>| match a.duration(key)? {
+        Some(d) => Ok(Some(d)),
+        None => default
+            .as_deref()
+            .map(|d| values::duration(d).map_err(|reason| Denial::new(flag, reason)))
+            .transpose(),
+    };
+    Ok(AuthSpec {
+        min_backoff: backoff(
+            AUTH_MIN_BACKOFF,
+            "--auth-min-backoff",
+            &settings.auth_min_backoff,
+        )?,
+        max_backoff: backoff(
+            AUTH_MAX_BACKOFF,
+            "--auth-max-backoff",
+            &settings.auth_max_backoff,
+        )?,
+        kind,
+        path: path.to_owned(),
+        role,
+        config,
+        exit_on_err: a.bool(AUTO_AUTH_EXIT_ON_ERR, false)?,
+    })
+}
+
+fn vault_spec(a: &Annotations<'_>, settings: &Settings) -> Result<VaultSpec> {
+    let owned = |key| non_empty_owned(a, key);
+    let max_retries = a
+        .non_empty(CLIENT_MAX_RETRIES)
+        .map(|e| e.check(values::retries))
+        .transpose()?;
+    let client_timeout = a
+        .non_empty(CLIENT_TIMEOUT)
+        .map(|e| e.check(values::client_timeout))
+        .transpose()?;
+    Ok(VaultSpec {
+        address: owned(SERVICE)
+            .or_else(|| settings.vault_addr.clone())
+            .unwrap_or_default(),
+        namespace: owned(NAMESPACE),
+        ca_cert: owned(CA_CERT),
+        ca_path: owned(CA_KEY),
+        client_cert: owned(CLIENT_CERT),
+        client_key: owned(CLIENT_KEY),
+        tls_secret: owned(TLS_SECRET),
+        tls_server_name: owned(TLS_SERVER_NAME),
+        tls_skip_verify: a.bool(TLS_SKIP_VERIFY, false)?,
+        max_retries,
+        client_timeout,
+    })
+}
+
+/// The agent's user and group, following vault-k8s: the settings' default
+/// unless annotated; annotating a user or group turns the security context on
+/// when the settings turned it off.
+fn security(a: &Annotations<'_>, pod: &Pod, settings: &Settings) -> Result<Option<RunAs>> {
+    let run_as_annotated = [RUN_AS_USER, RUN_AS_GROUP, RUN_AS_SAME_USER]
+        .into_iter()
+        .any(|key| a.get(key).is_some());
+    let set = a
+        .opt_bool(SET_SECURITY_CONTEXT)?
+        .unwrap_or(settings.set_security_context || run_as_annotated);
+    let mut user = a.id(RUN_AS_USER, settings.run_as_user)?;
+    let group = a.id(RUN_AS_GROUP, settings.run_as_group)?;
+    if a.bool(RUN_AS_SAME_USER, settings.run_as_same_user)? {
+        let first = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .ok_or_else(|| Denial::new(RUN_AS_SAME_USER, "the pod has no containers"))?;
+        let uid = first
+            .security_context
+            .as_ref()
+            .and_then(|sc| sc.run_as_user)
+            .ok_or_else(|| {
+                Denial::new(
+                    RUN_AS_SAME_USER,
+                    format!(
+                        "container {:?} sets no securityContext.runAsUser",
+                        first.name
+                    ),
+                )
+            })?;
+        if uid == 0 {
+            return Err(Denial::new(
+                RUN_AS_SAME_USER,
+                format!(
+                    "container {:?} runs as root, the agent must not",
+                    first.name
+                ),
+            ));
+        }
+        user = uid;
+    }
+    Ok(set.then_some(RunAs { user, group }))
+}
+
+/// `agent-share-process-namespace`, and the process namespace that reload
+/// signals need.
+fn share_process_namespace(
+    a: &Annotations<'_>,
+    pod: &Pod,
+    secrets: &[Secret],
+    warnings: &mut Vec<String>,
+) -> Result<Option<bool>> {
+    let pod_value = pod.spec.as_ref().and_then(|s| s.share_process_namespace);
+    let requested = a.opt_bool(SHARE_PROCESS_NAMESPACE)?;
+    if requested == Some(true) && pod_value == Some(false) {
+        return Err(Denial::new(
+            SHARE_PROCESS_NAMESPACE,
+            "the pod sets shareProcessNamespace: false, refusing to enable it",
+        ));
+    }
+    if let Some(secret) = secrets.iter().find(|s| s.reload.is_some()) {
+        let key = RELOAD_SIGNAL.key(&secret.raw_name);
+        if pod_value == Some(false) || requested == Some(false) {
+            return Err(Denial::new(
+                key,
+                "signalling a process needs shareProcessNamespace: true, which the pod turns off",
+            ));
+        }
+        if pod_value != Some(true) {
+            warnings.push(format!(
+                "{key}: turns on shareProcessNamespace for the whole pod; containers that run \
+                 as the agent's user can read its Vault token through /proc"
+            ));
+        }
+        return Ok(Some(true));
+    }
+    Ok(requested)
+}

@@ -1,0 +1,322 @@
+//! Checks of single annotation values, each accepting exactly what the
+//! annotation takes. A failure is the reason, e.g. `"maybe" is not a boolean
+//! (true or false)`; the reader adds the key it came from, and the settings
+//! the flag.
+
+use super::keys::RELOAD_SIGNAL;
+use crate::agent_paths;
+
+/// Result of a check: the value as keyhole uses it, or why it is refused.
+pub type Checked<T> = Result<T, String>;
+
+/// The tokens Go's `strconv.ParseBool` accepts, which vault-k8s uses for booleans.
+const TRUE_TOKENS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
+const FALSE_TOKENS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
+
+/// A boolean as Go's `strconv.ParseBool` reads it.
+pub fn boolean(value: &str) -> Checked<bool> {
+    if TRUE_TOKENS.contains(&value) {
+        Ok(true)
+    } else if FALSE_TOKENS.contains(&value) {
+        Ok(false)
+    } else {
+        Err(format!("{value:?} is not a boolean (true or false)"))
+    }
+}
+
+/// A duration keyhole-agent reads: a Go duration such as `30s` or `1h30m`,
+/// or plain seconds, as Vault Agent reads it.
+pub fn duration(value: &str) -> Checked<String> {
+    if keyhole_agent::config::parse_duration(value).is_some() {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("{value:?} is not a duration such as 30s or 5m"))
+    }
+}
+
+/// `VAULT_CLIENT_TIMEOUT`: a number of seconds or a [`duration`].
+pub fn client_timeout(value: &str) -> Checked<String> {
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        duration(value)
+    }
+}
+
+/// A non-negative Kubernetes resource quantity, e.g. `100m`, `64Mi`, `1e3`.
+pub fn quantity(value: &str) -> Checked<String> {
+    if is_quantity(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("{value:?} is not a quantity such as 100m or 64Mi"))
+    }
+}
+
+fn is_quantity(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let number_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let (number, suffix) = s.split_at(number_len);
+    let digits = number.bytes().filter(u8::is_ascii_digit).count();
+    if digits == 0 || number.matches('.').count() > 1 {
+        return false;
+    }
+    const SUFFIXES: [&str; 16] = [
+        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E",
+    ];
+    if SUFFIXES.contains(&suffix) {
+        return true;
+    }
+    // Decimal exponent: e or E, an optional sign, then digits.
+    let Some(exponent) = suffix.strip_prefix(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A user or group id.
+pub fn id(value: &str) -> Checked<i64> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| format!("{value:?} is not a user or group id"))
+}
+
+/// A number of retries.
+pub fn retries(value: &str) -> Checked<u32> {
+    value
+        .parse::<u32>()
+        .map_err(|_| format!("{value:?} is not a number of retries"))
+}
+
+/// Directories a secrets volume may not be mounted at, in or over: the
+/// agent's own mounts, whose files (the Vault token among them) would land in
+/// the volume that app containers read or be hidden by it, and the kernel's
+/// file systems.
+const NO_OVERLAP_DIRS: [&str; 8] = [
+    agent_paths::HOME,
+    agent_paths::SA_TOKEN_DIR,
+    agent_paths::CONFIG_DIR,
+    agent_paths::TLS_DIR,
+    agent_paths::EXTRA_SECRET_DIR,
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// Directories a secrets volume may not be mounted at or over, which would
+/// hide the system's files or the app's own service-account token. A
+/// directory inside them (`/etc/secrets`, `/usr/src/app/config`) is fine.
+const NO_COVER_DIRS: [&str; 7] = [
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/var/run/secrets/kubernetes.io/serviceaccount",
+];
+
+/// An absolute, clean path (no `.`, `..` or empty segments; one trailing
+/// `/` allowed) clear of `NO_OVERLAP_DIRS` and `NO_COVER_DIRS`, without
+/// its trailing `/`.
+pub fn mount_path(value: &str) -> Checked<String> {
+    if value.trim().is_empty() {
+        return Err("empty path".to_owned());
+    }
+    let Some(relative) = value.strip_prefix('/') else {
+        return Err(format!("{value:?} is not an absolute path"));
+    };
+    // "/vault/secrets/" and "/vault/secrets" are one directory, so one volume.
+    let relative = relative.strip_suffix('/').unwrap_or(relative);
+    if relative.is_empty() {
+        return Err("cannot mount secrets at /".to_owned());
+    }
+    if relative
+        .split('/')
+        .any(|part| matches!(part, "" | "." | ".."))
+    {
+        return Err(format!(
+            "{value:?} must not have empty, \".\" or \"..\" segments"
+        ));
+    }
+    let path = format!("/{relative}");
+    // Whether `dir` is `other` or inside it.
+    let within = |dir: &str, other: &str| {
+        dir == other
+            || dir
+                .strip_prefix(other)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    if let Some(dir) = NO_OVERLAP_DIRS
+        .iter()
+        .find(|d| within(&path, d) || within(d, &path))
+    {
+        return Err(format!(
+            "{value:?} overlaps {dir}, which secrets may not be mounted at, in or over"
+        ));
+    }
+    if let Some(dir) = NO_COVER_DIRS.iter().find(|d| within(d, &path)) {
+        return Err(format!(
+            "{value:?} would hide {dir}; mount secrets in a directory of their own, \
+             such as {dir}/secrets"
+        ));
+    }
+    Ok(path)
+}
+
+/// A path for the default template: vault-k8s pastes it between quotes,
+/// where a `"` or `\` breaks the template its agent parses. keyhole quotes
+/// it properly, but refuses it all the same, at admission rather than at
+/// pod start.
+pub fn default_template_path(path: &str) -> Checked<()> {
+    match path.chars().find(|c| matches!(c, '"' | '\\')) {
+        Some(c) => Err(format!(
+            "Vault path {path:?} contains {c:?}, which the default template cannot hold; \
+             Vault Agent would fail to parse it"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A plain file name.
+pub fn file_name(value: &str) -> Checked<String> {
+    if value.trim().is_empty() {
+        return Err("empty file name".to_owned());
+    }
+    if value.contains('/') || value == ".." || value == "." {
+        return Err(format!(
+            "{value:?} must be a plain file name, without \"/\" or \"..\""
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An octal file mode of permission bits only: the setuid, setgid and
+/// sticky bits have no business on a secret file.
+pub fn perms(value: &str) -> Checked<String> {
+    let mode = (!value.is_empty() && value.len() <= 5)
+        .then(|| u32::from_str_radix(value, 8).ok())
+        .flatten();
+    match mode {
+        Some(mode) if mode <= 0o777 => Ok(value.to_owned()),
+        Some(_) => Err(format!(
+            "{value:?} sets the setuid, setgid or sticky bit; use permission bits only, such as 0640"
+        )),
+        None => Err(format!("{value:?} is not an octal file mode such as 0640")),
+    }
+}
+
+/// A command keyhole-agent can run without a shell.
+pub fn command(value: &str) -> Checked<String> {
+    if value.trim().is_empty() {
+        return Err("empty command".to_owned());
+    }
+    if let Some(c) = keyhole_agent::config::shell_char(value) {
+        return Err(format!(
+            "{value:?} needs a shell (it contains {c:?}) and keyhole-agent runs commands \
+             without one; use a plain command or {}",
+            RELOAD_SIGNAL.key("<name>")
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A signal and a process name, e.g. `SIGHUP nginx`: the signal by its
+/// canonical name, and the process.
+pub fn reload(value: &str) -> Checked<(String, String)> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    match words.as_slice() {
+        [signal, process] => keyhole_agent::reload::parse_signal(signal)
+            .map(|parsed| (parsed.as_str().to_owned(), (*process).to_owned()))
+            .map_err(|err| err.to_string()),
+        _ => Err(format!(
+            "{value:?} is not a signal and a process name, such as \"SIGHUP nginx\""
+        )),
+    }
+}
+
+/// A value without control characters.
+pub fn no_control_chars(value: &str) -> Checked<()> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!("{value:?} contains the control character {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// Whether `name` is the name part of a Kubernetes qualified name.
+pub fn is_qualified_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    name.len() <= 63
+        && edge_ok(bytes.first())
+        && edge_ok(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_exactly_go_parse_bool_tokens() {
+        for t in TRUE_TOKENS {
+            assert_eq!(boolean(t), Ok(true));
+        }
+        for f in FALSE_TOKENS {
+            assert_eq!(boolean(f), Ok(false));
+        }
+        for bad in ["yes", "no", "on", "tRUE", "", " true", "2"] {
+            assert_eq!(
+                boolean(bad),
+                Err(format!("{bad:?} is not a boolean (true or false)"))
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_durations_the_agent_reads() {
+        for good in [
+            "0", "5", "30s", "1m30s", "250ms", "1.5h", "10us", "3µs", ".5s", "1h0m0s", "1d",
+        ] {
+            assert_eq!(duration(good), Ok(good.to_owned()));
+        }
+        for bad in ["", "5 m", "-5s", "s", "1.2.3s", "5mm", "."] {
+            assert_eq!(
+                duration(bad),
+                Err(format!("{bad:?} is not a duration such as 30s or 5m"))
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_kubernetes_quantities_only() {
+        for good in [
+            "100m", "64Mi", "1", "0.5", "1e3", "2E-2", "1Gi", "+1k", "1.5G",
+        ] {
+            assert_eq!(quantity(good), Ok(good.to_owned()));
+        }
+        for bad in ["", "lots", "64MB", "-1", "1..5", "Mi", "1e", "1 Mi", "64mi"] {
+            assert_eq!(
+                quantity(bad),
+                Err(format!("{bad:?} is not a quantity such as 100m or 64Mi"))
+            );
+        }
+    }
+
+    #[test]
+    fn file_names_may_not_leave_the_volume() {
+        assert_eq!(file_name("app.env"), Ok("app.env".to_owned()));
+        assert_eq!(
+            file_name("../etc/passwd"),
+            Err("\"../etc/passwd\" must be a plain file name, without \"/\" or \"..\"".to_owned())
+        );
+        assert_eq!(file_name(""), Err("empty file name".to_owned()));
+    }
+}
