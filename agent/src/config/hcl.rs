@@ -162,9 +162,8 @@ impl<'a> Lexer<'a> {
                 }
                 c if c.is_ascii_digit() => self.number(start)?,
                 c if is_letter(c) => {
-                    let name = self.bump_while(|c| {
-                        is_letter(c) || c.is_ascii_digit() || c == '-' || c == '.'
-                    });
+                    let name = self
+                        .bump_while(|c| is_letter(c) || c.is_ascii_digit() || c == '-' || c == '.');
                     match name {
                         "true" => Token::Bool(true),
                         "false" => Token::Bool(false),
@@ -358,10 +357,7 @@ impl<'a> Lexer<'a> {
             return Err(syntax(start, "heredoc has no marker"));
         }
         if self.bump() != Some('\n') {
-            return Err(syntax(
-                start,
-                "invalid characters after the heredoc marker",
-            ));
+            return Err(syntax(start, "invalid characters after the heredoc marker"));
         }
         let body_start = self.offset;
         loop {
@@ -426,7 +422,7 @@ impl Parser<'_> {
         if self.peeked.is_none() {
             self.peeked = Some(self.lexer.next()?);
         }
-        Ok(&self.peeked.as_ref().map(|(token, _)| token).unwrap_or(&Token::Eof))
+        Ok(self.peeked.as_ref().map_or(&Token::Eof, |(token, _)| token))
     }
 
     /// The whole file: items up to the end.
@@ -475,7 +471,10 @@ impl Parser<'_> {
                     } else {
                         "'=' or '{' after the key"
                     };
-                    return Err(syntax(pos, format!("expected {what}, found {}", other.describe())));
+                    return Err(syntax(
+                        pos,
+                        format!("expected {what}, found {}", other.describe()),
+                    ));
                 }
             }
         };
@@ -693,7 +692,10 @@ mod tests {
     #[test]
     fn reports_syntax_errors_with_line_and_column() {
         let cases = [
-            ("a {\n b = 1\n", "invalid HCL: line 1, column 3: '{' is never closed"),
+            (
+                "a {\n b = 1\n",
+                "invalid HCL: line 1, column 3: '{' is never closed",
+            ),
             (
                 "exit_after_auth = VAR\n",
                 "invalid HCL: line 1, column 19: expected a value (a string, number, boolean, list or object), found a name",
@@ -702,9 +704,18 @@ mod tests {
                 "a \"b\" = {}\n",
                 "invalid HCL: line 1, column 7: a labelled block takes '{', not '='",
             ),
-            ("a\n", "invalid HCL: line 2, column 1: expected '=' or '{' after the key, found the end of the file"),
-            ("a = \"x\ny\"\n", "invalid HCL: line 1, column 5: string not terminated"),
-            ("vault {}\nvault = 1\n", "invalid HCL: line 2, column 1: \"vault\" is given both as a value and as a block"),
+            (
+                "a\n",
+                "invalid HCL: line 2, column 1: expected '=' or '{' after the key, found the end of the file",
+            ),
+            (
+                "a = \"x\ny\"\n",
+                "invalid HCL: line 1, column 5: string not terminated",
+            ),
+            (
+                "vault {}\nvault = 1\n",
+                "invalid HCL: line 2, column 1: \"vault\" is given both as a value and as a block",
+            ),
         ];
         for (text, message) in cases {
             assert_eq!(error(text), message, "{text}");

@@ -309,7 +309,11 @@ impl Stanza {
     /// An error for the first key left that is in `unsupported`: Vault
     /// Agent settings keyhole does not implement yet.
     pub(super) fn refuse_unsupported(&self, unsupported: &[&str]) -> Result<()> {
-        match self.keys.keys().find(|key| unsupported.contains(&key.as_str())) {
+        match self
+            .keys
+            .keys()
+            .find(|key| unsupported.contains(&key.as_str()))
+        {
             Some(key) => Err(invalid(
                 &self.at(key),
                 "keyhole does not support this Vault Agent setting",
