@@ -1,14 +1,20 @@
 //! The generic tree to [`AgentConfig`], one function per stanza.
 //!
 //! Defaults are Vault Agent's (and consul-template's, for templates). Every
-//! stanza ends with [`Stanza::finish`], naming the Vault Agent settings that
-//! keyhole knows but does not implement, so they fail with a clear message
-//! instead of being ignored.
+//! stanza ends with [`Stanza::finish`] or [`Stanza::finish_lenient`], naming
+//! the Vault Agent settings that keyhole knows but does not implement yet, so
+//! they fail with a clear message instead of being ignored.
+//!
+//! Which keys are accepted follows OpenBao's `bao agent`: where it refuses a
+//! key it does not know (in `template` and its `exec`, which consul-template
+//! decodes strictly), so does keyhole; where it ignores one (everywhere
+//! else), keyhole accepts it too and logs a warning naming it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tracing::warn;
 
 use super::choices::{AuthType, Choice};
 use super::stanza::{Stanza, invalid, kind, string};
@@ -40,7 +46,6 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "cache",
     "disable_idle_connections",
     "disable_keep_alives",
-    "disable_mlock",
     "env_template",
     "exec",
     "listener",
@@ -53,9 +58,40 @@ const UNSUPPORTED_TOP: &[&str] = &[
     "telemetry",
 ];
 
+/// Top-level keys `bao agent` accepts and ignores, with the reason.
+const IGNORED_TOP: &[(&str, &str)] = &[
+    (
+        "sink",
+        "bao agent reads sinks only inside auto_auth, and so does keyhole-agent",
+    ),
+    (
+        "disable_mlock",
+        "bao agent never locks its memory, and neither does keyhole-agent",
+    ),
+];
+
+/// `template_config` keys `bao agent` (OpenBao 2.7) accepts and ignores.
+const IGNORED_TEMPLATE_CONFIG: &[(&str, &str)] = &[
+    (
+        "error_on_missing_key",
+        "bao agent ignores it here; it is a setting of each template",
+    ),
+    (
+        "lease_renewal_threshold",
+        "bao agent ignores it (only HashiCorp's Vault Agent reads it)",
+    ),
+    (
+        "max_connections_per_host",
+        "bao agent ignores it (only HashiCorp's Vault Agent reads it)",
+    ),
+];
+
 /// Reads a whole configuration.
 pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let mut top = Stanza::new(String::new(), tree)?;
+    // A feature keyhole lacks is the clearest reason to refuse a config,
+    // whatever else it holds.
+    top.refuse_unsupported(UNSUPPORTED_TOP)?;
     let vault = vault(top.single("vault")?)?;
     let auto_auth = top
         .single("auto_auth")?
@@ -76,7 +112,7 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let exit_after_auth = top.bool("exit_after_auth", false)?;
     let pid_file = top.path_buf("pid_file")?;
     let keyhole = keyhole(top.single("keyhole")?, &templates)?;
-    top.finish(UNSUPPORTED_TOP)?;
+    top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
     Ok(AgentConfig {
         vault,
         auto_auth: Some(auto_auth),
@@ -106,7 +142,7 @@ fn vault(stanza: Option<Stanza>) -> Result<Vault> {
         namespace: s.string("namespace")?,
         num_retries: retry(s.single("retry")?)?,
     };
-    s.finish(&[])?;
+    s.finish_lenient(&[], &[])?;
     Ok(vault)
 }
 
@@ -127,7 +163,7 @@ fn retry(stanza: Option<Stanza>) -> Result<u32> {
             )
         })?,
     };
-    s.finish(&["attempts", "backoff", "enabled", "max_backoff"])?;
+    s.finish_lenient(&[], &[])?;
     Ok(num_retries)
 }
 
@@ -138,13 +174,41 @@ fn auto_auth(mut s: Stanza) -> Result<AutoAuth> {
         1 => method(methods.remove(0))?,
         n => return Err(s.error(format!("takes exactly one \"method\", found {n}"))),
     };
-    let sinks = s
-        .repeated("sink")?
-        .into_iter()
-        .map(sink)
-        .collect::<Result<Vec<_>>>()?;
-    s.finish(&["enable_reauth_on_new_credentials"])?;
+    let sink_blocks = s.repeated("sink")?;
+    let wrapped = s.repeated("sinks")?;
+    let sinks = if sink_blocks.is_empty() {
+        let mut sinks = Vec::new();
+        for wrapper in wrapped {
+            for entry in wrapper.into_blocks()? {
+                sinks.push(wrapped_sink(entry)?);
+            }
+        }
+        sinks
+    } else {
+        if !wrapped.is_empty() {
+            warn!(
+                "auto_auth.sinks is ignored: given together with \"sink\" blocks, bao agent reads only those"
+            );
+        }
+        sink_blocks
+            .into_iter()
+            .map(sink)
+            .collect::<Result<Vec<_>>>()?
+    };
+    s.finish_lenient(&["enable_reauth_on_new_credentials"], &[])?;
     Ok(AutoAuth { method, sinks })
+}
+
+/// A sink inside the older `sinks { <any name> { type = "file" ... } }`
+/// wrapper, which `bao agent` still reads: there a block's label is not its
+/// type, so `type` must be given as a key.
+fn wrapped_sink(s: Stanza) -> Result<Sink> {
+    if !s.has("type") {
+        return Err(s.error(
+            "missing required key \"type\" (inside \"sinks\", a block label is not read as the sink type)",
+        ));
+    }
+    sink(s)
 }
 
 /// Splits a block given as `name "<type>" { ... }` (in JSON `{"<type>": {...}}`)
@@ -207,7 +271,7 @@ fn method(s: Stanza) -> Result<Method> {
         None => Stanza::new(s.at("config"), Value::Object(Map::new()))?,
     };
     let kind = method_kind(auth_type, config)?;
-    s.finish(&["wrap_ttl"])?;
+    s.finish_lenient(&["wrap_ttl"], &[])?;
     Ok(Method {
         kind,
         mount_path,
@@ -242,10 +306,13 @@ fn method_kind(auth_type: AuthType, mut c: Stanza) -> Result<MethodKind> {
             token_file_path: c.required_path("token_file_path")?,
         },
     };
-    c.finish(&[
-        "remove_jwt_follows_symlinks",
-        "secret_id_response_wrapping_path",
-    ])?;
+    c.finish_lenient(
+        &[
+            "remove_jwt_follows_symlinks",
+            "secret_id_response_wrapping_path",
+        ],
+        &[],
+    )?;
     Ok(method)
 }
 
@@ -262,15 +329,18 @@ fn sink(s: Stanza) -> Result<Sink> {
         path: config.required_path("path")?,
         mode: config.integer_file_mode("mode", DEFAULT_SINK_MODE)?,
     };
-    config.finish(&[])?;
-    s.finish(&[
-        "aad",
-        "aad_env_var",
-        "derive_key",
-        "dh_path",
-        "dh_type",
-        "wrap_ttl",
-    ])?;
+    config.finish_lenient(&[], &[])?;
+    s.finish_lenient(
+        &[
+            "aad",
+            "aad_env_var",
+            "derive_key",
+            "dh_path",
+            "dh_type",
+            "wrap_ttl",
+        ],
+        &[],
+    )?;
     Ok(sink)
 }
 
@@ -291,7 +361,7 @@ fn template(mut s: Stanza) -> Result<Template> {
         .map(|v| command(v, &command_at))
         .transpose()?;
     let command_timeout = s.duration("command_timeout", DEFAULT_COMMAND_TIMEOUT)?;
-    let (command, command_timeout) = match s.single("exec")? {
+    let (command, command_timeout) = match s.last("exec")? {
         None => (command, command_timeout),
         Some(_) if command.is_some() => {
             return Err(s.error("takes only one of \"command\" and \"exec\""));
@@ -411,7 +481,7 @@ fn template_config(stanza: Option<Stanza>) -> Result<TemplateConfig> {
             DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
         ),
     };
-    s.finish(&["lease_renewal_threshold", "max_connections_per_host"])?;
+    s.finish_lenient(&[], IGNORED_TEMPLATE_CONFIG)?;
     Ok(config)
 }
 

@@ -3,12 +3,16 @@
 //!
 //! A [`Stanza`] hands out its keys as they are asked for; [`Stanza::finish`]
 //! then reports whatever is left as unsupported or unknown, so no key is ever
-//! silently ignored.
+//! silently ignored. Where `bao agent` ignores keys it does not know (the
+//! stanzas it decodes into a fixed struct or hands to an auth method or
+//! sink as a map), [`Stanza::finish_lenient`] accepts them as it does, with a
+//! warning naming each one.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tracing::warn;
 
 use super::{Error, Result};
 
@@ -16,13 +20,20 @@ use super::{Error, Result};
 pub(super) struct Stanza {
     path: String,
     keys: Map<String, Value>,
+    /// Every key asked for, present or not: the keys this stanza knows,
+    /// to suggest one for a key that is not.
+    asked: Vec<String>,
 }
 
 impl Stanza {
     /// A stanza at `path` (`""` for the top level); `value` must be an object.
     pub(super) fn new(path: String, value: Value) -> Result<Stanza> {
         match value {
-            Value::Object(keys) => Ok(Stanza { path, keys }),
+            Value::Object(keys) => Ok(Stanza {
+                path,
+                keys,
+                asked: Vec::new(),
+            }),
             other => Err(invalid(
                 &path,
                 format!("expected a block, found {}", kind(&other)),
@@ -61,6 +72,7 @@ impl Stanza {
 
     /// Removes and returns `key`'s raw value. `null` counts as absent.
     pub(super) fn take(&mut self, key: &str) -> Option<Value> {
+        self.asked.push(key.to_owned());
         self.keys.remove(key).filter(|value| !value.is_null())
     }
 
@@ -217,6 +229,32 @@ impl Stanza {
         }
     }
 
+    /// A stanza whose last entry wins when it is given more than once, as
+    /// in consul-template (a template's `wait` and `exec`).
+    pub(super) fn last(&mut self, key: &str) -> Result<Option<Stanza>> {
+        let at = self.at(key);
+        match self.take(key) {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .next_back()
+                .map(|item| Stanza::new(at, item))
+                .transpose(),
+            Some(value) => Stanza::new(at, value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every key left, each as the blocks given under it, with paths
+    /// `path.key[i]`.
+    pub(super) fn into_blocks(mut self) -> Result<Vec<Stanza>> {
+        let keys: Vec<String> = self.keys.keys().cloned().collect();
+        let mut blocks = Vec::new();
+        for key in keys {
+            blocks.extend(self.repeated(&key)?);
+        }
+        Ok(blocks)
+    }
+
     /// A stanza that may repeat: an object or a list of objects. Each gets
     /// the path `key[i]`.
     pub(super) fn repeated(&mut self, key: &str) -> Result<Vec<Stanza>> {
@@ -236,13 +274,51 @@ impl Stanza {
     /// Ends reading: a key still present is an error. Keys in `unsupported`
     /// are Vault Agent settings keyhole does not implement; others are unknown.
     pub(super) fn finish(self, unsupported: &[&str]) -> Result<()> {
+        self.refuse_unsupported(unsupported)?;
         match self.keys.keys().next() {
             None => Ok(()),
-            Some(key) if unsupported.contains(&key.as_str()) => Err(invalid(
+            Some(key) => Err(self.error(format!("unknown key {key:?}"))),
+        }
+    }
+
+    /// Ends reading a stanza in which `bao agent` ignores keys it does not
+    /// know: a key in `unsupported` is an error, as in [`Stanza::finish`];
+    /// any other key left is accepted with a warning, which gives the
+    /// reason from `ignored` for a key Vault Agent users are known to write.
+    pub(super) fn finish_lenient(
+        self,
+        unsupported: &[&str],
+        ignored: &[(&str, &str)],
+    ) -> Result<()> {
+        self.refuse_unsupported(unsupported)?;
+        for key in self.keys.keys() {
+            let at = self.at(key);
+            match ignored.iter().find(|(name, _)| name == key) {
+                Some((_, reason)) => warn!("{at} is ignored: {reason}"),
+                None => match self.asked.iter().find(|k| edit_distance(k, key) <= 2) {
+                    Some(known) => warn!(
+                        "{at} is ignored, as bao agent ignores keys it does not know (did you mean {known:?}?)"
+                    ),
+                    None => warn!("{at} is ignored, as bao agent ignores keys it does not know"),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// An error for the first key left that is in `unsupported`: Vault
+    /// Agent settings keyhole does not implement yet.
+    pub(super) fn refuse_unsupported(&self, unsupported: &[&str]) -> Result<()> {
+        match self
+            .keys
+            .keys()
+            .find(|key| unsupported.contains(&key.as_str()))
+        {
+            Some(key) => Err(invalid(
                 &self.at(key),
                 "keyhole does not support this Vault Agent setting",
             )),
-            Some(key) => Err(self.error(format!("unknown key {key:?}"))),
+            None => Ok(()),
         }
     }
 }

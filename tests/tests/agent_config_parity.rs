@@ -1,0 +1,508 @@
+//! Config differential: each small config below is started under the real `bao agent`
+//! and read by keyhole-agent's parser, and both must decide as the table says.
+//!
+//! `bao agent` has no validate-only mode, so a config counts as accepted once bao prints
+//! that the agent started (its Vault address, from the config or `VAULT_ADDR`, is a closed
+//! port, so it can do nothing more),
+//! and as refused when it exits first. keyhole may refuse a config bao accepts only when
+//! the config asks for a feature keyhole does not have yet, and then says so.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyhole_agent::config::AgentConfig as KeyholeConfig;
+use keyhole_tests::{AgentConfig, AutoAuth, Sink, Tool, require};
+
+/// How long `bao agent` may take to start or to refuse.
+const BAO_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What an agent does with a config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// It starts.
+    Accept,
+    /// It refuses the config.
+    Refuse,
+    /// keyhole only: it refuses the config, naming a Vault Agent setting it does not
+    /// support yet.
+    Unsupported,
+}
+
+use Outcome::{Accept, Refuse, Unsupported};
+
+/// One row: what to add to a valid config (or, with `whole`, the whole config), and
+/// what `bao agent` and keyhole-agent each do with it.
+struct Case {
+    name: &'static str,
+    whole: bool,
+    text: &'static str,
+    bao: Outcome,
+    keyhole: Outcome,
+}
+
+const fn add(name: &'static str, text: &'static str, bao: Outcome, keyhole: Outcome) -> Case {
+    Case {
+        name,
+        whole: false,
+        text,
+        bao,
+        keyhole,
+    }
+}
+
+const fn whole(name: &'static str, text: &'static str, bao: Outcome, keyhole: Outcome) -> Case {
+    Case {
+        name,
+        whole: true,
+        text,
+        bao,
+        keyhole,
+    }
+}
+
+/// Written without a sink, so that a case may add one in any form; `TOKEN` is replaced
+/// by a token file's path.
+const QUOTED_KEYS: &str = r#"
+"auto_auth" = {
+  "method" = {
+    "type"   = "token_file"
+    "config" = { "token_file_path" = "TOKEN" }
+  }
+  "sink" = {
+    "type"   = "file"
+    "config" = { "path" = "SINK" }
+  }
+}
+"exit_after_auth" = false
+"#;
+
+const CASES: &[Case] = &[
+    // HCL 1 as bao agent reads it.
+    whole("quoted keys and key = { }", QUOTED_KEYS, Accept, Accept),
+    whole(
+        "labelled block inside key = { }",
+        r#"
+        auto_auth = {
+          method "token_file" {
+            config = { token_file_path = "TOKEN" }
+          }
+          sink = { type = "file", config = { path = "SINK", mode = 0600 } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "block on one line",
+        r#"
+        auto_auth {
+          method "token_file" { config { token_file_path = "TOKEN" } }
+          sink "file" { config { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "legacy sinks wrapper",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sinks {
+            sink { type = "file", config = { path = "SINK" } }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "labelled sink inside sinks wrapper",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sinks {
+            sink "file" { config = { path = "SINK" } }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "unclosed brace",
+        "auto_auth {\n method \"token_file\" {\n config = { token_file_path = \"TOKEN\" }\n}\n",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "repeated key, the later wins",
+        "pid_file = \"PID\"\npid_file = \"PID\"",
+        Accept,
+        Accept,
+    ),
+    add(
+        "bare name as value",
+        "exit_after_auth = VAR",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "interpolation kept as text",
+        "template {\n destination = \"OUT\"\n contents = \"${HOME}\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "heredoc",
+        "template {\n destination = \"OUT\"\n contents = <<-EOT\n  x\n  EOT\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "octal integer",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n perms = 0600\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "invalid octal integer",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n perms = 0999\n}",
+        Refuse,
+        Refuse,
+    ),
+    // Top-level keys.
+    add(
+        "exit_after_auth as a string",
+        "exit_after_auth = \"true\"",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "unknown top-level stanza",
+        "vaultt { address = \"x\" }",
+        Accept,
+        Accept,
+    ),
+    add(
+        "top-level sink",
+        "sink \"file\" { config = { path = \"SINK\" } }",
+        Accept,
+        Accept,
+    ),
+    add("disable_mlock", "disable_mlock = true", Accept, Accept),
+    add("log_level", "log_level = \"debug\"", Accept, Unsupported),
+    add(
+        "log_level unknown",
+        "log_level = \"loud\"",
+        Refuse,
+        Unsupported,
+    ),
+    add("log_format", "log_format = \"json\"", Accept, Unsupported),
+    add("log_file", "log_file = \"LOG\"", Accept, Unsupported),
+    add(
+        "telemetry",
+        "telemetry {\n disable_hostname = true\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "disable_idle_connections",
+        "disable_idle_connections = [\"auto-auth\"]",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "disable_keep_alives unknown subsystem",
+        "disable_keep_alives = [\"x\"]",
+        Refuse,
+        Unsupported,
+    ),
+    add(
+        "listener",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "cache without listener or template",
+        "cache {}",
+        Refuse,
+        Unsupported,
+    ),
+    // vault
+    whole(
+        "vault unknown key",
+        r#"
+        vault { foo = 1 }
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    add(
+        "vault twice",
+        "vault {\n address = \"http://127.0.0.1:1\"\n}\nvault {\n address = \"http://127.0.0.1:1\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "vault.retry unknown key",
+        r#"
+        vault {
+          retry { attempts = 3 }
+        }
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    // template
+    add(
+        "template unknown key",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n foo = 1\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "template wait",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n wait {\n min = \"1s\"\n max = \"2s\"\n }\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "template backup",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n backup = true\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "template error_fatal",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n error_fatal = false\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "template user and group",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n user = \"root\"\n group = \"root\"\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "template exec twice, the later wins",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n exec { command = [\"a\"] }\n exec { command = [\"b\"] }\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "template exec unknown key",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n exec {\n command = [\"a\"]\n wait = true\n }\n}",
+        Refuse,
+        Refuse,
+    ),
+    // template_config
+    add(
+        "template_config error_on_missing_key",
+        "template_config {\n error_on_missing_key = true\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "template_config max_connections_per_host",
+        "template_config {\n max_connections_per_host = 20\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "template_config lease_renewal_threshold",
+        "template_config {\n lease_renewal_threshold = 0.7\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "template_config bad duration",
+        "template_config {\n static_secret_render_interval = \"soon\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    // auto_auth
+    whole(
+        "method wrap_ttl",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Unsupported,
+    ),
+    whole(
+        "method and sink unknown keys",
+        r#"
+        auto_auth {
+          method "token_file" {
+            foo = 1
+            config = { token_file_path = "TOKEN", bar = 2 }
+          }
+          sink "file" {
+            baz = 3
+            config = { path = "SINK", qux = 4 }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "two methods",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+];
+
+/// The config file of `case`, with its placeholders pointing into `dir`.
+fn config_text(case: &Case, dir: &Path) -> String {
+    let text = if case.whole {
+        case.text.to_owned()
+    } else {
+        let base = AgentConfig::new("http://127.0.0.1:1")
+            .auto_auth(AutoAuth::token_file(dir.join("token")).sink(Sink::file(dir.join("sink"))));
+        format!("{base}\n{}\n", case.text)
+    };
+    let path = |name: &str| dir.join(name).display().to_string();
+    text.replace("TOKEN", &path("token"))
+        .replace("SINK", &path("sink"))
+        .replace("PID", &path("pid"))
+        .replace("OUT", &path("out"))
+        .replace("LOG", &path("agent.log"))
+}
+
+/// Starts `bao agent` on `file` and reports whether it started, with its output.
+fn bao_outcome(bao: &Path, file: &Path, dir: &Path) -> anyhow::Result<(Outcome, String)> {
+    let log = dir.join("bao.log");
+    let mut child = Command::new(bao)
+        .arg("agent")
+        .arg(format!("-config={}", file.display()))
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("VAULT_ADDR", "http://127.0.0.1:1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::create(dir.join("bao.err"))?)
+        .spawn()?;
+    let started = Instant::now();
+    loop {
+        let output =
+            std::fs::read_to_string(&log)? + &std::fs::read_to_string(dir.join("bao.err"))?;
+        if output.contains("Agent started!") {
+            child.kill()?;
+            child.wait()?;
+            return Ok((Accept, output));
+        }
+        if let Some(status) = child.try_wait()? {
+            let output =
+                std::fs::read_to_string(&log)? + &std::fs::read_to_string(dir.join("bao.err"))?;
+            let outcome = if status.success() { Accept } else { Refuse };
+            return Ok((outcome, output));
+        }
+        if started.elapsed() > BAO_DEADLINE {
+            child.kill()?;
+            child.wait()?;
+            anyhow::bail!(
+                "bao agent neither started nor exited within {BAO_DEADLINE:?}:\n{output}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What keyhole-agent's parser does with `file`, and its error.
+fn keyhole_outcome(file: &Path) -> (Outcome, String) {
+    match KeyholeConfig::from_file(file) {
+        Ok(_) => (Accept, String::new()),
+        Err(err) => {
+            let message = err.to_string();
+            let outcome = if message.contains("keyhole does not support") {
+                Unsupported
+            } else {
+                Refuse
+            };
+            (outcome, message)
+        }
+    }
+}
+
+#[test]
+fn bao_agent_and_keyhole_agent_accept_and_refuse_the_same_configs() {
+    for case in CASES {
+        assert!(
+            case.keyhole == case.bao || case.keyhole == Unsupported,
+            "{}: keyhole may differ from bao agent only by refusing what it does not support yet",
+            case.name
+        );
+    }
+    let bao = require(Tool::Bao).expect("bao is installed");
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = CASES
+            .iter()
+            .map(|case| {
+                let bao = &bao;
+                scope.spawn(move || check(case, bao))
+            })
+            .collect();
+        runs.into_iter()
+            .filter_map(|run| match run.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(failure)) => Some(failure),
+                Err(_) => Some("a case panicked".to_owned()),
+            })
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs one case; the error says how it went wrong.
+fn check(case: &Case, bao: &Path) -> Result<(), String> {
+    let fail = |what: String| format!("{}: {what}", case.name);
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    std::fs::write(dir.path().join("token"), "s.unused").map_err(|e| fail(e.to_string()))?;
+    let file = dir.path().join("agent.hcl");
+    let text = config_text(case, dir.path());
+    std::fs::write(&file, &text).map_err(|e| fail(e.to_string()))?;
+    let (bao_did, bao_output) =
+        bao_outcome(bao, &file, dir.path()).map_err(|e| fail(format!("{e:#}")))?;
+    let (keyhole_did, keyhole_error) = keyhole_outcome(&file);
+    if bao_did != case.bao {
+        return Err(fail(format!(
+            "bao agent: expected {:?}, got {bao_did:?}\nconfig:\n{text}\noutput:\n{bao_output}",
+            case.bao
+        )));
+    }
+    if keyhole_did != case.keyhole {
+        return Err(fail(format!(
+            "keyhole-agent: expected {:?}, got {keyhole_did:?} {keyhole_error}\nconfig:\n{text}",
+            case.keyhole
+        )));
+    }
+    Ok(())
+}
