@@ -27,7 +27,7 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// `cargo xtask images`.
 #[derive(Debug, Args)]
-pub struct Images {
+pub(crate) struct Images {
     /// Container engine: podman or docker [default: podman if installed, else docker].
     #[arg(long)]
     engine: Option<String>,
@@ -62,7 +62,7 @@ const IMAGES: [Image; 2] = [
 
 impl Images {
     /// Builds the static binaries, then both images, and prints their names and sizes.
-    pub fn run(self, root: &Path) -> Result<()> {
+    pub(crate) fn run(self, root: &Path) -> Result<()> {
         let Self {
             engine,
             repository,
