@@ -118,8 +118,10 @@ impl Images {
                 .args(["--build-arg", &format!("REVISION={revision}")])
                 .env("SOURCE_DATE_EPOCH", &epoch);
             if engine.ends_with("podman") {
-                // Sets the image's creation time and every file time in its layer.
-                build.args(["--timestamp", &epoch]);
+                // Sets the image's creation time and every file time in its layer. No
+                // cache: podman 4.3 reuses a cached LABEL step whose build args changed,
+                // which would keep an old revision; a build takes a second anyway.
+                build.args(["--timestamp", &epoch, "--no-cache"]);
             } else {
                 build.args(["--build-arg", &format!("SOURCE_DATE_EPOCH={epoch}")]);
             }
