@@ -33,10 +33,9 @@ fn hook_entry() -> anyhow::Result<PathBuf> {
 fn run_hook(files: &[&Path], github: bool) -> anyhow::Result<Output> {
     let injector = workspace_bin("keyhole-injector", "KEYHOLE_INJECTOR_BIN")?;
     let bin_dir = injector.parent().expect("a binary is in a directory");
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
     let mut command = Command::new(hook_entry()?);
     command
         .arg("--vault-addr=http://vault.vault.svc:8200")

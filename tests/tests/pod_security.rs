@@ -141,8 +141,14 @@ fn check_apparmor_selinux(sc: &Value, at: &str, add: &mut impl FnMut(&str, &str)
     }
     let selinux = &sc["seLinuxOptions"];
     if let Some(kind) = selinux["type"].as_str()
-        && !["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"]
-            .contains(&kind)
+        && ![
+            "",
+            "container_t",
+            "container_init_t",
+            "container_kvm_t",
+            "container_engine_t",
+        ]
+        .contains(&kind)
     {
         add("SELinux", at);
     }
@@ -201,7 +207,11 @@ fn mutate(pod: &Value, native_sidecar: bool) -> Value {
     let pod: Value = serde_saphyr::from_str(&mutated.yaml).expect("mutate prints YAML");
     let agents = items(&pod["spec"]["initContainers"])
         .chain(items(&pod["spec"]["containers"]))
-        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("vault-agent")))
+        .filter(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("vault-agent"))
+        })
         .count();
     assert!(agents > 0, "the agent was injected: {pod:#}");
     pod
@@ -215,7 +225,10 @@ const ANNOTATION_CASES: &[&[(&str, &str)]] = &[
     &[("agent-run-as-user", "2000")],
     &[("agent-run-as-group", "3000")],
     // OpenShift runs containers with an arbitrary UID and group 0.
-    &[("agent-run-as-user", "1000650000"), ("agent-run-as-group", "0")],
+    &[
+        ("agent-run-as-user", "1000650000"),
+        ("agent-run-as-group", "0"),
+    ],
     &[("agent-run-as-same-user", "true")],
     &[("agent-share-process-namespace", "true")],
     &[("agent-inject-token", "true")],
@@ -284,7 +297,10 @@ fn annotations_that_ask_for_root_or_no_security_context_break_only_those_rules()
         } else {
             "vault-agent-init"
         };
-        let root = mutate(&restricted_pod(&[("agent-run-as-user", "0")]), native_sidecar);
+        let root = mutate(
+            &restricted_pod(&[("agent-run-as-user", "0")]),
+            native_sidecar,
+        );
         let broken = violations(&root);
         assert!(
             broken.contains(&format!("running as non-root user: container \"{agent}\"")),
