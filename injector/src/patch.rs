@@ -618,7 +618,10 @@ impl<'a> Builder<'a> {
             container["securityContext"] = json!({
                 "runAsUser": run_as.user,
                 "runAsGroup": run_as.group,
-                "runAsNonRoot": run_as.user != 0 && run_as.group != 0,
+                // Only the user decides: group 0 with another user is
+                // OpenShift's usual identity, and the restricted Pod
+                // Security Standard allows it.
+                "runAsNonRoot": run_as.user != 0,
                 "readOnlyRootFilesystem": true,
                 "allowPrivilegeEscalation": false,
                 "capabilities": {"drop": ["ALL"]},

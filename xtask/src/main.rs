@@ -1,4 +1,4 @@
-//! Developer tasks for keyhole: `cargo xtask demo`.
+//! Developer tasks for keyhole: `cargo xtask demo` and `cargo xtask images`.
 //!
 //! The demo runs keyhole's main job on this machine, with no Kubernetes and
 //! no Docker: a local OpenBao dev server stands in for Vault, the test
@@ -7,6 +7,8 @@
 //! `keyhole-injector` as a real AdmissionReview over HTTPS. The injected
 //! agent then runs as the pod would, with the pod's volumes mapped to a
 //! temporary directory.
+
+mod images;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +34,8 @@ struct Cli {
 enum Task {
     /// Run keyhole end to end against a local OpenBao dev server.
     Demo,
+    /// Build the keyhole-injector and keyhole-agent container images.
+    Images(images::Images),
 }
 
 const STEPS: usize = 9;
@@ -42,13 +46,17 @@ const AGENT: &str = "vault-agent";
 async fn main() -> ExitCode {
     let Cli { task } = Cli::parse();
     keyhole_tests::install_crypto_provider();
-    let result = match task {
-        Task::Demo => demo().await,
+    let (name, result) = match task {
+        Task::Demo => ("demo", demo().await),
+        Task::Images(images) => (
+            "images",
+            workspace_root().and_then(|root| images.run(&root)),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("\ndemo failed: {err:#}");
+            eprintln!("\n{name} failed: {err:#}");
             ExitCode::FAILURE
         }
     }
@@ -176,8 +184,25 @@ fn build(root: &Path) -> Result<Binaries> {
     command
         .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(root);
-    // `cargo run` describes this package in CARGO_MANIFEST_DIR and friends;
-    // build scripts that watch them (ring's does) would rebuild otherwise.
+    clear_cargo_run_env(&mut command);
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    // The binaries land beside this one, in the same target directory.
+    let dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("locating the target directory")?;
+    Ok(Binaries {
+        agent: dir.join("keyhole-agent"),
+        injector: dir.join("keyhole-injector"),
+    })
+}
+
+/// Removes what `cargo run` says about this package from a cargo command's environment:
+/// build scripts that watch CARGO_MANIFEST_DIR and friends (ring's does) would rebuild.
+fn clear_cargo_run_env(command: &mut std::process::Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if [
@@ -193,19 +218,6 @@ fn build(root: &Path) -> Result<Binaries> {
             command.env_remove(name.as_ref());
         }
     }
-    let status = command.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build failed ({status})");
-    }
-    // The binaries land beside this one, in the same target directory.
-    let dir = std::env::current_exe()?
-        .parent()
-        .map(Path::to_path_buf)
-        .context("locating the target directory")?;
-    Ok(Binaries {
-        agent: dir.join("keyhole-agent"),
-        injector: dir.join("keyhole-injector"),
-    })
 }
 
 async fn configure_vault(bao: &Bao) -> Result<TokenReviewer> {
