@@ -20,14 +20,26 @@ answers. While a server is under load its VmRSS is sampled from
 server's CPU time (utime + stime from /proc/<pid>/stat) are read around the
 run.
 
+The load generator and the server under test run on different cores
+(`taskset`, server on `--server-cpus`, oha on `--load-cpus`; defaults 1 and
+0), so the latency tail is the server's and not oha's competing for a core,
+and both servers get the same single core. `--no-pin` turns this off.
+
+`--callgrind N` measures instead what is independent of the machine's load:
+each server runs under `valgrind --tool=callgrind` and answers one review,
+then, in a second run, 1 + N reviews over one kept-alive connection; the
+difference of the two runs' instruction counts over N is the instructions
+per review, TLS, HTTP and review parsing included. Needs valgrind.
+
 `oha` is found with `--oha PATH`, on PATH, or in $KEYHOLE_BENCH_TOOLS/bin
 (default ~/.cache/keyhole-bench/bin); if missing it is installed there with
 `cargo install --locked oha --version 1.16.0 --root <that directory>`. It is
 a tool for this script only, not a dependency of keyhole.
 
 Usage: scripts/bench-injector.py [--rates 100,1000,5000] [--duration 20]
-                                  [--quick] [--oha PATH] [--workers 2]
-Needs `openssl` and cargo.
+                                  [--quick] [--oha PATH] [--server-cpus 1]
+                                  [--load-cpus 0] [--no-pin] [--callgrind N]
+Needs `openssl`, `taskset` (util-linux) and cargo.
 """
 
 import argparse
@@ -35,10 +47,13 @@ import http.client
 import json
 import os
 import shutil
+import signal
+import socket
 import ssl
 import subprocess
 import tempfile
 import threading
+import time
 
 import benchlib
 
@@ -126,13 +141,91 @@ def check_answer(server, ca, body_path):
     return "patch" in answer["response"]
 
 
-def load(oha, ca, server, body, duration, rate, connections):
+def send_reviews(port, ca, body_path, count):
+    """`count` reviews over one kept-alive connection, each checked to be allowed."""
+    context = ssl.create_default_context(cafile=ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
+    with open(body_path, "rb") as f:
+        body = f.read()
+    for _ in range(count):
+        conn.request("POST", "/mutate", body, {"content-type": "application/json"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        if resp.status != 200 or answer["response"]["allowed"] is not True:
+            raise SystemExit(f"answered {resp.status}: {answer}")
+    conn.close()
+
+
+def instructions(argv_for_port, ca, body_path, reviews, workdir, name, log):
+    """Instructions a server runs per review: callgrind totals of a run with
+    1 + `reviews` reviews less those of a run with 1, over `reviews`."""
+    totals = []
+    for count in (1, 1 + reviews):
+        port = benchlib.free_port()
+        out = os.path.join(workdir, f"callgrind.{name}.{count}")
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             *argv_for_port(port)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(600):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise SystemExit(f"{name} exited with {proc.returncode} under valgrind")
+                    time.sleep(0.1)
+            send_reviews(port, ca, body_path, count)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+        with open(out) as f:
+            total = next(int(line.split()[1]) for line in f if line.startswith("totals:"))
+        totals.append(total)
+    return (totals[1] - totals[0]) / reviews
+
+
+def callgrind(args, injector, baseline):
+    with tempfile.TemporaryDirectory() as workdir:
+        ca, cert, key = benchlib.certificates(workdir, HOST)
+        body = os.path.join(workdir, "review.json")
+        review(body)
+        with open(os.path.join(workdir, "servers.log"), "wb") as log:
+            per_review = {
+                "keyhole-injector": instructions(lambda port: [
+                    injector, "serve", f"--listen=127.0.0.1:{port}",
+                    f"--admin-listen=127.0.0.1:{benchlib.free_port()}", f"--tls-cert={cert}",
+                    f"--tls-key={key}", "--vault-addr=https://vault.vault.svc:8200",
+                    "--log-level=warn"], ca, body, args.callgrind, workdir, "injector", log),
+                "parse-and-allow": instructions(lambda port: [
+                    baseline, f"--listen=127.0.0.1:{port}", f"--tls-cert={cert}",
+                    f"--tls-key={key}"], ca, body, args.callgrind, workdir, "baseline", log),
+            }
+    print(f"\n{SECRETS} secrets with templates per pod; instructions per review, callgrind, "
+          f"{args.callgrind} reviews over one kept-alive TLS connection\n")
+    print("| handler | instructions/review |")
+    print("|---|---:|")
+    for name, count in per_review.items():
+        print(f"| {name} | {count:,.0f} |")
+    ratio = per_review["keyhole-injector"] / per_review["parse-and-allow"]
+    print(f"\ninstructions per review: keyhole-injector / parse-and-allow = {ratio:.2f}")
+
+
+def pinned(cpus, argv):
+    """`argv` run on the CPUs listed in `cpus` (taskset's list syntax), or
+    anywhere when `cpus` is None. taskset execs the command, so the process
+    keeps its pid and its /proc entries are the command's."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def load(oha, ca, server, body, duration, rate, connections, cpus):
     argv = [oha, "--no-tui", "--output-format", "json", "-z", f"{duration}s",
             "--wait-ongoing-requests-after-deadline",
             "-c", str(connections), "-m", "POST", "-H", "content-type: application/json",
             "-D", body, "--cacert", ca, server.url]
     if rate:
         argv[1:1] = ["-q", str(rate), "--latency-correction"]
+    argv = pinned(cpus, argv)
     samples, done = [], threading.Event()
 
     def sample():
@@ -179,15 +272,26 @@ def main():
     parser.add_argument("--oha", default=None, help="oha binary (default: PATH, or install)")
     parser.add_argument("--injector", default=None, help="keyhole-injector binary")
     parser.add_argument("--baseline", default=None, help="parse-and-allow example binary")
+    parser.add_argument("--server-cpus", default="1",
+                        help="CPUs the server under test runs on (taskset -c list)")
+    parser.add_argument("--load-cpus", default="0", help="CPUs oha runs on (taskset -c list)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the servers and oha run on any CPU")
+    parser.add_argument("--callgrind", type=int, default=None, metavar="N",
+                        help="count instructions per review over N reviews instead of load runs")
     args = parser.parse_args()
+    server_cpus, load_cpus = (None, None) if args.no_pin else (args.server_cpus, args.load_cpus)
     if args.quick:
         args.duration, args.warmup = 3, 1
     rates = [int(r) for r in args.rates.split(",")]
-    oha = find_oha(args.oha)
     if args.injector and args.baseline:
         injector, baseline = args.injector, args.baseline
     else:
         injector, baseline = build()
+    if args.callgrind:
+        callgrind(args, injector, baseline)
+        return
+    oha = find_oha(args.oha)
 
     with tempfile.TemporaryDirectory() as workdir:
         ca, cert, key = benchlib.certificates(workdir, HOST)
@@ -196,14 +300,14 @@ def main():
         log = open(os.path.join(workdir, "servers.log"), "wb")
         ports = benchlib.free_port(), benchlib.free_port(), benchlib.free_port()
         servers = [
-            benchlib.Server("keyhole-injector", [
+            benchlib.Server("keyhole-injector", pinned(server_cpus, [
                 injector, "serve", f"--listen=127.0.0.1:{ports[0]}",
                 f"--admin-listen=127.0.0.1:{ports[1]}", f"--tls-cert={cert}",
                 f"--tls-key={key}", "--vault-addr=https://vault.vault.svc:8200",
-                "--log-level=warn"], ports[0], log),
-            benchlib.Server("parse-and-allow", [
+                "--log-level=warn"]), ports[0], log),
+            benchlib.Server("parse-and-allow", pinned(server_cpus, [
                 baseline, f"--listen=127.0.0.1:{ports[2]}", f"--tls-cert={cert}",
-                f"--tls-key={key}"], ports[2], log),
+                f"--tls-key={key}"]), ports[2], log),
         ]
         try:
             for server in servers:
@@ -211,13 +315,16 @@ def main():
             if not check_answer(servers[0], ca, body):
                 raise SystemExit("keyhole-injector did not patch the benchmark pod")
             check_answer(servers[1], ca, body)
-            print(f"load: {os.getloadavg()}; oha: {oha}", flush=True)
+            pinning = (f"servers on CPU {server_cpus}, oha on CPU {load_cpus}"
+                       if server_cpus else "not pinned")
+            print(f"load: {os.getloadavg()}; oha: {oha}; {pinning}", flush=True)
             rows = []
             for rate in rates + [None]:
                 connections = args.connections if rate else args.max_connections
                 for server in servers:
-                    load(oha, ca, server, body, args.warmup, rate, connections)
-                    result = load(oha, ca, server, body, args.duration, rate, connections)
+                    load(oha, ca, server, body, args.warmup, rate, connections, load_cpus)
+                    result = load(oha, ca, server, body, args.duration, rate, connections,
+                                  load_cpus)
                     rows.append((server.name, rate, connections, result))
                     label = rate or "max"
                     print(f"  {server.name} @ {label}: {result['rps']:.0f}/s "
@@ -228,7 +335,8 @@ def main():
             log.close()
 
     print(f"\n{SECRETS} secrets with templates per pod, {args.duration} s per run, "
-          f"after {args.warmup} s warm-up; load average {os.getloadavg()[0]:.2f}\n")
+          f"after {args.warmup} s warm-up; {pinning}; "
+          f"load average {os.getloadavg()[0]:.2f}\n")
     print("| handler | offered | conns | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms "
           "| errors | CPU µs/review | VmRSS max MiB | VmHWM MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -237,6 +345,14 @@ def main():
         print(f"| {name} | {offered} | {connections} | {r['rps']:,.0f} | {r['p50']:.3f} "
               f"| {r['p90']:.3f} | {r['p99']:.3f} | {r['p999']:.3f} | {r['errors']} "
               f"| {r['cpu_us']:.0f} | {r['rss']:.1f} | {r['hwm']:.1f} |")
+    cpu = {(name, rate): r["cpu_us"] for name, rate, _, r in rows}
+    print()
+    for rate in rates + [None]:
+        baseline_cpu = cpu.get(("parse-and-allow", rate))
+        if baseline_cpu:
+            ratio = cpu[("keyhole-injector", rate)] / baseline_cpu
+            print(f"CPU per review @ {rate or 'max'}: keyhole-injector / parse-and-allow "
+                  f"= {ratio:.2f}")
     best = {name: r["rps"] for name, rate, _, r in rows if rate is None}
     if best.get("parse-and-allow"):
         ratio = best["keyhole-injector"] / best["parse-and-allow"]

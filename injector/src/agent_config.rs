@@ -1,111 +1,241 @@
-//! The Vault Agent JSON config the injected agent receives in `KEYHOLE_AGENT_CONFIG`.
+//! The agent config the injected agent receives in `KEYHOLE_AGENT_CONFIG`.
 //!
-//! Built from an [`AgentSpec`] the way vault-k8s builds its agent config, so
-//! the same JSON also runs under `bao agent`; keyhole-only settings go in the
-//! top-level `keyhole` stanza.
+//! Built from an [`AgentSpec`] as the agent's own typed
+//! [`AgentConfig`], the way vault-k8s builds its agent config, and written
+//! out by the agent's emitter, so the same JSON also runs under `bao agent`;
+//! keyhole-only settings go in the top-level `keyhole` stanza.
+//!
+//! Turning the annotations' text into typed values is where a value the agent
+//! would refuse is caught: the pod is denied naming the annotation.
 
-use keyhole_agent::config::{AuthType, Choice};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyhole_agent::config::{
+    self, AgentConfig, AuthType, AutoAuth, Choice, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
+    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Sink, Template,
+    TemplateConfig, TemplateSource, Vault,
+};
 
 use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
-use crate::annotations::spec::{AgentSpec, Secret, TemplateText, token_file};
+use crate::annotations::keys::{
+    self, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, COMMAND, Key, PERMS, RELOAD_SIGNAL,
+    STATIC_SECRET_RENDER_INTERVAL,
+};
+use crate::annotations::spec::{AgentSpec, AuthSpec, Secret, TemplateText, token_file};
+use crate::annotations::values;
+use crate::denial::Denial;
 
-/// The config for one agent container; `init` renders once and exits.
-pub fn agent_config(spec: &AgentSpec, token_path: &str, init: bool) -> Value {
-    let mut config = Map::new();
-    config.insert("auto_auth".into(), auto_auth(spec, token_path));
-    config.insert("exit_after_auth".into(), init.into());
-    config.insert("pid_file".into(), PID_FILE.into());
-    config.insert("vault".into(), vault(spec));
-    if !spec.secrets.is_empty() {
-        config.insert(
-            "template".into(),
-            spec.secrets.iter().map(template).collect(),
-        );
-    }
-    let mut template_config = Map::new();
-    template_config.insert(
-        "exit_on_retry_failure".into(),
-        spec.exit_on_retry_failure.into(),
-    );
-    if let Some(interval) = &spec.static_secret_render_interval {
-        template_config.insert(
-            "static_secret_render_interval".into(),
-            interval.clone().into(),
-        );
-    }
-    config.insert("template_config".into(), template_config.into());
-    config.insert("keyhole".into(), keyhole(spec, init));
-    Value::Object(config)
+/// Result of this module.
+pub type Result<T, E = Denial> = std::result::Result<T, E>;
+
+/// The config of the long-running agent (native or classic sidecar), or a
+/// denial naming the annotation whose value the agent could not take.
+/// [`for_init`] turns it into the classic init container's.
+pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
+    let templates = spec
+        .secrets
+        .iter()
+        .map(template)
+        .collect::<Result<Vec<_>>>()?;
+    let reload = spec
+        .secrets
+        .iter()
+        .filter_map(|secret| reload(secret).transpose())
+        .collect::<Result<Vec<_>>>()?;
+    let static_secret_render_interval = duration(
+        STATIC_SECRET_RENDER_INTERVAL,
+        spec.static_secret_render_interval.as_deref(),
+        DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+    )?;
+    Ok(AgentConfig {
+        vault: vault(spec),
+        auto_auth: Some(auto_auth(spec, token_path)?),
+        templates,
+        template_config: TemplateConfig {
+            exit_on_retry_failure: spec.exit_on_retry_failure,
+            static_secret_render_interval,
+        },
+        exit_after_auth: false,
+        pid_file: Some(PID_FILE.into()),
+        keyhole: Keyhole {
+            revoke_on_shutdown: spec.revoke_on_shutdown,
+            metrics_listen: None,
+            ready_file: Some(READY_FILE.into()),
+            reload,
+        },
+    })
 }
 
-fn auto_auth(spec: &AgentSpec, token_path: &str) -> Value {
-    let auth = &spec.auth;
-    let mut method_config = Map::new();
-    // The token path goes in first so `auth-config-*` annotations can override it.
-    match auth.kind {
-        AuthType::Kubernetes => {
-            method_config.insert("token_path".into(), token_path.into());
-        }
-        AuthType::Jwt => {
-            method_config.insert("path".into(), token_path.into());
-            // The projected token is read-only and re-read on every login.
-            method_config.insert("remove_jwt_after_reading".into(), false.into());
-        }
-        AuthType::AppRole | AuthType::TokenFile => {}
-    }
-    for (key, value) in &auth.config {
-        method_config.insert(key.clone(), value.clone().into());
-    }
-    if let Some(role) = &auth.role {
-        method_config.insert("role".into(), role.clone().into());
-    }
-    let mut method = Map::new();
-    method.insert("type".into(), auth.kind.name().into());
-    method.insert("mount_path".into(), auth.path.clone().into());
-    if let Some(backoff) = &auth.min_backoff {
-        method.insert("min_backoff".into(), backoff.clone().into());
-    }
-    if let Some(backoff) = &auth.max_backoff {
-        method.insert("max_backoff".into(), backoff.clone().into());
-    }
-    if auth.exit_on_err {
-        method.insert("exit_on_err".into(), true.into());
-    }
-    method.insert("config".into(), method_config.into());
-
-    let mut sinks = vec![json!({"type": "file", "config": {"path": TOKEN_SINK}})];
-    if spec.inject_token {
-        let path = token_file(&spec.secret_volume_path);
-        sinks.push(json!({"type": "file", "config": {"path": path}}));
-    }
-    json!({"method": method, "sink": sinks})
+/// The classic init container's config from the long-running agent's: it
+/// renders once and exits.
+pub fn for_init(mut config: AgentConfig) -> AgentConfig {
+    config.exit_after_auth = true;
+    // The init container's token and leases must outlive it: the app uses
+    // the secrets it rendered.
+    config.keyhole.revoke_on_shutdown = false;
+    config
 }
 
-fn vault(spec: &AgentSpec) -> Value {
+fn vault(spec: &AgentSpec) -> Vault {
     let v = &spec.vault;
-    let mut out = Map::new();
-    out.insert("address".into(), v.address.clone().into());
-    let optional = [
-        ("ca_cert", &v.ca_cert),
-        ("ca_path", &v.ca_path),
-        ("client_cert", &v.client_cert),
-        ("client_key", &v.client_key),
-        ("tls_server_name", &v.tls_server_name),
-        ("namespace", &v.namespace),
-    ];
-    for (key, value) in optional {
-        if let Some(value) = value {
-            out.insert(key.into(), value.clone().into());
+    let path = |p: &Option<String>| p.as_ref().map(PathBuf::from);
+    Vault {
+        address: Some(v.address.clone()),
+        ca_cert: path(&v.ca_cert),
+        ca_path: path(&v.ca_path),
+        client_cert: path(&v.client_cert),
+        client_key: path(&v.client_key),
+        tls_skip_verify: v.tls_skip_verify,
+        tls_server_name: v.tls_server_name.clone(),
+        namespace: v.namespace.clone(),
+        // As in Vault Agent, 0 retries means the default.
+        num_retries: v
+            .max_retries
+            .filter(|n| *n != 0)
+            .unwrap_or(DEFAULT_NUM_RETRIES),
+    }
+}
+
+fn auto_auth(spec: &AgentSpec, token_path: &str) -> Result<AutoAuth> {
+    let auth = &spec.auth;
+    let sink = |path: &str| Sink {
+        path: path.into(),
+        mode: DEFAULT_SINK_MODE,
+    };
+    let mut sinks = vec![sink(TOKEN_SINK)];
+    if spec.inject_token {
+        sinks.push(sink(&token_file(&spec.secret_volume_path)));
+    }
+    let method = Method {
+        kind: method_kind(auth, token_path)?,
+        // The agent reads `auth/k8s/` and `auth/k8s` as one mount.
+        mount_path: auth.path.trim_end_matches('/').to_owned(),
+        namespace: None,
+        min_backoff: duration(
+            AUTH_MIN_BACKOFF,
+            auth.min_backoff.as_deref(),
+            DEFAULT_MIN_BACKOFF,
+        )?,
+        max_backoff: duration(
+            AUTH_MAX_BACKOFF,
+            auth.max_backoff.as_deref(),
+            DEFAULT_MAX_BACKOFF,
+        )?,
+        exit_on_err: auth.exit_on_err,
+    };
+    Ok(AutoAuth { method, sinks })
+}
+
+/// The login method from `auth-type`, `role` and the `auth-config-*`
+/// parameters, which may override the token path keyhole mounts.
+fn method_kind(auth: &AuthSpec, token_path: &str) -> Result<MethodKind> {
+    let mut params = Params::new(auth.kind.name(), &auth.config);
+    let kind = match auth.kind {
+        AuthType::Kubernetes => MethodKind::Kubernetes {
+            role: params.role(auth.role.as_deref())?,
+            token_path: params
+                .path("token_path")
+                .unwrap_or_else(|| token_path.into()),
+        },
+        AuthType::Jwt => MethodKind::Jwt {
+            role: params.role(auth.role.as_deref())?,
+            path: params.path("path").unwrap_or_else(|| token_path.into()),
+            // The projected token is read-only and re-read on every login.
+            remove_jwt_after_reading: params.bool("remove_jwt_after_reading", false)?,
+        },
+        AuthType::AppRole => MethodKind::AppRole {
+            role_id_file_path: params.required_path("role_id_file_path")?,
+            secret_id_file_path: params.path("secret_id_file_path"),
+            remove_secret_id_file_after_reading: params
+                .bool("remove_secret_id_file_after_reading", true)?,
+        },
+        AuthType::TokenFile => MethodKind::TokenFile {
+            token_file_path: params.required_path("token_file_path")?,
+        },
+    };
+    params.finish()?;
+    Ok(kind)
+}
+
+/// The `auth-config-*` parameters, taken one by one so that any left over,
+/// which the method does not read, deny the pod.
+struct Params<'a> {
+    kind: &'a str,
+    left: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Params<'a> {
+    fn new(kind: &'a str, config: &'a BTreeMap<String, String>) -> Self {
+        let left = config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self { kind, left }
+    }
+
+    /// The annotation that sets `param` (dashes for underscores).
+    fn annotation(param: &str) -> String {
+        AUTH_CONFIG.key(&param.replace('_', "-"))
+    }
+
+    fn path(&mut self, param: &str) -> Option<PathBuf> {
+        self.left.remove(param).map(PathBuf::from)
+    }
+
+    fn required_path(&mut self, param: &str) -> Result<PathBuf> {
+        self.path(param).ok_or_else(|| {
+            Denial::new(
+                Self::annotation(param),
+                format!("the {} auth method needs this annotation", self.kind),
+            )
+        })
+    }
+
+    fn bool(&mut self, param: &str, default: bool) -> Result<bool> {
+        match self.left.remove(param) {
+            Some(value) => values::boolean(value)
+                .map_err(|reason| Denial::new(Self::annotation(param), reason)),
+            None => Ok(default),
         }
     }
-    if v.tls_skip_verify {
-        out.insert("tls_skip_verify".into(), true.into());
+
+    /// The Vault role: the `role` annotation, else `auth-config-role`.
+    fn role(&mut self, annotated: Option<&str>) -> Result<String> {
+        let param = self.left.remove("role");
+        annotated.or(param).map(str::to_owned).ok_or_else(|| {
+            Denial::new(
+                keys::ROLE,
+                format!("the {} auth method needs a Vault role", self.kind),
+            )
+        })
     }
-    if let Some(retries) = v.max_retries {
-        out.insert("retry".into(), json!({"num_retries": retries}));
+
+    fn finish(self) -> Result<()> {
+        match self.left.keys().next() {
+            Some(param) => Err(Denial::new(
+                Self::annotation(param),
+                format!(
+                    "the {} auth method of keyhole-agent takes no parameter {param:?}",
+                    self.kind
+                ),
+            )),
+            None => Ok(()),
+        }
     }
-    Value::Object(out)
+}
+
+/// A duration annotation (`key`) as the agent reads
+/// it; absent or zero means `default`, as in Vault Agent.
+fn duration(key: Key, text: Option<&str>, default: Duration) -> Result<Duration> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let parsed = config::parse_duration(text)
+        .ok_or_else(|| Denial::new(key, format!("{text:?} is not a duration such as 30s or 5m")))?;
+    Ok(if parsed.is_zero() { default } else { parsed })
 }
 
 /// vault-k8s's default `map` template: one `key: value` line per field.
@@ -150,58 +280,70 @@ pub fn template_contents(secret: &Secret) -> Option<String> {
     }
 }
 
-fn template(secret: &Secret) -> Value {
-    let mut out = Map::new();
-    out.insert("destination".into(), secret.destination().into());
-    match (&secret.template, template_contents(secret)) {
-        (TemplateText::File(source), _) => {
-            out.insert("source".into(), source.clone().into());
-        }
-        (_, contents) => {
-            out.insert("contents".into(), contents.unwrap_or_default().into());
-        }
-    }
-    out.insert(
-        "left_delimiter".into(),
-        secret.left_delimiter.clone().into(),
-    );
-    out.insert(
-        "right_delimiter".into(),
-        secret.right_delimiter.clone().into(),
-    );
-    if let Some(command) = &secret.command {
-        out.insert("command".into(), command.clone().into());
-    }
-    if let Some(perms) = &secret.perms {
-        out.insert("perms".into(), perms.clone().into());
-    }
-    if secret.error_on_missing_key {
-        out.insert("error_on_missing_key".into(), true.into());
-    }
-    Value::Object(out)
+fn template(secret: &Secret) -> Result<Template> {
+    let source = match (&secret.template, template_contents(secret)) {
+        (TemplateText::File(source), _) => TemplateSource::File(source.into()),
+        (_, contents) => TemplateSource::Contents(contents.unwrap_or_default()),
+    };
+    let perms = match &secret.perms {
+        Some(text) => u32::from_str_radix(text, 8)
+            .ok()
+            .filter(|mode| *mode <= 0o777)
+            .ok_or_else(|| {
+                Denial::new(
+                    PERMS.key(&secret.raw_name),
+                    format!("{text:?} is not an octal file mode such as 0640"),
+                )
+            })?,
+        None => DEFAULT_PERMS,
+    };
+    let command = match &secret.command {
+        Some(line) => Some(command(line).ok_or_else(|| {
+            Denial::new(
+                COMMAND.key(&secret.raw_name),
+                format!(
+                    "{line:?} is not a command keyhole-agent runs: it must be plain words, \
+                     without shell syntax"
+                ),
+            )
+        })?),
+        None => None,
+    };
+    Ok(Template {
+        destination: secret.destination().into(),
+        source,
+        perms,
+        command,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
+        error_on_missing_key: secret.error_on_missing_key,
+        left_delimiter: secret.left_delimiter.clone(),
+        right_delimiter: secret.right_delimiter.clone(),
+        create_dest_dirs: true,
+    })
 }
 
-fn keyhole(spec: &AgentSpec, init: bool) -> Value {
-    let reload: Vec<Value> = spec
-        .secrets
-        .iter()
-        .filter_map(|s| {
-            let (signal, process) = s.reload.as_ref()?;
-            Some(json!({"destination": s.destination(), "signal": signal, "process": process}))
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("ready_file".into(), READY_FILE.into());
-    // The init container's token and leases must outlive it: the app uses
-    // the secrets it rendered.
-    out.insert(
-        "revoke_on_shutdown".into(),
-        (spec.revoke_on_shutdown && !init).into(),
-    );
-    if !reload.is_empty() {
-        out.insert("reload".into(), reload.into());
+/// A command line as argv, split on whitespace as keyhole-agent splits it;
+/// `None` when it needs a shell or is empty.
+fn command(line: &str) -> Option<Vec<String>> {
+    if config::shell_char(line).is_some() {
+        return None;
     }
-    Value::Object(out)
+    let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    (!argv.is_empty()).then_some(argv)
+}
+
+/// The reload signal of `secret`, from `keyhole.dev/reload-signal-<name>`.
+fn reload(secret: &Secret) -> Result<Option<Reload>> {
+    let Some((signal, process)) = &secret.reload else {
+        return Ok(None);
+    };
+    let signal = keyhole_agent::reload::parse_signal(signal)
+        .map_err(|e| Denial::new(RELOAD_SIGNAL.key(&secret.raw_name), e))?;
+    Ok(Some(Reload {
+        destination: secret.destination().into(),
+        signal,
+        process: process.clone(),
+    }))
 }
 
 #[cfg(test)]

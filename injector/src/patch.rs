@@ -9,7 +9,7 @@ use std::fmt;
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use keyhole_agent::config::Choice;
+use keyhole_agent::config::{AgentConfig, CONFIG_ENV, Choice};
 use serde_json::{Value, json};
 
 use crate::agent_config;
@@ -246,9 +246,10 @@ struct Builder<'a> {
     layout: Layout,
     /// Secrets volumes and where they are mounted: `(volume, mount path)`.
     secret_mounts: Vec<(String, String)>,
-    /// The login token volume and the token's path inside the agent.
+    /// The login token volume.
     token_volume: String,
-    token_path: String,
+    /// The long-running agent's config; `None` with `agent-configmap`.
+    config: Option<AgentConfig>,
     ops: Vec<PatchOperation>,
 }
 
@@ -304,9 +305,10 @@ impl<'a> Builder<'a> {
             ),
         };
 
-        if agent.configmap.is_none() {
-            check_agent_config(agent, &token_path)?;
-        }
+        let config = match agent.configmap {
+            Some(_) => None,
+            None => Some(agent_config::agent_config(agent, &token_path)?),
+        };
 
         let builder = Self {
             pod,
@@ -315,7 +317,7 @@ impl<'a> Builder<'a> {
             layout,
             secret_mounts,
             token_volume,
-            token_path,
+            config,
             ops: Vec::new(),
         };
         builder.check_name_clashes()?;
@@ -583,8 +585,8 @@ impl<'a> Builder<'a> {
 
         let mut env = Vec::new();
         let mut args = Vec::new();
-        match &agent.configmap {
-            Some(_) => {
+        match &self.config {
+            None => {
                 let file = if init {
                     "config-init.hcl"
                 } else {
@@ -592,9 +594,13 @@ impl<'a> Builder<'a> {
                 };
                 args = vec!["--config".to_owned(), format!("{CONFIG_DIR}/{file}")];
             }
-            None => {
-                let config = agent_config::agent_config(agent, &self.token_path, init);
-                env.push(json!({"name": "KEYHOLE_AGENT_CONFIG", "value": format!("{config:#}")}));
+            Some(config) => {
+                let json = if init {
+                    agent_config::for_init(config.clone()).to_vault_agent_json()
+                } else {
+                    config.to_vault_agent_json()
+                };
+                env.push(json!({"name": CONFIG_ENV, "value": json}));
             }
         }
         env.push(json!({"name": "VAULT_LOG_LEVEL", "value": agent.log_level.name()}));
@@ -643,21 +649,6 @@ impl<'a> Builder<'a> {
         }
         container
     }
-}
-
-/// Runs keyhole-agent's own config parser over the generated config, so
-/// annotations the agent would refuse deny the pod instead of leaving it
-/// crash-looping.
-fn check_agent_config(agent: &AgentSpec, token_path: &str) -> Result<(), Denial> {
-    let config = agent_config::agent_config(agent, token_path, false);
-    keyhole_agent::config::AgentConfig::from_json(&config.to_string())
-        .map(drop)
-        .map_err(|e| {
-            Denial::new(
-                INJECT,
-                format!("keyhole-agent would refuse the config built from the annotations: {e}"),
-            )
-        })
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

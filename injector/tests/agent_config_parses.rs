@@ -1,4 +1,5 @@
-//! Every agent config the injector generates is one keyhole-agent accepts.
+//! Every agent config the injector generates is one keyhole-agent accepts,
+//! and reads back as the typed config the injector built.
 
 mod common;
 
@@ -7,6 +8,10 @@ use std::path::PathBuf;
 
 use keyhole_agent::config::AgentConfig;
 use keyhole_agent::reload::Signal;
+use keyhole_injector::agent_config::{self, for_init};
+use keyhole_injector::agent_paths::SA_TOKEN_DIR;
+use keyhole_injector::annotations;
+use keyhole_injector::pod::Pod;
 use keyhole_injector::settings::Settings;
 use serde_json::Value;
 
@@ -124,6 +129,44 @@ fn every_generated_config_parses_as_an_agent_config() {
                 if let Err(e) = AgentConfig::from_json(&config.to_string()) {
                     panic!("{e}\n{config:#}");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_agent_reads_back_the_config_the_injector_built() {
+    let classic = Settings {
+        native_sidecar: false,
+        ..settings()
+    };
+    let token_path = format!("{SA_TOKEN_DIR}/token");
+    for annotations in cases() {
+        for settings in [settings(), classic.clone()] {
+            let pod = mk_pod(&annotations);
+            let spec = annotations::parse(&Pod::from_k8s(&pod).expect("pod"), &settings)
+                .expect("annotations parse");
+            let built = agent_config::agent_config(&spec, &token_path).expect("config builds");
+            let (_, patched) = mutate(&pod, &settings);
+            let spec = &patched["spec"];
+            let agents = spec["initContainers"]
+                .as_array()
+                .into_iter()
+                .chain(spec["containers"].as_array())
+                .flatten()
+                .filter(|c| {
+                    c["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("vault-agent"))
+                });
+            for container in agents {
+                let expected = match container["name"].as_str() {
+                    Some("vault-agent-init") => for_init(built.clone()),
+                    _ => built.clone(),
+                };
+                let read = AgentConfig::from_json(&agent_config(container).to_string())
+                    .expect("the agent reads the config");
+                assert_eq!(read, expected, "{}", container["name"]);
             }
         }
     }

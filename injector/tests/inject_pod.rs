@@ -105,26 +105,36 @@ fn agent_config_matches_vault_k8s_shape() {
         config,
         json!({
             "auto_auth": {
-                "method": {
+                "method": [{
                     "type": "kubernetes",
                     "mount_path": "auth/kubernetes",
+                    "min_backoff": "1s",
+                    "max_backoff": "300s",
+                    "exit_on_err": false,
                     "config": {
                         "role": "app",
                         "token_path": "/var/run/secrets/vault.hashicorp.com/serviceaccount/token",
                     },
-                },
-                "sink": [{"type": "file", "config": {"path": "/home/vault/.vault-token"}}],
+                }],
+                "sink": [{"type": "file", "config": {"path": "/home/vault/.vault-token", "mode": 416}}],
             },
             "exit_after_auth": false,
             "pid_file": "/home/vault/.pid",
-            "vault": {"address": "https://vault.vault.svc:8200"},
+            "vault": {
+                "address": "https://vault.vault.svc:8200",
+                "tls_skip_verify": false,
+                "retry": {"num_retries": 12},
+            },
             "template": [{
                 "destination": "/vault/secrets/db",
                 "contents": "{{ with secret \"secret/data/db\" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}",
+                "perms": "0644",
+                "error_on_missing_key": false,
                 "left_delimiter": "{{",
                 "right_delimiter": "}}",
+                "create_dest_dirs": true,
             }],
-            "template_config": {"exit_on_retry_failure": true},
+            "template_config": {"exit_on_retry_failure": true, "static_secret_render_interval": "300s"},
             "keyhole": {"ready_file": "/home/vault/.ready", "revoke_on_shutdown": false},
         })
     );
@@ -162,23 +172,27 @@ fn per_secret_annotations_shape_the_template_stanza() {
             {
                 "destination": "/vault/secrets/tls.crt",
                 "contents": "[[ with secret \"pki/issue/web\" \"common_name=a\" ]][[ .Data.certificate ]][[ end ]]",
-                "left_delimiter": "[[",
-                "right_delimiter": "]]",
-                "command": "nginx -s reload",
                 "perms": "0640",
                 "error_on_missing_key": true,
+                "left_delimiter": "[[",
+                "right_delimiter": "]]",
+                "create_dest_dirs": true,
+                "exec": {"command": ["nginx", "-s", "reload"], "timeout": "30s"},
             },
             {
                 "destination": "/vault/secrets/db",
                 "contents": "{{ with secret \"secret/data/db\" }}{{ .Data | toJSON }}\n{{ end }}",
+                "perms": "0644",
+                "error_on_missing_key": false,
                 "left_delimiter": "{{",
                 "right_delimiter": "}}",
+                "create_dest_dirs": true,
             },
         ])
     );
     assert_eq!(
         config["auto_auth"]["sink"][1],
-        json!({"type": "file", "config": {"path": "/vault/secrets/token"}})
+        json!({"type": "file", "config": {"path": "/vault/secrets/token", "mode": 416}})
     );
 }
 
@@ -249,22 +263,24 @@ fn vault_connection_and_auth_annotations_reach_the_config() {
             "namespace": "team-a",
             "ca_cert": "/vault/tls/ca.crt",
             "tls_server_name": "vault.example",
+            "tls_skip_verify": false,
             "retry": {"num_retries": 3},
         })
     );
     assert_eq!(
         config["auto_auth"]["method"],
-        json!({
+        json!([{
             "type": "kubernetes",
             "mount_path": "auth/k8s-prod",
             "min_backoff": "2s",
-            "max_backoff": "1m",
+            "max_backoff": "60s",
+            "exit_on_err": false,
             "config": {"role": "app", "token_path": "/custom/token"},
-        })
+        }])
     );
     assert_eq!(
         config["template_config"],
-        json!({"exit_on_retry_failure": false, "static_secret_render_interval": "10m"})
+        json!({"exit_on_retry_failure": false, "static_secret_render_interval": "600s"})
     );
     assert_eq!(config["keyhole"]["revoke_on_shutdown"], true);
     let env: Vec<(&str, &str)> = agent["env"]
@@ -904,8 +920,11 @@ fn auth_methods_without_their_file_are_denied() {
     let (_, pod) = mutate(&pod, &settings());
     assert_valid(&pod);
     assert_eq!(
-        agent_config(container(&pod, "vault-agent"))["auto_auth"]["method"]["config"],
-        json!({"role_id_file_path": "/vault/custom/role-id"})
+        agent_config(container(&pod, "vault-agent"))["auto_auth"]["method"][0]["config"],
+        json!({
+            "role_id_file_path": "/vault/custom/role-id",
+            "remove_secret_id_file_after_reading": true,
+        })
     );
 }
 
@@ -947,7 +966,7 @@ fn a_users_token_volume_replaces_the_projected_one() {
     let agent = container(&pod, "vault-agent");
     assert_eq!(agent["volumeMounts"][0]["name"], "vault-token");
     assert_eq!(
-        agent_config(agent)["auto_auth"]["method"]["config"]["token_path"],
+        agent_config(agent)["auto_auth"]["method"][0]["config"]["token_path"],
         "/var/run/secrets/vault.hashicorp.com/serviceaccount/jwt"
     );
 }
@@ -990,7 +1009,18 @@ fn annotations_the_agent_would_refuse_are_denied() {
     )]));
     assert_eq!(
         denial(&pod),
-        "vault.hashicorp.com/agent-inject: keyhole-agent would refuse the config built from the annotations: auto_auth.method \"kubernetes\".config: unknown key \"colour\""
+        "vault.hashicorp.com/auth-config-colour: the kubernetes auth method of keyhole-agent takes no parameter \"colour\""
+    );
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/auth-type", "jwt"),
+        (
+            "vault.hashicorp.com/auth-config-remove-jwt-after-reading",
+            "maybe",
+        ),
+    ]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/auth-config-remove-jwt-after-reading: \"maybe\" is not a boolean (true or false)"
     );
 }
 

@@ -1,22 +1,37 @@
-//! [`AgentConfig`] back to Vault Agent JSON, which the injector passes to the
+//! [`AgentConfig`] back to Vault Agent JSON: what the injector passes to the
 //! agent in `KEYHOLE_AGENT_CONFIG`.
 //!
 //! The output is accepted by `bao agent` as well as by keyhole, and parses
 //! back to the same [`AgentConfig`]. Every value is written out, defaults
-//! included, so the JSON says exactly what the agent will do.
+//! included, so the JSON says exactly what the agent will do. The types
+//! serialise straight into the text, without an intermediate JSON tree,
+//! since the injector does this for every pod it admits.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use super::{
-    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Sink, Template, TemplateSource, Vault,
+    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Sink, Template, TemplateConfig,
+    TemplateSource, Vault,
 };
 
 impl AgentConfig {
-    /// This configuration as Vault Agent JSON.
-    pub fn to_vault_agent_json(&self) -> Value {
+    /// This configuration as Vault Agent JSON, indented so that it reads well
+    /// in a pod spec.
+    pub fn to_vault_agent_json(&self) -> String {
+        // Every key is a string and no value fails to serialise, so writing
+        // into a `String` cannot fail.
+        serde_json::to_string_pretty(self).expect("an agent config always serialises")
+    }
+}
+
+/// Serialises as Vault Agent JSON; see [`AgentConfig::to_vault_agent_json`].
+impl Serialize for AgentConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let AgentConfig {
             vault,
             auto_auth,
@@ -26,198 +41,278 @@ impl AgentConfig {
             pid_file,
             keyhole,
         } = self;
-        let mut out = Map::new();
-        out.insert("vault".into(), vault_json(vault));
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("vault", vault)?;
         if let Some(auto_auth) = auto_auth {
-            out.insert("auto_auth".into(), auto_auth_json(auto_auth));
+            out.serialize_entry("auto_auth", auto_auth)?;
         }
         if !templates.is_empty() {
-            out.insert(
-                "template".into(),
-                templates.iter().map(template_json).collect(),
-            );
+            out.serialize_entry("template", templates)?;
         }
-        out.insert(
-            "template_config".into(),
-            json!({
-                "exit_on_retry_failure": template_config.exit_on_retry_failure,
-                "static_secret_render_interval":
-                    duration(template_config.static_secret_render_interval),
-            }),
-        );
-        out.insert("exit_after_auth".into(), Value::Bool(*exit_after_auth));
+        out.serialize_entry("template_config", template_config)?;
+        out.serialize_entry("exit_after_auth", exit_after_auth)?;
         if let Some(pid_file) = pid_file {
-            out.insert("pid_file".into(), path(pid_file));
+            out.serialize_entry("pid_file", &PathText(pid_file))?;
         }
         if *keyhole != Keyhole::default() {
-            out.insert("keyhole".into(), keyhole_json(keyhole));
+            out.serialize_entry("keyhole", keyhole)?;
         }
-        Value::Object(out)
+        out.end()
     }
 }
 
-fn vault_json(vault: &Vault) -> Value {
-    let mut out = Map::new();
-    let strings = [
-        ("address", vault.address.as_deref()),
-        ("tls_server_name", vault.tls_server_name.as_deref()),
-        ("namespace", vault.namespace.as_deref()),
-    ];
-    for (key, value) in strings {
-        if let Some(value) = value {
-            out.insert(key.into(), value.into());
+impl Serialize for Vault {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        let strings = [
+            ("address", &self.address),
+            ("tls_server_name", &self.tls_server_name),
+            ("namespace", &self.namespace),
+        ];
+        for (key, value) in strings {
+            if let Some(value) = value {
+                out.serialize_entry(key, value)?;
+            }
         }
-    }
-    let paths = [
-        ("ca_cert", &vault.ca_cert),
-        ("ca_path", &vault.ca_path),
-        ("client_cert", &vault.client_cert),
-        ("client_key", &vault.client_key),
-    ];
-    for (key, value) in paths {
-        if let Some(value) = value {
-            out.insert(key.into(), path(value));
+        let paths = [
+            ("ca_cert", &self.ca_cert),
+            ("ca_path", &self.ca_path),
+            ("client_cert", &self.client_cert),
+            ("client_key", &self.client_key),
+        ];
+        for (key, value) in paths {
+            if let Some(value) = value {
+                out.serialize_entry(key, &PathText(value))?;
+            }
         }
+        out.serialize_entry("tls_skip_verify", &self.tls_skip_verify)?;
+        // Vault Agent reads 0 as "the default"; -1 is how it spells "no retries".
+        let num_retries = match self.num_retries {
+            0 => -1,
+            n => i64::from(n),
+        };
+        out.serialize_entry("retry", &Retry { num_retries })?;
+        out.end()
     }
-    out.insert("tls_skip_verify".into(), vault.tls_skip_verify.into());
-    // Vault Agent reads 0 as "the default"; -1 is how it spells "no retries".
-    let num_retries = match vault.num_retries {
-        0 => -1,
-        n => i64::from(n),
-    };
-    out.insert("retry".into(), json!({ "num_retries": num_retries }));
-    Value::Object(out)
+}
+
+/// `vault.retry`.
+#[derive(Serialize)]
+struct Retry {
+    num_retries: i64,
 }
 
 /// Written in the list forms Vault Agent's HCL 1 JSON decoder reads whatever
 /// else `auto_auth` holds: a lone `"method": {..}` object is taken apart by
 /// its object flattening, and an empty `"sink": []` is refused.
-fn auto_auth_json(auto_auth: &AutoAuth) -> Value {
-    let mut out = json!({ "method": [method_json(&auto_auth.method)] });
-    if !auto_auth.sinks.is_empty() {
-        out["sink"] = auto_auth.sinks.iter().map(sink_json).collect();
-    }
-    out
-}
-
-fn method_json(method: &Method) -> Value {
-    let (kind, config) = match &method.kind {
-        MethodKind::Kubernetes { role, token_path } => (
-            "kubernetes",
-            json!({ "role": role, "token_path": path(token_path) }),
-        ),
-        MethodKind::Jwt {
-            role,
-            path: jwt_path,
-            remove_jwt_after_reading,
-        } => (
-            "jwt",
-            json!({
-                "role": role,
-                "path": path(jwt_path),
-                "remove_jwt_after_reading": remove_jwt_after_reading,
-            }),
-        ),
-        MethodKind::AppRole {
-            role_id_file_path,
-            secret_id_file_path,
-            remove_secret_id_file_after_reading,
-        } => {
-            let mut config = json!({
-                "role_id_file_path": path(role_id_file_path),
-                "remove_secret_id_file_after_reading": remove_secret_id_file_after_reading,
-            });
-            if let Some(secret_id) = secret_id_file_path {
-                config["secret_id_file_path"] = path(secret_id);
-            }
-            ("approle", config)
+impl Serialize for AutoAuth {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("method", std::slice::from_ref(&self.method))?;
+        if !self.sinks.is_empty() {
+            out.serialize_entry("sink", &self.sinks)?;
         }
-        MethodKind::TokenFile { token_file_path } => (
-            "token_file",
-            json!({ "token_file_path": path(token_file_path) }),
-        ),
-    };
-    let mut out = json!({
-        "type": kind,
-        "mount_path": method.mount_path,
-        "min_backoff": duration(method.min_backoff),
-        "max_backoff": duration(method.max_backoff),
-        "exit_on_err": method.exit_on_err,
-        "config": config,
-    });
-    if let Some(namespace) = &method.namespace {
-        out["namespace"] = namespace.as_str().into();
+        out.end()
     }
-    out
 }
 
-fn sink_json(sink: &Sink) -> Value {
-    // Vault Agent's file sink only takes the mode as an integer.
-    json!({
-        "type": "file",
-        "config": { "path": path(&sink.path), "mode": sink.mode },
-    })
+impl Serialize for Method {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = match &self.kind {
+            MethodKind::Kubernetes { .. } => "kubernetes",
+            MethodKind::Jwt { .. } => "jwt",
+            MethodKind::AppRole { .. } => "approle",
+            MethodKind::TokenFile { .. } => "token_file",
+        };
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("type", kind)?;
+        out.serialize_entry("mount_path", &self.mount_path)?;
+        if let Some(namespace) = &self.namespace {
+            out.serialize_entry("namespace", namespace)?;
+        }
+        out.serialize_entry("min_backoff", &GoDuration(self.min_backoff))?;
+        out.serialize_entry("max_backoff", &GoDuration(self.max_backoff))?;
+        out.serialize_entry("exit_on_err", &self.exit_on_err)?;
+        out.serialize_entry("config", &self.kind)?;
+        out.end()
+    }
 }
 
-fn template_json(template: &Template) -> Value {
-    let mut out = json!({
-        "destination": path(&template.destination),
-        "perms": format!("{:04o}", template.perms),
-        "error_on_missing_key": template.error_on_missing_key,
-        "left_delimiter": template.left_delimiter,
-        "right_delimiter": template.right_delimiter,
-        "create_dest_dirs": template.create_dest_dirs,
-    });
-    match &template.source {
-        TemplateSource::Contents(contents) => out["contents"] = contents.as_str().into(),
-        TemplateSource::File(source) => out["source"] = path(source),
+/// The method's `config` block.
+impl Serialize for MethodKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        match self {
+            MethodKind::Kubernetes { role, token_path } => {
+                out.serialize_entry("role", role)?;
+                out.serialize_entry("token_path", &PathText(token_path))?;
+            }
+            MethodKind::Jwt {
+                role,
+                path,
+                remove_jwt_after_reading,
+            } => {
+                out.serialize_entry("role", role)?;
+                out.serialize_entry("path", &PathText(path))?;
+                out.serialize_entry("remove_jwt_after_reading", remove_jwt_after_reading)?;
+            }
+            MethodKind::AppRole {
+                role_id_file_path,
+                secret_id_file_path,
+                remove_secret_id_file_after_reading,
+            } => {
+                out.serialize_entry("role_id_file_path", &PathText(role_id_file_path))?;
+                if let Some(secret_id) = secret_id_file_path {
+                    out.serialize_entry("secret_id_file_path", &PathText(secret_id))?;
+                }
+                out.serialize_entry(
+                    "remove_secret_id_file_after_reading",
+                    remove_secret_id_file_after_reading,
+                )?;
+            }
+            MethodKind::TokenFile { token_file_path } => {
+                out.serialize_entry("token_file_path", &PathText(token_file_path))?;
+            }
+        }
+        out.end()
     }
-    if let Some(argv) = &template.command {
-        out["exec"] = json!({
-            "command": argv,
-            "timeout": duration(template.command_timeout),
-        });
-    }
-    out
 }
 
-fn keyhole_json(keyhole: &Keyhole) -> Value {
-    let mut out = json!({ "revoke_on_shutdown": keyhole.revoke_on_shutdown });
-    if let Some(addr) = keyhole.metrics_listen {
-        out["metrics_listen"] = addr.to_string().into();
+impl Serialize for Sink {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `sink.config`; Vault Agent's file sink only takes the mode as an integer.
+        #[derive(Serialize)]
+        struct Config<'a> {
+            path: PathText<'a>,
+            mode: u32,
+        }
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("type", "file")?;
+        let config = Config {
+            path: PathText(&self.path),
+            mode: self.mode,
+        };
+        out.serialize_entry("config", &config)?;
+        out.end()
     }
-    if let Some(ready_file) = &keyhole.ready_file {
-        out["ready_file"] = path(ready_file);
+}
+
+impl Serialize for Template {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `template.exec`.
+        #[derive(Serialize)]
+        struct Exec<'a> {
+            command: &'a [String],
+            timeout: GoDuration,
+        }
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("destination", &PathText(&self.destination))?;
+        match &self.source {
+            TemplateSource::Contents(contents) => out.serialize_entry("contents", contents)?,
+            TemplateSource::File(source) => out.serialize_entry("source", &PathText(source))?,
+        }
+        out.serialize_entry("perms", &OctalMode(self.perms))?;
+        out.serialize_entry("error_on_missing_key", &self.error_on_missing_key)?;
+        out.serialize_entry("left_delimiter", &self.left_delimiter)?;
+        out.serialize_entry("right_delimiter", &self.right_delimiter)?;
+        out.serialize_entry("create_dest_dirs", &self.create_dest_dirs)?;
+        if let Some(argv) = &self.command {
+            let exec = Exec {
+                command: argv,
+                timeout: GoDuration(self.command_timeout),
+            };
+            out.serialize_entry("exec", &exec)?;
+        }
+        out.end()
     }
-    if !keyhole.reload.is_empty() {
-        out["reload"] = keyhole
-            .reload
-            .iter()
-            .map(|reload| {
-                json!({
-                    "destination": path(&reload.destination),
-                    "signal": reload.signal.as_str(),
-                    "process": reload.process,
-                })
-            })
-            .collect();
+}
+
+impl Serialize for TemplateConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(Some(2))?;
+        out.serialize_entry("exit_on_retry_failure", &self.exit_on_retry_failure)?;
+        out.serialize_entry(
+            "static_secret_render_interval",
+            &GoDuration(self.static_secret_render_interval),
+        )?;
+        out.end()
     }
-    out
+}
+
+impl Serialize for Keyhole {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("revoke_on_shutdown", &self.revoke_on_shutdown)?;
+        if let Some(addr) = &self.metrics_listen {
+            out.serialize_entry("metrics_listen", &Text(addr))?;
+        }
+        if let Some(ready_file) = &self.ready_file {
+            out.serialize_entry("ready_file", &PathText(ready_file))?;
+        }
+        if !self.reload.is_empty() {
+            out.serialize_entry("reload", &self.reload)?;
+        }
+        out.end()
+    }
+}
+
+impl Serialize for Reload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(Some(3))?;
+        out.serialize_entry("destination", &PathText(&self.destination))?;
+        out.serialize_entry("signal", self.signal.as_str())?;
+        out.serialize_entry("process", &self.process)?;
+        out.end()
+    }
+}
+
+/// A path as a JSON string; a path that is not UTF-8 is written lossily
+/// rather than failing the whole config.
+struct PathText<'a>(&'a Path);
+
+impl Serialize for PathText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string_lossy())
+    }
+}
+
+/// A value as the JSON string of its `Display` text.
+struct Text<'a, T>(&'a T);
+
+impl<T: fmt::Display> Serialize for Text<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+/// A file mode as the octal string Vault Agent's `perms` takes, e.g. `"0640"`.
+struct OctalMode(u32);
+
+impl Serialize for OctalMode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:04o}", self.0))
+    }
 }
 
 /// A Go duration string that Vault parses back exactly: whole seconds as
 /// `90s`, finer values in `ms` or `ns`.
-fn duration(d: Duration) -> Value {
-    let text = if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}ns", d.as_nanos())
-    };
-    Value::String(text)
+struct GoDuration(Duration);
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            write!(f, "{}s", d.as_secs())
+        } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+            write!(f, "{}ms", d.as_millis())
+        } else {
+            write!(f, "{}ns", d.as_nanos())
+        }
+    }
 }
 
-fn path(p: &Path) -> Value {
-    Value::String(p.to_string_lossy().into_owned())
+impl Serialize for GoDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }

@@ -30,6 +30,26 @@ pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
 /// Environment variable that overrides `vault.address`, as in Vault Agent.
 pub const VAULT_ADDR_ENV: &str = "VAULT_ADDR";
 
+// Vault Agent's defaults (consul-template's, for templates), which the
+// parser fills in and the injector builds configs with.
+
+/// `vault.retry.num_retries` when not set (consul-template's default).
+pub const DEFAULT_NUM_RETRIES: u32 = 12;
+/// `auto_auth.method.min_backoff` when not set.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// `auto_auth.method.max_backoff` when not set.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// `template_config.static_secret_render_interval` when not set.
+pub const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
+/// `template.perms` when not set.
+pub const DEFAULT_PERMS: u32 = 0o644;
+/// `template.exec.timeout` when not set.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `sink "file" { config { mode } }` when not set.
+pub const DEFAULT_SINK_MODE: u32 = 0o640;
+/// `token_path` of the kubernetes method when not set.
+pub const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
 /// Errors from reading or validating an agent configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

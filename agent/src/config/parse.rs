@@ -19,26 +19,11 @@ use tracing::warn;
 use super::choices::{AuthType, Choice};
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{
-    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Result, Sink, Template,
-    TemplateConfig, TemplateSource, Vault,
+    AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
+    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Result, Sink,
+    Template, TemplateConfig, TemplateSource, Vault,
 };
-
-/// `vault.retry.num_retries` when not set (consul-template's default).
-const DEFAULT_NUM_RETRIES: u32 = 12;
-/// `auto_auth.method.min_backoff` when not set.
-const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
-/// `auto_auth.method.max_backoff` when not set.
-const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// `template_config.static_secret_render_interval` when not set.
-const DEFAULT_STATIC_SECRET_RENDER_INTERVAL: Duration = Duration::from_secs(300);
-/// `template.perms` when not set.
-const DEFAULT_PERMS: u32 = 0o644;
-/// `template.exec.timeout` when not set.
-const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// `sink "file" { config { mode } }` when not set.
-const DEFAULT_SINK_MODE: u32 = 0o640;
-/// `token_path` of the kubernetes method when not set.
-const DEFAULT_K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[

@@ -659,7 +659,7 @@ fn round_trips_every_fixture_through_vault_agent_json() {
         "vault-k8s.json",
     ] {
         let config = fixture(name);
-        let json = config.to_vault_agent_json().to_string();
+        let json = config.to_vault_agent_json();
         assert_eq!(
             AgentConfig::from_json(&json).expect("emitted JSON parses"),
             config,
@@ -673,15 +673,17 @@ fn round_trips_zero_retries_and_sub_second_durations() {
     let mut config = fixture("jwt.hcl");
     config.vault.num_retries = 0;
     let json = config.to_vault_agent_json();
-    assert_eq!(json["vault"]["retry"]["num_retries"], -1);
-    assert_eq!(json["auto_auth"]["method"][0]["min_backoff"], "250ms");
-    let parsed = AgentConfig::from_json(&json.to_string()).expect("emitted JSON parses");
+    let tree: serde_json::Value = serde_json::from_str(&json).expect("emitted JSON is JSON");
+    assert_eq!(tree["vault"]["retry"]["num_retries"], -1);
+    assert_eq!(tree["auto_auth"]["method"][0]["min_backoff"], "250ms");
+    let parsed = AgentConfig::from_json(&json).expect("emitted JSON parses");
     assert_eq!(parsed, config);
 }
 
 #[test]
 fn emits_vault_agent_json() {
-    let json = fixture("approle.hcl").to_vault_agent_json();
+    let json: serde_json::Value =
+        serde_json::from_str(&fixture("approle.hcl").to_vault_agent_json()).expect("JSON");
     assert_eq!(
         json,
         serde_json::json!({
