@@ -572,6 +572,44 @@ fn agent_configmap_mounts_the_users_config() {
 }
 
 #[test]
+fn agent_configmap_needs_no_role_or_auth_parameters() {
+    // The ConfigMap's own config logs in, so vault-k8s needs no `role` (nor
+    // approle's file annotations) next to `agent-configmap`.
+    let settings = Settings {
+        allowed_vault_addrs: Vec::new(),
+        ..classic()
+    };
+    for auth_type in ["kubernetes", "approle"] {
+        let pod = mk_pod(&[
+            ("vault.hashicorp.com/agent-inject", "true"),
+            ("vault.hashicorp.com/agent-configmap", "agent-config"),
+            ("vault.hashicorp.com/auth-type", auth_type),
+            (
+                "vault.hashicorp.com/agent-inject-secret-db",
+                "secret/data/db",
+            ),
+        ]);
+        let (_, pod) = mutate(&pod, &settings);
+        assert_eq!(
+            container(&pod, "vault-agent")["args"],
+            json!(["--config", "/vault/configs/config.hcl"]),
+            "{auth_type}"
+        );
+    }
+    let pod = mk_pod(&[
+        ("vault.hashicorp.com/agent-inject", "true"),
+        (
+            "vault.hashicorp.com/agent-inject-secret-db",
+            "secret/data/db",
+        ),
+    ]);
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/role: the kubernetes auth method needs a Vault role"
+    );
+}
+
+#[test]
 fn run_as_same_user_copies_the_first_containers_uid() {
     let pod = mk_pod_from(json!({
         "apiVersion": "v1", "kind": "Pod",

@@ -51,7 +51,10 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         .transpose()?;
     let native_sidecar = a.bool(NATIVE_SIDECAR, settings.native_sidecar)?;
 
-    let auth = auth(&a, settings, &mut warnings)?;
+    // With `agent-configmap` the ConfigMap's own config logs in, so the login
+    // annotations are not required, as in vault-k8s.
+    let own_config = a.non_empty(CONFIGMAP).is_some();
+    let auth = auth(&a, settings, own_config, &mut warnings)?;
     let vault = vault_spec(&a, settings)?;
     if vault.address.is_empty() {
         return Err(Denial::new(
@@ -460,7 +463,12 @@ fn containers(pod: &Pod, list: Entry<'_>) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) -> Result<AuthSpec> {
+fn auth(
+    a: &Annotations<'_>,
+    settings: &Settings,
+    own_config: bool,
+    warnings: &mut Vec<String>,
+) -> Result<AuthSpec> {
     let kind = match a.non_empty(AUTH_TYPE) {
         Some(entry) => entry.check(|v| {
             AuthType::from_name(v).ok_or_else(|| {
@@ -487,7 +495,7 @@ fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) ->
             "{ROLE}: ignored: the {kind} auth method takes no role"
         ));
     }
-    if needs_role && role.is_none() && !config.contains_key("role") {
+    if needs_role && role.is_none() && !config.contains_key("role") && !own_config {
         return Err(Denial::new(
             ROLE,
             format!("the {kind} auth method needs a Vault role"),
@@ -498,7 +506,7 @@ fn auth(a: &Annotations<'_>, settings: &Settings, warnings: &mut Vec<String>) ->
         AuthType::TokenFile => Some("token_file_path"),
         AuthType::Kubernetes | AuthType::Jwt => None,
     };
-    if let Some(param) = required_param.filter(|p| !config.contains_key(*p)) {
+    if let Some(param) = required_param.filter(|p| !own_config && !config.contains_key(*p)) {
         return Err(Denial::new(
             AUTH_CONFIG.key(&param.replace('_', "-")),
             format!("the {kind} auth method needs this annotation"),
