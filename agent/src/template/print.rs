@@ -21,7 +21,9 @@ fn check_nesting(args: &[Value<'_>]) -> Result<(), TooDeep> {
 
 /// Appends `v` as `fmt` prints an operand: a `*Secret` shows as `&{...}`.
 fn write_operand(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
-    if matches!(v, Value::Secret(_)) && matches!(verb, 'v' | 's' | 'd' | 'q' | 'x' | 'X') {
+    if matches!(v, Value::Secret(_) | Value::Auth(_))
+        && matches!(verb, 'v' | 's' | 'd' | 'q' | 'x' | 'X')
+    {
         out.push('&');
     }
     write_verb_flags(out, v, verb, f);
@@ -278,24 +280,12 @@ fn write_verb_flags(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
             }
             out.push(']');
         }
-        Value::Secret(_) | Value::Pem(_) => write_struct(out, v, verb, f),
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => write_struct(out, v, verb, f),
     }
 }
 
 fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
-    let names: &[&str] = match v {
-        Value::Secret(_) => &[
-            "RequestID",
-            "LeaseID",
-            "LeaseDuration",
-            "Renewable",
-            "Data",
-            "Warnings",
-            "Auth",
-            "WrapInfo",
-        ],
-        _ => &["Cert", "Key", "CA"],
-    };
+    let names = v.struct_fields().unwrap_or_default();
     out.push('{');
     for (i, name) in names.iter().enumerate() {
         if i > 0 {

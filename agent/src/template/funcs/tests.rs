@@ -211,6 +211,21 @@ const EXAMPLES: &[Example] = &[
         Ok("true"),
     ),
     (
+        "{{ with secret \"auth/token/create\" \"policies=x\" }}{{ .Auth.ClientToken }} {{ .Auth.Accessor }} \
+         {{ .Auth.Policies }} {{ .Auth.Metadata.team }} {{ .Auth.LeaseDuration }} {{ .Auth.Renewable }}{{ end }}",
+        Ok("s.tok acc [default x] web 3600 true"),
+    ),
+    (
+        "{{ with secret \"auth/token/create\" \"policies=x\" }}{{ .Auth | toJSON }}{{ end }}",
+        Ok(
+            r#"{"ClientToken":"s.tok","Accessor":"acc","Policies":["default","x"],"Metadata":{"team":"web"},"LeaseDuration":3600,"Renewable":true}"#,
+        ),
+    ),
+    (
+        "{{ with secret \"db/rotate\" \"k=v\" }}{{ .Auth.ClientToken }}{{ end }}",
+        Err("nil pointer evaluating *dependency.SecretAuth.ClientToken"),
+    ),
+    (
         "{{ secret \"kv/app\" \"novalue\" }}",
         Err("error calling secret: not k=v pair"),
     ),
@@ -242,6 +257,17 @@ fn fixture() -> RenderContext {
             data: [("k".to_owned(), "v".to_owned())].into(),
         },
         Ok(mk_secret(json!({"data": {"ok": true}}))),
+    );
+    ctx.insert(
+        Request::Write {
+            path: "auth/token/create".into(),
+            data: [("policies".to_owned(), "x".to_owned())].into(),
+        },
+        Ok(mk_secret(json!({"data": null, "auth": {
+            "client_token": "s.tok", "accessor": "acc", "policies": ["default", "x"],
+            "token_policies": ["default", "x"], "metadata": {"team": "web"},
+            "lease_duration": 3600, "renewable": true, "entity_id": ""
+        }}))),
     );
     ctx.insert(
         Request::Write {
