@@ -1,6 +1,8 @@
 //! The Vault calls a parsed template makes, found without rendering it, so
 //! the injector can check their paths at admission.
 
+use std::collections::BTreeSet;
+
 use super::funcs::{Func, VaultFunction};
 use super::parse::{Arg, Command, List, Node, Pipeline, Tree};
 
@@ -49,6 +51,22 @@ pub(crate) fn vault_calls(tree: &Tree) -> Vec<VaultCall> {
     });
     calls.sort_by_key(|c| (c.line, c.column));
     calls
+}
+
+/// The names of the functions `tree` calls, including those in `define`d
+/// templates and in branches a render may never take, and those written as
+/// arguments (`{{ printf "%v" timestamp }}`).
+pub(crate) fn called_functions(tree: &Tree) -> BTreeSet<&'static str> {
+    let mut names = BTreeSet::new();
+    each_call(tree, &mut |func, cmd, _| {
+        names.insert(func.name);
+        for arg in &cmd.args[1..] {
+            if let Arg::Func(_, func) = arg {
+                names.insert(func.name);
+            }
+        }
+    });
+    names
 }
 
 /// Calls `visit` with every command in `tree` that calls a function,
@@ -167,6 +185,18 @@ mod tests {
             ["kv/defined", "kv/cond", "kv/piped", "kv/arg"]
                 .map(|p| Some(p.to_owned()))
                 .to_vec()
+        );
+    }
+
+    #[test]
+    fn lists_every_function_called_wherever_it_is_written() {
+        let text = "{{ define \"d\" }}{{ toUpper . }}{{ end }}\
+                    {{ if false }}{{ printf \"%v\" timestamp | trimSpace }}{{ end }}\
+                    {{ with (secret \"kv/x\") }}{{ end }}{{ .Data }}";
+        let template = Template::parse("t", text, "", "").expect("parses");
+        assert_eq!(
+            template.functions_called().into_iter().collect::<Vec<_>>(),
+            ["printf", "secret", "timestamp", "toUpper", "trimSpace"]
         );
     }
 

@@ -62,7 +62,7 @@ pub use calls::VaultCall;
 pub use context::{RenderContext, Request};
 pub use error::{ExecError, ParseError};
 pub use exec::RenderOptions;
-pub use funcs::VaultFunction;
+pub use funcs::{VaultFunction, function_names};
 pub use parse::MAX_NESTING;
 
 /// A parsed template, reusable across renders.
@@ -106,6 +106,12 @@ impl Template {
     /// including calls in branches a render may never take.
     pub fn vault_calls(&self) -> Vec<VaultCall> {
         calls::vault_calls(&self.tree)
+    }
+
+    /// The names of the functions the template calls anywhere, including
+    /// in branches a render may never take.
+    pub fn functions_called(&self) -> BTreeSet<&'static str> {
+        calls::called_functions(&self.tree)
     }
 
     /// Renders with the secrets in `ctx`; requests not yet in `ctx` are

@@ -59,12 +59,14 @@ pub(crate) fn float_g(f: f64, eprec: i32) -> String {
     }
 }
 
-/// Go's `fmt.Sprint`: operands separated by a space when neither is a string.
+/// Go's `fmt.Sprint`: operands separated by a space when neither is of a
+/// string kind (`json.Number` is one).
 pub(crate) fn sprint(args: &[Value<'_>]) -> Result<String, TooDeep> {
     check_nesting(args)?;
     let mut out = String::new();
+    let string_kind = |v: &Value<'_>| v.as_str().is_some();
     for (i, a) in args.iter().enumerate() {
-        if i > 0 && !a.is_plain_string() && !args[i - 1].is_plain_string() {
+        if i > 0 && !string_kind(a) && !string_kind(&args[i - 1]) {
             out.push(' ');
         }
         write_operand(&mut out, a, 'v', Flags::default());

@@ -49,8 +49,7 @@ pub(super) fn merge_map<'a>(args: &[Value<'a>]) -> FnResult<'a> {
 }
 
 /// `mergeMapWithOverride dst src`: `dst` with the values of `src` replacing
-/// its own (a list only by a non-empty list); maps in both are merged the
-/// same way.
+/// its own; maps in both are merged the same way.
 pub(super) fn merge_map_with_override<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     merged(args, true)
 }
@@ -79,7 +78,7 @@ fn merge<'a>(dst: &mut Entries<'a>, src: Entries<'a>, overwrite: bool) {
                 continue;
             }
             Some(old) if is_list && !is_empty(old) => {
-                if overwrite && !is_empty(&value) && old.list_items().is_some() {
+                if overwrite && old.list_items().is_some() {
                     dst.insert(key, value);
                 }
                 continue;

@@ -242,6 +242,11 @@ static FUNCS: &[Func] = &[
 static BY_NAME: LazyLock<HashMap<&'static str, &'static Func>> =
     LazyLock::new(|| FUNCS.iter().map(|f| (f.name, f)).collect());
 
+/// The name of every function templates can call, in the table's order.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    FUNCS.iter().map(|f| f.name)
+}
+
 /// The function templates call `name`, if there is one.
 pub(crate) fn lookup(name: &str) -> Option<&'static Func> {
     BY_NAME.get(name).copied()
