@@ -68,7 +68,7 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             newline(out, pretty, depth);
             out.push(']');
         }
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => {
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
             let entries = v.struct_fields().unwrap_or_default().iter().map(|name| {
                 let value = match (v, *name) {
                     // A secret without data, an auth without metadata,
@@ -174,6 +174,7 @@ fn is_block_collection(v: &Value<'_>) -> bool {
             v.len().unwrap_or(0) > 0
         }
         Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => true,
+        Value::Scratch => false,
         _ => false,
     }
 }
@@ -186,7 +187,7 @@ fn indent(out: &mut String, n: usize) {
 /// caller has already written the indentation of the first line.
 fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
     let mut entries: Vec<(String, Value<'_>)> = match v {
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => {
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
             // yaml.v2 lowercases struct field names.
             v.struct_fields()
                 .unwrap_or_default()
@@ -323,9 +324,12 @@ fn yaml_scalar(out: &mut String, v: &Value<'_>, ind: usize, key: bool) {
         Value::Str(_) | Value::String(_) => {
             yaml_string(out, &v.as_str().unwrap_or_default(), ind, key)
         }
-        Value::JsonMap(_) | Value::Map(_) | Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => {
-            out.push_str("{}")
-        }
+        Value::JsonMap(_)
+        | Value::Map(_)
+        | Value::Secret(_)
+        | Value::Auth(_)
+        | Value::Pem(_)
+        | Value::Scratch => out.push_str("{}"),
         _ => out.push_str("[]"),
     }
     if !key {

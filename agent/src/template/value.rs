@@ -73,7 +73,14 @@ pub(crate) enum Value<'a> {
     Auth(&'a SecretAuth),
     /// `dependency.PemEncoded` from `pkiCert`.
     Pem(Rc<Pem>),
+    /// `*template.Scratch`: the render's one `scratch` store, which the
+    /// executor holds (its methods are called through it).
+    Scratch,
 }
+
+/// consul-template's `Scratch`: values a template keeps by key while it
+/// renders.
+pub(crate) type Scratch<'a> = BTreeMap<String, Value<'a>>;
 
 /// consul-template's `PemEncoded`: the parts of an issued certificate,
 /// each ending in a newline.
@@ -132,7 +139,9 @@ impl<'a> Value<'a> {
                 Value::Secret(s) => vec![Value::JsonMap(&s.data.0)],
                 Value::Auth(a) => a.metadata.iter().map(Value::JsonMap).collect(),
                 // Collections of strings: a level, with nothing below it.
-                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) => Vec::new(),
+                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) | Value::Scratch => {
+                    Vec::new()
+                }
                 Value::Missing
                 | Value::Nil
                 | Value::NilPointer(_)
@@ -182,6 +191,7 @@ impl<'a> Value<'a> {
             Value::Secret(_) => "*dependency.Secret",
             Value::Auth(_) => "*dependency.SecretAuth",
             Value::Pem(_) => "dependency.PemEncoded",
+            Value::Scratch => "*template.Scratch",
         }
     }
 
@@ -201,7 +211,7 @@ impl<'a> Value<'a> {
             Value::List(l) => !l.is_empty(),
             Value::StrSlice(l) => !l.is_empty(),
             Value::Strings(l) => !l.is_empty(),
-            Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => true,
+            Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => true,
         }
     }
 
@@ -299,6 +309,8 @@ impl<'a> Value<'a> {
                 "Renewable",
             ],
             Value::Pem(_) => &["Cert", "Key", "CA"],
+            // Its fields are unexported: encoders see none.
+            Value::Scratch => &[],
             _ => return None,
         })
     }

@@ -20,6 +20,7 @@ mod maps;
 mod math;
 mod process;
 mod regex;
+mod scratch;
 mod strings;
 mod vault;
 
@@ -29,6 +30,7 @@ use std::sync::LazyLock;
 use super::context::Requests;
 use super::value::Value;
 use args::FnResult;
+pub(crate) use scratch::call_method;
 pub use vault::VaultFunction;
 
 use Arity::{AtLeast, Exactly};
@@ -65,6 +67,8 @@ pub(crate) enum Eval {
     },
     /// Every argument is evaluated, then the implementation called.
     Call(Implementation),
+    /// consul-template's `scratch`: the render's one scratch store.
+    Scratch,
 }
 
 /// The code of a function that gets its arguments evaluated.
@@ -161,6 +165,11 @@ static FUNCS: &[Func] = &[
     Func::plain("containsNotAll", Exactly(2), collection::contains_not_all),
     // `loop` checks its count itself, with consul-template's message.
     Func::plain("loop", AtLeast(0), collection::r#loop),
+    Func {
+        name: "scratch",
+        arity: Exactly(0),
+        eval: Eval::Scratch,
+    },
     // consul-template's maps.
     Func::plain("explodeMap", Exactly(1), maps::explode_map),
     Func::plain("mergeMap", Exactly(2), maps::merge_map),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::super::calls::each_call;
 use super::super::{RenderContext, RenderOptions, Request, Template};
 use super::{BY_NAME, FUNCS, VaultFunction, lookup};
 use crate::vault::Secret;
@@ -116,6 +115,25 @@ const EXAMPLES: &[Example] = &[
     (
         "{{ mergeMap \"a\" \"b\" }}",
         Err("wrong type for value; expected map[string]interface {}; got string"),
+    ),
+    (
+        "{{ scratch.Set \"a\" 1 }}{{ scratch.SetX \"a\" 2 }}{{ scratch.SetX \"b\" 3 }}\
+         {{ scratch.Get \"a\" }} {{ scratch.Get \"b\" }} {{ scratch.Key \"a\" }} {{ scratch.Key \"z\" }} \
+         {{ scratch.Get \"z\" }}",
+        Ok("1 3 true false <no value>"),
+    ),
+    (
+        "{{ scratch.MapSet \"m\" \"y\" 2 }}{{ scratch.MapSet \"m\" \"x\" 1 }}{{ scratch.MapSetX \"m\" \"x\" 9 }}\
+         {{ scratch.Get \"m\" }} {{ scratch.MapValues \"m\" }} {{ $s := scratch }}{{ $s.Get \"m\" | toJSON }}",
+        Ok("map[x:1 y:2] [1 2] {\"x\":1,\"y\":2}"),
+    ),
+    (
+        "{{ scratch.Set \"a\" 1 }}{{ scratch.MapSet \"a\" \"k\" 2 }}",
+        Err("error calling MapSet: \"a\" is not a map"),
+    ),
+    (
+        "{{ scratch.Nope 1 }}",
+        Err("scratch.Nope has arguments but cannot be invoked as function"),
     ),
     // Strings.
     ("[{{ trimSpace \"  x \\n\" }}]", Ok("[x]")),
@@ -391,9 +409,7 @@ fn every_function_has_an_example() {
     let mut called = BTreeSet::new();
     for (text, _) in EXAMPLES {
         let template = Template::parse("example", text, "", "").expect("example parses");
-        each_call(&template.tree, &mut |func, _, _| {
-            called.insert(func.name);
-        });
+        called.extend(template.functions_called());
     }
     let untested: Vec<&str> = FUNCS
         .iter()
