@@ -44,6 +44,13 @@
 //! - Columns in errors are 1-based byte offsets in the line.
 //! - `toYAML` writes a multi-line map key as a double-quoted scalar where
 //!   yaml.v2 writes a complex `? |-` key.
+//! - `mergeMap` and `mergeMapWithOverride` return the merged map and leave
+//!   their first argument as it was; Go's merge changes that map in place,
+//!   so later reads of it (even of a secret's `.Data` in other templates)
+//!   see the merge.
+//! - `parseYAML` reads YAML 1.2: `on`, `yes` and `off` are strings, where
+//!   yaml.v2 (YAML 1.1) reads them as booleans.
+//! - `parseInt` gives an `int`, which `%T` prints as `int`, not `int64`.
 
 mod calls;
 mod context;
