@@ -38,6 +38,14 @@ enum Flow {
     Continue,
 }
 
+/// Why a call that runs template code failed.
+enum Nested {
+    /// The call itself: its arguments, or the template it names.
+    Call(String),
+    /// The template it ran, with that error's own position.
+    Exec(ExecError),
+}
+
 /// Evaluation state for one render.
 pub(crate) struct Exec<'a> {
     requests: Requests<'a>,
@@ -335,6 +343,46 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// `executeTemplate name [dot]`: runs the `define`d template `name`
+    /// with `dot` (nil without one) into a string of its own.
+    fn execute_template(&mut self, pos: Pos, args: &[Value<'a>]) -> Result<String, Nested> {
+        let (name, dot) = match args {
+            [name] => (name, Value::Missing),
+            [name, dot] => (name, dot.clone()),
+            _ => {
+                return Err(Nested::Call(format!(
+                    "executeTemplate: wrong number of arguments, expected 1 or 2, but got {}",
+                    args.len()
+                )));
+            }
+        };
+        let name = match name {
+            Value::Str(s) => s.to_string(),
+            Value::String(s) => s.to_string(),
+            other => {
+                return Err(Nested::Call(format!(
+                    "wrong type for value; expected string; got {}",
+                    other.type_name()
+                )));
+            }
+        };
+        let Some(list) = self.tree.defines.get(&name) else {
+            return Err(Nested::Call(format!(
+                "template: no template {name:?} associated with template {:?}",
+                self.name
+            )));
+        };
+        let outer = std::mem::take(&mut self.out);
+        let result = self.nested(pos, format_args!("executeTemplate {name:?}"), |ex| {
+            let saved = std::mem::replace(&mut ex.vars, vec![("$", dot.clone())]);
+            let r = ex.walk_list(&dot, list);
+            ex.vars = saved;
+            r
+        });
+        let inner = std::mem::replace(&mut self.out, outer);
+        result.map(|_| inner).map_err(Nested::Exec)
+    }
+
     /// Follows `fields` from `receiver`; when the last one names a method
     /// of the value before it (`scratch.Set "k" v`), calls it with the
     /// command's arguments.
@@ -493,6 +541,24 @@ impl<'a> Exec<'a> {
                 return Ok(last.unwrap_or(result));
             }
             Eval::Call(implementation) => implementation,
+            Eval::ExecuteTemplate => {
+                let mut args = Vec::with_capacity(arg_nodes.len() + 1);
+                for node in arg_nodes {
+                    args.push(self.arg(dot, node)?);
+                }
+                args.extend(last);
+                func.check_arity(args.len())
+                    .map_err(|e| self.err(pos, at, e))?;
+                return self
+                    .execute_template(pos, &args)
+                    .map(|out| Value::String(out.into()))
+                    .map_err(|e| match e {
+                        Nested::Call(e) => {
+                            self.err(pos, at, format!("error calling {}: {e}", func.name))
+                        }
+                        Nested::Exec(e) => e,
+                    });
+            }
             Eval::Scratch => {
                 let total = arg_nodes.len() + usize::from(last.is_some());
                 func.check_arity(total).map_err(|e| self.err(pos, at, e))?;

@@ -69,6 +69,9 @@ pub(crate) enum Eval {
     Call(Implementation),
     /// consul-template's `scratch`: the render's one scratch store.
     Scratch,
+    /// consul-template's `executeTemplate name [dot]`: the output of the
+    /// `define`d template `name`, run with `dot`.
+    ExecuteTemplate,
 }
 
 /// The code of a function that gets its arguments evaluated.
@@ -193,6 +196,11 @@ static FUNCS: &[Func] = &[
     Func::plain("splitToMap", Exactly(3), strings::split_to_map),
     Func::plain("regexMatch", Exactly(2), regex::regex_match),
     Func::plain("regexReplaceAll", Exactly(3), regex::regex_replace_all),
+    Func {
+        name: "executeTemplate",
+        arity: AtLeast(1),
+        eval: Eval::ExecuteTemplate,
+    },
     // Go's printing and escaping builtins.
     Func::plain("print", AtLeast(0), format::print),
     Func::plain("printf", AtLeast(1), format::printf),

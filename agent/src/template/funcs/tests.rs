@@ -135,6 +135,21 @@ const EXAMPLES: &[Example] = &[
         "{{ scratch.Nope 1 }}",
         Err("scratch.Nope has arguments but cannot be invoked as function"),
     ),
+    (
+        "{{ define \"t\" }}<{{ . }}>{{ end }}{{ executeTemplate \"t\" \"x\" }} {{ executeTemplate \"t\" }} \
+         {{ executeTemplate \"t\" (split \",\" \"a,b\") | toUpper }}",
+        Ok("<x> <<no value>> <[A B]>"),
+    ),
+    (
+        "{{ executeTemplate \"none\" }}",
+        Err(
+            "error calling executeTemplate: template: no template \"none\" associated with template \"example\"",
+        ),
+    ),
+    (
+        "{{ executeTemplate \"t\" 1 2 }}",
+        Err("executeTemplate: wrong number of arguments, expected 1 or 2, but got 3"),
+    ),
     // Strings.
     ("[{{ trimSpace \"  x \\n\" }}]", Ok("[x]")),
     ("{{ trim \"-\" \"--a--\" }}", Ok("a")),
