@@ -1,6 +1,8 @@
 //! The Vault calls a parsed template makes, found without rendering it, so
 //! the injector can check their paths at admission.
 
+use std::collections::BTreeSet;
+
 use super::funcs::{Func, VaultFunction};
 use super::parse::{Arg, Command, List, Node, Pipeline, Tree};
 
@@ -51,19 +53,51 @@ pub(crate) fn vault_calls(tree: &Tree) -> Vec<VaultCall> {
     calls
 }
 
+/// The names of the functions `tree` calls, including those in `define`d
+/// templates and in branches a render may never take, and those written as
+/// arguments (`{{ printf "%v" timestamp }}`).
+pub(crate) fn called_functions(tree: &Tree) -> BTreeSet<&'static str> {
+    let mut names = BTreeSet::new();
+    each_command(tree, &mut |cmd, _| {
+        for arg in &cmd.args {
+            match arg {
+                Arg::Func(_, func) => names.insert(func.name),
+                // `scratch.Set "k" v`
+                Arg::Chain(_, inner, _) => match inner.as_ref() {
+                    Arg::Func(_, func) => names.insert(func.name),
+                    _ => false,
+                },
+                _ => false,
+            };
+        }
+    });
+    names
+}
+
 /// Calls `visit` with every command in `tree` that calls a function,
 /// including those in `define`d templates: the function, the command, and
 /// the command whose value is piped into it. (A function written as an
 /// argument, `{{ printf "%v" secret }}`, is called without arguments; it is
 /// not visited.)
 pub(crate) fn each_call(tree: &Tree, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+    each_command(tree, &mut |cmd, previous| {
+        if let Some(Arg::Func(_, func)) = cmd.args.first() {
+            visit(func, cmd, previous);
+        }
+    });
+}
+
+/// Calls `visit` with every command in `tree`, including those in `define`d
+/// templates and parenthesized pipelines, and the command whose value is
+/// piped into it.
+fn each_command(tree: &Tree, visit: &mut impl FnMut(&Command, Option<&Command>)) {
     list(&tree.root, visit);
     for defined in tree.defines.values() {
         list(defined, visit);
     }
 }
 
-fn list(nodes: &List, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+fn list(nodes: &List, visit: &mut impl FnMut(&Command, Option<&Command>)) {
     for node in nodes {
         match node {
             Node::Action(pipe) => pipeline(pipe, visit),
@@ -84,12 +118,10 @@ fn list(nodes: &List, visit: &mut impl FnMut(&Func, &Command, Option<&Command>))
     }
 }
 
-fn pipeline(pipe: &Pipeline, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+fn pipeline(pipe: &Pipeline, visit: &mut impl FnMut(&Command, Option<&Command>)) {
     let mut previous: Option<&Command> = None;
     for cmd in &pipe.cmds {
-        if let Some(Arg::Func(_, func)) = cmd.args.first() {
-            visit(func, cmd, previous);
-        }
+        visit(cmd, previous);
         for arg in &cmd.args {
             nested(arg, visit);
         }
@@ -97,7 +129,7 @@ fn pipeline(pipe: &Pipeline, visit: &mut impl FnMut(&Func, &Command, Option<&Com
     }
 }
 
-fn nested(arg: &Arg, visit: &mut impl FnMut(&Func, &Command, Option<&Command>)) {
+fn nested(arg: &Arg, visit: &mut impl FnMut(&Command, Option<&Command>)) {
     match arg {
         Arg::Pipe(pipe) => pipeline(pipe, visit),
         Arg::Chain(_, inner, _) => nested(inner, visit),
@@ -167,6 +199,25 @@ mod tests {
             ["kv/defined", "kv/cond", "kv/piped", "kv/arg"]
                 .map(|p| Some(p.to_owned()))
                 .to_vec()
+        );
+    }
+
+    #[test]
+    fn lists_every_function_called_wherever_it_is_written() {
+        let text = "{{ define \"d\" }}{{ toUpper . }}{{ end }}\
+                    {{ if false }}{{ printf \"%v\" timestamp | trimSpace }}{{ end }}\
+                    {{ with (secret \"kv/x\") }}{{ end }}{{ .Data }}{{ scratch.Set \"k\" 1 }}";
+        let template = Template::parse("t", text, "", "").expect("parses");
+        assert_eq!(
+            template.functions_called().into_iter().collect::<Vec<_>>(),
+            [
+                "printf",
+                "scratch",
+                "secret",
+                "timestamp",
+                "toUpper",
+                "trimSpace"
+            ]
         );
     }
 

@@ -68,32 +68,19 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             newline(out, pretty, depth);
             out.push(']');
         }
-        Value::Secret(s) => {
-            let fields = [
-                "RequestID",
-                "LeaseID",
-                "LeaseDuration",
-                "Renewable",
-                "Data",
-                "Warnings",
-                "Auth",
-                "WrapInfo",
-            ];
-            let data_empty = s.data.is_empty();
-            let entries = fields.iter().map(|name| {
-                let value = match *name {
-                    // A secret without data has a nil map in Go.
-                    "Data" if data_empty => Value::Nil,
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
+            let entries = v.struct_fields().unwrap_or_default().iter().map(|name| {
+                let value = match (v, *name) {
+                    // A secret without data, an auth without metadata,
+                    // have a nil map in Go.
+                    (Value::Secret(s), "Data") if s.data.is_empty() => Value::Nil,
+                    (Value::Auth(a), "Metadata") if a.metadata.is_none() => Value::Nil,
+                    // So has a token without policies a nil slice.
+                    (Value::Auth(a), "Policies") if a.policies.is_empty() => Value::Nil,
                     _ => v.struct_field(name).unwrap_or(Value::Nil),
                 };
                 (*name, value)
             });
-            json_object(out, entries, false, pretty, depth);
-        }
-        Value::Pem(_) => {
-            let entries = ["Cert", "Key", "CA"]
-                .into_iter()
-                .map(|n| (n, v.struct_field(n).unwrap_or(Value::Nil)));
             json_object(out, entries, false, pretty, depth);
         }
     }
@@ -186,7 +173,8 @@ fn is_block_collection(v: &Value<'_>) -> bool {
         Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => {
             v.len().unwrap_or(0) > 0
         }
-        Value::Secret(_) | Value::Pem(_) => true,
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => true,
+        Value::Scratch => false,
         _ => false,
     }
 }
@@ -199,23 +187,10 @@ fn indent(out: &mut String, n: usize) {
 /// caller has already written the indentation of the first line.
 fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
     let mut entries: Vec<(String, Value<'_>)> = match v {
-        Value::Secret(_) | Value::Pem(_) => {
-            let names: &[&str] = if matches!(v, Value::Secret(_)) {
-                &[
-                    "RequestID",
-                    "LeaseID",
-                    "LeaseDuration",
-                    "Renewable",
-                    "Data",
-                    "Warnings",
-                    "Auth",
-                    "WrapInfo",
-                ]
-            } else {
-                &["Cert", "Key", "CA"]
-            };
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
             // yaml.v2 lowercases struct field names.
-            names
+            v.struct_fields()
+                .unwrap_or_default()
                 .iter()
                 .map(|n| (n.to_lowercase(), v.struct_field(n).unwrap_or(Value::Nil)))
                 .collect()
@@ -252,7 +227,7 @@ fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
         if is_block_collection(val) {
             out.push('\n');
             // yaml.v2 does not indent a sequence under a mapping key.
-            let child = if val.is_map() || matches!(val, Value::Secret(_) | Value::Pem(_)) {
+            let child = if val.is_map() || val.struct_fields().is_some() {
                 ind + 2
             } else {
                 ind
@@ -349,7 +324,12 @@ fn yaml_scalar(out: &mut String, v: &Value<'_>, ind: usize, key: bool) {
         Value::Str(_) | Value::String(_) => {
             yaml_string(out, &v.as_str().unwrap_or_default(), ind, key)
         }
-        Value::JsonMap(_) | Value::Map(_) | Value::Secret(_) | Value::Pem(_) => out.push_str("{}"),
+        Value::JsonMap(_)
+        | Value::Map(_)
+        | Value::Secret(_)
+        | Value::Auth(_)
+        | Value::Pem(_)
+        | Value::Scratch => out.push_str("{}"),
         _ => out.push_str("[]"),
     }
     if !key {

@@ -4,11 +4,11 @@ use std::rc::Rc;
 
 use super::context::{Asked, Requests};
 use super::error::ExecError;
-use super::funcs::{Eval, Func, Implementation};
+use super::funcs::{Eval, Func, Implementation, call_method};
 use super::lex::Pos;
 use super::parse::{Arg, Branch, BranchKind, Command, Node, Pipeline, Tree};
 use super::print::write_v;
-use super::value::{TooDeep, Value};
+use super::value::{Scratch, TooDeep, Value};
 
 /// How deeply evaluation may nest: `{{template}}` calls, `if`/`with`/`range`
 /// bodies and parenthesized pipelines together, since each recurses on the
@@ -38,6 +38,14 @@ enum Flow {
     Continue,
 }
 
+/// Why a call that runs template code failed.
+enum Nested {
+    /// The call itself: its arguments, or the template it names.
+    Call(String),
+    /// The template it ran, with that error's own position.
+    Exec(ExecError),
+}
+
 /// Evaluation state for one render.
 pub(crate) struct Exec<'a> {
     requests: Requests<'a>,
@@ -47,6 +55,8 @@ pub(crate) struct Exec<'a> {
     vars: Vec<(&'a str, Value<'a>)>,
     out: String,
     depth: usize,
+    /// What `scratch` returns: one store for the whole render.
+    scratch: Scratch<'a>,
 }
 
 type Result<T, E = ExecError> = std::result::Result<T, E>;
@@ -66,6 +76,7 @@ impl<'a> Exec<'a> {
             vars: vec![("$", Value::Missing)],
             out: String::new(),
             depth: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -309,18 +320,15 @@ impl<'a> Exec<'a> {
         match first {
             Arg::Func(pos, func) => self.call(dot, *pos, func, &cmd.args[1..], last, cmd),
             Arg::Field(pos, fields) => {
-                self.no_args(cmd, last)?;
-                self.fields(dot.clone(), *pos, fields, first)
+                self.method_or_fields(dot, dot.clone(), *pos, fields, cmd, last)
             }
             Arg::Variable(pos, name, fields) => {
-                self.no_args(cmd, last)?;
                 let v = self.var(name);
-                self.fields(v, *pos, fields, first)
+                self.method_or_fields(dot, v, *pos, fields, cmd, last)
             }
             Arg::Chain(pos, inner, fields) => {
-                self.no_args(cmd, last)?;
                 let v = self.arg(dot, inner)?;
-                self.fields(v, *pos, fields, first)
+                self.method_or_fields(dot, v, *pos, fields, cmd, last)
             }
             _ => {
                 if cmd.args.len() > 1 || last.is_some() {
@@ -333,6 +341,77 @@ impl<'a> Exec<'a> {
                 self.arg(dot, first)
             }
         }
+    }
+
+    /// `executeTemplate name [dot]`: runs the `define`d template `name`
+    /// with `dot` (nil without one) into a string of its own.
+    fn execute_template(&mut self, pos: Pos, args: &[Value<'a>]) -> Result<String, Nested> {
+        let (name, dot) = match args {
+            [name] => (name, Value::Missing),
+            [name, dot] => (name, dot.clone()),
+            _ => {
+                return Err(Nested::Call(format!(
+                    "executeTemplate: wrong number of arguments, expected 1 or 2, but got {}",
+                    args.len()
+                )));
+            }
+        };
+        let name = match name {
+            Value::Str(s) => s.to_string(),
+            Value::String(s) => s.to_string(),
+            other => {
+                return Err(Nested::Call(format!(
+                    "wrong type for value; expected string; got {}",
+                    other.type_name()
+                )));
+            }
+        };
+        let Some(list) = self.tree.defines.get(&name) else {
+            return Err(Nested::Call(format!(
+                "template: no template {name:?} associated with template {:?}",
+                self.name
+            )));
+        };
+        let outer = std::mem::take(&mut self.out);
+        let result = self.nested(pos, format_args!("executeTemplate {name:?}"), |ex| {
+            let saved = std::mem::replace(&mut ex.vars, vec![("$", dot.clone())]);
+            let r = ex.walk_list(&dot, list);
+            ex.vars = saved;
+            r
+        });
+        let inner = std::mem::replace(&mut self.out, outer);
+        result.map(|_| inner).map_err(Nested::Exec)
+    }
+
+    /// Follows `fields` from `receiver`; when the last one names a method
+    /// of the value before it (`scratch.Set "k" v`), calls it with the
+    /// command's arguments.
+    fn method_or_fields(
+        &mut self,
+        dot: &Value<'a>,
+        receiver: Value<'a>,
+        pos: Pos,
+        fields: &'a [String],
+        cmd: &'a Command,
+        last: Option<Value<'a>>,
+    ) -> Result<Value<'a>> {
+        let first = &cmd.args[0];
+        if let Some((name, path)) = fields.split_last() {
+            let owner = self.fields(receiver.clone(), pos, path, first)?;
+            if let Value::Scratch = owner {
+                let mut args = Vec::with_capacity(cmd.args.len());
+                for node in &cmd.args[1..] {
+                    args.push(self.arg(dot, node)?);
+                }
+                args.extend(last.clone());
+                if let Some(result) = call_method(&mut self.scratch, name, &args) {
+                    return result
+                        .map_err(|e| self.err(pos, first, format!("error calling {name}: {e}")));
+                }
+            }
+        }
+        self.no_args(cmd, last)?;
+        self.fields(receiver, pos, fields, first)
     }
 
     fn no_args(&self, cmd: &Command, last: Option<Value<'a>>) -> Result<()> {
@@ -462,6 +541,29 @@ impl<'a> Exec<'a> {
                 return Ok(last.unwrap_or(result));
             }
             Eval::Call(implementation) => implementation,
+            Eval::ExecuteTemplate => {
+                let mut args = Vec::with_capacity(arg_nodes.len() + 1);
+                for node in arg_nodes {
+                    args.push(self.arg(dot, node)?);
+                }
+                args.extend(last);
+                func.check_arity(args.len())
+                    .map_err(|e| self.err(pos, at, e))?;
+                return self
+                    .execute_template(pos, &args)
+                    .map(|out| Value::String(out.into()))
+                    .map_err(|e| match e {
+                        Nested::Call(e) => {
+                            self.err(pos, at, format!("error calling {}: {e}", func.name))
+                        }
+                        Nested::Exec(e) => e,
+                    });
+            }
+            Eval::Scratch => {
+                let total = arg_nodes.len() + usize::from(last.is_some());
+                func.check_arity(total).map_err(|e| self.err(pos, at, e))?;
+                return Ok(Value::Scratch);
+            }
         };
         let mut args = Vec::with_capacity(arg_nodes.len() + 1);
         for node in arg_nodes {

@@ -44,6 +44,13 @@
 //! - Columns in errors are 1-based byte offsets in the line.
 //! - `toYAML` writes a multi-line map key as a double-quoted scalar where
 //!   yaml.v2 writes a complex `? |-` key.
+//! - `mergeMap` and `mergeMapWithOverride` return the merged map and leave
+//!   their first argument as it was; Go's merge changes that map in place,
+//!   so later reads of it (even of a secret's `.Data` in other templates)
+//!   see the merge.
+//! - `parseYAML` reads YAML 1.2: `on`, `yes` and `off` are strings, where
+//!   yaml.v2 (YAML 1.1) reads them as booleans.
+//! - `parseInt` gives an `int`, which `%T` prints as `int`, not `int64`.
 
 mod calls;
 mod context;
@@ -62,7 +69,7 @@ pub use calls::VaultCall;
 pub use context::{RenderContext, Request};
 pub use error::{ExecError, ParseError};
 pub use exec::RenderOptions;
-pub use funcs::VaultFunction;
+pub use funcs::{VaultFunction, function_names};
 pub use parse::MAX_NESTING;
 
 /// A parsed template, reusable across renders.
@@ -106,6 +113,12 @@ impl Template {
     /// including calls in branches a render may never take.
     pub fn vault_calls(&self) -> Vec<VaultCall> {
         calls::vault_calls(&self.tree)
+    }
+
+    /// The names of the functions the template calls anywhere, including
+    /// in branches a render may never take.
+    pub fn functions_called(&self) -> BTreeSet<&'static str> {
+        calls::called_functions(&self.tree)
     }
 
     /// Renders with the secrets in `ctx`; requests not yet in `ctx` are

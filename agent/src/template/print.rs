@@ -21,7 +21,9 @@ fn check_nesting(args: &[Value<'_>]) -> Result<(), TooDeep> {
 
 /// Appends `v` as `fmt` prints an operand: a `*Secret` shows as `&{...}`.
 fn write_operand(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
-    if matches!(v, Value::Secret(_)) && matches!(verb, 'v' | 's' | 'd' | 'q' | 'x' | 'X') {
+    if matches!(v, Value::Secret(_) | Value::Auth(_))
+        && matches!(verb, 'v' | 's' | 'd' | 'q' | 'x' | 'X')
+    {
         out.push('&');
     }
     write_verb_flags(out, v, verb, f);
@@ -57,12 +59,14 @@ pub(crate) fn float_g(f: f64, eprec: i32) -> String {
     }
 }
 
-/// Go's `fmt.Sprint`: operands separated by a space when neither is a string.
+/// Go's `fmt.Sprint`: operands separated by a space when neither is of a
+/// string kind (`json.Number` is one).
 pub(crate) fn sprint(args: &[Value<'_>]) -> Result<String, TooDeep> {
     check_nesting(args)?;
     let mut out = String::new();
+    let string_kind = |v: &Value<'_>| v.as_str().is_some();
     for (i, a) in args.iter().enumerate() {
-        if i > 0 && !a.is_plain_string() && !args[i - 1].is_plain_string() {
+        if i > 0 && !string_kind(a) && !string_kind(&args[i - 1]) {
             out.push(' ');
         }
         write_operand(&mut out, a, 'v', Flags::default());
@@ -278,24 +282,14 @@ fn write_verb_flags(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
             }
             out.push(']');
         }
-        Value::Secret(_) | Value::Pem(_) => write_struct(out, v, verb, f),
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
+            write_struct(out, v, verb, f)
+        }
     }
 }
 
 fn write_struct(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
-    let names: &[&str] = match v {
-        Value::Secret(_) => &[
-            "RequestID",
-            "LeaseID",
-            "LeaseDuration",
-            "Renewable",
-            "Data",
-            "Warnings",
-            "Auth",
-            "WrapInfo",
-        ],
-        _ => &["Cert", "Key", "CA"],
-    };
+    let names = v.struct_fields().unwrap_or_default();
     out.push('{');
     for (i, name) in names.iter().enumerate() {
         if i > 0 {

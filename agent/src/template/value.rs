@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Number, Value as Json};
 
-use crate::vault::Secret;
+use crate::vault::{Secret, SecretAuth};
 
 /// How deeply maps, slices and secrets may nest in a value given to the
 /// functions that walk values recursively: `toJSON`, `toYAML` and printing.
@@ -69,9 +69,18 @@ pub(crate) enum Value<'a> {
     Strings(Rc<Vec<String>>),
     /// `*dependency.Secret`.
     Secret(&'a Secret),
+    /// `*dependency.SecretAuth`: a write's `.Auth`.
+    Auth(&'a SecretAuth),
     /// `dependency.PemEncoded` from `pkiCert`.
     Pem(Rc<Pem>),
+    /// `*template.Scratch`: the render's one `scratch` store, which the
+    /// executor holds (its methods are called through it).
+    Scratch,
 }
+
+/// consul-template's `Scratch`: values a template keeps by key while it
+/// renders.
+pub(crate) type Scratch<'a> = BTreeMap<String, Value<'a>>;
 
 /// consul-template's `PemEncoded`: the parts of an issued certificate,
 /// each ending in a newline.
@@ -128,8 +137,11 @@ impl<'a> Value<'a> {
                 Value::JsonList(l) => l.iter().map(Value::from_json).collect(),
                 Value::List(l) => l.to_vec(),
                 Value::Secret(s) => vec![Value::JsonMap(&s.data.0)],
+                Value::Auth(a) => a.metadata.iter().map(Value::JsonMap).collect(),
                 // Collections of strings: a level, with nothing below it.
-                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) => Vec::new(),
+                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) | Value::Scratch => {
+                    Vec::new()
+                }
                 Value::Missing
                 | Value::Nil
                 | Value::NilPointer(_)
@@ -177,7 +189,9 @@ impl<'a> Value<'a> {
             Value::JsonList(_) | Value::List(_) => "[]interface {}",
             Value::StrSlice(_) | Value::Strings(_) => "[]string",
             Value::Secret(_) => "*dependency.Secret",
+            Value::Auth(_) => "*dependency.SecretAuth",
             Value::Pem(_) => "dependency.PemEncoded",
+            Value::Scratch => "*template.Scratch",
         }
     }
 
@@ -197,7 +211,7 @@ impl<'a> Value<'a> {
             Value::List(l) => !l.is_empty(),
             Value::StrSlice(l) => !l.is_empty(),
             Value::Strings(l) => !l.is_empty(),
-            Value::Secret(_) | Value::Pem(_) => true,
+            Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => true,
         }
     }
 
@@ -272,7 +286,37 @@ impl<'a> Value<'a> {
         })
     }
 
-    /// A struct field of `*dependency.Secret` or `PemEncoded`.
+    /// The field names, in declaration order, of the Go structs values
+    /// stand for; `None` for the other values.
+    pub(crate) fn struct_fields(&self) -> Option<&'static [&'static str]> {
+        Some(match self {
+            Value::Secret(_) => &[
+                "RequestID",
+                "LeaseID",
+                "LeaseDuration",
+                "Renewable",
+                "Data",
+                "Warnings",
+                "Auth",
+                "WrapInfo",
+            ],
+            Value::Auth(_) => &[
+                "ClientToken",
+                "Accessor",
+                "Policies",
+                "Metadata",
+                "LeaseDuration",
+                "Renewable",
+            ],
+            Value::Pem(_) => &["Cert", "Key", "CA"],
+            // Its fields are unexported: encoders see none.
+            Value::Scratch => &[],
+            _ => return None,
+        })
+    }
+
+    /// A struct field of `*dependency.Secret`, `*dependency.SecretAuth` or
+    /// `PemEncoded`.
     pub(crate) fn struct_field(&self, name: &str) -> Option<Value<'a>> {
         match self {
             Value::Secret(s) => Some(match name {
@@ -282,8 +326,23 @@ impl<'a> Value<'a> {
                 "Renewable" => Value::Bool(s.renewable),
                 "Data" => Value::JsonMap(&s.data.0),
                 "Warnings" => Value::StrSlice(&s.warnings),
-                "Auth" => Value::NilPointer("*dependency.SecretAuth"),
+                "Auth" => match &s.auth {
+                    Some(auth) => Value::Auth(auth),
+                    None => Value::NilPointer("*dependency.SecretAuth"),
+                },
                 "WrapInfo" => Value::NilPointer("*dependency.SecretWrapInfo"),
+                _ => return None,
+            }),
+            Value::Auth(a) => Some(match name {
+                "ClientToken" => Value::Str(&a.client_token),
+                "Accessor" => Value::Str(&a.accessor),
+                "Policies" => Value::StrSlice(&a.policies),
+                "Metadata" => match &a.metadata {
+                    Some(m) => Value::JsonMap(m),
+                    None => Value::Map(Rc::default()),
+                },
+                "LeaseDuration" => Value::Int(i64::try_from(a.lease_duration).unwrap_or(i64::MAX)),
+                "Renewable" => Value::Bool(a.renewable),
                 _ => return None,
             }),
             Value::Pem(p) => Some(match name {

@@ -37,7 +37,7 @@ use crate::config;
 
 pub use error::{Error, Result};
 pub use kv::{KvPaths, Operation};
-pub use secret::{Secret, SecretData};
+pub use secret::{Secret, SecretAuth, SecretData};
 pub use token::{Auth, Token, TokenInfo};
 
 /// Where the agent talks to when `vault.address` is not set, as Vault Agent.

@@ -25,6 +25,43 @@ pub struct Secret {
     /// Warnings Vault attached to the response.
     #[serde(deserialize_with = "null_as_empty")]
     pub warnings: Vec<String>,
+    /// The token a write created (`auth/token/create`, a login path), when
+    /// the response carries one.
+    pub auth: Option<SecretAuth>,
+}
+
+/// The `auth` block of a logical response, with the fields templates see
+/// as `.Auth`. The token is wiped when dropped.
+#[derive(Clone, Default, Deserialize)]
+pub struct SecretAuth {
+    /// The token.
+    #[serde(default)]
+    pub client_token: String,
+    /// The token's accessor.
+    #[serde(default)]
+    pub accessor: String,
+    /// The token's policies.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub policies: Vec<String>,
+    /// The token's metadata; `None` when Vault sent none (Go's nil map).
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+    /// The token's lifetime in seconds.
+    #[serde(default)]
+    pub lease_duration: u64,
+    /// Whether the token can be renewed.
+    #[serde(default)]
+    pub renewable: bool,
+}
+
+impl Drop for SecretAuth {
+    fn drop(&mut self) {
+        self.client_token.zeroize();
+        self.metadata
+            .iter_mut()
+            .flat_map(Map::values_mut)
+            .for_each(wipe);
+    }
 }
 
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -43,6 +80,7 @@ impl std::fmt::Debug for Secret {
             .field("lease_duration", &self.lease_duration)
             .field("renewable", &self.renewable)
             .field("data", &format_args!("<{} keys redacted>", self.data.len()))
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -116,3 +116,12 @@ fn less(a: &Value<'_>, b: &Value<'_>) -> Result<bool, String> {
 fn less_or_equal(a: &Value<'_>, b: &Value<'_>) -> Result<bool, String> {
     Ok(less(a, b)? || equal(a, b)?)
 }
+
+/// Go's `call f args...`: calls the function `f`. Templates here are given
+/// no function values, so every call fails as Go's does on a non-function.
+pub(super) fn call<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    Err(match &args[0] {
+        Value::Nil | Value::Missing => "call of nil".to_owned(),
+        other => format!("non-function of type {}", other.type_name()),
+    })
+}

@@ -85,6 +85,39 @@ pub(super) fn parse_json<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     Ok(Value::from_owned_json(json))
 }
 
+/// `parseYAML s`: the YAML document as maps, lists and scalars (integers
+/// as `int`, other numbers as `float64`); an empty `s` gives an empty map.
+pub(super) fn parse_yaml<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    let s = string_arg(&args[0])?;
+    if s.is_empty() {
+        return Ok(Value::Map(Rc::new(BTreeMap::new())));
+    }
+    // The error's first line says where and why; the lines after it quote
+    // the input, which may be a secret.
+    let yaml: serde_json::Value = serde_saphyr::from_str(s).map_err(|e| {
+        let e = e.to_string();
+        let why = e.lines().next().unwrap_or_default();
+        format!("parseYAML: {}", why.strip_prefix("error: ").unwrap_or(why))
+    })?;
+    Ok(from_yaml(yaml))
+}
+
+/// Like [`Value::from_owned_json`], but YAML's integers stay integers, as
+/// yaml.v2 decodes them.
+fn from_yaml(v: serde_json::Value) -> Value<'static> {
+    match v {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::Array(a) => Value::List(Rc::new(a.into_iter().map(from_yaml).collect())),
+        serde_json::Value::Object(m) => Value::Map(Rc::new(
+            m.into_iter().map(|(k, v)| (k, from_yaml(v))).collect(),
+        )),
+        other => Value::from_owned_json(other),
+    }
+}
+
 /// `parseBool s`: `strconv.ParseBool`, with an empty `s` false.
 pub(super) fn parse_bool<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     Ok(Value::Bool(match string_arg(&args[0])? {

@@ -1,6 +1,8 @@
 //! consul-template's arithmetic: `subtract b a` computes `a - b`, so that
 //! `{{ a | subtract b }}` reads naturally, with Go's int/float promotion.
 
+use std::cmp::Ordering;
+
 use super::super::value::Value;
 use super::args::FnResult;
 
@@ -27,6 +29,50 @@ pub(super) fn divide<'a>(args: &[Value<'a>]) -> FnResult<'a> {
 /// `modulo b a`: `a % b`, for integers only.
 pub(super) fn modulo<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     arithmetic(Op::Modulo, &args[1], &args[0])
+}
+
+/// `minimum b a`: the smaller of `a` and `b`, with its own type; `b` when
+/// they are equal.
+pub(super) fn minimum<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    extreme("minimum", &args[1], &args[0], Ordering::Less)
+}
+
+/// `maximum b a`: the larger of `a` and `b`, with its own type; `b` when
+/// they are equal.
+pub(super) fn maximum<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    extreme("maximum", &args[1], &args[0], Ordering::Greater)
+}
+
+/// `a` when it compares to `b` as `wins`, else `b`; integers compare
+/// exactly, an integer and a float as floats.
+fn extreme<'a>(name: &str, a: &Value<'a>, b: &Value<'a>, wins: Ordering) -> FnResult<'a> {
+    let order = match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            as_f64(a).partial_cmp(&as_f64(b))
+        }
+        _ => {
+            let bad = if matches!(a, Value::Int(_) | Value::Float(_)) {
+                b
+            } else {
+                a
+            };
+            return Err(format!("{name}: unknown type {}", bad.type_name()));
+        }
+    };
+    Ok(if order == Some(wins) {
+        a.clone()
+    } else {
+        b.clone()
+    })
+}
+
+fn as_f64(v: &Value<'_>) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => 0.0,
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -8,12 +8,19 @@
 //! (a test fails for a name without one).
 
 mod args;
+mod clock;
 mod collection;
 mod compare;
 mod convert;
 mod env;
+mod files;
 mod format;
+mod hash;
+mod maps;
 mod math;
+mod process;
+mod regex;
+mod scratch;
 mod strings;
 mod vault;
 
@@ -23,6 +30,7 @@ use std::sync::LazyLock;
 use super::context::Requests;
 use super::value::Value;
 use args::FnResult;
+pub(crate) use scratch::call_method;
 pub use vault::VaultFunction;
 
 use Arity::{AtLeast, Exactly};
@@ -59,6 +67,11 @@ pub(crate) enum Eval {
     },
     /// Every argument is evaluated, then the implementation called.
     Call(Implementation),
+    /// consul-template's `scratch`: the render's one scratch store.
+    Scratch,
+    /// consul-template's `executeTemplate name [dot]`: the output of the
+    /// `define`d template `name`, run with `dot`.
+    ExecuteTemplate,
 }
 
 /// The code of a function that gets its arguments evaluated.
@@ -142,6 +155,7 @@ static FUNCS: &[Func] = &[
     Func::plain("le", Exactly(2), compare::le),
     Func::plain("gt", Exactly(2), compare::gt),
     Func::plain("ge", Exactly(2), compare::ge),
+    Func::plain("call", AtLeast(1), compare::call),
     // Go's collection builtins; consul-template's membership tests.
     Func::plain("len", Exactly(1), collection::len),
     Func::plain("index", AtLeast(1), collection::index),
@@ -154,6 +168,19 @@ static FUNCS: &[Func] = &[
     Func::plain("containsNotAll", Exactly(2), collection::contains_not_all),
     // `loop` checks its count itself, with consul-template's message.
     Func::plain("loop", AtLeast(0), collection::r#loop),
+    Func {
+        name: "scratch",
+        arity: Exactly(0),
+        eval: Eval::Scratch,
+    },
+    // consul-template's maps.
+    Func::plain("explodeMap", Exactly(1), maps::explode_map),
+    Func::plain("mergeMap", Exactly(2), maps::merge_map),
+    Func::plain(
+        "mergeMapWithOverride",
+        Exactly(2),
+        maps::merge_map_with_override,
+    ),
     // Strings.
     Func::plain("trimSpace", Exactly(1), strings::trim_space),
     Func::plain("trim", Exactly(2), strings::trim),
@@ -165,6 +192,15 @@ static FUNCS: &[Func] = &[
     Func::plain("toLower", Exactly(1), strings::to_lower),
     Func::plain("toUpper", Exactly(1), strings::to_upper),
     Func::plain("indent", Exactly(2), strings::indent),
+    Func::plain("toTitle", Exactly(1), strings::to_title),
+    Func::plain("splitToMap", Exactly(3), strings::split_to_map),
+    Func::plain("regexMatch", Exactly(2), regex::regex_match),
+    Func::plain("regexReplaceAll", Exactly(3), regex::regex_replace_all),
+    Func {
+        name: "executeTemplate",
+        arity: AtLeast(1),
+        eval: Eval::ExecuteTemplate,
+    },
     // Go's printing and escaping builtins.
     Func::plain("print", AtLeast(0), format::print),
     Func::plain("printf", AtLeast(1), format::printf),
@@ -191,16 +227,28 @@ static FUNCS: &[Func] = &[
     Func::plain("parseInt", Exactly(1), convert::parse_int),
     Func::plain("parseUint", Exactly(1), convert::parse_uint),
     Func::plain("parseFloat", Exactly(1), convert::parse_float),
+    Func::plain("parseYAML", Exactly(1), convert::parse_yaml),
+    // Digests.
+    Func::plain("sha256Hex", Exactly(1), hash::sha256_hex),
+    Func::plain("md5sum", Exactly(1), hash::md5sum),
+    Func::plain("hmacSHA256Hex", Exactly(2), hash::hmac_sha256_hex),
     // Arithmetic.
     Func::plain("add", Exactly(2), math::add),
     Func::plain("subtract", Exactly(2), math::subtract),
     Func::plain("multiply", Exactly(2), math::multiply),
     Func::plain("divide", Exactly(2), math::divide),
     Func::plain("modulo", Exactly(2), math::modulo),
+    Func::plain("minimum", Exactly(2), math::minimum),
+    Func::plain("maximum", Exactly(2), math::maximum),
     // The agent's environment.
     Func::plain("env", Exactly(1), env::env),
     Func::plain("envOrDefault", Exactly(2), env::env_or_default),
     Func::plain("mustEnv", Exactly(1), env::must_env),
+    // `timestamp` checks its count itself, with consul-template's message.
+    Func::plain("timestamp", AtLeast(0), clock::timestamp),
+    Func::plain("file", Exactly(1), files::file),
+    Func::plain("writeToFile", AtLeast(5), files::write_to_file),
+    Func::plain("plugin", AtLeast(1), process::plugin),
     // Vault requests.
     Func::vault(VaultFunction::Secret, AtLeast(0), vault::secret),
     Func::vault(VaultFunction::Secrets, Exactly(1), vault::secrets),
@@ -210,6 +258,11 @@ static FUNCS: &[Func] = &[
 /// [`FUNCS`] by name.
 static BY_NAME: LazyLock<HashMap<&'static str, &'static Func>> =
     LazyLock::new(|| FUNCS.iter().map(|f| (f.name, f)).collect());
+
+/// The name of every function templates can call, in the table's order.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    FUNCS.iter().map(|f| f.name)
+}
 
 /// The function templates call `name`, if there is one.
 pub(crate) fn lookup(name: &str) -> Option<&'static Func> {

@@ -102,6 +102,49 @@ pub(super) fn to_upper<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     ))
 }
 
+/// `toTitle s`: the first letter of every word in upper case, the rest as
+/// they are. Words are runs of letters and digits, joined by `_` and by
+/// apostrophes, periods and colons between them, as in Unicode's word
+/// boundaries.
+pub(super) fn to_title<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    let s = string_arg(&args[0])?;
+    let mut out = String::with_capacity(s.len());
+    let mut in_word = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            if !in_word && c.is_alphabetic() {
+                out.extend(c.to_uppercase());
+            } else {
+                out.push(c);
+            }
+            in_word = true;
+        } else {
+            let joins = matches!(c, '\'' | '’' | '.' | ':' | '·')
+                && chars.peek().is_some_and(|n| n.is_alphanumeric());
+            in_word &= joins;
+            out.push(c);
+        }
+    }
+    Ok(owned(out))
+}
+
+/// `splitToMap sep kvsep s`: `s` without surrounding space, split at `sep`
+/// into `key<kvsep>value` pairs; a part without `kvsep` is skipped.
+pub(super) fn split_to_map<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    let (sep, kv_sep) = (string_arg(&args[0])?, string_arg(&args[1])?);
+    let s = string_arg(&args[2])?.trim_matches(is_go_space);
+    let mut map = std::collections::BTreeMap::new();
+    if !s.is_empty() {
+        for part in go_split(s, sep) {
+            if let Some((k, v)) = part.split_once(kv_sep) {
+                map.insert(k.to_owned(), owned(v.to_owned()));
+            }
+        }
+    }
+    Ok(Value::Map(Rc::new(map)))
+}
+
 /// `indent n s`: `n` spaces before every line that is not empty.
 pub(super) fn indent<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     let Value::Int(n) = args[0] else {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::super::calls::each_call;
 use super::super::{RenderContext, RenderOptions, Request, Template};
 use super::{BY_NAME, FUNCS, VaultFunction, lookup};
 use crate::vault::Secret;
@@ -44,6 +43,11 @@ const EXAMPLES: &[Example] = &[
     (
         "{{ ge 1 \"a\" }}",
         Err("error calling ge: incompatible types for comparison: int and string"),
+    ),
+    ("{{ if false }}{{ call 1 }}{{ end }}", Ok("")),
+    (
+        "{{ call 1 }}",
+        Err("error calling call: non-function of type int"),
     ),
     // Go's builtins on collections and consul-template's membership tests.
     (
@@ -95,6 +99,57 @@ const EXAMPLES: &[Example] = &[
         "{{ loop 1 2 3 }}",
         Err("error calling loop: loop: wrong number of arguments, expected 1 or 2, but got 3"),
     ),
+    // consul-template's maps.
+    (
+        r#"{{ "{\"a/b\":1,\"a/c/d\":\"x\",\"e\":true,\"/f\":2}" | parseJSON | explodeMap }}"#,
+        Ok("map[:map[f:2] a:map[b:1 c:map[d:x]] e:true]"),
+    ),
+    (
+        r#"{{ "{\"a\":1,\"a/b\":2}" | parseJSON | explodeMap }}"#,
+        Err("explodeMap: not a map: \"a\" already has a value"),
+    ),
+    (
+        r#"{{ $d := parseJSON "{\"a\":1,\"b\":\"\",\"m\":{\"x\":1},\"l\":[1]}" }}{{ $s := parseJSON "{\"a\":2,\"b\":\"s\",\"c\":3,\"m\":{\"x\":2,\"y\":2},\"l\":[2]}" }}{{ mergeMap $d $s }} {{ mergeMapWithOverride $d $s }}"#,
+        Ok("map[a:1 b:s c:3 l:[1] m:map[x:1 y:2]] map[a:2 b:s c:3 l:[2] m:map[x:2 y:2]]"),
+    ),
+    (
+        "{{ mergeMap \"a\" \"b\" }}",
+        Err("wrong type for value; expected map[string]interface {}; got string"),
+    ),
+    (
+        "{{ scratch.Set \"a\" 1 }}{{ scratch.SetX \"a\" 2 }}{{ scratch.SetX \"b\" 3 }}\
+         {{ scratch.Get \"a\" }} {{ scratch.Get \"b\" }} {{ scratch.Key \"a\" }} {{ scratch.Key \"z\" }} \
+         {{ scratch.Get \"z\" }}",
+        Ok("1 3 true false <no value>"),
+    ),
+    (
+        "{{ scratch.MapSet \"m\" \"y\" 2 }}{{ scratch.MapSet \"m\" \"x\" 1 }}{{ scratch.MapSetX \"m\" \"x\" 9 }}\
+         {{ scratch.Get \"m\" }} {{ scratch.MapValues \"m\" }} {{ $s := scratch }}{{ $s.Get \"m\" | toJSON }}",
+        Ok("map[x:1 y:2] [1 2] {\"x\":1,\"y\":2}"),
+    ),
+    (
+        "{{ scratch.Set \"a\" 1 }}{{ scratch.MapSet \"a\" \"k\" 2 }}",
+        Err("error calling MapSet: \"a\" is not a map"),
+    ),
+    (
+        "{{ scratch.Nope 1 }}",
+        Err("scratch.Nope has arguments but cannot be invoked as function"),
+    ),
+    (
+        "{{ define \"t\" }}<{{ . }}>{{ end }}{{ executeTemplate \"t\" \"x\" }} {{ executeTemplate \"t\" }} \
+         {{ executeTemplate \"t\" (split \",\" \"a,b\") | toUpper }}",
+        Ok("<x> <<no value>> <[A B]>"),
+    ),
+    (
+        "{{ executeTemplate \"none\" }}",
+        Err(
+            "error calling executeTemplate: template: no template \"none\" associated with template \"example\"",
+        ),
+    ),
+    (
+        "{{ executeTemplate \"t\" 1 2 }}",
+        Err("executeTemplate: wrong number of arguments, expected 1 or 2, but got 3"),
+    ),
     // Strings.
     ("[{{ trimSpace \"  x \\n\" }}]", Ok("[x]")),
     ("{{ trim \"-\" \"--a--\" }}", Ok("a")),
@@ -119,6 +174,26 @@ const EXAMPLES: &[Example] = &[
     (
         "{{ indent -1 \"a\" }}",
         Err("error calling indent: indent value must be a positive integer"),
+    ),
+    (
+        "{{ toTitle \"hello wORLD, it's a_b 1st-go\" }}",
+        Ok("Hello WORLD, It's A_b 1st-Go"),
+    ),
+    (
+        "{{ splitToMap \",\" \":\" \" a:1,b:2:3,c,d: \" }}",
+        Ok("map[a:1 b:2:3 d:]"),
+    ),
+    (
+        "{{ regexMatch \"^[a-z]+[0-9]$\" \"abc1\" }} {{ \"x\" | regexMatch \"^y\" }}",
+        Ok("true false"),
+    ),
+    (
+        "{{ regexMatch \"(\" \"x\" }}",
+        Err("error parsing regexp: unclosed group: `(`"),
+    ),
+    (
+        "{{ regexReplaceAll \"(\\\\w+)@(\\\\w+)\" \"${2}:$1\" \"ann@web bob@db\" }}",
+        Ok("web:ann db:bob"),
     ),
     // Go's printing and escaping builtins.
     ("{{ print \"a\" 1 2 nil }}", Ok("a1 2 <nil>")),
@@ -172,6 +247,27 @@ const EXAMPLES: &[Example] = &[
         "{{ parseFloat \"1.5\" }} {{ parseFloat \"1e3\" }}",
         Ok("1.5 1000"),
     ),
+    (
+        "{{ $y := parseYAML \"a: 1\\nb: [x, 2.5]\\nc: {d: true}\" }}{{ $y.a }} {{ $y.b }} {{ $y.c.d }} {{ parseYAML \"\" }}",
+        Ok("1 [x 2.5] true map[]"),
+    ),
+    (
+        "{{ parseYAML \"a: [\" }}",
+        Err("parseYAML: line 1 column 4: unclosed bracket '['"),
+    ),
+    // Digests.
+    (
+        "{{ sha256Hex \"abc\" }}",
+        Ok("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ),
+    (
+        "{{ md5sum \"abc\" }}",
+        Ok("900150983cd24fb0d6963f7d28e17f72"),
+    ),
+    (
+        "{{ hmacSHA256Hex \"message\" \"key\" }}",
+        Ok("6e9ef29b75fffc5b7abae527d58fdadb2fe42e7219011976917343065f58ed4a"),
+    ),
     // consul-template's arithmetic: the piped value is the left operand.
     ("{{ add 1 2 }} {{ 1 | add 0.5 }}", Ok("3 1.5")),
     ("{{ 5 | subtract 1 }}", Ok("4")),
@@ -186,6 +282,11 @@ const EXAMPLES: &[Example] = &[
         "{{ modulo \"a\" 1 }}",
         Err("error calling modulo: modulo: unknown type string"),
     ),
+    (
+        "{{ minimum 2 3 }} {{ 3 | minimum 2.5 }} {{ maximum 2 3 }} {{ maximum 1.5 1 }} {{ minimum 2 2.0 }}",
+        Ok("2 2.5 3 1.5 2"),
+    ),
+    ("{{ maximum \"a\" 1 }}", Err("maximum: unknown type string")),
     // The process environment.
     (
         "[{{ env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ env \"PATH\" | len | lt 0 }}",
@@ -201,6 +302,39 @@ const EXAMPLES: &[Example] = &[
             "error calling mustEnv: required environment variable KEYHOLE_SURELY_UNSET_VARIABLE is empty",
         ),
     ),
+    // The clock, the agent's files and commands.
+    (
+        "{{ timestamp | len }} {{ timestamp \"2006\" | len }} {{ timestamp \"unix\" | parseInt | lt 1700000000 }}",
+        Ok("20 4 true"),
+    ),
+    (
+        "{{ timestamp \"a\" \"b\" }}",
+        Err("timestamp: wrong number of arguments, expected 0 or 1, but got 2"),
+    ),
+    (
+        "{{ file \"\" }}{{ file \"/proc/self/comm\" | len | lt 0 }}",
+        Ok("true"),
+    ),
+    (
+        "{{ file \"/nonexistent/x\" }}",
+        Err("file(/nonexistent/x): No such file or directory (os error 2)"),
+    ),
+    (
+        "{{ \"x\" | writeToFile \"/nonexistent/x\" \"\" \"\" \"0644\" \"append\" }}",
+        Err("writeToFile /nonexistent/x: No such file or directory (os error 2)"),
+    ),
+    (
+        "{{ \"x\" | writeToFile \"/tmp/x\" \"\" \"\" \"9\" }}",
+        Err("strconv.ParseUint: parsing \"9\": invalid syntax"),
+    ),
+    (
+        "{{ plugin \"\" }}{{ plugin \"echo\" \" a \" \"\" \"b\" }}",
+        Ok("a b"),
+    ),
+    (
+        "{{ plugin \"false\" }}",
+        Err("exec \"false\": exit status: 1"),
+    ),
     // Vault requests.
     (
         "{{ with secret \"kv/app\" }}{{ .Data.user }}{{ end }}",
@@ -209,6 +343,21 @@ const EXAMPLES: &[Example] = &[
     (
         "{{ with secret \"db/rotate\" \"k=v\" }}{{ .Data.ok }}{{ end }}",
         Ok("true"),
+    ),
+    (
+        "{{ with secret \"auth/token/create\" \"policies=x\" }}{{ .Auth.ClientToken }} {{ .Auth.Accessor }} \
+         {{ .Auth.Policies }} {{ .Auth.Metadata.team }} {{ .Auth.LeaseDuration }} {{ .Auth.Renewable }}{{ end }}",
+        Ok("s.tok acc [default x] web 3600 true"),
+    ),
+    (
+        "{{ with secret \"auth/token/create\" \"policies=x\" }}{{ .Auth | toJSON }}{{ end }}",
+        Ok(
+            r#"{"ClientToken":"s.tok","Accessor":"acc","Policies":["default","x"],"Metadata":{"team":"web"},"LeaseDuration":3600,"Renewable":true}"#,
+        ),
+    ),
+    (
+        "{{ with secret \"db/rotate\" \"k=v\" }}{{ .Auth.ClientToken }}{{ end }}",
+        Err("nil pointer evaluating *dependency.SecretAuth.ClientToken"),
     ),
     (
         "{{ secret \"kv/app\" \"novalue\" }}",
@@ -245,6 +394,17 @@ fn fixture() -> RenderContext {
     );
     ctx.insert(
         Request::Write {
+            path: "auth/token/create".into(),
+            data: [("policies".to_owned(), "x".to_owned())].into(),
+        },
+        Ok(mk_secret(json!({"data": null, "auth": {
+            "client_token": "s.tok", "accessor": "acc", "policies": ["default", "x"],
+            "token_policies": ["default", "x"], "metadata": {"team": "web"},
+            "lease_duration": 3600, "renewable": true, "entity_id": ""
+        }}))),
+    );
+    ctx.insert(
+        Request::Write {
             path: "pki/issue/web".into(),
             data: [("common_name".to_owned(), "x".to_owned())].into(),
         },
@@ -264,9 +424,7 @@ fn every_function_has_an_example() {
     let mut called = BTreeSet::new();
     for (text, _) in EXAMPLES {
         let template = Template::parse("example", text, "", "").expect("example parses");
-        each_call(&template.tree, &mut |func, _, _| {
-            called.insert(func.name);
-        });
+        called.extend(template.functions_called());
     }
     let untested: Vec<&str> = FUNCS
         .iter()
