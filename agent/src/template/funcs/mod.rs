@@ -465,6 +465,38 @@ static FUNCS: &[Func] = &[
         Exactly(1),
         sprig::regex::regex_quote_meta,
     ),
+    Func::plain("sprig_now", Exactly(0), sprig::dates::now),
+    Func::plain("sprig_date", Exactly(2), sprig::dates::date),
+    Func::plain("sprig_dateInZone", Exactly(3), sprig::dates::date_in_zone),
+    Func::plain("sprig_date_in_zone", Exactly(3), sprig::dates::date_in_zone),
+    Func::plain("sprig_htmlDate", Exactly(1), sprig::dates::html_date),
+    Func::plain(
+        "sprig_htmlDateInZone",
+        Exactly(2),
+        sprig::dates::html_date_in_zone,
+    ),
+    Func::plain("sprig_unixEpoch", Exactly(1), sprig::dates::unix_epoch),
+    Func::plain("sprig_dateModify", Exactly(2), sprig::dates::date_modify),
+    Func::plain("sprig_date_modify", Exactly(2), sprig::dates::date_modify),
+    Func::plain(
+        "sprig_mustDateModify",
+        Exactly(2),
+        sprig::dates::must_date_modify,
+    ),
+    Func::plain(
+        "sprig_must_date_modify",
+        Exactly(2),
+        sprig::dates::must_date_modify,
+    ),
+    Func::plain("sprig_ago", Exactly(1), sprig::dates::ago),
+    Func::plain("sprig_duration", Exactly(1), sprig::dates::duration),
+    Func::plain(
+        "sprig_durationRound",
+        Exactly(1),
+        sprig::dates::duration_round,
+    ),
+    Func::plain("sprig_toDate", Exactly(2), sprig::dates::to_date),
+    Func::plain("sprig_mustToDate", Exactly(2), sprig::dates::must_to_date),
 ];
 
 /// [`FUNCS`] by name.

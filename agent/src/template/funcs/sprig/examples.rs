@@ -393,6 +393,40 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_quote \"é\\x01\" }}|{{ sprig_squote nil }}|{{ sprig_cat nil }}|{{ sprig_toString (sprig_dict \"a\" nil) }}",
         Ok("\"é\\x01\"|||map[a:<nil>]"),
     ),
+    (
+        "{{ sprig_date \"2006-01-02 15:04:05 Mon Jan MST -0700 Z07:00 -07:00 PM pm .000 .999 _2 __2 002 06 3 03 4 5 January Monday _2006\" 1700000000 }}",
+        Ok(
+            "2023-11-14 22:13:20 Tue Nov UTC +0000 Z +00:00 PM pm .000  14 318 318 23 10 10 13 20 November Tuesday _2023",
+        ),
+    ),
+    (
+        "{{ sprig_date \"2006-01-02T15:04:05Z07:00\" 0 }} {{ sprig_date \"Jan _2 3:04PM\" -86399 }} {{ sprig_date \"2006\" \"not a time\" | len }} {{ sprig_date \"Monday, 02-Jan-06\" 951782400 }}",
+        Ok("1970-01-01T00:00:00Z Dec 31 12:00AM 4 Tuesday, 29-Feb-00"),
+    ),
+    (
+        "{{ sprig_dateInZone \"2006-01-02 15:04 MST\" 1700000000 \"UTC\" }} {{ sprig_date_in_zone \"15:04\" 1700000000 \"UTC\" }} {{ sprig_htmlDate 1700000000 }} {{ sprig_htmlDateInZone 0 \"UTC\" }}",
+        Ok("2023-11-14 22:13 UTC 22:13 2023-11-14 1970-01-01"),
+    ),
+    (
+        "{{ sprig_now | sprig_date \"2006\" | len }} {{ gt (sprig_now | sprig_unixEpoch | sprig_int64) 1700000000 }} {{ sprig_ago (sprig_now) }}",
+        Ok("4 true 0s"),
+    ),
+    (
+        "{{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_unixEpoch }} {{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_date \"Jan 2, 2006 15:04\" }} {{ sprig_toDate \"2006-01-02\" \"bad\" | sprig_unixEpoch }} {{ sprig_mustToDate \"02/01/2006 3:04PM\" \"29/02/2024 1:30PM\" | sprig_unixEpoch }}",
+        Ok("1714521600 May 1, 2024 00:00 -62135596800 1709213400"),
+    ),
+    (
+        "{{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_dateModify \"1h30m\" | sprig_unixEpoch }} {{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_date_modify \"bad\" | sprig_unixEpoch }} {{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_mustDateModify \"-24h\" | sprig_htmlDate }} {{ sprig_toDate \"2006-01-02\" \"2024-05-01\" | sprig_must_date_modify \"1.5h\" | sprig_unixEpoch }}",
+        Ok("1714527000 1714521600 2024-04-30 1714527000"),
+    ),
+    (
+        "{{ sprig_duration \"90\" }} {{ sprig_duration \"3725\" }} {{ sprig_duration \"x\" }} {{ sprig_duration (sprig_int64 \"86400\") }} {{ sprig_duration \"0\" }} {{ sprig_duration \"-61\" }}",
+        Ok("1m30s 1h2m5s 0s 24h0m0s 0s -1m1s"),
+    ),
+    (
+        "{{ sprig_durationRound \"2h10m\" }} {{ sprig_durationRound \"-3h5m\" }} {{ sprig_durationRound \"400h\" }} {{ sprig_durationRound \"10000h\" }} {{ sprig_durationRound \"1s\" }} {{ sprig_durationRound \"45.5s\" }} {{ sprig_durationRound \"1ms\" }} {{ sprig_durationRound \"bad\" }}",
+        Ok("2h 3h 16d 1y 0s 45s 0s 0s"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",
