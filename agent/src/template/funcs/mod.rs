@@ -497,6 +497,12 @@ static FUNCS: &[Func] = &[
     ),
     Func::plain("sprig_toDate", Exactly(2), sprig::dates::to_date),
     Func::plain("sprig_mustToDate", Exactly(2), sprig::dates::must_to_date),
+    Func::plain("sprig_semver", Exactly(1), sprig::semver::semver),
+    Func::plain(
+        "sprig_semverCompare",
+        Exactly(2),
+        sprig::semver::semver_compare,
+    ),
 ];
 
 /// [`FUNCS`] by name.

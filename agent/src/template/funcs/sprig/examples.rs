@@ -427,6 +427,22 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_durationRound \"2h10m\" }} {{ sprig_durationRound \"-3h5m\" }} {{ sprig_durationRound \"400h\" }} {{ sprig_durationRound \"10000h\" }} {{ sprig_durationRound \"1s\" }} {{ sprig_durationRound \"45.5s\" }} {{ sprig_durationRound \"1ms\" }} {{ sprig_durationRound \"bad\" }}",
         Ok("2h 3h 16d 1y 0s 45s 0s 0s"),
     ),
+    (
+        "{{ $v := sprig_semver \"v1.2.3-beta.1+build.5\" }}{{ $v.Major }} {{ $v.Minor }} {{ $v.Patch }} {{ $v.Prerelease }} {{ $v.Metadata }} {{ $v.Original }} {{ (sprig_semver \"2\").Minor }}",
+        Ok("1 2 3 beta.1 build.5 v1.2.3-beta.1+build.5 0"),
+    ),
+    (
+        "{{ sprig_semverCompare \">=1.2.3\" \"1.2.3\" }} {{ sprig_semverCompare \">1.2\" \"1.2.5\" }} {{ sprig_semverCompare \"^1.2\" \"1.9.0\" }} {{ sprig_semverCompare \"^1.2\" \"2.0.0\" }} {{ sprig_semverCompare \"^0.2.3\" \"0.2.9\" }} {{ sprig_semverCompare \"^0.2.3\" \"0.3.0\" }} {{ sprig_semverCompare \"^0.0.3\" \"0.0.4\" }} {{ sprig_semverCompare \"~1.2.3\" \"1.2.9\" }} {{ sprig_semverCompare \"~1.2.3\" \"1.3.0\" }} {{ sprig_semverCompare \"~1\" \"1.9.0\" }}",
+        Ok("true false true false true false false true false true"),
+    ),
+    (
+        "{{ sprig_semverCompare \"1.2.x\" \"1.2.7\" }} {{ sprig_semverCompare \"1.x\" \"2.0.0\" }} {{ sprig_semverCompare \"*\" \"3.1.4\" }} {{ sprig_semverCompare \">= 1.2, < 2\" \"1.5.0\" }} {{ sprig_semverCompare \">= 1.2 < 2\" \"2.0.0\" }} {{ sprig_semverCompare \"1.2 - 1.4.5\" \"1.4.5\" }} {{ sprig_semverCompare \"1.2 - 1.4.5\" \"1.4.6\" }} {{ sprig_semverCompare \"<1.0 || >=3\" \"3.0.0\" }} {{ sprig_semverCompare \"!=1.2.3\" \"1.2.3\" }} {{ sprig_semverCompare \"!=1.2.x\" \"1.3.0\" }} {{ sprig_semverCompare \"<=1.2.x\" \"1.2.9\" }} {{ sprig_semverCompare \">1.2.x\" \"1.3.0\" }} {{ sprig_semverCompare \"=1.2.3\" \"v1.2.3\" }}",
+        Ok("true false true true false true false true false true true true true"),
+    ),
+    (
+        "{{ sprig_semverCompare \">=1.0.0\" \"1.2.0-beta\" }} {{ sprig_semverCompare \">=1.0.0-0\" \"1.2.0-beta\" }} {{ sprig_semverCompare \"<1.0.0-rc.10\" \"1.0.0-rc.9\" }} {{ sprig_semverCompare \"<1.0.0-beta\" \"1.0.0-alpha.1\" }} {{ sprig_semverCompare \"1.0.0-alpha\" \"1.0.0-alpha+meta\" }}",
+        Ok("false true true true true"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",
@@ -572,5 +588,31 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
     (
         "{{ sprig_rest 5 }}",
         Err("error calling sprig_rest: Cannot find rest on type int"),
+    ),
+    (
+        "{{ sprig_semver \"1.x\" }}",
+        Err("error calling sprig_semver: invalid semantic version"),
+    ),
+    (
+        "{{ sprig_semver \"1.2.3-01\" }}",
+        Err("error calling sprig_semver: version segment starts with 0"),
+    ),
+    (
+        "{{ sprig_semverCompare \">>1\" \"1.0.0\" }}",
+        Err("error calling sprig_semverCompare: improper constraint: >>1"),
+    ),
+    (
+        "{{ sprig_mustToDate \"2006\" \"x\" }}",
+        Err("error calling sprig_mustToDate: parsing time \"x\" as \"2006\": cannot parse"),
+    ),
+    (
+        "{{ sprig_mustDateModify \"x\" 0 }}",
+        Err("error calling sprig_mustDateModify: time: invalid duration \"x\""),
+    ),
+    (
+        "{{ sprig_dateInZone \"2006\" 0 \"Europe/Paris\" }}",
+        Err(
+            "error calling sprig_dateInZone: time zone \"Europe/Paris\" is not supported; only UTC is",
+        ),
     ),
 ];

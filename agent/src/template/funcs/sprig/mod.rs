@@ -17,6 +17,7 @@ pub(super) mod math;
 pub(super) mod paths;
 pub(super) mod random;
 pub(super) mod regex;
+pub(super) mod semver;
 pub(super) mod strings;
 pub(super) mod system;
 
