@@ -497,6 +497,8 @@ static FUNCS: &[Func] = &[
     ),
     Func::plain("sprig_toDate", Exactly(2), sprig::dates::to_date),
     Func::plain("sprig_mustToDate", Exactly(2), sprig::dates::must_to_date),
+    Func::plain("sprig_urlParse", Exactly(1), sprig::urls::url_parse),
+    Func::plain("sprig_urlJoin", Exactly(1), sprig::urls::url_join),
     Func::plain("sprig_semver", Exactly(1), sprig::semver::semver),
     Func::plain(
         "sprig_semverCompare",

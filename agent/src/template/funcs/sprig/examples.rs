@@ -443,6 +443,18 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_semverCompare \">=1.0.0\" \"1.2.0-beta\" }} {{ sprig_semverCompare \">=1.0.0-0\" \"1.2.0-beta\" }} {{ sprig_semverCompare \"<1.0.0-rc.10\" \"1.0.0-rc.9\" }} {{ sprig_semverCompare \"<1.0.0-beta\" \"1.0.0-alpha.1\" }} {{ sprig_semverCompare \"1.0.0-alpha\" \"1.0.0-alpha+meta\" }}",
         Ok("false true true true true"),
     ),
+    (
+        "{{ sprig_urlParse \"postgres://us%40er:p%3Ass@db.example.com:5432/my%20db?sslmode=disable&x=1#frag%21\" }}\n{{ sprig_urlParse \"mailto:joe@example.com\" }}\n{{ sprig_urlParse \"/just/a/path?q\" }}\n{{ (sprig_urlParse \"https://[::1]:8200/v1/\").hostname }} {{ (sprig_urlParse \"HTTP://Host\").scheme }}",
+        Ok(
+            "map[fragment:frag! host:db.example.com:5432 hostname:db.example.com opaque: path:/my db query:sslmode=disable&x=1 scheme:postgres userinfo:us%40er:p%3Ass]\nmap[fragment: host: hostname: opaque:joe@example.com path: query: scheme:mailto userinfo:]\nmap[fragment: host: hostname: opaque: path:/just/a/path query:q scheme: userinfo:]\n::1 http",
+        ),
+    ),
+    (
+        "{{ sprig_urlJoin (sprig_dict \"scheme\" \"https\" \"host\" \"example.com:8443\" \"path\" \"/a b/c?\" \"query\" \"x=1\" \"fragment\" \"top part\" \"userinfo\" \"me:s3cr@t\") }}\n{{ sprig_urlJoin (sprig_dict \"scheme\" \"mailto\" \"opaque\" \"joe@example.com\") }} {{ sprig_urlJoin (sprig_dict \"path\" \"a:b\") }} {{ sprig_urlJoin (sprig_dict \"host\" \"h\" \"path\" \"rel\") }}\n{{ sprig_urlJoin (sprig_urlParse \"postgres://u:p@db:5432/app?sslmode=require\") }}",
+        Ok(
+            "https://me:s3cr%40t@example.com:8443/a%20b/c%3F?x=1#top%20part\nmailto:joe@example.com ./a:b //h/rel\npostgres://u:p@db:5432/app?sslmode=require",
+        ),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",
@@ -614,5 +626,15 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         Err(
             "error calling sprig_dateInZone: time zone \"Europe/Paris\" is not supported; only UTC is",
         ),
+    ),
+    (
+        "{{ sprig_urlParse \":x\" }}",
+        Err(
+            "error calling sprig_urlParse: unable to parse url: parse \":x\": missing protocol scheme",
+        ),
+    ),
+    (
+        "{{ sprig_urlJoin (sprig_dict \"host\" 1) }}",
+        Err("error calling sprig_urlJoin: interface conversion: interface {} is int, not string"),
     ),
 ];

@@ -20,6 +20,7 @@ pub(super) mod regex;
 pub(super) mod semver;
 pub(super) mod strings;
 pub(super) mod system;
+pub(super) mod urls;
 
 use std::rc::Rc;
 
