@@ -455,6 +455,20 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
             "https://me:s3cr%40t@example.com:8443/a%20b/c%3F?x=1#top%20part\nmailto:joe@example.com ./a:b //h/rel\npostgres://u:p@db:5432/app?sslmode=require",
         ),
     ),
+    (
+        "{{ sprig_snakecase \"FirstName\" }} {{ sprig_snakecase \"HTTPServer\" }} {{ sprig_snakecase \"NoHTTPS\" }} {{ sprig_snakecase \"GO_PATH\" }} {{ sprig_snakecase \"GO PATH\" }} {{ sprig_snakecase \"GO-PATH\" }} {{ sprig_snakecase \"http2xx\" }} {{ sprig_snakecase \"HTTP20xOK\" }} {{ sprig_snakecase \"Duration2m3s\" }} {{ sprig_snakecase \"Bld4Floor3rd\" }} {{ sprig_snakecase \"a.b.c\" }} {{ sprig_snakecase \"  leading and trailing  \" }} {{ sprig_snakecase \"DB_HOST_2\" }} {{ sprig_snakecase \"x\" }}",
+        Ok(
+            "first_name http_server no_https go_path go_path go_path http_2xx http_20x_ok duration_2m3s bld4_floor_3rd a.b.c __leading_and_trailing__ db_host_2 x",
+        ),
+    ),
+    (
+        "{{ sprig_kebabcase \"FirstName\" }} {{ sprig_kebabcase \"HTTPServer\" }} {{ sprig_kebabcase \"some_words here\" }} {{ sprig_kebabcase \"v2Api\" }} {{ sprig_kebabcase \"ABC\" }}",
+        Ok("first-name http-server some-words-here v2-api abc"),
+    ),
+    (
+        "{{ sprig_camelcase \"http_server\" }} {{ sprig_camelcase \"_complex__case_\" }} {{ sprig_camelcase \"some words-here\" }} {{ sprig_camelcase \"no_https\" }} {{ sprig_camelcase \"x\" }} [{{ sprig_camelcase \"__\" }}] [{{ sprig_camelcase \"\" }}]",
+        Ok("HttpServer _Complex_Case_ SomeWordsHere NoHttps X [___] []"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",

@@ -6,6 +6,7 @@
 //! coercions, and Go's reflection vocabulary for errors ([`kind`]), live
 //! here; each family has its own file.
 
+pub(super) mod cases;
 pub(super) mod dates;
 pub(super) mod defaults;
 pub(super) mod dicts;
