@@ -497,6 +497,8 @@ static FUNCS: &[Func] = &[
     ),
     Func::plain("sprig_toDate", Exactly(2), sprig::dates::to_date),
     Func::plain("sprig_mustToDate", Exactly(2), sprig::dates::must_to_date),
+    Func::plain("sprig_bcrypt", Exactly(1), sprig::crypto::bcrypt_hash),
+    Func::plain("sprig_htpasswd", Exactly(2), sprig::crypto::htpasswd),
     Func::plain("sprig_snakecase", Exactly(1), sprig::cases::snakecase),
     Func::plain("sprig_camelcase", Exactly(1), sprig::cases::camelcase),
     Func::plain("sprig_kebabcase", Exactly(1), sprig::cases::kebabcase),

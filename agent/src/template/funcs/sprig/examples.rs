@@ -469,6 +469,16 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_camelcase \"http_server\" }} {{ sprig_camelcase \"_complex__case_\" }} {{ sprig_camelcase \"some words-here\" }} {{ sprig_camelcase \"no_https\" }} {{ sprig_camelcase \"x\" }} [{{ sprig_camelcase \"__\" }}] [{{ sprig_camelcase \"\" }}]",
         Ok("HttpServer _Complex_Case_ SomeWordsHere NoHttps X [___] []"),
     ),
+    (
+        "{{ sprig_bcrypt \"secret\" | len }} {{ sprig_regexMatch \"^\\\\$2a\\\\$10\\\\$[./A-Za-z0-9]{53}$\" (sprig_bcrypt \"secret\") }} {{ sprig_bcrypt (sprig_repeat 73 \"x\") }}",
+        Ok(
+            "60 true failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes",
+        ),
+    ),
+    (
+        "{{ sprig_htpasswd \"ann\" \"pw\" | sprig_regexMatch \"^ann:\\\\$2a\\\\$10\\\\$[./A-Za-z0-9]{53}$\" }} {{ sprig_htpasswd \"a:b\" \"pw\" }}",
+        Ok("true invalid username: a:b"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",

@@ -7,6 +7,7 @@
 //! here; each family has its own file.
 
 pub(super) mod cases;
+pub(super) mod crypto;
 pub(super) mod dates;
 pub(super) mod defaults;
 pub(super) mod dicts;
