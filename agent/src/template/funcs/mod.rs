@@ -499,6 +499,8 @@ static FUNCS: &[Func] = &[
     Func::plain("sprig_mustToDate", Exactly(2), sprig::dates::must_to_date),
     Func::plain("sprig_bcrypt", Exactly(1), sprig::crypto::bcrypt_hash),
     Func::plain("sprig_htpasswd", Exactly(2), sprig::crypto::htpasswd),
+    Func::plain("sprig_encryptAES", Exactly(2), sprig::crypto::encrypt_aes),
+    Func::plain("sprig_decryptAES", Exactly(2), sprig::crypto::decrypt_aes),
     Func::plain("sprig_snakecase", Exactly(1), sprig::cases::snakecase),
     Func::plain("sprig_camelcase", Exactly(1), sprig::cases::camelcase),
     Func::plain("sprig_kebabcase", Exactly(1), sprig::cases::kebabcase),

@@ -479,6 +479,10 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_htpasswd \"ann\" \"pw\" | sprig_regexMatch \"^ann:\\\\$2a\\\\$10\\\\$[./A-Za-z0-9]{53}$\" }} {{ sprig_htpasswd \"a:b\" \"pw\" }}",
         Ok("true invalid username: a:b"),
     ),
+    (
+        "{{ sprig_decryptAES \"my-key\" \"336B0e4Aia384HOVRiS/kUJpUSWQGKAZqNcgMW+XRtQvtwlQhW2dk/GFkTHbaMelMcpSEH0DTucukacQB+cvqw==\" }}|{{ sprig_encryptAES \"k\" \"secret text\" | sprig_decryptAES \"k\" }}|{{ sprig_encryptAES \"k\" \"0123456789abcdef\" | len }}|{{ sprig_encryptAES \"k\" \"\" }}|{{ sprig_decryptAES \"k\" \"\" }}|{{ sprig_encryptAES \"a-very-long-password-longer-than-32-bytes\" \"x\" | sprig_decryptAES \"a-very-long-password-longer-than-32-bytes-cut\" }}",
+        Ok("hello world, more than one block|secret text|64|||x"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",
@@ -660,5 +664,15 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
     (
         "{{ sprig_urlJoin (sprig_dict \"host\" 1) }}",
         Err("error calling sprig_urlJoin: interface conversion: interface {} is int, not string"),
+    ),
+    (
+        "{{ sprig_decryptAES \"k\" \"YWJj\" }}",
+        Err(
+            "error calling sprig_decryptAES: runtime error: slice bounds out of range [:16] with capacity 3",
+        ),
+    ),
+    (
+        "{{ sprig_decryptAES \"k\" \"MDEyMzQ1Njc4OWFiY2RlZjAx\" }}",
+        Err("error calling sprig_decryptAES: crypto/cipher: input not full blocks"),
     ),
 ];
