@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::super::{RenderContext, RenderOptions, Request, Template};
+use super::sprig::examples::SPRIG_EXAMPLES;
 use super::{BY_NAME, FUNCS, VaultFunction, lookup};
 use crate::vault::Secret;
 
@@ -422,7 +423,7 @@ fn fixture() -> RenderContext {
 #[test]
 fn every_function_has_an_example() {
     let mut called = BTreeSet::new();
-    for (text, _) in EXAMPLES {
+    for (text, _) in EXAMPLES.iter().chain(SPRIG_EXAMPLES) {
         let template = Template::parse("example", text, "", "").expect("example parses");
         called.extend(template.functions_called());
     }
@@ -454,7 +455,7 @@ fn every_vault_function_is_in_the_table() {
 #[test]
 fn every_example_renders_as_expected() {
     let mut failures = Vec::new();
-    for (text, expected) in EXAMPLES {
+    for (text, expected) in EXAMPLES.iter().chain(SPRIG_EXAMPLES) {
         let template = Template::parse("example", text, "", "").expect("example parses");
         let mut ctx = fixture();
         let rendered = template
