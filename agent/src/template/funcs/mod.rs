@@ -1,11 +1,13 @@
-//! The functions templates can call: Go's builtins and consul-template's
-//! functions, with consul-template's argument orders.
+//! The functions templates can call: Go's builtins, consul-template's
+//! functions (as OpenBao's Vault Agent vendors them, with their argument
+//! orders) and sprig's under the `sprig_` prefix.
 //!
 //! [`FUNCS`] is the one list of them. The parser accepts exactly its names,
 //! the executor calls what an entry names, and [`calls`](super::calls)
 //! finds the Vault calls by it. Adding a function is an entry here, its
-//! implementation in the file of its family, and an example in `tests.rs`
-//! (a test fails for a name without one).
+//! implementation in the file of its family, an example in `tests.rs` (or
+//! `sprig/examples.rs`) and a case in `tests/data/template-parity/`: a test
+//! fails for a name without either.
 
 mod args;
 mod clock;
