@@ -17,6 +17,7 @@ mod convert;
 mod env;
 mod files;
 mod format;
+mod golayout;
 mod hash;
 mod maps;
 mod math;
