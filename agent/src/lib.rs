@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod duration;
 pub mod lease;
 pub mod metrics;
 pub mod redact;

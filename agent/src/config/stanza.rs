@@ -344,34 +344,8 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut rest = text;
-    let mut total = 0.0_f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(number_len);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return None,
-        };
-        if number.is_empty() || number == "." {
-            return None;
-        }
-        total += number.parse::<f64>().ok()? * scale;
-        rest = tail;
-    }
-    (!text.is_empty()).then(|| Duration::from_secs_f64(total))
+    let ns = crate::duration::parse_go(text, true)?;
+    u64::try_from(ns).ok().map(Duration::from_nanos)
 }
 
 /// Levenshtein distance, to spot typos of key names.

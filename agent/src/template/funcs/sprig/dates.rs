@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
+use crate::duration;
+
 use super::super::super::value::Value;
 use super::super::args::{FnResult, owned, string_arg};
 use super::super::golayout;
@@ -77,7 +79,7 @@ pub(in super::super) fn date_modify<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     let offset = string_arg(&args[0])?;
     let t = time_arg(&args[1]);
     Ok(Value::Int(
-        parse_duration(offset).map_or(t, |ns| t.saturating_add(ns / NANOS_PER_SECOND)),
+        duration::parse_go(offset, false).map_or(t, |ns| t.saturating_add(ns / NANOS_PER_SECOND)),
     ))
 }
 
@@ -85,7 +87,7 @@ pub(in super::super) fn date_modify<'a>(args: &[Value<'a>]) -> FnResult<'a> {
 pub(in super::super) fn must_date_modify<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     let offset = string_arg(&args[0])?;
     let t = time_arg(&args[1]);
-    let ns = parse_duration(offset)
+    let ns = duration::parse_go(offset, false)
         .ok_or_else(|| format!("time: invalid duration {}", go_quoted(offset)))?;
     Ok(Value::Int(t.saturating_add(ns / NANOS_PER_SECOND)))
 }
@@ -93,7 +95,7 @@ pub(in super::super) fn must_date_modify<'a>(args: &[Value<'a>]) -> FnResult<'a>
 /// `ago t`: the time since `t`, to the second.
 pub(in super::super) fn ago<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     let since = now_seconds().saturating_sub(time_arg(&args[0]));
-    Ok(owned(format_duration(
+    Ok(owned(duration::format_go(
         since.saturating_mul(NANOS_PER_SECOND),
     )))
 }
@@ -109,7 +111,7 @@ pub(in super::super) fn duration<'a>(args: &[Value<'a>]) -> FnResult<'a> {
             .unwrap_or(0),
         _ => 0,
     };
-    Ok(owned(format_duration(
+    Ok(owned(duration::format_go(
         seconds.wrapping_mul(NANOS_PER_SECOND),
     )))
 }
@@ -121,7 +123,7 @@ pub(in super::super) fn duration_round<'a>(args: &[Value<'a>]) -> FnResult<'a> {
         Value::Int(i) => *i,
         Value::Str(_) | Value::String(_) => args[0]
             .as_str()
-            .and_then(|s| parse_duration(&s))
+            .and_then(|s| duration::parse_go(&s, false))
             .unwrap_or(0),
         _ => 0,
     };
@@ -173,88 +175,6 @@ fn go_quoted(s: &str) -> String {
     let mut out = String::new();
     super::super::super::print::quote(&mut out, s, false);
     out
-}
-
-/// Go's `time.Duration.String`: `1h2m3.5s`, `1.5s`, `2ms`, `0s`.
-fn format_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".into();
-    }
-    let sign = if ns < 0 { "-" } else { "" };
-    let u = ns.unsigned_abs();
-    if u < NANOS_PER_SECOND as u64 {
-        let (unit, scale) = match u {
-            0..1_000 => ("ns", 1),
-            1_000..1_000_000 => ("µs", 1_000),
-            _ => ("ms", 1_000_000),
-        };
-        return format!("{sign}{}{unit}", fraction(u, scale));
-    }
-    let seconds = fraction(u % 60_000_000_000, NANOS_PER_SECOND as u64);
-    let minutes_total = u / 60_000_000_000;
-    let (hours, minutes) = (minutes_total / 60, minutes_total % 60);
-    match (hours, minutes) {
-        (0, 0) => format!("{sign}{seconds}s"),
-        (0, m) => format!("{sign}{m}m{seconds}s"),
-        (h, m) => format!("{sign}{h}h{m}m{seconds}s"),
-    }
-}
-
-/// `v / scale` with its fraction's trailing zeros dropped.
-fn fraction(v: u64, scale: u64) -> String {
-    let (whole, rest) = (v / scale, v % scale);
-    if rest == 0 {
-        return whole.to_string();
-    }
-    let width = scale.to_string().len() - 1;
-    let digits = format!("{rest:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
-/// Go's `time.ParseDuration` in nanoseconds: `1h30m`, `-1.5h`, `300ms`.
-fn parse_duration(s: &str) -> Option<i64> {
-    let (negative, mut rest) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_len];
-        if number.is_empty() || number == "." {
-            return None;
-        }
-        let value: f64 = number.parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale: f64 = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    if total > i64::MAX as f64 {
-        return None;
-    }
-    let ns = total.round() as i64;
-    Some(if negative { -ns } else { ns })
 }
 
 /// Go's `Time.Format` of a time in Unix seconds. Go formats any year; the
