@@ -9,12 +9,12 @@ use super::keys::{
     AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
     CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
     CONFIGMAP, CONTAINERS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
-    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT_TOKEN,
-    KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL,
-    NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY,
-    PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
-    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP,
-    RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT,
+    INJECT_TOKEN, KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT,
+    LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE,
+    PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL,
+    REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
+    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
     SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
     SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
     TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
@@ -36,6 +36,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     check_bounds(map, &a)?;
+    a.all_agree()?;
     let mut warnings = Vec::new();
 
     let Secrets {
@@ -136,12 +137,18 @@ fn non_empty_owned(a: &Annotations<'_>, key: Key) -> Option<String> {
 /// must leave room for the status annotation the patch sets.
 fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<()> {
     // The patch sets agent-inject-status, and the patched pod must still be
-    // one the API server stores.
+    // one the API server stores. One limit counts every prefix.
     let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let status_len = STATUS.to_string().len();
-    let patched = bytes - a.get(STATUS).map_or(0, |e| e.key.len() + e.value.len())
-        + status_len
-        + STATUS_INJECTED.len();
+    let replaced: usize = a
+        .written(STATUS)
+        .map(|(_, e)| e.key.len() + e.value.len())
+        .sum();
+    let set: usize = a
+        .keys_to_set(STATUS, INJECT)
+        .iter()
+        .map(|k| k.len() + STATUS_INJECTED.len())
+        .sum();
+    let patched = bytes - replaced + set;
     if patched > MAX_ANNOTATION_BYTES {
         return Err(Denial::new(
             "metadata.annotations",
@@ -278,28 +285,26 @@ fn secrets(
             } else {
                 raw.to_lowercase()
             };
-            let path = per(SECRET).map_or("", |e| e.value).trim().to_owned();
-            let template = match (per(TEMPLATE), per(TEMPLATE_FILE)) {
-                (Some(text), _) if text.value.len() > MAX_TEMPLATE_BYTES => {
+            let path_entry = per(SECRET);
+            let path = path_entry.map_or("", |e| e.value).trim().to_owned();
+            let (template, annotation) = match (per(TEMPLATE), per(TEMPLATE_FILE), path_entry) {
+                (Some(text), _, _) if text.value.len() > MAX_TEMPLATE_BYTES => {
                     return Err(text.deny(format!(
                         "{} bytes of template, over the limit of {MAX_TEMPLATE_BYTES}",
                         text.value.len()
                     )));
                 }
-                (Some(text), _) if !text.value.trim().is_empty() => {
-                    TemplateText::Inline(text.value.to_owned())
+                (Some(text), _, _) if !text.value.trim().is_empty() => {
+                    (TemplateText::Inline(text.value.to_owned()), text.key)
                 }
-                (_, Some(file)) if !file.value.trim().is_empty() => {
-                    TemplateText::File(file.value.to_owned())
+                (_, Some(file), _) if !file.value.trim().is_empty() => {
+                    (TemplateText::File(file.value.to_owned()), file.key)
                 }
-                _ if path.is_empty() => {
-                    return Err(Denial::new(SECRET.key(&raw), "empty Vault path"));
+                (_, _, Some(entry)) if !path.is_empty() => {
+                    entry.check(|_| values::default_template_path(&path))?;
+                    (default_template.text(), entry.key)
                 }
-                _ => {
-                    values::default_template_path(&path)
-                        .map_err(|reason| Denial::new(SECRET.key(&raw), reason))?;
-                    default_template.text()
-                }
+                _ => return Err(Denial::new(SECRET.key(&raw), "empty Vault path")),
             };
             let mount_path = match per(SECRET_VOLUME_PATH_OF) {
                 Some(entry) => entry.check(values::mount_path)?,
@@ -332,6 +337,7 @@ fn secrets(
                 .map(|e| e.check(values::reload))
                 .transpose()?;
             Ok(Secret {
+                annotation: annotation.to_owned(),
                 left_delimiter: delimiter(LEFT_DELIM, "{{")?,
                 right_delimiter: delimiter(RIGHT_DELIM, "}}")?,
                 raw_name: raw,
@@ -375,7 +381,7 @@ fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> 
     let mut written: BTreeMap<String, &str> = BTreeMap::new();
     for secret in secrets {
         let destination = secret.destination();
-        let key = || SECRET.key(&secret.raw_name);
+        let key = || &secret.annotation;
         if token_sink.as_ref() == Some(&destination) {
             return Err(Denial::new(
                 key(),

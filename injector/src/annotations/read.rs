@@ -1,6 +1,11 @@
 //! Reading a pod's annotations by [`Key`] and [`Family`]: every read goes
 //! through [`Annotations`], so where a key may be written is decided here
 //! and nowhere else.
+//!
+//! A key declared under `vault.hashicorp.com/` is also read under
+//! `openbao.org/`, the prefix of OpenBao's fork of vault-k8s. A pod may
+//! write a setting under both only with one value ([`Annotations::agree`]);
+//! an [`Entry`] keeps the key as the pod wrote it, so messages name that.
 
 use std::collections::BTreeMap;
 
@@ -41,14 +46,36 @@ impl<'a> Annotations<'a> {
         Self { map }
     }
 
-    /// The annotation `key`.
+    /// The annotation `key`, in the first spelling of its prefix the pod
+    /// wrote it with.
     pub fn get(&self, key: Key) -> Option<Entry<'a>> {
-        self.lookup(key.prefix, key.name, "")
+        self.written(key).next().map(|(_, entry)| entry)
     }
 
     /// The member of `family` for `suffix`, e.g. the secret `db`.
     pub fn member(&self, family: Family, suffix: &str) -> Option<Entry<'a>> {
-        self.lookup(family.prefix, family.stem, suffix)
+        self.spellings(family.prefix, family.stem, suffix)
+            .next()
+            .map(|(_, entry)| entry)
+    }
+
+    /// The annotation `key` in every spelling of its prefix the pod wrote it
+    /// with, the declared one first.
+    pub fn written(&self, key: Key) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a> {
+        self.spellings(key.prefix, key.name, "")
+    }
+
+    fn spellings<'s>(
+        &self,
+        prefix: Prefix,
+        name: &'s str,
+        suffix: &'s str,
+    ) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a, 's> {
+        let this = *self;
+        prefix
+            .spellings()
+            .iter()
+            .filter_map(move |&p| Some((p, this.lookup(p, name, suffix)?)))
     }
 
     fn lookup(&self, prefix: Prefix, name: &str, suffix: &str) -> Option<Entry<'a>> {
@@ -58,7 +85,45 @@ impl<'a> Annotations<'a> {
             .map(|(key, value)| Entry { key, value })
     }
 
-    /// Every annotation under our prefixes, with its prefix and the name after it.
+    /// Denies `key` when the pod wrote it under two spellings of its prefix
+    /// with different values, naming both.
+    pub fn agree(&self, key: Key) -> Result<()> {
+        let mut written = self.written(key).map(|(_, entry)| entry);
+        match (written.next(), written.next()) {
+            (Some(first), Some(second)) => same_value(first, second),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Self::agree`] for every annotation under our prefixes, families included.
+    pub fn all_agree(&self) -> Result<()> {
+        for (prefix, name, alias) in self.ours() {
+            if prefix == prefix.canonical() {
+                continue;
+            }
+            if let Some(declared) = self.lookup(prefix.canonical(), name, "") {
+                same_value(declared, alias)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys a patch sets `key` under: every spelling the pod wrote it
+    /// with or, when it wrote none, the spelling it wrote `like` with, so a
+    /// pod written for OpenBao's injector gets an annotation it reads.
+    pub fn keys_to_set(&self, key: Key, like: Key) -> Vec<String> {
+        let written: Vec<String> = self
+            .written(key)
+            .map(|(_, entry)| entry.key.to_owned())
+            .collect();
+        if !written.is_empty() {
+            return written;
+        }
+        let prefix = self.written(like).next().map_or(key.prefix, |(p, _)| p);
+        vec![key.spelled(prefix).to_string()]
+    }
+
+    /// Every annotation under our prefixes, with its prefix as written and the name after it.
     pub fn ours(&self) -> impl Iterator<Item = (Prefix, &'a str, Entry<'a>)> + use<'a> {
         self.map.iter().filter_map(|(key, value)| {
             let (prefix, name) = Prefix::split(key)?;
@@ -111,4 +176,17 @@ impl<'a> Annotations<'a> {
     pub fn id(&self, key: Key, default: i64) -> Result<i64> {
         self.get(key).map_or(Ok(default), |e| e.check(values::id))
     }
+}
+
+/// Denies two spellings of one annotation with different values. The
+/// values are left out: a template's text would drown the message.
+fn same_value(first: Entry<'_>, second: Entry<'_>) -> Result<()> {
+    if first.value == second.value {
+        return Ok(());
+    }
+    Err(first.deny(format!(
+        "{} gives another value; keyhole reads both as one setting, so write it once or \
+         give both the same value",
+        second.key
+    )))
 }
