@@ -94,13 +94,29 @@ pub fn mutate_pod(
     if let Some(reason) = skip_reason(&metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
-    let pod =
-        Pod::from_k8s(pod).map_err(|e| Denial::new(INJECT, format!("cannot read the pod: {e}")))?;
+    let pod = Pod::from_k8s(pod).map_err(|e| {
+        let denial = Denial::new(INJECT, format!("cannot read the pod: {e}"));
+        as_written(pod.metadata.annotations.as_ref(), denial)
+    })?;
     mutate(&pod, namespace, settings)
 }
 
-/// Decides whether `pod` (created in `namespace`) gets the agent and builds the patch.
+/// Decides whether `pod` (created in `namespace`) gets the agent and builds
+/// the patch. A denial names its annotation as the pod spells it.
 pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
+    build(pod, namespace, settings)
+        .map_err(|denial| as_written(pod.metadata.annotations.as_ref(), denial))
+}
+
+/// `denial` naming its annotation as a pod with `annotations` spells it.
+pub fn as_written(annotations: Option<&BTreeMap<String, String>>, denial: Denial) -> Denial {
+    match annotations {
+        Some(map) => Annotations::new(map).as_written(denial),
+        None => denial,
+    }
+}
+
+fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
     if let Some(reason) = skip_reason(&pod.metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
@@ -129,8 +145,12 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
     }
     let mut warnings = spec.warnings.clone();
     if let Some(configmap) = &spec.configmap {
+        let key = match &pod.metadata.annotations {
+            Some(map) => Annotations::new(map).spell(&CONFIGMAP.to_string()),
+            None => CONFIGMAP.to_string(),
+        };
         warnings.push(format!(
-            "{CONFIGMAP}: the injector does not check the Vault address, TLS settings or \
+            "{key}: the injector does not check the Vault address, TLS settings or \
              paths in ConfigMap {configmap:?}"
         ));
     }
@@ -453,7 +473,7 @@ impl<'a> Builder<'a> {
 
         match self.pod.metadata.annotations.as_ref() {
             Some(map) => {
-                for key in Annotations::new(map).keys_to_set(STATUS, INJECT) {
+                for key in Annotations::new(map).keys_to_set(STATUS) {
                     let path = pointer(&["metadata", "annotations", &key]);
                     let value = STATUS_INJECTED.into();
                     if map.contains_key(&key) {

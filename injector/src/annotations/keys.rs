@@ -381,6 +381,20 @@ mod tests {
     }
 
     #[test]
+    fn openbao_keys_are_vault_keys_spelled_another_way() {
+        let (prefix, name) = Prefix::split("openbao.org/agent-inject").expect("ours");
+        assert_eq!(prefix, Prefix::OpenBao);
+        assert!(INJECT.is(prefix, name));
+        assert_eq!(
+            INJECT.spelled(prefix).to_string(),
+            "openbao.org/agent-inject"
+        );
+        let (prefix, name) = Prefix::split("openbao.org/agent-inject-secret-db").expect("ours");
+        assert_eq!(SECRET.suffix(prefix, name), Some("db"));
+        assert!(!NATIVE_SIDECAR.is(Prefix::OpenBao, "native-sidecar"));
+    }
+
+    #[test]
     fn each_key_is_declared_once() {
         for (i, key) in KNOWN.iter().enumerate() {
             assert!(!KNOWN[i + 1..].contains(key), "{key} twice in KNOWN");

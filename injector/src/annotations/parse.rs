@@ -9,12 +9,12 @@ use super::keys::{
     AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
     CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
     CONFIGMAP, CONTAINERS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
-    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT,
-    INJECT_TOKEN, KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT,
-    LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE,
-    PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL,
-    REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
-    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT_TOKEN,
+    KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL,
+    NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY,
+    PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
+    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP,
+    RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
     SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
     SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
     TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
@@ -143,18 +143,16 @@ fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<(
         .written(STATUS)
         .map(|(_, e)| e.key.len() + e.value.len())
         .sum();
-    let set: usize = a
-        .keys_to_set(STATUS, INJECT)
-        .iter()
-        .map(|k| k.len() + STATUS_INJECTED.len())
-        .sum();
+    let status = a.keys_to_set(STATUS);
+    let set: usize = status.iter().map(|k| k.len() + STATUS_INJECTED.len()).sum();
     let patched = bytes - replaced + set;
     if patched > MAX_ANNOTATION_BYTES {
         return Err(Denial::new(
             "metadata.annotations",
             format!(
-                "{patched} bytes of annotations once {STATUS} is set, over the limit of \
-                 {MAX_ANNOTATION_BYTES}"
+                "{patched} bytes of annotations once {} is set, over the limit of \
+                 {MAX_ANNOTATION_BYTES}",
+                status.join(" and ")
             ),
         ));
     }
@@ -439,7 +437,7 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             if !is_secret(raw) {
                 warnings.push(format!(
                     "{key}: ignored: no secret {raw:?} ({})",
-                    SECRET.key(raw)
+                    a.spell(&SECRET.key(raw))
                 ));
             }
             continue;
@@ -494,11 +492,12 @@ fn auth(
         .filter(|(param, _)| !param.is_empty())
         .map(|(param, e)| (param.replace('-', "_"), e.value.to_owned()))
         .collect();
-    let mut role = non_empty_owned(a, ROLE);
+    let mut role = a.non_empty(ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
-    if !needs_role && role.take().is_some() {
+    if !needs_role && let Some(ignored) = role.take() {
         warnings.push(format!(
-            "{ROLE}: ignored: the {kind} auth method takes no role"
+            "{}: ignored: the {kind} auth method takes no role",
+            ignored.key
         ));
     }
     if needs_role && role.is_none() && !config.contains_key("role") && !own_config {
@@ -538,7 +537,7 @@ fn auth(
         )?,
         kind,
         path: path.to_owned(),
-        role,
+        role: role.map(|e| e.value.to_owned()),
         config,
         exit_on_err: a.bool(AUTO_AUTH_EXIT_ON_ERR, false)?,
     })

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::{Family, Key, Prefix};
+use super::keys::{Family, INJECT, Key, Prefix};
 use super::values::{self, Checked};
 use crate::denial::{Denial, Result};
 
@@ -109,18 +109,49 @@ impl<'a> Annotations<'a> {
     }
 
     /// The keys a patch sets `key` under: every spelling the pod wrote it
-    /// with or, when it wrote none, the spelling it wrote `like` with, so a
-    /// pod written for OpenBao's injector gets an annotation it reads.
-    pub fn keys_to_set(&self, key: Key, like: Key) -> Vec<String> {
+    /// with or, when it wrote none, the spelling of the prefix it asked for
+    /// injection with, so a pod written for OpenBao's injector gets an
+    /// annotation that injector reads.
+    pub fn keys_to_set(&self, key: Key) -> Vec<String> {
         let written: Vec<String> = self
             .written(key)
             .map(|(_, entry)| entry.key.to_owned())
             .collect();
-        if !written.is_empty() {
-            return written;
+        if written.is_empty() {
+            vec![key.spelled(self.asked_with()).to_string()]
+        } else {
+            written
         }
-        let prefix = self.written(like).next().map_or(key.prefix, |(p, _)| p);
-        vec![key.spelled(prefix).to_string()]
+    }
+
+    /// `denial` naming its annotation as the pod spells it ([`Self::spell`]).
+    pub fn as_written(&self, denial: Denial) -> Denial {
+        Denial {
+            annotation: self.spell(&denial.annotation),
+            ..denial
+        }
+    }
+
+    /// The full key `key` as the pod spells it: under `openbao.org/` when
+    /// the pod wrote it so or, for a key it did not write (a missing role, a
+    /// family), when it asked for injection so. Other text is returned as is.
+    pub fn spell(&self, key: &str) -> String {
+        match Prefix::split(key) {
+            Some((Prefix::Vault, name)) if !self.map.contains_key(key) => {
+                match self.lookup(Prefix::OpenBao, name, "") {
+                    Some(entry) => entry.key.to_owned(),
+                    None => format!("{}{name}", self.asked_with().as_str()),
+                }
+            }
+            _ => key.to_owned(),
+        }
+    }
+
+    /// The prefix of the `agent-inject` the pod wrote first.
+    fn asked_with(&self) -> Prefix {
+        self.written(INJECT)
+            .next()
+            .map_or(INJECT.prefix, |(p, _)| p)
     }
 
     /// Every annotation under our prefixes, with its prefix as written and the name after it.
