@@ -162,7 +162,8 @@ impl<'a> Annotations<'a> {
         })
     }
 
-    /// The members of `family`, by suffix.
+    /// The members of `family`, by suffix; a member written under two
+    /// spellings of the prefix comes once for each.
     pub fn members(&self, family: Family) -> impl Iterator<Item = (&'a str, Entry<'a>)> + use<'a> {
         self.ours()
             .filter_map(move |(prefix, name, entry)| Some((family.suffix(prefix, name)?, entry)))
