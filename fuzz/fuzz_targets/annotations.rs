@@ -123,6 +123,8 @@ impl Pick {
 #[derive(Arbitrary, Debug)]
 enum Key {
     Vault(u8),
+    /// A known key under `openbao.org/`, which reads as `vault.hashicorp.com/`.
+    OpenBao(u8),
     VaultSuffixed(u8, Pick),
     NativeSidecar,
     ReloadSignal(Pick),
@@ -136,6 +138,12 @@ impl Key {
                 let unknown = UNKNOWN.iter().map(|name| format!("{VAULT_PREFIX}{name}"));
                 pick(KNOWN.iter().map(ToString::to_string).chain(unknown), *i)
             }
+            Key::OpenBao(i) => pick(
+                KNOWN
+                    .iter()
+                    .map(|key| key.spelled(Prefix::OpenBao).to_string()),
+                *i,
+            ),
             Key::VaultSuffixed(i, name) => {
                 let name = name.get(NAMES);
                 let families = SECRET_FAMILIES
@@ -553,9 +561,14 @@ fuzz_target!(init: report_stack_overflows(), |input: Input| {
                 "duplicate names in {lists:?} after the patch: {doc:#}"
             );
         }
-        assert_eq!(
-            doc["metadata"]["annotations"][STATUS.to_string().as_str()],
-            STATUS_INJECTED
+        // The status is set under the pod's own spelling of the prefix.
+        let statuses: Vec<&Value> = [Prefix::Vault, Prefix::OpenBao]
+            .into_iter()
+            .filter_map(|p| doc["metadata"]["annotations"].get(STATUS.spelled(p).to_string()))
+            .collect();
+        assert!(
+            !statuses.is_empty() && statuses.iter().all(|v| *v == STATUS_INJECTED),
+            "status after the patch: {statuses:?}"
         );
         // The API server refuses larger annotations after the webhooks ran.
         let patched_bytes = doc["metadata"]["annotations"]

@@ -66,9 +66,9 @@ pub enum Outcome {
 /// Why a pod is left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
-    /// `vault.hashicorp.com/agent-inject` is absent or false.
+    /// `vault.hashicorp.com/agent-inject` (or `openbao.org/agent-inject`) is absent or false.
     NotRequested,
-    /// `vault.hashicorp.com/agent-inject-status` says the agent is already there.
+    /// `vault.hashicorp.com/agent-inject-status` (or `openbao.org/…`) says the agent is already there.
     AlreadyInjected,
     /// The namespace is `kube-system`/`kube-public` or denied by the settings.
     NamespaceDenied(String),
@@ -94,13 +94,29 @@ pub fn mutate_pod(
     if let Some(reason) = skip_reason(&metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
-    let pod =
-        Pod::from_k8s(pod).map_err(|e| Denial::new(INJECT, format!("cannot read the pod: {e}")))?;
+    let pod = Pod::from_k8s(pod).map_err(|e| {
+        let denial = Denial::new(INJECT, format!("cannot read the pod: {e}"));
+        as_written(pod.metadata.annotations.as_ref(), denial)
+    })?;
     mutate(&pod, namespace, settings)
 }
 
-/// Decides whether `pod` (created in `namespace`) gets the agent and builds the patch.
+/// Decides whether `pod` (created in `namespace`) gets the agent and builds
+/// the patch. A denial names its annotation as the pod spells it.
 pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
+    build(pod, namespace, settings)
+        .map_err(|denial| as_written(pod.metadata.annotations.as_ref(), denial))
+}
+
+/// `denial` naming its annotation as a pod with `annotations` spells it.
+pub fn as_written(annotations: Option<&BTreeMap<String, String>>, denial: Denial) -> Denial {
+    match annotations {
+        Some(map) => Annotations::new(map).as_written(denial),
+        None => denial,
+    }
+}
+
+fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
     if let Some(reason) = skip_reason(&pod.metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
     }
@@ -129,8 +145,12 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
     }
     let mut warnings = spec.warnings.clone();
     if let Some(configmap) = &spec.configmap {
+        let key = match &pod.metadata.annotations {
+            Some(map) => Annotations::new(map).spell(&CONFIGMAP.to_string()),
+            None => CONFIGMAP.to_string(),
+        };
         warnings.push(format!(
-            "{CONFIGMAP}: the injector does not check the Vault address, TLS settings or \
+            "{key}: the injector does not check the Vault address, TLS settings or \
              paths in ConfigMap {configmap:?}"
         ));
     }
@@ -184,17 +204,19 @@ pub fn skip_reason(
     if denied {
         return Ok(Some(SkipReason::NamespaceDenied(namespace.to_owned())));
     }
-    let annotations = metadata.annotations.as_ref().map(Annotations::new);
-    let inject = match &annotations {
-        Some(a) => a.bool(INJECT, false)?,
-        None => false,
+    let Some(a) = metadata.annotations.as_ref().map(Annotations::new) else {
+        return Ok(Some(SkipReason::NotRequested));
     };
-    if !inject {
+    // The prefixes must agree before either decides; the rest of the
+    // annotations are only checked for pods that get the agent.
+    a.agree(INJECT)?;
+    if !a.bool(INJECT, false)? {
         return Ok(Some(SkipReason::NotRequested));
     }
     // Only "injected" stops a mutation; any other status (vault-k8s uses
     // "update") asks for a fresh one.
-    if annotations.and_then(|a| a.get(STATUS)).map(|e| e.value) == Some(STATUS_INJECTED) {
+    a.agree(STATUS)?;
+    if a.get(STATUS).map(|e| e.value) == Some(STATUS_INJECTED) {
         return Ok(Some(SkipReason::AlreadyInjected));
     }
     Ok(None)
@@ -449,21 +471,22 @@ impl<'a> Builder<'a> {
             self.add(pointer(&["spec", "shareProcessNamespace"]), share.into());
         }
 
-        // The patch writes the key itself, so it looks for it as written.
-        let key = STATUS.to_string();
-        let status = pointer(&["metadata", "annotations", &key]);
-        let annotations = self.pod.metadata.annotations.as_ref();
-        match annotations {
-            Some(a) if a.contains_key(&key) => {
-                self.ops.push(PatchOperation::Replace(ReplaceOperation {
-                    path: status,
-                    value: STATUS_INJECTED.into(),
-                }))
+        match self.pod.metadata.annotations.as_ref() {
+            Some(map) => {
+                for key in Annotations::new(map).keys_to_set(STATUS) {
+                    let path = pointer(&["metadata", "annotations", &key]);
+                    let value = STATUS_INJECTED.into();
+                    if map.contains_key(&key) {
+                        self.ops
+                            .push(PatchOperation::Replace(ReplaceOperation { path, value }));
+                    } else {
+                        self.add(path, value);
+                    }
+                }
             }
-            Some(_) => self.add(status, STATUS_INJECTED.into()),
             None => self.add(
                 pointer(&["metadata", "annotations"]),
-                json!({ key: STATUS_INJECTED }),
+                json!({ STATUS.to_string(): STATUS_INJECTED }),
             ),
         }
         self.ops

@@ -6,7 +6,6 @@
 use keyhole_agent::template::Template;
 
 use crate::agent_config::template_contents;
-use crate::annotations::keys::{SECRET, TEMPLATE, TEMPLATE_FILE};
 use crate::annotations::spec::{Secret, TemplateText};
 use crate::denial::Denial;
 
@@ -32,12 +31,7 @@ pub enum Body<'a> {
 
 /// Parses the template that `secret` renders, as the agent will run it.
 pub fn parse(secret: &Secret) -> Result<Parsed<'_>, Denial> {
-    let family = match secret.template {
-        TemplateText::DefaultMap | TemplateText::DefaultJson => SECRET,
-        TemplateText::Inline(_) => TEMPLATE,
-        TemplateText::File(_) => TEMPLATE_FILE,
-    };
-    let annotation = family.key(&secret.raw_name);
+    let annotation = secret.annotation.clone();
     let body = match (&secret.template, template_contents(secret)) {
         (TemplateText::File(file), _) => Body::File(file),
         (_, text) => Template::parse(

@@ -244,7 +244,10 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
     let pod: Pod = match serde_json::from_str(object.get()) {
         Ok(pod) => pod,
         Err(err) => {
-            let denial = Denial::new(INJECT, format!("cannot read the pod: {err}"));
+            let denial = patch::as_written(
+                head.metadata.annotations.as_ref(),
+                Denial::new(INJECT, format!("cannot read the pod: {err}")),
+            );
             return deny(namespace, head.name(), allowed, denial);
         }
     };

@@ -5,8 +5,9 @@ mod common;
 
 use common::{
     agent_config, annotations_json, container, denial, inject, mk_pod, mk_pod_from, mutate,
-    settings,
+    openbao_pod, settings,
 };
+use k8s_openapi::api::core::v1::Pod;
 use keyhole_agent::template::Template;
 use keyhole_injector::limits::{
     MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_PATCH_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS,
@@ -22,6 +23,8 @@ const ROLE: (&str, &str) = ("vault.hashicorp.com/role", "app");
 /// How a pod with over [`MAX_ANNOTATION_BYTES`] of annotations is denied.
 const TOO_MUCH_ANNOTATION: &str = "vault.hashicorp.com/agent-inject: cannot read the pod: \
      metadata.annotations: over the limit of 262144 bytes";
+/// An annotation that is not ours, to fill a pod up to a limit.
+const PADDING: &str = "example.com/padding";
 const DB: (&str, &str) = (
     "vault.hashicorp.com/agent-inject-secret-db",
     "secret/data/db",
@@ -37,14 +40,14 @@ fn team_a_only() -> Settings {
     }
 }
 
-fn denial_with(pod: &k8s_openapi::api::core::v1::Pod, settings: &Settings) -> String {
+fn denial_with(pod: &Pod, settings: &Settings) -> String {
     match mutate_pod(pod, "apps", settings) {
         Err(denial) => denial.to_string(),
         Ok(outcome) => panic!("expected a denial, got {outcome:?}"),
     }
 }
 
-fn warnings_with(pod: &k8s_openapi::api::core::v1::Pod, settings: &Settings) -> Vec<String> {
+fn warnings_with(pod: &Pod, settings: &Settings) -> Vec<String> {
     match mutate_pod(pod, "apps", settings).expect("admitted") {
         Outcome::Patch { warnings, .. } => warnings,
         Outcome::Skip(reason) => panic!("skipped: {reason}"),
@@ -509,28 +512,50 @@ fn annotations_keyhole_ignores_may_hold_newlines() {
 
 #[test]
 fn a_pod_at_the_annotation_limit_leaves_room_for_the_status() {
-    let mut annotations = vec![INJECT, ROLE, DB];
-    let used: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let key = "example.com/padding";
-    let padding = "x".repeat(MAX_ANNOTATION_BYTES - used - key.len());
-    annotations.push((key, padding.as_str()));
+    at_the_annotation_limit(Pod::clone, "vault.hashicorp.com/agent-inject-status");
+    // A pod written for OpenBao gets the shorter openbao.org/ status key,
+    // and its padding is as much longer.
+    at_the_annotation_limit(openbao_pod, "openbao.org/agent-inject-status");
+}
+
+/// A pod `spelled` one way, `status` bytes short of the limit, is denied;
+/// one with room for `status` fits exactly.
+fn at_the_annotation_limit(spelled: fn(&Pod) -> Pod, status: &str) {
+    let pod_with = |padding: &str| {
+        let mut annotations = vec![INJECT, ROLE, DB];
+        annotations.push((PADDING, padding));
+        spelled(&mk_pod(&annotations))
+    };
+    let empty = pod_with("");
+    let used: usize = empty
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    let padding = "x".repeat(MAX_ANNOTATION_BYTES - used);
     assert_eq!(
-        denial(&mk_pod(&annotations)),
+        denial_with(&pod_with(&padding), &settings()),
         format!(
-            "metadata.annotations: {} bytes of annotations once \
-             vault.hashicorp.com/agent-inject-status is set, over the limit of \
-             {MAX_ANNOTATION_BYTES}",
-            MAX_ANNOTATION_BYTES + "vault.hashicorp.com/agent-inject-status".len() + 8
+            "metadata.annotations: {} bytes of annotations once {status} is set, over the \
+             limit of {MAX_ANNOTATION_BYTES}",
+            MAX_ANNOTATION_BYTES + status.len() + "injected".len()
         )
     );
     // With room for it, the patched pod's annotations fit.
-    let shorter = "x".repeat(padding.len() - 47);
-    annotations.pop();
-    annotations.push((key, shorter.as_str()));
-    let (_, mutated) = mutate(&mk_pod(&annotations), &settings());
-    let bytes: usize = mutated["metadata"]["annotations"]
+    let shorter = &padding[status.len() + "injected".len()..];
+    let Ok(Outcome::Patch { patch, .. }) = mutate_pod(&pod_with(shorter), "apps", &settings())
+    else {
+        panic!("denied or skipped");
+    };
+    let mut mutated = serde_json::to_value(pod_with(shorter)).expect("pod to JSON");
+    json_patch::patch(&mut mutated, &patch).expect("patch applies");
+    let annotations = mutated["metadata"]["annotations"]
         .as_object()
-        .expect("annotations")
+        .expect("annotations");
+    assert_eq!(annotations[status], "injected");
+    let bytes: usize = annotations
         .iter()
         .map(|(k, v)| k.len() + v.as_str().expect("string").len())
         .sum();

@@ -3,9 +3,10 @@
 mod common;
 
 use common::{
-    agent_config, assert_valid, container, denial, inject, mk_pod, mk_pod_from, mutate, settings,
+    agent_config, assert_valid, container, denial, inject, mk_pod, mk_pod_from, mutate, outcome,
+    settings,
 };
-use keyhole_injector::patch::{Outcome, SkipReason, mutate_pod};
+use keyhole_injector::patch::{Outcome, SkipReason};
 use keyhole_injector::settings::Settings;
 use serde_json::{Value, json};
 
@@ -692,7 +693,7 @@ fn an_injected_pod_is_left_alone() {
     let (_, injected) = mutate(&mk_pod(&inject(&[])), &settings);
     let injected = mk_pod_from(injected);
     assert_eq!(
-        mutate_pod(&injected, "apps", &settings),
+        outcome(&injected, "apps", &settings),
         Ok(Outcome::Skip(SkipReason::AlreadyInjected))
     );
 }
@@ -720,7 +721,7 @@ fn update_status_on_an_injected_pod_is_denied() {
     injected["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"] =
         "update".into();
     assert_eq!(
-        mutate_pod(&mk_pod_from(injected), "apps", &settings).map_err(|d| d.to_string()),
+        outcome(&mk_pod_from(injected), "apps", &settings).map_err(|d| d.to_string()),
         Err("vault.hashicorp.com/agent-inject-status: the pod already has a container named \"vault-agent\"".to_owned())
     );
 }
@@ -734,17 +735,17 @@ fn skips_pods_that_do_not_ask_and_system_namespaces() {
     };
     let not_asked = mk_pod(&[("vault.hashicorp.com/agent-inject", "false")]);
     assert_eq!(
-        mutate_pod(&not_asked, "apps", &settings),
+        outcome(&not_asked, "apps", &settings),
         Ok(Outcome::Skip(SkipReason::NotRequested))
     );
     assert_eq!(
-        mutate_pod(&mk_pod(&[]), "apps", &settings),
+        outcome(&mk_pod(&[]), "apps", &settings),
         Ok(Outcome::Skip(SkipReason::NotRequested))
     );
     let asked = mk_pod(&inject(&[]));
     for namespace in ["kube-system", "kube-public", "web", "other"] {
         assert_eq!(
-            mutate_pod(&asked, namespace, &settings),
+            outcome(&asked, namespace, &settings),
             Ok(Outcome::Skip(SkipReason::NamespaceDenied(
                 namespace.to_owned()
             )))
@@ -763,7 +764,7 @@ fn unknown_annotations_are_warnings() {
         ("vault.hashicorp.com/agent-inject-file-other", "x.txt"),
         ("keyhole.dev/native-sidecars", "true"),
     ]));
-    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+    let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings()) else {
         panic!("expected a patch");
     };
     assert_eq!(
@@ -911,7 +912,7 @@ fn missing_role_and_address_are_denied() {
         ..settings()
     };
     assert_eq!(
-        mutate_pod(&mk_pod(&inject(&[])), "apps", &no_address).map_err(|d| d.to_string()),
+        outcome(&mk_pod(&inject(&[])), "apps", &no_address).map_err(|d| d.to_string()),
         Err("vault.hashicorp.com/service: no Vault address: set this annotation or the injector's --vault-addr".to_owned())
     );
 }
@@ -948,7 +949,7 @@ fn auth_methods_without_their_file_are_denied() {
         ),
         ("vault.hashicorp.com/agent-extra-secret", "approle"),
     ]));
-    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+    let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings()) else {
         panic!("expected a patch");
     };
     assert_eq!(

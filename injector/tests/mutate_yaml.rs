@@ -189,3 +189,40 @@ fn a_template_typo_fails_before_merge() {
         "Pod/app: vault.hashicorp.com/agent-inject-template-db: db:1:79: unrecognized character in action: '}'"
     );
 }
+
+#[test]
+fn manifests_written_for_openbao_get_the_same_mutation() {
+    let vault = fixture("workloads.yaml");
+    let openbao = vault.replace("vault.hashicorp.com/", "openbao.org/");
+    let out = mutate_documents(&openbao, &settings()).expect("mutates");
+    assert_valid_yaml(&out.yaml);
+    for doc in &documents(&out.yaml)[1..7] {
+        assert_eq!(
+            template(doc)["metadata"]["annotations"]["openbao.org/agent-inject-status"],
+            "injected",
+            "{}",
+            doc["kind"]
+        );
+    }
+    // Byte for byte what the vault.hashicorp.com/ manifests give, but for
+    // the keys: the agent's own paths keep their names.
+    let expected = mutate_documents(&vault, &settings()).expect("mutates");
+    assert_eq!(
+        out.yaml.replace("openbao.org/", "vault.hashicorp.com/"),
+        expected.yaml
+    );
+    assert_eq!(
+        mutate_documents(&out.yaml, &settings())
+            .expect("mutates again")
+            .yaml,
+        out.yaml
+    );
+
+    let bad = fixture("bad-annotation.yaml").replace("vault.hashicorp.com/", "openbao.org/");
+    assert_eq!(
+        check_documents(&bad, &settings())
+            .expect_err("denied")
+            .to_string(),
+        "Deployment/web: openbao.org/agent-pre-populate: \"yes\" is not a boolean (true or false)"
+    );
+}

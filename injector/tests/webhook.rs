@@ -213,3 +213,41 @@ async fn review_without_request_is_invalid() {
         "the AdmissionReview has no request"
     );
 }
+
+/// A captured review with its pod's annotations written for OpenBao's injector.
+fn openbao_fixture(name: &str) -> Vec<u8> {
+    String::from_utf8(fixture(name))
+        .expect("fixture is UTF-8")
+        .replace("vault.hashicorp.com/", "openbao.org/")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn openbao_annotations_are_answered_like_vault_ones() {
+    let body = openbao_fixture("annotated-pod.json");
+    let review = post(body.clone()).await;
+    let encoded = response(&review)["patch"].as_str().expect("a patch");
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&STANDARD.decode(encoded).expect("base64")).expect("JSON Patch");
+    let request: Value = serde_json::from_slice(&body).expect("fixture is JSON");
+    let mut pod = request["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch).expect("patch applies to the pod");
+    assert_eq!(
+        pod["metadata"]["annotations"]["openbao.org/agent-inject-status"],
+        "injected"
+    );
+    assert_eq!(pod["spec"]["initContainers"][0]["name"], "vault-agent");
+
+    let review = post(openbao_fixture("already-injected.json")).await;
+    assert_eq!(response(&review)["allowed"], true);
+    assert!(response(&review).get("patch").is_none(), "{review:#}");
+
+    let review = post(openbao_fixture("bad-annotation.json")).await;
+    let message = response(&review)["status"]["message"]
+        .as_str()
+        .expect("status message");
+    assert!(
+        message.starts_with("openbao.org/agent-pre-populate: "),
+        "{message}"
+    );
+}

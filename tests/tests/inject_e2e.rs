@@ -29,10 +29,15 @@ async fn cluster() -> anyhow::Result<Cluster> {
     })
 }
 
-/// The pod template of the mutated Deployment, as the pod the ReplicaSet
-/// controller would create.
-fn mutated_pod(settings: &Settings) -> anyhow::Result<Value> {
-    let mutated = mutate_documents(&std::fs::read_to_string(deployment_path())?, settings)?;
+/// The annotation prefixes a pod may be written with: vault-k8s's, and
+/// OpenBao's fork's.
+const PREFIXES: [&str; 2] = ["vault.hashicorp.com/", "openbao.org/"];
+
+/// The pod template of the mutated Deployment, its annotations written
+/// under `prefix`, as the pod the ReplicaSet controller would create.
+fn mutated_pod(settings: &Settings, prefix: &str) -> anyhow::Result<Value> {
+    let manifest = std::fs::read_to_string(deployment_path())?.replace(PREFIXES[0], prefix);
+    let mutated = mutate_documents(&manifest, settings)?;
     let deployment: Value = serde_saphyr::from_str(&mutated.yaml)?;
     let template = &deployment["spec"]["template"];
     Ok(json!({ "metadata": template["metadata"], "spec": template["spec"] }))
@@ -71,33 +76,39 @@ fn assert_secret_files(dir: &Path) -> anyhow::Result<()> {
 #[tokio::test]
 async fn native_sidecar_from_annotated_deployment_renders_the_files() -> anyhow::Result<()> {
     let cluster = cluster().await?;
-    let pod = mutated_pod(&settings(&cluster.bao, true))?;
-    let dir = tempfile::tempdir()?;
-    let token = mint_sa_token(
-        NAMESPACE,
-        SERVICE_ACCOUNT,
-        "vault",
-        Duration::from_secs(3600),
-    );
-    let mut agent = PodAgent::start(
-        &keyhole_agent_bin()?,
-        &pod,
-        "vault-agent",
-        dir.path(),
-        &token,
-    )
-    .await?;
-    agent.wait_ready(Duration::from_secs(30)).await?;
-    assert_secret_files(&agent.volume_dir("vault-secrets")?)?;
-    let status = agent.stop().await?;
-    assert!(status.success(), "{status}");
+    for prefix in PREFIXES {
+        let pod = mutated_pod(&settings(&cluster.bao, true), prefix)?;
+        assert_eq!(
+            pod["metadata"]["annotations"][format!("{prefix}agent-inject-status")],
+            "injected"
+        );
+        let dir = tempfile::tempdir()?;
+        let token = mint_sa_token(
+            NAMESPACE,
+            SERVICE_ACCOUNT,
+            "vault",
+            Duration::from_secs(3600),
+        );
+        let mut agent = PodAgent::start(
+            &keyhole_agent_bin()?,
+            &pod,
+            "vault-agent",
+            dir.path(),
+            &token,
+        )
+        .await?;
+        agent.wait_ready(Duration::from_secs(30)).await?;
+        assert_secret_files(&agent.volume_dir("vault-secrets")?)?;
+        let status = agent.stop().await?;
+        assert!(status.success(), "{prefix}: {status}");
+    }
     Ok(())
 }
 
 #[tokio::test]
 async fn classic_init_container_renders_the_files_and_exits() -> anyhow::Result<()> {
     let cluster = cluster().await?;
-    let pod = mutated_pod(&settings(&cluster.bao, false))?;
+    let pod = mutated_pod(&settings(&cluster.bao, false), PREFIXES[0])?;
     let containers: Vec<&str> = pod["spec"]["containers"]
         .as_array()
         .into_iter()

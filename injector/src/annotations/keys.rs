@@ -11,6 +11,8 @@ use std::fmt;
 
 /// Prefix of the vault-k8s annotations.
 pub const VAULT_PREFIX: &str = "vault.hashicorp.com/";
+/// Prefix of the same annotations in OpenBao's fork of vault-k8s.
+pub const OPENBAO_PREFIX: &str = "openbao.org/";
 /// Prefix of the keyhole-only annotations.
 pub const KEYHOLE_PREFIX: &str = "keyhole.dev/";
 
@@ -19,6 +21,10 @@ pub const KEYHOLE_PREFIX: &str = "keyhole.dev/";
 pub enum Prefix {
     /// [`VAULT_PREFIX`]: the annotations of vault-k8s.
     Vault,
+    /// [`OPENBAO_PREFIX`]: another spelling of [`Prefix::Vault`]. OpenBao's
+    /// fork of vault-k8s reads every vault-k8s annotation under it, with the
+    /// same name and meaning.
+    OpenBao,
     /// [`KEYHOLE_PREFIX`]: keyhole's own additions.
     Keyhole,
 }
@@ -28,13 +34,32 @@ impl Prefix {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Vault => VAULT_PREFIX,
+            Self::OpenBao => OPENBAO_PREFIX,
             Self::Keyhole => KEYHOLE_PREFIX,
         }
     }
 
-    /// Splits `key` into one of our prefixes and the name after it.
+    /// The prefix keys are declared with: an alias reads as the prefix it
+    /// stands for.
+    pub const fn canonical(self) -> Self {
+        match self {
+            Self::OpenBao => Self::Vault,
+            other => other,
+        }
+    }
+
+    /// The prefixes a key declared with `self` may be written with, the
+    /// declared one first.
+    pub const fn spellings(self) -> &'static [Self] {
+        match self {
+            Self::Vault | Self::OpenBao => &[Self::Vault, Self::OpenBao],
+            Self::Keyhole => &[Self::Keyhole],
+        }
+    }
+
+    /// Splits `key` into one of our prefixes, as written, and the name after it.
     pub fn split(key: &str) -> Option<(Self, &str)> {
-        [Self::Vault, Self::Keyhole]
+        [Self::Vault, Self::OpenBao, Self::Keyhole]
             .into_iter()
             .find_map(|prefix| Some((prefix, key.strip_prefix(prefix.as_str())?)))
     }
@@ -66,9 +91,18 @@ impl Key {
         }
     }
 
-    /// Whether this is the key with `name` after `prefix`.
+    /// Whether this is the key with `name` after `prefix`, in any spelling
+    /// of the prefix.
     pub fn is(self, prefix: Prefix, name: &str) -> bool {
-        self.prefix == prefix && self.name == name
+        self.prefix.canonical() == prefix.canonical() && self.name == name
+    }
+
+    /// This key with its prefix spelled `prefix`.
+    pub const fn spelled(self, prefix: Prefix) -> Self {
+        Self {
+            prefix,
+            name: self.name,
+        }
     }
 }
 
@@ -108,9 +142,10 @@ impl Family {
         format!("{}{}{suffix}", self.prefix.as_str(), self.stem)
     }
 
-    /// The suffix when the key with `name` after `prefix` is of this family.
+    /// The suffix when the key with `name` after `prefix`, in any spelling
+    /// of the prefix, is of this family.
     pub fn suffix(self, prefix: Prefix, name: &str) -> Option<&str> {
-        (self.prefix == prefix)
+        (self.prefix.canonical() == prefix.canonical())
             .then(|| name.strip_prefix(self.stem))
             .flatten()
     }
@@ -343,6 +378,20 @@ mod tests {
             Some((Prefix::Keyhole, "native-sidecar"))
         );
         assert_eq!(Prefix::split("example.com/x"), None);
+    }
+
+    #[test]
+    fn openbao_keys_are_vault_keys_spelled_another_way() {
+        let (prefix, name) = Prefix::split("openbao.org/agent-inject").expect("ours");
+        assert_eq!(prefix, Prefix::OpenBao);
+        assert!(INJECT.is(prefix, name));
+        assert_eq!(
+            INJECT.spelled(prefix).to_string(),
+            "openbao.org/agent-inject"
+        );
+        let (prefix, name) = Prefix::split("openbao.org/agent-inject-secret-db").expect("ours");
+        assert_eq!(SECRET.suffix(prefix, name), Some("db"));
+        assert!(!NATIVE_SIDECAR.is(Prefix::OpenBao, "native-sidecar"));
     }
 
     #[test]

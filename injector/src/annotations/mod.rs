@@ -1,5 +1,5 @@
-//! Pod annotations (`vault.hashicorp.com/*`, `keyhole.dev/*`) parsed into a typed
-//! [`AgentSpec`](spec::AgentSpec).
+//! Pod annotations (`vault.hashicorp.com/*`, also read as `openbao.org/*`, and
+//! `keyhole.dev/*`) parsed into a typed [`AgentSpec`](spec::AgentSpec).
 //!
 //! Meanings and defaults follow the Vault Agent Injector (hashicorp/vault-k8s).
 //! Parsing is strict: a value that is not exactly what an annotation takes is a

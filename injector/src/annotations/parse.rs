@@ -36,6 +36,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let map = pod.metadata.annotations.as_ref().unwrap_or(&empty);
     let a = Annotations::new(map);
     check_bounds(map, &a)?;
+    a.all_agree()?;
     let mut warnings = Vec::new();
 
     let Secrets {
@@ -136,18 +137,22 @@ fn non_empty_owned(a: &Annotations<'_>, key: Key) -> Option<String> {
 /// must leave room for the status annotation the patch sets.
 fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<()> {
     // The patch sets agent-inject-status, and the patched pod must still be
-    // one the API server stores.
+    // one the API server stores. One limit counts every prefix.
     let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let status_len = STATUS.to_string().len();
-    let patched = bytes - a.get(STATUS).map_or(0, |e| e.key.len() + e.value.len())
-        + status_len
-        + STATUS_INJECTED.len();
+    let replaced: usize = a
+        .written(STATUS)
+        .map(|(_, e)| e.key.len() + e.value.len())
+        .sum();
+    let status = a.keys_to_set(STATUS);
+    let set: usize = status.iter().map(|k| k.len() + STATUS_INJECTED.len()).sum();
+    let patched = bytes - replaced + set;
     if patched > MAX_ANNOTATION_BYTES {
         return Err(Denial::new(
             "metadata.annotations",
             format!(
-                "{patched} bytes of annotations once {STATUS} is set, over the limit of \
-                 {MAX_ANNOTATION_BYTES}"
+                "{patched} bytes of annotations once {} is set, over the limit of \
+                 {MAX_ANNOTATION_BYTES}",
+                status.join(" and ")
             ),
         ));
     }
@@ -278,28 +283,26 @@ fn secrets(
             } else {
                 raw.to_lowercase()
             };
-            let path = per(SECRET).map_or("", |e| e.value).trim().to_owned();
-            let template = match (per(TEMPLATE), per(TEMPLATE_FILE)) {
-                (Some(text), _) if text.value.len() > MAX_TEMPLATE_BYTES => {
+            let path_entry = per(SECRET);
+            let path = path_entry.map_or("", |e| e.value).trim().to_owned();
+            let (template, annotation) = match (per(TEMPLATE), per(TEMPLATE_FILE), path_entry) {
+                (Some(text), _, _) if text.value.len() > MAX_TEMPLATE_BYTES => {
                     return Err(text.deny(format!(
                         "{} bytes of template, over the limit of {MAX_TEMPLATE_BYTES}",
                         text.value.len()
                     )));
                 }
-                (Some(text), _) if !text.value.trim().is_empty() => {
-                    TemplateText::Inline(text.value.to_owned())
+                (Some(text), _, _) if !text.value.trim().is_empty() => {
+                    (TemplateText::Inline(text.value.to_owned()), text.key)
                 }
-                (_, Some(file)) if !file.value.trim().is_empty() => {
-                    TemplateText::File(file.value.to_owned())
+                (_, Some(file), _) if !file.value.trim().is_empty() => {
+                    (TemplateText::File(file.value.to_owned()), file.key)
                 }
-                _ if path.is_empty() => {
-                    return Err(Denial::new(SECRET.key(&raw), "empty Vault path"));
+                (_, _, Some(entry)) if !path.is_empty() => {
+                    entry.check(|_| values::default_template_path(&path))?;
+                    (default_template.text(), entry.key)
                 }
-                _ => {
-                    values::default_template_path(&path)
-                        .map_err(|reason| Denial::new(SECRET.key(&raw), reason))?;
-                    default_template.text()
-                }
+                _ => return Err(Denial::new(SECRET.key(&raw), "empty Vault path")),
             };
             let mount_path = match per(SECRET_VOLUME_PATH_OF) {
                 Some(entry) => entry.check(values::mount_path)?,
@@ -332,6 +335,7 @@ fn secrets(
                 .map(|e| e.check(values::reload))
                 .transpose()?;
             Ok(Secret {
+                annotation: annotation.to_owned(),
                 left_delimiter: delimiter(LEFT_DELIM, "{{")?,
                 right_delimiter: delimiter(RIGHT_DELIM, "}}")?,
                 raw_name: raw,
@@ -375,7 +379,7 @@ fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> 
     let mut written: BTreeMap<String, &str> = BTreeMap::new();
     for secret in secrets {
         let destination = secret.destination();
-        let key = || SECRET.key(&secret.raw_name);
+        let key = || &secret.annotation;
         if token_sink.as_ref() == Some(&destination) {
             return Err(Denial::new(
                 key(),
@@ -433,7 +437,7 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             if !is_secret(raw) {
                 warnings.push(format!(
                     "{key}: ignored: no secret {raw:?} ({})",
-                    SECRET.key(raw)
+                    a.spell(&SECRET.key(raw))
                 ));
             }
             continue;
@@ -488,11 +492,12 @@ fn auth(
         .filter(|(param, _)| !param.is_empty())
         .map(|(param, e)| (param.replace('-', "_"), e.value.to_owned()))
         .collect();
-    let mut role = non_empty_owned(a, ROLE);
+    let mut role = a.non_empty(ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
-    if !needs_role && role.take().is_some() {
+    if !needs_role && let Some(ignored) = role.take() {
         warnings.push(format!(
-            "{ROLE}: ignored: the {kind} auth method takes no role"
+            "{}: ignored: the {kind} auth method takes no role",
+            ignored.key
         ));
     }
     if needs_role && role.is_none() && !config.contains_key("role") && !own_config {
@@ -532,7 +537,7 @@ fn auth(
         )?,
         kind,
         path: path.to_owned(),
-        role,
+        role: role.map(|e| e.value.to_owned()),
         config,
         exit_on_err: a.bool(AUTO_AUTH_EXIT_ON_ERR, false)?,
     })

@@ -1,10 +1,15 @@
 //! Reading a pod's annotations by [`Key`] and [`Family`]: every read goes
 //! through [`Annotations`], so where a key may be written is decided here
 //! and nowhere else.
+//!
+//! A key declared under `vault.hashicorp.com/` is also read under
+//! `openbao.org/`, the prefix of OpenBao's fork of vault-k8s. A pod may
+//! write a setting under both only with one value ([`Annotations::agree`]);
+//! an [`Entry`] keeps the key as the pod wrote it, so messages name that.
 
 use std::collections::BTreeMap;
 
-use super::keys::{Family, Key, Prefix};
+use super::keys::{Family, INJECT, Key, Prefix};
 use super::values::{self, Checked};
 use crate::denial::{Denial, Result};
 
@@ -41,14 +46,36 @@ impl<'a> Annotations<'a> {
         Self { map }
     }
 
-    /// The annotation `key`.
+    /// The annotation `key`, in the first spelling of its prefix the pod
+    /// wrote it with.
     pub fn get(&self, key: Key) -> Option<Entry<'a>> {
-        self.lookup(key.prefix, key.name, "")
+        self.written(key).next().map(|(_, entry)| entry)
     }
 
     /// The member of `family` for `suffix`, e.g. the secret `db`.
     pub fn member(&self, family: Family, suffix: &str) -> Option<Entry<'a>> {
-        self.lookup(family.prefix, family.stem, suffix)
+        self.spellings(family.prefix, family.stem, suffix)
+            .next()
+            .map(|(_, entry)| entry)
+    }
+
+    /// The annotation `key` in every spelling of its prefix the pod wrote it
+    /// with, the declared one first.
+    pub fn written(&self, key: Key) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a> {
+        self.spellings(key.prefix, key.name, "")
+    }
+
+    fn spellings<'s>(
+        &self,
+        prefix: Prefix,
+        name: &'s str,
+        suffix: &'s str,
+    ) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a, 's> {
+        let this = *self;
+        prefix
+            .spellings()
+            .iter()
+            .filter_map(move |&p| Some((p, this.lookup(p, name, suffix)?)))
     }
 
     fn lookup(&self, prefix: Prefix, name: &str, suffix: &str) -> Option<Entry<'a>> {
@@ -58,7 +85,76 @@ impl<'a> Annotations<'a> {
             .map(|(key, value)| Entry { key, value })
     }
 
-    /// Every annotation under our prefixes, with its prefix and the name after it.
+    /// Denies `key` when the pod wrote it under two spellings of its prefix
+    /// with different values, naming both.
+    pub fn agree(&self, key: Key) -> Result<()> {
+        let mut written = self.written(key).map(|(_, entry)| entry);
+        match (written.next(), written.next()) {
+            (Some(first), Some(second)) => same_value(first, second),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Self::agree`] for every annotation under our prefixes, families included.
+    pub fn all_agree(&self) -> Result<()> {
+        for (prefix, name, alias) in self.ours() {
+            if prefix == prefix.canonical() {
+                continue;
+            }
+            if let Some(declared) = self.lookup(prefix.canonical(), name, "") {
+                same_value(declared, alias)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys a patch sets `key` under: every spelling the pod wrote it
+    /// with or, when it wrote none, the spelling of the prefix it asked for
+    /// injection with, so a pod written for OpenBao's injector gets an
+    /// annotation that injector reads.
+    pub fn keys_to_set(&self, key: Key) -> Vec<String> {
+        let written: Vec<String> = self
+            .written(key)
+            .map(|(_, entry)| entry.key.to_owned())
+            .collect();
+        if written.is_empty() {
+            vec![key.spelled(self.asked_with()).to_string()]
+        } else {
+            written
+        }
+    }
+
+    /// `denial` naming its annotation as the pod spells it ([`Self::spell`]).
+    pub fn as_written(&self, denial: Denial) -> Denial {
+        Denial {
+            annotation: self.spell(&denial.annotation),
+            ..denial
+        }
+    }
+
+    /// The full key `key` as the pod spells it: under `openbao.org/` when
+    /// the pod wrote it so or, for a key it did not write (a missing role, a
+    /// family), when it asked for injection so. Other text is returned as is.
+    pub fn spell(&self, key: &str) -> String {
+        match Prefix::split(key) {
+            Some((Prefix::Vault, name)) if !self.map.contains_key(key) => {
+                match self.lookup(Prefix::OpenBao, name, "") {
+                    Some(entry) => entry.key.to_owned(),
+                    None => format!("{}{name}", self.asked_with().as_str()),
+                }
+            }
+            _ => key.to_owned(),
+        }
+    }
+
+    /// The prefix of the `agent-inject` the pod wrote first.
+    fn asked_with(&self) -> Prefix {
+        self.written(INJECT)
+            .next()
+            .map_or(INJECT.prefix, |(p, _)| p)
+    }
+
+    /// Every annotation under our prefixes, with its prefix as written and the name after it.
     pub fn ours(&self) -> impl Iterator<Item = (Prefix, &'a str, Entry<'a>)> + use<'a> {
         self.map.iter().filter_map(|(key, value)| {
             let (prefix, name) = Prefix::split(key)?;
@@ -66,7 +162,8 @@ impl<'a> Annotations<'a> {
         })
     }
 
-    /// The members of `family`, by suffix.
+    /// The members of `family`, by suffix; a member written under two
+    /// spellings of the prefix comes once for each.
     pub fn members(&self, family: Family) -> impl Iterator<Item = (&'a str, Entry<'a>)> + use<'a> {
         self.ours()
             .filter_map(move |(prefix, name, entry)| Some((family.suffix(prefix, name)?, entry)))
@@ -111,4 +208,17 @@ impl<'a> Annotations<'a> {
     pub fn id(&self, key: Key, default: i64) -> Result<i64> {
         self.get(key).map_or(Ok(default), |e| e.check(values::id))
     }
+}
+
+/// Denies two spellings of one annotation with different values. The
+/// values are left out: a template's text would drown the message.
+fn same_value(first: Entry<'_>, second: Entry<'_>) -> Result<()> {
+    if first.value == second.value {
+        return Ok(());
+    }
+    Err(first.deny(format!(
+        "{} gives another value; keyhole reads both as one setting, so write it once or \
+         give both the same value",
+        second.key
+    )))
 }

@@ -69,6 +69,10 @@ pub struct AgentSpec {
 /// One secret to render into a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Secret {
+    /// The annotation its template comes from, as the pod wrote it: the
+    /// inline template, the template file or, for a default template, the
+    /// Vault path.
+    pub annotation: String,
     /// The name as written in the annotation keys (`agent-inject-secret-<raw_name>`).
     pub raw_name: String,
     /// The file name: `raw_name` lower-cased unless `preserve-secret-case`.

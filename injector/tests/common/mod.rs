@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::Pod;
+use keyhole_injector::annotations::keys::{OPENBAO_PREFIX, VAULT_PREFIX};
+use keyhole_injector::denial::Denial;
 use keyhole_injector::patch::{Outcome, mutate_pod};
 use keyhole_injector::settings::Settings;
 use serde_json::{Value, json};
@@ -63,9 +65,70 @@ pub fn settings() -> Settings {
     }
 }
 
+/// The answer to `pod` in `namespace`, checked against the same pod with
+/// every `vault.hashicorp.com/` annotation written under `openbao.org/`: that
+/// pod must get the same answer, naming keys as it wrote them in the patch,
+/// the warnings and the denied annotation. Returns the answer to `pod`.
+pub fn outcome(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
+    let answer = mutate_pod(pod, namespace, settings);
+    let expected = match answer.clone() {
+        Ok(Outcome::Patch { patch, warnings }) => Ok(Outcome::Patch {
+            patch: to_openbao_patch(patch),
+            warnings: warnings
+                .iter()
+                .map(|w| w.replace(VAULT_PREFIX, OPENBAO_PREFIX))
+                .collect(),
+        }),
+        Ok(skip) => Ok(skip),
+        Err(denial) => Err(Denial {
+            annotation: to_openbao(&denial.annotation),
+            ..denial
+        }),
+    };
+    assert_eq!(
+        mutate_pod(&openbao_pod(pod), namespace, settings),
+        expected,
+        "the pod written with openbao.org/ annotations got another answer"
+    );
+    answer
+}
+
+/// `text` with a leading `vault.hashicorp.com/` written `openbao.org/`.
+pub fn to_openbao(text: &str) -> String {
+    match text.strip_prefix(VAULT_PREFIX) {
+        Some(rest) => format!("{OPENBAO_PREFIX}{rest}"),
+        None => text.to_owned(),
+    }
+}
+
+/// `pod` with its `vault.hashicorp.com/` annotations under `openbao.org/`.
+pub fn openbao_pod(pod: &Pod) -> Pod {
+    let mut pod = pod.clone();
+    if let Some(map) = pod.metadata.annotations.take() {
+        pod.metadata.annotations =
+            Some(map.into_iter().map(|(k, v)| (to_openbao(&k), v)).collect());
+    }
+    pod
+}
+
+/// `patch` with the annotation keys it sets under `openbao.org/`.
+fn to_openbao_patch(patch: json_patch::Patch) -> json_patch::Patch {
+    const ANNOTATIONS: &str = "/metadata/annotations/";
+    let mut ops = serde_json::to_value(patch).expect("patch to JSON");
+    for op in ops.as_array_mut().expect("list of operations") {
+        let path = op["path"].as_str().expect("path").to_owned();
+        if let Some(key) = path.strip_prefix(ANNOTATIONS) {
+            let key = key.replace("~1", "/").replace("~0", "~");
+            let key = to_openbao(&key).replace('~', "~0").replace('/', "~1");
+            op["path"] = format!("{ANNOTATIONS}{key}").into();
+        }
+    }
+    serde_json::from_value(ops).expect("patch from JSON")
+}
+
 /// Mutates `pod` in namespace `apps`, expecting a patch; returns the patch as JSON and the patched pod.
 pub fn mutate(pod: &Pod, settings: &Settings) -> (Value, Value) {
-    match mutate_pod(pod, "apps", settings).expect("no denial") {
+    match outcome(pod, "apps", settings).expect("no denial") {
         Outcome::Patch { patch, .. } => {
             let mut doc = serde_json::to_value(pod).expect("pod to JSON");
             json_patch::patch(&mut doc, &patch).expect("patch applies");
@@ -77,7 +140,7 @@ pub fn mutate(pod: &Pod, settings: &Settings) -> (Value, Value) {
 
 /// The denial message for `pod`.
 pub fn denial(pod: &Pod) -> String {
-    match mutate_pod(pod, "apps", &settings()) {
+    match outcome(pod, "apps", &settings()) {
         Err(denial) => denial.to_string(),
         Ok(outcome) => panic!("expected a denial, got {outcome:?}"),
     }
