@@ -847,7 +847,7 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
         ),
         (
             &[("vault.hashicorp.com/auth-type", "aws")],
-            "vault.hashicorp.com/auth-type: keyhole-agent does not support auth type \"aws\" (supported: kubernetes, jwt, approle, token_file)",
+            "vault.hashicorp.com/auth-type: keyhole-agent does not support auth type \"aws\" (supported: kubernetes, jwt, approle, token_file, cert)",
         ),
         (
             &[("vault.hashicorp.com/agent-run-as-user", "nobody")],

@@ -491,8 +491,16 @@ fn auth(
     let mut role = non_empty_owned(a, ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
     if !needs_role && role.take().is_some() {
+        let hint = if kind == AuthType::Cert {
+            format!(
+                " (to log in as one certificate role, set {})",
+                AUTH_CONFIG.key("name")
+            )
+        } else {
+            String::new()
+        };
         warnings.push(format!(
-            "{ROLE}: ignored: the {kind} auth method takes no role"
+            "{ROLE}: ignored: the {kind} auth method takes no role{hint}"
         ));
     }
     if needs_role && role.is_none() && !config.contains_key("role") && !own_config {
@@ -504,7 +512,7 @@ fn auth(
     let required_param = match kind {
         AuthType::AppRole => Some("role_id_file_path"),
         AuthType::TokenFile => Some("token_file_path"),
-        AuthType::Kubernetes | AuthType::Jwt => None,
+        AuthType::Kubernetes | AuthType::Jwt | AuthType::Cert => None,
     };
     if let Some(param) = required_param.filter(|p| !own_config && !config.contains_key(*p)) {
         return Err(Denial::new(
