@@ -7,8 +7,13 @@
 //! remembered once read, so later logins still work until the file comes
 //! back with a fresh credential, as in Vault Agent.
 //!
-//! Failures are logged with their reason, never with the JWT, secret id or
-//! token.
+//! The `cert` method logs in with a TLS client certificate. When its config
+//! names certificate files, it logs in through a client of its own built
+//! from them, kept for later logins unless `reload` asks to read the files
+//! again each time (as Vault Agent does).
+//!
+//! Failures are logged with their reason, never with the JWT, secret id,
+//! private key or token.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,7 +26,7 @@ use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
 use crate::backoff;
-use crate::config::{self, MethodKind};
+use crate::config::{self, Choice, MethodKind};
 use crate::vault::{self, Auth, Client, Token};
 use crate::write;
 
@@ -50,6 +55,16 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A certificate file of the `cert` method could not be used.
+    #[error("auto_auth method \"cert\": cannot use {key} {}: {reason}", path.display())]
+    CertFile {
+        /// The config key naming the file, e.g. `client_key`.
+        key: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it is unusable.
+        reason: String,
+    },
     /// Vault refused the login or could not be reached.
     #[error("auto_auth method {method:?}: {source}")]
     Vault {
@@ -74,7 +89,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Vault { source, .. } => source.is_retryable(),
-            Self::ReadCredential { .. } | Self::EmptyCredential { .. } | Self::Sink(_) => true,
+            Self::ReadCredential { .. }
+            | Self::EmptyCredential { .. }
+            | Self::CertFile { .. }
+            | Self::Sink(_) => true,
         }
     }
 
@@ -82,7 +100,9 @@ impl Error {
     /// kind such as `permission_denied`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::ReadCredential { .. } | Self::EmptyCredential { .. } => "credential",
+            Self::ReadCredential { .. } | Self::EmptyCredential { .. } | Self::CertFile { .. } => {
+                "credential"
+            }
             Self::Vault { source, .. } => source.kind(),
             Self::Sink(_) => "sink",
         }
@@ -97,6 +117,8 @@ pub struct Authenticator {
     sinks: Vec<config::Sink>,
     /// The last credential read from a file that is deleted after reading.
     remembered: Mutex<Option<Zeroizing<String>>>,
+    /// The `cert` method's own client, once built from its files.
+    cert_client: Mutex<Option<Client>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -115,6 +137,7 @@ impl Authenticator {
             method: auto_auth.method.clone(),
             sinks: auto_auth.sinks.clone(),
             remembered: Mutex::new(None),
+            cert_client: Mutex::new(None),
         }
     }
 
@@ -238,6 +261,16 @@ impl Authenticator {
                     credentials.insert("secret_id".to_owned(), secret_id.as_str().into());
                 }
             }
+            MethodKind::Cert { name, .. } => {
+                if let Some(name) = name {
+                    credentials.insert("name".to_owned(), name.as_str().into());
+                }
+                return self
+                    .cert_client(&client)?
+                    .login(&login_path, credentials)
+                    .await
+                    .map_err(vault_error);
+            }
             MethodKind::TokenFile { token_file_path } => {
                 let token = read_credential(name, "token_file_path", token_file_path).await?;
                 let token = Token::new(token.as_str().to_owned());
@@ -259,6 +292,47 @@ impl Authenticator {
             .login(&login_path, credentials)
             .await
             .map_err(vault_error)
+    }
+
+    /// The client the `cert` method logs in through: `client` itself when
+    /// the method names no certificate files, else one built from them,
+    /// anew on every login with `reload`. A file that cannot be used is
+    /// an error that a later login may not have, once the file is there.
+    fn cert_client(&self, client: &Client) -> Result<Client> {
+        let MethodKind::Cert {
+            ca_cert,
+            client_cert,
+            client_key,
+            reload,
+            ..
+        } = &self.method.kind
+        else {
+            return Ok(client.clone());
+        };
+        let identity = client_cert.as_deref().zip(client_key.as_deref());
+        if ca_cert.is_none() && identity.is_none() {
+            return Ok(client.clone());
+        }
+        let mut cached = self
+            .cert_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(cert_client) = cached.as_ref().filter(|_| !reload) {
+            return Ok(cert_client.clone());
+        }
+        let cert_client = client
+            .with_login_tls(ca_cert.as_deref(), identity)
+            .map_err(|err| match err {
+                vault::Error::TlsFile { key, path, reason } => {
+                    Error::CertFile { key, path, reason }
+                }
+                source => Error::Vault {
+                    method: "cert",
+                    source,
+                },
+            })?;
+        *cached = Some(cert_client.clone());
+        Ok(cert_client)
     }
 
     /// Reads a credential file that may be deleted after reading. Once it is
@@ -330,12 +404,7 @@ async fn read_credential(
 }
 
 fn method_name(kind: &MethodKind) -> &'static str {
-    match kind {
-        MethodKind::Kubernetes { .. } => "kubernetes",
-        MethodKind::Jwt { .. } => "jwt",
-        MethodKind::AppRole { .. } => "approle",
-        MethodKind::TokenFile { .. } => "token_file",
-    }
+    kind.auth_type().name()
 }
 
 #[cfg(test)]
@@ -462,5 +531,66 @@ mod tests {
             "waited {waited:?}"
         );
         assert!(client.token().is_none());
+    }
+
+    fn cert(dir: &Path, reload: bool) -> Authenticator {
+        authenticator(MethodKind::Cert {
+            name: None,
+            ca_cert: None,
+            client_cert: Some(dir.join("client.pem")),
+            client_key: Some(dir.join("client-key.pem")),
+            reload,
+        })
+    }
+
+    fn write_client_cert(dir: &Path) {
+        let cert = rcgen::generate_simple_self_signed(vec!["agent.test".to_owned()])
+            .expect("should succeed");
+        std::fs::write(dir.join("client.pem"), cert.cert.pem()).expect("should succeed");
+        std::fs::write(dir.join("client-key.pem"), cert.signing_key.serialize_pem())
+            .expect("should succeed");
+    }
+
+    fn https_client() -> Client {
+        Client::new(&config::Vault {
+            address: Some("https://127.0.0.1:1".to_owned()),
+            tls_skip_verify: true,
+            ..config::Vault::default()
+        })
+        .expect("should succeed")
+    }
+
+    #[test]
+    fn cert_files_that_cannot_be_used_are_a_retryable_error_naming_them() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let auth = cert(dir.path(), false);
+        let err = auth.cert_client(&https_client()).expect_err("should fail");
+        assert_eq!(err.kind(), "credential");
+        assert!(err.is_retryable(), "the files may appear later");
+        let message = err.to_string();
+        let expected = format!(
+            "auto_auth method \"cert\": cannot use client_cert {}: ",
+            dir.path().join("client.pem").display()
+        );
+        assert!(message.starts_with(&expected), "{message}");
+    }
+
+    #[test]
+    fn cert_client_is_built_once_unless_reload_is_set() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        write_client_cert(dir.path());
+        let client = https_client();
+        let kept = cert(dir.path(), false);
+        let reloading = cert(dir.path(), true);
+        kept.cert_client(&client).expect("should succeed");
+        reloading.cert_client(&client).expect("should succeed");
+
+        std::fs::write(dir.path().join("client-key.pem"), "not a key\n").expect("should succeed");
+        kept.cert_client(&client)
+            .expect("the client built from the first files is kept");
+        let err = reloading
+            .cert_client(&client)
+            .expect_err("reload reads the files again");
+        assert!(err.to_string().contains("cannot use client_key"), "{err}");
     }
 }

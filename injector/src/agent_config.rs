@@ -155,6 +155,16 @@ fn method_kind(auth: &AuthSpec, token_path: &str) -> Result<MethodKind> {
         AuthType::TokenFile => MethodKind::TokenFile {
             token_file_path: params.required_path("token_file_path")?,
         },
+        // The `client-cert`/`client-key` annotations reach the agent through
+        // the `vault` stanza, whose certificate the login presents; these
+        // parameters give the login certificate files of its own.
+        AuthType::Cert => MethodKind::Cert {
+            name: params.text("name"),
+            ca_cert: params.path("ca_cert"),
+            client_cert: params.path("client_cert"),
+            client_key: params.path("client_key"),
+            reload: params.bool("reload", false)?,
+        },
     };
     params.finish()?;
     Ok(kind)
@@ -179,6 +189,10 @@ impl<'a> Params<'a> {
     /// The annotation that sets `param` (dashes for underscores).
     fn annotation(param: &str) -> String {
         AUTH_CONFIG.key(&param.replace('_', "-"))
+    }
+
+    fn text(&mut self, param: &str) -> Option<String> {
+        self.left.remove(param).map(str::to_owned)
     }
 
     fn path(&mut self, param: &str) -> Option<PathBuf> {

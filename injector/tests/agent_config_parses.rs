@@ -91,6 +91,24 @@ fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
                 "/vault/custom/token",
             ),
         ]),
+        inject(&[
+            ("vault.hashicorp.com/auth-type", "cert"),
+            ("vault.hashicorp.com/auth-path", "auth/cert"),
+            ("vault.hashicorp.com/auth-config-name", "web"),
+            (
+                "vault.hashicorp.com/auth-config-ca-cert",
+                "/vault/tls/ca.crt",
+            ),
+            (
+                "vault.hashicorp.com/auth-config-client-cert",
+                "/vault/tls/login.crt",
+            ),
+            (
+                "vault.hashicorp.com/auth-config-client-key",
+                "/vault/tls/login.key",
+            ),
+            ("vault.hashicorp.com/auth-config-reload", "true"),
+        ]),
         inject(&[(
             "vault.hashicorp.com/agent-inject-template-file-x",
             "/vault/custom/x.tpl",

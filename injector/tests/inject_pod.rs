@@ -848,7 +848,7 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
         ),
         (
             &[("vault.hashicorp.com/auth-type", "aws")],
-            "vault.hashicorp.com/auth-type: keyhole-agent does not support auth type \"aws\" (supported: kubernetes, jwt, approle, token_file)",
+            "vault.hashicorp.com/auth-type: keyhole-agent does not support auth type \"aws\" (supported: kubernetes, jwt, approle, token_file, cert)",
         ),
         (
             &[("vault.hashicorp.com/agent-run-as-user", "nobody")],
@@ -964,6 +964,88 @@ fn auth_methods_without_their_file_are_denied() {
             "role_id_file_path": "/vault/custom/role-id",
             "remove_secret_id_file_after_reading": true,
         })
+    );
+}
+
+#[test]
+fn cert_auth_logs_in_with_the_tls_secrets_certificate() {
+    // As vault-k8s writes it: the client-cert/client-key annotations set the
+    // vault stanza, whose certificate the cert login presents.
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/auth-type", "cert"),
+        ("vault.hashicorp.com/auth-path", "auth/cert"),
+        ("vault.hashicorp.com/tls-secret", "vault-client"),
+        ("vault.hashicorp.com/ca-cert", "/vault/tls/ca.crt"),
+        ("vault.hashicorp.com/client-cert", "/vault/tls/tls.crt"),
+        ("vault.hashicorp.com/client-key", "/vault/tls/tls.key"),
+    ]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "vault.hashicorp.com/role: ignored: the cert auth method takes no role \
+             (to log in as one certificate role, set vault.hashicorp.com/auth-config-name)"
+        ]
+    );
+    let (_, pod) = mutate(&pod, &settings());
+    assert_valid(&pod);
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(
+        config["auto_auth"]["method"][0],
+        json!({
+            "type": "cert",
+            "mount_path": "auth/cert",
+            "min_backoff": "1s",
+            "max_backoff": "300s",
+            "exit_on_err": false,
+            "config": {"reload": false},
+        })
+    );
+    assert_eq!(config["vault"]["client_cert"], "/vault/tls/tls.crt");
+    assert_eq!(config["vault"]["client_key"], "/vault/tls/tls.key");
+    assert_eq!(config["vault"]["ca_cert"], "/vault/tls/ca.crt");
+}
+
+#[test]
+fn cert_auth_takes_its_own_files_and_no_other_parameter() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/auth-type", "cert"),
+        ("vault.hashicorp.com/auth-config-name", "web"),
+        (
+            "vault.hashicorp.com/auth-config-client-cert",
+            "/certs/tls.crt",
+        ),
+        (
+            "vault.hashicorp.com/auth-config-client-key",
+            "/certs/tls.key",
+        ),
+        ("vault.hashicorp.com/auth-config-reload", "true"),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_eq!(
+        agent_config(container(&patched, "vault-agent"))["auto_auth"]["method"][0]["config"],
+        json!({
+            "name": "web",
+            "client_cert": "/certs/tls.crt",
+            "client_key": "/certs/tls.key",
+            "reload": true,
+        })
+    );
+    assert_eq!(
+        denial(&mk_pod(&inject(&[
+            ("vault.hashicorp.com/auth-type", "cert"),
+            ("vault.hashicorp.com/auth-config-reload", "sometimes"),
+        ]))),
+        "vault.hashicorp.com/auth-config-reload: \"sometimes\" is not a boolean (true or false)"
+    );
+    assert_eq!(
+        denial(&mk_pod(&inject(&[
+            ("vault.hashicorp.com/auth-type", "cert"),
+            ("vault.hashicorp.com/auth-config-token-path", "/t"),
+        ]))),
+        "vault.hashicorp.com/auth-config-token-path: the cert auth method of keyhole-agent takes no parameter \"token_path\""
     );
 }
 

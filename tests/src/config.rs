@@ -28,6 +28,8 @@ use crate::hcl::{hcl, hcl_path};
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
     address: String,
+    ca_cert: Option<(PathBuf, String)>,
+    client_cert: Option<(PathBuf, PathBuf)>,
     num_retries: Option<u32>,
     exit_after_auth: Option<bool>,
     pid_file: Option<PathBuf>,
@@ -45,6 +47,8 @@ impl AgentConfig {
     pub fn new(address: impl Into<String>) -> Self {
         Self {
             address: address.into(),
+            ca_cert: None,
+            client_cert: None,
             num_retries: None,
             exit_after_auth: None,
             pid_file: None,
@@ -56,6 +60,20 @@ impl AgentConfig {
             ready_file: None,
             revoke_on_shutdown: None,
         }
+    }
+
+    /// `vault { ca_cert, tls_server_name }`: trust the CA in `ca_cert` for a server
+    /// certificate issued to `server_name`.
+    pub fn ca_cert(mut self, ca_cert: impl AsRef<Path>, server_name: &str) -> Self {
+        self.ca_cert = Some((ca_cert.as_ref().to_owned(), server_name.to_owned()));
+        self
+    }
+
+    /// `vault { client_cert, client_key }`: the client certificate every connection to
+    /// Vault presents.
+    pub fn client_cert(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        self.client_cert = Some((cert.as_ref().to_owned(), key.as_ref().to_owned()));
+        self
     }
 
     /// `vault { retry { num_retries } }`: how often a failed request is retried.
@@ -131,6 +149,14 @@ impl fmt::Display for AgentConfig {
         let mut out = Writer::default();
         out.block("vault", |out| {
             out.attr("address", hcl(&self.address));
+            if let Some((ca_cert, server_name)) = &self.ca_cert {
+                out.attr("ca_cert", hcl_path(ca_cert));
+                out.attr("tls_server_name", hcl(server_name));
+            }
+            if let Some((cert, key)) = &self.client_cert {
+                out.attr("client_cert", hcl_path(cert));
+                out.attr("client_key", hcl_path(key));
+            }
             if let Some(retries) = self.num_retries {
                 out.block("retry", |out| out.attr("num_retries", retries));
             }
@@ -228,6 +254,29 @@ impl AutoAuth {
             "token_file",
             vec![("token_file_path", hcl_path(path.as_ref()))],
         )
+    }
+
+    /// `method "cert"` with nothing in its config: the login presents the client
+    /// certificate of the `vault` stanza.
+    pub fn cert() -> Self {
+        Self::method("cert", Vec::new())
+    }
+
+    /// `config { name }` of a `cert` method: the certificate role to log in as.
+    pub fn cert_name(self, name: &str) -> Self {
+        self.config_entry("name", hcl(name))
+    }
+
+    /// `config { client_cert, client_key }` of a `cert` method: the login presents this
+    /// certificate instead of the `vault` stanza's.
+    pub fn cert_files(self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        self.config_entry("client_cert", hcl_path(cert.as_ref()))
+            .config_entry("client_key", hcl_path(key.as_ref()))
+    }
+
+    /// `config { reload }` of a `cert` method: read its files again on every login.
+    pub fn cert_reload(self, reload: bool) -> Self {
+        self.config_entry("reload", reload.to_string())
     }
 
     /// The method's `mount_path`, e.g. `auth/kubernetes`.

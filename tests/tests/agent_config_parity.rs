@@ -365,6 +365,70 @@ const CASES: &[Case] = &[
         Accept,
     ),
     whole(
+        "cert method with every setting",
+        r#"
+        auto_auth {
+          method "cert" {
+            mount_path = "auth/certs"
+            config = {
+              name        = "web"
+              ca_cert     = "OUT/ca.pem"
+              client_cert = "OUT/client.pem"
+              client_key  = "OUT/client-key.pem"
+              reload      = true
+            }
+          }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "cert method without config",
+        r#"
+        auto_auth {
+          method "cert" {}
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "cert method client_cert without client_key",
+        r#"
+        auto_auth {
+          method "cert" { config = { client_cert = "OUT/client.pem" } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "cert method reload as a string",
+        r#"
+        auto_auth {
+          method "cert" { config = { reload = "true" } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "cert method name as a number",
+        r#"
+        auto_auth {
+          method "cert" { config = { name = 7 } }
+          sink "file" { config = { path = "SINK" } }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
         "two methods",
         r#"
         auto_auth {

@@ -286,6 +286,8 @@ fn agent_config_writes_every_setting_as_keyhole_agent_reads_it() -> anyhow::Resu
     let metrics = "127.0.0.1:9102".parse()?;
     let contents = "quotes \" and \\ backslash\n\ttab, ünïcode {{ \"a\" }}\n";
     let text = AgentConfig::new("http://127.0.0.1:8200")
+        .ca_cert("/run/ca.pem", "vault.test")
+        .client_cert("/run/client.pem", "/run/client-key.pem")
         .num_retries(2)
         .exit_after_auth(true)
         .pid_file("/run/agent.pid")
@@ -318,6 +320,10 @@ fn agent_config_writes_every_setting_as_keyhole_agent_reads_it() -> anyhow::Resu
         parsed.vault.address.as_deref(),
         Some("http://127.0.0.1:8200")
     );
+    assert_eq!(parsed.vault.ca_cert, Some("/run/ca.pem".into()));
+    assert_eq!(parsed.vault.tls_server_name.as_deref(), Some("vault.test"));
+    assert_eq!(parsed.vault.client_cert, Some("/run/client.pem".into()));
+    assert_eq!(parsed.vault.client_key, Some("/run/client-key.pem".into()));
     assert_eq!(parsed.vault.num_retries, 2);
     assert!(parsed.exit_after_auth);
     assert_eq!(parsed.pid_file, Some("/run/agent.pid".into()));
@@ -387,6 +393,19 @@ fn agent_config_writes_every_setting_as_keyhole_agent_reads_it() -> anyhow::Resu
             AutoAuth::token_file("/run/vault-token"),
             MethodKind::TokenFile {
                 token_file_path: "/run/vault-token".into(),
+            },
+        ),
+        (
+            AutoAuth::cert()
+                .cert_name("web")
+                .cert_files("/run/tls.crt", "/run/tls.key")
+                .cert_reload(true),
+            MethodKind::Cert {
+                name: Some("web".to_owned()),
+                ca_cert: None,
+                client_cert: Some("/run/tls.crt".into()),
+                client_key: Some("/run/tls.key".into()),
+                reload: true,
             },
         ),
     ] {

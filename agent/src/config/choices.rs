@@ -40,6 +40,8 @@ pub enum AuthType {
     AppRole,
     /// `token_file`: a token already issued.
     TokenFile,
+    /// `cert`: the TLS client certificate the login connection presents.
+    Cert,
 }
 
 impl Choice for AuthType {
@@ -48,6 +50,7 @@ impl Choice for AuthType {
         ("jwt", Self::Jwt),
         ("approle", Self::AppRole),
         ("token_file", Self::TokenFile),
+        ("cert", Self::Cert),
     ];
 
     fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Choice for AuthType {
             Self::Jwt => "jwt",
             Self::AppRole => "approle",
             Self::TokenFile => "token_file",
+            Self::Cert => "cert",
         }
     }
 }
@@ -158,7 +162,7 @@ mod tests {
         assert_eq!(LogFormat::from_name("text"), None);
         assert_eq!(
             AuthType::spellings(),
-            "kubernetes, jwt, approle, token_file"
+            "kubernetes, jwt, approle, token_file, cert"
         );
         assert_eq!(
             LogLevel::spellings(),

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use super::choices::Choice;
 use super::{
     AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Sink, Template, TemplateConfig,
     TemplateSource, Vault,
@@ -118,14 +119,8 @@ impl Serialize for AutoAuth {
 
 impl Serialize for Method {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let kind = match &self.kind {
-            MethodKind::Kubernetes { .. } => "kubernetes",
-            MethodKind::Jwt { .. } => "jwt",
-            MethodKind::AppRole { .. } => "approle",
-            MethodKind::TokenFile { .. } => "token_file",
-        };
         let mut out = serializer.serialize_map(None)?;
-        out.serialize_entry("type", kind)?;
+        out.serialize_entry("type", self.kind.auth_type().name())?;
         out.serialize_entry("mount_path", &self.mount_path)?;
         if let Some(namespace) = &self.namespace {
             out.serialize_entry("namespace", namespace)?;
@@ -172,6 +167,27 @@ impl Serialize for MethodKind {
             }
             MethodKind::TokenFile { token_file_path } => {
                 out.serialize_entry("token_file_path", &PathText(token_file_path))?;
+            }
+            MethodKind::Cert {
+                name,
+                ca_cert,
+                client_cert,
+                client_key,
+                reload,
+            } => {
+                if let Some(name) = name {
+                    out.serialize_entry("name", name)?;
+                }
+                for (key, path) in [
+                    ("ca_cert", ca_cert),
+                    ("client_cert", client_cert),
+                    ("client_key", client_key),
+                ] {
+                    if let Some(path) = path {
+                        out.serialize_entry(key, &PathText(path))?;
+                    }
+                }
+                out.serialize_entry("reload", reload)?;
             }
         }
         out.end()

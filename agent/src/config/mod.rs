@@ -287,6 +287,41 @@ pub enum MethodKind {
         /// File holding the token.
         token_file_path: PathBuf,
     },
+    /// `cert`: the TLS client certificate the login connection presents.
+    ///
+    /// With none of the files set, the login goes through the agent's own
+    /// connection, which presents the `vault` stanza's `client_cert`. With
+    /// `ca_cert` or the `client_cert` and `client_key` pair set, the login
+    /// uses a connection of its own whose files replace the stanza's.
+    Cert {
+        /// The certificate role to log in as; without it Vault tries every
+        /// role the certificate matches.
+        name: Option<String>,
+        /// CA file that Vault's certificate must chain to on the login
+        /// connection, replacing `vault.ca_cert` and `vault.ca_path`.
+        ca_cert: Option<PathBuf>,
+        /// Client certificate (PEM) presented at login; used only together
+        /// with `client_key`, as in Vault Agent.
+        client_cert: Option<PathBuf>,
+        /// Private key (PEM) of `client_cert`.
+        client_key: Option<PathBuf>,
+        /// Read the files again on every login instead of once, for
+        /// certificates that are rotated on disk.
+        reload: bool,
+    },
+}
+
+impl MethodKind {
+    /// The method's type, whose name the config writes.
+    pub fn auth_type(&self) -> AuthType {
+        match self {
+            Self::Kubernetes { .. } => AuthType::Kubernetes,
+            Self::Jwt { .. } => AuthType::Jwt,
+            Self::AppRole { .. } => AuthType::AppRole,
+            Self::TokenFile { .. } => AuthType::TokenFile,
+            Self::Cert { .. } => AuthType::Cert,
+        }
+    }
 }
 
 /// `sink "file" { config { path, mode } }`.

@@ -290,6 +290,7 @@ fn method_kind(auth_type: AuthType, mut c: Stanza) -> Result<MethodKind> {
         AuthType::TokenFile => MethodKind::TokenFile {
             token_file_path: c.required_path("token_file_path")?,
         },
+        AuthType::Cert => cert(&mut c)?,
     };
     c.finish_lenient(
         &[
@@ -299,6 +300,37 @@ fn method_kind(auth_type: AuthType, mut c: Stanza) -> Result<MethodKind> {
         &[],
     )?;
     Ok(method)
+}
+
+/// The `cert` method's config. As in `bao agent`, an empty string is an
+/// unset setting, and a client certificate without its key (or a key
+/// without its certificate) is ignored.
+fn cert(c: &mut Stanza) -> Result<MethodKind> {
+    let mut non_empty = |key: &str| -> Result<Option<String>> {
+        Ok(c.string(key)?.filter(|value| !value.is_empty()))
+    };
+    let name = non_empty("name")?;
+    let ca_cert = non_empty("ca_cert")?.map(PathBuf::from);
+    let client_cert = non_empty("client_cert")?.map(PathBuf::from);
+    let client_key = non_empty("client_key")?.map(PathBuf::from);
+    match (&client_cert, &client_key) {
+        (Some(_), None) => warn!(
+            "{} is ignored: bao agent uses it only together with client_key",
+            c.at("client_cert")
+        ),
+        (None, Some(_)) => warn!(
+            "{} is ignored: bao agent uses it only together with client_cert",
+            c.at("client_key")
+        ),
+        _ => {}
+    }
+    Ok(MethodKind::Cert {
+        name,
+        ca_cert,
+        client_cert,
+        client_key,
+        reload: c.bool("reload", false)?,
+    })
 }
 
 fn sink(s: Stanza) -> Result<Sink> {

@@ -249,6 +249,93 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
 }
 
 #[test]
+fn reads_cert_fixture() {
+    let expected = AgentConfig {
+        vault: Vault {
+            address: Some("https://127.0.0.1:8200".to_owned()),
+            ca_cert: Some(PathBuf::from("/vault/tls/ca.pem")),
+            num_retries: 12,
+            ..Vault::default()
+        },
+        auto_auth: Some(AutoAuth {
+            method: method(
+                MethodKind::Cert {
+                    name: Some("web".to_owned()),
+                    ca_cert: Some(PathBuf::from("/vault/tls/login-ca.pem")),
+                    client_cert: Some(PathBuf::from("/vault/tls/client.pem")),
+                    client_key: Some(PathBuf::from("/vault/tls/client-key.pem")),
+                    reload: true,
+                },
+                "auth/certs",
+            ),
+            sinks: vec![Sink {
+                path: PathBuf::from("/vault/run/token"),
+                mode: 0o640,
+            }],
+        }),
+        templates: vec![],
+        template_config: DEFAULT_TEMPLATE_CONFIG,
+        exit_after_auth: false,
+        pid_file: None,
+        keyhole: Keyhole::default(),
+    };
+    assert_eq!(fixture("cert.hcl"), expected);
+}
+
+#[test]
+fn reads_cert_method_without_config_as_the_vault_stanza_certificate() {
+    let config = AgentConfig::from_hcl(
+        "auto_auth {\n method \"cert\" {}\n sink \"file\" { config { path = \"/s\" } }\n}",
+    )
+    .expect("parses");
+    assert_eq!(
+        config.auto_auth.expect("auto_auth").method,
+        method(
+            MethodKind::Cert {
+                name: None,
+                ca_cert: None,
+                client_cert: None,
+                client_key: None,
+                reload: false,
+            },
+            "auth/cert",
+        )
+    );
+}
+
+#[test]
+fn cert_method_ignores_empty_settings_and_a_certificate_without_its_key() {
+    let (config, logged) = with_warnings(
+        r#"
+        auto_auth {
+          method "cert" {
+            config = { name = "", ca_cert = "", client_cert = "/c.pem", color = "red" }
+          }
+          sink "file" { config { path = "/s" } }
+        }
+        "#,
+    );
+    assert_eq!(
+        config.auto_auth.expect("auto_auth").method.kind,
+        MethodKind::Cert {
+            name: None,
+            ca_cert: None,
+            client_cert: Some(PathBuf::from("/c.pem")),
+            client_key: None,
+            reload: false,
+        }
+    );
+    assert_eq!(
+        logged,
+        [
+            " WARN auto_auth.method \"cert\".config.client_cert is ignored: bao agent uses it only together with client_key\n",
+            " WARN auto_auth.method \"cert\".config.color is ignored, as bao agent ignores keys it does not know\n",
+        ]
+        .concat()
+    );
+}
+
+#[test]
 fn reads_json_as_vault_k8s_writes_it() {
     let expected = AgentConfig {
         vault: Vault {
@@ -418,6 +505,10 @@ fn reports_errors_naming_stanza_and_key() {
             r#"auto_auth.method "jwt".config: missing required key "path""#,
         ),
         (
+            "auto_auth {\n method \"cert\" {\n config = { reload = \"true\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "cert".config.reload: expected a boolean, found a string"#,
+        ),
+        (
             tmpl("destination = \"/a\"\n contents = \"x\"\n perms = \"0999\""),
             r#"template[0].perms: "0999" is not an octal file mode"#,
         ),
@@ -491,7 +582,7 @@ fn reports_errors_naming_stanza_and_key() {
         ),
         (
             "auto_auth {\n method \"aws\" {\n config = { role = \"app\" }\n }\n}".to_owned(),
-            r#"auto_auth.method: keyhole does not support auth method "aws" (supported: kubernetes, jwt, approle, token_file)"#,
+            r#"auto_auth.method: keyhole does not support auth method "aws" (supported: kubernetes, jwt, approle, token_file, cert)"#,
         ),
         (
             "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n method \"jwt\" {}\n}".to_owned(),
@@ -656,6 +747,7 @@ fn round_trips_every_fixture_through_vault_agent_json() {
         "jwt.hcl",
         "approle.hcl",
         "token_file.hcl",
+        "cert.hcl",
         "vault-k8s.json",
     ] {
         let config = fixture(name);

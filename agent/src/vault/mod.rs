@@ -22,6 +22,7 @@ mod secret;
 mod tls;
 mod token;
 
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -63,6 +64,11 @@ struct Shared {
     address: String,
     /// The address with `/v1` appended; requests go below it.
     base: Url,
+    /// The `vault` stanza and timeouts this client was built from, for
+    /// [`Client::with_login_tls`].
+    vault: config::Vault,
+    connect_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -141,6 +147,9 @@ impl ClientBuilder<'_> {
                 http,
                 address: address.trim_end_matches('/').to_owned(),
                 base,
+                vault: vault.clone(),
+                connect_timeout,
+                request_timeout,
             }),
             token: Arc::default(),
             namespace,
@@ -222,6 +231,36 @@ impl Client {
             token: Arc::new(RwLock::new(Some(token))),
             namespace: self.namespace.clone(),
         }
+    }
+
+    /// A client for the same Vault, namespace and timeouts with its own
+    /// connections and no token, whose TLS trusts `ca_cert` instead of the
+    /// `vault` stanza's CAs and presents `identity` (a client certificate
+    /// and its key) instead of the stanza's, each when given. The `cert`
+    /// auth method logs in through it: the certificate is what logs in.
+    pub fn with_login_tls(
+        &self,
+        ca_cert: Option<&Path>,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<Self> {
+        let shared = &self.shared;
+        let mut vault = shared.vault.clone();
+        if let Some(ca_cert) = ca_cert {
+            vault.ca_cert = Some(ca_cert.to_owned());
+            vault.ca_path = None;
+        }
+        if let Some((cert, key)) = identity {
+            vault.client_cert = Some(cert.to_owned());
+            vault.client_key = Some(key.to_owned());
+        }
+        let client = Client::builder(&vault)
+            .connect_timeout(shared.connect_timeout)
+            .request_timeout(shared.request_timeout)
+            .build()?;
+        Ok(Self {
+            namespace: self.namespace.clone(),
+            ..client
+        })
     }
 
     /// Makes `token` the one every clone of this client sends from now on.

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tracing::warn;
+use zeroize::Zeroizing;
 
 use super::error::{Error, Result};
 use crate::config;
@@ -54,11 +55,7 @@ pub(super) fn client_config(vault: &config::Vault, https: bool) -> Result<Client
     let mut config = match (&vault.client_cert, &vault.client_key) {
         (Some(cert), Some(key)) => {
             let certs = read_certs("client_cert", cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|err| Error::TlsFile {
-                key: "client_key",
-                path: key.clone(),
-                reason: err.to_string(),
-            })?;
+            let key = read_key("client_key", key)?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|err| Error::TlsFile {
@@ -142,6 +139,18 @@ fn read_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'stat
         return Err(error("no PEM certificate in the file".to_owned()));
     }
     Ok(certs)
+}
+
+/// Reads a PEM private key. The file's text is wiped once parsed, and
+/// rustls wipes the key itself once it has loaded it.
+fn read_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let error = |err: pem::Error| Error::TlsFile {
+        key,
+        path: path.to_owned(),
+        reason: err.to_string(),
+    };
+    let text = Zeroizing::new(std::fs::read(path).map_err(|err| error(pem::Error::Io(err)))?);
+    PrivateKeyDer::from_pem_slice(&text).map_err(error)
 }
 
 /// The files directly in `dir`, following symlinks and skipping directories
@@ -322,6 +331,40 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "vault client_cert /etc/cert.pem: client_cert and client_key must be set together"
+        );
+    }
+
+    #[test]
+    fn client_key_that_is_missing_or_not_a_key_names_the_file() {
+        let dir = tempfile::tempdir().expect("should succeed");
+        let pair = rcgen::generate_simple_self_signed(vec!["agent.test".to_owned()])
+            .expect("should succeed");
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, pair.cert.pem()).expect("should succeed");
+        let with_key = |key: &Path| {
+            client_config(
+                &config::Vault {
+                    client_cert: Some(cert.clone()),
+                    client_key: Some(key.to_owned()),
+                    tls_skip_verify: true,
+                    ..vault()
+                },
+                true,
+            )
+            .expect_err("should fail")
+            .to_string()
+        };
+        let missing = dir.path().join("missing.pem");
+        assert_eq!(
+            with_key(&missing),
+            format!(
+                "vault client_key {}: I/O error: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        assert_eq!(
+            with_key(&cert),
+            format!("vault client_key {}: no items found", cert.display())
         );
     }
 

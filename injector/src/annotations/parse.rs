@@ -495,8 +495,16 @@ fn auth(
     let mut role = a.non_empty(ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
     if !needs_role && let Some(ignored) = role.take() {
+        let hint = if kind == AuthType::Cert {
+            format!(
+                " (to log in as one certificate role, set {})",
+                AUTH_CONFIG.key("name")
+            )
+        } else {
+            String::new()
+        };
         warnings.push(format!(
-            "{}: ignored: the {kind} auth method takes no role",
+            "{}: ignored: the {kind} auth method takes no role{hint}",
             ignored.key
         ));
     }
@@ -509,7 +517,7 @@ fn auth(
     let required_param = match kind {
         AuthType::AppRole => Some("role_id_file_path"),
         AuthType::TokenFile => Some("token_file_path"),
-        AuthType::Kubernetes | AuthType::Jwt => None,
+        AuthType::Kubernetes | AuthType::Jwt | AuthType::Cert => None,
     };
     if let Some(param) = required_param.filter(|p| !own_config && !config.contains_key(*p)) {
         return Err(Denial::new(
