@@ -21,8 +21,8 @@ pub fn deployment_path() -> PathBuf {
 }
 
 /// Sets up `bao` for the example: the `kubernetes` auth method (answered by the returned
-/// TokenReview stand-in; keep it alive) with role `orders` for `demo/orders` and audience
-/// `vault`, policy `orders`, the KV v2 secret `secret/orders/db` and the PKI role
+/// TokenReview stand-in; keep it alive) with role `orders` for `demo/orders`, without an
+/// audience as roles written for vault-k8s are, policy `orders`, the KV v2 secret `secret/orders/db` and the PKI role
 /// `pki/issue/orders`.
 pub async fn configure_example(bao: &Bao) -> anyhow::Result<TokenReviewer> {
     bao.put_policy(
@@ -38,7 +38,7 @@ path "pki/issue/orders" { capabilities = ["update"] }"#,
         &[SERVICE_ACCOUNT],
         &[NAMESPACE],
         &["orders"],
-        Some("vault"),
+        None,
     )
     .await?;
     bao.kv2_put(

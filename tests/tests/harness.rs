@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template, configure_approle,
-    configure_database_engine, configure_jwt_auth, configure_kubernetes_auth, configure_pki,
-    keyhole_agent_bin, mint_sa_token, mint_untrusted_sa_token, run_bao_agent,
+    API_SERVER_AUDIENCE, AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
+    configure_approle, configure_database_engine, configure_jwt_auth, configure_kubernetes_auth,
+    configure_pki, keyhole_agent_bin, mint_sa_token, mint_untrusted_sa_token, put_kubernetes_role,
+    run_bao_agent,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -133,6 +134,22 @@ async fn kubernetes_login_goes_through_token_review_and_refuses_forged_tokens() 
         1,
         "no refused token may pass the review"
     );
+
+    // A role without an audience has the apiserver check its own audiences, as
+    // roles written for vault-k8s do: a token for the apiserver passes, one for
+    // `vault` does not.
+    put_kubernetes_role(&bao, "kubernetes", "any", &["app"], &["team-a"], &[], None).await?;
+    for (audience, accepted) in [(API_SERVER_AUDIENCE, true), ("vault", false)] {
+        let body = json!({ "role": "any", "jwt": mint_sa_token("team-a", "app", audience, HOUR) });
+        let (status, reply) = bao
+            .call(Method::POST, "auth/kubernetes/login", None, Some(&body))
+            .await?;
+        assert_eq!(
+            status.is_success(),
+            accepted,
+            "{audience}: {status}: {reply}"
+        );
+    }
     Ok(())
 }
 
