@@ -135,19 +135,35 @@ async fn kubernetes_login_goes_through_token_review_and_refuses_forged_tokens() 
         "no refused token may pass the review"
     );
 
-    // A role without an audience has the apiserver check its own audiences, as
-    // roles written for vault-k8s do: a token for the apiserver passes, one for
-    // `vault` does not.
+    // A role without an audience has the apiserver check the token against the
+    // token's own audiences, so it takes a token for the apiserver and one for
+    // `vault` alike. A role that names the apiserver's audience, as Vault asks
+    // roles to, refuses a token for `vault`.
     put_kubernetes_role(&bao, "kubernetes", "any", &["app"], &["team-a"], &[], None).await?;
-    for (audience, accepted) in [(API_SERVER_AUDIENCE, true), ("vault", false)] {
-        let body = json!({ "role": "any", "jwt": mint_sa_token("team-a", "app", audience, HOUR) });
+    put_kubernetes_role(
+        &bao,
+        "kubernetes",
+        "apiserver",
+        &["app"],
+        &["team-a"],
+        &[],
+        Some(API_SERVER_AUDIENCE),
+    )
+    .await?;
+    for (role, audience, accepted) in [
+        ("any", API_SERVER_AUDIENCE, true),
+        ("any", "vault", true),
+        ("apiserver", API_SERVER_AUDIENCE, true),
+        ("apiserver", "vault", false),
+    ] {
+        let body = json!({ "role": role, "jwt": mint_sa_token("team-a", "app", audience, HOUR) });
         let (status, reply) = bao
             .call(Method::POST, "auth/kubernetes/login", None, Some(&body))
             .await?;
         assert_eq!(
             status.is_success(),
             accepted,
-            "{audience}: {status}: {reply}"
+            "role {role}, token for {audience}: {status}: {reply}"
         );
     }
     Ok(())
