@@ -134,7 +134,7 @@ pub struct Settings {
     pub policy_mode: Mode,
 
     /// Vault addresses pods may choose with `vault.hashicorp.com/service`, besides
-    /// `--vault-addr` (comma-separated); `*` allows any address. Unset, `--policy` decides.
+    /// `--vault-addr` (comma-separated); `*` allows any address. Empty, `--policy` decides.
     #[arg(long, env = "KEYHOLE_ALLOWED_VAULT_ADDRS", value_delimiter = ',')]
     pub allowed_vault_addrs: Vec<String>,
 
