@@ -138,21 +138,11 @@ fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Den
         ));
     }
     let spec = annotations::parse(pod, settings)?;
-    let policy = policy::check(&spec, namespace, &settings.policy())?;
+    let mut warnings = spec.warnings.clone();
+    let policy = policy::check(&spec, namespace, &settings.policy(), &mut warnings)?;
     // One template at a time: each parsed tree is dropped before the next.
     for secret in &spec.secrets {
         policy.check_template(&templates::parse(secret)?)?;
-    }
-    let mut warnings = spec.warnings.clone();
-    if let Some(configmap) = &spec.configmap {
-        let key = match &pod.metadata.annotations {
-            Some(map) => Annotations::new(map).spell(&CONFIGMAP.to_string()),
-            None => CONFIGMAP.to_string(),
-        };
-        warnings.push(format!(
-            "{key}: the injector does not check the Vault address, TLS settings or \
-             paths in ConfigMap {configmap:?}"
-        ));
     }
     let patch = json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build());
     let bytes = json_size(&patch);
@@ -549,13 +539,18 @@ impl<'a> Builder<'a> {
             volumes.push(volume);
         }
         if agent.service_account_token_volume.is_none() {
+            let mut token = json!({
+                "expirationSeconds": SA_TOKEN_EXPIRATION_SECONDS,
+                "path": SA_TOKEN_FILE,
+            });
+            // Without an audience the kubelet asks for the API server's own,
+            // which the Vault roles written for vault-k8s accept.
+            if let Some(audience) = &agent.token_audience {
+                token["audience"] = audience.as_str().into();
+            }
             volumes.push(json!({
                 "name": SA_TOKEN_VOLUME,
-                "projected": {"sources": [{"serviceAccountToken": {
-                    "audience": agent.token_audience,
-                    "expirationSeconds": SA_TOKEN_EXPIRATION_SECONDS,
-                    "path": SA_TOKEN_FILE,
-                }}]},
+                "projected": {"sources": [{"serviceAccountToken": token}]},
             }));
         }
         for (name, _) in &self.secret_mounts {

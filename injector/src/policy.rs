@@ -6,6 +6,13 @@
 //! pod can read; these checks add defence in depth, so that a pod cannot point
 //! the agent at an endpoint of the operator's network or read outside the
 //! paths its namespace is meant to use, even where a role is too broad.
+//!
+//! What vault-k8s admits stays admitted by default ([`Mode::Permissive`]),
+//! with an admission warning that names the annotation and the risk, so that
+//! existing manifests keep working. [`Mode::Strict`] denies it instead. A
+//! limit the operator set explicitly (`--allowed-vault-addrs`,
+//! `--path-policy-file`, `--allow-tls-skip-verify`) applies in either mode:
+//! an operator's flag always wins over a pod's annotation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,15 +34,29 @@ pub const ANY_ADDRESS: &str = "*";
 /// The path policy key that applies to namespaces the file does not list.
 pub const OTHER_NAMESPACES: &str = "*";
 
+/// What the injector does with a request that vault-k8s admits but that
+/// weakens the pod's security (`--policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// Admit it, as vault-k8s does, with an admission warning.
+    #[default]
+    Permissive,
+    /// Deny it.
+    Strict,
+}
+
 /// The operator's limits, as the injector's settings give them.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {
+    /// `--policy`: what happens where no explicit flag below decides.
+    pub mode: Mode,
     /// `--vault-addr`: the injector's own Vault address, always allowed.
     pub vault_addr: Option<&'a str>,
-    /// `--allowed-vault-addrs`: other addresses pods may choose.
+    /// `--allowed-vault-addrs`: other addresses pods may choose. When empty,
+    /// [`Policy::mode`] decides about other addresses.
     pub allowed_vault_addrs: &'a [String],
-    /// `--allow-tls-skip-verify`.
-    pub allow_tls_skip_verify: bool,
+    /// `--allow-tls-skip-verify`; when unset, [`Policy::mode`] decides.
+    pub allow_tls_skip_verify: Option<bool>,
     /// `--path-policy-file`: the Vault paths each namespace may read.
     pub path_policy: Option<&'a PathPolicy>,
 }
@@ -48,35 +69,17 @@ pub struct PodPolicy<'a> {
 }
 
 /// Checks `spec`, built for a pod in `namespace`, against the operator's
-/// policy, and returns what is left to check in each of its templates.
+/// policy, adds a warning for each risk it admits to `warnings`, and returns
+/// what is left to check in each of its templates.
 pub fn check<'a>(
     spec: &AgentSpec,
     namespace: &'a str,
     policy: &Policy<'a>,
+    warnings: &mut Vec<String>,
 ) -> Result<PodPolicy<'a>, Denial> {
-    check_address(&spec.vault.address, policy)?;
-    if let Some(configmap) = &spec.configmap
-        && policy.allowed_vault_addrs.iter().any(|a| a != ANY_ADDRESS)
-    {
-        return Err(Denial::new(
-            CONFIGMAP,
-            format!(
-                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
-                 Vault address cannot be checked against the injector's --allowed-vault-addrs; \
-                 use the annotations instead"
-            ),
-        ));
-    }
-    if spec.vault.tls_skip_verify && !policy.allow_tls_skip_verify {
-        return Err(Denial::new(
-            TLS_SKIP_VERIFY,
-            format!(
-                "skipping verification of Vault's certificate is not allowed by this injector; \
-                 give the agent Vault's CA with {CA_CERT} or {}, or have the operator set \
-                 --allow-tls-skip-verify",
-                TLS_SECRET.name
-            ),
-        ));
+    check_address(&spec.vault.address, policy, warnings)?;
+    if spec.vault.tls_skip_verify {
+        check_tls_skip_verify(policy, warnings)?;
     }
     let scope = policy
         .path_policy
@@ -85,22 +88,20 @@ pub fn check<'a>(
             namespace,
             prefixes,
         });
-    if let (Some(scope), Some(configmap)) = (&scope, &spec.configmap) {
-        return Err(Denial::new(
-            CONFIGMAP,
-            format!(
-                "the agent config in ConfigMap {configmap:?} is not visible at admission, so its \
-                 Vault paths cannot be checked against the path policy of namespace {:?}; \
-                 use agent-inject-secret-* and agent-inject-template-* annotations instead",
-                scope.namespace
-            ),
-        ));
+    if let Some(configmap) = &spec.configmap {
+        check_configmap(configmap, scope.as_ref(), policy, warnings)?;
     }
     Ok(PodPolicy { scope })
 }
 
-/// The address a pod asks for must be the injector's own or on the allowlist.
-fn check_address(address: &str, policy: &Policy<'_>) -> Result<(), Denial> {
+/// The address a pod asks for must be the injector's own or on the
+/// allowlist; without an allowlist, [`Mode::Permissive`] admits any other
+/// address with a warning.
+fn check_address(
+    address: &str,
+    policy: &Policy<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<(), Denial> {
     let allowed = policy.allowed_vault_addrs;
     if allowed.iter().any(|a| a == ANY_ADDRESS) {
         return Ok(());
@@ -120,14 +121,94 @@ fn check_address(address: &str, policy: &Policy<'_>) -> Result<(), Denial> {
     {
         return Ok(());
     }
+    let vault_addr = policy.vault_addr.unwrap_or("unset");
+    if allowed.is_empty() && policy.mode == Mode::Permissive {
+        warnings.push(format!(
+            "{SERVICE}: Vault address {address:?} is not the injector's --vault-addr \
+             ({vault_addr}), and the agent sends its login credentials there; the operator \
+             can limit addresses with --allowed-vault-addrs or --policy=strict"
+        ));
+        return Ok(());
+    }
     Err(Denial::new(
         SERVICE,
         format!(
-            "Vault address {address:?} is not allowed: use the injector's --vault-addr ({}) \
-             or ask the operator to add it to --allowed-vault-addrs",
-            policy.vault_addr.unwrap_or("unset"),
+            "Vault address {address:?} is not allowed: use the injector's --vault-addr \
+             ({vault_addr}) or ask the operator to add it to --allowed-vault-addrs",
         ),
     ))
+}
+
+/// `tls-skip-verify: "true"` needs `--allow-tls-skip-verify`, or its
+/// absence in [`Mode::Permissive`]; admitted, it always gets a warning.
+fn check_tls_skip_verify(policy: &Policy<'_>, warnings: &mut Vec<String>) -> Result<(), Denial> {
+    let allowed = policy
+        .allow_tls_skip_verify
+        .unwrap_or(policy.mode == Mode::Permissive);
+    if !allowed {
+        return Err(Denial::new(
+            TLS_SKIP_VERIFY,
+            format!(
+                "skipping verification of Vault's certificate is not allowed by this injector; \
+                 give the agent Vault's CA with {CA_CERT} or {}, or have the operator set \
+                 --allow-tls-skip-verify",
+                TLS_SECRET.name
+            ),
+        ));
+    }
+    warnings.push(format!(
+        "{TLS_SKIP_VERIFY}: Vault's certificate is not verified, so whoever can intercept the \
+         connection can pose as Vault, take the pod's login token and serve it false secrets; \
+         give the agent Vault's CA with {CA_CERT} or {} instead",
+        TLS_SECRET.name
+    ));
+    Ok(())
+}
+
+/// A ConfigMap's agent config is not visible at admission, so nothing the
+/// operator restricts can be checked in it: denied where the operator
+/// restricts addresses or the namespace's paths, and in [`Mode::Strict`].
+fn check_configmap(
+    configmap: &str,
+    scope: Option<&Scope<'_>>,
+    policy: &Policy<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<(), Denial> {
+    let unseen = format!("the agent config in ConfigMap {configmap:?} is not visible at admission");
+    if policy.allowed_vault_addrs.iter().any(|a| a != ANY_ADDRESS) {
+        return Err(Denial::new(
+            CONFIGMAP,
+            format!(
+                "{unseen}, so its Vault address cannot be checked against the injector's \
+                 --allowed-vault-addrs; use the annotations instead"
+            ),
+        ));
+    }
+    if let Some(scope) = scope {
+        return Err(Denial::new(
+            CONFIGMAP,
+            format!(
+                "{unseen}, so its Vault paths cannot be checked against the path policy of \
+                 namespace {:?}; use agent-inject-secret-* and agent-inject-template-* \
+                 annotations instead",
+                scope.namespace
+            ),
+        ));
+    }
+    if policy.mode == Mode::Strict {
+        return Err(Denial::new(
+            CONFIGMAP,
+            format!(
+                "{unseen}, so its Vault address, TLS settings and paths cannot be checked, \
+                 which the injector's --policy=strict requires; use the annotations instead"
+            ),
+        ));
+    }
+    warnings.push(format!(
+        "{CONFIGMAP}: the injector does not check the Vault address, TLS settings or \
+         paths in ConfigMap {configmap:?}"
+    ));
+    Ok(())
 }
 
 /// A Vault address in one spelling: lower-case scheme and host, explicit

@@ -8,7 +8,7 @@ use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
 
 use crate::annotations::spec::DefaultTemplate;
 use crate::annotations::values;
-use crate::policy::{self, PathPolicy, Policy};
+use crate::policy::{self, Mode, PathPolicy, Policy};
 
 /// Injection defaults; flattened into both the `serve` and `mutate` commands.
 #[derive(clap::Args, Debug, Clone, PartialEq)]
@@ -59,8 +59,10 @@ pub struct Settings {
     pub ephemeral_limit: Option<String>,
 
     /// Audience of the projected service-account token the agent logs in with.
-    #[arg(long, env = "KEYHOLE_TOKEN_AUDIENCE", default_value = "vault")]
-    pub token_audience: String,
+    /// Unset, the token carries the API server's own audiences, like the pod's
+    /// token that vault-k8s logs in with, so existing Vault roles accept it.
+    #[arg(long, env = "KEYHOLE_TOKEN_AUDIENCE", value_parser = audience)]
+    pub token_audience: Option<String>,
 
     /// Agent log level (trace, debug, info, warn, error).
     #[arg(long, env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info", value_parser = choice::<LogLevel>)]
@@ -119,21 +121,33 @@ pub struct Settings {
     #[arg(long, env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL")]
     pub static_secret_render_interval: Option<String>,
 
+    /// What to do with what vault-k8s admits but weakens a pod's security
+    /// (`tls-skip-verify`, a `service` address other than `--vault-addr`,
+    /// `agent-configmap`): `permissive` admits it with an admission warning,
+    /// `strict` denies it. The flags below, when given, win in either mode.
+    #[arg(
+        long = "policy",
+        env = "KEYHOLE_POLICY",
+        value_enum,
+        default_value_t = Mode::Permissive
+    )]
+    pub policy_mode: Mode,
+
     /// Vault addresses pods may choose with `vault.hashicorp.com/service`, besides
-    /// `--vault-addr` (comma-separated); `*` allows any address.
+    /// `--vault-addr` (comma-separated); `*` allows any address. Empty, `--policy` decides.
     #[arg(long, env = "KEYHOLE_ALLOWED_VAULT_ADDRS", value_delimiter = ',')]
     pub allowed_vault_addrs: Vec<String>,
 
-    /// Honour `vault.hashicorp.com/tls-skip-verify: "true"`; without it such pods are denied.
+    /// Whether `vault.hashicorp.com/tls-skip-verify: "true"` is honoured (with a
+    /// warning) or denied, in either `--policy`; unset, `--policy` decides.
     #[arg(
         long,
         env = "KEYHOLE_ALLOW_TLS_SKIP_VERIFY",
-        default_value_t = false,
         num_args = 0..=1,
         default_missing_value = "true",
         action = ArgAction::Set
     )]
-    pub allow_tls_skip_verify: bool,
+    pub allow_tls_skip_verify: Option<bool>,
 
     /// YAML file of Vault path prefixes each namespace may read
     /// (`namespaces: {<namespace>: [<prefix>, ...]}`, `"*"` for the others);
@@ -219,12 +233,21 @@ impl Settings {
     /// The operator's limits on what pods may ask for.
     pub fn policy(&self) -> Policy<'_> {
         Policy {
+            mode: self.policy_mode,
             vault_addr: self.vault_addr.as_deref(),
             allowed_vault_addrs: &self.allowed_vault_addrs,
             allow_tls_skip_verify: self.allow_tls_skip_verify,
             path_policy: self.path_policy.as_ref(),
         }
     }
+}
+
+/// Reads `--token-audience`: an empty audience would be a token no one accepts.
+fn audience(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err("empty audience; leave the flag out for the API server's audiences".to_owned());
+    }
+    Ok(value.to_owned())
 }
 
 /// Reads a flag that takes one of the names of `T`.
@@ -252,7 +275,7 @@ impl Default for Settings {
             cpu_limit: "100m".to_owned(),
             mem_limit: "32Mi".to_owned(),
             ephemeral_limit: None,
-            token_audience: "vault".to_owned(),
+            token_audience: None,
             log_level: LogLevel::Info,
             log_format: LogFormat::Standard,
             secrets_volume_size_limit: "64Mi".to_owned(),
@@ -266,8 +289,9 @@ impl Default for Settings {
             default_template: DefaultTemplate::Map,
             exit_on_retry_failure: true,
             static_secret_render_interval: None,
+            policy_mode: Mode::Permissive,
             allowed_vault_addrs: Vec::new(),
-            allow_tls_skip_verify: false,
+            allow_tls_skip_verify: None,
             path_policy: None,
             auth_min_backoff: None,
             auth_max_backoff: None,
@@ -372,7 +396,7 @@ mod tests {
             cli.settings.allowed_vault_addrs,
             ["https://a.example", "https://b.example:8200"]
         );
-        assert!(cli.settings.allow_tls_skip_verify);
+        assert_eq!(cli.settings.allow_tls_skip_verify, Some(true));
         let policy = cli.settings.path_policy.expect("policy loaded");
         assert_eq!(
             policy.prefixes("team-a"),
@@ -380,7 +404,7 @@ mod tests {
         );
         let off = Cli::try_parse_from(["keyhole-injector", "--allow-tls-skip-verify=false"])
             .expect("parses");
-        assert!(!off.settings.allow_tls_skip_verify);
+        assert_eq!(off.settings.allow_tls_skip_verify, Some(false));
 
         std::fs::write(dir.path().join("bad.yaml"), "namespaces: [secret/]\n").expect("write");
         let bad = dir.path().join("bad.yaml");
@@ -394,6 +418,39 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         assert!(
             err.to_string().contains(&format!("{}: ", bad.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn policy_mode_is_permissive_unless_strict_is_asked_for() {
+        let cli = Cli::try_parse_from(["keyhole-injector"]).expect("parses");
+        assert_eq!(cli.settings.policy_mode, Mode::Permissive);
+        assert_eq!(cli.settings.allow_tls_skip_verify, None);
+        let strict = Cli::try_parse_from(["keyhole-injector", "--policy=strict"]).expect("parses");
+        assert_eq!(strict.settings.policy_mode, Mode::Strict);
+        let err = Cli::try_parse_from(["keyhole-injector", "--policy=lenient"])
+            .err()
+            .expect("an unknown mode is an error");
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(
+            err.to_string()
+                .contains("[possible values: permissive, strict]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn token_audience_is_unset_by_default_and_never_empty() {
+        let cli =
+            Cli::try_parse_from(["keyhole-injector", "--token-audience=vault"]).expect("parses");
+        assert_eq!(cli.settings.token_audience.as_deref(), Some("vault"));
+        let err = Cli::try_parse_from(["keyhole-injector", "--token-audience= "])
+            .err()
+            .expect("an empty audience is an error");
+        assert!(
+            err.to_string()
+                .contains("empty audience; leave the flag out for the API server's audiences"),
             "{err}"
         );
     }

@@ -80,7 +80,7 @@ fn adds_memory_volume_projected_token_and_agent_home() {
         json!([
             {"name": "home-sidecar", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             {"name": "vault-agent-sa-token", "projected": {"sources": [{"serviceAccountToken": {
-                "audience": "vault", "expirationSeconds": 3600, "path": "token"}}]}},
+                "expirationSeconds": 3600, "path": "token"}}]}},
             {"name": "vault-secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         ])
     );
@@ -95,6 +95,21 @@ fn adds_memory_volume_projected_token_and_agent_home() {
             {"name": "home-sidecar", "mountPath": "/home/vault"},
             {"name": "vault-secrets", "mountPath": "/vault/secrets"},
         ])
+    );
+}
+
+#[test]
+fn token_audience_flag_sets_the_projected_tokens_audience() {
+    let settings = Settings {
+        token_audience: Some("vault".to_owned()),
+        ..settings()
+    };
+    let (_, pod) = mutate(&mk_pod(&inject(&[])), &settings);
+    assert_valid(&pod);
+    assert_eq!(
+        pod["spec"]["volumes"][1],
+        json!({"name": "vault-agent-sa-token", "projected": {"sources": [{"serviceAccountToken": {
+            "audience": "vault", "expirationSeconds": 3600, "path": "token"}}]}})
     );
 }
 

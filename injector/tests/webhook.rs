@@ -7,11 +7,11 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use keyhole_injector::metrics::WebhookMetrics;
-use keyhole_injector::policy::PathPolicy;
+use keyhole_injector::policy::{Mode, PathPolicy};
 use keyhole_injector::settings::Settings;
 use keyhole_injector::webhook::{self, AppState};
 use prometheus_client::registry::Registry;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -126,22 +126,87 @@ async fn bad_annotation_is_denied_with_the_annotation_named() {
     assert!(response.get("patch").is_none());
 }
 
+/// The injector's settings with another `--vault-addr` than the fixtures' pods ask for.
+fn prod_vault(policy_mode: Mode) -> Settings {
+    Settings {
+        vault_addr: Some("https://vault.prod.svc:8200".to_owned()),
+        policy_mode,
+        ..Settings::default()
+    }
+}
+
+#[tokio::test]
+async fn pod_asking_for_another_vault_address_is_admitted_with_a_warning() {
+    let review = post_with(fixture("annotated-pod.json"), prod_vault(Mode::Permissive)).await;
+    let response = response(&review);
+    assert_eq!(response["allowed"], true);
+    assert!(response["patch"].is_string(), "{response:#}");
+    assert_eq!(
+        response["warnings"],
+        json!([
+            "vault.hashicorp.com/service: Vault address \"https://vault.vault.svc:8200\" is \
+             not the injector's --vault-addr (https://vault.prod.svc:8200), and the agent sends \
+             its login credentials there; the operator can limit addresses with \
+             --allowed-vault-addrs or --policy=strict"
+        ])
+    );
+}
+
 #[tokio::test]
 async fn pod_asking_for_a_vault_address_the_operator_did_not_allow_is_denied() {
-    let settings = Settings {
-        vault_addr: Some("https://vault.prod.svc:8200".to_owned()),
-        ..Settings::default()
-    };
-    let review = post_with(fixture("annotated-pod.json"), settings).await;
+    let review = post_with(fixture("annotated-pod.json"), prod_vault(Mode::Strict)).await;
     let response = response(&review);
     assert_eq!(response["uid"], "8a3e1b4c-2f61-4d0a-9c7e-5b2d8f1a6e01");
     assert_eq!(response["allowed"], false);
     assert!(response.get("patch").is_none(), "{response:#}");
+    assert!(response.get("warnings").is_none(), "{response:#}");
     assert_eq!(
         response["status"]["message"],
         "vault.hashicorp.com/service: Vault address \"https://vault.vault.svc:8200\" is not \
          allowed: use the injector's --vault-addr (https://vault.prod.svc:8200) or ask the \
          operator to add it to --allowed-vault-addrs"
+    );
+}
+
+/// The annotated pod's review, with `tls-skip-verify: "true"` added.
+fn skipping_tls_verification() -> Vec<u8> {
+    let mut review: Value =
+        serde_json::from_slice(&fixture("annotated-pod.json")).expect("fixture is JSON");
+    review["request"]["object"]["metadata"]["annotations"]["vault.hashicorp.com/tls-skip-verify"] =
+        json!("true");
+    serde_json::to_vec(&review).expect("JSON")
+}
+
+#[tokio::test]
+async fn tls_skip_verify_is_admitted_with_a_warning_unless_strict() {
+    let permissive = Settings {
+        vault_addr: Some(VAULT_ADDR.to_owned()),
+        ..Settings::default()
+    };
+    let admitted = post_with(skipping_tls_verification(), permissive.clone()).await;
+    assert_eq!(response(&admitted)["allowed"], true);
+    assert_eq!(
+        response(&admitted)["warnings"],
+        json!([
+            "vault.hashicorp.com/tls-skip-verify: Vault's certificate is not verified, so \
+             whoever can intercept the connection can pose as Vault, take the pod's login \
+             token and serve it false secrets; give the agent Vault's CA with \
+             vault.hashicorp.com/ca-cert or tls-secret instead"
+        ])
+    );
+
+    let strict = Settings {
+        policy_mode: Mode::Strict,
+        ..permissive
+    };
+    let denied = post_with(skipping_tls_verification(), strict).await;
+    assert_eq!(response(&denied)["allowed"], false);
+    assert_eq!(
+        response(&denied)["status"]["message"],
+        "vault.hashicorp.com/tls-skip-verify: skipping verification of Vault's certificate is \
+         not allowed by this injector; give the agent Vault's CA with \
+         vault.hashicorp.com/ca-cert or tls-secret, or have the operator set \
+         --allow-tls-skip-verify"
     );
 }
 

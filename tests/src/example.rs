@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::{Bao, TokenReviewer, configure_kubernetes_auth, configure_pki};
+use crate::{API_SERVER_AUDIENCE, Bao, TokenReviewer, configure_kubernetes_auth, configure_pki};
 
 /// The example's namespace.
 pub const NAMESPACE: &str = "demo";
@@ -21,8 +21,8 @@ pub fn deployment_path() -> PathBuf {
 }
 
 /// Sets up `bao` for the example: the `kubernetes` auth method (answered by the returned
-/// TokenReview stand-in; keep it alive) with role `orders` for `demo/orders` and audience
-/// `vault`, policy `orders`, the KV v2 secret `secret/orders/db` and the PKI role
+/// TokenReview stand-in; keep it alive) with role `orders` for `demo/orders`, bound to the
+/// API server's audience as Vault asks roles for vault-k8s pods to be, policy `orders`, the KV v2 secret `secret/orders/db` and the PKI role
 /// `pki/issue/orders`.
 pub async fn configure_example(bao: &Bao) -> anyhow::Result<TokenReviewer> {
     bao.put_policy(
@@ -38,7 +38,7 @@ path "pki/issue/orders" { capabilities = ["update"] }"#,
         &[SERVICE_ACCOUNT],
         &[NAMESPACE],
         &["orders"],
-        Some("vault"),
+        Some(API_SERVER_AUDIENCE),
     )
     .await?;
     bao.kv2_put(

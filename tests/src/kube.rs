@@ -4,7 +4,8 @@
 //! `POST /apis/authentication.k8s.io/v1/tokenreviews` on `kubernetes_host`. No apiserver
 //! runs here, so the test process answers it the way an apiserver would for projected
 //! service-account tokens: signature checked against the test key, expiry checked, audiences
-//! intersected with the ones the reviewer asked for.
+//! intersected with the ones the reviewer asked for, or with the apiserver's own
+//! ([`API_SERVER_AUDIENCE`]) when it asked for none.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,10 @@ use tokio::task::JoinHandle;
 
 use crate::Bao;
 use crate::sa_token::verify;
+
+/// The audience the stand-in apiserver gives its own tokens: what the kubelet puts in a
+/// projected token without an `audience`, and what a review that names none checks.
+pub const API_SERVER_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// The CA certificate OpenBao is given for the stand-in apiserver.
 const KUBE_CA_PEM: &str = include_str!("../data/kube-apiserver.crt");
@@ -119,20 +124,23 @@ impl Drop for TokenReviewer {
 async fn review(State(stats): State<Arc<Stats>>, Json(request): Json<Value>) -> Json<Value> {
     stats.served.fetch_add(1, Ordering::SeqCst);
     let token = request["spec"]["token"].as_str().unwrap_or_default();
-    let wanted: Vec<&str> = request["spec"]["audiences"]
+    let mut wanted: Vec<&str> = request["spec"]["audiences"]
         .as_array()
         .map(|list| list.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    // An empty list means "the apiserver's own audiences".
+    if wanted.is_empty() {
+        wanted.push(API_SERVER_AUDIENCE);
+    }
     let status = match verify(token) {
         Err(err) => {
             json!({ "authenticated": false, "error": format!("invalid bearer token: {err}") })
         }
         Ok(claims) => {
-            // An empty request list means "the apiserver's own audiences"; accept the token's.
             let audiences: Vec<&String> = claims
                 .aud
                 .iter()
-                .filter(|aud| wanted.is_empty() || wanted.contains(&aud.as_str()))
+                .filter(|aud| wanted.contains(&aud.as_str()))
                 .collect();
             if audiences.is_empty() {
                 json!({ "authenticated": false, "error": "token audiences do not match" })

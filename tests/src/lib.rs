@@ -37,7 +37,9 @@ pub use config::{AgentConfig, AutoAuth, Sink, Template};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };
-pub use kube::{TokenReviewer, configure_kubernetes_auth, put_kubernetes_role};
+pub use kube::{
+    API_SERVER_AUDIENCE, TokenReviewer, configure_kubernetes_auth, put_kubernetes_role,
+};
 pub use pod::{PodAgent, agent_config, pod_container};
 pub use postgres::Postgres;
 pub use proxy::{Fault, FaultProxy, SeenRequest};

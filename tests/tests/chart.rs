@@ -60,6 +60,7 @@ fn value_sets() -> Value {
             "serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}},
         }},
         "policy": {"policy": {
+            "strict": true,
             "allowedVaultAddrs": ["https://vault.vault.svc:8200", "https://vault.example.com"],
             "allowTlsSkipVerify": true,
             "namespacePathPrefixes": {
@@ -67,8 +68,14 @@ fn value_sets() -> Value {
                 "billing": ["secret/data/billing/"],
             },
         }},
+        "refusing-tls-skip-verify": {"policy": {"allowTlsSkipVerify": false}},
         "customized": {
-            "vault": {"address": "https://vault.vault.svc:8200", "authPath": "auth/k8s-prod", "authType": "jwt"},
+            "vault": {
+                "address": "https://vault.vault.svc:8200",
+                "authPath": "auth/k8s-prod",
+                "authType": "jwt",
+                "tokenAudience": "vault",
+            },
             "agent": {
                 "image": {"repository": "registry.example.com/keyhole-agent", "tag": "0.1.0-rc1"},
                 "logLevel": "debug",
@@ -117,6 +124,7 @@ fn rejected_sets() -> Value {
         "memroy": {"injector": {"resources": {"limits": {"memroy": "64Mi"}}}},
         "certmanager": {"tls": {"mode": "certmanager"}},
         "namespacePathPrefix": {"policy": {"namespacePathPrefix": {"orders": ["secret/"]}}},
+        "blank-audience": {"vault": {"tokenAudience": " "}},
         "secret-without-ca": {"tls": {"mode": "secret", "secret": {"name": "injector-tls"}}},
         "service-monitor-without-metrics": {"metrics": {"serviceMonitor": {"enabled": true}}},
     })
@@ -975,6 +983,11 @@ fn values_become_injector_flags() {
     assert_eq!(default.flag("native-sidecar").as_deref(), Some("true"));
     assert_eq!(default.flag("vault-addr"), None);
     assert_eq!(
+        default.flag("token-audience"),
+        None,
+        "the token keeps the API server's audiences, as vault-k8s's does"
+    );
+    assert_eq!(
         render_of("classic-sidecar")
             .flag("native-sidecar")
             .as_deref(),
@@ -986,6 +999,7 @@ fn values_become_injector_flags() {
         ("vault-addr", "https://vault.vault.svc:8200"),
         ("auth-path", "auth/k8s-prod"),
         ("auth-type", "jwt"),
+        ("token-audience", "vault"),
         (
             "agent-image",
             "registry.example.com/keyhole-agent:0.1.0-rc1",
@@ -1027,6 +1041,7 @@ fn values_become_injector_flags() {
 #[test]
 fn policy_values_become_flags_and_a_mounted_path_policy() {
     let render = render_of("policy");
+    assert_eq!(render.flag("policy").as_deref(), Some("strict"));
     assert_eq!(
         render.flag("allowed-vault-addrs").as_deref(),
         Some("https://vault.vault.svc:8200,https://vault.example.com")
@@ -1069,7 +1084,15 @@ fn policy_values_become_flags_and_a_mounted_path_policy() {
         .expect("the policy volume");
     assert_eq!(volume["configMap"]["name"], config_map["metadata"]["name"]);
 
+    assert_eq!(
+        render_of("refusing-tls-skip-verify")
+            .flag("allow-tls-skip-verify")
+            .as_deref(),
+        Some("false")
+    );
+
     let default = render_of("default");
+    assert_eq!(default.flag("policy").as_deref(), Some("permissive"));
     for flag in [
         "allowed-vault-addrs",
         "allow-tls-skip-verify",
@@ -1202,6 +1225,7 @@ fn values_that_cannot_work_are_rejected_with_a_message_naming_them() {
             "namespacePathPrefix",
             "at '/policy': additional properties 'namespacePathPrefix' not allowed",
         ),
+        ("blank-audience", "at '/vault/tokenAudience'"),
         (
             "secret-without-ca",
             "tls.secret.caBundle (the PEM of the CA) is required when tls.mode is secret",
@@ -1264,13 +1288,21 @@ fn notes_tell_the_user_what_to_annotate_and_how_to_check_the_agent() {
         "vault.hashicorp.com/agent-inject: \"true\"",
         "vault.hashicorp.com/role: orders",
         "vault.hashicorp.com/agent-inject-secret-db: secret/data/orders/db",
-        "audience=vault",
+        "bound_service_account_namespaces=orders \\\n      policies=orders ttl=1h\n",
+        "roles you use with vault-k8s work as they are",
         "logs deployment/orders -c vault-agent\n",
         "cat /vault/secrets/db",
         "vault.address is not set",
     ] {
         assert!(notes.contains(line), "NOTES.txt lacks {line:?}:\n{notes}");
     }
+    assert!(!notes.contains("audience="), "{notes}");
+    let customized = &render_of("customized").notes;
+    assert!(
+        customized.contains("service account, with audience=vault, for example")
+            && customized.contains("audience=vault policies=orders ttl=1h\n"),
+        "{customized}"
+    );
     let classic = &render_of("classic-sidecar").notes;
     assert!(classic.contains("-c vault-agent-init\n"), "{classic}");
     assert!(

@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template, configure_approle,
-    configure_database_engine, configure_jwt_auth, configure_kubernetes_auth, configure_pki,
-    keyhole_agent_bin, mint_sa_token, mint_untrusted_sa_token, run_bao_agent,
+    API_SERVER_AUDIENCE, AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
+    configure_approle, configure_database_engine, configure_jwt_auth, configure_kubernetes_auth,
+    configure_pki, keyhole_agent_bin, mint_sa_token, mint_untrusted_sa_token, put_kubernetes_role,
+    run_bao_agent,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -133,6 +134,38 @@ async fn kubernetes_login_goes_through_token_review_and_refuses_forged_tokens() 
         1,
         "no refused token may pass the review"
     );
+
+    // A role without an audience has the apiserver check the token against the
+    // token's own audiences, so it takes a token for the apiserver and one for
+    // `vault` alike. A role that names the apiserver's audience, as Vault asks
+    // roles to, refuses a token for `vault`.
+    put_kubernetes_role(&bao, "kubernetes", "any", &["app"], &["team-a"], &[], None).await?;
+    put_kubernetes_role(
+        &bao,
+        "kubernetes",
+        "apiserver",
+        &["app"],
+        &["team-a"],
+        &[],
+        Some(API_SERVER_AUDIENCE),
+    )
+    .await?;
+    for (role, audience, accepted) in [
+        ("any", API_SERVER_AUDIENCE, true),
+        ("any", "vault", true),
+        ("apiserver", API_SERVER_AUDIENCE, true),
+        ("apiserver", "vault", false),
+    ] {
+        let body = json!({ "role": role, "jwt": mint_sa_token("team-a", "app", audience, HOUR) });
+        let (status, reply) = bao
+            .call(Method::POST, "auth/kubernetes/login", None, Some(&body))
+            .await?;
+        assert_eq!(
+            status.is_success(),
+            accepted,
+            "role {role}, token for {audience}: {status}: {reply}"
+        );
+    }
     Ok(())
 }
 

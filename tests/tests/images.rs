@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use keyhole_tests::example::{
     INITIAL_PASSWORD, NAMESPACE, SERVICE_ACCOUNT, configure_example, deployment_path,
 };
-use keyhole_tests::{Bao, free_port, install_crypto_provider, mint_sa_token};
+use keyhole_tests::{API_SERVER_AUDIENCE, Bao, free_port, install_crypto_provider, mint_sa_token};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -432,7 +432,7 @@ async fn mutated_example_pod_runs_in_podman_with_the_agent_image() -> anyhow::Re
     let token = mint_sa_token(
         NAMESPACE,
         SERVICE_ACCOUNT,
-        "vault",
+        API_SERVER_AUDIENCE,
         Duration::from_secs(3600),
     );
     write_readable(&token_dir.path().join("token"), &token)?;

@@ -7,12 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context;
 use keyhole_injector::offline::mutate_documents;
 use keyhole_injector::settings::Settings;
 use keyhole_tests::example::{
     INITIAL_PASSWORD, NAMESPACE, SERVICE_ACCOUNT, configure_example, deployment_path,
 };
-use keyhole_tests::{Bao, PodAgent, TokenReviewer, keyhole_agent_bin, mint_sa_token};
+use keyhole_tests::{
+    API_SERVER_AUDIENCE, Bao, PodAgent, TokenReviewer, keyhole_agent_bin, mint_sa_token,
+    put_kubernetes_role,
+};
 use serde_json::{Value, json};
 
 struct Cluster {
@@ -51,6 +55,27 @@ fn settings(bao: &Bao, native_sidecar: bool) -> Settings {
     }
 }
 
+/// The token the kubelet writes into the agent's projected token volume: for the
+/// volume's `audience`, or for the API server's own audiences when it names none.
+fn kubelet_token(pod: &Value) -> anyhow::Result<String> {
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == "vault-agent-sa-token")
+        .context("the pod has no projected token volume")?;
+    let projection = &volume["projected"]["sources"][0]["serviceAccountToken"];
+    let audience = projection["audience"]
+        .as_str()
+        .unwrap_or(API_SERVER_AUDIENCE);
+    Ok(mint_sa_token(
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        audience,
+        Duration::from_secs(3600),
+    ))
+}
+
 fn assert_secret_files(dir: &Path) -> anyhow::Result<()> {
     assert_eq!(
         std::fs::read_to_string(dir.join("config.env"))?,
@@ -83,12 +108,7 @@ async fn native_sidecar_from_annotated_deployment_renders_the_files() -> anyhow:
             "injected"
         );
         let dir = tempfile::tempdir()?;
-        let token = mint_sa_token(
-            NAMESPACE,
-            SERVICE_ACCOUNT,
-            "vault",
-            Duration::from_secs(3600),
-        );
+        let token = kubelet_token(&pod)?;
         let mut agent = PodAgent::start(
             &keyhole_agent_bin()?,
             &pod,
@@ -117,18 +137,48 @@ async fn classic_init_container_renders_the_files_and_exits() -> anyhow::Result<
         .collect();
     assert_eq!(containers, ["app", "vault-agent"]);
     let dir = tempfile::tempdir()?;
-    let token = mint_sa_token(
-        NAMESPACE,
-        SERVICE_ACCOUNT,
-        "vault",
-        Duration::from_secs(3600),
-    );
+    let token = kubelet_token(&pod)?;
     let agent = PodAgent::start(
         &keyhole_agent_bin()?,
         &pod,
         "vault-agent-init",
         dir.path(),
         &token,
+    )
+    .await?;
+    let secrets = agent.volume_dir("vault-secrets")?;
+    let status = agent.wait(Duration::from_secs(30)).await?;
+    assert!(status.success(), "the init container exits 0: {status}");
+    assert_secret_files(&secrets)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_audience_set_by_the_operator_logs_in_where_the_role_requires_it()
+-> anyhow::Result<()> {
+    let cluster = cluster().await?;
+    put_kubernetes_role(
+        &cluster.bao,
+        "kubernetes",
+        SERVICE_ACCOUNT,
+        &[SERVICE_ACCOUNT],
+        &[NAMESPACE],
+        &["orders"],
+        Some("vault"),
+    )
+    .await?;
+    let settings = Settings {
+        token_audience: Some("vault".to_owned()),
+        ..settings(&cluster.bao, false)
+    };
+    let pod = mutated_pod(&settings, PREFIXES[0])?;
+    let dir = tempfile::tempdir()?;
+    let agent = PodAgent::start(
+        &keyhole_agent_bin()?,
+        &pod,
+        "vault-agent-init",
+        dir.path(),
+        &kubelet_token(&pod)?,
     )
     .await?;
     let secrets = agent.volume_dir("vault-secrets")?;

@@ -18,7 +18,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use keyhole_tests::example::{NAMESPACE, SERVICE_ACCOUNT, configure_example, deployment_path};
 use keyhole_tests::{
-    Bao, PodAgent, TokenReviewer, Tool, agent_config, mint_sa_token, pod_container,
+    API_SERVER_AUDIENCE, Bao, PodAgent, TokenReviewer, Tool, agent_config, mint_sa_token,
+    pod_container,
 };
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -107,7 +108,7 @@ async fn demo() -> Result<()> {
     let token = mint_sa_token(
         NAMESPACE,
         SERVICE_ACCOUNT,
-        "vault",
+        API_SERVER_AUDIENCE,
         Duration::from_secs(3600),
     );
     let pod_dir = work.path().join("pod");

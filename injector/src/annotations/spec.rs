@@ -58,8 +58,9 @@ pub struct AgentSpec {
     /// A pod volume with the service-account token to log in with, instead of
     /// a projected token volume added by keyhole.
     pub service_account_token_volume: Option<String>,
-    /// Audience of the projected service-account token.
-    pub token_audience: String,
+    /// Audience of the projected service-account token; the API server's
+    /// own audiences when `None`.
+    pub token_audience: Option<String>,
     /// Size limit of the in-memory secrets volumes.
     pub secrets_volume_size_limit: String,
     /// Findings that do not stop injection, e.g. an unknown annotation.

@@ -14,6 +14,13 @@ fn settings() -> Settings {
     }
 }
 
+fn strict() -> Settings {
+    Settings {
+        policy_mode: Mode::Strict,
+        ..settings()
+    }
+}
+
 fn with_policy(yaml: &str) -> Settings {
     Settings {
         path_policy: Some(PathPolicy::from_yaml(yaml).expect("valid policy")),
@@ -28,6 +35,15 @@ const TEAM_A: &str =
 /// annotations besides the ones every injected pod has, as the API server
 /// shows it; `Ok(())` when the pod is patched.
 fn admit(namespace: &str, extra: &[(&str, &str)], settings: &Settings) -> Result<(), String> {
+    review(namespace, extra, settings).map(drop)
+}
+
+/// [`admit`], with the admission warnings of a patched pod.
+fn review(
+    namespace: &str,
+    extra: &[(&str, &str)],
+    settings: &Settings,
+) -> Result<Vec<String>, String> {
     let mut annotations = serde_json::Map::new();
     annotations.insert("vault.hashicorp.com/agent-inject".into(), "true".into());
     annotations.insert("vault.hashicorp.com/role".into(), "app".into());
@@ -40,7 +56,7 @@ fn admit(namespace: &str, extra: &[(&str, &str)], settings: &Settings) -> Result
     }))
     .expect("pod");
     match mutate_pod(&pod, namespace, settings) {
-        Ok(Outcome::Patch { .. }) => Ok(()),
+        Ok(Outcome::Patch { warnings, .. }) => Ok(warnings),
         Ok(Outcome::Skip(reason)) => panic!("skipped: {reason}"),
         Err(denial) => Err(denial.to_string()),
     }
@@ -100,15 +116,46 @@ fn service_may_name_the_injectors_own_address_in_any_spelling() {
     );
 }
 
+const METADATA_SERVICE: [(&str, &str); 1] =
+    [("vault.hashicorp.com/service", "http://169.254.169.254")];
+
 #[test]
-fn service_outside_the_allowlist_is_denied_with_the_flags_to_set() {
-    let denied = admit(
-        "apps",
-        &[("vault.hashicorp.com/service", "http://169.254.169.254")],
-        &settings(),
-    );
+fn permissive_admits_another_service_with_a_warning_naming_it() {
     assert_eq!(
-        denied,
+        review("apps", &METADATA_SERVICE, &settings()),
+        Ok(vec![
+            "vault.hashicorp.com/service: Vault address \"http://169.254.169.254\" is not the \
+             injector's --vault-addr (https://vault.vault.svc:8200), and the agent sends its \
+             login credentials there; the operator can limit addresses with \
+             --allowed-vault-addrs or --policy=strict"
+                .to_owned()
+        ])
+    );
+    assert_eq!(review("apps", &[], &settings()), Ok(Vec::new()));
+}
+
+#[test]
+fn strict_denies_another_service_with_the_flags_to_set() {
+    assert_eq!(
+        admit("apps", &METADATA_SERVICE, &strict()),
+        Err(
+            "vault.hashicorp.com/service: Vault address \"http://169.254.169.254\" is not \
+             allowed: use the injector's --vault-addr (https://vault.vault.svc:8200) or ask \
+             the operator to add it to --allowed-vault-addrs"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn an_explicit_allowlist_is_enforced_in_permissive_mode() {
+    let settings = Settings {
+        allowed_vault_addrs: vec!["https://vault.other.svc".to_owned()],
+        ..settings()
+    };
+    assert_eq!(settings.policy_mode, Mode::Permissive);
+    assert_eq!(
+        admit("apps", &METADATA_SERVICE, &settings),
         Err(
             "vault.hashicorp.com/service: Vault address \"http://169.254.169.254\" is not \
              allowed: use the injector's --vault-addr (https://vault.vault.svc:8200) or ask \
@@ -148,48 +195,118 @@ fn star_allows_any_service_address() {
     );
 }
 
+const SKIP_VERIFY: [(&str, &str); 1] = [("vault.hashicorp.com/tls-skip-verify", "true")];
+
+const SKIP_VERIFY_DENIED: &str = "vault.hashicorp.com/tls-skip-verify: skipping verification \
+     of Vault's certificate is not allowed by this injector; give the agent Vault's CA with \
+     vault.hashicorp.com/ca-cert or tls-secret, or have the operator set \
+     --allow-tls-skip-verify";
+
+const SKIP_VERIFY_WARNING: &str = "vault.hashicorp.com/tls-skip-verify: Vault's certificate is \
+     not verified, so whoever can intercept the connection can pose as Vault, take the pod's \
+     login token and serve it false secrets; give the agent Vault's CA with \
+     vault.hashicorp.com/ca-cert or tls-secret instead";
+
 #[test]
-fn service_that_is_not_a_url_is_denied() {
+fn tls_skip_verify_is_admitted_with_a_warning_unless_strict() {
     assert_eq!(
-        admit(
-            "apps",
-            &[("vault.hashicorp.com/service", "vault:8200")],
-            &settings()
+        review("apps", &SKIP_VERIFY, &settings()),
+        Ok(vec![SKIP_VERIFY_WARNING.to_owned()])
+    );
+    assert_eq!(
+        admit("apps", &SKIP_VERIFY, &strict()),
+        Err(SKIP_VERIFY_DENIED.to_owned())
+    );
+    for settings in [settings(), strict()] {
+        assert_eq!(
+            review(
+                "apps",
+                &[("vault.hashicorp.com/tls-skip-verify", "false")],
+                &settings
+            ),
+            Ok(Vec::new())
+        );
+    }
+}
+
+#[test]
+fn the_operators_tls_skip_verify_flag_wins_in_either_mode() {
+    for mode in [Mode::Permissive, Mode::Strict] {
+        let refusing = Settings {
+            policy_mode: mode,
+            allow_tls_skip_verify: Some(false),
+            ..settings()
+        };
+        assert_eq!(
+            admit("apps", &SKIP_VERIFY, &refusing),
+            Err(SKIP_VERIFY_DENIED.to_owned()),
+            "{mode:?}"
+        );
+        let consenting = Settings {
+            policy_mode: mode,
+            allow_tls_skip_verify: Some(true),
+            ..settings()
+        };
+        assert_eq!(
+            review("apps", &SKIP_VERIFY, &consenting),
+            Ok(vec![SKIP_VERIFY_WARNING.to_owned()]),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn configmap_is_admitted_with_a_warning_unless_strict() {
+    let configmap = [("vault.hashicorp.com/agent-configmap", "agent-config")];
+    let warnings = review("apps", &configmap, &settings()).expect("admitted");
+    assert!(
+        warnings.contains(
+            &"vault.hashicorp.com/agent-configmap: the injector does not check the Vault \
+              address, TLS settings or paths in ConfigMap \"agent-config\""
+                .to_owned()
         ),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        admit("apps", &configmap, &strict()),
         Err(
-            "vault.hashicorp.com/service: \"vault:8200\" is not an http or https URL such as \
-             https://vault.example:8200"
+            "vault.hashicorp.com/agent-configmap: the agent config in ConfigMap \
+             \"agent-config\" is not visible at admission, so its Vault address, TLS settings \
+             and paths cannot be checked, which the injector's --policy=strict requires; use \
+             the annotations instead"
                 .to_owned()
         )
     );
 }
 
 #[test]
-fn tls_skip_verify_needs_the_operators_consent() {
-    let skip = [("vault.hashicorp.com/tls-skip-verify", "true")];
-    assert_eq!(
-        admit("apps", &skip, &settings()),
-        Err(
-            "vault.hashicorp.com/tls-skip-verify: skipping verification of Vault's certificate \
-             is not allowed by this injector; give the agent Vault's CA with \
-             vault.hashicorp.com/ca-cert or tls-secret, or have the operator set \
-             --allow-tls-skip-verify"
-                .to_owned()
-        )
-    );
-    assert_eq!(
-        admit(
-            "apps",
-            &[("vault.hashicorp.com/tls-skip-verify", "false")],
-            &settings()
-        ),
-        Ok(())
-    );
-    let consenting = Settings {
-        allow_tls_skip_verify: true,
-        ..settings()
-    };
-    assert_eq!(admit("apps", &skip, &consenting), Ok(()));
+fn malformed_values_are_denied_in_either_mode() {
+    for settings in [settings(), strict()] {
+        assert_eq!(
+            admit(
+                "apps",
+                &[("vault.hashicorp.com/service", "vault:8200")],
+                &settings
+            ),
+            Err(
+                "vault.hashicorp.com/service: \"vault:8200\" is not an http or https URL \
+                 such as https://vault.example:8200"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            admit(
+                "apps",
+                &[("vault.hashicorp.com/tls-skip-verify", "yes please")],
+                &settings
+            ),
+            Err(
+                "vault.hashicorp.com/tls-skip-verify: \"yes please\" is not a boolean \
+                 (true or false)"
+                    .to_owned()
+            )
+        );
+    }
 }
 
 #[test]

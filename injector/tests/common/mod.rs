@@ -60,7 +60,7 @@ pub fn settings() -> Settings {
     Settings {
         vault_addr: Some("https://vault.vault.svc:8200".to_owned()),
         allowed_vault_addrs: vec!["https://vault.example:8200".to_owned()],
-        allow_tls_skip_verify: true,
+        allow_tls_skip_verify: Some(true),
         ..Settings::default()
     }
 }
