@@ -994,7 +994,7 @@ fn cert_auth_logs_in_with_the_tls_secrets_certificate() {
         ("vault.hashicorp.com/client-cert", "/vault/tls/tls.crt"),
         ("vault.hashicorp.com/client-key", "/vault/tls/tls.key"),
     ]));
-    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+    let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings()) else {
         panic!("expected a patch");
     };
     assert_eq!(

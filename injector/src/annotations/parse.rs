@@ -498,7 +498,7 @@ fn auth(
         let hint = if kind == AuthType::Cert {
             format!(
                 " (to log in as one certificate role, set {})",
-                AUTH_CONFIG.key("name")
+                a.spell(&AUTH_CONFIG.key("name"))
             )
         } else {
             String::new()
