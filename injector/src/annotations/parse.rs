@@ -305,7 +305,7 @@ fn secrets(
                 Some(entry) => entry.check(values::mount_path)?,
                 None => volume_path.clone(),
             };
-            let file = per(FILE).map(|e| e.check(values::file_name)).transpose()?;
+            let file = file_path(per(FILE), &name, &mount_path, warnings)?;
             let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
             let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
             let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
@@ -401,10 +401,42 @@ fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> 
     Ok(())
 }
 
+/// `agent-inject-file-<name>`: the secret's file path under its volume.
+/// Empty keeps the default name and a leading `/` stays under the volume,
+/// as in vault-k8s; both are worth a warning, since neither is what the
+/// value seems to say.
+fn file_path(
+    entry: Option<Entry<'_>>,
+    name: &str,
+    mount_path: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>> {
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    if entry.value.trim().is_empty() {
+        warnings.push(format!(
+            "{}: empty, so the secret is written to {mount_path}/{name}, its default name, \
+             as vault-k8s does",
+            entry.key
+        ));
+        return Ok(None);
+    }
+    let (path, absolute) = entry.check(values::file_path)?;
+    if absolute {
+        warnings.push(format!(
+            "{}: {:?} is written to {mount_path}/{path}, inside the secrets volume, as vault-k8s \
+             does",
+            entry.key, entry.value
+        ));
+    }
+    Ok(Some(path))
+}
+
 /// Adds a warning for every annotation under our prefixes that keyhole does not act on.
 fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Vec<String>) {
     let is_secret = |raw: &str| secrets.iter().any(|s| s.raw_name == raw);
-    for (prefix, name, Entry { key, .. }) in a.ours() {
+    for (prefix, name, Entry { key, value }) in a.ours() {
         let in_family = |family: &Family| family.suffix(prefix, name).is_some();
         if KNOWN.iter().any(|k| k.is(prefix, name)) {
             continue;
@@ -419,10 +451,18 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             ));
             continue;
         }
+        if let Some((family, raw)) = SECRET_FAMILIES
+            .iter()
+            .find_map(|family| Some((family, family.suffix(prefix, name)?)))
+        {
+            if value.trim().is_empty() {
+                warn_about_empty(key, *family, raw, secrets, warnings);
+            }
+            continue;
+        }
         if AUTH_CONFIG
             .suffix(prefix, name)
             .is_some_and(|p| !p.is_empty())
-            || SECRET_FAMILIES.iter().any(in_family)
         {
             continue;
         }
@@ -439,6 +479,36 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             continue;
         }
         warnings.push(format!("{key}: unknown annotation, ignored"));
+    }
+}
+
+/// An empty secret, template or template-file annotation declares nothing,
+/// as in vault-k8s; say what that means for the secret, so that none goes
+/// missing without a word.
+fn warn_about_empty(
+    key: &str,
+    family: Family,
+    raw: &str,
+    secrets: &[Secret],
+    warnings: &mut Vec<String>,
+) {
+    match secrets.iter().find(|s| s.raw_name == raw) {
+        None => warnings.push(format!(
+            "{key}: empty, so it declares no secret and no file {raw:?} is written"
+        )),
+        Some(secret)
+            if family != SECRET
+                && matches!(
+                    secret.template,
+                    TemplateText::DefaultMap | TemplateText::DefaultJson
+                ) =>
+        {
+            warnings.push(format!(
+                "{key}: empty, so secret {raw:?} is written with the default template of {:?}",
+                secret.path
+            ));
+        }
+        Some(_) => {}
     }
 }
 

@@ -126,7 +126,11 @@ const NO_COVER_DIRS: [&str; 7] = [
 /// its trailing `/`.
 pub fn mount_path(value: &str) -> Checked<String> {
     if value.trim().is_empty() {
-        return Err("empty path".to_owned());
+        return Err(
+            "empty path: no volume can be mounted there, and vault-k8s's pod would be \
+             refused by Kubernetes too"
+                .to_owned(),
+        );
     }
     let Some(relative) = value.strip_prefix('/') else {
         return Err(format!("{value:?} is not an absolute path"));
@@ -183,17 +187,26 @@ pub fn default_template_path(path: &str) -> Checked<()> {
     }
 }
 
-/// A plain file name.
-pub fn file_name(value: &str) -> Checked<String> {
-    if value.trim().is_empty() {
-        return Err("empty file name".to_owned());
-    }
-    if value.contains('/') || value == ".." || value == "." {
+/// A file path under a secrets volume, as vault-k8s joins it to the
+/// volume's mount path: sub-directories are fine (the agent creates them),
+/// and empty and `.` segments are dropped as Go's `filepath.Join` drops them.
+/// A `..` segment is refused, since it could leave the volume. The result is
+/// the clean relative path, and whether the value was written absolute
+/// (vault-k8s puts such a path under the volume too).
+pub fn file_path(value: &str) -> Checked<(String, bool)> {
+    if value.split('/').any(|part| part == "..") {
         return Err(format!(
-            "{value:?} must be a plain file name, without \"/\" or \"..\""
+            "{value:?} has a \"..\" segment; the file must stay in the secrets volume"
         ));
     }
-    Ok(value.to_owned())
+    let clean: Vec<&str> = value
+        .split('/')
+        .filter(|part| !matches!(*part, "" | "."))
+        .collect();
+    if clean.is_empty() {
+        return Err(format!("{value:?} names no file"));
+    }
+    Ok((clean.join("/"), value.starts_with('/')))
 }
 
 /// An octal file mode of permission bits only: the setuid, setgid and
@@ -311,12 +324,26 @@ mod tests {
     }
 
     #[test]
-    fn file_names_may_not_leave_the_volume() {
-        assert_eq!(file_name("app.env"), Ok("app.env".to_owned()));
+    fn file_paths_stay_in_the_volume() {
+        assert_eq!(file_path("app.env"), Ok(("app.env".to_owned(), false)));
         assert_eq!(
-            file_name("../etc/passwd"),
-            Err("\"../etc/passwd\" must be a plain file name, without \"/\" or \"..\"".to_owned())
+            file_path("config//./app.properties"),
+            Ok(("config/app.properties".to_owned(), false))
         );
-        assert_eq!(file_name(""), Err("empty file name".to_owned()));
+        assert_eq!(
+            file_path("/etc/app.conf"),
+            Ok(("etc/app.conf".to_owned(), true))
+        );
+        for bad in ["../etc/passwd", "config/../../x", ".."] {
+            assert_eq!(
+                file_path(bad),
+                Err(format!(
+                    "{bad:?} has a \"..\" segment; the file must stay in the secrets volume"
+                ))
+            );
+        }
+        for empty in ["", "/", "./.", "//"] {
+            assert_eq!(file_path(empty), Err(format!("{empty:?} names no file")));
+        }
     }
 }
