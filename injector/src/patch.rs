@@ -13,10 +13,12 @@ use keyhole_agent::config::{AgentConfig, CONFIG_ENV, Choice};
 use serde_json::{Value, json};
 
 use crate::agent_config;
+use crate::agent_patch::{self, is_within};
 use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
 use crate::annotations;
 use crate::annotations::keys::{
-    CONFIGMAP, INJECT, SECRET_VOLUME_PATH, SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
+    CONFIGMAP, COPY_VOLUME_MOUNTS, INIT_JSON_PATCH, INJECT, JSON_PATCH, Key, SECRET_VOLUME_PATH,
+    SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
 };
 use crate::annotations::read::Annotations;
 use crate::annotations::spec::AgentSpec;
@@ -134,7 +136,8 @@ pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome
              paths in ConfigMap {configmap:?}"
         ));
     }
-    let patch = json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build());
+    let patch =
+        json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build(&mut warnings)?);
     let bytes = json_size(&patch);
     if bytes > MAX_PATCH_BYTES {
         return Err(Denial::new(
@@ -236,6 +239,15 @@ impl Role {
             Role::Sidecar | Role::Native { .. } => HOME_SIDECAR_VOLUME,
         }
     }
+
+    /// The annotation whose JSON patch applies to this container, as in
+    /// vault-k8s: the native sidecar is the long-running agent.
+    fn json_patch_key(self) -> Key {
+        match self {
+            Role::Init => INIT_JSON_PATCH,
+            Role::Sidecar | Role::Native { .. } => JSON_PATCH,
+        }
+    }
 }
 
 /// Collects the patch operations for one pod.
@@ -250,6 +262,8 @@ struct Builder<'a> {
     token_volume: String,
     /// The long-running agent's config; `None` with `agent-configmap`.
     config: Option<AgentConfig>,
+    /// Volume mounts copied from the app container `agent-copy-volume-mounts` names.
+    copied_mounts: Vec<Value>,
     ops: Vec<PatchOperation>,
 }
 
@@ -310,7 +324,7 @@ impl<'a> Builder<'a> {
             None => Some(agent_config::agent_config(agent, &token_path)?),
         };
 
-        let builder = Self {
+        let mut builder = Self {
             pod,
             spec,
             agent,
@@ -318,8 +332,10 @@ impl<'a> Builder<'a> {
             secret_mounts,
             token_volume,
             config,
+            copied_mounts: Vec::new(),
             ops: Vec::new(),
         };
+        builder.copied_mounts = builder.copied_mounts()?;
         builder.check_name_clashes()?;
         Ok(builder)
     }
@@ -407,7 +423,7 @@ impl<'a> Builder<'a> {
             .chain(self.spec.init_containers.iter().flatten())
     }
 
-    fn build(mut self) -> Vec<PatchOperation> {
+    fn build(mut self, warnings: &mut Vec<String>) -> Result<Vec<PatchOperation>, Denial> {
         let volumes = self.volumes();
         let has_volumes = self.spec.volumes.is_some();
         self.append(&["spec", "volumes"], has_volumes, volumes);
@@ -426,18 +442,25 @@ impl<'a> Builder<'a> {
 
         match self.layout {
             Layout::Native { probe } => {
-                let agent = self.agent_container(Role::Native { probe });
+                if self.agent.init_json_patch.is_some() {
+                    warnings.push(format!(
+                        "{INIT_JSON_PATCH}: ignored: the native sidecar replaces the init \
+                         container and takes {JSON_PATCH}; set keyhole.dev/native-sidecar: \
+                         \"false\" for vault-k8s's init container"
+                    ));
+                }
+                let agent = self.agent_container(Role::Native { probe }, warnings)?;
                 // First by default, so app init containers can read secrets;
                 // `agent-init-first: false` puts it after them.
                 self.insert_init_container(self.agent.init_first != Some(false), agent);
             }
             Layout::Classic { init, sidecar } => {
                 if init {
-                    let agent = self.agent_container(Role::Init);
+                    let agent = self.agent_container(Role::Init, warnings)?;
                     self.insert_init_container(self.agent.init_first == Some(true), agent);
                 }
                 if sidecar {
-                    let agent = self.agent_container(Role::Sidecar);
+                    let agent = self.agent_container(Role::Sidecar, warnings)?;
                     self.add(pointer(&["spec", "containers", "-"]), agent);
                 }
             }
@@ -466,7 +489,7 @@ impl<'a> Builder<'a> {
                 json!({ key: STATUS_INJECTED }),
             ),
         }
-        self.ops
+        Ok(self.ops)
     }
 
     fn add(&mut self, path: PointerBuf, value: Value) {
@@ -559,8 +582,75 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    /// The agent container for `role`.
-    fn agent_container(&self, role: Role) -> Value {
+    /// Where the agent containers mount keyhole's own volumes.
+    fn agent_dirs(&self) -> Vec<&str> {
+        let mut dirs = vec![SA_TOKEN_DIR, HOME, CONFIG_DIR, TLS_DIR, EXTRA_SECRET_DIR];
+        dirs.extend(self.secret_mounts.iter().map(|(_, path)| path.as_str()));
+        dirs
+    }
+
+    /// `agent-copy-volume-mounts`: the named container's volume mounts, but
+    /// for service-account tokens, as vault-k8s copies them. A mount in one
+    /// of the agent's own directories would put the agent's files on
+    /// another volume, and is refused.
+    fn copied_mounts(&self) -> Result<Vec<Value>, Denial> {
+        let Some(name) = &self.agent.copy_volume_mounts else {
+            return Ok(Vec::new());
+        };
+        let source = self
+            .spec
+            .containers
+            .iter()
+            .chain(self.spec.init_containers.iter().flatten())
+            .find(|c| &c.name == name);
+        let dirs = self.agent_dirs();
+        let mut copied = Vec::new();
+        for mount in source
+            .and_then(|c| c.volume_mounts.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if mount.mount_path.to_lowercase().contains("serviceaccount") {
+                continue;
+            }
+            if let Some(dir) = dirs.iter().find(|dir| is_within(&mount.mount_path, dir)) {
+                return Err(Denial::new(
+                    COPY_VOLUME_MOUNTS,
+                    format!(
+                        "container {name:?} mounts volume {:?} at {}, in {dir}, where the agent \
+                         has its own volume",
+                        mount.name, mount.mount_path
+                    ),
+                ));
+            }
+            copied.push(json!(mount));
+        }
+        Ok(copied)
+    }
+
+    /// The agent container for `role`, with the pod author's JSON patch
+    /// applied (see [`agent_patch`]).
+    fn agent_container(&self, role: Role, warnings: &mut Vec<String>) -> Result<Value, Denial> {
+        let container = self.unpatched_agent_container(role);
+        let key = role.json_patch_key();
+        let patch = match role {
+            Role::Init => &self.agent.init_json_patch,
+            Role::Sidecar | Role::Native { .. } => &self.agent.json_patch,
+        };
+        let Some(patch) = patch else {
+            return Ok(container);
+        };
+        let patched = agent_patch::apply(&container, patch, key, &self.agent_dirs())?;
+        warnings.push(format!(
+            "{key}: applied to container {:?}; keyhole checked that it keeps the agent's image, \
+             command, config and volume mounts",
+            role.container_name()
+        ));
+        Ok(patched)
+    }
+
+    /// The agent container for `role`, as keyhole builds it.
+    fn unpatched_agent_container(&self, role: Role) -> Value {
         let agent = self.agent;
         let init = role == Role::Init;
         let mut mounts = vec![
@@ -568,6 +658,7 @@ impl<'a> Builder<'a> {
             json!({"name": role.home_volume(), "mountPath": HOME}),
         ];
         mounts.extend(self.secret_volume_mounts());
+        mounts.extend(self.copied_mounts.iter().cloned());
         let read_only = [
             (agent.configmap.is_some(), CONFIG_VOLUME, CONFIG_DIR),
             (agent.vault.tls_secret.is_some(), TLS_VOLUME, TLS_DIR),

@@ -9,6 +9,13 @@ use common::{agent_config, assert_valid, container, denial, inject, mk_pod, muta
 use keyhole_injector::patch::{Outcome, mutate_pod};
 use serde_json::{Value, json};
 
+/// The usual pod for one secret, with one more annotation of any lifetime.
+fn pod_with(key: &str, value: &str) -> k8s_openapi::api::core::v1::Pod {
+    let mut annotations = inject(&[]);
+    annotations.push((key, value));
+    mk_pod(&annotations)
+}
+
 fn warnings(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
     match mutate_pod(pod, "apps", &settings()).expect("admitted") {
         Outcome::Patch { warnings, .. } => warnings,
@@ -144,4 +151,319 @@ fn an_empty_secret_volume_path_is_refused() {
             )
         );
     }
+}
+
+/// The JSON patch of the SPIFFE example: a volume mount and a security context.
+const SPIFFE_PATCH: &str = r#"[
+  {"op": "add", "path": "/volumeMounts/-",
+   "value": {"name": "spiffe-certs", "mountPath": "/run/spiffe/certs"}},
+  {"op": "add", "path": "/securityContext", "value": {"runAsUser": 0, "runAsGroup": 0}}
+]"#;
+
+/// A pod with an app container mounting `certs` at `/run/certs`, a
+/// service-account token and a volume the agent must not get.
+fn pod_with_mounts(annotations: &[(&str, &str)]) -> k8s_openapi::api::core::v1::Pod {
+    common::mk_pod_from(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "apps",
+                     "annotations": common::annotations_json(annotations)},
+        "spec": {
+            "initContainers": [{"name": "fetch", "image": "busybox",
+                "volumeMounts": [{"name": "spiffe-certs", "mountPath": "/run/spiffe/certs"}]}],
+            "containers": [{"name": "app", "image": "nginx:1.27", "volumeMounts": [
+                {"name": "certs", "mountPath": "/run/certs", "readOnly": true, "subPath": "tls"},
+                {"name": "token", "mountPath": "/var/run/secrets/my.io/ServiceAccount"},
+            ]}],
+            "volumes": [
+                {"name": "certs", "emptyDir": {}},
+                {"name": "token", "emptyDir": {}},
+                {"name": "spiffe-certs", "emptyDir": {}},
+            ],
+        },
+    }))
+}
+
+fn mount_paths(container: &Value) -> Vec<&str> {
+    container["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|m| m["mountPath"].as_str().expect("path"))
+        .collect()
+}
+
+#[test]
+fn the_json_patch_applies_to_the_native_sidecar() {
+    let pod = pod_with_mounts(&inject(&[(
+        "vault.hashicorp.com/agent-json-patch",
+        SPIFFE_PATCH,
+    )]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    let agent = container(&patched, "vault-agent");
+    assert_eq!(
+        agent["securityContext"],
+        json!({"runAsUser": 0, "runAsGroup": 0})
+    );
+    assert_eq!(mount_paths(agent).last(), Some(&"/run/spiffe/certs"));
+    assert_eq!(
+        warnings(&pod),
+        [
+            "vault.hashicorp.com/agent-json-patch: applied to container \"vault-agent\"; keyhole \
+          checked that it keeps the agent's image, command, config and volume mounts"
+        ]
+    );
+}
+
+#[test]
+fn classic_containers_each_take_their_own_patch() {
+    let pod = pod_with_mounts(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        ("vault.hashicorp.com/agent-init-json-patch", SPIFFE_PATCH),
+        (
+            "vault.hashicorp.com/agent-json-patch",
+            r#"[{"op": "add", "path": "/env/-", "value": {"name": "HTTPS_PROXY", "value": "http://proxy:3128"}}]"#,
+        ),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    let init = container(&patched, "vault-agent-init");
+    assert_eq!(mount_paths(init).last(), Some(&"/run/spiffe/certs"));
+    assert_eq!(
+        init["env"].as_array().expect("env").last().expect("var")["name"],
+        "VAULT_LOG_FORMAT"
+    );
+    let sidecar = container(&patched, "vault-agent");
+    assert!(
+        sidecar
+            .get("securityContext")
+            .is_none_or(|sc| sc["runAsUser"] != 0)
+    );
+    assert_eq!(
+        sidecar["env"].as_array().expect("env").last(),
+        Some(&json!({"name": "HTTPS_PROXY", "value": "http://proxy:3128"}))
+    );
+}
+
+#[test]
+fn the_init_patch_of_a_native_sidecar_is_ignored_with_a_warning() {
+    let pod = pod_with_mounts(&inject(&[(
+        "vault.hashicorp.com/agent-init-json-patch",
+        SPIFFE_PATCH,
+    )]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert!(!mount_paths(container(&patched, "vault-agent")).contains(&"/run/spiffe/certs"));
+    assert_eq!(
+        warnings(&pod),
+        [
+            "vault.hashicorp.com/agent-init-json-patch: ignored: the native sidecar replaces the \
+          init container and takes vault.hashicorp.com/agent-json-patch; set \
+          keyhole.dev/native-sidecar: \"false\" for vault-k8s's init container"
+        ]
+    );
+}
+
+#[test]
+fn an_empty_json_patch_is_no_patch() {
+    let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-json-patch", "")]));
+    assert!(warnings(&pod).is_empty());
+}
+
+#[test]
+fn json_patches_that_fail_or_are_malformed_are_denied() {
+    let key = "vault.hashicorp.com/agent-json-patch";
+    let cases = [
+        (
+            r#"[{"op": "add", "path": "/volumeMounts"#,
+            "not an RFC 6902 JSON patch: expected JSON at line 1 column 37",
+        ),
+        (
+            r#"{"op": "add", "path": "/x", "value": "s3cr3t"}"#,
+            "not an RFC 6902 JSON patch: expected a list of operations, each with \"op\", \
+             \"path\" and what the op needs at line 1 column 0",
+        ),
+        (
+            r#"[{"op": "remove", "path": "/lifecycle"}]"#,
+            "operation 0 (remove) failed at \"/lifecycle\": path is invalid",
+        ),
+        (
+            r#"[{"op": "test", "path": "/name", "value": "vault"}]"#,
+            "operation 0 (test) failed at \"/name\": value did not match",
+        ),
+        (
+            r#"[{"op": "add", "path": "/ports", "value": "s3cr3t"}]"#,
+            "the patched agent container is not a valid container at ports",
+        ),
+    ];
+    for (patch, reason) in cases {
+        let message = denial(&mk_pod(&inject(&[(key, patch)])));
+        assert_eq!(message, format!("{key}: {reason}"));
+        assert!(!message.contains("s3cr3t"));
+    }
+}
+
+#[test]
+fn json_patches_cannot_undo_what_admission_checked() {
+    let key = "vault.hashicorp.com/agent-json-patch";
+    let cases = [
+        (
+            r#"[{"op": "replace", "path": "/name", "value": "app"}]"#,
+            "the patch changes the agent container's name, which keyhole sets: keyhole finds \
+             its agent by it",
+        ),
+        (
+            r#"[{"op": "replace", "path": "/image", "value": "evil:1"}]"#,
+            "the patch changes the agent container's image, which keyhole sets: set \
+             vault.hashicorp.com/agent-image instead",
+        ),
+        (
+            r#"[{"op": "replace", "path": "/command", "value": ["sh"]}]"#,
+            "the patch changes the agent container's command, which keyhole sets: it starts \
+             keyhole-agent",
+        ),
+        (
+            r#"[{"op": "remove", "path": "/restartPolicy"}]"#,
+            "the patch changes the agent container's restartPolicy, which keyhole sets: it \
+             makes the agent a native sidecar or not",
+        ),
+        (
+            r#"[{"op": "add", "path": "/env/-", "value": {"name": "VAULT_ADDR", "value": "http://10.0.0.1"}}]"#,
+            "the patch sets KEYHOLE_AGENT_CONFIG or VAULT_ADDR, which carry the agent config \
+             and Vault address that admission checked",
+        ),
+        (
+            r#"[{"op": "replace", "path": "/env/0/value", "value": "{}"}]"#,
+            "the patch sets KEYHOLE_AGENT_CONFIG or VAULT_ADDR, which carry the agent config \
+             and Vault address that admission checked",
+        ),
+        (
+            r#"[{"op": "add", "path": "/envFrom", "value": [{"configMapRef": {"name": "x"}}]}]"#,
+            "the patch adds envFrom, which could set VAULT_ADDR past the checks of admission; \
+             set single variables under env instead",
+        ),
+        (
+            r#"[{"op": "replace", "path": "/volumeMounts/2/mountPath", "value": "/tmp"}]"#,
+            "the patch removes or changes the agent's mount of volume \"vault-secrets\" at \
+             \"/vault/secrets\"",
+        ),
+        (
+            r#"[{"op": "add", "path": "/volumeMounts/-", "value": {"name": "disk", "mountPath": "/vault/secrets/db"}}]"#,
+            "the patch mounts volume \"disk\" at /vault/secrets/db, in /vault/secrets, where \
+             the agent has its own volume",
+        ),
+        (
+            r#"[{"op": "add", "path": "/volumeMounts/-", "value": {"name": "disk", "mountPath": "/home/vault"}}]"#,
+            "the patch mounts volume \"disk\" at /home/vault, in /home/vault, where the agent \
+             has its own volume",
+        ),
+    ];
+    for (patch, reason) in cases {
+        assert_eq!(
+            denial(&mk_pod(&inject(&[(key, patch)]))),
+            format!("{key}: {reason}"),
+            "{patch}"
+        );
+    }
+}
+
+#[test]
+fn json_patches_are_bounded() {
+    let key = "vault.hashicorp.com/agent-json-patch";
+    let op = r#"{"op": "add", "path": "/env/-", "value": {"name": "A", "value": "b"}}"#;
+    let many = format!("[{}]", vec![op; 101].join(","));
+    assert_eq!(
+        denial(&pod_with(key, &many)),
+        format!("{key}: 101 operations, over the limit of 100")
+    );
+    let big = format!("[{}]", " ".repeat(64 * 1024));
+    assert_eq!(
+        denial(&pod_with(key, &big)),
+        format!("{key}: 65538 bytes of JSON patch, over the limit of 65536")
+    );
+    // Each copy puts the list into itself, doubling it.
+    let doubling = format!(
+        "[{}]",
+        vec![r#"{"op": "copy", "from": "/env", "path": "/env/-"}"#; 30].join(",")
+    );
+    let message = denial(&pod_with(key, &doubling));
+    assert!(
+        message.ends_with("copies more than the 65536 bytes a patch may copy"),
+        "{message}"
+    );
+}
+
+#[test]
+fn copy_volume_mounts_gives_the_agents_the_app_containers_mounts() {
+    let pod = pod_with_mounts(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        ("vault.hashicorp.com/agent-copy-volume-mounts", "app"),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    for name in ["vault-agent-init", "vault-agent"] {
+        let mounts = container(&patched, name)["volumeMounts"]
+            .as_array()
+            .expect("mounts");
+        let copied: Vec<&Value> = mounts.iter().filter(|m| m["name"] == "certs").collect();
+        assert_eq!(
+            copied,
+            [
+                &json!({"name": "certs", "mountPath": "/run/certs", "readOnly": true, "subPath": "tls"})
+            ],
+            "{name}"
+        );
+        assert!(
+            mounts.iter().all(|m| m["name"] != "token"),
+            "service-account token mounts are not copied"
+        );
+    }
+}
+
+#[test]
+fn copy_volume_mounts_takes_an_init_container_and_refuses_unknown_names() {
+    let pod = pod_with_mounts(&inject(&[(
+        "vault.hashicorp.com/agent-copy-volume-mounts",
+        "fetch",
+    )]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_eq!(
+        mount_paths(container(&patched, "vault-agent")).last(),
+        Some(&"/run/spiffe/certs")
+    );
+    let pod = pod_with_mounts(&inject(&[(
+        "vault.hashicorp.com/agent-copy-volume-mounts",
+        "ap",
+    )]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-copy-volume-mounts: no container or init container named \
+         \"ap\" in the pod"
+    );
+}
+
+#[test]
+fn copied_mounts_may_not_cover_the_agents_own_directories() {
+    let pod = common::mk_pod_from(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "apps", "annotations": common::annotations_json(
+            &inject(&[
+                ("vault.hashicorp.com/agent-inject-containers", "app"),
+                ("vault.hashicorp.com/agent-copy-volume-mounts", "other"),
+            ]))},
+        "spec": {
+            "containers": [
+                {"name": "app", "image": "nginx:1.27"},
+                {"name": "other", "image": "nginx:1.27",
+                 "volumeMounts": [{"name": "disk", "mountPath": "/vault/secrets"}]},
+            ],
+            "volumes": [{"name": "disk", "emptyDir": {}}],
+        },
+    }));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/agent-copy-volume-mounts: container \"other\" mounts volume \
+         \"disk\" at /vault/secrets, in /vault/secrets, where the agent has its own volume"
+    );
 }

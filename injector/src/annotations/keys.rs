@@ -227,6 +227,12 @@ known_keys! {
     LOG_FORMAT = vault("log-format");
     /// A pod volume with the service-account token to log in with.
     SERVICE_ACCOUNT_TOKEN_VOLUME = vault("agent-service-account-token-volume-name");
+    /// RFC 6902 JSON patch of the long-running agent container.
+    JSON_PATCH = vault("agent-json-patch");
+    /// RFC 6902 JSON patch of the classic init container.
+    INIT_JSON_PATCH = vault("agent-init-json-patch");
+    /// An app container whose volume mounts the agent containers get too.
+    COPY_VOLUME_MOUNTS = vault("agent-copy-volume-mounts");
     /// Run the agent as a native sidecar.
     NATIVE_SIDECAR = keyhole("native-sidecar");
 }
@@ -304,9 +310,6 @@ pub const IGNORED: &[(Key, &str)] = &[
         Key::vault("agent-revoke-grace"),
         "keyhole-agent revokes before it exits",
     ),
-    (Key::vault("agent-copy-volume-mounts"), UNSUPPORTED),
-    (Key::vault("agent-json-patch"), UNSUPPORTED),
-    (Key::vault("agent-init-json-patch"), UNSUPPORTED),
     (Key::vault("agent-disable-idle-connections"), UNSUPPORTED),
     (Key::vault("agent-disable-keep-alives"), UNSUPPORTED),
     (Key::vault("template-max-connections-per-host"), UNSUPPORTED),

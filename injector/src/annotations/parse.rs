@@ -8,16 +8,17 @@ use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
 use super::keys::{
     AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
     CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
-    CONFIGMAP, CONTAINERS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
-    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT_TOKEN,
-    KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL,
-    NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY,
-    PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
-    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP,
-    RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
-    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
-    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
-    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+    CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY,
+    EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE,
+    INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU,
+    LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
+    PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
+    PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM,
+    REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET,
+    SECRET_FAMILIES, SECRET_VOLUME_PATH, SECRET_VOLUME_PATH_OF, SERVICE,
+    SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT, SHARE_PROCESS_NAMESPACE,
+    STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY, TEMPLATE, TEMPLATE_FILE,
+    TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
 use super::read::{Annotations, Entry};
 use super::spec::{
@@ -26,7 +27,10 @@ use super::spec::{
 };
 use super::values;
 use crate::denial::{Denial, Result};
-use crate::limits::{MAX_ANNOTATION_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
+use crate::limits::{
+    MAX_ANNOTATION_BYTES, MAX_JSON_PATCH_BYTES, MAX_JSON_PATCH_OPS, MAX_SECRET_VOLUMES,
+    MAX_SECRETS, MAX_TEMPLATE_BYTES,
+};
 use crate::pod::Pod;
 use crate::settings::Settings;
 
@@ -48,6 +52,10 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let containers = a
         .get(CONTAINERS)
         .map(|list| containers(pod, list))
+        .transpose()?;
+    let copy_volume_mounts = a
+        .non_empty(COPY_VOLUME_MOUNTS)
+        .map(|entry| copy_volume_mounts(pod, entry))
         .transpose()?;
     let native_sidecar = a.bool(NATIVE_SIDECAR, settings.native_sidecar)?;
 
@@ -120,8 +128,68 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         token_audience: settings.token_audience.clone(),
         secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
         secrets,
+        copy_volume_mounts,
+        json_patch: json_patch(&a, JSON_PATCH)?,
+        init_json_patch: json_patch(&a, INIT_JSON_PATCH)?,
         warnings,
     })
+}
+
+/// `agent-json-patch` or `agent-init-json-patch`: an RFC 6902 JSON patch,
+/// none when empty as in vault-k8s. A malformed one is refused with where it
+/// went wrong, not with its text, which may hold a value the pod author
+/// meant for the agent only.
+fn json_patch(a: &Annotations<'_>, key: Key) -> Result<Option<json_patch::Patch>> {
+    let Some(entry) = a.non_empty(key) else {
+        return Ok(None);
+    };
+    if entry.value.len() > MAX_JSON_PATCH_BYTES {
+        return Err(entry.deny(format!(
+            "{} bytes of JSON patch, over the limit of {MAX_JSON_PATCH_BYTES}",
+            entry.value.len()
+        )));
+    }
+    let patch: json_patch::Patch = serde_json::from_str(entry.value).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Data => {
+                "a list of operations, each with \"op\", \"path\" and what the op needs"
+            }
+            _ => "JSON",
+        };
+        entry.deny(format!(
+            "not an RFC 6902 JSON patch: expected {what} at line {} column {}",
+            err.line(),
+            err.column()
+        ))
+    })?;
+    if patch.0.len() > MAX_JSON_PATCH_OPS {
+        return Err(entry.deny(format!(
+            "{} operations, over the limit of {MAX_JSON_PATCH_OPS}",
+            patch.0.len()
+        )));
+    }
+    Ok(Some(patch))
+}
+
+/// `agent-copy-volume-mounts`: the name of an app container or init
+/// container, which must exist.
+fn copy_volume_mounts(pod: &Pod, entry: Entry<'_>) -> Result<String> {
+    let name = entry.value.trim();
+    let exists = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .any(|c| c.name == name);
+    if !exists {
+        return Err(entry.deny(format!(
+            "no container or init container named {name:?} in the pod"
+        )));
+    }
+    Ok(name.to_owned())
 }
 
 /// The value of `key`, unless absent or blank.
@@ -159,9 +227,13 @@ fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<(
             ));
         }
         let in_family = |family: &Family| family.suffix(prefix, name).is_some();
-        let free_text = FREE_TEXT_FAMILIES.iter().any(in_family) && !in_family(&TEMPLATE_FILE);
-        // Annotations keyhole ignores (JSON patches, unknown keys) may hold
-        // anything: only what keyhole uses is held to this.
+        // JSON patches are JSON, where line breaks are whitespace.
+        let free_text = (FREE_TEXT_FAMILIES.iter().any(in_family) && !in_family(&TEMPLATE_FILE))
+            || [JSON_PATCH, INIT_JSON_PATCH]
+                .iter()
+                .any(|key| key.is(prefix, name));
+        // Annotations keyhole ignores may hold anything: only what keyhole
+        // uses is held to this.
         let used = prefix == Prefix::Keyhole
             || KNOWN.iter().any(|k| k.is(prefix, name))
             || in_family(&AUTH_CONFIG)

@@ -62,6 +62,12 @@ pub struct AgentSpec {
     pub token_audience: String,
     /// Size limit of the in-memory secrets volumes.
     pub secrets_volume_size_limit: String,
+    /// App container whose volume mounts the agent containers get too.
+    pub copy_volume_mounts: Option<String>,
+    /// JSON patch of the long-running agent container (`agent-json-patch`).
+    pub json_patch: Option<json_patch::Patch>,
+    /// JSON patch of the classic init container (`agent-init-json-patch`).
+    pub init_json_patch: Option<json_patch::Patch>,
     /// Findings that do not stop injection, e.g. an unknown annotation.
     pub warnings: Vec<String>,
 }
