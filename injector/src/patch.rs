@@ -699,6 +699,7 @@ impl<'a> Builder<'a> {
         if let Some(timeout) = &agent.vault.client_timeout {
             env.push(json!({"name": "VAULT_CLIENT_TIMEOUT", "value": timeout}));
         }
+        env.extend(proxy_env(agent));
 
         let mut container = json!({
             "name": role.container_name(),
@@ -740,6 +741,14 @@ impl<'a> Builder<'a> {
         }
         container
     }
+}
+
+/// `proxy-address` as vault-k8s passes it: `HTTPS_PROXY`, which
+/// keyhole-agent's HTTP client reads as Go's does (with `NO_PROXY`), for
+/// https Vault addresses only.
+fn proxy_env(agent: &AgentSpec) -> Option<Value> {
+    let proxy = agent.vault.proxy_address.as_ref()?;
+    Some(json!({"name": "HTTPS_PROXY", "value": proxy}))
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

@@ -467,3 +467,115 @@ fn copied_mounts_may_not_cover_the_agents_own_directories() {
          \"disk\" at /vault/secrets, in /vault/secrets, where the agent has its own volume"
     );
 }
+
+fn env_var<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|var| var["name"] == name)
+        .map(|var| &var["value"])
+}
+
+#[test]
+fn proxy_address_sets_https_proxy_on_every_agent_container() {
+    let pod = mk_pod(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        (
+            "vault.hashicorp.com/proxy-address",
+            "http://proxy.corp:3128",
+        ),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    for name in ["vault-agent-init", "vault-agent"] {
+        assert_eq!(
+            env_var(container(&patched, name), "HTTPS_PROXY"),
+            Some(&json!("http://proxy.corp:3128")),
+            "{name}"
+        );
+    }
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/proxy-address",
+        "ftp://user:s3cr3t@proxy",
+    )]));
+    assert_eq!(
+        denial(&pod),
+        "vault.hashicorp.com/proxy-address: not an http or https proxy URL such as \
+         http://proxy.example:3128"
+    );
+}
+
+#[test]
+fn a_proxy_without_a_scheme_is_http_as_in_go() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/proxy-address",
+        "proxy.corp:3128",
+    )]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_eq!(
+        env_var(container(&patched, "vault-agent"), "HTTPS_PROXY"),
+        Some(&json!("proxy.corp:3128"))
+    );
+}
+
+/// The `keyhole` stanza of the long-running agent's config.
+fn keyhole_stanza(pod: &k8s_openapi::api::core::v1::Pod) -> Value {
+    let (_, patched) = mutate(pod, &settings());
+    agent_config(container(&patched, "vault-agent"))["keyhole"].clone()
+}
+
+#[test]
+fn the_classic_sidecar_waits_the_revoke_grace_before_revoking() {
+    let classic = [
+        ("keyhole.dev/native-sidecar", "false"),
+        ("vault.hashicorp.com/agent-revoke-on-shutdown", "true"),
+    ];
+    let stanza = keyhole_stanza(&mk_pod(&inject(&classic)));
+    assert_eq!(stanza["revoke_grace"], "5s", "vault-k8s's default");
+    let mut annotations = inject(&classic);
+    annotations.push(("vault.hashicorp.com/agent-revoke-grace", "12"));
+    let pod = mk_pod(&annotations);
+    assert_eq!(keyhole_stanza(&pod)["revoke_grace"], "12s");
+    assert!(warnings(&pod).is_empty());
+}
+
+#[test]
+fn the_native_sidecar_revokes_at_once() {
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/agent-revoke-on-shutdown", "true"),
+        ("vault.hashicorp.com/agent-revoke-grace", "10"),
+    ]));
+    assert_eq!(keyhole_stanza(&pod).get("revoke_grace"), None);
+    assert_eq!(
+        warnings(&pod),
+        [
+            "vault.hashicorp.com/agent-revoke-grace: ignored: the native sidecar gets SIGTERM \
+          only once the app containers have stopped, so it revokes at once"
+        ]
+    );
+    let pod = mk_pod(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        ("vault.hashicorp.com/agent-revoke-grace", "10"),
+    ]));
+    assert_eq!(
+        warnings(&pod),
+        ["vault.hashicorp.com/agent-revoke-grace: ignored: \
+          vault.hashicorp.com/agent-revoke-on-shutdown is off, so the agent revokes nothing"]
+    );
+}
+
+#[test]
+fn a_revoke_grace_that_is_not_whole_seconds_is_denied() {
+    for (value, reason) in [
+        ("5s", "\"5s\" is not a number of seconds such as 5"),
+        ("-1", "\"-1\" is not a number of seconds such as 5"),
+        ("+5", "\"+5\" is not a number of seconds such as 5"),
+        ("86401", "86401 seconds, over the limit of 86400"),
+    ] {
+        assert_eq!(
+            denial(&pod_with("vault.hashicorp.com/agent-revoke-grace", value)),
+            format!("vault.hashicorp.com/agent-revoke-grace: {reason}")
+        );
+    }
+}

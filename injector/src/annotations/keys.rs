@@ -233,6 +233,10 @@ known_keys! {
     INIT_JSON_PATCH = vault("agent-init-json-patch");
     /// An app container whose volume mounts the agent containers get too.
     COPY_VOLUME_MOUNTS = vault("agent-copy-volume-mounts");
+    /// The HTTPS proxy the agent reaches Vault through.
+    PROXY_ADDRESS = vault("proxy-address");
+    /// Seconds between SIGTERM and revoking, with revoke-on-shutdown.
+    REVOKE_GRACE = vault("agent-revoke-grace");
     /// Run the agent as a native sidecar.
     NATIVE_SIDECAR = keyhole("native-sidecar");
 }
@@ -306,14 +310,9 @@ pub const IGNORED: &[(Key, &str)] = &[
     (Key::vault("agent-cache-exit-on-err"), NO_CACHE),
     (Key::vault("agent-enable-quit"), NO_API),
     (Key::vault("agent-metrics-listener-port"), NO_API),
-    (
-        Key::vault("agent-revoke-grace"),
-        "keyhole-agent revokes before it exits",
-    ),
     (Key::vault("agent-disable-idle-connections"), UNSUPPORTED),
     (Key::vault("agent-disable-keep-alives"), UNSUPPORTED),
     (Key::vault("template-max-connections-per-host"), UNSUPPORTED),
-    (Key::vault("proxy-address"), UNSUPPORTED),
     (
         Key::vault("go-max-procs"),
         "keyhole-agent is not a Go program",

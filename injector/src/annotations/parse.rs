@@ -13,12 +13,12 @@ use super::keys::{
     INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU,
     LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
     PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
-    PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM,
-    REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET,
-    SECRET_FAMILIES, SECRET_VOLUME_PATH, SECRET_VOLUME_PATH_OF, SERVICE,
-    SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT, SHARE_PROCESS_NAMESPACE,
-    STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY, TEMPLATE, TEMPLATE_FILE,
-    TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+    PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
+    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
+    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
+    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
+    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
 use super::read::{Annotations, Entry};
 use super::spec::{
@@ -58,6 +58,14 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         .map(|entry| copy_volume_mounts(pod, entry))
         .transpose()?;
     let native_sidecar = a.bool(NATIVE_SIDECAR, settings.native_sidecar)?;
+    let pre_populate_only = a.bool(PRE_POPULATE_ONLY, false)?;
+    let revoke_on_shutdown = a.bool(REVOKE_ON_SHUTDOWN, settings.revoke_on_shutdown)?;
+    let revoke_grace = revoke_grace(
+        &a,
+        revoke_on_shutdown,
+        native_sidecar && !pre_populate_only,
+        &mut warnings,
+    )?;
 
     // With `agent-configmap` the ConfigMap's own config logs in, so the login
     // annotations are not required, as in vault-k8s.
@@ -108,7 +116,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         containers,
         native_sidecar,
         pre_populate: a.bool(PRE_POPULATE, true)?,
-        pre_populate_only: a.bool(PRE_POPULATE_ONLY, false)?,
+        pre_populate_only,
         init_first: a.opt_bool(INIT_FIRST)?,
         image,
         configmap: non_empty_owned(&a, CONFIGMAP),
@@ -119,7 +127,8 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         limits,
         security,
         share_process_namespace,
-        revoke_on_shutdown: a.bool(REVOKE_ON_SHUTDOWN, settings.revoke_on_shutdown)?,
+        revoke_on_shutdown,
+        revoke_grace,
         exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
         static_secret_render_interval,
         log_level,
@@ -190,6 +199,39 @@ fn copy_volume_mounts(pod: &Pod, entry: Entry<'_>) -> Result<String> {
         )));
     }
     Ok(name.to_owned())
+}
+
+/// vault-k8s's default `agent-revoke-grace`, in seconds.
+const DEFAULT_REVOKE_GRACE: u64 = 5;
+
+/// `agent-revoke-grace`: the seconds between SIGTERM and revoking, so that
+/// an app that stops at the same time can still use its credentials. Only
+/// the classic sidecar waits: a native sidecar gets SIGTERM once the app
+/// containers have stopped.
+fn revoke_grace(
+    a: &Annotations<'_>,
+    revoke_on_shutdown: bool,
+    native: bool,
+    warnings: &mut Vec<String>,
+) -> Result<u64> {
+    let waits = revoke_on_shutdown && !native;
+    let Some(entry) = a.get(REVOKE_GRACE) else {
+        return Ok(if waits { DEFAULT_REVOKE_GRACE } else { 0 });
+    };
+    let seconds = entry.check(values::grace_seconds)?;
+    if !revoke_on_shutdown {
+        warnings.push(format!(
+            "{}: ignored: {REVOKE_ON_SHUTDOWN} is off, so the agent revokes nothing",
+            entry.key
+        ));
+    } else if native {
+        warnings.push(format!(
+            "{}: ignored: the native sidecar gets SIGTERM only once the app containers have \
+             stopped, so it revokes at once",
+            entry.key
+        ));
+    }
+    Ok(if waits { seconds } else { 0 })
 }
 
 /// The value of `key`, unless absent or blank.
@@ -704,6 +746,10 @@ fn vault_spec(a: &Annotations<'_>, settings: &Settings) -> Result<VaultSpec> {
         tls_skip_verify: a.bool(TLS_SKIP_VERIFY, false)?,
         max_retries,
         client_timeout,
+        proxy_address: a
+            .non_empty(PROXY_ADDRESS)
+            .map(|e| e.check(values::proxy_address))
+            .transpose()?,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct AgentSpec {
     pub share_process_namespace: Option<bool>,
     /// Revoke the token and leases when the agent stops.
     pub revoke_on_shutdown: bool,
+    /// Seconds between SIGTERM and revoking.
+    pub revoke_grace: u64,
     /// `template_config.exit_on_retry_failure`.
     pub exit_on_retry_failure: bool,
     /// `template_config.static_secret_render_interval`.
@@ -177,6 +179,8 @@ pub struct VaultSpec {
     pub max_retries: Option<u32>,
     /// Request timeout (`VAULT_CLIENT_TIMEOUT`).
     pub client_timeout: Option<String>,
+    /// HTTPS proxy to Vault (`HTTPS_PROXY`).
+    pub proxy_address: Option<String>,
 }
 
 /// How the agent logs in.

@@ -77,6 +77,43 @@ fn is_quantity(s: &str) -> bool {
     !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A proxy URL as Go's `HTTPS_PROXY` takes it (and keyhole-agent's HTTP
+/// client too): `http` or `https`, or no scheme for `http`. The value is not
+/// repeated in the refusal: it may carry the proxy's password.
+pub fn proxy_address(value: &str) -> Checked<String> {
+    let url = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    match url::Url::parse(&url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("not an http or https proxy URL such as http://proxy.example:3128".to_owned()),
+    }
+}
+
+/// The longest revoke grace: a day, far past any pod's termination grace period.
+const MAX_GRACE_SECONDS: u64 = 24 * 60 * 60;
+
+/// A number of seconds to wait before revoking, as vault-k8s reads it
+/// (digits only), at most [`MAX_GRACE_SECONDS`].
+pub fn grace_seconds(value: &str) -> Checked<u64> {
+    match value.parse::<u64>() {
+        Ok(seconds) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            if seconds <= MAX_GRACE_SECONDS {
+                Ok(seconds)
+            } else {
+                Err(format!(
+                    "{value} seconds, over the limit of {MAX_GRACE_SECONDS}"
+                ))
+            }
+        }
+        _ => Err(format!("{value:?} is not a number of seconds such as 5")),
+    }
+}
+
 /// A user or group id.
 pub fn id(value: &str) -> Checked<i64> {
     value
