@@ -433,10 +433,12 @@ mod tests {
         assert_eq!(
             mutate_documents(pod, &settings)
                 .map(|_| ())
-                .unwrap_err()
-                .to_string(),
-            "Pod/app: vault.hashicorp.com/service: no Vault address: set this annotation or \
-             the injector's --vault-addr"
+                .map_err(|err| err.to_string()),
+            Err(
+                "Pod/app: vault.hashicorp.com/service: no Vault address: set this annotation \
+                 or the injector's --vault-addr"
+                    .to_owned()
+            )
         );
     }
 
