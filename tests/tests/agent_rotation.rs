@@ -413,7 +413,11 @@ async fn revoke_grace_keeps_the_token_valid_while_the_app_stops() -> anyhow::Res
         lookup().await
     });
     assert!(status?.success());
-    assert!(started.elapsed() >= grace, "stopped after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= grace,
+        "stopped after {:?}",
+        started.elapsed()
+    );
     assert_eq!(during?, 200, "the token works during the grace");
     assert_eq!(lookup().await?, 403, "the token is revoked after it");
     Ok(())

@@ -299,8 +299,9 @@ pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 const NO_CACHE: &str = "keyhole-agent has no cache listener";
 /// Why keyhole ignores an annotation of vault-k8s's API listener.
 const NO_API: &str = "keyhole-agent has no API listener";
-/// Why keyhole ignores an annotation it has no counterpart for.
-const UNSUPPORTED: &str = "not supported by keyhole";
+/// Why keyhole ignores the annotations that tune the agent's connections.
+const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable connections to \
+     Vault and has no setting to close idle ones";
 
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
@@ -310,9 +311,21 @@ pub const IGNORED: &[(Key, &str)] = &[
     (Key::vault("agent-cache-exit-on-err"), NO_CACHE),
     (Key::vault("agent-enable-quit"), NO_API),
     (Key::vault("agent-metrics-listener-port"), NO_API),
-    (Key::vault("agent-disable-idle-connections"), UNSUPPORTED),
-    (Key::vault("agent-disable-keep-alives"), UNSUPPORTED),
-    (Key::vault("template-max-connections-per-host"), UNSUPPORTED),
+    (
+        Key::vault("agent-disable-idle-connections"),
+        ONE_CONNECTION_POOL,
+    ),
+    (Key::vault("agent-disable-keep-alives"), ONE_CONNECTION_POOL),
+    (
+        Key::vault("template-max-connections-per-host"),
+        "keyhole-agent does not limit its connections per host (bao agent ignores \
+         template_config.max_connections_per_host too)",
+    ),
+    (
+        Key::vault("template-lease-renewal-threshold"),
+        "keyhole-agent re-reads a secret whose lease it cannot renew at about 85% of its lease \
+         (bao agent ignores template_config.lease_renewal_threshold too)",
+    ),
     (
         Key::vault("go-max-procs"),
         "keyhole-agent is not a Go program",
