@@ -21,6 +21,7 @@ use serde_saphyr::DuplicateKeyPolicy;
 
 use crate::denial::Denial;
 use crate::patch::{Outcome, mutate_pod};
+use crate::policy::ANY_ADDRESS;
 use crate::settings::Settings;
 
 /// The namespace assumed for objects that do not name one, as `kubectl apply` does.
@@ -100,13 +101,21 @@ pub const CHECK_VAULT_ADDR: &str = "https://injector-vault-addr.invalid:8200";
 
 /// Checks every pod template's annotations without printing the result; returns warnings.
 /// Without `--vault-addr`, pods that name no Vault address are checked as
-/// if the injector had [`CHECK_VAULT_ADDR`].
+/// if the injector had [`CHECK_VAULT_ADDR`], and, unless `--allowed-vault-addrs`
+/// lists some, any address a pod names is taken, since it may well be the
+/// injector's own.
 pub fn check_documents(yaml: &str, settings: &Settings) -> Result<Vec<String>> {
     if settings.vault_addr.is_some() {
         return mutate_documents(yaml, settings).map(|m| m.warnings);
     }
+    let allowed_vault_addrs = if settings.allowed_vault_addrs.is_empty() {
+        vec![ANY_ADDRESS.to_owned()]
+    } else {
+        settings.allowed_vault_addrs.clone()
+    };
     let settings = Settings {
         vault_addr: Some(CHECK_VAULT_ADDR.to_owned()),
+        allowed_vault_addrs,
         ..settings.clone()
     };
     mutate_documents(yaml, &settings).map(|m| m.warnings)
@@ -428,6 +437,14 @@ mod tests {
         let settings = Settings::default();
         assert_eq!(
             check_documents(pod, &settings).expect("checked"),
+            Vec::<String>::new()
+        );
+        let own_address = pod.replace(
+            "    vault.hashicorp.com/role: app\n",
+            "    vault.hashicorp.com/role: app\n    vault.hashicorp.com/service: https://vault:8200\n",
+        );
+        assert_eq!(
+            check_documents(&own_address, &settings).expect("checked"),
             Vec::<String>::new()
         );
         assert_eq!(
