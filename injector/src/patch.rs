@@ -442,7 +442,11 @@ impl<'a> Builder<'a> {
 
         match self.layout {
             Layout::Native { probe } => {
-                if self.agent.init_json_patch.is_some() {
+                // The same patch for both, as manifests written for vault-k8s
+                // often have, is already applied.
+                if self.agent.init_json_patch.is_some()
+                    && self.agent.init_json_patch != self.agent.json_patch
+                {
                     warnings.push(format!(
                         "{INIT_JSON_PATCH}: ignored: the native sidecar replaces the init \
                          container and takes {JSON_PATCH}; set keyhole.dev/native-sidecar: \

@@ -265,6 +265,28 @@ fn the_init_patch_of_a_native_sidecar_is_ignored_with_a_warning() {
 }
 
 #[test]
+fn the_same_patch_for_both_containers_is_applied_once_to_a_native_sidecar() {
+    let pod = pod_with_mounts(&inject(&[
+        ("vault.hashicorp.com/agent-init-json-patch", SPIFFE_PATCH),
+        ("vault.hashicorp.com/agent-json-patch", SPIFFE_PATCH),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    let mounts = mount_paths(container(&patched, "vault-agent"));
+    assert_eq!(
+        mounts.iter().filter(|p| **p == "/run/spiffe/certs").count(),
+        1
+    );
+    assert_eq!(
+        warnings(&pod),
+        [
+            "vault.hashicorp.com/agent-json-patch: applied to container \"vault-agent\"; keyhole \
+          checked that it keeps the agent's image, command, config and volume mounts"
+        ]
+    );
+}
+
+#[test]
 fn an_empty_json_patch_is_no_patch() {
     let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-json-patch", "")]));
     assert!(warnings(&pod).is_empty());
