@@ -17,7 +17,7 @@ use crate::agent_patch::{self, is_within};
 use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
 use crate::annotations;
 use crate::annotations::keys::{
-    CONFIGMAP, COPY_VOLUME_MOUNTS, INIT_JSON_PATCH, INJECT, JSON_PATCH, Key, SECRET_VOLUME_PATH,
+    CONFIGMAP, COPY_VOLUME_MOUNTS, INIT_JSON_PATCH, INJECT, JSON_PATCH, SECRET_VOLUME_PATH,
     SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
 };
 use crate::annotations::read::Annotations;
@@ -237,15 +237,6 @@ impl Role {
         match self {
             Role::Init => HOME_INIT_VOLUME,
             Role::Sidecar | Role::Native { .. } => HOME_SIDECAR_VOLUME,
-        }
-    }
-
-    /// The annotation whose JSON patch applies to this container, as in
-    /// vault-k8s: the native sidecar is the long-running agent.
-    fn json_patch_key(self) -> Key {
-        match self {
-            Role::Init => INIT_JSON_PATCH,
-            Role::Sidecar | Role::Native { .. } => JSON_PATCH,
         }
     }
 }
@@ -636,10 +627,10 @@ impl<'a> Builder<'a> {
     /// applied (see [`agent_patch`]).
     fn agent_container(&self, role: Role, warnings: &mut Vec<String>) -> Result<Value, Denial> {
         let container = self.unpatched_agent_container(role);
-        let key = role.json_patch_key();
-        let patch = match role {
-            Role::Init => &self.agent.init_json_patch,
-            Role::Sidecar | Role::Native { .. } => &self.agent.json_patch,
+        // As in vault-k8s; the native sidecar is the long-running agent.
+        let (key, patch) = match role {
+            Role::Init => (INIT_JSON_PATCH, &self.agent.init_json_patch),
+            Role::Sidecar | Role::Native { .. } => (JSON_PATCH, &self.agent.json_patch),
         };
         let Some(patch) = patch else {
             return Ok(container);
