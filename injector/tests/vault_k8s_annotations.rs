@@ -601,3 +601,20 @@ fn a_revoke_grace_that_is_not_whole_seconds_is_denied() {
         );
     }
 }
+
+#[test]
+fn an_empty_auth_parameter_leaves_the_default_with_a_warning() {
+    let pod = pod_with("vault.hashicorp.com/auth-config-token-path", "");
+    let (_, patched) = mutate(&pod, &settings());
+    assert_eq!(
+        agent_config(container(&patched, "vault-agent"))["auto_auth"]["method"][0]["config"]["token_path"],
+        "/var/run/secrets/vault.hashicorp.com/serviceaccount/token"
+    );
+    assert_eq!(
+        warnings(&pod),
+        [
+            "vault.hashicorp.com/auth-config-token-path: empty, so the kubernetes auth method's \
+          default applies"
+        ]
+    );
+}

@@ -667,11 +667,22 @@ fn auth(
     let path = a
         .non_empty(AUTH_PATH)
         .map_or(settings.auth_path.as_str(), |e| e.value);
-    let config: BTreeMap<String, String> = a
+    let mut config = BTreeMap::new();
+    for (param, entry) in a
         .members(AUTH_CONFIG)
         .filter(|(param, _)| !param.is_empty())
-        .map(|(param, e)| (param.replace('-', "_"), e.value.to_owned()))
-        .collect();
+    {
+        // Vault Agent reads an empty parameter as unset, such as a token
+        // path of "" as the default path.
+        if entry.value.trim().is_empty() {
+            warnings.push(format!(
+                "{}: empty, so the {kind} auth method's default applies",
+                entry.key
+            ));
+            continue;
+        }
+        config.insert(param.replace('-', "_"), entry.value.to_owned());
+    }
     let mut role = non_empty_owned(a, ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
     if !needs_role && role.take().is_some() {
