@@ -167,6 +167,12 @@ pub async fn run(
 
     info!("shutting down");
     if config.keyhole.revoke_on_shutdown {
+        let grace = config.keyhole.revoke_grace;
+        if !grace.is_zero() {
+            // The files stay, and the leases stay valid, while the app stops.
+            info!("revoking in {grace:?}");
+            tokio::time::sleep(grace).await;
+        }
         revoke(&client, &cache).await;
     }
     Ok(ExitCode::SUCCESS)

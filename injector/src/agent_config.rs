@@ -62,6 +62,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
         pid_file: Some(PID_FILE.into()),
         keyhole: Keyhole {
             revoke_on_shutdown: spec.revoke_on_shutdown,
+            revoke_grace: Duration::from_secs(spec.revoke_grace),
             metrics_listen: None,
             ready_file: Some(READY_FILE.into()),
             reload,

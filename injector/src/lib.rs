@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agent_config;
+pub mod agent_patch;
 pub mod agent_paths;
 pub mod annotations;
 pub mod cli;

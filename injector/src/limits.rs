@@ -33,3 +33,11 @@ pub const MAX_VOLUMES: usize = 1024;
 /// Bytes of the JSON Patch sent back. The patched pod must still fit in what
 /// the API server stores (1.5 MiB).
 pub const MAX_PATCH_BYTES: usize = 1024 * 1024;
+
+/// Bytes of one JSON patch of an agent container (`agent-json-patch`,
+/// `agent-init-json-patch`); also how much its `copy` operations may add.
+pub const MAX_JSON_PATCH_BYTES: usize = 64 * 1024;
+
+/// Operations in one JSON patch of an agent container. Each is applied and
+/// checked on its own, so the work grows with their number.
+pub const MAX_JSON_PATCH_OPS: usize = 100;

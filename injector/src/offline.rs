@@ -21,6 +21,7 @@ use serde_saphyr::DuplicateKeyPolicy;
 
 use crate::denial::Denial;
 use crate::patch::{Outcome, mutate_pod};
+use crate::policy::ANY_ADDRESS;
 use crate::settings::Settings;
 
 /// The namespace assumed for objects that do not name one, as `kubectl apply` does.
@@ -92,9 +93,32 @@ pub fn mutate_documents(yaml: &str, settings: &Settings) -> Result<Mutated> {
     })
 }
 
+/// The Vault address `--check` assumes when it is given none: the injector
+/// in the cluster always has one, and the check is about the manifests, not
+/// about where their agent connects. `.invalid` is reserved (RFC 2606), so
+/// it is never anyone's Vault.
+pub const CHECK_VAULT_ADDR: &str = "https://injector-vault-addr.invalid:8200";
+
 /// Checks every pod template's annotations without printing the result; returns warnings.
+/// Without `--vault-addr`, pods that name no Vault address are checked as
+/// if the injector had [`CHECK_VAULT_ADDR`], and, unless `--allowed-vault-addrs`
+/// lists some, any address a pod names is taken, since it may well be the
+/// injector's own.
 pub fn check_documents(yaml: &str, settings: &Settings) -> Result<Vec<String>> {
-    mutate_documents(yaml, settings).map(|m| m.warnings)
+    if settings.vault_addr.is_some() {
+        return mutate_documents(yaml, settings).map(|m| m.warnings);
+    }
+    let allowed_vault_addrs = if settings.allowed_vault_addrs.is_empty() {
+        vec![ANY_ADDRESS.to_owned()]
+    } else {
+        settings.allowed_vault_addrs.clone()
+    };
+    let settings = Settings {
+        vault_addr: Some(CHECK_VAULT_ADDR.to_owned()),
+        allowed_vault_addrs,
+        ..settings.clone()
+    };
+    mutate_documents(yaml, &settings).map(|m| m.warnings)
 }
 
 /// One document of a YAML stream: its `---` line (empty for the first) and its text.
@@ -400,6 +424,38 @@ mod tests {
             out.warnings.contains(&"Pod/web: metadata.annotations['vault.hashicorp.com/role'] is given twice; the later value is used, as kubectl does".to_owned()),
             "{:?}",
             out.warnings
+        );
+    }
+
+    #[test]
+    fn check_needs_no_vault_address_but_mutate_does() {
+        let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  annotations:\n    \
+                   vault.hashicorp.com/agent-inject: \"true\"\n    \
+                   vault.hashicorp.com/role: app\n    \
+                   vault.hashicorp.com/agent-inject-secret-db: secret/data/db\n\
+                   spec:\n  containers:\n  - name: app\n    image: nginx\n";
+        let settings = Settings::default();
+        assert_eq!(
+            check_documents(pod, &settings).expect("checked"),
+            Vec::<String>::new()
+        );
+        let own_address = pod.replace(
+            "    vault.hashicorp.com/role: app\n",
+            "    vault.hashicorp.com/role: app\n    vault.hashicorp.com/service: https://vault:8200\n",
+        );
+        assert_eq!(
+            check_documents(&own_address, &settings).expect("checked"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mutate_documents(pod, &settings)
+                .map(|_| ())
+                .map_err(|err| err.to_string()),
+            Err(
+                "Pod/app: vault.hashicorp.com/service: no Vault address: set this annotation \
+                 or the injector's --vault-addr"
+                    .to_owned()
+            )
         );
     }
 

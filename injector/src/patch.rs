@@ -13,10 +13,12 @@ use keyhole_agent::config::{AgentConfig, CONFIG_ENV, Choice};
 use serde_json::{Value, json};
 
 use crate::agent_config;
+use crate::agent_patch::{self, is_within};
 use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
 use crate::annotations;
 use crate::annotations::keys::{
-    CONFIGMAP, INJECT, SECRET_VOLUME_PATH, SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
+    CONFIGMAP, COPY_VOLUME_MOUNTS, INIT_JSON_PATCH, INJECT, JSON_PATCH, SECRET_VOLUME_PATH,
+    SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
 };
 use crate::annotations::read::Annotations;
 use crate::annotations::spec::AgentSpec;
@@ -144,7 +146,8 @@ fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Den
     for secret in &spec.secrets {
         policy.check_template(&templates::parse(secret)?)?;
     }
-    let patch = json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build());
+    let patch =
+        json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build(&mut warnings)?);
     let bytes = json_size(&patch);
     if bytes > MAX_PATCH_BYTES {
         return Err(Denial::new(
@@ -262,6 +265,8 @@ struct Builder<'a> {
     token_volume: String,
     /// The long-running agent's config; `None` with `agent-configmap`.
     config: Option<AgentConfig>,
+    /// Volume mounts copied from the app container `agent-copy-volume-mounts` names.
+    copied_mounts: Vec<Value>,
     ops: Vec<PatchOperation>,
 }
 
@@ -322,7 +327,7 @@ impl<'a> Builder<'a> {
             None => Some(agent_config::agent_config(agent, &token_path)?),
         };
 
-        let builder = Self {
+        let mut builder = Self {
             pod,
             spec,
             agent,
@@ -330,8 +335,10 @@ impl<'a> Builder<'a> {
             secret_mounts,
             token_volume,
             config,
+            copied_mounts: Vec::new(),
             ops: Vec::new(),
         };
+        builder.copied_mounts = builder.copied_mounts()?;
         builder.check_name_clashes()?;
         Ok(builder)
     }
@@ -419,7 +426,7 @@ impl<'a> Builder<'a> {
             .chain(self.spec.init_containers.iter().flatten())
     }
 
-    fn build(mut self) -> Vec<PatchOperation> {
+    fn build(mut self, warnings: &mut Vec<String>) -> Result<Vec<PatchOperation>, Denial> {
         let volumes = self.volumes();
         let has_volumes = self.spec.volumes.is_some();
         self.append(&["spec", "volumes"], has_volumes, volumes);
@@ -438,18 +445,29 @@ impl<'a> Builder<'a> {
 
         match self.layout {
             Layout::Native { probe } => {
-                let agent = self.agent_container(Role::Native { probe });
+                // The same patch for both, as manifests written for vault-k8s
+                // often have, is already applied.
+                if self.agent.init_json_patch.is_some()
+                    && self.agent.init_json_patch != self.agent.json_patch
+                {
+                    warnings.push(format!(
+                        "{INIT_JSON_PATCH}: ignored: the native sidecar replaces the init \
+                         container and takes {JSON_PATCH}; set keyhole.dev/native-sidecar: \
+                         \"false\" for vault-k8s's init container"
+                    ));
+                }
+                let agent = self.agent_container(Role::Native { probe }, warnings)?;
                 // First by default, so app init containers can read secrets;
                 // `agent-init-first: false` puts it after them.
                 self.insert_init_container(self.agent.init_first != Some(false), agent);
             }
             Layout::Classic { init, sidecar } => {
                 if init {
-                    let agent = self.agent_container(Role::Init);
+                    let agent = self.agent_container(Role::Init, warnings)?;
                     self.insert_init_container(self.agent.init_first == Some(true), agent);
                 }
                 if sidecar {
-                    let agent = self.agent_container(Role::Sidecar);
+                    let agent = self.agent_container(Role::Sidecar, warnings)?;
                     self.add(pointer(&["spec", "containers", "-"]), agent);
                 }
             }
@@ -479,7 +497,7 @@ impl<'a> Builder<'a> {
                 json!({ STATUS.to_string(): STATUS_INJECTED }),
             ),
         }
-        self.ops
+        Ok(self.ops)
     }
 
     fn add(&mut self, path: PointerBuf, value: Value) {
@@ -577,8 +595,75 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    /// The agent container for `role`.
-    fn agent_container(&self, role: Role) -> Value {
+    /// Where the agent containers mount keyhole's own volumes.
+    fn agent_dirs(&self) -> Vec<&str> {
+        let mut dirs = vec![SA_TOKEN_DIR, HOME, CONFIG_DIR, TLS_DIR, EXTRA_SECRET_DIR];
+        dirs.extend(self.secret_mounts.iter().map(|(_, path)| path.as_str()));
+        dirs
+    }
+
+    /// `agent-copy-volume-mounts`: the named container's volume mounts, but
+    /// for service-account tokens, as vault-k8s copies them. A mount in one
+    /// of the agent's own directories would put the agent's files on
+    /// another volume, and is refused.
+    fn copied_mounts(&self) -> Result<Vec<Value>, Denial> {
+        let Some(name) = &self.agent.copy_volume_mounts else {
+            return Ok(Vec::new());
+        };
+        let source = self
+            .spec
+            .containers
+            .iter()
+            .chain(self.spec.init_containers.iter().flatten())
+            .find(|c| &c.name == name);
+        let dirs = self.agent_dirs();
+        let mut copied = Vec::new();
+        for mount in source
+            .and_then(|c| c.volume_mounts.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if mount.mount_path.to_lowercase().contains("serviceaccount") {
+                continue;
+            }
+            if let Some(dir) = dirs.iter().find(|dir| is_within(&mount.mount_path, dir)) {
+                return Err(Denial::new(
+                    COPY_VOLUME_MOUNTS,
+                    format!(
+                        "container {name:?} mounts volume {:?} at {}, in {dir}, where the agent \
+                         has its own volume",
+                        mount.name, mount.mount_path
+                    ),
+                ));
+            }
+            copied.push(json!(mount));
+        }
+        Ok(copied)
+    }
+
+    /// The agent container for `role`, with the pod author's JSON patch
+    /// applied (see [`agent_patch`]).
+    fn agent_container(&self, role: Role, warnings: &mut Vec<String>) -> Result<Value, Denial> {
+        let container = self.unpatched_agent_container(role);
+        // As in vault-k8s; the native sidecar is the long-running agent.
+        let (key, patch) = match role {
+            Role::Init => (INIT_JSON_PATCH, &self.agent.init_json_patch),
+            Role::Sidecar | Role::Native { .. } => (JSON_PATCH, &self.agent.json_patch),
+        };
+        let Some(patch) = patch else {
+            return Ok(container);
+        };
+        let patched = agent_patch::apply(&container, patch, key, &self.agent_dirs())?;
+        warnings.push(format!(
+            "{key}: applied to container {:?}; keyhole checked that it keeps the agent's image, \
+             command, config and volume mounts",
+            role.container_name()
+        ));
+        Ok(patched)
+    }
+
+    /// The agent container for `role`, as keyhole builds it.
+    fn unpatched_agent_container(&self, role: Role) -> Value {
         let agent = self.agent;
         let init = role == Role::Init;
         let mut mounts = vec![
@@ -586,6 +671,7 @@ impl<'a> Builder<'a> {
             json!({"name": role.home_volume(), "mountPath": HOME}),
         ];
         mounts.extend(self.secret_volume_mounts());
+        mounts.extend(self.copied_mounts.iter().cloned());
         let read_only = [
             (agent.configmap.is_some(), CONFIG_VOLUME, CONFIG_DIR),
             (agent.vault.tls_secret.is_some(), TLS_VOLUME, TLS_DIR),
@@ -626,6 +712,7 @@ impl<'a> Builder<'a> {
         if let Some(timeout) = &agent.vault.client_timeout {
             env.push(json!({"name": "VAULT_CLIENT_TIMEOUT", "value": timeout}));
         }
+        env.extend(proxy_env(agent));
 
         let mut container = json!({
             "name": role.container_name(),
@@ -667,6 +754,14 @@ impl<'a> Builder<'a> {
         }
         container
     }
+}
+
+/// `proxy-address` as vault-k8s passes it: `HTTPS_PROXY`, which
+/// keyhole-agent's HTTP client reads as Go's does (with `NO_PROXY`), for
+/// https Vault addresses only.
+fn proxy_env(agent: &AgentSpec) -> Option<Value> {
+    let proxy = agent.vault.proxy_address.as_ref()?;
+    Some(json!({"name": "HTTPS_PROXY", "value": proxy}))
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use crate::limits::{MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_VOLUMES};
 
@@ -118,8 +118,9 @@ pub struct Container {
     pub security_context: Option<SecurityContext>,
 }
 
-/// A container's volume mount.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A container's volume mount, whole, since `agent-copy-volume-mounts`
+/// copies it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount {
     /// The volume mounted.
@@ -128,6 +129,21 @@ pub struct VolumeMount {
     /// Where it is mounted.
     #[serde(default)]
     pub mount_path: String,
+    /// `readOnly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// `recursiveReadOnly`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recursive_read_only: Option<String>,
+    /// `subPath`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+    /// `subPathExpr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_path_expr: Option<String>,
+    /// `mountPropagation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<String>,
 }
 
 /// The security context fields keyhole reads.

@@ -502,11 +502,16 @@ fn setuid_perms_and_control_characters_are_refused() {
 
 #[test]
 fn annotations_keyhole_ignores_may_hold_newlines() {
-    let patch = "[\n  {\"op\": \"add\", \"path\": \"/x\", \"value\": 1}\n]\n";
-    let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-json-patch", patch)]));
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-cache-listener-port",
+        "8200\n",
+    )]));
     assert_eq!(
         warnings_with(&pod, &settings()),
-        ["vault.hashicorp.com/agent-json-patch: ignored: not supported by keyhole"]
+        [
+            "vault.hashicorp.com/agent-cache-listener-port: ignored: keyhole-agent has no cache \
+          listener"
+        ]
     );
 }
 

@@ -821,7 +821,8 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
         ),
         (
             &[("vault.hashicorp.com/secret-volume-path", "")],
-            "vault.hashicorp.com/secret-volume-path: empty path",
+            "vault.hashicorp.com/secret-volume-path: empty path: no volume can be mounted \
+             there, and vault-k8s's pod would be refused by Kubernetes too",
         ),
         (
             &[("vault.hashicorp.com/secret-volume-path-db", "etc/db")],
@@ -832,7 +833,8 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
                 "vault.hashicorp.com/agent-inject-file-db",
                 "../../etc/passwd",
             )],
-            "vault.hashicorp.com/agent-inject-file-db: \"../../etc/passwd\" must be a plain file name, without \"/\" or \"..\"",
+            "vault.hashicorp.com/agent-inject-file-db: \"../../etc/passwd\" has a \"..\" \
+             segment; the file must stay in the secrets volume",
         ),
         (
             &[("vault.hashicorp.com/agent-inject-perms-db", "rw-r--r--")],

@@ -40,6 +40,7 @@ pub struct AgentConfig {
     metrics_listen: Option<SocketAddr>,
     ready_file: Option<PathBuf>,
     revoke_on_shutdown: Option<bool>,
+    revoke_grace: Option<Duration>,
 }
 
 impl AgentConfig {
@@ -59,6 +60,7 @@ impl AgentConfig {
             metrics_listen: None,
             ready_file: None,
             revoke_on_shutdown: None,
+            revoke_grace: None,
         }
     }
 
@@ -142,6 +144,12 @@ impl AgentConfig {
         self.revoke_on_shutdown = Some(revoke);
         self
     }
+
+    /// `keyhole { revoke_grace }`: the wait between SIGTERM and revoking.
+    pub fn revoke_grace(mut self, grace: Duration) -> Self {
+        self.revoke_grace = Some(grace);
+        self
+    }
 }
 
 impl fmt::Display for AgentConfig {
@@ -178,6 +186,7 @@ impl fmt::Display for AgentConfig {
         if self.metrics_listen.is_some()
             || self.ready_file.is_some()
             || self.revoke_on_shutdown.is_some()
+            || self.revoke_grace.is_some()
         {
             out.block("keyhole", |out| {
                 out.opt_attr(
@@ -186,6 +195,7 @@ impl fmt::Display for AgentConfig {
                 );
                 out.opt_attr("ready_file", self.ready_file.as_deref().map(hcl_path));
                 out.opt_attr("revoke_on_shutdown", self.revoke_on_shutdown);
+                out.opt_attr("revoke_grace", self.revoke_grace.map(duration));
             });
         }
         for template in &self.templates {

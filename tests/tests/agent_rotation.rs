@@ -382,6 +382,48 @@ async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()>
 }
 
 #[tokio::test]
+async fn revoke_grace_keeps_the_token_valid_while_the_app_stops() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let grace = Duration::from_secs(2);
+    let config = setup
+        .config(&[("db", PASSWORD)])
+        .revoke_on_shutdown(true)
+        .revoke_grace(grace);
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")
+        .await?;
+    let token = std::fs::read_to_string(setup.path("token"))?;
+    let lookup = || async {
+        let (status, _) = setup
+            .bao
+            .call(
+                reqwest::Method::GET,
+                "auth/token/lookup-self",
+                Some(&token),
+                None,
+            )
+            .await?;
+        anyhow::Ok(status.as_u16())
+    };
+
+    let started = tokio::time::Instant::now();
+    let (status, during) = tokio::join!(agent.stop(), async {
+        tokio::time::sleep(grace / 2).await;
+        lookup().await
+    });
+    assert!(status?.success());
+    assert!(
+        started.elapsed() >= grace,
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(during?, 200, "the token works during the grace");
+    assert_eq!(lookup().await?, 403, "the token is revoked after it");
+    Ok(())
+}
+
+#[tokio::test]
 async fn failed_write_is_retried_on_the_next_cycle() -> anyhow::Result<()> {
     let setup = Setup::new(BaoOptions::default()).await?;
     let mut agent = spawn_keyhole_agent(&setup.config(&[("db", PASSWORD)]), &[]).await?;

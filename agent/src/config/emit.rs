@@ -259,6 +259,9 @@ impl Serialize for Keyhole {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("revoke_on_shutdown", &self.revoke_on_shutdown)?;
+        if !self.revoke_grace.is_zero() {
+            out.serialize_entry("revoke_grace", &GoDuration(self.revoke_grace))?;
+        }
         if let Some(addr) = &self.metrics_listen {
             out.serialize_entry("metrics_listen", &Text(addr))?;
         }

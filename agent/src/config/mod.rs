@@ -381,6 +381,9 @@ pub struct TemplateConfig {
 pub struct Keyhole {
     /// Revoke leases and the token before exiting on SIGTERM.
     pub revoke_on_shutdown: bool,
+    /// How long to wait after SIGTERM before revoking, so that an app
+    /// stopping at the same time can still use its credentials.
+    pub revoke_grace: Duration,
     /// Address of the Prometheus metrics listener.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Marker file created once every template has rendered.

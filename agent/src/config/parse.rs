@@ -520,6 +520,7 @@ fn keyhole(stanza: Option<Stanza>, templates: &[Template]) -> Result<Keyhole> {
         .transpose()?;
     let keyhole = Keyhole {
         revoke_on_shutdown: s.bool("revoke_on_shutdown", false)?,
+        revoke_grace: s.duration("revoke_grace", Duration::ZERO)?,
         metrics_listen,
         ready_file: s.path_buf("ready_file")?,
         reload: s

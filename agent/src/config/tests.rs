@@ -235,6 +235,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
         pid_file: Some(PathBuf::from("/vault/run/agent.pid")),
         keyhole: Keyhole {
             revoke_on_shutdown: true,
+            revoke_grace: Duration::from_secs(5),
             metrics_listen: Some(([127, 0, 0, 1], 9102).into()),
             ready_file: Some(PathBuf::from("/vault/run/ready")),
             reload: vec![Reload {

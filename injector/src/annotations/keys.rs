@@ -262,6 +262,16 @@ known_keys! {
     LOG_FORMAT = vault("log-format");
     /// A pod volume with the service-account token to log in with.
     SERVICE_ACCOUNT_TOKEN_VOLUME = vault("agent-service-account-token-volume-name");
+    /// RFC 6902 JSON patch of the long-running agent container.
+    JSON_PATCH = vault("agent-json-patch");
+    /// RFC 6902 JSON patch of the classic init container.
+    INIT_JSON_PATCH = vault("agent-init-json-patch");
+    /// An app container whose volume mounts the agent containers get too.
+    COPY_VOLUME_MOUNTS = vault("agent-copy-volume-mounts");
+    /// The HTTPS proxy the agent reaches Vault through.
+    PROXY_ADDRESS = vault("proxy-address");
+    /// Seconds between SIGTERM and revoking, with revoke-on-shutdown.
+    REVOKE_GRACE = vault("agent-revoke-grace");
     /// Run the agent as a native sidecar.
     NATIVE_SIDECAR = keyhole("native-sidecar");
 }
@@ -324,8 +334,9 @@ pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 const NO_CACHE: &str = "keyhole-agent has no cache listener";
 /// Why keyhole ignores an annotation of vault-k8s's API listener.
 const NO_API: &str = "keyhole-agent has no API listener";
-/// Why keyhole ignores an annotation it has no counterpart for.
-const UNSUPPORTED: &str = "not supported by keyhole";
+/// Why keyhole ignores the annotations that tune the agent's connections.
+const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable connections to \
+     Vault and has no setting to close idle ones";
 
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
@@ -336,16 +347,20 @@ pub const IGNORED: &[(Key, &str)] = &[
     (Key::vault("agent-enable-quit"), NO_API),
     (Key::vault("agent-metrics-listener-port"), NO_API),
     (
-        Key::vault("agent-revoke-grace"),
-        "keyhole-agent revokes before it exits",
+        Key::vault("agent-disable-idle-connections"),
+        ONE_CONNECTION_POOL,
     ),
-    (Key::vault("agent-copy-volume-mounts"), UNSUPPORTED),
-    (Key::vault("agent-json-patch"), UNSUPPORTED),
-    (Key::vault("agent-init-json-patch"), UNSUPPORTED),
-    (Key::vault("agent-disable-idle-connections"), UNSUPPORTED),
-    (Key::vault("agent-disable-keep-alives"), UNSUPPORTED),
-    (Key::vault("template-max-connections-per-host"), UNSUPPORTED),
-    (Key::vault("proxy-address"), UNSUPPORTED),
+    (Key::vault("agent-disable-keep-alives"), ONE_CONNECTION_POOL),
+    (
+        Key::vault("template-max-connections-per-host"),
+        "keyhole-agent does not limit its connections per host (bao agent ignores \
+         template_config.max_connections_per_host too)",
+    ),
+    (
+        Key::vault("template-lease-renewal-threshold"),
+        "keyhole-agent re-reads a secret whose lease it cannot renew at about 85% of its lease \
+         (bao agent ignores template_config.lease_renewal_threshold too)",
+    ),
     (
         Key::vault("go-max-procs"),
         "keyhole-agent is not a Go program",

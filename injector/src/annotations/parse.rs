@@ -8,13 +8,14 @@ use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
 use super::keys::{
     AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
     CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
-    CONFIGMAP, CONTAINERS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
-    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INJECT_TOKEN,
-    KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL,
-    NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY,
-    PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
-    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP,
-    RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY,
+    EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE,
+    INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU,
+    LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
+    PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
+    PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
+    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
+    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
     SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
     SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
     TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
@@ -26,7 +27,10 @@ use super::spec::{
 };
 use super::values;
 use crate::denial::{Denial, Result};
-use crate::limits::{MAX_ANNOTATION_BYTES, MAX_SECRET_VOLUMES, MAX_SECRETS, MAX_TEMPLATE_BYTES};
+use crate::limits::{
+    MAX_ANNOTATION_BYTES, MAX_JSON_PATCH_BYTES, MAX_JSON_PATCH_OPS, MAX_SECRET_VOLUMES,
+    MAX_SECRETS, MAX_TEMPLATE_BYTES,
+};
 use crate::pod::Pod;
 use crate::settings::Settings;
 
@@ -50,7 +54,19 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         .get(CONTAINERS)
         .map(|list| containers(pod, list))
         .transpose()?;
+    let copy_volume_mounts = a
+        .non_empty(COPY_VOLUME_MOUNTS)
+        .map(|entry| copy_volume_mounts(pod, entry))
+        .transpose()?;
     let native_sidecar = a.bool(NATIVE_SIDECAR, settings.native_sidecar)?;
+    let pre_populate_only = a.bool(PRE_POPULATE_ONLY, false)?;
+    let revoke_on_shutdown = a.bool(REVOKE_ON_SHUTDOWN, settings.revoke_on_shutdown)?;
+    let revoke_grace = revoke_grace(
+        &a,
+        revoke_on_shutdown,
+        native_sidecar && !pre_populate_only,
+        &mut warnings,
+    )?;
 
     // With `agent-configmap` the ConfigMap's own config logs in, so the login
     // annotations are not required, as in vault-k8s.
@@ -101,7 +117,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         containers,
         native_sidecar,
         pre_populate: a.bool(PRE_POPULATE, true)?,
-        pre_populate_only: a.bool(PRE_POPULATE_ONLY, false)?,
+        pre_populate_only,
         init_first: a.opt_bool(INIT_FIRST)?,
         image,
         configmap: non_empty_owned(&a, CONFIGMAP),
@@ -112,7 +128,8 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         limits,
         security,
         share_process_namespace,
-        revoke_on_shutdown: a.bool(REVOKE_ON_SHUTDOWN, settings.revoke_on_shutdown)?,
+        revoke_on_shutdown,
+        revoke_grace,
         exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
         static_secret_render_interval,
         log_level,
@@ -121,8 +138,101 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         token_audience: settings.token_audience.clone(),
         secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
         secrets,
+        copy_volume_mounts,
+        json_patch: json_patch(&a, JSON_PATCH)?,
+        init_json_patch: json_patch(&a, INIT_JSON_PATCH)?,
         warnings,
     })
+}
+
+/// `agent-json-patch` or `agent-init-json-patch`: an RFC 6902 JSON patch,
+/// none when empty as in vault-k8s. A malformed one is refused with where it
+/// went wrong, not with its text, which may hold a value the pod author
+/// meant for the agent only.
+fn json_patch(a: &Annotations<'_>, key: Key) -> Result<Option<json_patch::Patch>> {
+    let Some(entry) = a.non_empty(key) else {
+        return Ok(None);
+    };
+    if entry.value.len() > MAX_JSON_PATCH_BYTES {
+        return Err(entry.deny(format!(
+            "{} bytes of JSON patch, over the limit of {MAX_JSON_PATCH_BYTES}",
+            entry.value.len()
+        )));
+    }
+    let patch: json_patch::Patch = serde_json::from_str(entry.value).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Data => {
+                "a list of operations, each with \"op\", \"path\" and what the op needs"
+            }
+            _ => "JSON",
+        };
+        entry.deny(format!(
+            "not an RFC 6902 JSON patch: expected {what} at line {} column {}",
+            err.line(),
+            err.column()
+        ))
+    })?;
+    if patch.0.len() > MAX_JSON_PATCH_OPS {
+        return Err(entry.deny(format!(
+            "{} operations, over the limit of {MAX_JSON_PATCH_OPS}",
+            patch.0.len()
+        )));
+    }
+    Ok(Some(patch))
+}
+
+/// `agent-copy-volume-mounts`: the name of an app container or init
+/// container, which must exist.
+fn copy_volume_mounts(pod: &Pod, entry: Entry<'_>) -> Result<String> {
+    let name = entry.value.trim();
+    let exists = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .any(|c| c.name == name);
+    if !exists {
+        return Err(entry.deny(format!(
+            "no container or init container named {name:?} in the pod"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// vault-k8s's default `agent-revoke-grace`, in seconds.
+const DEFAULT_REVOKE_GRACE: u64 = 5;
+
+/// `agent-revoke-grace`: the seconds between SIGTERM and revoking, so that
+/// an app that stops at the same time can still use its credentials. Only
+/// the classic sidecar waits: a native sidecar gets SIGTERM once the app
+/// containers have stopped.
+fn revoke_grace(
+    a: &Annotations<'_>,
+    revoke_on_shutdown: bool,
+    native: bool,
+    warnings: &mut Vec<String>,
+) -> Result<u64> {
+    let waits = revoke_on_shutdown && !native;
+    let Some(entry) = a.get(REVOKE_GRACE) else {
+        return Ok(if waits { DEFAULT_REVOKE_GRACE } else { 0 });
+    };
+    let seconds = entry.check(values::grace_seconds)?;
+    if !revoke_on_shutdown {
+        warnings.push(format!(
+            "{}: ignored: {REVOKE_ON_SHUTDOWN} is off, so the agent revokes nothing",
+            entry.key
+        ));
+    } else if native {
+        warnings.push(format!(
+            "{}: ignored: the native sidecar gets SIGTERM only once the app containers have \
+             stopped, so it revokes at once",
+            entry.key
+        ));
+    }
+    Ok(if waits { seconds } else { 0 })
 }
 
 /// The value of `key`, unless absent or blank.
@@ -164,9 +274,13 @@ fn check_bounds(map: &BTreeMap<String, String>, a: &Annotations<'_>) -> Result<(
             ));
         }
         let in_family = |family: &Family| family.suffix(prefix, name).is_some();
-        let free_text = FREE_TEXT_FAMILIES.iter().any(in_family) && !in_family(&TEMPLATE_FILE);
-        // Annotations keyhole ignores (JSON patches, unknown keys) may hold
-        // anything: only what keyhole uses is held to this.
+        // JSON patches are JSON, where line breaks are whitespace.
+        let free_text = (FREE_TEXT_FAMILIES.iter().any(in_family) && !in_family(&TEMPLATE_FILE))
+            || [JSON_PATCH, INIT_JSON_PATCH]
+                .iter()
+                .any(|key| key.is(prefix, name));
+        // Annotations keyhole ignores may hold anything: only what keyhole
+        // uses is held to this.
         let used = prefix == Prefix::Keyhole
             || KNOWN.iter().any(|k| k.is(prefix, name))
             || in_family(&AUTH_CONFIG)
@@ -308,7 +422,7 @@ fn secrets(
                 Some(entry) => entry.check(values::mount_path)?,
                 None => volume_path.clone(),
             };
-            let file = per(FILE).map(|e| e.check(values::file_name)).transpose()?;
+            let file = file_path(per(FILE), &name, &mount_path, warnings)?;
             let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
             let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
             let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
@@ -405,10 +519,42 @@ fn check_unique_destinations(secrets: &[Secret], token_sink: Option<String>) -> 
     Ok(())
 }
 
+/// `agent-inject-file-<name>`: the secret's file path under its volume.
+/// Empty keeps the default name and a leading `/` stays under the volume,
+/// as in vault-k8s; both are worth a warning, since neither is what the
+/// value seems to say.
+fn file_path(
+    entry: Option<Entry<'_>>,
+    name: &str,
+    mount_path: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>> {
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    if entry.value.trim().is_empty() {
+        warnings.push(format!(
+            "{}: empty, so the secret is written to {mount_path}/{name}, its default name, \
+             as vault-k8s does",
+            entry.key
+        ));
+        return Ok(None);
+    }
+    let (path, absolute) = entry.check(values::file_path)?;
+    if absolute {
+        warnings.push(format!(
+            "{}: {:?} is written to {mount_path}/{path}, inside the secrets volume, as vault-k8s \
+             does",
+            entry.key, entry.value
+        ));
+    }
+    Ok(Some(path))
+}
+
 /// Adds a warning for every annotation under our prefixes that keyhole does not act on.
 fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Vec<String>) {
     let is_secret = |raw: &str| secrets.iter().any(|s| s.raw_name == raw);
-    for (prefix, name, Entry { key, .. }) in a.ours() {
+    for (prefix, name, Entry { key, value }) in a.ours() {
         let in_family = |family: &Family| family.suffix(prefix, name).is_some();
         if KNOWN.iter().any(|k| k.is(prefix, name)) {
             continue;
@@ -423,10 +569,18 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             ));
             continue;
         }
+        if let Some((family, raw)) = SECRET_FAMILIES
+            .iter()
+            .find_map(|family| Some((family, family.suffix(prefix, name)?)))
+        {
+            if value.trim().is_empty() {
+                warn_about_empty(key, *family, raw, secrets, warnings);
+            }
+            continue;
+        }
         if AUTH_CONFIG
             .suffix(prefix, name)
             .is_some_and(|p| !p.is_empty())
-            || SECRET_FAMILIES.iter().any(in_family)
         {
             continue;
         }
@@ -443,6 +597,36 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             continue;
         }
         warnings.push(format!("{key}: unknown annotation, ignored"));
+    }
+}
+
+/// An empty secret, template or template-file annotation declares nothing,
+/// as in vault-k8s; say what that means for the secret, so that none goes
+/// missing without a word.
+fn warn_about_empty(
+    key: &str,
+    family: Family,
+    raw: &str,
+    secrets: &[Secret],
+    warnings: &mut Vec<String>,
+) {
+    match secrets.iter().find(|s| s.raw_name == raw) {
+        None => warnings.push(format!(
+            "{key}: empty, so it declares no secret and no file {raw:?} is written"
+        )),
+        Some(secret)
+            if family != SECRET
+                && matches!(
+                    secret.template,
+                    TemplateText::DefaultMap | TemplateText::DefaultJson
+                ) =>
+        {
+            warnings.push(format!(
+                "{key}: empty, so secret {raw:?} is written with the default template of {:?}",
+                secret.path
+            ));
+        }
+        Some(_) => {}
     }
 }
 
@@ -487,11 +671,22 @@ fn auth(
     let path = a
         .non_empty(AUTH_PATH)
         .map_or(settings.auth_path.as_str(), |e| e.value);
-    let config: BTreeMap<String, String> = a
+    let mut config = BTreeMap::new();
+    for (param, entry) in a
         .members(AUTH_CONFIG)
         .filter(|(param, _)| !param.is_empty())
-        .map(|(param, e)| (param.replace('-', "_"), e.value.to_owned()))
-        .collect();
+    {
+        // Vault Agent reads an empty parameter as unset, such as a token
+        // path of "" as the default path.
+        if entry.value.trim().is_empty() {
+            warnings.push(format!(
+                "{}: empty, so the {kind} auth method's default applies",
+                entry.key
+            ));
+            continue;
+        }
+        config.insert(param.replace('-', "_"), entry.value.to_owned());
+    }
     let mut role = a.non_empty(ROLE);
     let needs_role = matches!(kind, AuthType::Kubernetes | AuthType::Jwt);
     if !needs_role && let Some(ignored) = role.take() {
@@ -575,6 +770,10 @@ fn vault_spec(a: &Annotations<'_>, settings: &Settings) -> Result<VaultSpec> {
         tls_skip_verify: a.bool(TLS_SKIP_VERIFY, false)?,
         max_retries,
         client_timeout,
+        proxy_address: a
+            .non_empty(PROXY_ADDRESS)
+            .map(|e| e.check(values::proxy_address))
+            .transpose()?,
     })
 }
 

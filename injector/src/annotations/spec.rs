@@ -47,6 +47,8 @@ pub struct AgentSpec {
     pub share_process_namespace: Option<bool>,
     /// Revoke the token and leases when the agent stops.
     pub revoke_on_shutdown: bool,
+    /// Seconds between SIGTERM and revoking.
+    pub revoke_grace: u64,
     /// `template_config.exit_on_retry_failure`.
     pub exit_on_retry_failure: bool,
     /// `template_config.static_secret_render_interval`.
@@ -63,6 +65,12 @@ pub struct AgentSpec {
     pub token_audience: Option<String>,
     /// Size limit of the in-memory secrets volumes.
     pub secrets_volume_size_limit: String,
+    /// App container whose volume mounts the agent containers get too.
+    pub copy_volume_mounts: Option<String>,
+    /// JSON patch of the long-running agent container (`agent-json-patch`).
+    pub json_patch: Option<json_patch::Patch>,
+    /// JSON patch of the classic init container (`agent-init-json-patch`).
+    pub init_json_patch: Option<json_patch::Patch>,
     /// Findings that do not stop injection, e.g. an unknown annotation.
     pub warnings: Vec<String>,
 }
@@ -176,6 +184,8 @@ pub struct VaultSpec {
     pub max_retries: Option<u32>,
     /// Request timeout (`VAULT_CLIENT_TIMEOUT`).
     pub client_timeout: Option<String>,
+    /// HTTPS proxy to Vault (`HTTPS_PROXY`).
+    pub proxy_address: Option<String>,
 }
 
 /// How the agent logs in.

@@ -77,6 +77,43 @@ fn is_quantity(s: &str) -> bool {
     !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A proxy URL as Go's `HTTPS_PROXY` takes it (and keyhole-agent's HTTP
+/// client too): `http` or `https`, or no scheme for `http`. The value is not
+/// repeated in the refusal: it may carry the proxy's password.
+pub fn proxy_address(value: &str) -> Checked<String> {
+    let url = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    match url::Url::parse(&url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("not an http or https proxy URL such as http://proxy.example:3128".to_owned()),
+    }
+}
+
+/// The longest revoke grace: a day, far past any pod's termination grace period.
+const MAX_GRACE_SECONDS: u64 = 24 * 60 * 60;
+
+/// A number of seconds to wait before revoking, as vault-k8s reads it
+/// (digits only), at most [`MAX_GRACE_SECONDS`].
+pub fn grace_seconds(value: &str) -> Checked<u64> {
+    match value.parse::<u64>() {
+        Ok(seconds) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            if seconds <= MAX_GRACE_SECONDS {
+                Ok(seconds)
+            } else {
+                Err(format!(
+                    "{value} seconds, over the limit of {MAX_GRACE_SECONDS}"
+                ))
+            }
+        }
+        _ => Err(format!("{value:?} is not a number of seconds such as 5")),
+    }
+}
+
 /// A user or group id.
 pub fn id(value: &str) -> Checked<i64> {
     value
@@ -126,7 +163,11 @@ const NO_COVER_DIRS: [&str; 7] = [
 /// its trailing `/`.
 pub fn mount_path(value: &str) -> Checked<String> {
     if value.trim().is_empty() {
-        return Err("empty path".to_owned());
+        return Err(
+            "empty path: no volume can be mounted there, and vault-k8s's pod would be \
+             refused by Kubernetes too"
+                .to_owned(),
+        );
     }
     let Some(relative) = value.strip_prefix('/') else {
         return Err(format!("{value:?} is not an absolute path"));
@@ -183,17 +224,26 @@ pub fn default_template_path(path: &str) -> Checked<()> {
     }
 }
 
-/// A plain file name.
-pub fn file_name(value: &str) -> Checked<String> {
-    if value.trim().is_empty() {
-        return Err("empty file name".to_owned());
-    }
-    if value.contains('/') || value == ".." || value == "." {
+/// A file path under a secrets volume, as vault-k8s joins it to the
+/// volume's mount path: sub-directories are fine (the agent creates them),
+/// and empty and `.` segments are dropped as Go's `filepath.Join` drops them.
+/// A `..` segment is refused, since it could leave the volume. The result is
+/// the clean relative path, and whether the value was written absolute
+/// (vault-k8s puts such a path under the volume too).
+pub fn file_path(value: &str) -> Checked<(String, bool)> {
+    if value.split('/').any(|part| part == "..") {
         return Err(format!(
-            "{value:?} must be a plain file name, without \"/\" or \"..\""
+            "{value:?} has a \"..\" segment; the file must stay in the secrets volume"
         ));
     }
-    Ok(value.to_owned())
+    let clean: Vec<&str> = value
+        .split('/')
+        .filter(|part| !matches!(*part, "" | "."))
+        .collect();
+    if clean.is_empty() {
+        return Err(format!("{value:?} names no file"));
+    }
+    Ok((clean.join("/"), value.starts_with('/')))
 }
 
 /// An octal file mode of permission bits only: the setuid, setgid and
@@ -311,12 +361,26 @@ mod tests {
     }
 
     #[test]
-    fn file_names_may_not_leave_the_volume() {
-        assert_eq!(file_name("app.env"), Ok("app.env".to_owned()));
+    fn file_paths_stay_in_the_volume() {
+        assert_eq!(file_path("app.env"), Ok(("app.env".to_owned(), false)));
         assert_eq!(
-            file_name("../etc/passwd"),
-            Err("\"../etc/passwd\" must be a plain file name, without \"/\" or \"..\"".to_owned())
+            file_path("config//./app.properties"),
+            Ok(("config/app.properties".to_owned(), false))
         );
-        assert_eq!(file_name(""), Err("empty file name".to_owned()));
+        assert_eq!(
+            file_path("/etc/app.conf"),
+            Ok(("etc/app.conf".to_owned(), true))
+        );
+        for bad in ["../etc/passwd", "config/../../x", ".."] {
+            assert_eq!(
+                file_path(bad),
+                Err(format!(
+                    "{bad:?} has a \"..\" segment; the file must stay in the secrets volume"
+                ))
+            );
+        }
+        for empty in ["", "/", "./.", "//"] {
+            assert_eq!(file_path(empty), Err(format!("{empty:?} names no file")));
+        }
     }
 }

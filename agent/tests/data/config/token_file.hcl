@@ -24,6 +24,7 @@ template {
 
 keyhole {
   revoke_on_shutdown = true
+  revoke_grace       = 5
   metrics_listen     = "127.0.0.1:9102"
   ready_file         = "/vault/run/ready"
 
