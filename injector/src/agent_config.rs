@@ -298,13 +298,10 @@ fn template(secret: &Secret) -> Result<Template> {
         None => DEFAULT_PERMS,
     };
     let command = match &secret.command {
-        Some(line) => Some(command(line).ok_or_else(|| {
+        Some(line) => Some(config::command_line(line).ok_or_else(|| {
             Denial::new(
                 COMMAND.key(&secret.raw_name),
-                format!(
-                    "{line:?} is not a command keyhole-agent runs: it must be plain words, \
-                     without shell syntax"
-                ),
+                format!("{line:?} names no program to run"),
             )
         })?),
         None => None,
@@ -320,16 +317,6 @@ fn template(secret: &Secret) -> Result<Template> {
         right_delimiter: secret.right_delimiter.clone(),
         create_dest_dirs: true,
     })
-}
-
-/// A command line as argv, split on whitespace as keyhole-agent splits it;
-/// `None` when it needs a shell or is empty.
-fn command(line: &str) -> Option<Vec<String>> {
-    if config::shell_char(line).is_some() {
-        return None;
-    }
-    let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-    (!argv.is_empty()).then_some(argv)
 }
 
 /// The reload signal of `secret`, from `keyhole.dev/reload-signal-<name>`.

@@ -177,7 +177,7 @@ fn per_secret_annotations_shape_the_template_stanza() {
                 "left_delimiter": "[[",
                 "right_delimiter": "]]",
                 "create_dest_dirs": true,
-                "exec": {"command": ["nginx", "-s", "reload"], "timeout": "30s"},
+                "exec": {"command": ["/bin/sh", "-c", "nginx -s reload"], "timeout": "30s"},
             },
             {
                 "destination": "/vault/secrets/db",
@@ -194,6 +194,43 @@ fn per_secret_annotations_shape_the_template_stanza() {
         config["auto_auth"]["sink"][1],
         json!({"type": "file", "config": {"path": "/vault/secrets/token", "mode": 416}})
     );
+}
+
+#[test]
+fn commands_run_as_vault_agent_runs_vault_k8s_command_strings() {
+    let cases = [
+        (
+            "curl -s -X POST http://localhost:8080/actuator/refresh\n",
+            json!([
+                "/bin/sh",
+                "-c",
+                "curl -s -X POST http://localhost:8080/actuator/refresh\n"
+            ]),
+        ),
+        (
+            "sh -c 'kill -HUP $(pidof nginx)' && echo \"reloaded\" > /tmp/done",
+            json!([
+                "/bin/sh",
+                "-c",
+                "sh -c 'kill -HUP $(pidof nginx)' && echo \"reloaded\" > /tmp/done"
+            ]),
+        ),
+        ("/app/reload", json!(["/app/reload"])),
+        ("sh,-c,kill -HUP 1", json!(["sh", "-c", "kill -HUP 1"])),
+    ];
+    for (command, argv) in cases {
+        let pod = mk_pod(&inject(&[(
+            "vault.hashicorp.com/agent-inject-command-db",
+            command,
+        )]));
+        let (_, pod) = mutate(&pod, &settings());
+        let config = agent_config(container(&pod, "vault-agent"));
+        assert_eq!(
+            config["template"][0]["exec"],
+            json!({"command": argv, "timeout": "30s"}),
+            "{command:?}"
+        );
+    }
 }
 
 #[test]
@@ -831,11 +868,8 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
             "vault.hashicorp.com/agent-inject-default-template: \"yaml\" is not a default template (map or json)",
         ),
         (
-            &[(
-                "vault.hashicorp.com/agent-inject-command-db",
-                "kill -HUP $(pidof app)",
-            )],
-            "vault.hashicorp.com/agent-inject-command-db: \"kill -HUP $(pidof app)\" needs a shell (it contains '$') and keyhole-agent runs commands without one; use a plain command or keyhole.dev/reload-signal-<name>",
+            &[("vault.hashicorp.com/agent-inject-command-db", " \n")],
+            "vault.hashicorp.com/agent-inject-command-db: \" \\n\" names no program to run",
         ),
         (
             &[("keyhole.dev/reload-signal-db", "SIGFOO nginx")],

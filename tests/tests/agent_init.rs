@@ -276,6 +276,51 @@ async fn command_runs_only_when_the_file_changes() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn shell_command_runs_and_its_exit_status_is_logged_without_its_output()
+-> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let marker = dir.path().join("marker");
+    // A vault-k8s `agent-inject-command` string: one entry of several words, so it runs
+    // through the shell, with a substitution, a redirection and a trailing newline.
+    let script = format!(
+        "echo \"pid $(echo 42)\" > {}; echo printed-by-the-command; echo oops >&2\n",
+        marker.display()
+    );
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(out.join("db"), DB_TEMPLATE).command([script.as_str()]))
+        .template(Template::new(out.join("copy"), DB_TEMPLATE).command(["exit 3"]));
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(std::fs::read_to_string(&marker)?, "pid 42\n");
+    let logged = |destination: &str, message: &str, status: &str| {
+        run.stderr.lines().any(|line| {
+            line.contains(message)
+                && line.contains(&format!("destination={}", out.join(destination).display()))
+                && line.contains(&format!("status={status}"))
+                && line.contains("elapsed=")
+        })
+    };
+    assert!(
+        logged("db", "template command succeeded", "exit status: 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        logged("copy", "template command failed", "exit status: 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("printed-by-the-command"), "{}", run.stderr);
+    assert!(!run.stderr.contains("oops"), "{}", run.stderr);
+    assert!(!run.stdout.contains("printed-by-the-command"), "{}", run.stdout);
+    Ok(())
+}
+
+#[tokio::test]
 async fn init_mode_failures_exit_1_naming_template_path_and_reason() -> anyhow::Result<()> {
     let bao = Bao::start().await?;
     app_policy(&bao).await?;

@@ -152,12 +152,6 @@ impl AgentConfig {
     }
 }
 
-/// Characters that mean something to a shell. A `command` string containing
-/// one would behave differently without a shell, so it is refused.
-const SHELL_CHARS: &[char] = &[
-    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
-    '{', '}', '!', '\n',
-];
 
 /// Parses a duration as Vault Agent does: digits alone are seconds,
 /// otherwise a Go duration such as `1h30m` (with `d` for days).
@@ -165,11 +159,29 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     stanza::parse_duration(text)
 }
 
-/// The first character of a `command` string that only a shell would
-/// understand. keyhole-agent runs commands without a shell (its image has
-/// none), so such a command is refused rather than run differently.
-pub fn shell_char(command: &str) -> Option<char> {
-    command.chars().find(|c| SHELL_CHARS.contains(c))
+/// The shell that runs a one-entry command of several words.
+pub const SHELL: &str = "/bin/sh";
+
+/// The argv Vault Agent runs for `command = "<line>"`.
+///
+/// Vault Agent's config decoder reads a string where a list is expected as
+/// its comma-separated parts, so `"a, b"` is the list `["a", " b"]`; the
+/// list then runs as [`command_list`] says. `None` when there is no program.
+pub fn command_line(line: &str) -> Option<Vec<String>> {
+    command_list(line.split(',').map(str::to_owned).collect())
+}
+
+/// The argv consul-template runs for a command list: a single entry of more
+/// than one word runs through `/bin/sh -c`, so it may use any shell syntax;
+/// any other list is the argv itself. `None` when the program is blank.
+pub fn command_list(list: Vec<String>) -> Option<Vec<String>> {
+    match list.as_slice() {
+        [line] if line.split_whitespace().nth(1).is_some() => {
+            Some(vec![SHELL.to_owned(), "-c".to_owned(), line.clone()])
+        }
+        [program, ..] if !program.trim().is_empty() => Some(list),
+        _ => None,
+    }
 }
 
 /// [`AgentConfig::load`] with the environment passed in, so it can be tested.
@@ -307,9 +319,9 @@ pub struct Template {
     pub source: TemplateSource,
     /// File mode of the destination.
     pub perms: u32,
-    /// Command to run after the destination changed, as argv, from `command`
-    /// or `exec { command }`. keyhole runs it without a shell: a string is
-    /// split on whitespace, and one using shell syntax is refused.
+    /// Command to run after the destination changed, from `command` or
+    /// `exec { command }`, as the argv Vault Agent runs (see
+    /// [`command_line`] and [`command_list`]).
     pub command: Option<Vec<String>>,
     /// How long `command` may run: `exec { timeout }`, else `command_timeout`.
     pub command_timeout: Duration,

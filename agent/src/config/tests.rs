@@ -181,7 +181,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         }),
         templates: vec![
             Template {
-                command: argv(&["touch", "/vault/run/a-changed"]),
+                command: argv(&["/bin/sh", "-c", "touch /vault/run/a-changed"]),
                 ..template(
                     "/vault/secrets/a",
                     "{{ with secret \"secret/data/app\" }}{{ .Data.data.user }}{{ end }}",
@@ -283,7 +283,7 @@ fn reads_json_as_vault_k8s_writes_it() {
             ),
             Template {
                 perms: 0o400,
-                command: argv(&["pkill", "-HUP", "app"]),
+                command: argv(&["/bin/sh", "-c", "pkill -HUP app"]),
                 error_on_missing_key: true,
                 ..template(
                     "/vault/secrets/app.env",
@@ -362,22 +362,57 @@ fn reads_retry_zero_as_default_and_minus_one_as_none() {
     assert_eq!(retries("3"), 3);
 }
 
-#[test]
-fn reads_command_string_as_whitespace_separated_argv() {
-    let text = with_auth(
-        "template {\n destination = \"/d\"\n contents = \"x\"\n command = \"  kill  -HUP 1 \"\n}",
-    );
+/// The argv of the one template of a config whose `template` stanza has `command = <value>`.
+fn command_of(value: &str) -> Option<Vec<String>> {
+    let text = with_auth(&format!(
+        "template {{\n destination = \"/d\"\n contents = \"x\"\n command = {value}\n}}"
+    ));
     let config = AgentConfig::from_hcl(&text).expect("config parses");
-    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+    config.templates[0].command.clone()
 }
 
 #[test]
-fn reads_one_element_command_list_like_a_string() {
-    let text = with_auth(
-        "template {\n destination = \"/d\"\n contents = \"x\"\n command = [\"kill -HUP 1\"]\n}",
+fn runs_command_string_of_several_words_through_the_shell() {
+    let script = r#""kill -HUP $(pidof app) && echo \"done\" > /tmp/x; true""#;
+    assert_eq!(
+        command_of(script),
+        argv(&[
+            "/bin/sh",
+            "-c",
+            r#"kill -HUP $(pidof app) && echo "done" > /tmp/x; true"#
+        ])
     );
-    let config = AgentConfig::from_hcl(&text).expect("config parses");
-    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+    assert_eq!(
+        command_of(r#""curl -s -X POST http://localhost:8080/actuator/refresh\n""#),
+        argv(&[
+            "/bin/sh",
+            "-c",
+            "curl -s -X POST http://localhost:8080/actuator/refresh\n"
+        ])
+    );
+    assert_eq!(
+        command_of(r#"["kill -HUP 1"]"#),
+        argv(&["/bin/sh", "-c", "kill -HUP 1"])
+    );
+}
+
+#[test]
+fn splits_command_string_at_commas_as_vault_agent_does() {
+    assert_eq!(
+        command_of(r#""sh,-c,kill -HUP 1""#),
+        argv(&["sh", "-c", "kill -HUP 1"])
+    );
+    assert_eq!(command_of(r#""a, b""#), argv(&["a", " b"]));
+    assert_eq!(command_of(r#"["a, b"]"#), argv(&["/bin/sh", "-c", "a, b"]));
+}
+
+#[test]
+fn runs_one_word_command_and_lists_as_argv() {
+    assert_eq!(command_of(r#""/bin/reload""#), argv(&["/bin/reload"]));
+    assert_eq!(
+        command_of(r#"["kill", "-HUP", "1"]"#),
+        argv(&["kill", "-HUP", "1"])
+    );
 }
 
 #[test]
@@ -442,8 +477,12 @@ fn reports_errors_naming_stanza_and_key() {
             r#"template[0].exec: missing required key "command""#,
         ),
         (
-            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \"sh -c 'kill -HUP $(pidof app)'\""),
-            r#"template[0].command: "sh -c 'kill -HUP $(pidof app)'" needs a shell (it contains '\''), and keyhole runs commands without one: write the command as a list of arguments, or use a keyhole { reload { ... } } stanza to signal a process"#,
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \" \\n\""),
+            "template[0].command: is empty",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = [\"\", \"b\"]"),
+            "template[0].command: is empty",
         ),
         (
             tmpl("destination = \"/a\"\n contents = \"x\"\n command = []"),
@@ -716,7 +755,7 @@ fn emits_vault_agent_json() {
                     "left_delimiter": "{{",
                     "right_delimiter": "}}",
                     "create_dest_dirs": true,
-                    "exec": { "command": ["touch", "/vault/run/a-changed"], "timeout": "30s" },
+                    "exec": { "command": ["/bin/sh", "-c", "touch /vault/run/a-changed"], "timeout": "30s" },
                 },
                 {
                     "destination": "/vault/secrets/b",

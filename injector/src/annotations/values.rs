@@ -3,7 +3,6 @@
 //! (true or false)`; the reader adds the key it came from, and the settings
 //! the flag.
 
-use super::keys::RELOAD_SIGNAL;
 use crate::agent_paths;
 
 /// Result of a check: the value as keyhole uses it, or why it is refused.
@@ -211,19 +210,13 @@ pub fn perms(value: &str) -> Checked<String> {
     }
 }
 
-/// A command keyhole-agent can run without a shell.
+/// A command, run as Vault Agent runs vault-k8s's `command` string: a
+/// value of several words through `/bin/sh -c`, so shell syntax works.
 pub fn command(value: &str) -> Checked<String> {
-    if value.trim().is_empty() {
-        return Err("empty command".to_owned());
+    match keyhole_agent::config::command_line(value) {
+        Some(_) => Ok(value.to_owned()),
+        None => Err(format!("{value:?} names no program to run")),
     }
-    if let Some(c) = keyhole_agent::config::shell_char(value) {
-        return Err(format!(
-            "{value:?} needs a shell (it contains {c:?}) and keyhole-agent runs commands \
-             without one; use a plain command or {}",
-            RELOAD_SIGNAL.key("<name>")
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 /// A signal and a process name, e.g. `SIGHUP nginx`: the signal by its
