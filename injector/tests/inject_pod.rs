@@ -1115,6 +1115,58 @@ fn agent_image_and_process_namespace_annotations_apply() {
 }
 
 #[test]
+fn vault_and_openbao_agent_images_become_keyhole_image_with_a_warning() {
+    let vault_images = [
+        "hashicorp/vault:1.15.2",
+        "vault",
+        "vault:1.13.1",
+        "docker.io/library/vault:1.12",
+        "hashicorp/vault-enterprise:1.16.1-ent",
+        "openbao/openbao:2.0.0",
+        "quay.io/openbao/openbao:2.1",
+        "ghcr.io/openbao/openbao@sha256:0123456789abcdef",
+        "registry.corp:5000/mirror/hashicorp/vault:1.17.0@sha256:feed",
+    ];
+    let settings = settings();
+    for image in vault_images {
+        let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-image", image)]));
+        let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings) else {
+            panic!("{image}: not injected");
+        };
+        assert!(
+            warnings.contains(&format!(
+                "vault.hashicorp.com/agent-image: {image:?} is a Vault or OpenBao image; keyhole \
+                 runs its agent from {:?} instead",
+                settings.agent_image
+            )),
+            "{image}: {warnings:?}"
+        );
+        let (_, pod) = mutate(&pod, &settings);
+        assert_eq!(
+            container(&pod, "vault-agent")["image"],
+            settings.agent_image.as_str(),
+            "{image}"
+        );
+    }
+    for image in [
+        "registry.example/keyhole-agent:1.2.3",
+        "vaultwarden/server:1.30",
+        "registry.example/vault-tools:1",
+    ] {
+        let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-image", image)]));
+        let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings) else {
+            panic!("{image}: not injected");
+        };
+        assert!(
+            !warnings.iter().any(|w| w.contains("agent-image")),
+            "{image}: {warnings:?}"
+        );
+        let (_, pod) = mutate(&pod, &settings);
+        assert_eq!(container(&pod, "vault-agent")["image"], image);
+    }
+}
+
+#[test]
 fn one_directory_written_two_ways_is_one_volume() {
     let pod = mk_pod(&inject(&[
         ("vault.hashicorp.com/secret-volume-path", "/etc/secrets/"),

@@ -66,10 +66,19 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let security = security(&a, pod, settings)?;
     let share_process_namespace = share_process_namespace(&a, pod, &secrets, &mut warnings)?;
 
-    let image = a
-        .non_empty(IMAGE)
-        .map_or(settings.agent_image.as_str(), |e| e.value)
-        .to_owned();
+    let image = match a.non_empty(IMAGE) {
+        // vault-k8s runs Vault Agent from the Vault image; keyhole's agent
+        // is in its own image, so a Vault image would start no agent.
+        Some(e) if values::is_vault_image(e.value) => {
+            warnings.push(format!(
+                "{}: {:?} is a Vault or OpenBao image; keyhole runs its agent from {:?} instead",
+                e.key, e.value, settings.agent_image
+            ));
+            settings.agent_image.clone()
+        }
+        Some(e) => e.value.to_owned(),
+        None => settings.agent_image.clone(),
+    };
 
     let (requests, limits) = resources(&a, settings)?;
 

@@ -219,6 +219,20 @@ pub fn command(value: &str) -> Checked<String> {
     }
 }
 
+/// Image names of Vault and OpenBao, whose agent keyhole replaces with its own.
+const VAULT_IMAGE_NAMES: [&str; 3] = ["vault", "vault-enterprise", "openbao"];
+
+/// Whether the image reference `image` names a Vault or OpenBao image
+/// (`hashicorp/vault:1.15`, `quay.io/openbao/openbao@sha256:...`): its last
+/// path component, without tag or digest, is one of their names, whatever
+/// registry or mirror path comes before it.
+pub fn is_vault_image(image: &str) -> bool {
+    let without_digest = image.split('@').next().unwrap_or_default();
+    let name = without_digest.rsplit('/').next().unwrap_or_default();
+    let name = name.split(':').next().unwrap_or_default();
+    VAULT_IMAGE_NAMES.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// A signal and a process name, e.g. `SIGHUP nginx`: the signal by its
 /// canonical name, and the process.
 pub fn reload(value: &str) -> Checked<(String, String)> {
