@@ -320,24 +320,21 @@ fn vault_connection_and_auth_annotations_reach_the_config() {
         json!({"exit_on_retry_failure": false, "static_secret_render_interval": "600s"})
     );
     assert_eq!(config["keyhole"]["revoke_on_shutdown"], true);
-    let env: Vec<(&str, &str)> = agent["env"]
+    let env: Vec<&Value> = agent["env"]
         .as_array()
         .expect("env")
         .iter()
         .filter(|e| e["name"] != "KEYHOLE_AGENT_CONFIG")
-        .map(|e| {
-            (
-                e["name"].as_str().expect("name"),
-                e["value"].as_str().expect("value"),
-            )
-        })
         .collect();
     assert_eq!(
         env,
         [
-            ("VAULT_LOG_LEVEL", "debug"),
-            ("VAULT_LOG_FORMAT", "json"),
-            ("VAULT_CLIENT_TIMEOUT", "30s")
+            &json!({"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+            &json!({"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}),
+            &json!({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}),
+            &json!({"name": "VAULT_LOG_LEVEL", "value": "debug"}),
+            &json!({"name": "VAULT_LOG_FORMAT", "value": "json"}),
+            &json!({"name": "VAULT_CLIENT_TIMEOUT", "value": "30s"}),
         ]
     );
     assert!(agent["volumeMounts"].as_array().expect("mounts").contains(
@@ -605,6 +602,69 @@ fn agent_configmap_mounts_the_users_config() {
             .as_array()
             .expect("volumes")
             .contains(&json!({"name": "vault-config", "configMap": {"name": "agent-config"}}))
+    );
+}
+
+#[test]
+fn agent_configmap_gets_vault_settings_in_env_as_vault_k8s_sets_them() {
+    let settings = Settings {
+        allowed_vault_addrs: Vec::new(),
+        ..classic()
+    };
+    let env_of = |pod: &Value, name: &str| -> Vec<Value> {
+        container(pod, name)["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("VAULT_")))
+            .cloned()
+            .collect()
+    };
+
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/agent-configmap", "agent-config"),
+        ("vault.hashicorp.com/ca-cert", "/vault/tls/ca.crt"),
+        ("vault.hashicorp.com/ca-key", "/vault/tls"),
+        ("vault.hashicorp.com/client-cert", "/vault/tls/client.crt"),
+        ("vault.hashicorp.com/client-key", "/vault/tls/client.key"),
+        ("vault.hashicorp.com/tls-server-name", "vault.example"),
+        ("vault.hashicorp.com/client-max-retries", "4"),
+        ("vault.hashicorp.com/namespace", "team-a"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings);
+    assert_valid(&pod);
+    let expected: Vec<Value> = [
+        ("VAULT_LOG_LEVEL", "info"),
+        ("VAULT_LOG_FORMAT", "standard"),
+        ("VAULT_ADDR", "https://vault.vault.svc:8200"),
+        ("VAULT_CACERT", "/vault/tls/ca.crt"),
+        ("VAULT_CAPATH", "/vault/tls"),
+        ("VAULT_CLIENT_CERT", "/vault/tls/client.crt"),
+        ("VAULT_CLIENT_KEY", "/vault/tls/client.key"),
+        ("VAULT_SKIP_VERIFY", "false"),
+        ("VAULT_TLS_SERVER_NAME", "vault.example"),
+        ("VAULT_MAX_RETRIES", "4"),
+    ]
+    .iter()
+    .map(|(name, value)| json!({"name": name, "value": value}))
+    .collect();
+    assert_eq!(env_of(&pod, "vault-agent-init"), expected);
+    assert_eq!(env_of(&pod, "vault-agent"), expected);
+
+    // Without annotations: verification on.
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-configmap",
+        "agent-config",
+    )]));
+    let (_, pod) = mutate(&pod, &settings);
+    assert_eq!(
+        env_of(&pod, "vault-agent"),
+        [
+            json!({"name": "VAULT_LOG_LEVEL", "value": "info"}),
+            json!({"name": "VAULT_LOG_FORMAT", "value": "standard"}),
+            json!({"name": "VAULT_ADDR", "value": "https://vault.vault.svc:8200"}),
+            json!({"name": "VAULT_SKIP_VERIFY", "value": "false"}),
+        ]
     );
 }
 

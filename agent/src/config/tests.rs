@@ -648,18 +648,24 @@ fn reads_json_by_extension_or_leading_brace() {
     assert!(err.to_string().contains("invalid JSON"), "{err}");
 }
 
+/// An environment of the given variables only.
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    move |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
 #[test]
 fn vault_addr_overrides_the_config_address() {
     let json = std::fs::read_to_string(fixture_path("kubernetes.json")).expect("read fixture");
-    let config = load_with(
-        None,
-        Some(json.clone()),
-        Some("https://vault:8200".to_owned()),
-    )
-    .expect("config loads");
+    let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "https://vault:8200")]);
+    let config = load_with(None, &env).expect("config loads");
     assert_eq!(config.vault.address.as_deref(), Some("https://vault:8200"));
 
-    let config = load_with(None, Some(json), Some(String::new())).expect("config loads");
+    let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "")]);
+    let config = load_with(None, &env).expect("config loads");
     assert_eq!(
         config.vault.address.as_deref(),
         Some("http://127.0.0.1:8200")
@@ -667,21 +673,89 @@ fn vault_addr_overrides_the_config_address() {
 }
 
 #[test]
+fn vault_env_variables_fill_a_config_without_vault_stanza() {
+    let env = env_of(&[
+        ("VAULT_ADDR", "https://vault.vault.svc:8200"),
+        ("VAULT_CACERT", "/vault/tls/ca.crt"),
+        ("VAULT_CAPATH", "/vault/tls"),
+        ("VAULT_CLIENT_CERT", "/vault/tls/client.crt"),
+        ("VAULT_CLIENT_KEY", "/vault/tls/client.key"),
+        ("VAULT_SKIP_VERIFY", "true"),
+        ("VAULT_TLS_SERVER_NAME", "vault.example"),
+        ("VAULT_NAMESPACE", "team-a"),
+        ("VAULT_MAX_RETRIES", "0"),
+    ]);
+    let config = AgentConfig::from_hcl(&with_auth(""))
+        .expect("config parses")
+        .with_env(&env)
+        .expect("env applies");
+    assert_eq!(
+        config.vault,
+        Vault {
+            address: Some("https://vault.vault.svc:8200".to_owned()),
+            ca_cert: Some(PathBuf::from("/vault/tls/ca.crt")),
+            ca_path: Some(PathBuf::from("/vault/tls")),
+            client_cert: Some(PathBuf::from("/vault/tls/client.crt")),
+            client_key: Some(PathBuf::from("/vault/tls/client.key")),
+            tls_skip_verify: true,
+            tls_server_name: Some("vault.example".to_owned()),
+            namespace: Some("team-a".to_owned()),
+            num_retries: 0,
+        }
+    );
+}
+
+#[test]
+fn vault_skip_verify_false_keeps_verification_on() {
+    let config = AgentConfig::from_hcl(&with_auth("vault {\n tls_skip_verify = true\n}"))
+        .expect("config parses");
+    let env = env_of(&[("VAULT_SKIP_VERIFY", "false")]);
+    assert!(
+        !config
+            .with_env(&env)
+            .expect("env applies")
+            .vault
+            .tls_skip_verify
+    );
+}
+
+#[test]
+fn bad_vault_env_values_are_errors_naming_the_variable() {
+    let config = AgentConfig::from_hcl(&with_auth("")).expect("config parses");
+    let cases = [
+        (
+            ("VAULT_SKIP_VERIFY", "yes"),
+            r#"VAULT_SKIP_VERIFY: "yes" is not a boolean (true or false)"#,
+        ),
+        (
+            ("VAULT_MAX_RETRIES", "-1"),
+            r#"VAULT_MAX_RETRIES: "-1" is not a number of retries"#,
+        ),
+    ];
+    for (var, message) in cases {
+        let err = config
+            .clone()
+            .with_env(&env_of(&[var]))
+            .expect_err("bad value");
+        assert_eq!(err.to_string(), message);
+    }
+}
+
+#[test]
 fn load_prefers_the_config_file_and_needs_one_source() {
     let config = load_with(
         Some(&fixture_path("jwt.hcl")),
-        Some("not json".to_owned()),
-        None,
+        &env_of(&[(CONFIG_ENV, "not json")]),
     )
     .expect("config loads");
     assert_eq!(config, fixture("jwt.hcl"));
 
-    let err = load_with(None, None, None).expect_err("no config");
+    let err = load_with(None, &env_of(&[])).expect_err("no config");
     assert_eq!(
         err.to_string(),
         "no configuration: pass --config FILE or set KEYHOLE_AGENT_CONFIG"
     );
-    let err = load_with(None, Some("{}".to_owned()), None).expect_err("config is rejected");
+    let err = load_with(None, &env_of(&[(CONFIG_ENV, "{}")])).expect_err("config is rejected");
     assert_eq!(
         err.to_string(),
         r#"KEYHOLE_AGENT_CONFIG: missing required stanza "auto_auth""#
