@@ -6,7 +6,7 @@
 //! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
 //! the schedule [`lease`] computes, [`render`] turns them into files, and
 //! [`session`] keeps the token alive; [`runner`] waits on those and on
-//! shutdown. [`redact`] decides how Vault requests appear in logs and
+//! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`redact`] decides how Vault requests appear in logs and
 //! metrics; [`backoff`] is the one retry policy.
 
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod heartbeat;
 pub mod lease;
 pub mod metrics;
 pub mod redact;

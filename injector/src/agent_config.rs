@@ -19,7 +19,7 @@ use keyhole_agent::config::{
     TemplateConfig, TemplateSource, Vault,
 };
 
-use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
+use crate::agent_paths::{HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
 use crate::annotations::keys::{
     self, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, COMMAND, Key, PERMS, RELOAD_SIGNAL,
     STATIC_SECRET_RENDER_INTERVAL,
@@ -64,6 +64,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             revoke_on_shutdown: spec.revoke_on_shutdown,
             metrics_listen: None,
             ready_file: Some(READY_FILE.into()),
+            heartbeat_file: Some(HEARTBEAT_FILE.into()),
             reload,
         },
     })
@@ -76,6 +77,8 @@ pub fn for_init(mut config: AgentConfig) -> AgentConfig {
     // The init container's token and leases must outlive it: the app uses
     // the secrets it rendered.
     config.keyhole.revoke_on_shutdown = false;
+    // It has no liveness probe to read a heartbeat.
+    config.keyhole.heartbeat_file = None;
     config
 }
 

@@ -657,6 +657,19 @@ impl<'a> Builder<'a> {
                     "failureThreshold": 300,
                 });
             }
+            // The probe reads the heartbeat file of the config keyhole
+            // writes; a user's config from agent-configmap names none.
+            if self.config.is_some() {
+                // Restarts an agent whose heartbeat stopped (see
+                // keyhole_agent::heartbeat): a wedged one, never one that
+                // is waiting out a Vault outage.
+                container["livenessProbe"] = json!({
+                    "exec": {"command": [AGENT_PROGRAM, "probe", "--live"]},
+                    "periodSeconds": 10,
+                    "timeoutSeconds": 5,
+                    "failureThreshold": 3,
+                });
+            }
         }
         container
     }

@@ -42,7 +42,21 @@ fn injects_one_native_sidecar_by_default() {
         agent["startupProbe"]["exec"]["command"],
         json!(["keyhole-agent", "probe"])
     );
-    assert_eq!(agent_config(agent)["exit_after_auth"], false);
+    assert_eq!(
+        agent["livenessProbe"],
+        json!({
+            "exec": {"command": ["keyhole-agent", "probe", "--live"]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        })
+    );
+    let config = agent_config(agent);
+    assert_eq!(config["exit_after_auth"], false);
+    assert_eq!(
+        config["keyhole"]["heartbeat_file"],
+        "/home/vault/.heartbeat"
+    );
     assert_eq!(
         pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
         "injected"
@@ -135,7 +149,11 @@ fn agent_config_matches_vault_k8s_shape() {
                 "create_dest_dirs": true,
             }],
             "template_config": {"exit_on_retry_failure": true, "static_secret_render_interval": "300s"},
-            "keyhole": {"ready_file": "/home/vault/.ready", "revoke_on_shutdown": false},
+            "keyhole": {
+                "ready_file": "/home/vault/.ready",
+                "heartbeat_file": "/home/vault/.heartbeat",
+                "revoke_on_shutdown": false,
+            },
         })
     );
 }
@@ -363,6 +381,9 @@ fn classic_mode_adds_init_container_last_and_sidecar() {
     assert_eq!(agent_config(init)["exit_after_auth"], true);
     assert_eq!(init["restartPolicy"], Value::Null);
     assert_eq!(init["startupProbe"], Value::Null);
+    assert_eq!(init["livenessProbe"], Value::Null);
+    assert_eq!(agent_config(init)["keyhole"]["heartbeat_file"], Value::Null);
+    assert_eq!(container(&pod, "vault-agent")["livenessProbe"], Value::Null);
     assert_eq!(
         agent_config(container(&pod, "vault-agent"))["exit_after_auth"],
         false
@@ -486,6 +507,10 @@ fn pre_populate_false_gives_the_sidecar_alone() {
     let agent = container(&native_pod, "vault-agent");
     assert_eq!(agent["restartPolicy"], "Always");
     assert_eq!(agent["startupProbe"], Value::Null);
+    assert_eq!(
+        agent["livenessProbe"]["exec"]["command"],
+        json!(["keyhole-agent", "probe", "--live"])
+    );
 }
 
 #[test]
@@ -666,6 +691,23 @@ fn agent_configmap_gets_vault_settings_in_env_as_vault_k8s_sets_them() {
             json!({"name": "VAULT_SKIP_VERIFY", "value": "false"}),
         ]
     );
+}
+
+#[test]
+fn native_agent_with_users_config_gets_no_probes() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-configmap",
+        "agent-config",
+    )]));
+    let settings = Settings {
+        allowed_vault_addrs: Vec::new(),
+        ..settings()
+    };
+    let (_, pod) = mutate(&pod, &settings);
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(agent["restartPolicy"], "Always");
+    assert_eq!(agent["startupProbe"], Value::Null);
+    assert_eq!(agent["livenessProbe"], Value::Null);
 }
 
 #[test]

@@ -363,6 +363,9 @@ pub struct Keyhole {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Marker file created once every template has rendered.
     pub ready_file: Option<PathBuf>,
+    /// File the running agent touches every few seconds, for
+    /// `keyhole-agent probe --live` (see [`crate::heartbeat`]).
+    pub heartbeat_file: Option<PathBuf>,
     /// Signals sent to processes when a template's destination changes.
     pub reload: Vec<Reload>,
 }

@@ -467,6 +467,7 @@ fn keyhole(stanza: Option<Stanza>, templates: &[Template]) -> Result<Keyhole> {
         revoke_on_shutdown: s.bool("revoke_on_shutdown", false)?,
         metrics_listen,
         ready_file: s.path_buf("ready_file")?,
+        heartbeat_file: s.path_buf("heartbeat_file")?,
         reload: s
             .repeated("reload")?
             .into_iter()

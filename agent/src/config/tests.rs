@@ -237,6 +237,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
             revoke_on_shutdown: true,
             metrics_listen: Some(([127, 0, 0, 1], 9102).into()),
             ready_file: Some(PathBuf::from("/vault/run/ready")),
+            heartbeat_file: Some(PathBuf::from("/vault/run/heartbeat")),
             reload: vec![Reload {
                 destination: PathBuf::from("/vault/secrets/nginx.conf"),
                 signal: crate::reload::Signal::SIGHUP,

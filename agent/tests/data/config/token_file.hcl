@@ -26,6 +26,7 @@ keyhole {
   revoke_on_shutdown = true
   metrics_listen     = "127.0.0.1:9102"
   ready_file         = "/vault/run/ready"
+  heartbeat_file     = "/vault/run/heartbeat"
 
   reload {
     destination = "/vault/secrets/nginx.conf"
