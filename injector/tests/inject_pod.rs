@@ -252,6 +252,49 @@ fn commands_run_as_vault_agent_runs_vault_k8s_command_strings() {
 }
 
 #[test]
+fn one_word_command_with_a_trailing_newline_is_injected_with_a_warning() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-command-db",
+        "/app/reload\n",
+    )]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "vault.hashicorp.com/agent-inject-command-db: runs the program \"/app/reload\\n\", \
+             spaces included, as Vault Agent does, and it will not be found; remove the spaces \
+             around it"
+        ]
+    );
+}
+
+#[test]
+fn command_split_at_commas_is_injected_with_a_warning() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-command-db",
+        "echo a, b",
+    )]));
+    let Ok(Outcome::Patch { warnings, .. }) = mutate_pod(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "vault.hashicorp.com/agent-inject-command-db: runs as the arguments [\"echo a\", \" b\"]: \
+             Vault Agent splits a command at commas, and so does keyhole"
+        ]
+    );
+    let (_, pod) = mutate(&pod, &settings());
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(
+        config["template"][0]["exec"]["command"],
+        json!(["echo a", " b"])
+    );
+}
+
+#[test]
 fn secret_names_are_lower_cased_unless_preserved() {
     let pod = mk_pod(&[
         ("vault.hashicorp.com/agent-inject", "true"),

@@ -317,6 +317,11 @@ fn secrets(
             let file = per(FILE).map(|e| e.check(values::file_name)).transpose()?;
             let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
             let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
+            if let Some(entry) = per(COMMAND)
+                && let Some(note) = values::command_note(entry.value)
+            {
+                warnings.push(format!("{}: {note}", entry.key));
+            }
             let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
             let is_default = matches!(
                 template,

@@ -219,6 +219,26 @@ pub fn command(value: &str) -> Checked<String> {
     }
 }
 
+/// A warning for a command that Vault Agent, and so keyhole, runs other than
+/// it reads: one with a comma is split there into separate arguments, and a
+/// single word keeps the spaces around it (a YAML block's final newline) in
+/// the program's name, which is then not found. `None` for any other.
+pub fn command_note(value: &str) -> Option<String> {
+    let argv = keyhole_agent::config::command_line(value)?;
+    if value.contains(',') {
+        return Some(format!(
+            "runs as the arguments {argv:?}: Vault Agent splits a command at commas, and so \
+             does keyhole"
+        ));
+    }
+    (value.trim() != value && argv.len() == 1).then(|| {
+        format!(
+            "runs the program {value:?}, spaces included, as Vault Agent does, and it will not \
+             be found; remove the spaces around it"
+        )
+    })
+}
+
 /// Image names of Vault and OpenBao, whose agent keyhole replaces with its own.
 const VAULT_IMAGE_NAMES: [&str; 3] = ["vault", "vault-enterprise", "openbao"];
 
