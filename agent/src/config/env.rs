@@ -13,67 +13,59 @@ use super::{Error, Result, Vault};
 /// Environment variable that overrides `vault.address`, as in Vault Agent.
 pub const VAULT_ADDR_ENV: &str = "VAULT_ADDR";
 
-/// Sets one `vault` field from a variable's non-empty value, or says why the
-/// value does not fit.
-type Apply = fn(&mut Vault, String) -> Result<(), String>;
+/// The `vault` field a variable sets, by the kind of value it takes.
+enum Field {
+    /// A string, as is.
+    Text(fn(&mut Vault) -> &mut Option<String>),
+    /// A file or directory path.
+    Path(fn(&mut Vault) -> &mut Option<PathBuf>),
+    /// A boolean as Go's `strconv.ParseBool` reads it.
+    Bool(fn(&mut Vault) -> &mut bool),
+    /// A number of retries. Unlike `retry { num_retries = 0 }`, which means
+    /// the default, 0 here means no retries, as in Vault's client.
+    Retries(fn(&mut Vault) -> &mut u32),
+}
 
-/// Every variable the agent reads over the config, and what it sets.
-const OVERRIDES: [(&str, Apply); 9] = [
-    (VAULT_ADDR_ENV, |v, value| {
-        v.address = Some(value);
-        Ok(())
-    }),
-    ("VAULT_CACERT", |v, value| {
-        v.ca_cert = Some(PathBuf::from(value));
-        Ok(())
-    }),
-    ("VAULT_CAPATH", |v, value| {
-        v.ca_path = Some(PathBuf::from(value));
-        Ok(())
-    }),
-    ("VAULT_CLIENT_CERT", |v, value| {
-        v.client_cert = Some(PathBuf::from(value));
-        Ok(())
-    }),
-    ("VAULT_CLIENT_KEY", |v, value| {
-        v.client_key = Some(PathBuf::from(value));
-        Ok(())
-    }),
-    ("VAULT_SKIP_VERIFY", |v, value| {
-        v.tls_skip_verify = go_bool(&value)?;
-        Ok(())
-    }),
-    ("VAULT_TLS_SERVER_NAME", |v, value| {
-        v.tls_server_name = Some(value);
-        Ok(())
-    }),
-    ("VAULT_NAMESPACE", |v, value| {
-        v.namespace = Some(value);
-        Ok(())
-    }),
-    // Unlike `retry { num_retries = 0 }`, which means the default, 0 here
-    // means no retries, as in Vault's client.
-    ("VAULT_MAX_RETRIES", |v, value| {
-        v.num_retries = value
-            .parse()
-            .map_err(|_| format!("{value:?} is not a number of retries"))?;
-        Ok(())
-    }),
+/// Every variable the agent reads over the config, and the field it sets.
+const OVERRIDES: [(&str, Field); 9] = [
+    (VAULT_ADDR_ENV, Field::Text(|v| &mut v.address)),
+    ("VAULT_CACERT", Field::Path(|v| &mut v.ca_cert)),
+    ("VAULT_CAPATH", Field::Path(|v| &mut v.ca_path)),
+    ("VAULT_CLIENT_CERT", Field::Path(|v| &mut v.client_cert)),
+    ("VAULT_CLIENT_KEY", Field::Path(|v| &mut v.client_key)),
+    ("VAULT_SKIP_VERIFY", Field::Bool(|v| &mut v.tls_skip_verify)),
+    (
+        "VAULT_TLS_SERVER_NAME",
+        Field::Text(|v| &mut v.tls_server_name),
+    ),
+    ("VAULT_NAMESPACE", Field::Text(|v| &mut v.namespace)),
+    ("VAULT_MAX_RETRIES", Field::Retries(|v| &mut v.num_retries)),
 ];
 
 /// Applies each override that `lookup` finds set and non-empty to `vault`.
 pub(super) fn apply(vault: &mut Vault, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
-    for (name, apply) in OVERRIDES {
-        if let Some(value) = lookup(name).filter(|value| !value.is_empty()) {
-            apply(vault, value).map_err(|message| Error::EnvValue { name, message })?;
+    for (name, field) in &OVERRIDES {
+        let Some(value) = lookup(name).filter(|value| !value.is_empty()) else {
+            continue;
+        };
+        let invalid = |message| Error::EnvValue { name, message };
+        match field {
+            Field::Text(slot) => *slot(vault) = Some(value),
+            Field::Path(slot) => *slot(vault) = Some(PathBuf::from(value)),
+            Field::Bool(slot) => *slot(vault) = go_bool(&value).map_err(invalid)?,
+            Field::Retries(slot) => {
+                *slot(vault) = value
+                    .parse()
+                    .map_err(|_| invalid(format!("{value:?} is not a number of retries")))?;
+            }
         }
     }
     Ok(())
 }
 
-/// A boolean as Go's `strconv.ParseBool` reads it, which Vault's client
-/// uses for `VAULT_SKIP_VERIFY`: `false` turns verification on, it does not
-/// count as set.
+/// A boolean as Go's `strconv.ParseBool` reads it, as Vault's client reads
+/// `VAULT_SKIP_VERIFY`: `false` keeps verification on, it does not count as
+/// set.
 fn go_bool(value: &str) -> Result<bool, String> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
