@@ -1,15 +1,16 @@
 //! Command line and process wiring of the `keyhole-agent` binary.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing::error;
 
 use crate::config::{AgentConfig, Choice, LogFormat, LogLevel};
+use crate::heartbeat;
 
 /// Renders Vault/OpenBao secrets into files from a Vault Agent configuration.
 #[derive(Debug, Parser)]
@@ -42,7 +43,13 @@ pub struct Cli {
 enum Command {
     /// Exit 0 once every template has rendered at least once (for the
     /// native sidecar's startup probe), 1 before.
-    Probe,
+    Probe {
+        /// Instead, exit 0 while the running agent's heartbeat is fresh, 1
+        /// once it is stale or missing (for the native sidecar's liveness
+        /// probe). A Vault outage keeps it fresh; a wedged agent does not.
+        #[arg(long)]
+        live: bool,
+    },
 }
 
 impl Cli {
@@ -67,7 +74,7 @@ impl Cli {
             }
         };
         let result = match command {
-            Some(Command::Probe) => Ok(probe(&config)),
+            Some(Command::Probe { live }) => Ok(probe(&config, live)),
             None => {
                 runtime().and_then(|rt| rt.block_on(crate::runner::run(config, client_timeout)))
             }
@@ -133,12 +140,26 @@ fn init_logging(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn probe(config: &AgentConfig) -> ExitCode {
-    match &config.keyhole.ready_file {
-        Some(path) if path.exists() => ExitCode::SUCCESS,
-        Some(_) => ExitCode::FAILURE,
+fn probe(config: &AgentConfig, live: bool) -> ExitCode {
+    let keyhole = &config.keyhole;
+    let (key, passes) = if live {
+        let now = SystemTime::now();
+        let file = keyhole.heartbeat_file.as_deref();
+        (
+            "heartbeat_file",
+            file.map(|path| heartbeat::is_fresh(path, now)),
+        )
+    } else {
+        (
+            "ready_file",
+            keyhole.ready_file.as_deref().map(Path::exists),
+        )
+    };
+    match passes {
+        Some(true) => ExitCode::SUCCESS,
+        Some(false) => ExitCode::FAILURE,
         None => {
-            error!("probe needs keyhole {{ ready_file }} in the configuration");
+            error!("probe needs keyhole {{ {key} }} in the configuration");
             ExitCode::from(2)
         }
     }

@@ -6,7 +6,7 @@
 //! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
 //! the schedule [`lease`] computes, [`render`] turns them into files, and
 //! [`session`] keeps the token alive; [`runner`] waits on those and on
-//! shutdown. [`redact`] decides how Vault requests appear in logs and
+//! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`redact`] decides how Vault requests appear in logs and
 //! metrics; [`backoff`] is the one retry policy.
 
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod duration;
+pub mod heartbeat;
 pub mod lease;
 pub mod metrics;
 pub mod redact;

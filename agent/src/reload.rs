@@ -2,8 +2,8 @@
 //!
 //! The agent shares the pod's process namespace (`shareProcessNamespace:
 //! true`), so it finds the app's processes by name under `/proc` and sends
-//! them a signal such as `SIGHUP`. The agent image has no shell and no
-//! `pkill`, so the lookup is done here.
+//! them a signal such as `SIGHUP`. The lookup is done here, without a shell
+//! or `pkill`, so it is exact and needs nothing from the image.
 //!
 //! A process matches a name when its `comm` equals it, or when the last path
 //! component of its `argv[0]` does: the kernel truncates `comm` to 15 bytes,

@@ -24,6 +24,7 @@ use crate::auth::Authenticator;
 use crate::backoff;
 use crate::cache::{self, Cache};
 use crate::config::AgentConfig;
+use crate::heartbeat;
 use crate::lease::SecretAction;
 use crate::metrics::{self, Metrics};
 use crate::render::{Rendered, Renderer};
@@ -46,8 +47,17 @@ const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the agent with `config` until it is done (init mode) or told to
 /// stop, and returns the process exit code. `request_timeout` overrides the
-/// Vault client's default.
+/// Vault client's default. All along, it touches `keyhole { heartbeat_file }`.
 pub async fn run(
+    config: AgentConfig,
+    request_timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let heartbeat = config.keyhole.heartbeat_file.clone();
+    heartbeat::keep_beating(heartbeat.as_deref(), run_agent(config, request_timeout)).await
+}
+
+/// [`run`] without the heartbeat.
+async fn run_agent(
     config: AgentConfig,
     request_timeout: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {

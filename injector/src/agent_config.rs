@@ -19,7 +19,7 @@ use keyhole_agent::config::{
     TemplateConfig, TemplateSource, Vault,
 };
 
-use crate::agent_paths::{PID_FILE, READY_FILE, TOKEN_SINK};
+use crate::agent_paths::{HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
 use crate::annotations::keys::{
     self, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, COMMAND, Key, PERMS, RELOAD_SIGNAL,
     STATIC_SECRET_RENDER_INTERVAL,
@@ -65,6 +65,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             revoke_grace: Duration::from_secs(spec.revoke_grace),
             metrics_listen: None,
             ready_file: Some(READY_FILE.into()),
+            heartbeat_file: Some(HEARTBEAT_FILE.into()),
             reload,
         },
     })
@@ -77,6 +78,8 @@ pub fn for_init(mut config: AgentConfig) -> AgentConfig {
     // The init container's token and leases must outlive it: the app uses
     // the secrets it rendered.
     config.keyhole.revoke_on_shutdown = false;
+    // It has no liveness probe to read a heartbeat.
+    config.keyhole.heartbeat_file = None;
     config
 }
 
@@ -313,13 +316,10 @@ fn template(secret: &Secret) -> Result<Template> {
         None => DEFAULT_PERMS,
     };
     let command = match &secret.command {
-        Some(line) => Some(command(line).ok_or_else(|| {
+        Some(line) => Some(config::command_line(line).ok_or_else(|| {
             Denial::new(
                 COMMAND.key(&secret.raw_name),
-                format!(
-                    "{line:?} is not a command keyhole-agent runs: it must be plain words, \
-                     without shell syntax"
-                ),
+                format!("{line:?} names no program to run"),
             )
         })?),
         None => None,
@@ -335,16 +335,6 @@ fn template(secret: &Secret) -> Result<Template> {
         right_delimiter: secret.right_delimiter.clone(),
         create_dest_dirs: true,
     })
-}
-
-/// A command line as argv, split on whitespace as keyhole-agent splits it;
-/// `None` when it needs a shell or is empty.
-fn command(line: &str) -> Option<Vec<String>> {
-    if config::shell_char(line).is_some() {
-        return None;
-    }
-    let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-    (!argv.is_empty()).then_some(argv)
 }
 
 /// The reload signal of `secret`, from `keyhole.dev/reload-signal-<name>`.

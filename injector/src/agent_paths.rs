@@ -10,6 +10,8 @@ pub const TOKEN_SINK: &str = "/home/vault/.vault-token";
 pub const PID_FILE: &str = "/home/vault/.pid";
 /// Created by the agent once every template has rendered; `keyhole-agent probe` checks it.
 pub const READY_FILE: &str = "/home/vault/.ready";
+/// Touched by the running agent every few seconds; `keyhole-agent probe --live` checks it.
+pub const HEARTBEAT_FILE: &str = "/home/vault/.heartbeat";
 /// Where the service-account token for login is mounted in the agent.
 pub const SA_TOKEN_DIR: &str = "/var/run/secrets/vault.hashicorp.com/serviceaccount";
 /// The user's agent config from `agent-configmap`.

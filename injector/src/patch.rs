@@ -21,7 +21,7 @@ use crate::annotations::keys::{
     SERVICE_ACCOUNT_TOKEN_VOLUME, STATUS, STATUS_INJECTED,
 };
 use crate::annotations::read::Annotations;
-use crate::annotations::spec::AgentSpec;
+use crate::annotations::spec::{AgentSpec, VaultSpec};
 use crate::denial::Denial;
 use crate::limits::{MAX_CONTAINERS, MAX_PATCH_BYTES};
 use crate::pod::{Container, ObjectMeta, Pod, PodSpec};
@@ -687,7 +687,12 @@ impl<'a> Builder<'a> {
             }
         }
 
-        let mut env = Vec::new();
+        let mut env = POD_FIELD_ENV
+            .iter()
+            .map(|(name, field)| {
+                json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": field}}})
+            })
+            .collect::<Vec<_>>();
         let mut args = Vec::new();
         match &self.config {
             None => {
@@ -713,6 +718,12 @@ impl<'a> Builder<'a> {
             env.push(json!({"name": "VAULT_CLIENT_TIMEOUT", "value": timeout}));
         }
         env.extend(proxy_env(agent));
+        if self.config.is_none() {
+            env.extend(
+                configmap_vault_env(&agent.vault)
+                    .map(|(name, value)| json!({"name": name, "value": value})),
+            );
+        }
 
         let mut container = json!({
             "name": role.container_name(),
@@ -751,6 +762,19 @@ impl<'a> Builder<'a> {
                     "failureThreshold": 300,
                 });
             }
+            // The probe reads the heartbeat file of the config keyhole
+            // writes; a user's config from agent-configmap names none.
+            if self.config.is_some() {
+                // Restarts an agent whose heartbeat stopped (see
+                // keyhole_agent::heartbeat): a wedged one, never one that
+                // is waiting out a Vault outage.
+                container["livenessProbe"] = json!({
+                    "exec": {"command": [AGENT_PROGRAM, "probe", "--live"]},
+                    "periodSeconds": 10,
+                    "timeoutSeconds": 5,
+                    "failureThreshold": 3,
+                });
+            }
         }
         container
     }
@@ -762,6 +786,39 @@ impl<'a> Builder<'a> {
 fn proxy_env(agent: &AgentSpec) -> Option<Value> {
     let proxy = agent.vault.proxy_address.as_ref()?;
     Some(json!({"name": "HTTPS_PROXY", "value": proxy}))
+}
+
+/// The pod's own fields the agent gets as vault-k8s gives them, for
+/// templates that read them with `env`.
+const POD_FIELD_ENV: [(&str, &str); 3] = [
+    ("NAMESPACE", "metadata.namespace"),
+    ("HOST_IP", "status.hostIP"),
+    ("POD_IP", "status.podIP"),
+];
+
+/// The `VAULT_*` variables vault-k8s sets on an agent whose config comes
+/// from `agent-configmap`: that config may have no `vault` stanza, and the
+/// agent then connects as the annotations say. `VAULT_SKIP_VERIFY` is always
+/// set, the others only when annotated (the address also from
+/// `--vault-addr`). vault-k8s sets `VAULT_MAX_RETRIES` on every agent; the
+/// config keyhole writes carries it as `retry { num_retries }` instead.
+fn configmap_vault_env(vault: &VaultSpec) -> impl Iterator<Item = (&'static str, String)> {
+    let address = Some(vault.address.clone()).filter(|a| !a.is_empty());
+    [
+        ("VAULT_ADDR", address),
+        ("VAULT_CACERT", vault.ca_cert.clone()),
+        ("VAULT_CAPATH", vault.ca_path.clone()),
+        ("VAULT_CLIENT_CERT", vault.client_cert.clone()),
+        ("VAULT_CLIENT_KEY", vault.client_key.clone()),
+        ("VAULT_SKIP_VERIFY", Some(vault.tls_skip_verify.to_string())),
+        ("VAULT_TLS_SERVER_NAME", vault.tls_server_name.clone()),
+        (
+            "VAULT_MAX_RETRIES",
+            vault.max_retries.map(|n| n.to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|value| (name, value)))
 }
 
 fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>) -> Value {

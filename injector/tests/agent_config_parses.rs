@@ -214,9 +214,9 @@ fn the_agent_reads_what_the_annotations_ask_for() {
     assert_eq!(
         cert.command,
         Some(vec![
-            "nginx".to_owned(),
-            "-s".to_owned(),
-            "reload".to_owned()
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            "nginx -s reload".to_owned(),
         ])
     );
     assert!(cert.error_on_missing_key);

@@ -43,7 +43,21 @@ fn injects_one_native_sidecar_by_default() {
         agent["startupProbe"]["exec"]["command"],
         json!(["keyhole-agent", "probe"])
     );
-    assert_eq!(agent_config(agent)["exit_after_auth"], false);
+    assert_eq!(
+        agent["livenessProbe"],
+        json!({
+            "exec": {"command": ["keyhole-agent", "probe", "--live"]},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        })
+    );
+    let config = agent_config(agent);
+    assert_eq!(config["exit_after_auth"], false);
+    assert_eq!(
+        config["keyhole"]["heartbeat_file"],
+        "/home/vault/.heartbeat"
+    );
     assert_eq!(
         pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
         "injected"
@@ -151,7 +165,11 @@ fn agent_config_matches_vault_k8s_shape() {
                 "create_dest_dirs": true,
             }],
             "template_config": {"exit_on_retry_failure": true, "static_secret_render_interval": "300s"},
-            "keyhole": {"ready_file": "/home/vault/.ready", "revoke_on_shutdown": false},
+            "keyhole": {
+                "ready_file": "/home/vault/.ready",
+                "heartbeat_file": "/home/vault/.heartbeat",
+                "revoke_on_shutdown": false,
+            },
         })
     );
 }
@@ -193,7 +211,7 @@ fn per_secret_annotations_shape_the_template_stanza() {
                 "left_delimiter": "[[",
                 "right_delimiter": "]]",
                 "create_dest_dirs": true,
-                "exec": {"command": ["nginx", "-s", "reload"], "timeout": "30s"},
+                "exec": {"command": ["/bin/sh", "-c", "nginx -s reload"], "timeout": "30s"},
             },
             {
                 "destination": "/vault/secrets/db",
@@ -209,6 +227,86 @@ fn per_secret_annotations_shape_the_template_stanza() {
     assert_eq!(
         config["auto_auth"]["sink"][1],
         json!({"type": "file", "config": {"path": "/vault/secrets/token", "mode": 416}})
+    );
+}
+
+#[test]
+fn commands_run_as_vault_agent_runs_vault_k8s_command_strings() {
+    let cases = [
+        (
+            "curl -s -X POST http://localhost:8080/actuator/refresh\n",
+            json!([
+                "/bin/sh",
+                "-c",
+                "curl -s -X POST http://localhost:8080/actuator/refresh\n"
+            ]),
+        ),
+        (
+            "sh -c 'kill -HUP $(pidof nginx)' && echo \"reloaded\" > /tmp/done",
+            json!([
+                "/bin/sh",
+                "-c",
+                "sh -c 'kill -HUP $(pidof nginx)' && echo \"reloaded\" > /tmp/done"
+            ]),
+        ),
+        ("/app/reload", json!(["/app/reload"])),
+        ("sh,-c,kill -HUP 1", json!(["sh", "-c", "kill -HUP 1"])),
+    ];
+    for (command, argv) in cases {
+        let pod = mk_pod(&inject(&[(
+            "vault.hashicorp.com/agent-inject-command-db",
+            command,
+        )]));
+        let (_, pod) = mutate(&pod, &settings());
+        let config = agent_config(container(&pod, "vault-agent"));
+        assert_eq!(
+            config["template"][0]["exec"],
+            json!({"command": argv, "timeout": "30s"}),
+            "{command:?}"
+        );
+    }
+}
+
+#[test]
+fn one_word_command_with_a_trailing_newline_is_injected_with_a_warning() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-command-db",
+        "/app/reload\n",
+    )]));
+    let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "vault.hashicorp.com/agent-inject-command-db: runs the program \"/app/reload\\n\", \
+             spaces included, as Vault Agent does, and it will not be found; remove the spaces \
+             around it"
+        ]
+    );
+}
+
+#[test]
+fn command_split_at_commas_is_injected_with_a_warning() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-inject-command-db",
+        "echo a, b",
+    )]));
+    let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings()) else {
+        panic!("expected a patch");
+    };
+    assert_eq!(
+        warnings,
+        [
+            "vault.hashicorp.com/agent-inject-command-db: runs as the arguments [\"echo a\", \" b\"]: \
+             Vault Agent splits a command at commas, and so does keyhole"
+        ]
+    );
+    let (_, pod) = mutate(&pod, &settings());
+    let config = agent_config(container(&pod, "vault-agent"));
+    assert_eq!(
+        config["template"][0]["exec"]["command"],
+        json!(["echo a", " b"])
     );
 }
 
@@ -299,24 +397,21 @@ fn vault_connection_and_auth_annotations_reach_the_config() {
         json!({"exit_on_retry_failure": false, "static_secret_render_interval": "600s"})
     );
     assert_eq!(config["keyhole"]["revoke_on_shutdown"], true);
-    let env: Vec<(&str, &str)> = agent["env"]
+    let env: Vec<&Value> = agent["env"]
         .as_array()
         .expect("env")
         .iter()
         .filter(|e| e["name"] != "KEYHOLE_AGENT_CONFIG")
-        .map(|e| {
-            (
-                e["name"].as_str().expect("name"),
-                e["value"].as_str().expect("value"),
-            )
-        })
         .collect();
     assert_eq!(
         env,
         [
-            ("VAULT_LOG_LEVEL", "debug"),
-            ("VAULT_LOG_FORMAT", "json"),
-            ("VAULT_CLIENT_TIMEOUT", "30s")
+            &json!({"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+            &json!({"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}),
+            &json!({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}),
+            &json!({"name": "VAULT_LOG_LEVEL", "value": "debug"}),
+            &json!({"name": "VAULT_LOG_FORMAT", "value": "json"}),
+            &json!({"name": "VAULT_CLIENT_TIMEOUT", "value": "30s"}),
         ]
     );
     assert!(agent["volumeMounts"].as_array().expect("mounts").contains(
@@ -345,6 +440,9 @@ fn classic_mode_adds_init_container_last_and_sidecar() {
     assert_eq!(agent_config(init)["exit_after_auth"], true);
     assert_eq!(init["restartPolicy"], Value::Null);
     assert_eq!(init["startupProbe"], Value::Null);
+    assert_eq!(init["livenessProbe"], Value::Null);
+    assert_eq!(agent_config(init)["keyhole"]["heartbeat_file"], Value::Null);
+    assert_eq!(container(&pod, "vault-agent")["livenessProbe"], Value::Null);
     assert_eq!(
         agent_config(container(&pod, "vault-agent"))["exit_after_auth"],
         false
@@ -468,6 +566,10 @@ fn pre_populate_false_gives_the_sidecar_alone() {
     let agent = container(&native_pod, "vault-agent");
     assert_eq!(agent["restartPolicy"], "Always");
     assert_eq!(agent["startupProbe"], Value::Null);
+    assert_eq!(
+        agent["livenessProbe"]["exec"]["command"],
+        json!(["keyhole-agent", "probe", "--live"])
+    );
 }
 
 #[test]
@@ -585,6 +687,86 @@ fn agent_configmap_mounts_the_users_config() {
             .expect("volumes")
             .contains(&json!({"name": "vault-config", "configMap": {"name": "agent-config"}}))
     );
+}
+
+#[test]
+fn agent_configmap_gets_vault_settings_in_env_as_vault_k8s_sets_them() {
+    let settings = Settings {
+        allowed_vault_addrs: Vec::new(),
+        ..classic()
+    };
+    let env_of = |pod: &Value, name: &str| -> Vec<Value> {
+        container(pod, name)["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("VAULT_")))
+            .cloned()
+            .collect()
+    };
+
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/agent-configmap", "agent-config"),
+        ("vault.hashicorp.com/ca-cert", "/vault/tls/ca.crt"),
+        ("vault.hashicorp.com/ca-key", "/vault/tls"),
+        ("vault.hashicorp.com/client-cert", "/vault/tls/client.crt"),
+        ("vault.hashicorp.com/client-key", "/vault/tls/client.key"),
+        ("vault.hashicorp.com/tls-server-name", "vault.example"),
+        ("vault.hashicorp.com/client-max-retries", "4"),
+        ("vault.hashicorp.com/namespace", "team-a"),
+    ]));
+    let (_, pod) = mutate(&pod, &settings);
+    assert_valid(&pod);
+    let expected: Vec<Value> = [
+        ("VAULT_LOG_LEVEL", "info"),
+        ("VAULT_LOG_FORMAT", "standard"),
+        ("VAULT_ADDR", "https://vault.vault.svc:8200"),
+        ("VAULT_CACERT", "/vault/tls/ca.crt"),
+        ("VAULT_CAPATH", "/vault/tls"),
+        ("VAULT_CLIENT_CERT", "/vault/tls/client.crt"),
+        ("VAULT_CLIENT_KEY", "/vault/tls/client.key"),
+        ("VAULT_SKIP_VERIFY", "false"),
+        ("VAULT_TLS_SERVER_NAME", "vault.example"),
+        ("VAULT_MAX_RETRIES", "4"),
+    ]
+    .iter()
+    .map(|(name, value)| json!({"name": name, "value": value}))
+    .collect();
+    assert_eq!(env_of(&pod, "vault-agent-init"), expected);
+    assert_eq!(env_of(&pod, "vault-agent"), expected);
+
+    // Without annotations: verification on.
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-configmap",
+        "agent-config",
+    )]));
+    let (_, pod) = mutate(&pod, &settings);
+    assert_eq!(
+        env_of(&pod, "vault-agent"),
+        [
+            json!({"name": "VAULT_LOG_LEVEL", "value": "info"}),
+            json!({"name": "VAULT_LOG_FORMAT", "value": "standard"}),
+            json!({"name": "VAULT_ADDR", "value": "https://vault.vault.svc:8200"}),
+            json!({"name": "VAULT_SKIP_VERIFY", "value": "false"}),
+        ]
+    );
+}
+
+#[test]
+fn native_agent_with_users_config_gets_no_probes() {
+    let pod = mk_pod(&inject(&[(
+        "vault.hashicorp.com/agent-configmap",
+        "agent-config",
+    )]));
+    let settings = Settings {
+        allowed_vault_addrs: Vec::new(),
+        ..settings()
+    };
+    let (_, pod) = mutate(&pod, &settings);
+    let agent = container(&pod, "vault-agent");
+    assert_eq!(agent["restartPolicy"], "Always");
+    assert_eq!(agent["startupProbe"], Value::Null);
+    assert_eq!(agent["livenessProbe"], Value::Null);
 }
 
 #[test]
@@ -849,11 +1031,8 @@ fn wrong_annotations_are_denied_with_the_annotation_and_reason() {
             "vault.hashicorp.com/agent-inject-default-template: \"yaml\" is not a default template (map or json)",
         ),
         (
-            &[(
-                "vault.hashicorp.com/agent-inject-command-db",
-                "kill -HUP $(pidof app)",
-            )],
-            "vault.hashicorp.com/agent-inject-command-db: \"kill -HUP $(pidof app)\" needs a shell (it contains '$') and keyhole-agent runs commands without one; use a plain command or keyhole.dev/reload-signal-<name>",
+            &[("vault.hashicorp.com/agent-inject-command-db", " \n")],
+            "vault.hashicorp.com/agent-inject-command-db: \" \\n\" names no program to run",
         ),
         (
             &[("keyhole.dev/reload-signal-db", "SIGFOO nginx")],
@@ -1178,6 +1357,58 @@ fn agent_image_and_process_namespace_annotations_apply() {
         "registry.example/keyhole-agent:1.2.3"
     );
     assert_eq!(pod["spec"]["shareProcessNamespace"], true);
+}
+
+#[test]
+fn vault_and_openbao_agent_images_become_keyhole_image_with_a_warning() {
+    let vault_images = [
+        "hashicorp/vault:1.15.2",
+        "vault",
+        "vault:1.13.1",
+        "docker.io/library/vault:1.12",
+        "hashicorp/vault-enterprise:1.16.1-ent",
+        "openbao/openbao:2.0.0",
+        "quay.io/openbao/openbao:2.1",
+        "ghcr.io/openbao/openbao@sha256:0123456789abcdef",
+        "registry.corp:5000/mirror/hashicorp/vault:1.17.0@sha256:feed",
+    ];
+    let settings = settings();
+    for image in vault_images {
+        let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-image", image)]));
+        let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings) else {
+            panic!("{image}: not injected");
+        };
+        assert!(
+            warnings.contains(&format!(
+                "vault.hashicorp.com/agent-image: {image:?} is a Vault or OpenBao image; keyhole \
+                 runs its agent from {:?} instead",
+                settings.agent_image
+            )),
+            "{image}: {warnings:?}"
+        );
+        let (_, pod) = mutate(&pod, &settings);
+        assert_eq!(
+            container(&pod, "vault-agent")["image"],
+            settings.agent_image.as_str(),
+            "{image}"
+        );
+    }
+    for image in [
+        "registry.example/keyhole-agent:1.2.3",
+        "vaultwarden/server:1.30",
+        "registry.example/vault-tools:1",
+    ] {
+        let pod = mk_pod(&inject(&[("vault.hashicorp.com/agent-image", image)]));
+        let Ok(Outcome::Patch { warnings, .. }) = outcome(&pod, "apps", &settings) else {
+            panic!("{image}: not injected");
+        };
+        assert!(
+            !warnings.iter().any(|w| w.contains("agent-image")),
+            "{image}: {warnings:?}"
+        );
+        let (_, pod) = mutate(&pod, &settings);
+        assert_eq!(container(&pod, "vault-agent")["image"], image);
+    }
 }
 
 #[test]

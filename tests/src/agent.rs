@@ -290,14 +290,32 @@ impl RunningAgent {
     /// Runs `keyhole-agent probe` with the agent's config: what a startup
     /// probe sees.
     pub async fn probe(&self) -> anyhow::Result<bool> {
+        self.run_probe(&[]).await
+    }
+
+    /// Runs `keyhole-agent probe --live` with the agent's config: what a liveness
+    /// probe sees.
+    pub async fn probe_live(&self) -> anyhow::Result<bool> {
+        self.run_probe(&["--live"]).await
+    }
+
+    async fn run_probe(&self, args: &[&str]) -> anyhow::Result<bool> {
         let status = Command::new(keyhole_agent_bin()?)
             .arg("--config")
             .arg(&self.config_path)
             .arg("probe")
+            .args(args)
             .env("VAULT_LOG_LEVEL", "error")
             .status()
             .await?;
         Ok(status.success())
+    }
+
+    /// Sends `signal` to the agent, e.g. SIGSTOP to freeze it as a wedged agent is.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the agent already exited")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), signal)?;
+        Ok(())
     }
 
     /// Polls `path` until `done` accepts its contents, for at most `timeout`,

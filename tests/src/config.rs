@@ -39,6 +39,7 @@ pub struct AgentConfig {
     exit_on_retry_failure: Option<bool>,
     metrics_listen: Option<SocketAddr>,
     ready_file: Option<PathBuf>,
+    heartbeat_file: Option<PathBuf>,
     revoke_on_shutdown: Option<bool>,
     revoke_grace: Option<Duration>,
 }
@@ -59,6 +60,7 @@ impl AgentConfig {
             exit_on_retry_failure: None,
             metrics_listen: None,
             ready_file: None,
+            heartbeat_file: None,
             revoke_on_shutdown: None,
             revoke_grace: None,
         }
@@ -139,6 +141,13 @@ impl AgentConfig {
         self
     }
 
+    /// `keyhole { heartbeat_file }`: the file the running agent touches for its liveness
+    /// probe.
+    pub fn heartbeat_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.heartbeat_file = Some(path.as_ref().to_owned());
+        self
+    }
+
     /// `keyhole { revoke_on_shutdown }`: revoke the token and leases on SIGTERM.
     pub fn revoke_on_shutdown(mut self, revoke: bool) -> Self {
         self.revoke_on_shutdown = Some(revoke);
@@ -185,6 +194,7 @@ impl fmt::Display for AgentConfig {
         }
         if self.metrics_listen.is_some()
             || self.ready_file.is_some()
+            || self.heartbeat_file.is_some()
             || self.revoke_on_shutdown.is_some()
             || self.revoke_grace.is_some()
         {
@@ -194,6 +204,10 @@ impl fmt::Display for AgentConfig {
                     self.metrics_listen.map(|a| hcl(a.to_string())),
                 );
                 out.opt_attr("ready_file", self.ready_file.as_deref().map(hcl_path));
+                out.opt_attr(
+                    "heartbeat_file",
+                    self.heartbeat_file.as_deref().map(hcl_path),
+                );
                 out.opt_attr("revoke_on_shutdown", self.revoke_on_shutdown);
                 out.opt_attr("revoke_grace", self.revoke_grace.map(duration));
             });

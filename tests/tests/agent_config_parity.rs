@@ -307,6 +307,18 @@ const CASES: &[Case] = &[
         Refuse,
         Refuse,
     ),
+    add(
+        "template command string with shell syntax",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n command = \"kill -HUP $(pidof app) && echo 'done' > /tmp/x\\n\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "template exec command string with commas",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n exec { command = \"sh,-c,kill -HUP 1\" }\n}",
+        Accept,
+        Accept,
+    ),
     // template_config
     add(
         "template_config error_on_missing_key",

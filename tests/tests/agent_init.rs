@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use keyhole_tests::{
-    AgentConfig, AgentRun, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
-    configure_approle, configure_database_engine, configure_jwt_auth, configure_kubernetes_auth,
-    configure_pki, mint_sa_token, run_keyhole_agent,
+    AgentConfig, AgentRun, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, TLS_SERVER_NAME,
+    Template, configure_approle, configure_database_engine, configure_jwt_auth,
+    configure_kubernetes_auth, configure_pki, mint_sa_token, run_keyhole_agent,
 };
 use serde_json::json;
 
@@ -272,6 +272,114 @@ async fn command_runs_only_when_the_file_changes() -> anyhow::Result<()> {
     assert_exit(&run, 0);
     assert_eq!(run.file("db")?, "orders:rotated\n");
     assert_eq!(lines(), 2, "a changed file runs the command again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn shell_command_runs_and_its_exit_status_is_logged_without_its_output() -> anyhow::Result<()>
+{
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let marker = dir.path().join("marker");
+    // A vault-k8s `agent-inject-command` string: one entry of several words, so it runs
+    // through the shell, with a substitution, a redirection and a trailing newline.
+    let script = format!(
+        "echo \"pid $(echo 42)\" > {}; echo printed-by-the-command; echo oops >&2\n",
+        marker.display()
+    );
+    let config = init_config(bao.addr())
+        .auto_auth(token_file_auth(&bao, dir.path(), &["app"]).await?)
+        .template(Template::new(out.join("db"), DB_TEMPLATE).command([script.as_str()]))
+        .template(Template::new(out.join("copy"), DB_TEMPLATE).command(["exit 3"]));
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(std::fs::read_to_string(&marker)?, "pid 42\n");
+    let logged = |destination: &str, message: &str, status: &str| {
+        run.stderr.lines().any(|line| {
+            line.contains(message)
+                && line.contains(&format!("destination={}", out.join(destination).display()))
+                && line.contains(&format!("status={status}"))
+                && line.contains("elapsed=")
+        })
+    };
+    assert!(
+        logged("db", "template command succeeded", "exit status: 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        logged("copy", "template command failed", "exit status: 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("printed-by-the-command"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("oops"), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("printed-by-the-command"),
+        "{}",
+        run.stdout
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn configmap_style_config_connects_where_vault_env_variables_say() -> anyhow::Result<()> {
+    let bao = Bao::start_with(BaoOptions {
+        tls: true,
+        ..BaoOptions::default()
+    })
+    .await?;
+    app_policy(&bao).await?;
+    let tls = bao.tls()?;
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("out");
+    let token = dir.path().join("vault-token-in");
+    std::fs::write(&token, bao.create_token(&["app"], "1h").await?)?;
+    // What an `agent-configmap` config often is: no `vault` stanza at all, so the
+    // address and TLS settings come only from the variables vault-k8s sets. The
+    // listener wants a client certificate and has a certificate for another name
+    // than 127.0.0.1, so each variable has to be honoured for the login to work.
+    let config = format!(
+        r#"exit_after_auth = true
+auto_auth {{
+  method "token_file" {{
+    config = {{ token_file_path = "{token}" }}
+  }}
+  sink "file" {{
+    config = {{ path = "{sink}" }}
+  }}
+}}
+template {{
+  destination = "{destination}"
+  contents    = "{contents}"
+}}
+"#,
+        token = token.display(),
+        sink = out.join("token").display(),
+        destination = out.join("db").display(),
+        contents = DB_TEMPLATE.replace('"', "\\\"").replace('\n', "\\n"),
+    );
+    let ca = tls.ca.display().to_string();
+    let client_cert = tls.client_cert.display().to_string();
+    let client_key = tls.client_key.display().to_string();
+    let env = [
+        ("VAULT_ADDR", tls.mtls_addr.as_str()),
+        ("VAULT_CACERT", ca.as_str()),
+        ("VAULT_CLIENT_CERT", client_cert.as_str()),
+        ("VAULT_CLIENT_KEY", client_key.as_str()),
+        ("VAULT_TLS_SERVER_NAME", TLS_SERVER_NAME),
+        ("VAULT_SKIP_VERIFY", "false"),
+        ("VAULT_MAX_RETRIES", "1"),
+    ];
+    let run = run_keyhole_agent(&config, &out, &env).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
     Ok(())
 }
 

@@ -3,13 +3,15 @@
 //! good content, and the agent recovers by itself.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
+use keyhole_agent::heartbeat;
 use keyhole_tests::{
     AgentConfig, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, Template,
     configure_database_engine, configure_jwt_auth, configure_pki, mint_sa_token,
     spawn_keyhole_agent,
 };
+use nix::sys::signal::Signal;
 use serde_json::json;
 
 /// A test's OpenBao, set up for jwt login by role `app` with policy `app`.
@@ -164,6 +166,58 @@ async fn readiness_flips_only_after_every_template_rendered() -> anyhow::Result<
         .await?;
     assert!(agent.probe().await?, "ready once every template rendered");
     agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn liveness_probe_passes_through_a_vault_outage_and_fails_for_a_wedged_agent()
+-> anyhow::Result<()> {
+    let mut setup = Setup::new(BaoOptions::default()).await?;
+    let heartbeat = setup.path("heartbeat");
+    let config = setup.config(&[("db", PASSWORD)]).heartbeat_file(&heartbeat);
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    agent
+        .wait_for_file(&setup.path("db"), Duration::from_secs(10), |t| t == "first")
+        .await?;
+    assert!(agent.probe_live().await?, "live while rendering");
+
+    // Vault goes away: every refresh (each second) fails and is retried with backoff,
+    // and the heartbeat keeps beating.
+    setup.bao.stop();
+    let touched = || std::fs::metadata(&heartbeat).and_then(|m| m.modified());
+    let before = touched()?;
+    tokio::time::sleep(heartbeat::INTERVAL * 2 + Duration::from_secs(1)).await;
+    assert!(
+        touched()? > before,
+        "the heartbeat goes on during the outage"
+    );
+    assert!(agent.probe_live().await?, "live during the outage");
+    assert_eq!(agent.exit_status()?, None, "the agent keeps running");
+
+    // Frozen, the agent beats no more: once its heartbeat is older than the limit (set
+    // back here rather than waited for), the probe fails, and the kubelet would restart it.
+    agent.signal(Signal::SIGSTOP)?;
+    let stale = SystemTime::now() - heartbeat::STALE_AFTER - Duration::from_secs(1);
+    std::fs::File::options()
+        .append(true)
+        .open(&heartbeat)?
+        .set_modified(stale)?;
+    assert!(
+        !agent.probe_live().await?,
+        "a stale heartbeat fails the probe"
+    );
+
+    // Thawed, it beats again within an interval.
+    agent.signal(Signal::SIGCONT)?;
+    let deadline = Instant::now() + heartbeat::INTERVAL + Duration::from_secs(2);
+    while !agent.probe_live().await? {
+        assert!(
+            Instant::now() < deadline,
+            "no new heartbeat:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(())
 }
 

@@ -354,6 +354,20 @@ fn playable_pod(mutated: &Value, name: &str, token_dir: &Path) -> anyhow::Result
         .context("the app container")?;
     app["image"] = json!(image("keyhole-agent"));
     app["command"] = json!(["sh", "-c", APP_SCRIPT]);
+    // podman resolves no `fieldRef` but a few `metadata` ones; give the agent the
+    // values the kubelet would give it on a host-network pod.
+    for list in ["initContainers", "containers"] {
+        let containers = pod["spec"][list].as_array_mut().into_iter().flatten();
+        for env in containers.filter_map(|c| c["env"].as_array_mut()) {
+            for var in env.iter_mut().filter(|var| var.get("valueFrom").is_some()) {
+                let value = match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                    Some("metadata.namespace") => "default",
+                    _ => "127.0.0.1",
+                };
+                *var = json!({"name": var["name"], "value": value});
+            }
+        }
+    }
     let volumes = pod["spec"]["volumes"]
         .as_array_mut()
         .context("the mutated pod has volumes")?;

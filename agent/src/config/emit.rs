@@ -268,6 +268,9 @@ impl Serialize for Keyhole {
         if let Some(ready_file) = &self.ready_file {
             out.serialize_entry("ready_file", &PathText(ready_file))?;
         }
+        if let Some(heartbeat_file) = &self.heartbeat_file {
+            out.serialize_entry("heartbeat_file", &PathText(heartbeat_file))?;
+        }
         if !self.reload.is_empty() {
             out.serialize_entry("reload", &self.reload)?;
         }

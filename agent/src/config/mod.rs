@@ -12,6 +12,7 @@
 
 mod choices;
 mod emit;
+mod env;
 mod hcl;
 mod parse;
 mod stanza;
@@ -23,12 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
+pub use env::VAULT_ADDR_ENV;
 
 /// Environment variable holding the JSON config when `--config` is not given.
 pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
-
-/// Environment variable that overrides `vault.address`, as in Vault Agent.
-pub const VAULT_ADDR_ENV: &str = "VAULT_ADDR";
 
 // Vault Agent's defaults (consul-template's, for templates), which the
 // parser fills in and the injector builds configs with.
@@ -84,6 +83,14 @@ pub enum Error {
     /// An error in the config given through `KEYHOLE_AGENT_CONFIG`.
     #[error("{CONFIG_ENV}: {0}")]
     Env(Box<Error>),
+    /// A `VAULT_*` variable that overrides the config has a value it cannot take.
+    #[error("{name}: {message}")]
+    EnvValue {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
 }
 
 /// Result type of this module.
@@ -136,28 +143,19 @@ impl AgentConfig {
     }
 
     /// Loads the config the way `keyhole-agent` does: from `path` (`--config`)
-    /// or else from `KEYHOLE_AGENT_CONFIG`, then applies `VAULT_ADDR`.
+    /// or else from `KEYHOLE_AGENT_CONFIG`, then applies the `VAULT_*`
+    /// variables that override the `vault` stanza (`VAULT_ADDR`, ...).
     pub fn load(path: Option<&Path>) -> Result<AgentConfig> {
-        let env = |name| std::env::var(name).ok();
-        load_with(path, env(CONFIG_ENV), env(VAULT_ADDR_ENV))
+        load_with(path, &|name| std::env::var(name).ok())
     }
 
-    /// Applies the `VAULT_ADDR` environment value, which overrides
-    /// `vault.address` as in Vault Agent; an empty value is ignored.
-    pub fn with_vault_addr(mut self, vault_addr: Option<&str>) -> AgentConfig {
-        if let Some(addr) = vault_addr.filter(|addr| !addr.is_empty()) {
-            self.vault.address = Some(addr.to_owned());
-        }
-        self
+    /// Applies the `VAULT_*` variables `lookup` finds, which override the
+    /// `vault` stanza as in Vault Agent; an empty value is ignored.
+    pub fn with_env(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig> {
+        env::apply(&mut self.vault, lookup)?;
+        Ok(self)
     }
 }
-
-/// Characters that mean something to a shell. A `command` string containing
-/// one would behave differently without a shell, so it is refused.
-const SHELL_CHARS: &[char] = &[
-    '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
-    '{', '}', '!', '\n',
-];
 
 /// Parses a duration as Vault Agent does: digits alone are seconds,
 /// otherwise a Go duration such as `1h30m` (with `d` for days).
@@ -165,25 +163,39 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     stanza::parse_duration(text)
 }
 
-/// The first character of a `command` string that only a shell would
-/// understand. keyhole-agent runs commands without a shell (its image has
-/// none), so such a command is refused rather than run differently.
-pub fn shell_char(command: &str) -> Option<char> {
-    command.chars().find(|c| SHELL_CHARS.contains(c))
+/// The shell that runs a one-entry command of several words.
+pub const SHELL: &str = "/bin/sh";
+
+/// The argv Vault Agent runs for `command = "<line>"`.
+///
+/// Vault Agent's config decoder reads a string where a list is expected as
+/// its comma-separated parts, so `"a, b"` is the list `["a", " b"]`; the
+/// list then runs as [`command_list`] says. `None` when there is no program.
+pub fn command_line(line: &str) -> Option<Vec<String>> {
+    command_list(line.split(',').map(str::to_owned).collect())
+}
+
+/// The argv consul-template runs for a command list: a single entry of more
+/// than one word runs through `/bin/sh -c`, so it may use any shell syntax;
+/// any other list is the argv itself. `None` when the program is blank.
+pub fn command_list(list: Vec<String>) -> Option<Vec<String>> {
+    match list.as_slice() {
+        [line] if line.split_whitespace().nth(1).is_some() => {
+            Some(vec![SHELL.to_owned(), "-c".to_owned(), line.clone()])
+        }
+        [program, ..] if !program.trim().is_empty() => Some(list),
+        _ => None,
+    }
 }
 
 /// [`AgentConfig::load`] with the environment passed in, so it can be tested.
-fn load_with(
-    path: Option<&Path>,
-    config_env: Option<String>,
-    vault_addr: Option<String>,
-) -> Result<AgentConfig> {
-    let config = match (path, config_env) {
+fn load_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig> {
+    let config = match (path, env(CONFIG_ENV)) {
         (Some(path), _) => AgentConfig::from_file(path)?,
         (None, Some(json)) => AgentConfig::from_json(&json).map_err(|e| Error::Env(Box::new(e)))?,
         (None, None) => return Err(Error::Missing),
     };
-    Ok(config.with_vault_addr(vault_addr.as_deref()))
+    config.with_env(env)
 }
 
 /// A parsed and validated agent configuration.
@@ -208,7 +220,8 @@ pub struct AgentConfig {
 /// The `vault { ... }` stanza.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Vault {
-    /// Vault's address; `VAULT_ADDR` overrides it.
+    /// Vault's address; `VAULT_ADDR` overrides it (see [`AgentConfig::with_env`]
+    /// for the other fields' variables).
     pub address: Option<String>,
     /// PEM file with CA certificates to trust.
     pub ca_cert: Option<PathBuf>,
@@ -342,9 +355,9 @@ pub struct Template {
     pub source: TemplateSource,
     /// File mode of the destination.
     pub perms: u32,
-    /// Command to run after the destination changed, as argv, from `command`
-    /// or `exec { command }`. keyhole runs it without a shell: a string is
-    /// split on whitespace, and one using shell syntax is refused.
+    /// Command to run after the destination changed, from `command` or
+    /// `exec { command }`, as the argv Vault Agent runs (see
+    /// [`command_line`] and [`command_list`]).
     pub command: Option<Vec<String>>,
     /// How long `command` may run: `exec { timeout }`, else `command_timeout`.
     pub command_timeout: Duration,
@@ -388,6 +401,9 @@ pub struct Keyhole {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Marker file created once every template has rendered.
     pub ready_file: Option<PathBuf>,
+    /// File the running agent touches every few seconds, for
+    /// `keyhole-agent probe --live` (see [`crate::heartbeat`]).
+    pub heartbeat_file: Option<PathBuf>,
     /// Signals sent to processes when a template's destination changes.
     pub reload: Vec<Reload>,
 }

@@ -22,7 +22,7 @@ use super::{
     AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
     DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Result, Sink,
-    Template, TemplateConfig, TemplateSource, Vault,
+    Template, TemplateConfig, TemplateSource, Vault, command_line, command_list,
 };
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
@@ -434,24 +434,17 @@ fn exec(mut s: Stanza, default_timeout: Duration) -> Result<(Vec<String>, Durati
     Ok((argv, timeout))
 }
 
-/// A template command as argv.
-///
-/// Vault Agent runs a command string (or a one-element list) through
-/// `/bin/sh -c`; keyhole's image has no shell. A string is therefore split on
-/// whitespace into argv, which runs the same as under a shell as long as it
-/// uses no shell syntax, and one that does is refused rather than run
-/// differently. A list of several strings is argv, as in Vault Agent.
+/// A template command as the argv Vault Agent runs: a string or a list of
+/// strings, resolved by [`command_line`] or [`command_list`].
 fn command(value: Value, at: &str) -> Result<Vec<String>> {
     let argv = match value {
-        Value::String(line) => split_command(&line, at)?,
-        Value::Array(items) if items.len() == 1 => {
-            let line = string(items.into_iter().next().unwrap_or_default(), at)?;
-            split_command(&line, at)?
-        }
-        Value::Array(items) => items
-            .into_iter()
-            .map(|item| string(item, at))
-            .collect::<Result<Vec<_>>>()?,
+        Value::String(line) => command_line(&line),
+        Value::Array(items) => command_list(
+            items
+                .into_iter()
+                .map(|item| string(item, at))
+                .collect::<Result<Vec<_>>>()?,
+        ),
         other => {
             return Err(invalid(
                 at,
@@ -462,23 +455,7 @@ fn command(value: Value, at: &str) -> Result<Vec<String>> {
             ));
         }
     };
-    match argv.first() {
-        Some(program) if !program.is_empty() => Ok(argv),
-        _ => Err(invalid(at, "is empty")),
-    }
-}
-
-fn split_command(line: &str, at: &str) -> Result<Vec<String>> {
-    if let Some(c) = super::shell_char(line) {
-        return Err(invalid(
-            at,
-            format!(
-                "{line:?} needs a shell (it contains {c:?}), and keyhole runs commands without one: \
-                 write the command as a list of arguments, or use a keyhole {{ reload {{ ... }} }} stanza to signal a process"
-            ),
-        ));
-    }
-    Ok(line.split_whitespace().map(str::to_owned).collect())
+    argv.ok_or_else(|| invalid(at, "is empty"))
 }
 
 fn template_config(stanza: Option<Stanza>) -> Result<TemplateConfig> {
@@ -523,6 +500,7 @@ fn keyhole(stanza: Option<Stanza>, templates: &[Template]) -> Result<Keyhole> {
         revoke_grace: s.duration("revoke_grace", Duration::ZERO)?,
         metrics_listen,
         ready_file: s.path_buf("ready_file")?,
+        heartbeat_file: s.path_buf("heartbeat_file")?,
         reload: s
             .repeated("reload")?
             .into_iter()

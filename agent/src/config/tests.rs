@@ -181,7 +181,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         }),
         templates: vec![
             Template {
-                command: argv(&["touch", "/vault/run/a-changed"]),
+                command: argv(&["/bin/sh", "-c", "touch /vault/run/a-changed"]),
                 ..template(
                     "/vault/secrets/a",
                     "{{ with secret \"secret/data/app\" }}{{ .Data.data.user }}{{ end }}",
@@ -238,6 +238,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
             revoke_grace: Duration::from_secs(5),
             metrics_listen: Some(([127, 0, 0, 1], 9102).into()),
             ready_file: Some(PathBuf::from("/vault/run/ready")),
+            heartbeat_file: Some(PathBuf::from("/vault/run/heartbeat")),
             reload: vec![Reload {
                 destination: PathBuf::from("/vault/secrets/nginx.conf"),
                 signal: crate::reload::Signal::SIGHUP,
@@ -371,7 +372,7 @@ fn reads_json_as_vault_k8s_writes_it() {
             ),
             Template {
                 perms: 0o400,
-                command: argv(&["pkill", "-HUP", "app"]),
+                command: argv(&["/bin/sh", "-c", "pkill -HUP app"]),
                 error_on_missing_key: true,
                 ..template(
                     "/vault/secrets/app.env",
@@ -450,22 +451,57 @@ fn reads_retry_zero_as_default_and_minus_one_as_none() {
     assert_eq!(retries("3"), 3);
 }
 
-#[test]
-fn reads_command_string_as_whitespace_separated_argv() {
-    let text = with_auth(
-        "template {\n destination = \"/d\"\n contents = \"x\"\n command = \"  kill  -HUP 1 \"\n}",
-    );
+/// The argv of the one template of a config whose `template` stanza has `command = <value>`.
+fn command_of(value: &str) -> Option<Vec<String>> {
+    let text = with_auth(&format!(
+        "template {{\n destination = \"/d\"\n contents = \"x\"\n command = {value}\n}}"
+    ));
     let config = AgentConfig::from_hcl(&text).expect("config parses");
-    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+    config.templates[0].command.clone()
 }
 
 #[test]
-fn reads_one_element_command_list_like_a_string() {
-    let text = with_auth(
-        "template {\n destination = \"/d\"\n contents = \"x\"\n command = [\"kill -HUP 1\"]\n}",
+fn runs_command_string_of_several_words_through_the_shell() {
+    let script = r#""kill -HUP $(pidof app) && echo \"done\" > /tmp/x; true""#;
+    assert_eq!(
+        command_of(script),
+        argv(&[
+            "/bin/sh",
+            "-c",
+            r#"kill -HUP $(pidof app) && echo "done" > /tmp/x; true"#
+        ])
     );
-    let config = AgentConfig::from_hcl(&text).expect("config parses");
-    assert_eq!(config.templates[0].command, argv(&["kill", "-HUP", "1"]));
+    assert_eq!(
+        command_of(r#""curl -s -X POST http://localhost:8080/actuator/refresh\n""#),
+        argv(&[
+            "/bin/sh",
+            "-c",
+            "curl -s -X POST http://localhost:8080/actuator/refresh\n"
+        ])
+    );
+    assert_eq!(
+        command_of(r#"["kill -HUP 1"]"#),
+        argv(&["/bin/sh", "-c", "kill -HUP 1"])
+    );
+}
+
+#[test]
+fn splits_command_string_at_commas_as_vault_agent_does() {
+    assert_eq!(
+        command_of(r#""sh,-c,kill -HUP 1""#),
+        argv(&["sh", "-c", "kill -HUP 1"])
+    );
+    assert_eq!(command_of(r#""a, b""#), argv(&["a", " b"]));
+    assert_eq!(command_of(r#"["a, b"]"#), argv(&["/bin/sh", "-c", "a, b"]));
+}
+
+#[test]
+fn runs_one_word_command_and_lists_as_argv() {
+    assert_eq!(command_of(r#""/bin/reload""#), argv(&["/bin/reload"]));
+    assert_eq!(
+        command_of(r#"["kill", "-HUP", "1"]"#),
+        argv(&["kill", "-HUP", "1"])
+    );
 }
 
 #[test]
@@ -534,8 +570,12 @@ fn reports_errors_naming_stanza_and_key() {
             r#"template[0].exec: missing required key "command""#,
         ),
         (
-            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \"sh -c 'kill -HUP $(pidof app)'\""),
-            r#"template[0].command: "sh -c 'kill -HUP $(pidof app)'" needs a shell (it contains '\''), and keyhole runs commands without one: write the command as a list of arguments, or use a keyhole { reload { ... } } stanza to signal a process"#,
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = \" \\n\""),
+            "template[0].command: is empty",
+        ),
+        (
+            tmpl("destination = \"/a\"\n contents = \"x\"\n command = [\"\", \"b\"]"),
+            "template[0].command: is empty",
         ),
         (
             tmpl("destination = \"/a\"\n contents = \"x\"\n command = []"),
@@ -701,18 +741,24 @@ fn reads_json_by_extension_or_leading_brace() {
     assert!(err.to_string().contains("invalid JSON"), "{err}");
 }
 
+/// An environment of the given variables only.
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    move |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
 #[test]
 fn vault_addr_overrides_the_config_address() {
     let json = std::fs::read_to_string(fixture_path("kubernetes.json")).expect("read fixture");
-    let config = load_with(
-        None,
-        Some(json.clone()),
-        Some("https://vault:8200".to_owned()),
-    )
-    .expect("config loads");
+    let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "https://vault:8200")]);
+    let config = load_with(None, &env).expect("config loads");
     assert_eq!(config.vault.address.as_deref(), Some("https://vault:8200"));
 
-    let config = load_with(None, Some(json), Some(String::new())).expect("config loads");
+    let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "")]);
+    let config = load_with(None, &env).expect("config loads");
     assert_eq!(
         config.vault.address.as_deref(),
         Some("http://127.0.0.1:8200")
@@ -720,21 +766,89 @@ fn vault_addr_overrides_the_config_address() {
 }
 
 #[test]
+fn vault_env_variables_fill_a_config_without_vault_stanza() {
+    let env = env_of(&[
+        ("VAULT_ADDR", "https://vault.vault.svc:8200"),
+        ("VAULT_CACERT", "/vault/tls/ca.crt"),
+        ("VAULT_CAPATH", "/vault/tls"),
+        ("VAULT_CLIENT_CERT", "/vault/tls/client.crt"),
+        ("VAULT_CLIENT_KEY", "/vault/tls/client.key"),
+        ("VAULT_SKIP_VERIFY", "true"),
+        ("VAULT_TLS_SERVER_NAME", "vault.example"),
+        ("VAULT_NAMESPACE", "team-a"),
+        ("VAULT_MAX_RETRIES", "0"),
+    ]);
+    let config = AgentConfig::from_hcl(&with_auth(""))
+        .expect("config parses")
+        .with_env(&env)
+        .expect("env applies");
+    assert_eq!(
+        config.vault,
+        Vault {
+            address: Some("https://vault.vault.svc:8200".to_owned()),
+            ca_cert: Some(PathBuf::from("/vault/tls/ca.crt")),
+            ca_path: Some(PathBuf::from("/vault/tls")),
+            client_cert: Some(PathBuf::from("/vault/tls/client.crt")),
+            client_key: Some(PathBuf::from("/vault/tls/client.key")),
+            tls_skip_verify: true,
+            tls_server_name: Some("vault.example".to_owned()),
+            namespace: Some("team-a".to_owned()),
+            num_retries: 0,
+        }
+    );
+}
+
+#[test]
+fn vault_skip_verify_false_keeps_verification_on() {
+    let config = AgentConfig::from_hcl(&with_auth("vault {\n tls_skip_verify = true\n}"))
+        .expect("config parses");
+    let env = env_of(&[("VAULT_SKIP_VERIFY", "false")]);
+    assert!(
+        !config
+            .with_env(&env)
+            .expect("env applies")
+            .vault
+            .tls_skip_verify
+    );
+}
+
+#[test]
+fn bad_vault_env_values_are_errors_naming_the_variable() {
+    let config = AgentConfig::from_hcl(&with_auth("")).expect("config parses");
+    let cases = [
+        (
+            ("VAULT_SKIP_VERIFY", "yes"),
+            r#"VAULT_SKIP_VERIFY: "yes" is not a boolean (true or false)"#,
+        ),
+        (
+            ("VAULT_MAX_RETRIES", "-1"),
+            r#"VAULT_MAX_RETRIES: "-1" is not a number of retries"#,
+        ),
+    ];
+    for (var, message) in cases {
+        let err = config
+            .clone()
+            .with_env(&env_of(&[var]))
+            .expect_err("bad value");
+        assert_eq!(err.to_string(), message);
+    }
+}
+
+#[test]
 fn load_prefers_the_config_file_and_needs_one_source() {
     let config = load_with(
         Some(&fixture_path("jwt.hcl")),
-        Some("not json".to_owned()),
-        None,
+        &env_of(&[(CONFIG_ENV, "not json")]),
     )
     .expect("config loads");
     assert_eq!(config, fixture("jwt.hcl"));
 
-    let err = load_with(None, None, None).expect_err("no config");
+    let err = load_with(None, &env_of(&[])).expect_err("no config");
     assert_eq!(
         err.to_string(),
         "no configuration: pass --config FILE or set KEYHOLE_AGENT_CONFIG"
     );
-    let err = load_with(None, Some("{}".to_owned()), None).expect_err("config is rejected");
+    let err = load_with(None, &env_of(&[(CONFIG_ENV, "{}")])).expect_err("config is rejected");
     assert_eq!(
         err.to_string(),
         r#"KEYHOLE_AGENT_CONFIG: missing required stanza "auto_auth""#
@@ -809,7 +923,7 @@ fn emits_vault_agent_json() {
                     "left_delimiter": "{{",
                     "right_delimiter": "}}",
                     "create_dest_dirs": true,
-                    "exec": { "command": ["touch", "/vault/run/a-changed"], "timeout": "30s" },
+                    "exec": { "command": ["/bin/sh", "-c", "touch /vault/run/a-changed"], "timeout": "30s" },
                 },
                 {
                     "destination": "/vault/secrets/b",

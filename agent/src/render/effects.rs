@@ -2,7 +2,11 @@
 //! changed, run the template's command and send its reload signal.
 
 use std::path::Path;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use tracing::{debug, info, warn};
 
@@ -52,15 +56,25 @@ fn send_reload(reload: &config::Reload) {
     }
 }
 
-/// Runs a template's command after its file changed. Its failure is logged
-/// and does not fail the render: the file is already in place.
+/// Runs a template's command after its file changed, and logs how it ended
+/// and how long it took. Its failure does not fail the render: the file is
+/// already in place.
+///
+/// The command's output is discarded, never logged: it may print the secret
+/// it was run for. It runs in a process group of its own, so that a timeout
+/// also kills what a shell command started.
 async fn run_command(argv: &[String], timeout: Duration, destination: &Path) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };
     let destination = destination.display();
+    let started = Instant::now();
     let child = tokio::process::Command::new(program)
         .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn();
     let mut child = match child {
@@ -70,18 +84,31 @@ async fn run_command(argv: &[String], timeout: Duration, destination: &Path) {
             return;
         }
     };
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let elapsed = started.elapsed();
+    match waited {
         Ok(Ok(status)) if status.success() => {
-            info!(%destination, command = %program, "template command succeeded");
+            info!(%destination, command = %program, %status, ?elapsed, "template command succeeded");
         }
         Ok(Ok(status)) => {
-            warn!(%destination, command = %program, %status, "template command failed");
+            warn!(%destination, command = %program, %status, ?elapsed, "template command failed");
         }
         Ok(Err(err)) => {
-            warn!(%destination, command = %program, error = %err, "template command failed");
+            warn!(%destination, command = %program, error = %err, ?elapsed, "template command failed");
         }
         Err(_) => {
+            kill_group(&mut child).await;
             warn!(%destination, command = %program, ?timeout, "template command timed out; killed");
         }
     }
+}
+
+/// Kills a timed-out command and everything in its process group, and
+/// reaps it.
+async fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        // The group may already be gone; the kill below covers the leader.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.kill().await;
 }

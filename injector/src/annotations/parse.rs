@@ -83,10 +83,19 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
     let security = security(&a, pod, settings)?;
     let share_process_namespace = share_process_namespace(&a, pod, &secrets, &mut warnings)?;
 
-    let image = a
-        .non_empty(IMAGE)
-        .map_or(settings.agent_image.as_str(), |e| e.value)
-        .to_owned();
+    let image = match a.non_empty(IMAGE) {
+        // vault-k8s runs Vault Agent from the Vault image; keyhole's agent
+        // is in its own image, so a Vault image would start no agent.
+        Some(e) if values::is_vault_image(e.value) => {
+            warnings.push(format!(
+                "{}: {:?} is a Vault or OpenBao image; keyhole runs its agent from {:?} instead",
+                e.key, e.value, settings.agent_image
+            ));
+            settings.agent_image.clone()
+        }
+        Some(e) => e.value.to_owned(),
+        None => settings.agent_image.clone(),
+    };
 
     let (requests, limits) = resources(&a, settings)?;
 
@@ -425,6 +434,11 @@ fn secrets(
             let file = file_path(per(FILE), &name, &mount_path, warnings)?;
             let perms = per(PERMS).map(|e| e.check(values::perms)).transpose()?;
             let command = per(COMMAND).map(|e| e.check(values::command)).transpose()?;
+            if let Some(entry) = per(COMMAND)
+                && let Some(note) = values::command_note(entry.value)
+            {
+                warnings.push(format!("{}: {note}", entry.key));
+            }
             let error_on_missing_key = flag(ERROR_ON_MISSING_KEY)?.unwrap_or(false);
             let is_default = matches!(
                 template,

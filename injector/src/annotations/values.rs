@@ -3,7 +3,6 @@
 //! (true or false)`; the reader adds the key it came from, and the settings
 //! the flag.
 
-use super::keys::RELOAD_SIGNAL;
 use crate::agent_paths;
 
 /// Result of a check: the value as keyhole uses it, or why it is refused.
@@ -261,19 +260,47 @@ pub fn perms(value: &str) -> Checked<String> {
     }
 }
 
-/// A command keyhole-agent can run without a shell.
+/// A command, run as Vault Agent runs vault-k8s's `command` string: a
+/// value of several words through `/bin/sh -c`, so shell syntax works.
 pub fn command(value: &str) -> Checked<String> {
-    if value.trim().is_empty() {
-        return Err("empty command".to_owned());
+    match keyhole_agent::config::command_line(value) {
+        Some(_) => Ok(value.to_owned()),
+        None => Err(format!("{value:?} names no program to run")),
     }
-    if let Some(c) = keyhole_agent::config::shell_char(value) {
-        return Err(format!(
-            "{value:?} needs a shell (it contains {c:?}) and keyhole-agent runs commands \
-             without one; use a plain command or {}",
-            RELOAD_SIGNAL.key("<name>")
+}
+
+/// A warning for a command that Vault Agent, and so keyhole, runs other than
+/// it reads: one with a comma is split there into separate arguments, and a
+/// single word keeps the spaces around it (a YAML block's final newline) in
+/// the program's name, which is then not found. `None` for any other.
+pub fn command_note(value: &str) -> Option<String> {
+    let argv = keyhole_agent::config::command_line(value)?;
+    if value.contains(',') {
+        return Some(format!(
+            "runs as the arguments {argv:?}: Vault Agent splits a command at commas, and so \
+             does keyhole"
         ));
     }
-    Ok(value.to_owned())
+    (value.trim() != value && argv.len() == 1).then(|| {
+        format!(
+            "runs the program {value:?}, spaces included, as Vault Agent does, and it will not \
+             be found; remove the spaces around it"
+        )
+    })
+}
+
+/// Image names of Vault and OpenBao, whose agent keyhole replaces with its own.
+const VAULT_IMAGE_NAMES: [&str; 3] = ["vault", "vault-enterprise", "openbao"];
+
+/// Whether the image reference `image` names a Vault or OpenBao image
+/// (`hashicorp/vault:1.15`, `quay.io/openbao/openbao@sha256:...`): its last
+/// path component, without tag or digest, is one of their names, whatever
+/// registry or mirror path comes before it.
+pub fn is_vault_image(image: &str) -> bool {
+    let without_digest = image.split('@').next().unwrap_or_default();
+    let name = without_digest.rsplit('/').next().unwrap_or_default();
+    let name = name.split(':').next().unwrap_or_default();
+    VAULT_IMAGE_NAMES.contains(&name.to_ascii_lowercase().as_str())
 }
 
 /// A signal and a process name, e.g. `SIGHUP nginx`: the signal by its

@@ -27,6 +27,7 @@ keyhole {
   revoke_grace       = 5
   metrics_listen     = "127.0.0.1:9102"
   ready_file         = "/vault/run/ready"
+  heartbeat_file     = "/vault/run/heartbeat"
 
   reload {
     destination = "/vault/secrets/nginx.conf"
