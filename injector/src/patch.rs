@@ -155,6 +155,12 @@ fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Den
             format!("the patch would take {bytes} bytes, over the limit of {MAX_PATCH_BYTES}"),
         ));
     }
+    // Warnings name keys by their constants; the pod reads them as it wrote them.
+    if let Some(written) = pod.metadata.annotations.as_ref().map(Annotations::new) {
+        for warning in &mut warnings {
+            *warning = written.spell_keys_in(warning);
+        }
+    }
     Ok(Outcome::Patch { patch, warnings })
 }
 

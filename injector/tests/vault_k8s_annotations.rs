@@ -355,7 +355,8 @@ fn json_patches_cannot_undo_what_admission_checked() {
              and Vault address that admission checked",
         ),
         (
-            r#"[{"op": "replace", "path": "/env/0/value", "value": "{}"}]"#,
+            // KEYHOLE_AGENT_CONFIG, after NAMESPACE, HOST_IP and POD_IP.
+            r#"[{"op": "replace", "path": "/env/3/value", "value": "{}"}]"#,
             "the patch sets KEYHOLE_AGENT_CONFIG or VAULT_ADDR, which carry the agent config \
              and Vault address that admission checked",
         ),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::keys::{Family, INJECT, Key, Prefix};
+use super::keys::{Family, INJECT, Key, Prefix, VAULT_PREFIX};
 use super::values::{self, Checked};
 use crate::denial::{Denial, Result};
 
@@ -145,6 +145,27 @@ impl<'a> Annotations<'a> {
             }
             _ => key.to_owned(),
         }
+    }
+
+    /// `text` with each `vault.hashicorp.com/<name>` in it spelled as the
+    /// pod spells that key ([`Self::spell`]), for messages that name keys
+    /// besides their own.
+    pub fn spell_keys_in(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(VAULT_PREFIX) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + VAULT_PREFIX.len()..];
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(after.len());
+            let key = &rest[start..start + VAULT_PREFIX.len() + len];
+            out.push_str(&self.spell(key.trim_end_matches('.')));
+            out.push_str(&key[key.trim_end_matches('.').len()..]);
+            rest = &rest[start + key.len()..];
+        }
+        out.push_str(rest);
+        out
     }
 
     /// The prefix of the `agent-inject` the pod wrote first.
