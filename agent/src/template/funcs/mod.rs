@@ -24,6 +24,7 @@ mod math;
 mod process;
 mod regex;
 mod scratch;
+mod sockaddr;
 mod sprig;
 mod strings;
 mod vault;
@@ -253,6 +254,7 @@ static FUNCS: &[Func] = &[
     Func::plain("file", Exactly(1), files::file),
     Func::plain("writeToFile", AtLeast(5), files::write_to_file),
     Func::plain("plugin", AtLeast(1), process::plugin),
+    Func::plain("sockaddr", AtLeast(0), sockaddr::sockaddr),
     // Vault requests.
     Func::vault(VaultFunction::Secret, AtLeast(0), vault::secret),
     Func::vault(VaultFunction::Secrets, Exactly(1), vault::secrets),

@@ -336,6 +336,20 @@ const EXAMPLES: &[Example] = &[
         "{{ plugin \"false\" }}",
         Err("exec \"false\": exit status: 1"),
     ),
+    (
+        "{{ sockaddr \"GetAllInterfaces | include \\\"name\\\" \\\"^lo$\\\" | include \\\"type\\\" \\\"IPv4\\\" | attr \\\"address\\\"\" }} [{{ sockaddr \"GetInterfaceIP\" \"`^no such interface$`\" }}]",
+        Ok("127.0.0.1 []"),
+    ),
+    (
+        "{{ sockaddr \"GetNothing\" }}",
+        Err("unable to parse template \"{{ GetNothing }}\": function \"GetNothing\" not defined"),
+    ),
+    (
+        "{{ sockaddr \"GetAllInterfaces | sort `colour`\" }}",
+        Err(
+            "unable to execute sockaddr input \"{{ GetAllInterfaces | sort `colour` }}\": error calling sort: unknown sort type: \"colour\"",
+        ),
+    ),
     // Vault requests.
     (
         "{{ with secret \"kv/app\" }}{{ .Data.user }}{{ end }}",
