@@ -419,9 +419,10 @@ fn fixture() -> RenderContext {
         }}))),
     );
     ctx.insert(
-        Request::Write {
+        Request::PkiCert {
             path: "pki/issue/web".into(),
             data: [("common_name".to_owned(), "x".to_owned())].into(),
+            destination: None,
         },
         Ok(mk_secret(
             json!({"data": {"certificate": "CERT", "private_key": "KEY", "issuing_ca": "CA"}}),
