@@ -62,6 +62,7 @@ mod lex;
 mod parse;
 mod pki;
 mod print;
+mod toml;
 mod value;
 
 use std::collections::BTreeSet;

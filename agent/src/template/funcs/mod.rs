@@ -223,6 +223,7 @@ static FUNCS: &[Func] = &[
         convert::to_unescaped_json_pretty,
     ),
     Func::plain("toYAML", Exactly(1), convert::to_yaml_text),
+    Func::plain("toTOML", Exactly(1), convert::to_toml_text),
     Func::plain("base64Encode", Exactly(1), convert::base64_encode),
     Func::plain("base64Decode", Exactly(1), convert::base64_decode),
     Func::plain("base64URLEncode", Exactly(1), convert::base64_url_encode),

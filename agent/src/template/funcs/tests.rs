@@ -218,6 +218,14 @@ const EXAMPLES: &[Example] = &[
         Ok("[\n  \"<\"\n]"),
     ),
     ("{{ toYAML (split \",\" \"a,b\") }}", Ok("- a\n- b")),
+    (
+        "{{ parseJSON \"{\\\"b\\\":{\\\"c\\\":1,\\\"d\\\":[true]},\\\"a\\\":\\\"x\\\"}\" | toTOML }}",
+        Ok("a = \"x\"\n\n[b]\n  c = 1.0\n  d = [true]"),
+    ),
+    (
+        "{{ parseJSON \"{\\\"a\\\":[1,null]}\" | toTOML }}",
+        Err("toTOML: toml: cannot encode array with nil element"),
+    ),
     ("{{ base64Encode \"hi?\" }}", Ok("aGk/")),
     ("{{ base64Decode \"aGk/\" }}", Ok("hi?")),
     (
