@@ -26,7 +26,7 @@ use crate::backoff::{self, Backoff};
 use crate::lease::{self, SecretAction};
 use crate::metrics::Metrics;
 use crate::redact::ShownPath;
-use crate::template::Request;
+use crate::template::{self, Request};
 use crate::vault::{self, KvPaths, Operation, Secret};
 
 /// How many Vault requests are in flight at once.
@@ -313,13 +313,21 @@ impl Cache {
                     let path = self.kv.resolve(&self.client, path, Operation::Read).await;
                     self.client.read(&path).await
                 }
-                Request::Write { path, data } => {
-                    let body = data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect();
-                    self.client.write(path, &body).await
-                }
+                Request::Write { path, data } => self.client.write(path, &string_body(data)).await,
+                Request::PkiCert {
+                    path,
+                    data,
+                    destination,
+                } => match destination
+                    .as_deref()
+                    .and_then(|d| template::reusable_certificate(d, SystemTime::now()))
+                {
+                    Some(reused) => {
+                        debug!(%path, "reusing the certificate in the destination");
+                        Ok(reused)
+                    }
+                    None => self.client.write(path, &string_body(data)).await,
+                },
                 Request::List { path } => {
                     let path = self.kv.resolve(&self.client, path, Operation::List).await;
                     self.client.list(&path).await.map(listed)
@@ -359,6 +367,13 @@ fn schedule(secret: &Secret, static_interval: Duration) -> SecretAction {
         static_interval,
         rand::random::<f64>(),
     )
+}
+
+/// The body of a write with string parameters.
+fn string_body(data: &BTreeMap<String, String>) -> serde_json::Map<String, serde_json::Value> {
+    data.iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect()
 }
 
 /// A LIST result kept in the cache like any response: `data.keys`.

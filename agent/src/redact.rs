@@ -101,16 +101,15 @@ impl fmt::Display for ShownPath {
 }
 
 fn has_parameters(request: &Request) -> bool {
-    matches!(request, Request::Write { data, .. } if !data.is_empty())
+    matches!(request, Request::Write { data, .. } | Request::PkiCert { data, .. } if !data.is_empty())
 }
 
 /// Whether a call of `function` can make `request`.
 fn makes(function: VaultFunction, request: &Request) -> bool {
     match request {
         Request::Read { .. } => function == VaultFunction::Secret,
-        Request::Write { .. } => {
-            matches!(function, VaultFunction::Secret | VaultFunction::PkiCert)
-        }
+        Request::Write { .. } => function == VaultFunction::Secret,
+        Request::PkiCert { .. } => function == VaultFunction::PkiCert,
         Request::List { .. } => function == VaultFunction::Secrets,
     }
 }

@@ -260,6 +260,7 @@ impl Renderer {
                 let entry = &self.entries[index];
                 let options = RenderOptions {
                     error_on_missing_key: entry.config.error_on_missing_key,
+                    destination: Some(entry.destination().to_owned()),
                 };
                 let output = entry.template.render(&mut ctx, &options);
                 let asked = ctx.missing().len();

@@ -251,3 +251,92 @@ async fn renders_every_case_byte_identical_to_bao_agent() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// What one agent left in `pki.pem` over three runs: on a fresh
+/// destination, on the same destination again, and on a destination holding
+/// a certificate with almost none of its validity left (that certificate
+/// comes second in the array).
+async fn pki_cert_runs(
+    bao: &Bao,
+    token_file: &Path,
+    dir: &Path,
+    bao_agent: bool,
+) -> anyhow::Result<[String; 4]> {
+    let template = "{{ with pkiCert \"pki/issue/parity\" \"common_name=reuse.example\" \"ttl=1h\" }}{{ .Cert }}{{ .Key }}{{ .CA }}{{ end }}";
+    let destination = dir.join("pki.pem");
+    let config = AgentConfig::new(bao.addr())
+        .exit_after_auth(true)
+        .exit_on_retry_failure(true)
+        .auto_auth(AutoAuth::token_file(token_file))
+        .templates([Template::new(&destination, template)]);
+    let mut files = Vec::new();
+    for run in 0..3 {
+        if run == 2 {
+            // Vault backdates a certificate by 30 s: 3 s left of 33.
+            let expiring = bao
+                .write(
+                    "pki/issue/parity",
+                    json!({"common_name": "reuse.example", "ttl": "3s"}),
+                )
+                .await?;
+            let data = &expiring["data"];
+            let field = |k: &str| format!("{}\n", data[k].as_str().unwrap_or_default());
+            let pem = field("certificate") + &field("private_key") + &field("issuing_ca");
+            std::fs::write(&destination, &pem)?;
+            files.push(pem);
+        }
+        let agent = if bao_agent {
+            run_bao_agent(&config, dir, &[]).await?
+        } else {
+            run_keyhole_agent(&config, dir, &[]).await?
+        };
+        assert_success(
+            if bao_agent {
+                "bao agent"
+            } else {
+                "keyhole-agent"
+            },
+            &agent,
+        );
+        files.push(agent.file("pki.pem")?);
+    }
+    files
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three runs and one certificate"))
+}
+
+#[tokio::test]
+async fn pki_cert_reuses_a_good_certificate_in_its_destination_as_bao_agent_does()
+-> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    seed(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, bao.root_token())?;
+
+    for bao_agent in [true, false] {
+        let out = dir.path().join(if bao_agent { "bao" } else { "keyhole" });
+        let [first, again, expiring, renewed] =
+            pki_cert_runs(&bao, &token_file, &out, bao_agent).await?;
+        let agent = if bao_agent {
+            "bao agent"
+        } else {
+            "keyhole-agent"
+        };
+        assert!(
+            first.starts_with("-----BEGIN CERTIFICATE-----\n"),
+            "{agent}: {first}"
+        );
+        assert!(first.contains("PRIVATE KEY-----\n"), "{agent} wrote no key");
+        assert_eq!(
+            again, first,
+            "{agent} issued a new certificate although the old one was good"
+        );
+        assert_ne!(renewed, expiring, "{agent} kept an expiring certificate");
+        assert!(
+            renewed.starts_with("-----BEGIN CERTIFICATE-----\n"),
+            "{agent}: {renewed}"
+        );
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! what one render asked for.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::vault::Secret;
@@ -15,15 +16,25 @@ pub enum Request {
         /// The Vault path.
         path: String,
     },
-    /// `secret "path" "k=v"...` or `pkiCert "path" "k=v"...`: a logical
-    /// write with string parameters. `pkiCert` uses the same request and
-    /// reads `certificate`, `private_key` and `issuing_ca` from
-    /// the response.
+    /// `secret "path" "k=v"...`: a logical write with string parameters.
     Write {
         /// The Vault path.
         path: String,
         /// The parameters, keys and values trimmed.
         data: BTreeMap<String, String>,
+    },
+    /// `pkiCert "path" "k=v"...`: a write that issues a certificate, unless
+    /// the template's destination still holds a good one (see
+    /// [`reusable_certificate`](super::reusable_certificate)). The template
+    /// reads `certificate`, `private_key` and `issuing_ca` from the answer.
+    PkiCert {
+        /// The Vault path.
+        path: String,
+        /// The parameters, keys and values trimmed.
+        data: BTreeMap<String, String>,
+        /// The file the template renders to, where a certificate issued
+        /// earlier may be found.
+        destination: Option<PathBuf>,
     },
     /// `secrets "path"`: a LIST returning key names.
     List {
@@ -36,7 +47,10 @@ impl Request {
     /// The Vault path of the request.
     pub fn path(&self) -> &str {
         match self {
-            Request::Read { path } | Request::Write { path, .. } | Request::List { path } => path,
+            Request::Read { path }
+            | Request::Write { path, .. }
+            | Request::PkiCert { path, .. }
+            | Request::List { path } => path,
         }
     }
 }
@@ -84,11 +98,17 @@ impl RenderContext {
     }
 
     /// The view of this context one render gets. `literal_paths` are the
-    /// paths the template writes as string constants.
-    pub(crate) fn requests<'a>(&'a self, literal_paths: &'a BTreeSet<String>) -> Requests<'a> {
+    /// paths the template writes as string constants; `destination` is the
+    /// file it renders to.
+    pub(crate) fn requests<'a>(
+        &'a self,
+        literal_paths: &'a BTreeSet<String>,
+        destination: Option<&'a Path>,
+    ) -> Requests<'a> {
         Requests {
             ctx: self,
             literal_paths,
+            destination,
             missing: BTreeSet::new(),
             used: BTreeSet::new(),
         }
@@ -107,6 +127,7 @@ impl RenderContext {
 pub(crate) struct Requests<'a> {
     ctx: &'a RenderContext,
     literal_paths: &'a BTreeSet<String>,
+    destination: Option<&'a Path>,
     missing: BTreeSet<Request>,
     used: BTreeSet<Request>,
 }
@@ -118,6 +139,11 @@ pub(crate) struct Asked {
 }
 
 impl<'a> Requests<'a> {
+    /// The file the template renders to, if the render has one.
+    pub(crate) fn destination(&self) -> Option<&'a Path> {
+        self.destination
+    }
+
     /// The result of a read or write, or `None` (recorded as missing) when
     /// it has not been fetched yet.
     pub(crate) fn secret(&mut self, request: &Request) -> Option<Result<&'a Secret, &'a str>> {

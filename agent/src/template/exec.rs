@@ -1,5 +1,6 @@
 //! Walks the syntax tree and writes output, with Go's evaluation rules.
 
+use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::context::{Asked, Requests};
@@ -29,6 +30,9 @@ pub(crate) const MAX_DEPTH: usize = 100;
 pub struct RenderOptions {
     /// Go's `missingkey=error`: a missing map key fails the render.
     pub error_on_missing_key: bool,
+    /// The file the template renders to: `pkiCert` reuses a certificate
+    /// found there.
+    pub destination: Option<PathBuf>,
 }
 
 /// What a list of nodes asks of its enclosing `range`.

@@ -60,7 +60,9 @@ mod exec;
 mod funcs;
 mod lex;
 mod parse;
+mod pki;
 mod print;
+mod toml;
 mod value;
 
 use std::collections::BTreeSet;
@@ -71,6 +73,7 @@ pub use error::{ExecError, ParseError};
 pub use exec::RenderOptions;
 pub use funcs::{VaultFunction, function_names};
 pub use parse::MAX_NESTING;
+pub use pki::reusable_certificate;
 
 /// A parsed template, reusable across renders.
 #[derive(Debug)]
@@ -129,7 +132,7 @@ impl Template {
         ctx: &mut RenderContext,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, ExecError> {
-        let requests = ctx.requests(&self.literal_paths);
+        let requests = ctx.requests(&self.literal_paths, options.destination.as_deref());
         let (result, asked) = exec::Exec::new(requests, &self.tree, &self.name, options).run();
         ctx.remember(asked);
         result.map(String::into_bytes)

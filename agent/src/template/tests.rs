@@ -158,6 +158,7 @@ fn field_of_missing_key_fails_with_nil_pointer_error() {
 fn error_on_missing_key_names_key_and_position() {
     let options = RenderOptions {
         error_on_missing_key: true,
+        ..RenderOptions::default()
     };
     let err = render_opts(
         "{{ with secret \"secret/data/app\" }}\n{{ .Data.data.username }} {{ .Data.data.pasword }}{{ end }}",
@@ -495,14 +496,20 @@ fn field_access_on_unfetched_secret_is_not_an_error_on_first_pass() {
 fn pki_cert_returns_pem_parts() {
     let t = Template::parse("t", "{{ with pkiCert \"pki/issue/r\" \"common_name=x\" }}{{ .Cert }}{{ .Key }}{{ .CA }}{{ .Data.Cert }}{{ end }}", "", "").expect("parses");
     let mut ctx = RenderContext::new();
-    let write = Request::Write {
+    // The request names the destination, where a certificate issued
+    // earlier may be reused.
+    let issue = Request::PkiCert {
         path: "pki/issue/r".into(),
         data: [("common_name".to_owned(), "x".to_owned())].into(),
+        destination: Some("/run/secrets/tls.pem".into()),
     };
-    ctx.insert(write, Ok(mk_secret(json!({"data": {"certificate": "CERT", "private_key": "KEY", "issuing_ca": "CA", "ca_chain": ["CA"]}}))));
+    ctx.insert(issue, Ok(mk_secret(json!({"data": {"certificate": "CERT", "private_key": "KEY", "issuing_ca": "CA", "ca_chain": ["CA"]}}))));
+    let options = RenderOptions {
+        destination: Some("/run/secrets/tls.pem".into()),
+        ..RenderOptions::default()
+    };
     assert_eq!(
-        t.render(&mut ctx, &RenderOptions::default())
-            .expect("renders"),
+        t.render(&mut ctx, &options).expect("renders"),
         b"CERT\nKEY\nCA\nCERT\n"
     );
 }

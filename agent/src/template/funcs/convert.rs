@@ -9,8 +9,10 @@ use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
 use super::super::encode::{to_json, to_yaml};
+use super::super::toml::to_toml;
 use super::super::value::Value;
 use super::args::{FnResult, owned, string_arg};
+use super::strings::is_go_space;
 
 /// `toJSON v`: compact JSON with sorted keys and `<`, `>`, `&` escaped.
 pub(super) fn to_json_compact<'a>(args: &[Value<'a>]) -> FnResult<'a> {
@@ -41,6 +43,12 @@ fn unescape_html(json: &str) -> String {
 /// `toYAML v`: YAML as yaml.v2 writes it.
 pub(super) fn to_yaml_text<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     Ok(owned(to_yaml(&args[0])?))
+}
+
+/// `toTOML v`: TOML as BurntSushi/toml writes it, trimmed.
+pub(super) fn to_toml_text<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+    let toml = to_toml(&args[0]).map_err(|e| format!("toTOML: {e}"))?;
+    Ok(owned(toml.trim_matches(is_go_space).to_owned()))
 }
 
 /// `base64Encode s`: standard base64 with padding.

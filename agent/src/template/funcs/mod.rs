@@ -24,6 +24,7 @@ mod math;
 mod process;
 mod regex;
 mod scratch;
+mod sockaddr;
 mod sprig;
 mod strings;
 mod vault;
@@ -222,6 +223,7 @@ static FUNCS: &[Func] = &[
         convert::to_unescaped_json_pretty,
     ),
     Func::plain("toYAML", Exactly(1), convert::to_yaml_text),
+    Func::plain("toTOML", Exactly(1), convert::to_toml_text),
     Func::plain("base64Encode", Exactly(1), convert::base64_encode),
     Func::plain("base64Decode", Exactly(1), convert::base64_decode),
     Func::plain("base64URLEncode", Exactly(1), convert::base64_url_encode),
@@ -253,6 +255,7 @@ static FUNCS: &[Func] = &[
     Func::plain("file", Exactly(1), files::file),
     Func::plain("writeToFile", AtLeast(5), files::write_to_file),
     Func::plain("plugin", AtLeast(1), process::plugin),
+    Func::plain("sockaddr", AtLeast(0), sockaddr::sockaddr),
     // Vault requests.
     Func::vault(VaultFunction::Secret, AtLeast(0), vault::secret),
     Func::vault(VaultFunction::Secrets, Exactly(1), vault::secrets),

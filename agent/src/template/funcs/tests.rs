@@ -218,6 +218,14 @@ const EXAMPLES: &[Example] = &[
         Ok("[\n  \"<\"\n]"),
     ),
     ("{{ toYAML (split \",\" \"a,b\") }}", Ok("- a\n- b")),
+    (
+        "{{ parseJSON \"{\\\"b\\\":{\\\"c\\\":1,\\\"d\\\":[true]},\\\"a\\\":\\\"x\\\"}\" | toTOML }}",
+        Ok("a = \"x\"\n\n[b]\n  c = 1.0\n  d = [true]"),
+    ),
+    (
+        "{{ parseJSON \"{\\\"a\\\":[1,null]}\" | toTOML }}",
+        Err("toTOML: toml: cannot encode array with nil element"),
+    ),
     ("{{ base64Encode \"hi?\" }}", Ok("aGk/")),
     ("{{ base64Decode \"aGk/\" }}", Ok("hi?")),
     (
@@ -336,6 +344,20 @@ const EXAMPLES: &[Example] = &[
         "{{ plugin \"false\" }}",
         Err("exec \"false\": exit status: 1"),
     ),
+    (
+        "{{ sockaddr \"GetAllInterfaces | include \\\"name\\\" \\\"^lo$\\\" | include \\\"type\\\" \\\"IPv4\\\" | attr \\\"address\\\"\" }} [{{ sockaddr \"GetInterfaceIP\" \"`^no such interface$`\" }}]",
+        Ok("127.0.0.1 []"),
+    ),
+    (
+        "{{ sockaddr \"GetNothing\" }}",
+        Err("unable to parse template \"{{ GetNothing }}\": function \"GetNothing\" not defined"),
+    ),
+    (
+        "{{ sockaddr \"GetAllInterfaces | sort `colour`\" }}",
+        Err(
+            "unable to execute sockaddr input \"{{ GetAllInterfaces | sort `colour` }}\": error calling sort: unknown sort type: \"colour\"",
+        ),
+    ),
     // Vault requests.
     (
         "{{ with secret \"kv/app\" }}{{ .Data.user }}{{ end }}",
@@ -405,9 +427,10 @@ fn fixture() -> RenderContext {
         }}))),
     );
     ctx.insert(
-        Request::Write {
+        Request::PkiCert {
             path: "pki/issue/web".into(),
             data: [("common_name".to_owned(), "x".to_owned())].into(),
+            destination: None,
         },
         Ok(mk_secret(
             json!({"data": {"certificate": "CERT", "private_key": "KEY", "issuing_ca": "CA"}}),

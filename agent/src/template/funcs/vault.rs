@@ -3,6 +3,7 @@
 //! recorded there and evaluates to nil, as on consul-template's first pass.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::rc::Rc;
 
 use super::super::context::{Request, Requests};
@@ -35,7 +36,7 @@ impl VaultFunction {
 
 /// `secret path`: a read; `secret path "k=v"...`: a write.
 pub(super) fn secret<'a>(requests: &mut Requests<'a>, args: &[Value<'a>]) -> FnResult<'a> {
-    let Some(request) = write_or_read(args, VaultFunction::Secret)? else {
+    let Some(request) = write_or_read(requests, args, VaultFunction::Secret)? else {
         return Ok(Value::Nil);
     };
     Ok(match fetch(requests, VaultFunction::Secret, request)? {
@@ -63,7 +64,7 @@ pub(super) fn secrets<'a>(requests: &mut Requests<'a>, args: &[Value<'a>]) -> Fn
 /// `pkiCert path "k=v"...`: a write that issues a certificate; the value
 /// holds its PEM parts.
 pub(super) fn pki_cert<'a>(requests: &mut Requests<'a>, args: &[Value<'a>]) -> FnResult<'a> {
-    let Some(request) = write_or_read(args, VaultFunction::PkiCert)? else {
+    let Some(request) = write_or_read(requests, args, VaultFunction::PkiCert)? else {
         return Ok(Value::Nil);
     };
     let Some(found) = fetch(requests, VaultFunction::PkiCert, request)? else {
@@ -85,9 +86,14 @@ pub(super) fn pki_cert<'a>(requests: &mut Requests<'a>, args: &[Value<'a>]) -> F
 }
 
 /// The request of `secret` or `pkiCert`: a write with the `k=v`
-/// parameters after the path, or, for `secret` without any, a read. `None`
+/// parameters after the path (for `pkiCert`, one that may find its
+/// certificate in the destination), or, for `secret` without any, a read. `None`
 /// without a path: the call returns nil and reads nothing.
-fn write_or_read(args: &[Value<'_>], function: VaultFunction) -> Result<Option<Request>, String> {
+fn write_or_read(
+    requests: &Requests<'_>,
+    args: &[Value<'_>],
+    function: VaultFunction,
+) -> Result<Option<Request>, String> {
     let Some((path, rest)) = args.split_first() else {
         return Ok(None);
     };
@@ -104,13 +110,15 @@ fn write_or_read(args: &[Value<'_>], function: VaultFunction) -> Result<Option<R
             v.trim_matches(is_go_space).to_owned(),
         );
     }
-    Ok(Some(
-        if rest.is_empty() && function == VaultFunction::Secret {
-            Request::Read { path }
-        } else {
-            Request::Write { path, data }
+    Ok(Some(match function {
+        VaultFunction::Secret if rest.is_empty() => Request::Read { path },
+        VaultFunction::PkiCert => Request::PkiCert {
+            path,
+            data,
+            destination: requests.destination().map(Path::to_path_buf),
         },
-    ))
+        _ => Request::Write { path, data },
+    }))
 }
 
 /// The secret `request` returned, `None` while it has not been fetched.
