@@ -25,7 +25,9 @@ use crate::backoff;
 use crate::cache::{self, Cache};
 use crate::config::AgentConfig;
 use crate::lease::SecretAction;
-use crate::metrics::{self, Metrics};
+use crate::listener;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
 use crate::session::{self, Acted, Session};
 use crate::vault;
@@ -51,10 +53,6 @@ pub async fn run(
     config: AgentConfig,
     request_timeout: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
-    let auto_auth = config
-        .auto_auth
-        .as_ref()
-        .context("the configuration has no auto_auth stanza")?;
     let init_mode = config.exit_after_auth;
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
@@ -78,20 +76,33 @@ pub async fn run(
     prepare_files(&config, &renderer)?;
 
     let (stop_tx, stop) = watch::channel(false);
+    let signalled = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        signalled.send_replace(true);
     });
-    if let Some(addr) = config.keyhole.metrics_listen {
-        let listener = metrics::bind(addr).await?;
-        let shutdown = stopped(stop.clone());
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            if let Err(err) = metrics::serve(listener, metrics, shutdown).await {
-                warn!("metrics listener stopped: {err}");
-            }
-        });
-    }
+    let api = listener::Api {
+        proxy: Proxy::new(
+            client.clone(),
+            config.listen.api_proxy,
+            Arc::clone(&metrics),
+        ),
+        metrics: Arc::clone(&metrics),
+        stop: stop_tx,
+    };
+    let listeners = listener::start(
+        &config.listen.listeners,
+        config.keyhole.metrics_listen,
+        &api,
+    )
+    .await?;
+    let Some(auto_auth) = &config.auto_auth else {
+        // Only the API proxy: it forwards the app's own tokens.
+        stopped(stop).await;
+        info!("shutting down");
+        listener::drained(listeners).await;
+        return Ok(ExitCode::SUCCESS);
+    };
 
     let live = session::Live {
         authenticator: Authenticator::new(auto_auth),
@@ -169,6 +180,7 @@ pub async fn run(
     if config.keyhole.revoke_on_shutdown {
         revoke(&client, &cache).await;
     }
+    listener::drained(listeners).await;
     Ok(ExitCode::SUCCESS)
 }
 

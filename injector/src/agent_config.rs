@@ -66,6 +66,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             ready_file: Some(READY_FILE.into()),
             reload,
         },
+        listen: config::Listen::default(),
     })
 }
 

@@ -13,6 +13,7 @@
 mod choices;
 mod emit;
 mod hcl;
+mod listen;
 mod parse;
 mod stanza;
 #[cfg(test)]
@@ -23,6 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
+pub use listen::{
+    ApiProxy, DEFAULT_TCP_ADDRESS, Listen, ListenAddress, Listener, ListenerRole, ListenerTls,
+    SocketOwner,
+};
 
 /// Environment variable holding the JSON config when `--config` is not given.
 pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
@@ -203,6 +208,8 @@ pub struct AgentConfig {
     pub pid_file: Option<PathBuf>,
     /// keyhole-only settings.
     pub keyhole: Keyhole,
+    /// Listeners for the pod's other containers and what they serve.
+    pub listen: Listen,
 }
 
 /// The `vault { ... }` stanza.
