@@ -423,3 +423,173 @@ pub async fn drained(tasks: Vec<JoinHandle<()>>) {
         warn!("listeners did not finish their requests within {DRAIN:?}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApiProxy, Vault};
+    use crate::vault;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn api() -> (Api, watch::Receiver<bool>) {
+        let client = vault::Client::new(&Vault {
+            address: Some("http://127.0.0.1:1".to_owned()),
+            ..Vault::default()
+        })
+        .expect("client");
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stopped) = watch::channel(false);
+        let api = Api {
+            proxy: Proxy::new(
+                client,
+                Some(ApiProxy::AutoAuthIfMissing),
+                Arc::clone(&metrics),
+            ),
+            metrics,
+            stop,
+        };
+        (api, stopped)
+    }
+
+    fn listener(role: ListenerRole, enable_quit: bool) -> Listener {
+        Listener {
+            address: ListenAddress::Tcp("127.0.0.1:0".to_owned()),
+            tls: None,
+            role,
+            enable_quit,
+            require_request_header: false,
+        }
+    }
+
+    /// Status and body of `method path` sent to `app`.
+    async fn call(app: &Router, method: Method, path: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn quit_stops_the_agent_on_post_only_when_enabled() {
+        let (api, stopped) = api();
+        let enabled = router(&listener(ListenerRole::Default, true), &api);
+        let disabled = router(&listener(ListenerRole::Default, false), &api);
+
+        assert_eq!(
+            call(&disabled, Method::POST, "/agent/v1/quit").await,
+            (StatusCode::NOT_FOUND, String::new())
+        );
+        assert_eq!(
+            call(&enabled, Method::GET, "/agent/v1/quit").await,
+            (StatusCode::METHOD_NOT_ALLOWED, String::new())
+        );
+        assert!(!*stopped.borrow(), "only POST quits");
+        assert_eq!(
+            call(&enabled, Method::POST, "/agent/v1/quit").await,
+            (StatusCode::OK, String::new())
+        );
+        assert!(*stopped.borrow());
+    }
+
+    #[tokio::test]
+    async fn answers_the_agent_api_as_bao_agent_does() {
+        let (api, _stopped) = api();
+        let app = router(&listener(ListenerRole::Default, false), &api);
+        let (status, body) = call(&app, Method::GET, "/agent/v1/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(
+            call(&app, Method::PUT, "/agent/v1/metrics").await,
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{\"errors\":[]}\n".to_owned()
+            )
+        );
+        assert_eq!(
+            call(&app, Method::POST, "/agent/v1/cache-clear").await,
+            (StatusCode::OK, String::new())
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_only_listener_serves_nothing_else() {
+        let (api, _stopped) = api();
+        let app = router(&listener(ListenerRole::MetricsOnly, true), &api);
+        assert_eq!(
+            call(&app, Method::GET, "/agent/v1/metrics").await.0,
+            StatusCode::OK
+        );
+        for path in ["/agent/v1/quit", "/v1/secret/data/app", "/metrics"] {
+            assert_eq!(
+                call(&app, Method::POST, path).await,
+                (StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn keyhole_metrics_listener_answers_at_both_paths() {
+        let app = metrics_router(Arc::new(Metrics::new()));
+        for path in ["/metrics", "/agent/v1/metrics"] {
+            let (status, body) = call(&app, Method::GET, path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(body.contains("keyhole_agent_since_last_render_seconds"), "{body}");
+        }
+        assert_eq!(
+            call(&app, Method::GET, "/v1/sys/health").await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn required_request_header_guards_only_the_proxy() {
+        let (api, _stopped) = api();
+        let app = router(
+            &Listener {
+                require_request_header: true,
+                ..listener(ListenerRole::Default, false)
+            },
+            &api,
+        );
+        assert_eq!(
+            call(&app, Method::GET, "/v1/secret/data/app").await,
+            (
+                StatusCode::PRECONDITION_FAILED,
+                "{\"errors\":[\"missing \\\"X-Vault-Request\\\" header\"]}\n".to_owned()
+            )
+        );
+        assert_eq!(
+            call(&app, Method::GET, "/agent/v1/metrics").await.0,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn bind_error_names_the_address() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = taken.local_addr().expect("addr").to_string();
+        let listener = Listener {
+            address: ListenAddress::Tcp(address.clone()),
+            ..listener(ListenerRole::Default, false)
+        };
+        let err = bind(&listener).await.err().expect("address in use");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("listener on {address}: ")),
+            "{err}"
+        );
+    }
+}
