@@ -546,7 +546,10 @@ mod tests {
         for path in ["/metrics", "/agent/v1/metrics"] {
             let (status, body) = call(&app, Method::GET, path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
-            assert!(body.contains("keyhole_agent_since_last_render_seconds"), "{body}");
+            assert!(
+                body.contains("keyhole_agent_since_last_render_seconds"),
+                "{body}"
+            );
         }
         assert_eq!(
             call(&app, Method::GET, "/v1/sys/health").await.0,

@@ -17,10 +17,10 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited, channel::Channel};
 use serde::{Deserialize, Serialize};
@@ -137,7 +137,7 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     if let Some(token) = token.clone() {
         outgoing = outgoing.header(TOKEN_HEADER, token);
     }
-    if parts.method != Method::GET && parts.method != Method::HEAD {
+    if !HttpBody::is_end_stream(&body) {
         outgoing = outgoing.body(streamed(body));
     }
 

@@ -114,7 +114,10 @@ pub async fn run(
     // The first login, unless shutdown comes first.
     tokio::select! {
         acted = session.act() => acted?,
-        () = stopped(stop.clone()) => return Ok(ExitCode::SUCCESS),
+        () = stopped(stop.clone()) => {
+            listener::drained(listeners).await;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
 
     let report = renderer.render(&mut cache, &BTreeSet::new()).await;

@@ -99,6 +99,17 @@ async fn start(config: &str) -> RunningAgent {
     agent
 }
 
+/// An agent with one TCP listener and `api_proxy { use_auto_auth_token = true }`, and
+/// the listener's port.
+async fn start_with_auto_auth_token(world: &World) -> (RunningAgent, u16) {
+    let port = free_port().expect("port");
+    let rest = format!(
+        "{}api_proxy {{\n  use_auto_auth_token = true\n}}",
+        tcp_listener(port, "")
+    );
+    (start(&config(world, &rest)).await, port)
+}
+
 /// What the app sees of a response: status, the headers Vault sets, and the body.
 #[derive(Debug, PartialEq)]
 struct Seen {
@@ -209,15 +220,7 @@ async fn proxied_answers_are_vaults_byte_for_byte() {
 #[tokio::test]
 async fn a_path_the_token_cannot_read_gives_vaults_403_unchanged() {
     let world = world().await;
-    let port = free_port().expect("port");
-    let agent = start(&config(
-        &world,
-        &format!(
-            "{}api_proxy {{\n  use_auto_auth_token = true\n}}",
-            tcp_listener(port, "")
-        ),
-    ))
-    .await;
+    let (agent, port) = start_with_auto_auth_token(&world).await;
     let direct = send(
         world.bao.addr(),
         Method::GET,
@@ -314,15 +317,7 @@ async fn auto_auth_token_is_added_when_missing_and_forced_over_the_apps() {
 #[tokio::test]
 async fn token_lookups_never_show_the_agents_token() {
     let world = world().await;
-    let port = free_port().expect("port");
-    let agent = start(&config(
-        &world,
-        &format!(
-            "{}api_proxy {{\n  use_auto_auth_token = true\n}}",
-            tcp_listener(port, "")
-        ),
-    ))
-    .await;
+    let (agent, port) = start_with_auto_auth_token(&world).await;
     let proxy = format!("http://127.0.0.1:{port}");
     let seen = send(
         &proxy,
@@ -398,15 +393,7 @@ async fn quit_endpoint_stops_the_agent_with_status_zero_after_revoking() {
 #[tokio::test]
 async fn quit_is_not_found_unless_enabled() {
     let world = world().await;
-    let port = free_port().expect("port");
-    let mut agent = start(&config(
-        &world,
-        &format!(
-            "{}api_proxy {{\n  use_auto_auth_token = true\n}}",
-            tcp_listener(port, "")
-        ),
-    ))
-    .await;
+    let (mut agent, port) = start_with_auto_auth_token(&world).await;
     let post = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/agent/v1/quit"))
         .send()
@@ -473,15 +460,7 @@ async fn metrics_only_listener_serves_only_metrics() {
 #[tokio::test]
 async fn bounds_what_an_app_can_send() {
     let world = world().await;
-    let port = free_port().expect("port");
-    let agent = start(&config(
-        &world,
-        &format!(
-            "{}api_proxy {{\n  use_auto_auth_token = true\n}}",
-            tcp_listener(port, "")
-        ),
-    ))
-    .await;
+    let (agent, port) = start_with_auto_auth_token(&world).await;
     let url = format!("http://127.0.0.1:{port}/v1/secret/data/app");
     let http = reqwest::Client::new();
     let mut many = http.get(&url);
