@@ -581,6 +581,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn serves_https_with_the_configured_certificate() {
+        crate::crypto::install_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::write(&cert_file, certified.cert.pem()).expect("write");
+        std::fs::write(&key_file, certified.signing_key.serialize_pem()).expect("write");
+        let listener = Listener {
+            tls: Some(crate::config::ListenerTls {
+                cert_file: cert_file.clone(),
+                key_file,
+            }),
+            ..listener(ListenerRole::MetricsOnly, false)
+        };
+        let bound = bind(&listener).await.expect("bind");
+        let port = bound.local_addr().expect("TCP").port();
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(bound.serve(
+            metrics_router(Arc::new(Metrics::new())),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+
+        let client = vault::Client::new(&Vault {
+            address: Some(format!("https://localhost:{port}")),
+            ca_cert: Some(cert_file),
+            ..Vault::default()
+        })
+        .expect("client");
+        let response = client
+            .forward(Method::GET, "/agent/v1/metrics")
+            .expect("request")
+            .send()
+            .await
+            .expect("HTTPS answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.text().await.expect("body").ends_with("# EOF\n"));
+
+        stop.send_replace(true);
+        server.await.expect("join").expect("clean shutdown");
+    }
+
+    #[tokio::test]
     async fn bind_error_names_the_address() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = taken.local_addr().expect("addr").to_string();
