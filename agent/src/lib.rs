@@ -6,7 +6,9 @@
 //! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
 //! the schedule [`lease`] computes, [`render`] turns them into files, and
 //! [`session`] keeps the token alive; [`runner`] waits on those and on
-//! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`redact`] decides how Vault requests appear in logs and
+//! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`listener`] serves
+//! the pod's other containers: the agent's API and the [`proxy`] that forwards their
+//! Vault requests. [`redact`] decides how Vault requests appear in logs and
 //! metrics; [`backoff`] is the one retry policy.
 
 pub mod auth;
@@ -18,7 +20,9 @@ pub mod crypto;
 pub mod duration;
 pub mod heartbeat;
 pub mod lease;
+pub mod listener;
 pub mod metrics;
+pub mod proxy;
 pub mod redact;
 pub mod reload;
 pub mod render;

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the agent, served on an optional listener.
+//! Prometheus metrics of the agent, served by the listeners
+//! ([`crate::listener`]) at `/agent/v1/metrics`.
 //!
 //! Every metric is named `keyhole_agent_*`. Labels carry only what is safe to
 //! show on a dashboard: destination files, short error kinds, and Vault paths
@@ -10,49 +11,23 @@
 //! are computed when scraped, so they are current without a timer.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::redact::ShownPath;
 
 /// The content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Errors running the metrics listener.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The listen address could not be bound.
-    #[error("metrics listener on {addr}: {source}")]
-    Bind {
-        /// The configured address.
-        addr: SocketAddr,
-        /// The operating system's error.
-        source: io::Error,
-    },
-    /// The server stopped with an error.
-    #[error("metrics listener: {0}")]
-    Serve(#[source] io::Error),
-}
-
-/// Result of this module's functions.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How a login ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +43,27 @@ impl LoginOutcome {
         match self {
             Self::Success => "success",
             Self::Failure => "failure",
+        }
+    }
+}
+
+/// How a request through the API proxy ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyOutcome {
+    /// Vault answered with a success status.
+    Success,
+    /// Vault answered with an error status (4xx, 5xx).
+    VaultError,
+    /// Vault did not answer.
+    Error,
+}
+
+impl ProxyOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::VaultError => "vault_error",
+            Self::Error => "error",
         }
     }
 }
@@ -116,6 +112,7 @@ pub struct Metrics {
     render_errors: Family<RenderErrorLabels, Counter>,
     vault_errors: Family<KindLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
+    proxied: Family<OutcomeLabels, Counter>,
     lease_remaining: Family<PathLabels, Gauge>,
     since_last_render: Gauge,
     clock: Mutex<Clock>,
@@ -136,6 +133,7 @@ impl Metrics {
         let render_errors = Family::default();
         let vault_errors = Family::default();
         let logins = Family::default();
+        let proxied = Family::default();
         let lease_remaining = Family::default();
         let since_last_render = Gauge::default();
         registry.register(
@@ -154,6 +152,11 @@ impl Metrics {
             vault_errors.clone(),
         );
         registry.register("logins", "Logins to Vault, per outcome", logins.clone());
+        registry.register(
+            "proxy_requests",
+            "Requests forwarded by the API proxy, per outcome",
+            proxied.clone(),
+        );
         registry.register_with_unit(
             "lease_remaining",
             "Time left on each secret's lease, per Vault path",
@@ -172,6 +175,7 @@ impl Metrics {
             render_errors,
             vault_errors,
             logins,
+            proxied,
             lease_remaining,
             since_last_render,
             clock: Mutex::new(Clock {
@@ -212,6 +216,15 @@ impl Metrics {
     /// Records a login and how it ended.
     pub fn login(&self, outcome: LoginOutcome) {
         self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records a request forwarded by the API proxy and how it ended.
+    pub fn proxied(&self, outcome: ProxyOutcome) {
+        self.proxied
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.as_str(),
             })
@@ -268,33 +281,8 @@ fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// Binds the metrics listener to `addr`.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })
-}
-
-/// The metrics endpoint: `GET /metrics`.
-pub fn router(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(metrics)
-}
-
-/// Serves `GET /metrics` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    axum::serve(listener, router(metrics))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
-}
-
-async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
+/// The metrics as an HTTP answer in the OpenMetrics text format.
+pub fn scrape(metrics: &Metrics) -> Response {
     match metrics.encode() {
         Ok(body) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
         Err(std::fmt::Error) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -443,57 +431,5 @@ mod tests {
         metrics.rendered("/vault/secrets/db");
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_lines(&metrics, &["keyhole_agent_since_last_render_seconds 5"]);
-    }
-
-    #[tokio::test]
-    async fn serves_openmetrics_on_get_metrics() {
-        crate::crypto::install_provider();
-        let metrics = Arc::new(Metrics::new());
-        metrics.rendered("/vault/secrets/db");
-        let listener = bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, metrics, async {
-            let _ = stopped.await;
-        }));
-
-        let response = reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .expect("scrape");
-        let status = response.status();
-        let content_type = response.headers()[header::CONTENT_TYPE.as_str()].clone();
-        let body = response.text().await.expect("body");
-        let missing = reqwest::get(format!("http://{addr}/other"))
-            .await
-            .expect("request");
-
-        assert_eq!(status, 200);
-        assert_eq!(content_type, OPENMETRICS);
-        assert!(
-            body.lines()
-                .any(|l| l == r#"keyhole_agent_renders_total{destination="/vault/secrets/db"} 1"#),
-            "{body}"
-        );
-        assert!(body.ends_with("# EOF\n"), "{body}");
-        assert_eq!(missing.status(), 404);
-
-        stop.send(()).expect("server running");
-        server.await.expect("join").expect("clean shutdown");
-    }
-
-    #[tokio::test]
-    async fn bind_error_names_the_address() {
-        let taken = bind("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("bind");
-        let addr = taken.local_addr().expect("local addr");
-        let err = bind(addr).await.expect_err("address in use");
-        assert!(
-            err.to_string()
-                .starts_with(&format!("metrics listener on {addr}: ")),
-            "{err}"
-        );
     }
 }

@@ -26,7 +26,9 @@ use crate::cache::{self, Cache};
 use crate::config::AgentConfig;
 use crate::heartbeat;
 use crate::lease::SecretAction;
-use crate::metrics::{self, Metrics};
+use crate::listener;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
 use crate::session::{self, Acted, Session};
 use crate::vault;
@@ -61,10 +63,6 @@ async fn run_agent(
     config: AgentConfig,
     request_timeout: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
-    let auto_auth = config
-        .auto_auth
-        .as_ref()
-        .context("the configuration has no auto_auth stanza")?;
     let init_mode = config.exit_after_auth;
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
@@ -88,20 +86,33 @@ async fn run_agent(
     prepare_files(&config, &renderer)?;
 
     let (stop_tx, stop) = watch::channel(false);
+    let signalled = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        signalled.send_replace(true);
     });
-    if let Some(addr) = config.keyhole.metrics_listen {
-        let listener = metrics::bind(addr).await?;
-        let shutdown = stopped(stop.clone());
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            if let Err(err) = metrics::serve(listener, metrics, shutdown).await {
-                warn!("metrics listener stopped: {err}");
-            }
-        });
-    }
+    let api = listener::Api {
+        proxy: Proxy::new(
+            client.clone(),
+            config.listen.api_proxy,
+            Arc::clone(&metrics),
+        ),
+        metrics: Arc::clone(&metrics),
+        stop: stop_tx,
+    };
+    let listeners = listener::start(
+        &config.listen.listeners,
+        config.keyhole.metrics_listen,
+        &api,
+    )
+    .await?;
+    let Some(auto_auth) = &config.auto_auth else {
+        // Only the API proxy: it forwards the app's own tokens.
+        stopped(stop).await;
+        info!("shutting down");
+        listener::drained(listeners).await;
+        return Ok(ExitCode::SUCCESS);
+    };
 
     let live = session::Live {
         authenticator: Authenticator::new(auto_auth),
@@ -113,7 +124,10 @@ async fn run_agent(
     // The first login, unless shutdown comes first.
     tokio::select! {
         acted = session.act() => acted?,
-        () = stopped(stop.clone()) => return Ok(ExitCode::SUCCESS),
+        () = stopped(stop.clone()) => {
+            listener::drained(listeners).await;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
 
     let report = renderer.render(&mut cache, &BTreeSet::new()).await;
@@ -185,6 +199,7 @@ async fn run_agent(
         }
         revoke(&client, &cache).await;
     }
+    listener::drained(listeners).await;
     Ok(ExitCode::SUCCESS)
 }
 

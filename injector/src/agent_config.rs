@@ -68,6 +68,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             heartbeat_file: Some(HEARTBEAT_FILE.into()),
             reload,
         },
+        listen: config::Listen::default(),
     })
 }
 

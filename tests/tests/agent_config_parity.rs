@@ -220,16 +220,10 @@ const CASES: &[Case] = &[
         Unsupported,
     ),
     add(
-        "listener",
-        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}",
-        Accept,
-        Unsupported,
-    ),
-    add(
         "cache without listener or template",
         "cache {}",
         Refuse,
-        Unsupported,
+        Refuse,
     ),
     // vault
     whole(
@@ -375,6 +369,142 @@ const CASES: &[Case] = &[
         "#,
         Accept,
         Accept,
+    ),
+    // listener, api_proxy, cache
+    add(
+        "tcp listener with the quit endpoint",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n agent_api {\n enable_quit = true\n }\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "tcp listener with TLS and no certificate",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "unix listener",
+        "listener \"unix\" {\n address = \"OUT\"\n tls_disable = \"true\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "metrics-only listener next to a default one",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\nlistener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n role = \"metrics_only\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "listener of an unknown type",
+        "listener \"udp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "listener of an unknown role",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n role = \"admin\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "listener tls_disable not a boolean",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = \"maybe\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "listener keys only the server reads",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n max_request_size = 1024\n cors_enabled = true\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "listener tls_min_version",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n tls_min_version = \"tls13\"\n}",
+        Accept,
+        Unsupported,
+    ),
+    add(
+        "api_proxy forcing the auto-auth token",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = \"force\"\n enforce_consistency = \"always\"\n when_inconsistent = \"retry\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "api_proxy without a listener",
+        "api_proxy {\n use_auto_auth_token = true\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "api_proxy use_auto_auth_token neither boolean nor force",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = \"always\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "cache with a listener",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\ncache {}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "use_auto_auth_token in both api_proxy and cache",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = true\n}\ncache {\n use_auto_auth_token = true\n}",
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "listener alone, without auto_auth",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}",
+        Accept,
+        Accept,
+    ),
+    whole(
+        "auto_auth without a sink, for the api_proxy",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+        }
+        listener "tcp" {
+          address     = "127.0.0.1:0"
+          tls_disable = true
+        }
+        cache {
+          use_auto_auth_token = true
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "auto_auth without a sink and a listener without api_proxy",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+        }
+        listener "tcp" {
+          address     = "127.0.0.1:0"
+          tls_disable = true
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "api_proxy auto-auth token without auto_auth",
+        r#"
+        listener "tcp" {
+          address     = "127.0.0.1:0"
+          tls_disable = true
+        }
+        api_proxy {
+          use_auto_auth_token = true
+        }
+        "#,
+        Refuse,
+        Refuse,
     ),
     whole(
         "cert method with every setting",

@@ -16,8 +16,8 @@ use serde::ser::{SerializeMap, Serializer};
 
 use super::choices::Choice;
 use super::{
-    AgentConfig, AutoAuth, Keyhole, Method, MethodKind, Reload, Sink, Template, TemplateConfig,
-    TemplateSource, Vault,
+    AgentConfig, ApiProxy, AutoAuth, Keyhole, ListenAddress, Listener, ListenerRole, Method,
+    MethodKind, Reload, Sink, Template, TemplateConfig, TemplateSource, Vault,
 };
 
 impl AgentConfig {
@@ -41,6 +41,7 @@ impl Serialize for AgentConfig {
             exit_after_auth,
             pid_file,
             keyhole,
+            listen,
         } = self;
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("vault", vault)?;
@@ -57,6 +58,15 @@ impl Serialize for AgentConfig {
         }
         if *keyhole != Keyhole::default() {
             out.serialize_entry("keyhole", keyhole)?;
+        }
+        if !listen.listeners.is_empty() {
+            out.serialize_entry("listener", &listen.listeners)?;
+        }
+        if let Some(api_proxy) = listen.api_proxy {
+            out.serialize_entry("api_proxy", &api_proxy)?;
+        }
+        if listen.cache {
+            out.serialize_entry("cache", &Empty {})?;
         }
         out.end()
     }
@@ -287,6 +297,65 @@ impl Serialize for Reload {
         out.end()
     }
 }
+
+/// Written with `type` as a key, the list form vault-k8s writes.
+impl Serialize for Listener {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// `listener.agent_api`.
+        #[derive(Serialize)]
+        struct AgentApi {
+            enable_quit: bool,
+        }
+        let mut out = serializer.serialize_map(None)?;
+        match &self.address {
+            ListenAddress::Tcp(address) => {
+                out.serialize_entry("type", "tcp")?;
+                out.serialize_entry("address", address)?;
+            }
+            ListenAddress::Unix { path, owner } => {
+                out.serialize_entry("type", "unix")?;
+                out.serialize_entry("address", &PathText(path))?;
+                if let Some(owner) = owner {
+                    out.serialize_entry("socket_mode", &OctalMode(owner.mode))?;
+                    out.serialize_entry("socket_user", &owner.user)?;
+                    out.serialize_entry("socket_group", &owner.group)?;
+                }
+            }
+        }
+        match &self.tls {
+            None => out.serialize_entry("tls_disable", &true)?,
+            Some(tls) => {
+                out.serialize_entry("tls_cert_file", &PathText(&tls.cert_file))?;
+                out.serialize_entry("tls_key_file", &PathText(&tls.key_file))?;
+            }
+        }
+        if self.role == ListenerRole::MetricsOnly {
+            out.serialize_entry("role", "metrics_only")?;
+        }
+        let agent_api = AgentApi {
+            enable_quit: self.enable_quit,
+        };
+        out.serialize_entry("agent_api", &agent_api)?;
+        out.serialize_entry("require_request_header", &self.require_request_header)?;
+        out.end()
+    }
+}
+
+impl Serialize for ApiProxy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(Some(1))?;
+        match self {
+            ApiProxy::AppToken => out.serialize_entry("use_auto_auth_token", &false)?,
+            ApiProxy::AutoAuthIfMissing => out.serialize_entry("use_auto_auth_token", &true)?,
+            ApiProxy::ForceAutoAuth => out.serialize_entry("use_auto_auth_token", "force")?,
+        }
+        out.end()
+    }
+}
+
+/// An empty block, `{}`.
+#[derive(Serialize)]
+struct Empty {}
 
 /// A path as a JSON string; a path that is not UTF-8 is written lossily
 /// rather than failing the whole config.

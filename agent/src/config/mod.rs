@@ -14,6 +14,7 @@ mod choices;
 mod emit;
 mod env;
 mod hcl;
+mod listen;
 mod parse;
 mod stanza;
 #[cfg(test)]
@@ -25,6 +26,10 @@ use std::time::Duration;
 
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
 pub use env::VAULT_ADDR_ENV;
+pub use listen::{
+    ApiProxy, DEFAULT_TCP_ADDRESS, Listen, ListenAddress, Listener, ListenerRole, ListenerTls,
+    SocketOwner,
+};
 
 /// Environment variable holding the JSON config when `--config` is not given.
 pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
@@ -215,6 +220,8 @@ pub struct AgentConfig {
     pub pid_file: Option<PathBuf>,
     /// keyhole-only settings.
     pub keyhole: Keyhole,
+    /// Listeners for the pod's other containers and what they serve.
+    pub listen: Listen,
 }
 
 /// The `vault { ... }` stanza.

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use tracing::warn;
 
 use super::choices::{AuthType, Choice};
+use super::listen::{self, ApiProxy};
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{
     AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
@@ -27,13 +28,10 @@ use super::{
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[
-    "api_proxy",
-    "cache",
     "disable_idle_connections",
     "disable_keep_alives",
     "env_template",
     "exec",
-    "listener",
     "log_file",
     "log_format",
     "log_level",
@@ -78,20 +76,32 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     // whatever else it holds.
     top.refuse_unsupported(UNSUPPORTED_TOP)?;
     let vault = vault(top.single("vault")?)?;
-    let auto_auth = top
-        .single("auto_auth")?
-        .ok_or_else(|| invalid("", "missing required stanza \"auto_auth\""))?;
-    let auto_auth = self::auto_auth(auto_auth)?;
+    let auto_auth = top.single("auto_auth")?.map(self::auto_auth).transpose()?;
     let templates = top
         .repeated("template")?
         .into_iter()
         .map(template)
         .collect::<Result<Vec<_>>>()?;
-    if auto_auth.sinks.is_empty() && templates.is_empty() {
-        return Err(invalid(
-            "auto_auth",
-            "needs at least one sink or at least one template",
-        ));
+    let context = listen::Context {
+        has_auto_auth: auto_auth.is_some(),
+        templates: &templates,
+    };
+    let listen = listen::listen(&mut top, &context)?;
+    match &auto_auth {
+        // bao agent also runs without auto_auth, for the API proxy alone.
+        None if templates.is_empty() && (listen.cache || !listen.listeners.is_empty()) => {}
+        None => return Err(invalid("", "missing required stanza \"auto_auth\"")),
+        Some(auto_auth)
+            if auto_auth.sinks.is_empty()
+                && templates.is_empty()
+                && !listen.api_proxy.is_some_and(ApiProxy::uses_auto_auth_token) =>
+        {
+            return Err(invalid(
+                "auto_auth",
+                "needs at least one sink, at least one template or api_proxy.use_auto_auth_token",
+            ));
+        }
+        Some(_) => {}
     }
     let template_config = template_config(top.single("template_config")?)?;
     let exit_after_auth = top.bool("exit_after_auth", false)?;
@@ -100,12 +110,13 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
     Ok(AgentConfig {
         vault,
-        auto_auth: Some(auto_auth),
+        auto_auth,
         templates,
         template_config,
         exit_after_auth,
         pid_file,
         keyhole,
+        listen,
     })
 }
 
@@ -198,7 +209,10 @@ fn wrapped_sink(s: Stanza) -> Result<Sink> {
 
 /// Splits a block given as `name "<type>" { ... }` (in JSON `{"<type>": {...}}`)
 /// or as `name { type = "<type>" ... }` into its type and body.
-fn typed_block(mut s: Stanza, body_path: impl Fn(&str) -> String) -> Result<(String, Stanza)> {
+pub(super) fn typed_block(
+    mut s: Stanza,
+    body_path: impl Fn(&str) -> String,
+) -> Result<(String, Stanza)> {
     if s.has("type") {
         let kind = s.required_string("type")?;
         let path = body_path(&kind);

@@ -118,6 +118,7 @@ fn reads_kubernetes_fixture() {
         exit_after_auth: true,
         pid_file: Some(PathBuf::from("/vault/run/agent.pid")),
         keyhole: Keyhole::default(),
+        listen: Listen::default(),
     };
     assert_eq!(fixture("kubernetes.hcl"), expected);
     assert_eq!(fixture("kubernetes.json"), expected);
@@ -156,6 +157,7 @@ fn reads_jwt_fixture() {
         exit_after_auth: false,
         pid_file: None,
         keyhole: Keyhole::default(),
+        listen: Listen::default(),
     };
     assert_eq!(fixture("jwt.hcl"), expected);
     assert_eq!(fixture("jwt.json"), expected);
@@ -201,6 +203,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         exit_after_auth: true,
         pid_file: None,
         keyhole: Keyhole::default(),
+        listen: Listen::default(),
     };
     assert_eq!(fixture("approle.hcl"), expected);
     assert_eq!(fixture("approle.json"), expected);
@@ -245,6 +248,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
                 process: "nginx".to_owned(),
             }],
         },
+        listen: Listen::default(),
     };
     assert_eq!(fixture("token_file.hcl"), expected);
     assert_eq!(fixture("token_file.json"), expected);
@@ -280,6 +284,7 @@ fn reads_cert_fixture() {
         exit_after_auth: false,
         pid_file: None,
         keyhole: Keyhole::default(),
+        listen: Listen::default(),
     };
     assert_eq!(fixture("cert.hcl"), expected);
 }
@@ -387,8 +392,81 @@ fn reads_json_as_vault_k8s_writes_it() {
         exit_after_auth: false,
         pid_file: Some(PathBuf::from("/home/vault/.pid")),
         keyhole: Keyhole::default(),
+        listen: Listen::default(),
     };
     assert_eq!(fixture("vault-k8s.json"), expected);
+}
+
+#[test]
+fn reads_listeners_and_the_legacy_cache_form_of_api_proxy() {
+    let config = fixture("listeners.hcl");
+    let expected = Listen {
+        listeners: vec![
+            Listener {
+                address: ListenAddress::Tcp("127.0.0.1:8100".to_owned()),
+                tls: None,
+                role: ListenerRole::Default,
+                enable_quit: true,
+                require_request_header: false,
+            },
+            Listener {
+                address: ListenAddress::Unix {
+                    path: PathBuf::from("/vault/run/agent.sock"),
+                    owner: Some(SocketOwner {
+                        mode: 0o660,
+                        user: "100".to_owned(),
+                        group: "1000".to_owned(),
+                    }),
+                },
+                tls: None,
+                role: ListenerRole::Default,
+                enable_quit: false,
+                require_request_header: true,
+            },
+            Listener {
+                address: ListenAddress::Tcp("0.0.0.0:9102".to_owned()),
+                tls: Some(ListenerTls {
+                    cert_file: PathBuf::from("/vault/tls/tls.crt"),
+                    key_file: PathBuf::from("/vault/tls/tls.key"),
+                }),
+                role: ListenerRole::MetricsOnly,
+                enable_quit: false,
+                require_request_header: false,
+            },
+        ],
+        api_proxy: Some(ApiProxy::ForceAutoAuth),
+        cache: true,
+    };
+    assert_eq!(config.listen, expected);
+    assert!(config.templates.is_empty());
+    assert!(config.auto_auth.expect("auto_auth is set").sinks.is_empty());
+}
+
+#[test]
+fn listener_alone_needs_no_auto_auth() {
+    let config =
+        AgentConfig::from_hcl("listener \"tcp\" {\n tls_disable = true\n}").expect("config parses");
+    assert_eq!(config.auto_auth, None);
+    assert_eq!(
+        config.listen.listeners[0].address,
+        ListenAddress::Tcp(DEFAULT_TCP_ADDRESS.to_owned())
+    );
+    assert_eq!(config.listen.api_proxy, None);
+}
+
+#[test]
+fn api_proxy_without_the_key_takes_only_force_from_cache() {
+    let text = |cache: &str| {
+        with_auth(&format!(
+            "listener \"tcp\" {{\n tls_disable = true\n}}\napi_proxy {{}}\ncache {{\n use_auto_auth_token = {cache}\n}}"
+        ))
+    };
+    let config = AgentConfig::from_hcl(&text("true")).expect("config parses");
+    assert_eq!(config.listen.api_proxy, Some(ApiProxy::AppToken));
+    assert!(
+        hcl_error(&text("\"force\"")).contains("keyhole does not support"),
+        "force without use_auto_auth_token is refused by name"
+    );
 }
 
 #[test]
@@ -599,11 +677,47 @@ fn reports_errors_naming_stanza_and_key() {
         ),
         (
             with_auth("cache {\n use_auto_auth_token = true\n}"),
-            "cache: keyhole does not support this Vault Agent setting",
+            "cache: enabling the cache requires at least one template or one listener",
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n}\ncache {\n persist \"kubernetes\" {\n path = \"/p\"\n }\n}"),
+            "cache.persist: keyhole does not support this Vault Agent setting",
         ),
         (
             with_auth("listener \"tcp\" {\n address = \"127.0.0.1:8100\"\n}"),
-            "listener: keyhole does not support this Vault Agent setting",
+            r#"listener[0] "tcp": keyhole does not support TLS without tls_cert_file and tls_key_file: give both, or set tls_disable = true"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n tls_min_version = \"tls13\"\n}"),
+            r#"listener[0] "tcp".tls_min_version: keyhole does not support this Vault Agent setting"#,
+        ),
+        (
+            with_auth("listener \"udp\" {\n tls_disable = true\n}"),
+            r#"listener[0] "udp": unsupported listener type "udp" (expected "tcp" or "unix")"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n role = \"admin\"\n}"),
+            r#"listener[0] "tcp".role: unsupported listener role "admin" (expected "default" or "metrics_only")"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n address = \"8200\"\n}"),
+            r#"listener[0] "tcp".address: "8200" is not a host and port such as "127.0.0.1:8200""#,
+        ),
+        (
+            with_auth("api_proxy {\n use_auto_auth_token = true\n}"),
+            "api_proxy: configuring the api_proxy requires at least one listener",
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = \"always\"\n}"),
+            r#"api_proxy.use_auto_auth_token: can be true, false or "force"; "always" is none of them"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = true\n}\ncache {\n use_auto_auth_token = true\n}"),
+            "cache.use_auto_auth_token: use_auto_auth_token is given in both api_proxy and cache; remove it from cache",
+        ),
+        (
+            "listener \"tcp\" {\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = true\n}".to_owned(),
+            "api_proxy.use_auto_auth_token: is true but there is no auto_auth stanza",
         ),
         (
             with_auth("vault {\n retry {\n num_retries = -2\n }\n}"),
@@ -651,7 +765,7 @@ fn reports_errors_naming_stanza_and_key() {
         ),
         (
             "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n}".to_owned(),
-            "auto_auth: needs at least one sink or at least one template",
+            "auto_auth: needs at least one sink, at least one template or api_proxy.use_auto_auth_token",
         ),
         (
             "pid_file = \"/p\"".to_owned(),
@@ -864,6 +978,7 @@ fn round_trips_every_fixture_through_vault_agent_json() {
         "token_file.hcl",
         "cert.hcl",
         "vault-k8s.json",
+        "listeners.hcl",
     ] {
         let config = fixture(name);
         let json = config.to_vault_agent_json();

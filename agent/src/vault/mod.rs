@@ -276,6 +276,25 @@ impl Client {
             .clone()
     }
 
+    /// Starts a request for the API proxy to `path_and_query` exactly as the
+    /// app sent it (e.g. `/v1/secret/data/app?version=2`), below Vault's
+    /// address, through this client's connections and TLS settings. Only the
+    /// namespace is set; the caller adds the app's headers, the token and
+    /// the body, and reads the raw response.
+    pub fn forward(&self, method: Method, path_and_query: &str) -> Result<reqwest::RequestBuilder> {
+        let base = self.shared.base.as_str();
+        // The base ends in `/v1`, added to the configured address.
+        let origin = base.strip_suffix("/v1").unwrap_or(base);
+        let url = Url::parse(&format!("{origin}{path_and_query}")).map_err(|_| Error::Address {
+            address: self.shared.address.clone(),
+        })?;
+        let mut request = self.shared.http.request(method, url);
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace.clone());
+        }
+        Ok(request)
+    }
+
     /// Reads a logical path, e.g. `secret/data/app?version=1`, with the full
     /// response envelope.
     pub async fn read(&self, path: &str) -> Result<Secret> {

@@ -1,0 +1,412 @@
+//! The `listener`, `api_proxy` and `cache` stanzas: where the agent serves
+//! the pod's other containers, and what it does with their Vault requests.
+//!
+//! What is accepted, refused and defaulted follows `bao agent` (OpenBao
+//! 2.7): its listener keys come from Vault's shared listener config, most of
+//! which the agent's own HTTP server never reads, so those are accepted with
+//! a warning; TLS settings keyhole cannot honour are refused by name.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::stanza::{Stanza, invalid};
+use super::{Result, Template};
+
+/// The address of a TCP listener without `address`, as in `bao agent`.
+pub const DEFAULT_TCP_ADDRESS: &str = "127.0.0.1:8200";
+
+/// The `listener`, `api_proxy` and `cache` stanzas.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Listen {
+    /// Where the agent listens, in the order given.
+    pub listeners: Vec<Listener>,
+    /// `api_proxy`, or the legacy `cache { use_auto_auth_token }` that
+    /// `bao agent` reads as one.
+    pub api_proxy: Option<ApiProxy>,
+    /// A `cache { }` stanza was given. keyhole forwards every request
+    /// without caching responses; see `docs/` for what that changes.
+    pub cache: bool,
+}
+
+/// One `listener "tcp"` or `listener "unix"` stanza.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    /// The socket to listen on.
+    pub address: ListenAddress,
+    /// Certificate and key to serve HTTPS with; `None` with `tls_disable`.
+    pub tls: Option<ListenerTls>,
+    /// `role`: everything, or only `/agent/v1/metrics`.
+    pub role: ListenerRole,
+    /// `agent_api { enable_quit }`: serve `POST /agent/v1/quit`.
+    pub enable_quit: bool,
+    /// `require_request_header`: proxied requests must carry
+    /// `X-Vault-Request: true`, a guard against server-side request forgery.
+    pub require_request_header: bool,
+}
+
+/// Where a listener listens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListenAddress {
+    /// `listener "tcp" { address = "host:port" }`.
+    Tcp(String),
+    /// `listener "unix" { address = "/path" }`.
+    Unix {
+        /// The socket file.
+        path: PathBuf,
+        /// `socket_mode`, `socket_user` and `socket_group`, which `bao
+        /// agent` applies only when all three are given.
+        owner: Option<SocketOwner>,
+    },
+}
+
+/// File mode and owner of a Unix socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketOwner {
+    /// `socket_mode`, octal.
+    pub mode: u32,
+    /// `socket_user`: a user name or numeric id.
+    pub user: String,
+    /// `socket_group`: a group name or numeric id.
+    pub group: String,
+}
+
+/// `tls_cert_file` and `tls_key_file`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key of the certificate.
+    pub key_file: PathBuf,
+}
+
+/// `listener.role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerRole {
+    /// The API proxy and the agent's API.
+    Default,
+    /// `metrics_only`: only `GET /agent/v1/metrics`.
+    MetricsOnly,
+}
+
+/// `api_proxy { use_auto_auth_token }`: whether proxied requests get the
+/// agent's own token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiProxy {
+    /// `false`: requests go to Vault with the app's token, or none.
+    AppToken,
+    /// `true`: a request without `X-Vault-Token` gets the agent's token.
+    AutoAuthIfMissing,
+    /// `"force"`: every request gets the agent's token, replacing the app's.
+    ForceAutoAuth,
+}
+
+impl ApiProxy {
+    /// Whether some requests get the agent's token.
+    pub fn uses_auto_auth_token(self) -> bool {
+        self != Self::AppToken
+    }
+}
+
+/// Listener settings `bao agent` reads that keyhole does not implement:
+/// each changes what a client can connect with, so it is refused rather
+/// than served differently.
+const UNSUPPORTED_LISTENER: &[&str] = &[
+    "tls_min_version",
+    "tls_max_version",
+    "tls_cipher_suites",
+    "tls_key_exchange_preferences",
+    "tls_require_and_verify_client_cert",
+    "tls_client_ca_file",
+    "tls_auto_reload",
+    "tls_auto_reload_interval",
+    "tls_acme_cache_path",
+    "tls_acme_ca_directory",
+    "tls_acme_test_ca_directory",
+    "tls_acme_ca_root",
+    "tls_acme_eab_key_id",
+    "tls_acme_eab_mac_key",
+    "tls_acme_key_type",
+    "tls_acme_email",
+    "tls_acme_domains",
+    "tls_acme_disable_http_challenge",
+    "tls_acme_disable_alpn_challenge",
+];
+
+/// Why `bao agent` ignores the listener keys Vault's server reads.
+const SERVER_ONLY: &str = "only OpenBao's server reads it; bao agent ignores it";
+
+/// Listener keys of Vault's shared listener config that `bao agent`'s own
+/// HTTP server never reads.
+const IGNORED_LISTENER: &[(&str, &str)] = &[
+    ("cluster_address", SERVER_ONLY),
+    ("purpose", SERVER_ONLY),
+    ("max_request_size", SERVER_ONLY),
+    ("max_request_duration", SERVER_ONLY),
+    ("max_request_json_memory", SERVER_ONLY),
+    ("max_request_json_strings", SERVER_ONLY),
+    ("http_read_timeout", SERVER_ONLY),
+    ("http_read_header_timeout", SERVER_ONLY),
+    ("http_write_timeout", SERVER_ONLY),
+    ("http_idle_timeout", SERVER_ONLY),
+    ("proxy_protocol_behavior", SERVER_ONLY),
+    ("proxy_protocol_authorized_addrs", SERVER_ONLY),
+    ("x_forwarded_for_authorized_addrs", SERVER_ONLY),
+    ("x_forwarded_for_hop_skips", SERVER_ONLY),
+    ("x_forwarded_for_reject_not_present", SERVER_ONLY),
+    ("x_forwarded_for_reject_not_authorized", SERVER_ONLY),
+    ("cors_enabled", SERVER_ONLY),
+    ("cors_allowed_origins", SERVER_ONLY),
+    ("cors_allowed_headers", SERVER_ONLY),
+    ("custom_response_headers", SERVER_ONLY),
+    ("telemetry", SERVER_ONLY),
+    ("profiling", SERVER_ONLY),
+    ("inflight_requests_logging", SERVER_ONLY),
+    ("proxy_api", "it configures bao proxy, not bao agent"),
+    (
+        "tls_disable_client_certs",
+        "keyhole never asks clients for certificates",
+    ),
+];
+
+/// Why `bao agent` ignores these `api_proxy` keys.
+const ENTERPRISE_ONLY: &str = "a Vault Enterprise setting that bao agent ignores";
+
+const IGNORED_API_PROXY: &[(&str, &str)] = &[
+    ("enforce_consistency", ENTERPRISE_ONLY),
+    ("when_inconsistent", ENTERPRISE_ONLY),
+];
+
+/// What the top level holds besides these stanzas, for the checks that
+/// span stanzas.
+pub(super) struct Context<'a> {
+    /// Whether an `auto_auth` stanza was given.
+    pub has_auto_auth: bool,
+    /// The `template` stanzas.
+    pub templates: &'a [Template],
+}
+
+/// Reads the `listener`, `api_proxy` and `cache` stanzas from the top level
+/// and checks them against each other and `context`, as `bao agent` does.
+pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
+    let listeners = top
+        .repeated("listener")?
+        .into_iter()
+        .map(listener)
+        .collect::<Result<Vec<_>>>()?;
+    let api_proxy = top
+        .single("api_proxy")?
+        .map(|s| auto_auth_token_block(s, IGNORED_API_PROXY))
+        .transpose()?;
+    let cache = top
+        .single("cache")?
+        .map(|s| {
+            s.refuse_unsupported(&["persist"])?;
+            auto_auth_token_block(s, &[])
+        })
+        .transpose()?;
+
+    let api_proxy = match (api_proxy, cache) {
+        (Some(Some(_)), Some(Some(_))) => {
+            return Err(invalid(
+                "cache.use_auto_auth_token",
+                "use_auto_auth_token is given in both api_proxy and cache; remove it from cache",
+            ));
+        }
+        // An api_proxy without the key takes only "force" from cache, and
+        // force without use_auto_auth_token strips the app's token and
+        // sends none: a mode no one configures on purpose.
+        (Some(None), Some(Some(ApiProxy::ForceAutoAuth))) => {
+            return Err(invalid(
+                "cache.use_auto_auth_token",
+                "keyhole does not support \"force\" in cache together with an api_proxy that does not set use_auto_auth_token: set it in api_proxy",
+            ));
+        }
+        (Some(proxy), _) => Some(proxy.unwrap_or(ApiProxy::AppToken)),
+        // bao agent reads cache { use_auto_auth_token } as an api_proxy.
+        (None, Some(Some(proxy))) if proxy.uses_auto_auth_token() => Some(proxy),
+        (None, _) => None,
+    };
+    let listen = Listen {
+        listeners,
+        api_proxy,
+        cache: cache.is_some(),
+    };
+    check(&listen, context)?;
+    Ok(listen)
+}
+
+/// The checks `bao agent` makes once the whole config is read.
+fn check(listen: &Listen, context: &Context) -> Result<()> {
+    if listen.cache && listen.listeners.is_empty() && context.templates.is_empty() {
+        return Err(invalid(
+            "cache",
+            "enabling the cache requires at least one template or one listener",
+        ));
+    }
+    if let Some(proxy) = listen.api_proxy {
+        if listen.listeners.is_empty() {
+            return Err(invalid(
+                "api_proxy",
+                "configuring the api_proxy requires at least one listener",
+            ));
+        }
+        if proxy.uses_auto_auth_token() && !context.has_auto_auth {
+            return Err(invalid(
+                "api_proxy.use_auto_auth_token",
+                "is true but there is no auto_auth stanza",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `use_auto_auth_token` of an `api_proxy` or `cache` block, if given.
+fn auto_auth_token_block(mut s: Stanza, ignored: &[(&str, &str)]) -> Result<Option<ApiProxy>> {
+    let at = s.at("use_auto_auth_token");
+    let proxy = s
+        .take("use_auto_auth_token")
+        .map(|value| use_auto_auth_token(value, &at))
+        .transpose()?;
+    s.finish_lenient(&[], ignored)?;
+    Ok(proxy)
+}
+
+/// `true`/`false` as Go's `strconv.ParseBool` spells them, or `"force"` in
+/// any case.
+fn use_auto_auth_token(value: Value, at: &str) -> Result<ApiProxy> {
+    let from_bool = |b| {
+        if b {
+            ApiProxy::AutoAuthIfMissing
+        } else {
+            ApiProxy::AppToken
+        }
+    };
+    match &value {
+        Value::Bool(b) => Ok(from_bool(*b)),
+        Value::String(text) => match parse_bool(text) {
+            Some(b) => Ok(from_bool(b)),
+            None if text.eq_ignore_ascii_case("force") => Ok(ApiProxy::ForceAutoAuth),
+            None => Err(invalid(
+                at,
+                format!("can be true, false or \"force\"; {text:?} is none of them"),
+            )),
+        },
+        _ => Err(invalid(at, "can be true, false or \"force\"")),
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn listener(s: Stanza) -> Result<Listener> {
+    let path = s.path().to_owned();
+    let (kind, mut s) = super::parse::typed_block(s, |kind| format!("{path} {kind:?}"))?;
+    let role_at = s.at("role");
+    let role = match s.string("role")?.as_deref() {
+        None | Some("default") => ListenerRole::Default,
+        Some("metrics_only") => ListenerRole::MetricsOnly,
+        Some(other) => {
+            return Err(invalid(
+                &role_at,
+                format!(
+                    "unsupported listener role {other:?} (expected \"default\" or \"metrics_only\")"
+                ),
+            ));
+        }
+    };
+    let address_at = s.at("address");
+    let address = match kind.to_ascii_lowercase().as_str() {
+        "tcp" => {
+            let address = s
+                .string("address")?
+                .unwrap_or_else(|| DEFAULT_TCP_ADDRESS.to_owned());
+            check_tcp_address(&address, &address_at)?;
+            ListenAddress::Tcp(address)
+        }
+        "unix" => ListenAddress::Unix {
+            path: s.required_path("address")?,
+            owner: socket_owner(&mut s)?,
+        },
+        other => {
+            return Err(s.error(format!(
+                "unsupported listener type {other:?} (expected \"tcp\" or \"unix\")"
+            )));
+        }
+    };
+    let tls_disable = s.bool_or_string("tls_disable", false)?;
+    let cert_file = s.path_buf("tls_cert_file")?;
+    let key_file = s.path_buf("tls_key_file")?;
+    let tls = match (tls_disable, cert_file, key_file) {
+        (true, _, _) => None,
+        (false, Some(cert_file), Some(key_file)) => Some(ListenerTls {
+            cert_file,
+            key_file,
+        }),
+        (false, _, _) => {
+            return Err(s.error(
+                "keyhole does not support TLS without tls_cert_file and tls_key_file: give both, or set tls_disable = true",
+            ));
+        }
+    };
+    let enable_quit = match s.single("agent_api")? {
+        Some(mut api) => {
+            let enable_quit = api.bool("enable_quit", false)?;
+            api.finish_lenient(&[], &[])?;
+            enable_quit
+        }
+        None => false,
+    };
+    let require_request_header = s.bool_or_string("require_request_header", false)?;
+    s.finish_lenient(UNSUPPORTED_LISTENER, IGNORED_LISTENER)?;
+    Ok(Listener {
+        address,
+        tls,
+        role,
+        enable_quit,
+        require_request_header,
+    })
+}
+
+/// A `host:port` address; go-sockaddr templates are not evaluated.
+fn check_tcp_address(address: &str, at: &str) -> Result<()> {
+    if address.contains("{{") {
+        return Err(invalid(
+            at,
+            "keyhole does not support go-sockaddr templates in listener addresses",
+        ));
+    }
+    let port = address
+        .rsplit_once(':')
+        .map(|(_, port)| port.parse::<u16>());
+    match port {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(invalid(
+            at,
+            format!("{address:?} is not a host and port such as \"127.0.0.1:8200\""),
+        )),
+    }
+}
+
+/// `socket_mode`, `socket_user` and `socket_group`, applied only when all
+/// three are given, as in `bao agent`.
+fn socket_owner(s: &mut Stanza) -> Result<Option<SocketOwner>> {
+    let mode_at = s.at("socket_mode");
+    let mode = s.string("socket_mode")?;
+    let user = s.string("socket_user")?;
+    let group = s.string("socket_group")?;
+    let (Some(mode), Some(user), Some(group)) = (mode, user, group) else {
+        return Ok(None);
+    };
+    let mode = u32::from_str_radix(&mode, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| invalid(&mode_at, format!("{mode:?} is not an octal file mode")))?;
+    Ok(Some(SocketOwner { mode, user, group }))
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""API proxy benchmark: what a request through the agent's listener costs,
+against the same request sent to OpenBao directly.
+
+One OpenBao dev server with one KV v2 secret. `keyhole-agent` and `bao agent`
+run side by side from the same Vault Agent config (token_file login,
+`listener "tcp"` with TLS off, `api_proxy { use_auto_auth_token = true }`),
+each on its own port. One client reads the secret over one kept-alive HTTP/1.1
+connection per target, in turns (direct, keyhole, bao, direct, ...), so that
+all three see the same server load; the app's request carries no token, the
+agents add theirs, the direct one carries the same token. Every answer must
+be 200.
+
+Prints a Markdown table: per-request latency (median, p90, p99) per target
+and the median overhead against the direct request.
+
+Usage: scripts/bench-agent-proxy.py [--requests 3000] [--keyhole PATH] [--quick]
+"""
+
+import argparse
+import http.client
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import benchlib
+
+PATH = "/v1/secret/data/app"
+
+
+def config(bao, token_file, port):
+    return f"""
+vault {{
+  address = "{bao.addr}"
+}}
+auto_auth {{
+  method "token_file" {{
+    config = {{ token_file_path = "{token_file}" }}
+  }}
+}}
+listener "tcp" {{
+  address     = "127.0.0.1:{port}"
+  tls_disable = true
+}}
+api_proxy {{
+  use_auto_auth_token = true
+}}
+"""
+
+
+def start(argv, log, port):
+    """Starts an agent and waits until its listener answers."""
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(400):
+        try:
+            read(http.client.HTTPConnection("127.0.0.1", port, timeout=5), None)
+            return proc
+        except (OSError, RuntimeError):
+            if proc.poll() is not None:
+                raise SystemExit(f"{argv[0]} exited with {proc.returncode}")
+            time.sleep(0.05)
+    raise SystemExit(f"{argv[0]} did not start listening on {port}")
+
+
+def read(conn, token):
+    """One read of the secret; the seconds it took."""
+    headers = {"X-Vault-Token": token} if token else {}
+    started = time.perf_counter()
+    conn.request("GET", PATH, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    took = time.perf_counter() - started
+    if resp.status != 200 or b"hunter2" not in body:
+        raise RuntimeError(f"GET {PATH}: HTTP {resp.status}: {body[:200]!r}")
+    return took
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--keyhole", help="a prebuilt keyhole-agent")
+    parser.add_argument("--quick", action="store_true", help="300 requests")
+    args = parser.parse_args()
+    requests = 300 if args.quick else args.requests
+    keyhole = benchlib.keyhole_binary(args.keyhole)
+
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as workdir:
+        bao = benchlib.Bao(workdir)
+        procs = []
+        try:
+            bao.request("POST", "secret/data/app", {"data": {"username": "app", "password": "hunter2"}})
+            token_file = os.path.join(workdir, "token")
+            with open(token_file, "w") as f:
+                f.write(bao.token)
+            ports = {"keyhole-agent": benchlib.free_port(), "bao agent": benchlib.free_port()}
+            argv = {
+                "keyhole-agent": lambda path: [keyhole, "--config", path],
+                "bao agent": lambda path: ["bao", "agent", f"-config={path}"],
+            }
+            for name, port in ports.items():
+                path = os.path.join(workdir, f"{name.replace(' ', '-')}.hcl")
+                with open(path, "w") as f:
+                    f.write(config(bao, token_file, port))
+                log = open(os.path.join(workdir, f"{name.replace(' ', '-')}.log"), "wb")
+                procs.append(start(argv[name](path), log, port))
+
+            targets = {
+                "direct": (http.client.HTTPConnection("127.0.0.1", bao.port, timeout=10), bao.token),
+                "keyhole-agent": (http.client.HTTPConnection("127.0.0.1", ports["keyhole-agent"], timeout=10), None),
+                "bao agent": (http.client.HTTPConnection("127.0.0.1", ports["bao agent"], timeout=10), None),
+            }
+            for conn, token in targets.values():
+                for _ in range(50):
+                    read(conn, token)
+            times = {name: [] for name in targets}
+            for _ in range(requests):
+                for name, (conn, token) in targets.items():
+                    times[name].append(read(conn, token))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait()
+            bao.stop()
+
+    direct = benchlib.median(times["direct"])
+    ms = lambda s: f"{s * 1000:.3f}"
+    rows = []
+    for name, values in times.items():
+        med = benchlib.median(values)
+        overhead = "" if name == "direct" else ms(med - direct)
+        rows.append([name, len(values), ms(med), ms(percentile(values, 0.9)), ms(percentile(values, 0.99)), overhead])
+    print(benchlib.conditions())
+    print()
+    print(benchlib.table(
+        ["target", "requests", "median (ms)", "p90 (ms)", "p99 (ms)", "median overhead (ms)"],
+        rows, "lrrrrr"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
