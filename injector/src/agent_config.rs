@@ -68,8 +68,28 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             heartbeat_file: Some(HEARTBEAT_FILE.into()),
             reload,
         },
-        listen: config::Listen::default(),
+        listen: listen(spec),
     })
+}
+
+/// The localhost listener of `agent-cache-enable` and `agent-enable-quit`,
+/// as vault-k8s writes it: plain HTTP on `127.0.0.1`, reachable only from
+/// the pod. `bao agent` needs a `cache` stanza for either.
+fn listen(spec: &AgentSpec) -> config::Listen {
+    let Some(api) = spec.api_listener else {
+        return config::Listen::default();
+    };
+    config::Listen {
+        listeners: vec![config::Listener {
+            address: config::ListenAddress::Tcp(format!("127.0.0.1:{}", api.port)),
+            tls: None,
+            role: config::ListenerRole::Default,
+            enable_quit: api.enable_quit,
+            require_request_header: false,
+        }],
+        api_proxy: api.proxy,
+        cache: true,
+    }
 }
 
 /// The classic init container's config from the long-running agent's: it
@@ -79,8 +99,10 @@ pub fn for_init(mut config: AgentConfig) -> AgentConfig {
     // The init container's token and leases must outlive it: the app uses
     // the secrets it rendered.
     config.keyhole.revoke_on_shutdown = false;
-    // It has no liveness probe to read a heartbeat.
+    // It has no liveness probe to read a heartbeat, and no app talks to it:
+    // the app starts once it has exited.
     config.keyhole.heartbeat_file = None;
+    config.listen = config::Listen::default();
     config
 }
 

@@ -502,16 +502,10 @@ fn setuid_perms_and_control_characters_are_refused() {
 
 #[test]
 fn annotations_keyhole_ignores_may_hold_newlines() {
-    let pod = mk_pod(&inject(&[(
-        "vault.hashicorp.com/agent-cache-listener-port",
-        "8200\n",
-    )]));
+    let pod = mk_pod(&inject(&[("vault.hashicorp.com/go-max-procs", "2\n")]));
     assert_eq!(
         warnings_with(&pod, &settings()),
-        [
-            "vault.hashicorp.com/agent-cache-listener-port: ignored: keyhole-agent has no cache \
-          listener"
-        ]
+        ["vault.hashicorp.com/go-max-procs: ignored: keyhole-agent is not a Go program"]
     );
 }
 

@@ -957,7 +957,7 @@ fn unknown_annotations_are_warnings() {
             "vault.hashicorp.com/agent-inject-secrte-db2",
             "secret/data/x",
         ),
-        ("vault.hashicorp.com/agent-cache-enable", "true"),
+        ("vault.hashicorp.com/go-max-procs", "2"),
         ("vault.hashicorp.com/agent-inject-file-other", "x.txt"),
         ("keyhole.dev/native-sidecars", "true"),
     ]));
@@ -968,9 +968,9 @@ fn unknown_annotations_are_warnings() {
         warnings,
         [
             "keyhole.dev/native-sidecars: unknown annotation, ignored",
-            "vault.hashicorp.com/agent-cache-enable: ignored: keyhole-agent has no cache listener",
             "vault.hashicorp.com/agent-inject-file-other: ignored: no secret \"other\" (vault.hashicorp.com/agent-inject-secret-other)",
             "vault.hashicorp.com/agent-inject-secrte-db2: unknown annotation, ignored",
+            "vault.hashicorp.com/go-max-procs: ignored: keyhole-agent is not a Go program",
         ]
     );
 }

@@ -619,3 +619,148 @@ fn an_empty_auth_parameter_leaves_the_default_with_a_warning() {
         ]
     );
 }
+
+/// The listener, API proxy and cache stanzas of the long-running agent's
+/// config, and whether the classic init container got any of them.
+fn listen_stanzas(annotations: &[(&'static str, &'static str)]) -> (Value, bool) {
+    let pod = mk_pod(&inject(annotations));
+    let (_, patched) = mutate(&pod, &settings());
+    assert_valid(&patched);
+    let config = agent_config(container(&patched, "vault-agent"));
+    let stanzas = json!({
+        "listener": config.get("listener"),
+        "api_proxy": config.get("api_proxy"),
+        "cache": config.get("cache"),
+    });
+    let mut classic = annotations.to_vec();
+    classic.push(("keyhole.dev/native-sidecar", "false"));
+    let (_, patched) = mutate(&mk_pod(&inject(&classic)), &settings());
+    let init = agent_config(container(&patched, "vault-agent-init"));
+    let init_listens = ["listener", "api_proxy", "cache"]
+        .iter()
+        .any(|key| init.get(key).is_some());
+    (stanzas, init_listens)
+}
+
+#[test]
+fn agent_cache_enable_proxies_the_apps_requests_on_localhost_as_vault_k8s_does() {
+    let (stanzas, init_listens) =
+        listen_stanzas(&[("vault.hashicorp.com/agent-cache-enable", "true")]);
+    assert_eq!(
+        stanzas,
+        json!({
+            "listener": [{
+                "type": "tcp",
+                "address": "127.0.0.1:8200",
+                "tls_disable": true,
+                "agent_api": {"enable_quit": false},
+                "require_request_header": false,
+            }],
+            "api_proxy": {"use_auto_auth_token": true},
+            "cache": {},
+        })
+    );
+    assert!(
+        !init_listens,
+        "the init container exits before the app starts"
+    );
+
+    let (stanzas, _) = listen_stanzas(&[
+        ("vault.hashicorp.com/agent-cache-enable", "true"),
+        (
+            "vault.hashicorp.com/agent-cache-use-auto-auth-token",
+            "force",
+        ),
+        ("vault.hashicorp.com/agent-cache-listener-port", "8100"),
+    ]);
+    assert_eq!(stanzas["listener"][0]["address"], "127.0.0.1:8100");
+    assert_eq!(
+        stanzas["api_proxy"],
+        json!({"use_auto_auth_token": "force"})
+    );
+}
+
+#[test]
+fn agent_enable_quit_serves_quit_on_the_localhost_listener() {
+    let (stanzas, init_listens) =
+        listen_stanzas(&[("vault.hashicorp.com/agent-enable-quit", "true")]);
+    assert_eq!(
+        stanzas,
+        json!({
+            "listener": [{
+                "type": "tcp",
+                "address": "127.0.0.1:8200",
+                "tls_disable": true,
+                "agent_api": {"enable_quit": true},
+                "require_request_header": false,
+            }],
+            "api_proxy": null,
+            "cache": {},
+        })
+    );
+    assert!(!init_listens);
+
+    let (stanzas, _) = listen_stanzas(&[
+        ("vault.hashicorp.com/agent-enable-quit", "true"),
+        ("vault.hashicorp.com/agent-cache-enable", "true"),
+    ]);
+    assert_eq!(stanzas["listener"][0]["agent_api"]["enable_quit"], true);
+    assert_eq!(stanzas["api_proxy"], json!({"use_auto_auth_token": true}));
+}
+
+#[test]
+fn the_listener_settings_alone_or_without_a_sidecar_add_no_listener() {
+    for annotations in [
+        vec![("vault.hashicorp.com/agent-cache-listener-port", "8100")],
+        vec![
+            ("vault.hashicorp.com/agent-cache-enable", "false"),
+            ("vault.hashicorp.com/agent-enable-quit", "false"),
+        ],
+    ] {
+        let (stanzas, _) = listen_stanzas(&annotations);
+        assert_eq!(
+            stanzas,
+            json!({"listener": null, "api_proxy": null, "cache": null}),
+            "{annotations:?}"
+        );
+    }
+    let pod = mk_pod(&inject(&[
+        ("vault.hashicorp.com/agent-cache-enable", "true"),
+        ("vault.hashicorp.com/agent-pre-populate-only", "true"),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    let init = agent_config(container(&patched, "vault-agent-init"));
+    assert_eq!(
+        init.get("listener"),
+        None,
+        "no long-running agent to listen"
+    );
+}
+
+#[test]
+fn bad_listener_values_are_denied_naming_the_annotation() {
+    for (key, value, reason) in [
+        (
+            "vault.hashicorp.com/agent-cache-use-auto-auth-token",
+            "always",
+            "\"always\" is not true, false or force",
+        ),
+        (
+            "vault.hashicorp.com/agent-cache-listener-port",
+            "0",
+            "\"0\" is not a port (1 to 65535)",
+        ),
+        (
+            "vault.hashicorp.com/agent-cache-listener-port",
+            "http",
+            "\"http\" is not a port (1 to 65535)",
+        ),
+        (
+            "vault.hashicorp.com/agent-enable-quit",
+            "yes",
+            "\"yes\" is not a boolean (true or false)",
+        ),
+    ] {
+        assert_eq!(denial(&pod_with(key, value)), format!("{key}: {reason}"));
+    }
+}

@@ -272,6 +272,14 @@ known_keys! {
     PROXY_ADDRESS = vault("proxy-address");
     /// Seconds between SIGTERM and revoking, with revoke-on-shutdown.
     REVOKE_GRACE = vault("agent-revoke-grace");
+    /// Listen on localhost for the app's Vault requests (the API proxy).
+    CACHE_ENABLE = vault("agent-cache-enable");
+    /// Whether proxied requests get the agent's token: `true` or `force`.
+    CACHE_USE_AUTO_AUTH_TOKEN = vault("agent-cache-use-auto-auth-token");
+    /// The port of the agent's localhost listener.
+    CACHE_LISTENER_PORT = vault("agent-cache-listener-port");
+    /// Serve `POST /agent/v1/quit` on the localhost listener.
+    ENABLE_QUIT = vault("agent-enable-quit");
     /// Run the agent as a native sidecar.
     NATIVE_SIDECAR = keyhole("native-sidecar");
 }
@@ -330,22 +338,23 @@ pub const PER_SECRET_FAMILIES: [Family; 9] = [
 /// other value ends up in a header, a Vault path, a file name or a flag.
 pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 
-/// Why keyhole ignores an annotation of vault-k8s's cache listener.
-const NO_CACHE: &str = "keyhole-agent has no cache listener";
-/// Why keyhole ignores an annotation of vault-k8s's API listener.
-const NO_API: &str = "keyhole-agent has no API listener";
+/// Why keyhole ignores an annotation of vault-k8s's metrics listener.
+const NO_METRICS_LISTENER: &str = "keyhole-agent serves metrics on the listener of \
+     agent-cache-enable or agent-enable-quit, at /agent/v1/metrics";
 /// Why keyhole ignores the annotations that tune the agent's connections.
 const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable connections to \
      Vault and has no setting to close idle ones";
 
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
-    (Key::vault("agent-cache-enable"), NO_CACHE),
-    (Key::vault("agent-cache-use-auto-auth-token"), NO_CACHE),
-    (Key::vault("agent-cache-listener-port"), NO_CACHE),
-    (Key::vault("agent-cache-exit-on-err"), NO_CACHE),
-    (Key::vault("agent-enable-quit"), NO_API),
-    (Key::vault("agent-metrics-listener-port"), NO_API),
+    (
+        Key::vault("agent-cache-exit-on-err"),
+        "keyhole-agent keeps no persistent cache for the sidecar to fail reading",
+    ),
+    (
+        Key::vault("agent-metrics-listener-port"),
+        NO_METRICS_LISTENER,
+    ),
     (
         Key::vault("agent-disable-idle-connections"),
         ONE_CONNECTION_POOL,

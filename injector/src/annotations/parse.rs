@@ -3,27 +3,28 @@
 use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
+use keyhole_agent::config::{ApiProxy, AuthType, Choice, LogFormat, LogLevel};
 
 use super::keys::{
     AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
-    CA_CERT, CA_KEY, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND,
-    CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ERROR_ON_MISSING_KEY,
-    EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE,
-    INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU,
-    LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
-    PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
-    PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
-    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
-    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
-    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
-    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
-    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+    CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_LISTENER_PORT, CACHE_USE_AUTO_AUTH_TOKEN, CLIENT_CERT,
+    CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND, CONFIGMAP, CONTAINERS,
+    COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ENABLE_QUIT, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
+    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INIT_JSON_PATCH,
+    INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM,
+    LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE,
+    PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix,
+    RELOAD_SIGNAL, REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE,
+    REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET,
+    SECRET_FAMILIES, SECRET_VOLUME_PATH, SECRET_VOLUME_PATH_OF, SERVICE,
+    SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT, SHARE_PROCESS_NAMESPACE,
+    STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY, TEMPLATE, TEMPLATE_FILE,
+    TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
 use super::read::{Annotations, Entry};
 use super::spec::{
-    AgentSpec, AuthSpec, DEFAULT_SECRET_VOLUME_PATH, DefaultTemplate, RunAs, Secret, TemplateText,
-    VaultSpec, token_file,
+    AgentSpec, ApiListener, AuthSpec, DEFAULT_SECRET_VOLUME_PATH, DefaultTemplate, RunAs, Secret,
+    TemplateText, VaultSpec, token_file,
 };
 use super::values;
 use crate::denial::{Denial, Result};
@@ -139,6 +140,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         share_process_namespace,
         revoke_on_shutdown,
         revoke_grace,
+        api_listener: api_listener(&a, pre_populate_only)?,
         exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
         static_secret_render_interval,
         log_level,
@@ -242,6 +244,34 @@ fn revoke_grace(
         ));
     }
     Ok(if waits { seconds } else { 0 })
+}
+
+/// vault-k8s's default `agent-cache-listener-port`.
+const DEFAULT_LISTENER_PORT: u16 = 8200;
+
+/// The long-running agent's listener on `127.0.0.1`, as vault-k8s writes it:
+/// with `agent-cache-enable` it proxies the app's Vault requests, and with
+/// `agent-enable-quit` it serves `POST /agent/v1/quit`. A pod with no
+/// long-running agent (`agent-pre-populate-only`) gets none.
+fn api_listener(a: &Annotations<'_>, pre_populate_only: bool) -> Result<Option<ApiListener>> {
+    let cache = a.bool(CACHE_ENABLE, false)?;
+    let enable_quit = a.bool(ENABLE_QUIT, false)?;
+    let proxy = match a.non_empty(CACHE_USE_AUTO_AUTH_TOKEN) {
+        Some(entry) => entry.check(values::use_auto_auth_token)?,
+        None => ApiProxy::AutoAuthIfMissing,
+    };
+    let port = match a.non_empty(CACHE_LISTENER_PORT) {
+        Some(entry) => entry.check(values::port)?,
+        None => DEFAULT_LISTENER_PORT,
+    };
+    if pre_populate_only || !(cache || enable_quit) {
+        return Ok(None);
+    }
+    Ok(Some(ApiListener {
+        port,
+        proxy: cache.then_some(proxy),
+        enable_quit,
+    }))
 }
 
 /// The value of `key`, unless absent or blank.

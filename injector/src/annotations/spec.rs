@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
+use keyhole_agent::config::{ApiProxy, AuthType, Choice, LogFormat, LogLevel};
 
 /// Where secrets are mounted unless `secret-volume-path` says otherwise.
 pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
@@ -49,6 +49,9 @@ pub struct AgentSpec {
     pub revoke_on_shutdown: bool,
     /// Seconds between SIGTERM and revoking.
     pub revoke_grace: u64,
+    /// The long-running agent's localhost listener, from `agent-cache-enable`
+    /// and `agent-enable-quit`.
+    pub api_listener: Option<ApiListener>,
     /// `template_config.exit_on_retry_failure`.
     pub exit_on_retry_failure: bool,
     /// `template_config.static_secret_render_interval`.
@@ -219,4 +222,16 @@ pub struct RunAs {
 /// Where `agent-inject-token` writes the Vault token.
 pub fn token_file(secret_volume_path: &str) -> String {
     format!("{secret_volume_path}/token")
+}
+
+/// The listener vault-k8s gives the long-running agent on `127.0.0.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiListener {
+    /// `agent-cache-listener-port`.
+    pub port: u16,
+    /// The API proxy, with `agent-cache-enable`: whether requests get the
+    /// agent's token (`agent-cache-use-auto-auth-token`).
+    pub proxy: Option<ApiProxy>,
+    /// `agent-enable-quit`.
+    pub enable_quit: bool,
 }

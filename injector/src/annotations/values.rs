@@ -3,6 +3,8 @@
 //! (true or false)`; the reader adds the key it came from, and the settings
 //! the flag.
 
+use keyhole_agent::config::ApiProxy;
+
 use crate::agent_paths;
 
 /// Result of a check: the value as keyhole uses it, or why it is refused.
@@ -21,6 +23,28 @@ pub fn boolean(value: &str) -> Checked<bool> {
     } else {
         Err(format!("{value:?} is not a boolean (true or false)"))
     }
+}
+
+/// `agent-cache-use-auto-auth-token`: `force`, or a boolean, as Vault
+/// Agent reads `use_auto_auth_token`.
+pub fn use_auto_auth_token(value: &str) -> Checked<ApiProxy> {
+    if value == "force" {
+        return Ok(ApiProxy::ForceAutoAuth);
+    }
+    match boolean(value) {
+        Ok(true) => Ok(ApiProxy::AutoAuthIfMissing),
+        Ok(false) => Ok(ApiProxy::AppToken),
+        Err(_) => Err(format!("{value:?} is not true, false or force")),
+    }
+}
+
+/// A TCP port, 1 to 65535.
+pub fn port(value: &str) -> Checked<u16> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|port| *port != 0)
+        .ok_or_else(|| format!("{value:?} is not a port (1 to 65535)"))
 }
 
 /// A duration keyhole-agent reads: a Go duration such as `30s` or `1h30m`,
