@@ -96,7 +96,7 @@ fn parse_and_render(
                 Request::List { .. } => {
                     ctx.insert_list(request, Ok(vec!["a".to_owned(), "b/".to_owned()]))
                 }
-                Request::Read { .. } | Request::Write { .. } => {
+                Request::Read { .. } | Request::Write { .. } | Request::PkiCert { .. } => {
                     ctx.insert(request, Ok(Arc::clone(&SECRET)))
                 }
             }
