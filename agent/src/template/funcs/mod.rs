@@ -25,6 +25,7 @@ mod process;
 mod regex;
 mod scratch;
 mod sockaddr;
+mod spew;
 mod sprig;
 mod strings;
 mod vault;
@@ -224,6 +225,10 @@ static FUNCS: &[Func] = &[
     ),
     Func::plain("toYAML", Exactly(1), convert::to_yaml_text),
     Func::plain("toTOML", Exactly(1), convert::to_toml_text),
+    Func::plain("spew_dump", AtLeast(0), spew::dump),
+    Func::plain("spew_printf", AtLeast(1), spew::printf),
+    Func::plain("spew_sdump", AtLeast(0), spew::sdump),
+    Func::plain("spew_sprintf", AtLeast(1), spew::sprintf_fn),
     Func::plain("base64Encode", Exactly(1), convert::base64_encode),
     Func::plain("base64Decode", Exactly(1), convert::base64_decode),
     Func::plain("base64URLEncode", Exactly(1), convert::base64_url_encode),

@@ -226,6 +226,20 @@ const EXAMPLES: &[Example] = &[
         "{{ parseJSON \"{\\\"a\\\":[1,null]}\" | toTOML }}",
         Err("toTOML: toml: cannot encode array with nil element"),
     ),
+    (
+        "{{ spew_sdump \"a\" 1 (parseJSON \"1e6\") }}",
+        Ok("(string) (len=1) \"a\"\n(int) 1\n(float64) 1e+06\n"),
+    ),
+    (
+        "{{ spew_sdump (sprig_dict \"k\" (sprig_list 1.5 nil)) (split \",\" \"a\") }}",
+        Ok(
+            "(map[string]interface {}) (len=1) {\n (string) (len=1) \"k\": ([]interface {}) (len=2 cap=2) {\n  (float64) 1.5,\n  (interface {}) <nil>\n }\n}\n([]string) (len=1 cap=1) {\n (string) (len=1) \"a\"\n}\n",
+        ),
+    ),
+    ("{{ spew_sprintf \"%v-%d\" \"a\" 5 }}", Ok("a-5")),
+    // Vault Agent prints these to its log; keyhole discards them.
+    ("{{ spew_dump \"s3cret\" }}", Ok("")),
+    ("{{ spew_printf \"%s\" \"s3cret\" }}", Ok("")),
     ("{{ base64Encode \"hi?\" }}", Ok("aGk/")),
     ("{{ base64Decode \"aGk/\" }}", Ok("hi?")),
     (
