@@ -115,7 +115,11 @@ impl Proxy {
 pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    debug!(method = %parts.method, path, "proxying a request to Vault");
+    debug!(
+        method = %parts.method,
+        path = loggable(&path),
+        "proxying a request to Vault"
+    );
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -249,6 +253,16 @@ fn is_too_large(err: &reqwest::Error) -> bool {
         source = err.source();
     }
     false
+}
+
+/// The part of a request path that may be logged: up to its third segment
+/// (`/v1/auth/token`). Deeper segments can be values: the app chooses the
+/// path, and `auth/token/lookup/<token>` takes a token in it.
+fn loggable(path: &str) -> &str {
+    match path.match_indices('/').nth(3) {
+        Some((end, _)) => &path[..end],
+        None => path,
+    }
 }
 
 /// Why a request got no answer from Vault, without its URL (whose query
@@ -478,6 +492,14 @@ fn go_escaped(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_no_path_segment_that_can_hold_a_value() {
+        assert_eq!(loggable("/v1/auth/token/lookup/s.secret"), "/v1/auth/token");
+        assert_eq!(loggable("/v1/secret/data/app"), "/v1/secret/data");
+        assert_eq!(loggable("/v1/sys/health"), "/v1/sys/health");
+        assert_eq!(loggable("/"), "/");
+    }
 
     #[test]
     fn recognises_token_endpoints_in_any_namespace() {

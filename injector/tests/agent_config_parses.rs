@@ -116,7 +116,8 @@ fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
     ]
 }
 
-fn agent_configs(pod: &Value) -> Vec<Value> {
+/// The agent containers of a mutated pod, init containers first.
+fn agent_containers(pod: &Value) -> Vec<&Value> {
     let spec = &pod["spec"];
     spec["initContainers"]
         .as_array()
@@ -128,6 +129,12 @@ fn agent_configs(pod: &Value) -> Vec<Value> {
                 .as_str()
                 .is_some_and(|n| n.starts_with("vault-agent"))
         })
+        .collect()
+}
+
+fn agent_configs(pod: &Value) -> Vec<Value> {
+    agent_containers(pod)
+        .into_iter()
         .map(agent_config)
         .collect()
 }
@@ -166,17 +173,8 @@ fn the_agent_reads_back_the_config_the_injector_built() {
                 .expect("annotations parse");
             let built = agent_config::agent_config(&spec, &token_path).expect("config builds");
             let (_, patched) = mutate(&pod, &settings);
-            let spec = &patched["spec"];
-            let agents = spec["initContainers"]
-                .as_array()
-                .into_iter()
-                .chain(spec["containers"].as_array())
-                .flatten()
-                .filter(|c| {
-                    c["name"]
-                        .as_str()
-                        .is_some_and(|n| n.starts_with("vault-agent"))
-                });
+            let agents = agent_containers(&patched);
+            assert!(!agents.is_empty());
             for container in agents {
                 let expected = match container["name"].as_str() {
                     Some("vault-agent-init") => for_init(built.clone()),
