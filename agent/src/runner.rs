@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use crate::auth::Authenticator;
 use crate::backoff;
 use crate::cache::{self, Cache};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, AutoAuth};
 use crate::heartbeat;
 use crate::lease::SecretAction;
 use crate::listener;
@@ -39,6 +39,14 @@ use crate::write;
 /// `max_backoff` say instead, as in Vault Agent.
 const RETRY: backoff::Policy =
     backoff::Policy::new(Duration::from_millis(250), Duration::from_secs(60));
+
+/// In init mode no wait between retries is longer than this, logins
+/// included. Twelve retries (`vault.retry.num_retries`' default) then give
+/// up within about two minutes, the agent exits naming the failure, and the
+/// kubelet's restart backoff takes over with `Init:Error` on the pod. With
+/// Vault Agent's 5-minute `max_backoff` a pod would sit in `Init:0/1` for
+/// over twenty minutes before anything changed.
+const INIT_MAX_WAIT: Duration = Duration::from_secs(15);
 
 /// How long revoking leases and the token may delay shutdown: vault-k8s's
 /// default revoke grace. A busy Vault can take seconds to revoke database
@@ -66,6 +74,11 @@ async fn run_agent(
     let init_mode = config.exit_after_auth;
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
+    let retry = if init_mode {
+        backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT)
+    } else {
+        RETRY
+    };
     let metrics = Arc::new(Metrics::new());
     let mut client = vault::Client::builder(&config.vault);
     if let Some(timeout) = request_timeout {
@@ -78,7 +91,7 @@ async fn run_agent(
         client.clone(),
         cache::Retry {
             attempts: num_retries,
-            policy: RETRY,
+            policy: retry,
         },
         config.template_config.static_secret_render_interval,
         Arc::clone(&metrics),
@@ -115,12 +128,12 @@ async fn run_agent(
     };
 
     let live = session::Live {
-        authenticator: Authenticator::new(auto_auth),
+        authenticator: Authenticator::new(&init_capped(auto_auth, init_mode)),
         client: client.clone(),
         metrics: Arc::clone(&metrics),
         login_retries: bounded.then_some(num_retries),
     };
-    let mut session = Session::new(live, RETRY, init_mode);
+    let mut session = Session::new(live, retry, init_mode);
     // The first login, unless shutdown comes first.
     tokio::select! {
         acted = session.act() => acted?,
@@ -205,6 +218,22 @@ async fn run_agent(
 
 /// Removes what an earlier run left behind (temporary files, the readiness
 /// marker) and writes the pid file.
+/// `auto_auth` with its `max_backoff` capped at [`INIT_MAX_WAIT`] in init
+/// mode, saying so when that shortens what the config asked for.
+fn init_capped(auto_auth: &AutoAuth, init_mode: bool) -> AutoAuth {
+    let mut auto_auth = auto_auth.clone();
+    let method = &mut auto_auth.method;
+    if init_mode && method.max_backoff > INIT_MAX_WAIT {
+        info!(
+            max_backoff = ?method.max_backoff,
+            cap = ?INIT_MAX_WAIT,
+            "init mode: waits between login retries are capped so that the init container gives up within minutes"
+        );
+        method.max_backoff = INIT_MAX_WAIT;
+    }
+    auto_auth
+}
+
 fn prepare_files(config: &AgentConfig, renderer: &Renderer) -> anyhow::Result<()> {
     for dir in renderer
         .entries()
@@ -303,5 +332,53 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_NUM_RETRIES;
+
+    /// The longest an init container can spend on `retries` retries under
+    /// `policy`: every wait at its ceiling (no jitter taken off).
+    fn longest(policy: backoff::Policy, retries: u32) -> Duration {
+        (0..retries).map(|attempt| policy.delay(attempt, 0.0)).sum()
+    }
+
+    #[test]
+    fn init_mode_gives_up_within_about_two_minutes() {
+        let config = AgentConfig::from_hcl(
+            r#"
+            exit_after_auth = true
+            auto_auth {
+              method "kubernetes" {
+                config { role = "app" }
+              }
+            }
+            template {
+              destination = "/tmp/out"
+              contents    = "x"
+            }
+            "#,
+        )
+        .expect("config parses");
+        let auto_auth = config.auto_auth.as_ref().expect("auto_auth");
+        assert_eq!(auto_auth.method.max_backoff, Duration::from_secs(300));
+
+        let method = init_capped(auto_auth, true).method;
+        let login = backoff::Policy::new(method.min_backoff, method.max_backoff);
+        assert_eq!(longest(login, DEFAULT_NUM_RETRIES), Duration::from_secs(135));
+        let requests = backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT);
+        assert_eq!(
+            longest(requests, DEFAULT_NUM_RETRIES),
+            Duration::from_millis(105_750)
+        );
+
+        // A sidecar keeps Vault Agent's backoff.
+        assert_eq!(
+            init_capped(auto_auth, false).method.max_backoff,
+            Duration::from_secs(300)
+        );
     }
 }
