@@ -2,7 +2,8 @@
 //! helm-python-sdk package, offline) for the default values and one value set per
 //! feature, then checked as a cluster and a reviewer would see it: every manifest
 //! through `kubernetes-validate --strict` for Kubernetes 1.33 and 1.37, what the
-//! webhook selects, the RBAC scope, byte-identical re-renders, the values schema,
+//! webhook selects (its CEL matchConditions evaluated by cel-python on sample pods,
+//! tests/chart/match_conditions.py), the RBAC scope, byte-identical re-renders, the values schema,
 //! and the rendered arguments against keyhole-injector's own parser.
 //!
 //! One Python process lints and renders every set (tests/chart/render.py); the
@@ -567,6 +568,107 @@ fn webhook_reviews_pod_creation_only() {
         };
         assert_eq!(webhook["failurePolicy"], policy, "{set}");
         assert_eq!(webhook["timeoutSeconds"], timeout, "{set}");
+    }
+}
+
+/// Pods as the API server hands them to the webhook's matchConditions, and whether
+/// each one must reach the injector.
+fn match_condition_pods() -> Vec<(&'static str, Value, bool)> {
+    let annotated =
+        |annotations: Value| json!({"metadata": {"name": "app", "annotations": annotations}});
+    vec![
+        (
+            "agent-inject true",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "true"})),
+            true,
+        ),
+        (
+            "agent-inject false",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "false"})),
+            true,
+        ),
+        (
+            "agent-inject typo",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "ture"})),
+            true,
+        ),
+        (
+            "openbao prefix",
+            annotated(json!({"openbao.org/agent-inject": "true", "openbao.org/role": "app"})),
+            true,
+        ),
+        (
+            "other vault annotations only",
+            annotated(json!({
+                "vault.hashicorp.com/role": "app",
+                "vault.hashicorp.com/agent-inject-secret-db": "secret/data/db",
+                "keyhole.dev/native-sidecar": "false",
+            })),
+            false,
+        ),
+        (
+            "other annotations only",
+            annotated(json!({"prometheus.io/scrape": "true"})),
+            false,
+        ),
+        ("empty annotations", annotated(json!({})), false),
+        (
+            "no annotations",
+            json!({"metadata": {"name": "app", "labels": {"app": "orders"}}}),
+            false,
+        ),
+    ]
+}
+
+/// Runs tests/chart/match_conditions.py: each condition's result for each pod.
+fn evaluate_match_conditions(
+    conditions: &Value,
+    pods: &[(&str, Value, bool)],
+) -> anyhow::Result<BTreeMap<String, BTreeMap<String, Value>>> {
+    let python = require(Tool::CelPython)?;
+    let script = repo_root().join("tests/chart/match_conditions.py");
+    let objects: serde_json::Map<String, Value> = pods
+        .iter()
+        .map(|(label, pod, _)| ((*label).to_owned(), pod.clone()))
+        .collect();
+    let request = json!({"conditions": conditions, "objects": objects});
+    let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("reading the answer of {}", script.display()))
+}
+
+/// With failurePolicy Fail, a pod the webhook selects is not created while no
+/// injector answers; matchConditions keep every pod that does not ask for the
+/// agent away from it. An evaluation error would reject the pod, so every
+/// condition must evaluate to a bool on every pod.
+#[test]
+fn webhook_is_called_only_for_pods_with_an_agent_inject_annotation() {
+    let conditions = &render_of("default").webhook()["matchConditions"];
+    for (set, render) in renders() {
+        assert_eq!(&render.webhook()["matchConditions"], conditions, "{set}");
+    }
+    let pods = match_condition_pods();
+    let results =
+        evaluate_match_conditions(conditions, &pods).unwrap_or_else(|err| panic!("{err:#}"));
+    let count = conditions.as_array().map_or(0, Vec::len);
+    assert!(count > 0, "no matchConditions");
+    for (label, _, reaches_injector) in &pods {
+        let results = &results[*label];
+        assert_eq!(results.len(), count, "{label}: {results:?}");
+        for (name, result) in results {
+            assert!(result.is_boolean(), "{label}: {name} gives {result}");
+        }
+        // The API server calls the webhook only when every condition is true.
+        let called = results.values().all(|result| result == true);
+        assert_eq!(called, *reaches_injector, "{label}: {results:?}");
     }
 }
 
