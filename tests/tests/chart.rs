@@ -3,8 +3,9 @@
 //! feature, then checked as a cluster and a reviewer would see it: every manifest
 //! through `kubernetes-validate --strict` for Kubernetes 1.33 and 1.37, what the
 //! webhook selects (its CEL matchConditions evaluated by cel-python on sample pods,
-//! tests/chart/match_conditions.py), the RBAC scope, byte-identical re-renders, the values schema,
-//! and the rendered arguments against keyhole-injector's own parser.
+//! tests/chart/match_conditions.py), the RBAC scope, byte-identical re-renders, the
+//! values schema and the examples values.yaml shows, and the rendered arguments
+//! against keyhole-injector's own parser.
 //!
 //! One Python process lints and renders every set (tests/chart/render.py); the
 //! tests share its answer.
@@ -70,6 +71,7 @@ fn value_sets() -> Value {
             },
         }},
         "refusing-tls-skip-verify": {"policy": {"allowTlsSkipVerify": false}},
+        "any-vault-address": {"policy": {"allowedVaultAddrs": ["*"]}},
         "customized": {
             "vault": {
                 "address": "https://vault.vault.svc:8200",
@@ -131,6 +133,88 @@ fn rejected_sets() -> Value {
     })
 }
 
+/// A value shown on an `# Example:` line of values.yaml, for the key below it.
+struct Example {
+    /// `values.yaml:<line>`.
+    at: String,
+    /// The keys from the top of values.yaml down to the one the example is for.
+    path: Vec<String>,
+    /// The example, parsed as YAML.
+    value: Value,
+    /// The values that set the key to the example and leave the rest as they are.
+    values: Value,
+}
+
+/// The `# Example:` lines of values.yaml, and what keeps a test from reading any
+/// example: one that is not YAML, not right above a key, or inside a list, and an
+/// example written in prose (`e.g.`) instead.
+fn value_examples() -> (Vec<Example>, Vec<String>) {
+    let path = chart_dir().join("values.yaml");
+    let text = std::fs::read_to_string(&path).expect("values.yaml");
+    let mut examples = Vec::new();
+    let mut problems = Vec::new();
+    // Indentation and key of each enclosing mapping entry; no key for a list item.
+    let mut enclosing: Vec<(usize, Option<String>)> = Vec::new();
+    // Examples waiting for the key below them: line number and value.
+    let mut pending: Vec<(usize, Value)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let comment = comment.trim();
+            if let Some(example) = comment.strip_prefix("Example:") {
+                match serde_saphyr::from_str::<Value>(example.trim()) {
+                    Ok(value) => pending.push((number, value)),
+                    Err(err) => problems.push(format!("values.yaml:{number}: not YAML: {err}")),
+                }
+            } else if comment.contains("e.g.") {
+                problems.push(format!(
+                    "values.yaml:{number}: write the example on an `# Example: <value>` line"
+                ));
+            }
+            continue;
+        }
+        if trimmed.is_empty() {
+            problems.extend(pending.drain(..).map(|(number, _)| {
+                format!("values.yaml:{number}: the example is not right above a key")
+            }));
+            continue;
+        }
+        while enclosing.last().is_some_and(|(open, _)| *open >= indent) {
+            enclosing.pop();
+        }
+        let (entry, key) = match trimmed.strip_prefix("- ") {
+            Some(_) => (indent, None),
+            None => (
+                indent,
+                trimmed.split_once(':').map(|(key, _)| key.to_owned()),
+            ),
+        };
+        enclosing.push((entry, key));
+        for (number, value) in pending.drain(..) {
+            let keys: Option<Vec<String>> = enclosing.iter().map(|(_, key)| key.clone()).collect();
+            let Some(keys) = keys else {
+                problems.push(format!(
+                    "values.yaml:{number}: the example is inside a list"
+                ));
+                continue;
+            };
+            let values = keys
+                .iter()
+                .rev()
+                .fold(value.clone(), |inner, key| json!({ key: inner }));
+            examples.push(Example {
+                at: format!("values.yaml:{number}"),
+                path: keys,
+                value,
+                values,
+            });
+        }
+    }
+    (examples, problems)
+}
+
 #[derive(Debug, Deserialize)]
 struct Answer {
     helm: String,
@@ -138,6 +222,7 @@ struct Answer {
     lint: BTreeMap<String, Lint>,
     renders: BTreeMap<String, Render>,
     rejected: BTreeMap<String, Option<String>>,
+    examples: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +353,11 @@ fn render() -> anyhow::Result<Answer> {
         "namespace": NAMESPACE,
         "sets": value_sets(),
         "rejected": rejected_sets(),
+        "examples": value_examples()
+            .0
+            .into_iter()
+            .map(|example| (example.at, example.values))
+            .collect::<serde_json::Map<_, _>>(),
     });
     let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
     if !output.status.success() {
@@ -1192,6 +1282,12 @@ fn policy_values_become_flags_and_a_mounted_path_policy() {
             .as_deref(),
         Some("false")
     );
+    assert_eq!(
+        render_of("any-vault-address")
+            .flag("allowed-vault-addrs")
+            .as_deref(),
+        Some("*")
+    );
 
     let default = render_of("default");
     assert_eq!(default.flag("policy").as_deref(), Some("permissive"));
@@ -1344,6 +1440,35 @@ fn values_that_cannot_work_are_rejected_with_a_message_naming_them() {
         assert!(error.contains(message), "{set}: {error}");
     }
     assert_eq!(answer().rejected.len(), expected.len());
+}
+
+/// What values.yaml shows as an example, Helm accepts: each `# Example:` value, set on
+/// top of the defaults, passes values.schema.json and the templates' own checks.
+#[test]
+fn every_example_in_values_yaml_passes_the_schema() {
+    let (examples, problems) = value_examples();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        examples
+            .iter()
+            .any(|example| example.path == ["policy", "allowedVaultAddrs"]
+                && example.value == json!(["*"])),
+        "values.yaml shows no `allowedVaultAddrs: [\"*\"]`"
+    );
+    let failures: Vec<_> = examples
+        .iter()
+        .filter_map(|example| {
+            let error = answer().examples.get(&example.at)?.as_ref()?;
+            Some(format!(
+                "{}: {}: {}: {error}",
+                example.at,
+                example.path.join("."),
+                example.value
+            ))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(answer().examples.len(), examples.len());
 }
 
 /// `additionalProperties: false` on every object the chart defines; maps (labels,
