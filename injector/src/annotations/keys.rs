@@ -334,6 +334,24 @@ pub const PER_SECRET_FAMILIES: [Family; 9] = [
     RELOAD_SIGNAL,
 ];
 
+/// Every family of annotations keyhole reads.
+pub const FAMILIES: [Family; 14] = [
+    SECRET,
+    TEMPLATE_FILE,
+    TEMPLATE,
+    FILE,
+    PERMS,
+    COMMAND,
+    ERROR_ON_MISSING_KEY,
+    LEFT_DELIM,
+    RIGHT_DELIM,
+    SECRET_VOLUME_PATH_OF,
+    PRESERVE_SECRET_CASE_OF,
+    RELOAD_SIGNAL,
+    AUTH_CONFIG,
+    TELEMETRY,
+];
+
 /// Families whose values are free text, templates and commands; every
 /// other value ends up in a header, a Vault path, a file name or a flag.
 pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
@@ -416,6 +434,16 @@ mod tests {
         let (prefix, name) = Prefix::split("openbao.org/agent-inject-secret-db").expect("ours");
         assert_eq!(SECRET.suffix(prefix, name), Some("db"));
         assert!(!NATIVE_SIDECAR.is(Prefix::OpenBao, "native-sidecar"));
+    }
+
+    #[test]
+    fn families_lists_every_family_once() {
+        for family in SECRET_FAMILIES.iter().chain(&PER_SECRET_FAMILIES) {
+            assert!(FAMILIES.contains(family), "{family} not in FAMILIES");
+        }
+        for (i, family) in FAMILIES.iter().enumerate() {
+            assert!(!FAMILIES[i + 1..].contains(family), "{family} twice");
+        }
     }
 
     #[test]
