@@ -236,25 +236,25 @@ fn is_annotation(name: &str) -> bool {
     if rest.is_empty() {
         return true;
     }
-    let keys = KNOWN.iter().chain(IGNORED.iter().map(|(key, _)| key));
     let same_prefix = |declared: Prefix| declared.spellings().contains(&prefix);
+    let mut keys = KNOWN
+        .iter()
+        .chain(IGNORED.iter().map(|(key, _)| key))
+        .filter(|key| same_prefix(key.prefix))
+        .map(|key| key.name);
+    let mut stems = FAMILIES
+        .iter()
+        .filter(|family| same_prefix(family.prefix))
+        .map(|family| family.stem);
     match rest.find(['<', '*']) {
         Some(open) => {
-            let stem = &rest[..open];
-            keys.filter(|key| same_prefix(key.prefix))
-                .any(|key| key.name.starts_with(stem))
-                || FAMILIES
-                    .iter()
-                    .filter(|family| same_prefix(family.prefix))
-                    .any(|family| family.stem.starts_with(stem) || stem.starts_with(family.stem))
+            let start = &rest[..open];
+            keys.any(|name| name.starts_with(start))
+                || stems.any(|stem| stem.starts_with(start) || start.starts_with(stem))
         }
         None => {
-            keys.filter(|key| same_prefix(key.prefix))
-                .any(|key| key.name == rest)
-                || FAMILIES
-                    .iter()
-                    .filter(|family| same_prefix(family.prefix))
-                    .any(|family| rest.len() > family.stem.len() && rest.starts_with(family.stem))
+            keys.any(|name| name == rest)
+                || stems.any(|stem| rest.len() > stem.len() && rest.starts_with(stem))
         }
     }
 }
