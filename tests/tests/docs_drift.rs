@@ -26,6 +26,7 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--set", "helm install"),
     ("--for", "kubectl wait"),
     ("--previous", "kubectl logs"),
+    ("--show-labels", "kubectl get"),
     ("--rm", "docker run"),
     ("--multi-image-archive", "podman save"),
     ("--certificate-oidc-issuer", "cosign verify"),
