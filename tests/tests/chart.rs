@@ -345,8 +345,6 @@ fn answer() -> &'static Answer {
 }
 
 fn render() -> anyhow::Result<Answer> {
-    let python = require(Tool::HelmPythonSdk)?;
-    let script = repo_root().join("tests/chart/render.py");
     let request = json!({
         "chart": chart_dir(),
         "release": RELEASE,
@@ -359,6 +357,18 @@ fn render() -> anyhow::Result<Answer> {
             .map(|example| (example.at, example.values))
             .collect::<serde_json::Map<_, _>>(),
     });
+    run_script(Tool::HelmPythonSdk, "render.py", &request)
+}
+
+/// Runs the Python script `name` of tests/chart with the interpreter `tool` finds,
+/// `request` as JSON on its standard input, and reads its JSON answer.
+fn run_script<T: serde::de::DeserializeOwned>(
+    tool: Tool,
+    name: &str,
+    request: &Value,
+) -> anyhow::Result<T> {
+    let python = require(tool)?;
+    let script = repo_root().join("tests/chart").join(name);
     let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
     if !output.status.success() {
         bail!(
@@ -710,29 +720,17 @@ fn match_condition_pods() -> Vec<(&'static str, Value, bool)> {
     ]
 }
 
-/// Runs tests/chart/match_conditions.py: each condition's result for each pod.
+/// Each condition's result for each pod, from tests/chart/match_conditions.py.
 fn evaluate_match_conditions(
     conditions: &Value,
     pods: &[(&str, Value, bool)],
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<String, Value>>> {
-    let python = require(Tool::CelPython)?;
-    let script = repo_root().join("tests/chart/match_conditions.py");
     let objects: serde_json::Map<String, Value> = pods
         .iter()
         .map(|(label, pod, _)| ((*label).to_owned(), pod.clone()))
         .collect();
     let request = json!({"conditions": conditions, "objects": objects});
-    let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
-    if !output.status.success() {
-        bail!(
-            "{} failed ({}): {}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("reading the answer of {}", script.display()))
+    run_script(Tool::CelPython, "match_conditions.py", &request)
 }
 
 /// With failurePolicy Fail, a pod the webhook selects is not created while no

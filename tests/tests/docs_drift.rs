@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use keyhole_injector::annotations::keys::{
-    FAMILIES, IGNORED, KEYHOLE_PREFIX, KNOWN, OPENBAO_PREFIX, Prefix, VAULT_PREFIX,
+    IGNORED, KEYHOLE_PREFIX, KNOWN, OPENBAO_PREFIX, Prefix, VAULT_PREFIX, families,
 };
 
 /// Flags the docs show for programs other than keyhole's binaries, with the program.
@@ -243,8 +243,7 @@ fn is_annotation(name: &str) -> bool {
         .chain(IGNORED.iter().map(|(key, _)| key))
         .filter(|key| same_prefix(key.prefix))
         .map(|key| key.name);
-    let mut stems = FAMILIES
-        .iter()
+    let mut stems = families()
         .filter(|family| same_prefix(family.prefix))
         .map(|family| family.stem);
     match rest.find(['<', '*']) {
