@@ -109,6 +109,7 @@ fn value_sets() -> Value {
             "webhook": {
                 "failurePolicy": "Ignore",
                 "timeoutSeconds": 5,
+                "annotatedPodsOnly": false,
                 "namespaceSelector": {"matchExpressions": [
                     {"key": "keyhole.dev/inject", "operator": "In", "values": ["enabled"]},
                 ]},
@@ -741,7 +742,13 @@ fn evaluate_match_conditions(
 fn webhook_is_called_only_for_pods_with_an_agent_inject_annotation() {
     let conditions = &render_of("default").webhook()["matchConditions"];
     for (set, render) in renders() {
-        assert_eq!(&render.webhook()["matchConditions"], conditions, "{set}");
+        let expected = if set == "customized" {
+            // It sets webhook.annotatedPodsOnly: false.
+            &Value::Null
+        } else {
+            conditions
+        };
+        assert_eq!(&render.webhook()["matchConditions"], expected, "{set}");
     }
     let pods = match_condition_pods();
     let results =
