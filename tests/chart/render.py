@@ -4,7 +4,8 @@ Called by tests/tests/chart.rs with one JSON request on stdin:
 
     {"chart": "<dir>", "release": "keyhole", "namespace": "keyhole",
      "sets": {"<name>": {<values>}, ...},
-     "rejected": {"<name>": {<values>}, ...}}
+     "rejected": {"<name>": {<values>}, ...},
+     "examples": {"<name>": {<values>}, ...}}
 
 and prints one JSON answer on stdout:
 
@@ -13,12 +14,13 @@ and prints one JSON answer on stdout:
      "renders": {"<name>": {"first": "<manifests>", "second": "<manifests>",
                             "notes": "<NOTES.txt>",
                             "documents": [{"template": "<path>", "object": {...}}]}},
-     "rejected": {"<name>": "<Helm's error message>" | null}}
+     "rejected": {"<name>": "<Helm's error message>" | null},
+     "examples": {"<name>": "<Helm's error message>" | null}}
 
 Every set is linted (with its values) and rendered twice, so the caller can compare the
 two renders byte for byte. A set in "rejected" is expected to fail, by the values schema
 or by a template's `required` or `fail`; its answer is Helm's message, or null when Helm
-rendered it.
+rendered it. A set in "examples" is rendered once, with the same answer.
 """
 
 import json
@@ -51,11 +53,20 @@ def documents(rendered):
     return docs
 
 
+def render_error(chart, values, options):
+    """Helm's message when the chart does not render with `values`, else None."""
+    try:
+        chart.render(values, **options)
+        return None
+    except helm.HelmError as err:
+        return str(err)
+
+
 def main():
     request = json.load(sys.stdin)
     chart_dir = request["chart"]
     options = {"name": request["release"], "namespace": request["namespace"], "is_install": True}
-    answer = {"helm": helm.helm_sdk_version(), "lint": {}, "renders": {}, "rejected": {}}
+    answer = {"helm": helm.helm_sdk_version(), "lint": {}, "renders": {}}
     with helm.Chart.load(chart_dir) as chart:
         answer["chart"] = chart.metadata
         for name, values in request["sets"].items():
@@ -71,12 +82,11 @@ def main():
                 "notes": notes,
                 "documents": documents(first),
             }
-        for name, values in request["rejected"].items():
-            try:
-                chart.render(values, **options)
-                answer["rejected"][name] = None
-            except helm.HelmError as err:
-                answer["rejected"][name] = str(err)
+        for kind in ("rejected", "examples"):
+            answer[kind] = {
+                name: render_error(chart, values, options)
+                for name, values in request[kind].items()
+            }
     json.dump(answer, sys.stdout)
 
 

@@ -17,6 +17,8 @@ pub enum Tool {
     KubernetesValidate,
     /// A `python3` that can `import helm_python` (Helm v4 as a library).
     HelmPythonSdk,
+    /// A `python3` that can `import celpy` (the cel-python CEL evaluator).
+    CelPython,
 }
 
 impl Tool {
@@ -27,6 +29,7 @@ impl Tool {
             Self::Postgres => "apt-get update && apt-get install -y postgresql",
             Self::KubernetesValidate => "pip install kubernetes-validate==1.37.0",
             Self::HelmPythonSdk => "pip install helm-python-sdk==0.2.2",
+            Self::CelPython => "pip install cel-python==0.5.0",
         }
     }
 
@@ -36,6 +39,7 @@ impl Tool {
             Self::Postgres => "PostgreSQL server (initdb, postgres)",
             Self::KubernetesValidate => "kubernetes-validate",
             Self::HelmPythonSdk => "helm-python-sdk (python3 -c 'import helm_python')",
+            Self::CelPython => "cel-python (python3 -c 'import celpy')",
         }
     }
 }
@@ -53,7 +57,8 @@ fn require_on(tool: Tool, path: Option<&OsStr>) -> anyhow::Result<PathBuf> {
         Tool::Bao => on_path("bao", path),
         Tool::Postgres => postgres_bin_dir(path),
         Tool::KubernetesValidate => on_path("kubernetes-validate", path),
-        Tool::HelmPythonSdk => python_with_helm(path),
+        Tool::HelmPythonSdk => python_with("helm_python", path),
+        Tool::CelPython => python_with("celpy", path),
     };
     match found {
         Some(path) => Ok(path),
@@ -66,11 +71,11 @@ fn require_on(tool: Tool, path: Option<&OsStr>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// A `python3` on PATH that can import the Helm SDK.
-fn python_with_helm(path: Option<&OsStr>) -> Option<PathBuf> {
+/// A `python3` on PATH that can import `module`.
+fn python_with(module: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     let python = on_path("python3", path)?;
     let ok = Command::new(&python)
-        .args(["-c", "import helm_python"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|out| out.status.success());
     ok.then_some(python)
@@ -139,6 +144,7 @@ mod tests {
                 "`pip install kubernetes-validate==1.37.0`",
             ),
             (Tool::HelmPythonSdk, "`pip install helm-python-sdk==0.2.2`"),
+            (Tool::CelPython, "`pip install cel-python==0.5.0`"),
         ] {
             let err = require_on(tool, Some(empty.path().as_os_str()))
                 .expect_err("nothing is installed in an empty directory");

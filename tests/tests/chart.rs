@@ -2,8 +2,10 @@
 //! helm-python-sdk package, offline) for the default values and one value set per
 //! feature, then checked as a cluster and a reviewer would see it: every manifest
 //! through `kubernetes-validate --strict` for Kubernetes 1.33 and 1.37, what the
-//! webhook selects, the RBAC scope, byte-identical re-renders, the values schema,
-//! and the rendered arguments against keyhole-injector's own parser.
+//! webhook selects (its CEL matchConditions evaluated by cel-python on sample pods,
+//! tests/chart/match_conditions.py), the RBAC scope, byte-identical re-renders, the
+//! values schema and the examples values.yaml shows, and the rendered arguments
+//! against keyhole-injector's own parser.
 //!
 //! One Python process lints and renders every set (tests/chart/render.py); the
 //! tests share its answer.
@@ -69,6 +71,7 @@ fn value_sets() -> Value {
             },
         }},
         "refusing-tls-skip-verify": {"policy": {"allowTlsSkipVerify": false}},
+        "any-vault-address": {"policy": {"allowedVaultAddrs": ["*"]}},
         "customized": {
             "vault": {
                 "address": "https://vault.vault.svc:8200",
@@ -106,6 +109,7 @@ fn value_sets() -> Value {
             "webhook": {
                 "failurePolicy": "Ignore",
                 "timeoutSeconds": 5,
+                "annotatedPodsOnly": false,
                 "namespaceSelector": {"matchExpressions": [
                     {"key": "keyhole.dev/inject", "operator": "In", "values": ["enabled"]},
                 ]},
@@ -130,6 +134,88 @@ fn rejected_sets() -> Value {
     })
 }
 
+/// A value shown on an `# Example:` line of values.yaml, for the key below it.
+struct Example {
+    /// `values.yaml:<line>`.
+    at: String,
+    /// The keys from the top of values.yaml down to the one the example is for.
+    path: Vec<String>,
+    /// The example, parsed as YAML.
+    value: Value,
+    /// The values that set the key to the example and leave the rest as they are.
+    values: Value,
+}
+
+/// The `# Example:` lines of values.yaml, and what keeps a test from reading any
+/// example: one that is not YAML, not right above a key, or inside a list, and an
+/// example written in prose (`e.g.`) instead.
+fn value_examples() -> (Vec<Example>, Vec<String>) {
+    let path = chart_dir().join("values.yaml");
+    let text = std::fs::read_to_string(&path).expect("values.yaml");
+    let mut examples = Vec::new();
+    let mut problems = Vec::new();
+    // Indentation and key of each enclosing mapping entry; no key for a list item.
+    let mut enclosing: Vec<(usize, Option<String>)> = Vec::new();
+    // Examples waiting for the key below them: line number and value.
+    let mut pending: Vec<(usize, Value)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let comment = comment.trim();
+            if let Some(example) = comment.strip_prefix("Example:") {
+                match serde_saphyr::from_str::<Value>(example.trim()) {
+                    Ok(value) => pending.push((number, value)),
+                    Err(err) => problems.push(format!("values.yaml:{number}: not YAML: {err}")),
+                }
+            } else if comment.contains("e.g.") {
+                problems.push(format!(
+                    "values.yaml:{number}: write the example on an `# Example: <value>` line"
+                ));
+            }
+            continue;
+        }
+        if trimmed.is_empty() {
+            problems.extend(pending.drain(..).map(|(number, _)| {
+                format!("values.yaml:{number}: the example is not right above a key")
+            }));
+            continue;
+        }
+        while enclosing.last().is_some_and(|(open, _)| *open >= indent) {
+            enclosing.pop();
+        }
+        let (entry, key) = match trimmed.strip_prefix("- ") {
+            Some(_) => (indent, None),
+            None => (
+                indent,
+                trimmed.split_once(':').map(|(key, _)| key.to_owned()),
+            ),
+        };
+        enclosing.push((entry, key));
+        for (number, value) in pending.drain(..) {
+            let keys: Option<Vec<String>> = enclosing.iter().map(|(_, key)| key.clone()).collect();
+            let Some(keys) = keys else {
+                problems.push(format!(
+                    "values.yaml:{number}: the example is inside a list"
+                ));
+                continue;
+            };
+            let values = keys
+                .iter()
+                .rev()
+                .fold(value.clone(), |inner, key| json!({ key: inner }));
+            examples.push(Example {
+                at: format!("values.yaml:{number}"),
+                path: keys,
+                value,
+                values,
+            });
+        }
+    }
+    (examples, problems)
+}
+
 #[derive(Debug, Deserialize)]
 struct Answer {
     helm: String,
@@ -137,6 +223,7 @@ struct Answer {
     lint: BTreeMap<String, Lint>,
     renders: BTreeMap<String, Render>,
     rejected: BTreeMap<String, Option<String>>,
+    examples: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,15 +346,30 @@ fn answer() -> &'static Answer {
 }
 
 fn render() -> anyhow::Result<Answer> {
-    let python = require(Tool::HelmPythonSdk)?;
-    let script = repo_root().join("tests/chart/render.py");
     let request = json!({
         "chart": chart_dir(),
         "release": RELEASE,
         "namespace": NAMESPACE,
         "sets": value_sets(),
         "rejected": rejected_sets(),
+        "examples": value_examples()
+            .0
+            .into_iter()
+            .map(|example| (example.at, example.values))
+            .collect::<serde_json::Map<_, _>>(),
     });
+    run_script(Tool::HelmPythonSdk, "render.py", &request)
+}
+
+/// Runs the Python script `name` of tests/chart with the interpreter `tool` finds,
+/// `request` as JSON on its standard input, and reads its JSON answer.
+fn run_script<T: serde::de::DeserializeOwned>(
+    tool: Tool,
+    name: &str,
+    request: &Value,
+) -> anyhow::Result<T> {
+    let python = require(tool)?;
+    let script = repo_root().join("tests/chart").join(name);
     let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
     if !output.status.success() {
         bail!(
@@ -567,6 +669,101 @@ fn webhook_reviews_pod_creation_only() {
         };
         assert_eq!(webhook["failurePolicy"], policy, "{set}");
         assert_eq!(webhook["timeoutSeconds"], timeout, "{set}");
+    }
+}
+
+/// Pods as the API server hands them to the webhook's matchConditions, and whether
+/// each one must reach the injector.
+fn match_condition_pods() -> Vec<(&'static str, Value, bool)> {
+    let annotated =
+        |annotations: Value| json!({"metadata": {"name": "app", "annotations": annotations}});
+    vec![
+        (
+            "agent-inject true",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "true"})),
+            true,
+        ),
+        (
+            "agent-inject false",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "false"})),
+            true,
+        ),
+        (
+            "agent-inject typo",
+            annotated(json!({"vault.hashicorp.com/agent-inject": "ture"})),
+            true,
+        ),
+        (
+            "openbao prefix",
+            annotated(json!({"openbao.org/agent-inject": "true", "openbao.org/role": "app"})),
+            true,
+        ),
+        (
+            "other vault annotations only",
+            annotated(json!({
+                "vault.hashicorp.com/role": "app",
+                "vault.hashicorp.com/agent-inject-secret-db": "secret/data/db",
+                "keyhole.dev/native-sidecar": "false",
+            })),
+            false,
+        ),
+        (
+            "other annotations only",
+            annotated(json!({"prometheus.io/scrape": "true"})),
+            false,
+        ),
+        ("empty annotations", annotated(json!({})), false),
+        (
+            "no annotations",
+            json!({"metadata": {"name": "app", "labels": {"app": "orders"}}}),
+            false,
+        ),
+    ]
+}
+
+/// Each condition's result for each pod, from tests/chart/match_conditions.py.
+fn evaluate_match_conditions(
+    conditions: &Value,
+    pods: &[(&str, Value, bool)],
+) -> anyhow::Result<BTreeMap<String, BTreeMap<String, Value>>> {
+    let objects: serde_json::Map<String, Value> = pods
+        .iter()
+        .map(|(label, pod, _)| ((*label).to_owned(), pod.clone()))
+        .collect();
+    let request = json!({"conditions": conditions, "objects": objects});
+    run_script(Tool::CelPython, "match_conditions.py", &request)
+}
+
+/// With failurePolicy Fail, a pod the webhook selects is not created while no
+/// injector answers; matchConditions keep every pod that does not ask for the
+/// agent away from it. An evaluation error would reject the pod, so every
+/// condition must evaluate to a bool on every pod.
+#[test]
+fn webhook_is_called_only_for_pods_with_an_agent_inject_annotation() {
+    let conditions = &render_of("default").webhook()["matchConditions"];
+    for (set, render) in renders() {
+        let expected = if set == "customized" {
+            // It sets webhook.annotatedPodsOnly: false.
+            &Value::Null
+        } else {
+            conditions
+        };
+        assert_eq!(&render.webhook()["matchConditions"], expected, "{set}");
+    }
+    let pods = match_condition_pods();
+    let results =
+        evaluate_match_conditions(conditions, &pods).unwrap_or_else(|err| panic!("{err:#}"));
+    let count = conditions.as_array().map_or(0, Vec::len);
+    assert!(count > 0, "no matchConditions");
+    for (label, _, reaches_injector) in &pods {
+        let results = &results[*label];
+        assert_eq!(results.len(), count, "{label}: {results:?}");
+        for (name, result) in results {
+            assert!(result.is_boolean(), "{label}: {name} gives {result}");
+        }
+        // The API server calls the webhook only when every condition is true.
+        let called = results.values().all(|result| result == true);
+        assert_eq!(called, *reaches_injector, "{label}: {results:?}");
     }
 }
 
@@ -1090,6 +1287,12 @@ fn policy_values_become_flags_and_a_mounted_path_policy() {
             .as_deref(),
         Some("false")
     );
+    assert_eq!(
+        render_of("any-vault-address")
+            .flag("allowed-vault-addrs")
+            .as_deref(),
+        Some("*")
+    );
 
     let default = render_of("default");
     assert_eq!(default.flag("policy").as_deref(), Some("permissive"));
@@ -1242,6 +1445,35 @@ fn values_that_cannot_work_are_rejected_with_a_message_naming_them() {
         assert!(error.contains(message), "{set}: {error}");
     }
     assert_eq!(answer().rejected.len(), expected.len());
+}
+
+/// What values.yaml shows as an example, Helm accepts: each `# Example:` value, set on
+/// top of the defaults, passes values.schema.json and the templates' own checks.
+#[test]
+fn every_example_in_values_yaml_passes_the_schema() {
+    let (examples, problems) = value_examples();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(
+        examples
+            .iter()
+            .any(|example| example.path == ["policy", "allowedVaultAddrs"]
+                && example.value == json!(["*"])),
+        "values.yaml shows no `allowedVaultAddrs: [\"*\"]`"
+    );
+    let failures: Vec<_> = examples
+        .iter()
+        .filter_map(|example| {
+            let error = answer().examples.get(&example.at)?.as_ref()?;
+            Some(format!(
+                "{}: {}: {}: {error}",
+                example.at,
+                example.path.join("."),
+                example.value
+            ))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(answer().examples.len(), examples.len());
 }
 
 /// `additionalProperties: false` on every object the chart defines; maps (labels,

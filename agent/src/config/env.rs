@@ -42,6 +42,11 @@ const OVERRIDES: [(&str, Field); 9] = [
     ("VAULT_MAX_RETRIES", Field::Retries(|v| &mut v.num_retries)),
 ];
 
+/// The names of the variables the agent reads over the `vault` stanza.
+pub fn vault_env_names() -> impl Iterator<Item = &'static str> {
+    OVERRIDES.iter().map(|(name, _)| *name)
+}
+
 /// Applies each override that `lookup` finds set and non-empty to `vault`.
 pub(super) fn apply(vault: &mut Vault, lookup: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     for (name, field) in &OVERRIDES {

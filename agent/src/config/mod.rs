@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
-pub use env::VAULT_ADDR_ENV;
+pub use env::{VAULT_ADDR_ENV, vault_env_names};
 pub use listen::{
     ApiProxy, DEFAULT_TCP_ADDRESS, Listen, ListenAddress, Listener, ListenerRole, ListenerTls,
     SocketOwner,

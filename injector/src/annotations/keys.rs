@@ -334,6 +334,14 @@ pub const PER_SECRET_FAMILIES: [Family; 9] = [
     RELOAD_SIGNAL,
 ];
 
+/// Every family of annotations keyhole reads.
+pub fn families() -> impl Iterator<Item = Family> {
+    SECRET_FAMILIES
+        .into_iter()
+        .chain(PER_SECRET_FAMILIES)
+        .chain([AUTH_CONFIG, TELEMETRY])
+}
+
 /// Families whose values are free text, templates and commands; every
 /// other value ends up in a header, a Vault path, a file name or a flag.
 pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
@@ -416,6 +424,14 @@ mod tests {
         let (prefix, name) = Prefix::split("openbao.org/agent-inject-secret-db").expect("ours");
         assert_eq!(SECRET.suffix(prefix, name), Some("db"));
         assert!(!NATIVE_SIDECAR.is(Prefix::OpenBao, "native-sidecar"));
+    }
+
+    #[test]
+    fn each_family_is_declared_once() {
+        let families: Vec<_> = families().collect();
+        for (i, family) in families.iter().enumerate() {
+            assert!(!families[i + 1..].contains(family), "{family} twice");
+        }
     }
 
     #[test]
