@@ -529,22 +529,27 @@ fn decide(pod: &mut Pod, namespace: &str, settings: &Settings, partial: bool) ->
         };
         let annotations = pod.metadata.annotations.get_or_insert_default();
         let key = denial.annotation.clone();
-        let written = annotations.get(&key).cloned();
-        if written.is_some() || !partial {
-            denials.push(denial);
-        }
         let stop = |denials, truncated| Decided {
             denials,
             outcome: None,
             truncated,
         };
+        // A denial of what was set aside is about the stand-in, not the pod.
+        if set_aside.contains(&key) {
+            return stop(denials, false);
+        }
+        let written = annotations.get(&key).cloned();
+        if written.is_some() || !partial {
+            denials.push(denial);
+        }
         if denials.len() >= MAX_DENIALS_PER_POD {
             return stop(denials, true);
         }
-        let inject = Prefix::split(&key).is_some_and(|(prefix, name)| INJECT.is(prefix, name));
-        if Prefix::split(&key).is_none() || !set_aside.insert(key.clone()) {
+        let Some((prefix, name)) = Prefix::split(&key) else {
             return stop(denials, false);
-        }
+        };
+        let inject = INJECT.is(prefix, name);
+        set_aside.insert(key.clone());
         match written {
             None => {
                 annotations.insert(key, PLACEHOLDER.to_owned());
@@ -659,4 +664,260 @@ fn template_as_pod(template: &Value) -> Result<Pod, serde_path_to_error::Error<s
         "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
     });
     serde_path_to_error::deserialize(pod)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            vault_addr: Some("https://vault:8200".to_owned()),
+            ..Settings::default()
+        }
+    }
+
+    /// A pod named `web` in namespace `shop`, whose annotations start on line 6.
+    fn pod(annotations: &[&str]) -> String {
+        let mut yaml =
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n"
+                .to_owned();
+        for annotation in annotations {
+            yaml.push_str(&format!("    {annotation}\n"));
+        }
+        yaml.push_str("spec:\n  containers:\n  - name: app\n    image: app\n");
+        yaml
+    }
+
+    /// Problems as `FILE:LINE:COL: severity: ...` lines of a file `f`.
+    fn lines(result: Result<Vec<Problem>>) -> Vec<String> {
+        let problems = match result {
+            Ok(problems) | Err(Error::Rejected(problems)) => problems,
+            Err(err) => panic!("{err}"),
+        };
+        report::text("f", &problems)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_denial_of_a_pod_is_reported_on_its_annotation() {
+        let yaml = pod(&[
+            "vault.hashicorp.com/agent-inject: \"ture\"",
+            "vault.hashicorp.com/agent-inject-secret-db: kv/db",
+            "vault.hashicorp.com/agent-pre-populate: \"yes\"",
+            "vault.hashicorp.com/log-level: loud",
+        ]);
+        assert_eq!(
+            lines(check_documents(&yaml, &settings())),
+            [
+                "f:1:1: error: Pod/shop/web: vault.hashicorp.com/role: the kubernetes auth method \
+                 needs a Vault role",
+                "f:7:5: error: Pod/shop/web: vault.hashicorp.com/agent-inject: \"ture\" is not a \
+                 boolean (true or false)",
+                "f:9:5: error: Pod/shop/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is not \
+                 a boolean (true or false)",
+                "f:10:5: error: Pod/shop/web: vault.hashicorp.com/log-level: \"loud\" is not a log \
+                 level (trace, debug, info, warn or error)",
+            ]
+        );
+    }
+
+    #[test]
+    fn stops_after_the_limit_of_denials_in_one_pod() {
+        let secrets: Vec<String> = (0..MAX_DENIALS_PER_POD + 4)
+            .flat_map(|i| {
+                [
+                    format!("vault.hashicorp.com/agent-inject-secret-s{i}: kv/s{i}"),
+                    format!("vault.hashicorp.com/error-on-missing-key-s{i}: maybe"),
+                ]
+            })
+            .collect();
+        let mut annotations = vec![
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/role: web",
+        ];
+        annotations.extend(secrets.iter().map(String::as_str));
+        let Err(Error::Rejected(problems)) = check_documents(&pod(&annotations), &settings())
+        else {
+            panic!("not refused");
+        };
+        let errors = problems.iter().filter(|p| p.is_error()).count();
+        assert_eq!(errors, MAX_DENIALS_PER_POD);
+        assert_eq!(
+            problems.first().map(ToString::to_string).as_deref(),
+            Some(
+                "Pod/shop/web: stopped after 16 refused annotations in this pod; fix them and \
+                 check again"
+            )
+        );
+    }
+
+    #[test]
+    fn warnings_of_every_document_stay_when_another_fails() {
+        let good = pod(&[
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/role: web",
+            "vault.hashicorp.com/agent-inject-secert-db: kv/db",
+        ]);
+        let bad = pod(&[
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/role: web",
+            "vault.hashicorp.com/agent-pre-populate: \"yes\"",
+        ]);
+        let yaml = format!("{good}---\n{bad}");
+        assert_eq!(
+            lines(mutate_documents(&yaml, &settings()).map(|m| m.warnings)),
+            [
+                "f:9:5: warning: Pod/shop/web: vault.hashicorp.com/agent-inject-secert-db: unknown \
+                 annotation, ignored",
+                "f:23:5: error: Pod/shop/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is \
+                 not a boolean (true or false)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_annotation_is_a_warning_where_it_is_repeated() {
+        let yaml = pod(&[
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/agent-inject-secret-db: kv/db",
+            "vault.hashicorp.com/role: app",
+            "vault.hashicorp.com/role: app",
+        ]);
+        assert_eq!(
+            lines(mutate_documents(&yaml, &settings()).map(|m| m.warnings)),
+            [
+                "f:10:5: warning: Pod/shop/web: metadata.annotations['vault.hashicorp.com/role'] is \
+                 given twice; the later value is used, as kubectl does"
+            ]
+        );
+    }
+
+    #[test]
+    fn list_items_are_checked_and_mutated() {
+        let item = pod(&[
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/role: web",
+            "vault.hashicorp.com/agent-inject-secret-db: kv/db",
+        ]);
+        let indented: String = item
+            .lines()
+            .enumerate()
+            .map(|(i, line)| format!("{}{line}\n", if i == 0 { "- " } else { "  " }))
+            .collect();
+        let list = format!("apiVersion: v1\nkind: PodList\nitems:\n{indented}");
+        let out = mutate_documents(&list, &settings()).expect("mutates");
+        let value: Value = serde_saphyr::from_str(&out.yaml).expect("YAML");
+        let item = &value["items"][0];
+        assert_eq!(
+            item["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"],
+            "injected"
+        );
+        assert_eq!(item["spec"]["initContainers"][0]["name"], "vault-agent");
+
+        let typo = list.replace("inject: \"true\"", "inject: \"ture\"");
+        assert_eq!(
+            lines(check_documents(&typo, &settings())),
+            [
+                "f:10:7: error: Pod/shop/web: vault.hashicorp.com/agent-inject: \"ture\" is not a \
+              boolean (true or false)"
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_in_lists_are_checked_one_level_deep() {
+        let yaml = "kind: List\nitems:\n- kind: List\n  items:\n  - kind: List\n    items: []\n";
+        assert_eq!(
+            lines(check_documents(yaml, &settings())),
+            [
+                "f:3:3: warning: List/default/: a List inside a List, which Kubernetes does not \
+                 take; its items are checked anyway",
+                "f:5:5: error: List/default/: a List nested 2 deep in Lists; its items are not \
+                 checked (Kubernetes takes no List inside a List)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_partial_object_is_checked_for_what_it_has_and_passed_through() {
+        let patch = "kind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      annotations:\n        vault.hashicorp.com/agent-inject-secret-db: kv/db\n";
+        assert_eq!(check_documents(patch, &settings()).expect("checks"), []);
+        let out = mutate_documents(patch, &settings()).expect("passes through");
+        assert_eq!(out.yaml, patch);
+        assert_eq!(
+            lines(Ok(out.warnings)),
+            [
+                "f:1:1: warning: Deployment/default/web: the pod template has no containers, as in a \
+              Kustomize patch: its annotations are checked, and it is printed unchanged"
+            ]
+        );
+        let replicas = "kind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n";
+        let out = mutate_documents(replicas, &settings()).expect("passes through");
+        assert_eq!((out.yaml.as_str(), out.warnings), (replicas, vec![]));
+    }
+
+    #[test]
+    fn annotations_on_a_workload_itself_name_where_they_belong() {
+        let cron_job = "kind: CronJob\nmetadata:\n  name: nightly\n  annotations:\n    vault.hashicorp.com/role: app\n";
+        assert_eq!(
+            lines(check_documents(cron_job, &settings())),
+            [
+                "f:5:5: warning: CronJob/default/nightly: vault.hashicorp.com/role is on the CronJob \
+              itself, where the injector does not read it (nor does vault-k8s), so its pods get no \
+              secrets; move it to spec.jobTemplate.spec.template.metadata.annotations"
+            ]
+        );
+    }
+
+    #[test]
+    fn owner_is_the_innermost_list_item() {
+        assert_eq!(owner("metadata.name"), "");
+        assert_eq!(owner("items.3.metadata.name"), "items.3");
+        assert_eq!(owner("items.3.items.0.kind"), "items.3.items.0");
+        assert_eq!(owner("items.3"), "");
+        assert_eq!(owner("items.x.kind"), "");
+    }
+
+    #[test]
+    fn check_needs_no_vault_address_but_mutate_does() {
+        let yaml = pod(&[
+            "vault.hashicorp.com/agent-inject: \"true\"",
+            "vault.hashicorp.com/role: app",
+            "vault.hashicorp.com/agent-inject-secret-db: secret/data/db",
+        ]);
+        let settings = Settings::default();
+        assert_eq!(check_documents(&yaml, &settings).expect("checked"), []);
+        let own_address = yaml.replace(
+            "    vault.hashicorp.com/role: app\n",
+            "    vault.hashicorp.com/role: app\n    vault.hashicorp.com/service: https://vault:8200\n",
+        );
+        assert_eq!(
+            check_documents(&own_address, &settings).expect("checked"),
+            []
+        );
+        assert_eq!(
+            lines(mutate_documents(&yaml, &settings).map(|m| m.warnings)),
+            [
+                "f:1:1: error: Pod/shop/web: vault.hashicorp.com/service: no Vault address: set this \
+              annotation or the injector's --vault-addr"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_document_is_passed_through() {
+        let out = mutate_documents("---\n# nothing\n---\n", &Settings::default()).expect("mutates");
+        assert_eq!(out.yaml, "---\n# nothing\n---\n");
+    }
+
+    #[test]
+    fn passes_unrelated_documents_through_byte_for_byte() {
+        let yaml = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n\n";
+        let out = mutate_documents(yaml, &Settings::default()).expect("mutates");
+        assert_eq!(out.yaml, yaml);
+        assert!(out.warnings.is_empty());
+    }
 }
