@@ -181,7 +181,7 @@ pub(super) fn is_object_path(path: &str) -> bool {
     } else {
         path.split('.').collect()
     };
-    segments.len() % 2 == 0
+    segments.len().is_multiple_of(2)
         && segments.chunks(2).all(|pair| {
             pair[0] == "items" && !pair[1].is_empty() && pair[1].bytes().all(|b| b.is_ascii_digit())
         })
