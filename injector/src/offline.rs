@@ -391,7 +391,6 @@ impl<'s> Checker<'s> {
     /// Checks one pod; the patch to apply when mutating a whole pod that
     /// gets the agent.
     fn pod(&mut self, mut pod: Pod, partial: bool, site: &Site<'_>) -> Option<json_patch::Patch> {
-        let object = site.object;
         let has_ours = pod
             .metadata
             .annotations
@@ -400,27 +399,17 @@ impl<'s> Checker<'s> {
         if partial && has_ours {
             ask_for_injection(pod.metadata.annotations.get_or_insert_default());
         }
-        let decided = decide(&mut pod, &object.namespace, self.settings, partial);
+        let decided = decide(&mut pod, &site.object.namespace, self.settings, partial);
         let refused = !decided.denials.is_empty();
         for denial in decided.denials {
             let ours = Prefix::split(&denial.annotation).is_some();
             let annotation = Some(denial.annotation.as_str()).filter(|_| ours);
-            let position = annotation
-                .and_then(|key| site.annotation(key))
-                .unwrap_or(site.at);
-            self.push(
-                Severity::Error,
-                object,
-                position,
-                annotation,
-                denial.to_string(),
-            );
+            self.on_site(Severity::Error, site, annotation, denial.to_string());
         }
         if decided.truncated {
-            self.push(
+            self.on_site(
                 Severity::Warning,
-                object,
-                site.at,
+                site,
                 None,
                 format!(
                     "stopped after {MAX_DENIALS_PER_POD} refused annotations in this pod; fix \
@@ -431,10 +420,9 @@ impl<'s> Checker<'s> {
         let (patch, warnings) = match decided.outcome? {
             Outcome::Skip(SkipReason::NamespaceDenied(namespace)) if asks_for_agent(&pod) => {
                 let why = self.why_not_injected(&namespace);
-                self.push(
+                self.on_site(
                     Severity::Warning,
-                    object,
-                    site.at,
+                    site,
                     None,
                     format!(
                         "pods in namespace {namespace} are never injected ({why}): this pod starts \
@@ -448,25 +436,19 @@ impl<'s> Checker<'s> {
         };
         for warning in warnings {
             // Warnings start with the annotation they are about.
-            let key = warning.split_once(": ").map(|(key, _)| key.to_owned());
-            let position = key.as_deref().and_then(|key| site.annotation(key));
-            let annotation = key.filter(|_| position.is_some());
-            self.push(
-                Severity::Warning,
-                object,
-                position.unwrap_or(site.at),
-                annotation.as_deref(),
-                warning,
-            );
+            let key = warning
+                .split_once(": ")
+                .map(|(key, _)| key.to_owned())
+                .filter(|key| site.annotation(key).is_some());
+            self.on_site(Severity::Warning, site, key.as_deref(), warning);
         }
         if refused || self.mode == Mode::Check {
             return None;
         }
         if partial {
-            self.push(
+            self.on_site(
                 Severity::Warning,
-                object,
-                site.at,
+                site,
                 None,
                 "the pod template has no containers, as in a Kustomize patch: its annotations are \
                  checked, and it is printed unchanged"
@@ -475,6 +457,25 @@ impl<'s> Checker<'s> {
             return None;
         }
         Some(patch)
+    }
+
+    /// A problem with `annotation` of a pod template, placed where the
+    /// template has it, else on the object.
+    fn on_site(
+        &mut self,
+        severity: Severity,
+        site: &Site<'_>,
+        annotation: Option<&str>,
+        message: String,
+    ) {
+        let position = annotation.and_then(|key| site.annotation(key));
+        self.push(
+            severity,
+            site.object,
+            position.unwrap_or(site.at),
+            annotation,
+            message,
+        );
     }
 
     /// Why the injector skips pods in `namespace`, in the words of its flags.
