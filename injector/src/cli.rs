@@ -2,7 +2,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,8 +14,9 @@ use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, AdminState};
+use crate::limits::MAX_MANIFEST_BYTES;
 use crate::metrics::{TlsMetrics, WebhookMetrics};
-use crate::offline;
+use crate::offline::{self, Problem, report};
 use crate::settings::Settings;
 use crate::tls::CertStore;
 use crate::tls::auto::AutoTls;
@@ -162,13 +163,38 @@ pub struct Mutate {
     /// Manifest file (multi-document YAML), or `-` for standard input.
     #[arg(short = 'f', long = "filename")]
     pub file: PathBuf,
-    /// Only check the annotations; print nothing on success.
+    /// Only check the annotations; print nothing but problems. Exits 0 when
+    /// there is no error, 1 when there is one, 2 when the file cannot be read
+    /// as YAML.
     #[arg(long)]
     pub check: bool,
+    /// With `--check`, fail (exit 1) on warnings too, such as a misspelled
+    /// annotation name.
+    #[arg(long, requires = "check")]
+    pub strict: bool,
+    /// How `--check` prints problems: `text` lines on standard error, or on
+    /// standard output one `json` document or `github` workflow commands.
+    #[arg(long, value_enum, default_value_t = Output::Text, requires = "check")]
+    pub output: Output,
     /// Defaults for injected pods, as `serve` takes them.
     #[command(flatten)]
     pub settings: Settings,
 }
+
+/// The forms `mutate --check` prints problems in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// `FILE:LINE:COL: error: Kind/namespace/name: message`, as compilers write.
+    Text,
+    /// One JSON array with an object per problem.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...::message`).
+    Github,
+}
+
+/// Exit code of a file that cannot be read, or is not YAML; clap uses it
+/// for a wrong command line too.
+const EXIT_UNREADABLE: u8 = 2;
 
 /// Runs a parsed command line; the process exits with the returned code.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -320,47 +346,88 @@ impl TlsArgs {
 }
 
 impl Mutate {
-    /// Prints the mutated manifests; on a bad annotation prints the error and
-    /// returns exit code 1.
+    /// Prints the mutated manifests, or with `--check` nothing but problems,
+    /// and returns the exit code: 0 without errors, 1 with one (or with a
+    /// warning, under `--strict`), 2 when the input cannot be read.
     pub fn run(self) -> ExitCode {
         let Self {
             file,
             check,
+            strict,
+            output,
             settings,
         } = self;
-        let input = if file.as_os_str() == "-" {
-            let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map(|_| input)
-                .map_err(|err| format!("cannot read standard input: {err}"))
+        let name = if file.as_os_str() == "-" {
+            "<stdin>".to_owned()
         } else {
-            std::fs::read_to_string(&file)
-                .map_err(|err| format!("cannot read {}: {err}", file.display()))
+            file.display().to_string()
         };
-        let result = input.and_then(|yaml| {
-            if check {
-                offline::check_documents(&yaml, &settings).map(|warnings| (String::new(), warnings))
-            } else {
-                offline::mutate_documents(&yaml, &settings)
-                    .map(|mutated| (mutated.yaml, mutated.warnings))
-            }
-            .map_err(|err| err.to_string())
-        });
-        match result {
-            Ok((output, warnings)) => {
-                for warning in warnings {
-                    eprintln!("warning: {warning}");
-                }
-                print!("{output}");
-                ExitCode::SUCCESS
-            }
+        let yaml = match read_manifests(&file) {
+            Ok(yaml) => yaml,
             Err(message) => {
                 eprintln!("error: {message}");
-                ExitCode::FAILURE
+                return ExitCode::from(EXIT_UNREADABLE);
             }
+        };
+        let result = if check {
+            offline::check_documents(&yaml, &settings).map(|warnings| (String::new(), warnings))
+        } else {
+            offline::mutate_documents(&yaml, &settings)
+                .map(|mutated| (mutated.yaml, mutated.warnings))
+        };
+        let (printed, problems, code) = match result {
+            Ok((printed, warnings)) => {
+                let code = if strict && !warnings.is_empty() {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                };
+                (printed, warnings, code)
+            }
+            Err(offline::Error::Rejected(problems)) => {
+                let code = if problems.iter().any(Problem::is_unreadable) {
+                    ExitCode::from(EXIT_UNREADABLE)
+                } else {
+                    ExitCode::FAILURE
+                };
+                (String::new(), problems, code)
+            }
+            Err(err @ offline::Error::Settings(_)) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_UNREADABLE);
+            }
+        };
+        match output {
+            Output::Text => eprint!("{}", report::text(&name, &problems)),
+            Output::Json => print!("{}", report::json(&name, &problems)),
+            Output::Github => print!("{}", report::github(&name, &problems)),
         }
+        print!("{printed}");
+        code
     }
+}
+
+/// The manifests in `file`, or on standard input for `-`, up to
+/// [`MAX_MANIFEST_BYTES`].
+fn read_manifests(file: &Path) -> Result<String, String> {
+    let (reader, name): (Box<dyn Read>, String) = if file.as_os_str() == "-" {
+        (Box::new(std::io::stdin()), "standard input".to_owned())
+    } else {
+        let opened = std::fs::File::open(file)
+            .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+        (Box::new(opened), file.display().to_string())
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_MANIFEST_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read {name}: {err}"))?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(format!(
+            "{name} holds more than {MAX_MANIFEST_BYTES} bytes of manifests; check it in parts"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|err| format!("cannot read {name}: {err}"))
 }
 
 /// Completes on SIGTERM (what the kubelet sends) or Ctrl-C.

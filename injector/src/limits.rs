@@ -41,3 +41,17 @@ pub const MAX_JSON_PATCH_BYTES: usize = 64 * 1024;
 /// Operations in one JSON patch of an agent container. Each is applied and
 /// checked on its own, so the work grows with their number.
 pub const MAX_JSON_PATCH_OPS: usize = 100;
+
+/// Bytes of manifests `keyhole-injector mutate` reads from one file or
+/// standard input. CI runs it on files from pull requests, which are as
+/// untrusted as the pods the webhook sees.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
+
+/// Refused annotations `mutate --check` reports for one pod. Each one costs
+/// another pass of the mutation over the pod.
+pub const MAX_DENIALS_PER_POD: usize = 16;
+
+/// Lists inside Lists whose items `mutate` looks into. Kubernetes takes no
+/// List inside a List; this one level is checked anyway, so that nothing a
+/// file holds passes unseen.
+pub const MAX_LIST_NESTING: usize = 2;

@@ -4,13 +4,18 @@ mod common;
 
 use common::{assert_valid, assert_valid_yaml, mk_pod_from, settings};
 use k8s_openapi::api::core::v1::Pod;
-use keyhole_injector::offline::{check_documents, mutate_documents};
+use keyhole_injector::offline::{Error, Position, Problem, check_documents, mutate_documents};
 use keyhole_injector::patch::{Outcome, mutate_pod};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Problems as `mutate` prints them after their position.
+fn messages(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
 }
 
 fn documents(yaml: &str) -> Vec<Value> {
@@ -85,9 +90,9 @@ fn mutates_the_pod_template_of_every_workload_kind() {
     assert_eq!(init_container_names(&docs[6]), ["vault-agent-init"]);
     assert_eq!(container_names(&docs[6]), ["report"]);
     assert_eq!(
-        out.warnings,
+        messages(&out.warnings),
         [
-            "Deployment/web: keyhole.dev/reload-signal-db: turns on shareProcessNamespace for the \
+            "Deployment/shop/web: keyhole.dev/reload-signal-db: turns on shareProcessNamespace for the \
           whole pod; containers that run as the agent's user can read its Vault token through \
           /proc"
         ]
@@ -116,20 +121,26 @@ fn names_the_object_and_annotation_of_a_denial() {
     let err = mutate_documents(&fixture("bad-annotation.yaml"), &settings()).expect_err("denied");
     assert_eq!(
         err.to_string(),
-        "Deployment/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is not a boolean (true or false)"
+        "Deployment/default/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is not a boolean (true or false)"
     );
     let err = check_documents(&fixture("bad-annotation.yaml"), &settings()).expect_err("denied");
     assert_eq!(
         err.to_string(),
-        "Deployment/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is not a boolean (true or false)"
+        "Deployment/default/web: vault.hashicorp.com/agent-pre-populate: \"yes\" is not a boolean (true or false)"
     );
 }
 
 #[test]
-fn names_the_document_with_broken_yaml() {
+fn names_the_line_of_broken_yaml() {
     let err =
         mutate_documents("kind: ConfigMap\n---\nkind: [Pod\n", &settings()).expect_err("bad YAML");
-    assert!(err.to_string().starts_with("document 2: "), "{err}");
+    let Error::Rejected(problems) = err else {
+        panic!("{err}");
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].is_unreadable());
+    assert_eq!(problems[0].position, Position { line: 3, column: 7 });
+    assert_eq!(problems[0].to_string(), "unclosed bracket '['");
 }
 
 #[test]
@@ -140,8 +151,8 @@ fn warnings_name_the_object() {
     );
     let warnings = check_documents(&yaml, &settings()).expect("checks");
     assert_eq!(
-        warnings,
-        ["Pod/app: vault.hashicorp.com/agent-inject-secert-x: unknown annotation, ignored"]
+        messages(&warnings),
+        ["Pod/apps/app: vault.hashicorp.com/agent-inject-secert-x: unknown annotation, ignored"]
     );
 }
 
@@ -176,7 +187,7 @@ fn an_unquoted_boolean_annotation_names_the_object() {
     let err = mutate_documents(&yaml, &settings()).expect_err("not a string");
     assert_eq!(
         err.to_string(),
-        "Pod/app: metadata.annotations.vault.hashicorp.com/agent-inject: invalid type: boolean `true`, expected a string"
+        "Pod/apps/app: metadata.annotations.vault.hashicorp.com/agent-inject: invalid type: boolean `true`, expected a string"
     );
 }
 
@@ -186,7 +197,7 @@ fn a_template_typo_fails_before_merge() {
     let err = check_documents(&yaml, &settings()).expect_err("typo");
     assert_eq!(
         err.to_string(),
-        "Pod/app: vault.hashicorp.com/agent-inject-template-db: db:1:79: unrecognized character in action: '}'"
+        "Pod/apps/app: vault.hashicorp.com/agent-inject-template-db: db:1:79: unrecognized character in action: '}'"
     );
 }
 
@@ -223,6 +234,6 @@ fn manifests_written_for_openbao_get_the_same_mutation() {
         check_documents(&bad, &settings())
             .expect_err("denied")
             .to_string(),
-        "Deployment/web: openbao.org/agent-pre-populate: \"yes\" is not a boolean (true or false)"
+        "Deployment/default/web: openbao.org/agent-pre-populate: \"yes\" is not a boolean (true or false)"
     );
 }
