@@ -1,0 +1,222 @@
+//! Environment variables of the injector's flags besides the `KEYHOLE_*`
+//! name each flag has: vault-k8s's `AGENT_INJECT_*` names, so that the env
+//! block of a vault-helm injector deployment carries over.
+//!
+//! clap binds one variable to a flag, so the name is chosen when the command
+//! is built, from which variables are set: keyhole's own name when it is set,
+//! else vault-k8s's. Variables whose meaning differs, or that keyhole has no
+//! setting for, are never applied; each set one gets a warning instead.
+
+use std::ffi::{OsStr, OsString};
+
+use clap::Command;
+use clap::error::{ContextKind, ContextValue};
+
+/// vault-k8s variables that mean what a keyhole variable means, with it.
+pub const VAULT_K8S: &[(&str, &str)] = &[
+    ("AGENT_INJECT_LISTEN", "KEYHOLE_LISTEN"),
+    ("AGENT_INJECT_LOG_LEVEL", "KEYHOLE_LOG_LEVEL"),
+    ("AGENT_INJECT_LOG_FORMAT", "KEYHOLE_LOG_FORMAT"),
+    (
+        "AGENT_INJECT_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE",
+        "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE",
+    ),
+    (
+        "AGENT_INJECT_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
+        "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
+    ),
+    // vault-k8s's `-tls-auto` is the name of the webhook configuration, and
+    // giving it turns automatic TLS on; see `TLS_AUTO_ON`.
+    ("AGENT_INJECT_TLS_AUTO", "KEYHOLE_TLS_AUTO_WEBHOOK_CONFIG"),
+    ("AGENT_INJECT_TLS_AUTO_HOSTS", "KEYHOLE_TLS_AUTO_HOSTS"),
+    ("AGENT_INJECT_TLS_CERT_FILE", "KEYHOLE_TLS_CERT"),
+    ("AGENT_INJECT_TLS_KEY_FILE", "KEYHOLE_TLS_KEY"),
+    ("AGENT_INJECT_VAULT_ADDR", "KEYHOLE_VAULT_ADDR"),
+    ("AGENT_INJECT_VAULT_AUTH_TYPE", "KEYHOLE_AUTH_TYPE"),
+    ("AGENT_INJECT_VAULT_AUTH_PATH", "KEYHOLE_AUTH_PATH"),
+    (
+        "AGENT_INJECT_REVOKE_ON_SHUTDOWN",
+        "KEYHOLE_REVOKE_ON_SHUTDOWN",
+    ),
+    ("AGENT_INJECT_RUN_AS_USER", "KEYHOLE_RUN_AS_USER"),
+    ("AGENT_INJECT_RUN_AS_GROUP", "KEYHOLE_RUN_AS_GROUP"),
+    ("AGENT_INJECT_RUN_AS_SAME_USER", "KEYHOLE_RUN_AS_SAME_USER"),
+    (
+        "AGENT_INJECT_SET_SECURITY_CONTEXT",
+        "KEYHOLE_SET_SECURITY_CONTEXT",
+    ),
+    ("AGENT_INJECT_DEFAULT_TEMPLATE", "KEYHOLE_DEFAULT_TEMPLATE"),
+    ("AGENT_INJECT_CPU_REQUEST", "KEYHOLE_AGENT_CPU_REQUEST"),
+    ("AGENT_INJECT_MEM_REQUEST", "KEYHOLE_AGENT_MEM_REQUEST"),
+    (
+        "AGENT_INJECT_EPHEMERAL_REQUEST",
+        "KEYHOLE_AGENT_EPHEMERAL_REQUEST",
+    ),
+    ("AGENT_INJECT_CPU_LIMIT", "KEYHOLE_AGENT_CPU_LIMIT"),
+    ("AGENT_INJECT_MEM_LIMIT", "KEYHOLE_AGENT_MEM_LIMIT"),
+    (
+        "AGENT_INJECT_EPHEMERAL_LIMIT",
+        "KEYHOLE_AGENT_EPHEMERAL_LIMIT",
+    ),
+    ("AGENT_INJECT_AUTH_MIN_BACKOFF", "KEYHOLE_AUTH_MIN_BACKOFF"),
+    ("AGENT_INJECT_AUTH_MAX_BACKOFF", "KEYHOLE_AUTH_MAX_BACKOFF"),
+    // vault-helm sets the injector's namespace from the downward API.
+    ("NAMESPACE", "KEYHOLE_NAMESPACE"),
+];
+
+/// vault-k8s variables keyhole does not apply, and why.
+pub const IGNORED: &[(&str, &str)] = &[
+    (
+        "AGENT_INJECT_VAULT_IMAGE",
+        "it names a Vault image to run as the agent; keyhole injects keyhole-agent, \
+         whose image is --agent-image",
+    ),
+    (
+        "AGENT_INJECT_VAULT_CACERT_BYTES",
+        "keyhole has no server-wide Vault CA; pods name theirs with vault.hashicorp.com/ca-cert",
+    ),
+    (
+        "AGENT_INJECT_VAULT_NAMESPACE",
+        "keyhole has no server-wide Vault namespace; pods set vault.hashicorp.com/namespace",
+    ),
+    (
+        "AGENT_INJECT_PROXY_ADDR",
+        "keyhole has no server-wide proxy; pods set vault.hashicorp.com/proxy-address",
+    ),
+    (
+        "AGENT_INJECT_TLS_CA_CERT_FILE",
+        "keyhole does not write a CA file's bundle into the webhook configuration; \
+         use --tls-auto or the chart's certificate settings",
+    ),
+    (
+        "AGENT_INJECT_TLS_MIN_VERSION",
+        "keyhole's webhook always serves TLS 1.2 and 1.3",
+    ),
+    (
+        "AGENT_INJECT_TLS_CIPHER_SUITES",
+        "keyhole's webhook serves rustls's default cipher suites",
+    ),
+    (
+        "AGENT_INJECT_TELEMETRY_PATH",
+        "keyhole serves metrics at /metrics on --admin-listen",
+    ),
+    (
+        "AGENT_INJECT_USE_LEADER_ELECTOR",
+        "keyhole's replicas share one CA Secret without electing a leader",
+    ),
+    (
+        "AGENT_INJECT_TEMPLATE_MAX_CONNECTIONS_PER_HOST",
+        "keyhole-agent has no such setting",
+    ),
+    (
+        "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
+        "keyhole-agent has no such setting",
+    ),
+    (
+        "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS",
+        "keyhole-agent has no such setting",
+    ),
+    (
+        "AGENT_INJECT_DISABLE_KEEP_ALIVES",
+        "keyhole-agent has no such setting",
+    ),
+];
+
+/// The vault-k8s variable that also turns `--tls-auto` on.
+const TLS_AUTO_ON: &str = "AGENT_INJECT_TLS_AUTO";
+
+/// Binds the vault-k8s variables `lookup` finds set to the flags of `command`'s
+/// subcommands; returns the command and a warning for each variable it does
+/// not apply.
+pub fn bind(
+    mut command: Command,
+    lookup: &dyn Fn(&str) -> Option<OsString>,
+) -> (Command, Vec<String>) {
+    let mut warnings = Vec::new();
+    for &(vault_k8s, keyhole) in VAULT_K8S {
+        if lookup(vault_k8s).is_none() {
+            continue;
+        }
+        if lookup(keyhole).is_some() {
+            warnings.push(format!(
+                "{vault_k8s} is ignored: {keyhole} is also set, and keyhole's name wins"
+            ));
+            continue;
+        }
+        command = for_each_arg(command, keyhole, |arg| arg.env(vault_k8s));
+        if vault_k8s == TLS_AUTO_ON && lookup("KEYHOLE_TLS_AUTO").is_none() {
+            command = for_each_arg(command, "KEYHOLE_TLS_AUTO", |arg| arg.default_value("true"));
+        }
+    }
+    for &(name, why) in IGNORED {
+        if lookup(name).is_some() {
+            warnings.push(format!("{name} is ignored: {why}"));
+        }
+    }
+    (command, warnings)
+}
+
+/// Applies `change` to every subcommand's argument read from variable `env`.
+fn for_each_arg(
+    mut command: Command,
+    env: &str,
+    change: impl Fn(clap::Arg) -> clap::Arg + Copy,
+) -> Command {
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, |mut sub| {
+            let ids: Vec<_> = sub
+                .get_arguments()
+                .filter(|arg| arg.get_env() == Some(OsStr::new(env)))
+                .map(|arg| arg.get_id().clone())
+                .collect();
+            for id in ids {
+                sub = sub.mut_arg(id, change);
+            }
+            sub
+        });
+    }
+    command
+}
+
+/// Makes an error about a value that came from a variable name the variable
+/// instead of the flag, which the user did not write.
+pub fn name_the_source(mut err: clap::Error, command: &Command, args: &[OsString]) -> clap::Error {
+    let Some(ContextValue::String(invalid)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    // clap shows the flag as `--name <VALUE>` or `--name[=<VALUE>]`.
+    let Some(long) = invalid
+        .strip_prefix("--")
+        .and_then(|rest| rest.split([' ', '[', '=']).next())
+    else {
+        return err;
+    };
+    let arg = std::iter::once(command)
+        .chain(command.get_subcommands())
+        .flat_map(Command::get_arguments)
+        .find(|arg| arg.get_long() == Some(long));
+    let Some(arg) = arg else {
+        return err;
+    };
+    let names: Vec<&str> = std::iter::once(long)
+        .chain(arg.get_all_aliases().into_iter().flatten())
+        .collect();
+    let written = args.iter().filter_map(|arg| arg.to_str()).any(|arg| {
+        arg.strip_prefix("--").is_some_and(|flag| {
+            names
+                .iter()
+                .any(|name| flag == *name || flag.starts_with(&format!("{name}=")))
+        })
+    });
+    if let (false, Some(env)) = (written, arg.get_env()) {
+        err.insert(
+            ContextKind::InvalidArg,
+            ContextValue::String(env.to_string_lossy().into_owned()),
+        );
+    }
+    err
+}
