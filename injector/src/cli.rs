@@ -487,7 +487,7 @@ mod tests {
     fn serve_refuses_a_bad_default_naming_the_flag_written() {
         for (arg, shown) in [
             ("--agent-mem-limit=32MB", "'--agent-mem-limit <MEM_LIMIT>'"),
-            ("--mem-limit=32MB", "'--agent-mem-limit <MEM_LIMIT>'"),
+            ("--mem-limit=32MB", "'--mem-limit <MEM_LIMIT>'"),
             ("--agent-log-level=bogus", "'--agent-log-level <LOG_LEVEL>'"),
             ("--log-level=keyhole=bogus", "'--log-level <LOG_LEVEL>'"),
         ] {

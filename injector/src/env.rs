@@ -182,8 +182,9 @@ fn for_each_arg(
     command
 }
 
-/// Makes an error about a value that came from a variable name the variable
-/// instead of the flag, which the user did not write.
+/// Makes an error about a bad value name where the value came from: the
+/// variable instead of the flag when the flag was not written, and a renamed
+/// flag's old name when that is the one written.
 pub fn name_the_source(mut err: clap::Error, command: &Command, args: &[OsString]) -> clap::Error {
     let Some(ContextValue::String(invalid)) = err.get(ContextKind::InvalidArg) else {
         return err;
@@ -205,18 +206,22 @@ pub fn name_the_source(mut err: clap::Error, command: &Command, args: &[OsString
     let names: Vec<&str> = std::iter::once(long)
         .chain(arg.get_all_aliases().into_iter().flatten())
         .collect();
-    let written = args.iter().filter_map(|arg| arg.to_str()).any(|arg| {
-        arg.strip_prefix("--").is_some_and(|flag| {
+    let written = args
+        .iter()
+        .filter_map(|arg| arg.to_str())
+        .rev()
+        .find_map(|arg| {
+            let flag = arg.strip_prefix("--")?;
             names
                 .iter()
-                .any(|name| flag == *name || flag.starts_with(&format!("{name}=")))
-        })
-    });
-    if let (false, Some(env)) = (written, arg.get_env()) {
-        err.insert(
-            ContextKind::InvalidArg,
-            ContextValue::String(env.to_string_lossy().into_owned()),
-        );
-    }
+                .find(|name| flag == **name || flag.starts_with(&format!("{name}=")))
+        });
+    let source = match (written, arg.get_env()) {
+        // An old name of a renamed flag: show it as written.
+        (Some(&name), _) if name != long => invalid.replacen(long, name, 1),
+        (Some(_), _) | (None, None) => return err,
+        (None, Some(env)) => env.to_string_lossy().into_owned(),
+    };
+    err.insert(ContextKind::InvalidArg, ContextValue::String(source));
     err
 }
