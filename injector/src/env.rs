@@ -146,6 +146,11 @@ pub fn bind(
         command = for_each_arg(command, keyhole, |arg| arg.env(vault_k8s));
         if vault_k8s == TLS_AUTO_ON && lookup("KEYHOLE_TLS_AUTO").is_none() {
             command = for_each_arg(command, "KEYHOLE_TLS_AUTO", |arg| arg.default_value("true"));
+            // A default does not count as given, so the certificate files
+            // would still be required without `--tls-auto` on the command line.
+            command = for_each_arg(command, "KEYHOLE_TLS_CERT", |arg| {
+                arg.required_unless_present(clap::builder::Resettable::<clap::Id>::Reset)
+            });
         }
     }
     for &(name, why) in IGNORED {

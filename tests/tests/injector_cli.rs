@@ -143,9 +143,12 @@ fn booleans_take_gos_forms_in_flags_and_variables() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Variables of one run, as (name, value).
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn errors_name_the_flag_or_variable_the_value_came_from() -> anyhow::Result<()> {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [(&[&str], Env, &str); 5] = [
         (
             &["--agent-log-level", "bogus"],
             &[],
@@ -208,5 +211,32 @@ fn serve_logs_without_escape_codes_into_a_pipe() -> anyhow::Result<()> {
     );
     assert!(!out.stdout.contains(&0x1b), "{log:?}");
     assert!(!out.stderr.contains(&0x1b), "{:?}", stderr(&out));
+    Ok(())
+}
+
+#[test]
+fn vault_helm_auto_tls_variables_turn_auto_tls_on() -> anyhow::Result<()> {
+    let out = injector(
+        &[
+            "serve",
+            "--listen=127.0.0.1:0",
+            "--admin-listen=127.0.0.1:0",
+        ],
+        &[
+            ("AGENT_INJECT_TLS_AUTO", "vault-agent-injector-cfg"),
+            (
+                "AGENT_INJECT_TLS_AUTO_HOSTS",
+                "vault-agent-injector-svc.vault.svc",
+            ),
+            ("NAMESPACE", "vault"),
+        ],
+    )?;
+    // Without a cluster, auto-TLS stops at the Kubernetes client: past every flag check.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot configure the Kubernetes client for --tls-auto"),
+        "{}",
+        stderr(&out)
+    );
     Ok(())
 }
