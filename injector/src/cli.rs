@@ -67,6 +67,9 @@ pub struct Serve {
     /// Defaults for injected pods.
     #[command(flatten)]
     pub settings: Settings,
+    /// What set each flag, for errors found after parsing.
+    #[arg(skip)]
+    pub sources: env::Sources,
 }
 
 /// Serving certificate options: files, or `--tls-auto`.
@@ -186,7 +189,15 @@ impl Cli {
         let (mut command, warnings) = env::bind(Cli::command(), lookup);
         let parsed = command
             .try_get_matches_from_mut(&args)
-            .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches))
+            .and_then(|mut matches| {
+                let sources = env::Sources::of(&command, &matches, &args);
+                let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+                if let Command::Serve(serve) = &mut cli.command {
+                    serve.sources = sources;
+                }
+                Ok(cli)
+            });
+        let parsed = parsed
             .map_err(|err| env::name_the_source(err.format(&mut command), &command, &args))?;
         Ok((parsed, warnings))
     }
@@ -271,6 +282,7 @@ impl Serve {
             tls,
             log: _,
             settings,
+            sources,
         } = self;
         settings.validate()?;
         let mut registry = Registry::with_prefix("keyhole_injector");
@@ -294,7 +306,10 @@ impl Serve {
         // which with --tls-auto waits for the Kubernetes API.
         let admin_listener = tokio::net::TcpListener::bind(admin_listen)
             .await
-            .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
+            .with_context(|| {
+                let source = sources.name("admin_listen", "admin-listen");
+                format!("cannot listen on {admin_listen} ({source})")
+            })?;
         let mut stopping = stop.clone();
         let admin_server = tokio::spawn(async move {
             axum::serve(admin_listener, admin)
@@ -314,8 +329,10 @@ impl Serve {
                 return Ok(());
             }
         };
-        let listener = std::net::TcpListener::bind(listen)
-            .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+        let listener = std::net::TcpListener::bind(listen).with_context(|| {
+            let source = sources.name("listen", "listen");
+            format!("cannot listen on {listen} ({source})")
+        })?;
         info!(%listen, %admin_listen, "serving");
         let app = webhook::app(AppState::new(settings, webhook_metrics));
         webhook::serve(listener, config, app, handle, Timeouts::default())

@@ -7,10 +7,12 @@
 //! else vault-k8s's. Variables whose meaning differs, or that keyhole has no
 //! setting for, are never applied; each set one gets a warning instead.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 
-use clap::Command;
 use clap::error::{ContextKind, ContextValue};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Command};
 
 /// vault-k8s variables that mean what a keyhole variable means, with it.
 pub const VAULT_K8S: &[(&str, &str)] = &[
@@ -208,25 +210,73 @@ pub fn name_the_source(mut err: clap::Error, command: &Command, args: &[OsString
     let Some(arg) = arg else {
         return err;
     };
-    let names: Vec<&str> = std::iter::once(long)
+    let written = written_name(arg, args);
+    let source = match (written, arg.get_env()) {
+        // An old name of a renamed flag: show it as written.
+        (Some(name), _) if name != long => invalid.replacen(long, name, 1),
+        (Some(_), _) | (None, None) => return err,
+        (None, Some(env)) => env.to_string_lossy().into_owned(),
+    };
+    err.insert(ContextKind::InvalidArg, ContextValue::String(source));
+    err
+}
+
+/// The name, long or alias, under which `arg` was last written in `args`.
+fn written_name<'a>(arg: &'a clap::Arg, args: &[OsString]) -> Option<&'a str> {
+    let names: Vec<&str> = arg
+        .get_long()
+        .into_iter()
         .chain(arg.get_all_aliases().into_iter().flatten())
         .collect();
-    let written = args
-        .iter()
+    args.iter()
         .filter_map(|arg| arg.to_str())
         .rev()
         .find_map(|arg| {
             let flag = arg.strip_prefix("--")?;
             names
                 .iter()
-                .find(|name| flag == **name || flag.starts_with(&format!("{name}=")))
-        });
-    let source = match (written, arg.get_env()) {
-        // An old name of a renamed flag: show it as written.
-        (Some(&name), _) if name != long => invalid.replacen(long, name, 1),
-        (Some(_), _) | (None, None) => return err,
-        (None, Some(env)) => env.to_string_lossy().into_owned(),
-    };
-    err.insert(ContextKind::InvalidArg, ContextValue::String(source));
-    err
+                .copied()
+                .find(|name| flag == *name || flag.starts_with(&format!("{name}=")))
+        })
+}
+
+/// Where the settings of a parsed subcommand came from, by argument id: the
+/// flag as written (`--listen`) or the variable (`AGENT_INJECT_LISTEN`), so
+/// that errors found after parsing name what the user wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources(BTreeMap<String, String>);
+
+impl Sources {
+    /// The sources of the arguments of the subcommand `matches` holds.
+    pub fn of(command: &Command, matches: &ArgMatches, args: &[OsString]) -> Sources {
+        let Some((name, matches)) = matches.subcommand() else {
+            return Sources::default();
+        };
+        let Some(sub) = command.find_subcommand(name) else {
+            return Sources::default();
+        };
+        let mut sources = BTreeMap::new();
+        for arg in sub.get_arguments() {
+            let id = arg.get_id().as_str();
+            let source = match matches.value_source(id) {
+                Some(ValueSource::CommandLine) => written_name(arg, args).map(|n| format!("--{n}")),
+                Some(ValueSource::EnvVariable) => {
+                    arg.get_env().map(|env| env.to_string_lossy().into_owned())
+                }
+                _ => None,
+            };
+            if let Some(source) = source {
+                sources.insert(id.to_owned(), source);
+            }
+        }
+        Sources(sources)
+    }
+
+    /// What set argument `id`; `--{flag}` when nothing did (its default).
+    pub fn name(&self, id: &str, flag: &str) -> String {
+        self.0
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("--{flag}"))
+    }
 }

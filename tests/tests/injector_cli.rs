@@ -240,3 +240,25 @@ fn vault_helm_auto_tls_variables_turn_auto_tls_on() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn listen_errors_name_the_flag_or_variable_that_set_the_address() -> anyhow::Result<()> {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let busy = busy.local_addr()?.to_string();
+    let serve = ["serve", "--tls-cert=/tls/tls.crt", "--tls-key=/tls/tls.key"];
+    let flag = format!("--admin-listen={busy}");
+    let by_flag = injector(&[&serve[..], &[flag.as_str()]].concat(), &[])?;
+    let by_env = injector(&serve, &[("KEYHOLE_ADMIN_LISTEN", busy.as_str())])?;
+    for (out, source) in [
+        (by_flag, "--admin-listen"),
+        (by_env, "KEYHOLE_ADMIN_LISTEN"),
+    ] {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains(&format!("cannot listen on {busy} ({source})")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    Ok(())
+}
