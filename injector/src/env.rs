@@ -146,7 +146,14 @@ pub fn bind(
             continue;
         }
         command = for_each_arg(command, keyhole, |arg| arg.env(vault_k8s));
-        if vault_k8s == TLS_AUTO_ON && lookup("KEYHOLE_TLS_AUTO").is_none() {
+        // `KEYHOLE_TLS_AUTO` decides for itself, and certificate files win
+        // over automatic TLS, as in vault-k8s.
+        let deciders = [
+            "KEYHOLE_TLS_AUTO",
+            "KEYHOLE_TLS_CERT",
+            "AGENT_INJECT_TLS_CERT_FILE",
+        ];
+        if vault_k8s == TLS_AUTO_ON && deciders.iter().all(|name| lookup(name).is_none()) {
             command = for_each_arg(command, "KEYHOLE_TLS_AUTO", |arg| arg.default_value("true"));
             // A default does not count as given, so the certificate files
             // would still be required without `--tls-auto` on the command line.
