@@ -1,25 +1,45 @@
 //! Command line and process wiring of the `keyhole-agent` binary.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing::error;
 
 use crate::config::{AgentConfig, Choice, LogFormat, LogLevel};
 use crate::heartbeat;
 
 /// Renders Vault/OpenBao secrets into files from a Vault Agent configuration.
+///
+/// Takes Vault Agent's own command line as well: `-config=FILE` (Go's
+/// single-dash flags, for every long flag) and a leading `agent` word, so
+/// `vault agent -config=FILE` runs with only the program swapped.
 #[derive(Debug, Parser)]
 #[command(name = "keyhole-agent", version)]
 pub struct Cli {
-    /// Vault Agent configuration file (HCL or JSON). Without it the JSON
-    /// configuration is read from env KEYHOLE_AGENT_CONFIG.
+    /// Vault Agent configuration file (HCL or JSON), or a directory of
+    /// `.hcl` and `.json` files. Repeat it to merge several, as Vault Agent
+    /// does. Without it the JSON configuration is read from env
+    /// KEYHOLE_AGENT_CONFIG.
     #[arg(long, short = 'c', global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
+    config: Vec<PathBuf>,
+
+    /// Log in, render every template once and exit 0, as `exit_after_auth`
+    /// in the configuration; `=false` overrides the configuration's `true`.
+    #[arg(
+        long,
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = go_bool
+    )]
+    exit_after_auth: Option<bool>,
 
     /// Log level: trace, debug, info, warn (warning) or error (err). Read
     /// from VAULT_LOG_LEVEL, as Vault Agent does.
@@ -47,16 +67,45 @@ enum Command {
         /// Instead, exit 0 while the running agent's heartbeat is fresh, 1
         /// once it is stale or missing (for the native sidecar's liveness
         /// probe). A Vault outage keeps it fresh; a wedged agent does not.
-        #[arg(long)]
+        #[arg(
+            long,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "true",
+            default_value = "false",
+            value_name = "BOOL",
+            value_parser = go_bool,
+            action = clap::ArgAction::Set
+        )]
         live: bool,
     },
 }
 
 impl Cli {
+    /// Parses a command line in keyhole's form (`--config FILE`) or Vault
+    /// Agent's (`agent -config=FILE`); see [`go_style`].
+    pub fn try_parse_go_style<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut command = Cli::command();
+        let args = go_style(&command, args.into_iter().map(Into::into).collect());
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|err| err.format(&mut command))
+    }
+
+    /// Parses the process's command line as [`Cli::try_parse_go_style`]
+    /// does; on an error prints it and exits, as clap does.
+    pub fn parse_go_style() -> Self {
+        Cli::try_parse_go_style(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
     /// Runs the agent and returns the process exit code.
     pub fn run(self) -> ExitCode {
         let Self {
             config,
+            exit_after_auth,
             log_level,
             log_format,
             client_timeout,
@@ -66,8 +115,14 @@ impl Cli {
             eprintln!("keyhole-agent: {}", describe(&err));
             return ExitCode::from(2);
         }
-        let config = match AgentConfig::load(config.as_deref()) {
-            Ok(config) => config,
+        let config = match AgentConfig::load(&config) {
+            Ok(mut config) => {
+                // As in Vault Agent, the flag, when given, wins over the file.
+                if let Some(exit_after_auth) = exit_after_auth {
+                    config.exit_after_auth = exit_after_auth;
+                }
+                config
+            }
             Err(err) => {
                 error!("{err}");
                 return ExitCode::from(2);
@@ -84,6 +139,56 @@ impl Cli {
             ExitCode::FAILURE
         })
     }
+}
+
+/// Rewrites Vault Agent's command line into keyhole's.
+///
+/// Go's flag package, which Vault's CLI uses, takes every flag with one dash
+/// or two (`-config=FILE`, `-config FILE`, `--config FILE`); clap would read
+/// `-config` as `-c onfig`. So a single-dash argument naming a long flag
+/// (before a `--`) gets a second dash. Pod specs written for the Vault image
+/// pass `agent -config=FILE` to its entrypoint, so a leading `agent` word,
+/// Vault's subcommand, is dropped.
+pub fn go_style(command: &clap::Command, mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.get(1).is_some_and(|arg| arg == "agent") {
+        args.remove(1);
+    }
+    let longs: Vec<&str> = command
+        .get_arguments()
+        .chain(
+            command
+                .get_subcommands()
+                .flat_map(|sub| sub.get_arguments()),
+        )
+        .filter_map(|arg| arg.get_long())
+        .chain(["help", "version"])
+        .collect();
+    let mut rewritten = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    rewritten.extend(args.next());
+    for arg in args.by_ref() {
+        if arg == "--" {
+            rewritten.push(arg);
+            break;
+        }
+        let long = arg
+            .to_str()
+            .and_then(|text| text.strip_prefix('-'))
+            .filter(|flag| !flag.starts_with('-'))
+            .filter(|flag| longs.contains(&flag.split_once('=').map_or(*flag, |(name, _)| name)));
+        match long {
+            Some(flag) => rewritten.push(format!("--{flag}").into()),
+            None => rewritten.push(arg),
+        }
+    }
+    rewritten.extend(args);
+    rewritten
+}
+
+/// Reads a boolean flag value as Go's `strconv.ParseBool` does.
+fn go_bool(text: &str) -> Result<bool, String> {
+    crate::config::parse_bool(text)
+        .ok_or_else(|| format!("{text:?} is not a boolean (true or false)"))
 }
 
 fn log_level(text: &str) -> Result<LogLevel, String> {
@@ -174,6 +279,80 @@ mod tests {
     struct Read {
         path: &'static str,
         source: std::io::Error,
+    }
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_go_style(args).unwrap_or_else(|err| panic!("{args:?}: {err}"))
+    }
+
+    #[test]
+    fn takes_vault_agents_single_dash_flags() {
+        let vault_style = parse(&[
+            "keyhole-agent",
+            "agent",
+            "-config=/etc/a.hcl",
+            "-config",
+            "/etc/b.hcl",
+            "--config=/etc/c.hcl",
+            "-log-level=debug",
+            "-log-format",
+            "json",
+            "-exit-after-auth",
+        ]);
+        assert_eq!(
+            vault_style.config,
+            [
+                PathBuf::from("/etc/a.hcl"),
+                "/etc/b.hcl".into(),
+                "/etc/c.hcl".into()
+            ]
+        );
+        assert_eq!(vault_style.log_level, LogLevel::Debug);
+        assert_eq!(vault_style.log_format, LogFormat::Json);
+        assert_eq!(vault_style.exit_after_auth, Some(true));
+
+        let keyhole_style = parse(&["keyhole-agent", "-c", "/etc/a.hcl", "probe", "-live"]);
+        assert_eq!(keyhole_style.config, [PathBuf::from("/etc/a.hcl")]);
+        assert_eq!(keyhole_style.exit_after_auth, None);
+        assert!(matches!(
+            keyhole_style.command,
+            Some(Command::Probe { live: true })
+        ));
+    }
+
+    #[test]
+    fn boolean_flags_take_gos_forms() {
+        for (arg, expected) in [
+            ("-exit-after-auth=false", false),
+            ("-exit-after-auth=F", false),
+            ("--exit-after-auth=0", false),
+            ("-exit-after-auth=True", true),
+            ("-exit-after-auth=1", true),
+        ] {
+            assert_eq!(
+                parse(&["keyhole-agent", arg]).exit_after_auth,
+                Some(expected),
+                "{arg}"
+            );
+        }
+        let err = Cli::try_parse_go_style(["keyhole-agent", "-exit-after-auth=yes"])
+            .expect_err("yes is not a Go boolean");
+        assert!(
+            err.to_string()
+                .contains("--exit-after-auth[=<BOOL>]': \"yes\" is not a boolean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn arguments_after_a_double_dash_stay_as_written() {
+        let args = go_style(
+            &Cli::command(),
+            ["keyhole-agent", "-config=a", "--", "-config=b"]
+                .map(OsString::from)
+                .to_vec(),
+        );
+        assert_eq!(args, ["keyhole-agent", "--config=a", "--", "-config=b"]);
     }
 
     #[test]

@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     keyhole_agent::crypto::install_provider();
-    keyhole_agent::cli::Cli::parse().run()
+    keyhole_agent::cli::Cli::parse_go_style().run()
 }

@@ -1,6 +1,7 @@
 //! Command line: `keyhole-injector serve` and `keyhole-injector mutate`.
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,16 +9,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum_server::Handle;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::admin::{self, AdminState};
+use crate::env;
 use crate::limits::MAX_MANIFEST_BYTES;
 use crate::metrics::{TlsMetrics, WebhookMetrics};
 use crate::offline::{self, Problem, report};
-use crate::settings::Settings;
+use crate::settings::{Settings, go_bool};
 use crate::tls::CertStore;
 use crate::tls::auto::AutoTls;
 use crate::tls::files::CertFiles;
@@ -49,18 +51,13 @@ pub enum Command {
 
 /// `keyhole-injector serve`.
 #[derive(Debug, Args)]
-// `--log-level` and `--log-format` are the injector's own; the agent's defaults
-// from `Settings` take the `--agent-` prefix that their environment variables have.
-#[command(
-    mut_arg("log_level", |arg| arg.long("agent-log-level")),
-    mut_arg("log_format", |arg| arg.long("agent-log-format"))
-)]
 pub struct Serve {
-    /// Address of the HTTPS webhook listener (`POST /mutate`).
-    #[arg(long, env = "KEYHOLE_LISTEN", default_value = "0.0.0.0:8443")]
+    /// Address of the HTTPS webhook listener (`POST /mutate`); Go's `:8443`
+    /// form means every interface.
+    #[arg(long, env = "KEYHOLE_LISTEN", default_value = "0.0.0.0:8443", value_parser = listen_address)]
     pub listen: SocketAddr,
     /// Address of the plain-HTTP admin listener (`/livez`, `/readyz`, `/metrics`).
-    #[arg(long, env = "KEYHOLE_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    #[arg(long, env = "KEYHOLE_ADMIN_LISTEN", default_value = "0.0.0.0:9090", value_parser = listen_address)]
     pub admin_listen: SocketAddr,
     /// Where the serving certificate comes from.
     #[command(flatten)]
@@ -71,6 +68,9 @@ pub struct Serve {
     /// Defaults for injected pods.
     #[command(flatten)]
     pub settings: Settings,
+    /// What set each flag, for errors found after parsing.
+    #[arg(skip)]
+    pub sources: env::Sources,
 }
 
 /// Serving certificate options: files, or `--tls-auto`.
@@ -90,7 +90,15 @@ pub struct TlsArgs {
     pub tls_key: Option<PathBuf>,
     /// Generate a CA and serving certificate, keep them in a Secret and patch the CA
     /// into the MutatingWebhookConfiguration.
-    #[arg(long, env = "KEYHOLE_TLS_AUTO")]
+    #[arg(
+        long,
+        env = "KEYHOLE_TLS_AUTO",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_parser = go_bool
+    )]
     pub tls_auto: bool,
     /// Name of the Secret holding the generated CA and certificate.
     #[arg(
@@ -127,14 +135,17 @@ pub struct LogArgs {
     #[arg(
         id = "injector_log_level",
         long = "log-level",
+        value_name = "LOG_LEVEL",
         env = "KEYHOLE_LOG_LEVEL",
-        default_value = "info"
+        default_value = "info",
+        value_parser = log_filter
     )]
     pub log_level: String,
     /// Log line format.
     #[arg(
         id = "injector_log_format",
         long = "log-format",
+        value_name = "LOG_FORMAT",
         env = "KEYHOLE_LOG_FORMAT",
         value_enum,
         default_value_t = LogFormat::Text
@@ -145,7 +156,8 @@ pub struct LogArgs {
 /// Log line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (vault-k8s calls them `standard`).
+    #[value(alias = "standard")]
     Text,
     /// One JSON object per line.
     Json,
@@ -153,12 +165,6 @@ pub enum LogFormat {
 
 /// `keyhole-injector mutate`.
 #[derive(Debug, Args)]
-// `--log-level` and `--log-format` are the injector's own; the agent's defaults
-// from `Settings` take the `--agent-` prefix that their environment variables have.
-#[command(
-    mut_arg("log_level", |arg| arg.long("agent-log-level")),
-    mut_arg("log_format", |arg| arg.long("agent-log-format"))
-)]
 pub struct Mutate {
     /// Manifest file (multi-document YAML), or `-` for standard input.
     #[arg(short = 'f', long = "filename")]
@@ -196,18 +202,81 @@ pub enum Output {
 /// for a wrong command line too.
 const EXIT_UNREADABLE: u8 = 2;
 
-/// Runs a parsed command line; the process exits with the returned code.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+impl Cli {
+    /// Parses `args` with the flags' environment variables, vault-k8s's
+    /// `AGENT_INJECT_*` names included (see [`env::bind`]), as `lookup`
+    /// reports them set; returns the warnings about the variables it does
+    /// not apply. An error about a value taken from a variable names the
+    /// variable.
+    pub fn try_parse_with_env(
+        args: Vec<OsString>,
+        lookup: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<(Cli, Vec<String>), clap::Error> {
+        let (mut command, warnings) = env::bind(Cli::command(), lookup);
+        let parsed = command
+            .try_get_matches_from_mut(&args)
+            .and_then(|mut matches| {
+                let sources = env::Sources::of(&command, &matches, &args);
+                let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+                if let Command::Serve(serve) = &mut cli.command {
+                    serve.sources = sources;
+                }
+                Ok(cli)
+            });
+        let parsed = parsed
+            .map_err(|err| env::name_the_source(err.format(&mut command), &command, &args))?;
+        Ok((parsed, warnings))
+    }
+
+    /// Parses the process's command line and environment as
+    /// [`Cli::try_parse_with_env`] does; on an error prints it and exits.
+    pub fn parse_with_env() -> (Cli, Vec<String>) {
+        // As in vault-k8s, an empty variable counts as unset.
+        let lookup = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        Cli::try_parse_with_env(std::env::args_os().collect(), &lookup)
+            .unwrap_or_else(|err| err.exit())
+    }
+}
+
+/// Runs a parsed command line, first logging `warnings` about its environment
+/// variables; the process exits with the returned code.
+pub fn run(cli: Cli, warnings: Vec<String>) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(serve) => {
             serve.log.init()?;
+            for warning in warnings {
+                warn!("{warning}");
+            }
             tokio::runtime::Runtime::new()
                 .context("cannot start the async runtime")?
                 .block_on(serve.run())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Mutate(mutate) => Ok(mutate.run()),
+        Command::Mutate(mutate) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(mutate.run())
+        }
     }
+}
+
+/// Reads a listen address, also in Go's `:PORT` form (every interface),
+/// which vault-k8s's `AGENT_INJECT_LISTEN` takes.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    full.parse()
+        .map_err(|_| format!("{text:?} is not an address such as 0.0.0.0:8443 or :8443"))
+}
+
+/// Reads `--log-level`: a level or `tracing` directives.
+fn log_filter(text: &str) -> Result<String, String> {
+    EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|err| format!("{text:?} is not a level or tracing filter: {err}"))
 }
 
 impl LogArgs {
@@ -217,8 +286,11 @@ impl LogArgs {
             log_format,
         } = self;
         let filter =
-            EnvFilter::try_new(log_level).with_context(|| format!("--log-level {log_level:?}"))?;
-        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+            EnvFilter::try_new(log_level).with_context(|| format!("log filter {log_level:?}"))?;
+        // Colours only for a terminal: `kubectl logs` and files get plain bytes.
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stdout().is_terminal());
         let installed = match log_format {
             LogFormat::Text => builder.try_init(),
             LogFormat::Json => builder.json().try_init(),
@@ -236,6 +308,7 @@ impl Serve {
             tls,
             log: _,
             settings,
+            sources,
         } = self;
         settings.validate()?;
         let mut registry = Registry::with_prefix("keyhole_injector");
@@ -259,7 +332,10 @@ impl Serve {
         // which with --tls-auto waits for the Kubernetes API.
         let admin_listener = tokio::net::TcpListener::bind(admin_listen)
             .await
-            .with_context(|| format!("cannot listen on {admin_listen} (--admin-listen)"))?;
+            .with_context(|| {
+                let source = sources.name("admin_listen", "admin-listen");
+                format!("cannot listen on {admin_listen} ({source})")
+            })?;
         let mut stopping = stop.clone();
         let admin_server = tokio::spawn(async move {
             axum::serve(admin_listener, admin)
@@ -279,8 +355,10 @@ impl Serve {
                 return Ok(());
             }
         };
-        let listener = std::net::TcpListener::bind(listen)
-            .with_context(|| format!("cannot listen on {listen} (--listen)"))?;
+        let listener = std::net::TcpListener::bind(listen).with_context(|| {
+            let source = sources.name("listen", "listen");
+            format!("cannot listen on {listen} ({source})")
+        })?;
         info!(%listen, %admin_listen, "serving");
         let app = webhook::app(AppState::new(settings, webhook_metrics));
         webhook::serve(listener, config, app, handle, Timeouts::default())
@@ -483,25 +561,172 @@ mod tests {
         assert_eq!(serve.settings.log_format, AgentLogFormat::Json);
     }
 
-    #[tokio::test]
-    async fn serve_refuses_a_bad_default_before_listening() {
-        let cli = Cli::try_parse_from([
+    /// Parses `args` with no environment variable bound beyond clap's own.
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let args = args.iter().map(OsString::from).collect();
+        Cli::try_parse_with_env(args, &|_| None).map(|(cli, _)| cli)
+    }
+
+    #[test]
+    fn serve_refuses_a_bad_default_naming_the_flag_written() {
+        for (arg, shown) in [
+            ("--agent-mem-limit=32MB", "'--agent-mem-limit <MEM_LIMIT>'"),
+            ("--mem-limit=32MB", "'--mem-limit <MEM_LIMIT>'"),
+            ("--agent-log-level=bogus", "'--agent-log-level <LOG_LEVEL>'"),
+            ("--log-level=keyhole=bogus", "'--log-level <LOG_LEVEL>'"),
+        ] {
+            let err = parse(&[
+                "keyhole-injector",
+                "serve",
+                "--tls-cert=/tls/tls.crt",
+                "--tls-key=/tls/tls.key",
+                arg,
+            ])
+            .expect_err("an invalid value");
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+            assert!(err.to_string().contains(shown), "{arg}: {err}");
+        }
+    }
+
+    #[test]
+    fn flags_and_variables_follow_one_naming_rule() {
+        let command = Cli::command();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else {
+                    continue;
+                };
+                // `mutate`'s own input flags describe one run, not a setting.
+                if ["help", "filename", "check"].contains(&long) {
+                    continue;
+                }
+                let expected = format!("KEYHOLE_{}", long.to_uppercase().replace('-', "_"));
+                assert_eq!(
+                    arg.get_env().and_then(|env| env.to_str()),
+                    Some(expected.as_str()),
+                    "{} --{long}",
+                    sub.get_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn vault_k8s_variables_bind_to_keyhole_flags() {
+        let set = |names: &'static [&'static str]| {
+            move |name: &str| names.contains(&name).then(|| OsString::from("x"))
+        };
+        let bound = |command: &clap::Command, sub: &str, id: &str| {
+            let sub = command.find_subcommand(sub).expect("subcommand");
+            let arg = sub
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .expect("argument");
+            arg.get_env()
+                .map(|env| env.to_string_lossy().into_owned())
+                .expect("an env name")
+        };
+        let (command, warnings) = env::bind(
+            Cli::command(),
+            &set(&["AGENT_INJECT_CPU_REQUEST", "AGENT_INJECT_TLS_AUTO"]),
+        );
+        assert_eq!(warnings, Vec::<String>::new());
+        for sub in ["serve", "mutate"] {
+            assert_eq!(
+                bound(&command, sub, "cpu_request"),
+                "AGENT_INJECT_CPU_REQUEST"
+            );
+        }
+        assert_eq!(
+            bound(&command, "serve", "tls_auto_webhook_config"),
+            "AGENT_INJECT_TLS_AUTO"
+        );
+        let serve = command.find_subcommand("serve").expect("serve");
+        let tls_auto = serve
+            .get_arguments()
+            .find(|arg| arg.get_id() == "tls_auto")
+            .expect("--tls-auto");
+        assert_eq!(tls_auto.get_default_values(), ["true"]);
+
+        let (command, warnings) = env::bind(
+            Cli::command(),
+            &set(&[
+                "AGENT_INJECT_CPU_REQUEST",
+                "KEYHOLE_AGENT_CPU_REQUEST",
+                "AGENT_INJECT_VAULT_IMAGE",
+            ]),
+        );
+        assert_eq!(
+            bound(&command, "serve", "cpu_request"),
+            "KEYHOLE_AGENT_CPU_REQUEST"
+        );
+        assert_eq!(
+            warnings,
+            [
+                "AGENT_INJECT_CPU_REQUEST is ignored: KEYHOLE_AGENT_CPU_REQUEST is also set, \
+                 and keyhole's name wins",
+                "AGENT_INJECT_VAULT_IMAGE is ignored: it names a Vault image to run as the \
+                 agent; keyhole injects keyhole-agent, whose image is --agent-image",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_vault_k8s_variable_is_bound_or_explained() {
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("serve");
+        for (vault_k8s, keyhole) in env::VAULT_K8S {
+            assert!(
+                serve
+                    .get_arguments()
+                    .any(|arg| arg.get_env().is_some_and(|env| env == *keyhole)),
+                "{vault_k8s} stands for {keyhole}, which no flag reads"
+            );
+        }
+        let mut names: Vec<&str> = env::VAULT_K8S
+            .iter()
+            .chain(env::IGNORED)
+            .map(|(name, _)| *name)
+            .collect();
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "a variable listed twice");
+    }
+
+    #[test]
+    fn listen_addresses_take_gos_port_only_form() {
+        let cli = parse(&[
             "keyhole-injector",
             "serve",
-            "--tls-cert=/tls/tls.crt",
-            "--tls-key=/tls/tls.key",
-            "--mem-limit=32MB",
+            "--tls-auto",
+            "--tls-auto-hosts=injector.keyhole.svc",
+            "--listen=:8080",
+            "--admin-listen=127.0.0.1:9191",
         ])
         .expect("valid command line");
         let Command::Serve(serve) = cli.command else {
             panic!("not serve: {cli:?}");
         };
-        let err = serve.run().await.expect_err("an invalid quantity");
-        let message = format!("{err:#}");
-        assert!(
-            message.contains("mem-limit") && message.contains("32MB"),
-            "{message}"
-        );
+        assert_eq!(serve.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(serve.admin_listen.to_string(), "127.0.0.1:9191");
+        assert!(serve.tls.tls_auto);
+    }
+
+    #[test]
+    fn log_format_takes_vault_k8s_standard() {
+        let cli = parse(&[
+            "keyhole-injector",
+            "serve",
+            "--tls-cert=/tls/tls.crt",
+            "--tls-key=/tls/tls.key",
+            "--log-format=standard",
+        ])
+        .expect("valid command line");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        assert_eq!(serve.log.log_format, LogFormat::Text);
     }
 
     #[test]

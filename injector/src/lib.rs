@@ -7,6 +7,7 @@ pub mod agent_paths;
 pub mod annotations;
 pub mod cli;
 pub mod denial;
+pub mod env;
 pub mod limits;
 pub mod metrics;
 pub mod offline;

@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use keyhole_injector::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, warnings) = Cli::parse_with_env();
     keyhole_agent::crypto::install_provider();
-    match keyhole_injector::run(cli) {
+    match keyhole_injector::run(cli, warnings) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", keyhole_agent::cli::describe(&err));

@@ -1,7 +1,10 @@
 //! Server-wide defaults for injection, shared by `serve` and `mutate`.
 //!
-//! Every setting is a flag with a `KEYHOLE_*` environment fallback (what the
-//! Helm chart sets). Pod annotations override most of them per pod.
+//! Every setting is a flag with an environment fallback named by one rule,
+//! `KEYHOLE_` and the flag's long name in upper case with `_` for `-`
+//! (`--agent-cpu-request`, `KEYHOLE_AGENT_CPU_REQUEST`); renamed flags keep
+//! their old names as aliases, and [`crate::env`] binds vault-k8s's
+//! `AGENT_INJECT_*` names. Pod annotations override most settings per pod.
 
 use clap::ArgAction;
 use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
@@ -31,31 +34,31 @@ pub struct Settings {
 
     /// Run the agent as a native sidecar (init container with `restartPolicy: Always`)
     /// instead of an init container plus a sidecar; `keyhole.dev/native-sidecar` overrides it.
-    #[arg(long, env = "KEYHOLE_NATIVE_SIDECAR", default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, env = "KEYHOLE_NATIVE_SIDECAR", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub native_sidecar: bool,
 
     /// Agent CPU request.
-    #[arg(long, env = "KEYHOLE_AGENT_CPU_REQUEST", default_value = "10m")]
+    #[arg(long = "agent-cpu-request", alias = "cpu-request", env = "KEYHOLE_AGENT_CPU_REQUEST", value_parser = values::quantity, default_value = "10m")]
     pub cpu_request: String,
 
     /// Agent memory request.
-    #[arg(long, env = "KEYHOLE_AGENT_MEM_REQUEST", default_value = "16Mi")]
+    #[arg(long = "agent-mem-request", alias = "mem-request", env = "KEYHOLE_AGENT_MEM_REQUEST", value_parser = values::quantity, default_value = "16Mi")]
     pub mem_request: String,
 
     /// Agent ephemeral-storage request; none by default.
-    #[arg(long, env = "KEYHOLE_AGENT_EPHEMERAL_REQUEST")]
+    #[arg(long = "agent-ephemeral-request", alias = "ephemeral-request", env = "KEYHOLE_AGENT_EPHEMERAL_REQUEST", value_parser = values::quantity)]
     pub ephemeral_request: Option<String>,
 
     /// Agent CPU limit.
-    #[arg(long, env = "KEYHOLE_AGENT_CPU_LIMIT", default_value = "100m")]
+    #[arg(long = "agent-cpu-limit", alias = "cpu-limit", env = "KEYHOLE_AGENT_CPU_LIMIT", value_parser = values::quantity, default_value = "100m")]
     pub cpu_limit: String,
 
     /// Agent memory limit.
-    #[arg(long, env = "KEYHOLE_AGENT_MEM_LIMIT", default_value = "32Mi")]
+    #[arg(long = "agent-mem-limit", alias = "mem-limit", env = "KEYHOLE_AGENT_MEM_LIMIT", value_parser = values::quantity, default_value = "32Mi")]
     pub mem_limit: String,
 
     /// Agent ephemeral-storage limit; none by default.
-    #[arg(long, env = "KEYHOLE_AGENT_EPHEMERAL_LIMIT")]
+    #[arg(long = "agent-ephemeral-limit", alias = "ephemeral-limit", env = "KEYHOLE_AGENT_EPHEMERAL_LIMIT", value_parser = values::quantity)]
     pub ephemeral_limit: Option<String>,
 
     /// Audience of the projected service-account token the agent logs in with.
@@ -65,18 +68,19 @@ pub struct Settings {
     pub token_audience: Option<String>,
 
     /// Agent log level (trace, debug, info, warn, error).
-    #[arg(long, env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info", value_parser = choice::<LogLevel>)]
+    #[arg(long = "agent-log-level", env = "KEYHOLE_AGENT_LOG_LEVEL", default_value = "info", value_parser = choice::<LogLevel>)]
     pub log_level: LogLevel,
 
     /// Agent log format (standard or json).
-    #[arg(long, env = "KEYHOLE_AGENT_LOG_FORMAT", default_value = "standard", value_parser = choice::<LogFormat>)]
+    #[arg(long = "agent-log-format", env = "KEYHOLE_AGENT_LOG_FORMAT", default_value = "standard", value_parser = choice::<LogFormat>)]
     pub log_format: LogFormat,
 
     /// Size limit of the in-memory secrets volume.
     #[arg(
         long,
         env = "KEYHOLE_SECRETS_VOLUME_SIZE_LIMIT",
-        default_value = "64Mi"
+        default_value = "64Mi",
+        value_parser = values::quantity
     )]
     pub secrets_volume_size_limit: String,
 
@@ -90,7 +94,7 @@ pub struct Settings {
     pub denied_namespaces: Vec<String>,
 
     /// Set the agent's security context (non-root, read-only root filesystem, no capabilities).
-    #[arg(long, env = "KEYHOLE_SET_SECURITY_CONTEXT", default_value_t = true, action = ArgAction::Set)]
+    #[arg(long, env = "KEYHOLE_SET_SECURITY_CONTEXT", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub set_security_context: bool,
 
     /// User id the agent runs as.
@@ -102,23 +106,30 @@ pub struct Settings {
     pub run_as_group: i64,
 
     /// Run the agent as the user and group of the first app container.
-    #[arg(long, env = "KEYHOLE_RUN_AS_SAME_USER", default_value_t = false, action = ArgAction::Set)]
+    #[arg(long, env = "KEYHOLE_RUN_AS_SAME_USER", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub run_as_same_user: bool,
 
     /// Revoke the token and leases when the agent shuts down.
-    #[arg(long, env = "KEYHOLE_REVOKE_ON_SHUTDOWN", default_value_t = false, action = ArgAction::Set)]
+    #[arg(long, env = "KEYHOLE_REVOKE_ON_SHUTDOWN", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub revoke_on_shutdown: bool,
 
     /// Default template for secrets without one: `map` or `json`.
     #[arg(long, env = "KEYHOLE_DEFAULT_TEMPLATE", default_value = "map", value_parser = choice::<DefaultTemplate>)]
     pub default_template: DefaultTemplate,
 
-    /// Make the agent exit when template rendering runs out of retries.
-    #[arg(long, env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, action = ArgAction::Set)]
+    /// Bound the long-running agent's login retries to `vault.retry.num_retries`,
+    /// then exit so the kubelet restarts it; unbounded when false. A failing
+    /// template never stops the agent: it keeps the last good file and retries.
+    #[arg(long = "template-config-exit-on-retry-failure", alias = "exit-on-retry-failure", env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub exit_on_retry_failure: bool,
 
     /// How often secrets without a lease are re-read (e.g. `5m`); the agent's default when unset.
-    #[arg(long, env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL")]
+    #[arg(
+        long = "template-static-secret-render-interval",
+        alias = "static-secret-render-interval",
+        env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
+        value_parser = values::duration
+    )]
     pub static_secret_render_interval: Option<String>,
 
     /// What to do with what vault-k8s admits but weakens a pod's security
@@ -135,7 +146,7 @@ pub struct Settings {
 
     /// Vault addresses pods may choose with `vault.hashicorp.com/service`, besides
     /// `--vault-addr` (comma-separated); `*` allows any address. Empty, `--policy` decides.
-    #[arg(long, env = "KEYHOLE_ALLOWED_VAULT_ADDRS", value_delimiter = ',')]
+    #[arg(long, env = "KEYHOLE_ALLOWED_VAULT_ADDRS", value_delimiter = ',', value_parser = allowed_vault_addr)]
     pub allowed_vault_addrs: Vec<String>,
 
     /// Whether `vault.hashicorp.com/tls-skip-verify: "true"` is honoured (with a
@@ -145,7 +156,8 @@ pub struct Settings {
         env = "KEYHOLE_ALLOW_TLS_SKIP_VERIFY",
         num_args = 0..=1,
         default_missing_value = "true",
-        action = ArgAction::Set
+        action = ArgAction::Set,
+        value_parser = go_bool
     )]
     pub allow_tls_skip_verify: Option<bool>,
 
@@ -161,11 +173,11 @@ pub struct Settings {
     pub path_policy: Option<PathPolicy>,
 
     /// First delay between failed logins (e.g. `1s`); the agent's default when unset.
-    #[arg(long, env = "KEYHOLE_AUTH_MIN_BACKOFF")]
+    #[arg(long, env = "KEYHOLE_AUTH_MIN_BACKOFF", value_parser = values::duration)]
     pub auth_min_backoff: Option<String>,
 
     /// Cap on the delay between failed logins (e.g. `5m`); the agent's default when unset.
-    #[arg(long, env = "KEYHOLE_AUTH_MAX_BACKOFF")]
+    #[arg(long, env = "KEYHOLE_AUTH_MAX_BACKOFF", value_parser = values::duration)]
     pub auth_max_backoff: Option<String>,
 }
 
@@ -173,7 +185,7 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("--{flag}: {message}")]
 pub struct Error {
-    /// The flag, without dashes, e.g. `cpu-request`.
+    /// The flag, without dashes, e.g. `agent-cpu-request`.
     pub flag: &'static str,
     /// What is wrong with its value.
     pub message: String,
@@ -185,12 +197,12 @@ impl Settings {
     /// startup instead of denying every pod.
     pub fn validate(&self) -> Result<(), Error> {
         let quantities = [
-            ("cpu-request", Some(&self.cpu_request)),
-            ("mem-request", Some(&self.mem_request)),
-            ("ephemeral-request", self.ephemeral_request.as_ref()),
-            ("cpu-limit", Some(&self.cpu_limit)),
-            ("mem-limit", Some(&self.mem_limit)),
-            ("ephemeral-limit", self.ephemeral_limit.as_ref()),
+            ("agent-cpu-request", Some(&self.cpu_request)),
+            ("agent-mem-request", Some(&self.mem_request)),
+            ("agent-ephemeral-request", self.ephemeral_request.as_ref()),
+            ("agent-cpu-limit", Some(&self.cpu_limit)),
+            ("agent-mem-limit", Some(&self.mem_limit)),
+            ("agent-ephemeral-limit", self.ephemeral_limit.as_ref()),
             (
                 "secrets-volume-size-limit",
                 Some(&self.secrets_volume_size_limit),
@@ -203,7 +215,7 @@ impl Settings {
         }
         let durations = [
             (
-                "static-secret-render-interval",
+                "template-static-secret-render-interval",
                 &self.static_secret_render_interval,
             ),
             ("auth-min-backoff", &self.auth_min_backoff),
@@ -214,18 +226,11 @@ impl Settings {
                 values::duration(value).map_err(|message| Error { flag, message })?;
             }
         }
-        if let Some(address) = self
-            .allowed_vault_addrs
-            .iter()
-            .find(|a| a.as_str() != policy::ANY_ADDRESS && policy::normalize_address(a).is_none())
-        {
-            return Err(Error {
+        for address in &self.allowed_vault_addrs {
+            allowed_vault_addr(address).map_err(|message| Error {
                 flag: "allowed-vault-addrs",
-                message: format!(
-                    "{address:?} is not an http or https URL such as https://vault.example:8200, \
-                     nor * for any address"
-                ),
-            });
+                message,
+            })?;
         }
         Ok(())
     }
@@ -248,6 +253,23 @@ fn audience(value: &str) -> Result<String, String> {
         return Err("empty audience; leave the flag out for the API server's audiences".to_owned());
     }
     Ok(value.to_owned())
+}
+
+/// Reads one address of `--allowed-vault-addrs`.
+fn allowed_vault_addr(address: &str) -> Result<String, String> {
+    if address == policy::ANY_ADDRESS || policy::normalize_address(address).is_some() {
+        return Ok(address.to_owned());
+    }
+    Err(format!(
+        "{address:?} is not an http or https URL such as https://vault.example:8200, \
+         nor * for any address"
+    ))
+}
+
+/// Reads a boolean flag as Go's `strconv.ParseBool` does, as vault-k8s reads
+/// its flags and annotations.
+pub fn go_bool(value: &str) -> Result<bool, String> {
+    values::boolean(value)
 }
 
 /// Reads a flag that takes one of the names of `T`.
@@ -330,7 +352,7 @@ mod tests {
         };
         assert_eq!(
             settings.validate().map_err(|e| e.to_string()),
-            Err("--mem-limit: \"32MB\" is not a quantity such as 100m or 64Mi".to_owned())
+            Err("--agent-mem-limit: \"32MB\" is not a quantity such as 100m or 64Mi".to_owned())
         );
     }
 
@@ -350,8 +372,8 @@ mod tests {
         let cli = Cli::try_parse_from([
             "keyhole-injector",
             "--auth-type=token_file",
-            "--log-level=warning",
-            "--log-format=json",
+            "--agent-log-level=warning",
+            "--agent-log-format=json",
             "--default-template=json",
         ])
         .expect("parses");
@@ -360,8 +382,8 @@ mod tests {
         assert_eq!(cli.settings.log_format, LogFormat::Json);
         assert_eq!(cli.settings.default_template, DefaultTemplate::Json);
         for bad in [
-            "--log-level=INFO",
-            "--log-format=text",
+            "--agent-log-level=INFO",
+            "--agent-log-format=text",
             "--default-template=JSON",
         ] {
             assert!(
@@ -376,6 +398,115 @@ mod tests {
         let cli =
             Cli::try_parse_from(["keyhole-injector", "--native-sidecar=false"]).expect("parses");
         assert!(!cli.settings.native_sidecar);
+    }
+
+    #[test]
+    fn boolean_flags_take_gos_forms() {
+        for (value, expected) in [
+            ("1", true),
+            ("t", true),
+            ("T", true),
+            ("TRUE", true),
+            ("true", true),
+            ("True", true),
+            ("0", false),
+            ("f", false),
+            ("F", false),
+            ("FALSE", false),
+            ("false", false),
+            ("False", false),
+        ] {
+            let cli = Cli::try_parse_from([
+                "keyhole-injector".to_owned(),
+                format!("--native-sidecar={value}"),
+                format!("--set-security-context={value}"),
+                format!("--run-as-same-user={value}"),
+                format!("--revoke-on-shutdown={value}"),
+                format!("--template-config-exit-on-retry-failure={value}"),
+                format!("--allow-tls-skip-verify={value}"),
+            ])
+            .unwrap_or_else(|err| panic!("{value}: {err}"));
+            let s = cli.settings;
+            assert_eq!(
+                [
+                    s.native_sidecar,
+                    s.set_security_context,
+                    s.run_as_same_user,
+                    s.revoke_on_shutdown,
+                    s.exit_on_retry_failure,
+                ],
+                [expected; 5],
+                "{value}"
+            );
+            assert_eq!(s.allow_tls_skip_verify, Some(expected), "{value}");
+        }
+        let bare = Cli::try_parse_from(["keyhole-injector", "--revoke-on-shutdown"])
+            .expect("a bare boolean flag is true");
+        assert!(bare.settings.revoke_on_shutdown);
+        let err = Cli::try_parse_from(["keyhole-injector", "--native-sidecar=yes"])
+            .err()
+            .expect("yes is not a Go boolean");
+        assert!(
+            err.to_string()
+                .contains("\"yes\" is not a boolean (true or false)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn old_flag_names_set_the_same_settings() {
+        let renamed = [
+            ("agent-cpu-request", "cpu-request", "7m"),
+            ("agent-mem-request", "mem-request", "9Mi"),
+            ("agent-ephemeral-request", "ephemeral-request", "1Mi"),
+            ("agent-cpu-limit", "cpu-limit", "70m"),
+            ("agent-mem-limit", "mem-limit", "90Mi"),
+            ("agent-ephemeral-limit", "ephemeral-limit", "2Mi"),
+            (
+                "template-config-exit-on-retry-failure",
+                "exit-on-retry-failure",
+                "false",
+            ),
+            (
+                "template-static-secret-render-interval",
+                "static-secret-render-interval",
+                "2m",
+            ),
+        ];
+        let parse = |names: &[String]| {
+            let args = std::iter::once("keyhole-injector".to_owned()).chain(names.iter().cloned());
+            Cli::try_parse_from(args).expect("parses").settings
+        };
+        let new = parse(&renamed.map(|(new, _, value)| format!("--{new}={value}")));
+        let old = parse(&renamed.map(|(_, old, value)| format!("--{old}={value}")));
+        assert_eq!(new, old);
+        assert_eq!(new.cpu_request, "7m");
+        assert_eq!(new.ephemeral_limit.as_deref(), Some("2Mi"));
+        assert!(!new.exit_on_retry_failure);
+        assert_eq!(new.static_secret_render_interval.as_deref(), Some("2m"));
+    }
+
+    #[test]
+    fn quantities_and_durations_are_checked_as_flags_are_read() {
+        for (arg, message) in [
+            (
+                "--agent-mem-limit=32MB",
+                "'--agent-mem-limit <MEM_LIMIT>': \"32MB\" is not a quantity",
+            ),
+            (
+                "--auth-min-backoff=soon",
+                "'--auth-min-backoff <AUTH_MIN_BACKOFF>': \"soon\"",
+            ),
+            (
+                "--allowed-vault-addrs=vault:8200",
+                "'--allowed-vault-addrs <ALLOWED_VAULT_ADDRS>': \"vault:8200\" is not an http",
+            ),
+        ] {
+            let err = Cli::try_parse_from(["keyhole-injector", arg])
+                .err()
+                .unwrap_or_else(|| panic!("{arg} is refused"));
+            assert!(err.to_string().contains(message), "{arg}: {err}");
+        }
     }
 
     #[test]

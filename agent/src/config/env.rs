@@ -72,9 +72,5 @@ pub(super) fn apply(vault: &mut Vault, lookup: &dyn Fn(&str) -> Option<String>) 
 /// `VAULT_SKIP_VERIFY`: `false` keeps verification on, it does not count as
 /// set.
 fn go_bool(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("{value:?} is not a boolean (true or false)")),
-    }
+    super::parse_bool(value).ok_or_else(|| format!("{value:?} is not a boolean (true or false)"))
 }

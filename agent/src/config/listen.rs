@@ -284,7 +284,7 @@ fn use_auto_auth_token(value: Value, at: &str) -> Result<ApiProxy> {
     };
     match &value {
         Value::Bool(b) => Ok(from_bool(*b)),
-        Value::String(text) => match parse_bool(text) {
+        Value::String(text) => match super::parse_bool(text) {
             Some(b) => Ok(from_bool(b)),
             None if text.eq_ignore_ascii_case("force") => Ok(ApiProxy::ForceAutoAuth),
             None => Err(invalid(
@@ -293,15 +293,6 @@ fn use_auto_auth_token(value: Value, at: &str) -> Result<ApiProxy> {
             )),
         },
         _ => Err(invalid(at, "can be true, false or \"force\"")),
-    }
-}
-
-/// A boolean as Go's `strconv.ParseBool` reads it.
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
     }
 }
 

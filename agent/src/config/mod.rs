@@ -15,6 +15,7 @@ mod emit;
 mod env;
 mod hcl;
 mod listen;
+mod merge;
 mod parse;
 mod stanza;
 #[cfg(test)]
@@ -85,6 +86,14 @@ pub enum Error {
         /// What is wrong in it.
         source: Box<Error>,
     },
+    /// An error in the merged config of several files.
+    #[error("{}: {source}", paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(" + "))]
+    Files {
+        /// The config files (or directories), in the order given.
+        paths: Vec<PathBuf>,
+        /// What is wrong in their merge.
+        source: Box<Error>,
+    },
     /// An error in the config given through `KEYHOLE_AGENT_CONFIG`.
     #[error("{CONFIG_ENV}: {0}")]
     Env(Box<Error>),
@@ -120,20 +129,28 @@ impl fmt::Display for Located<'_> {
 impl AgentConfig {
     /// Reads a config file: `.json` files are JSON, others are HCL unless
     /// they start with `{` (Vault Agent's HCL parser takes those as JSON too).
+    /// A directory stands for its `.hcl` and `.json` files, as in [`AgentConfig::from_paths`].
     pub fn from_file(path: &Path) -> Result<AgentConfig> {
-        let in_file = |source: Error| Error::File {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| in_file(Error::Read(e)))?;
-        let is_json =
-            path.extension().is_some_and(|ext| ext == "json") || text.trim_start().starts_with('{');
-        let config = if is_json {
-            AgentConfig::from_json(&text)
-        } else {
-            AgentConfig::from_hcl(&text)
-        };
-        config.map_err(in_file)
+        AgentConfig::from_paths(&[path.to_path_buf()])
+    }
+
+    /// Reads several config files, merged as `bao agent -config=A -config=B`
+    /// merges them: a stanza of a later file replaces the earlier one,
+    /// `template` and `listener` blocks add up. A directory stands for its
+    /// `.hcl` and `.json` files (editors' backup files left out), in name
+    /// order, as Vault Agent reads a directory given to `-config`.
+    pub fn from_paths(paths: &[PathBuf]) -> Result<AgentConfig> {
+        let mut tree = merge::empty();
+        for path in paths {
+            tree = merge::merge(tree, read_path(path)?).map_err(|e| in_file(path, e))?;
+        }
+        parse::agent_config(tree).map_err(|source| match paths {
+            [path] => in_file(path, source),
+            _ => Error::Files {
+                paths: paths.to_vec(),
+                source: Box::new(source),
+            },
+        })
     }
 
     /// Parses Vault Agent JSON, the form the injector passes in `KEYHOLE_AGENT_CONFIG`.
@@ -147,11 +164,11 @@ impl AgentConfig {
         parse::agent_config(hcl::to_json(text)?)
     }
 
-    /// Loads the config the way `keyhole-agent` does: from `path` (`--config`)
-    /// or else from `KEYHOLE_AGENT_CONFIG`, then applies the `VAULT_*`
-    /// variables that override the `vault` stanza (`VAULT_ADDR`, ...).
-    pub fn load(path: Option<&Path>) -> Result<AgentConfig> {
-        load_with(path, &|name| std::env::var(name).ok())
+    /// Loads the config the way `keyhole-agent` does: from `paths`
+    /// (`--config`, merged) or else from `KEYHOLE_AGENT_CONFIG`, then applies
+    /// the `VAULT_*` variables that override the `vault` stanza (`VAULT_ADDR`, ...).
+    pub fn load(paths: &[PathBuf]) -> Result<AgentConfig> {
+        load_with(paths, &|name| std::env::var(name).ok())
     }
 
     /// Applies the `VAULT_*` variables `lookup` finds, which override the
@@ -166,6 +183,16 @@ impl AgentConfig {
 /// otherwise a Go duration such as `1h30m` (with `d` for days).
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     stanza::parse_duration(text)
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it (`1 t T TRUE true True`,
+/// `0 f F FALSE false False`), the forms Vault and vault-k8s take everywhere.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// The shell that runs a one-entry command of several words.
@@ -194,13 +221,63 @@ pub fn command_list(list: Vec<String>) -> Option<Vec<String>> {
 }
 
 /// [`AgentConfig::load`] with the environment passed in, so it can be tested.
-fn load_with(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig> {
-    let config = match (path, env(CONFIG_ENV)) {
-        (Some(path), _) => AgentConfig::from_file(path)?,
-        (None, Some(json)) => AgentConfig::from_json(&json).map_err(|e| Error::Env(Box::new(e)))?,
-        (None, None) => return Err(Error::Missing),
+fn load_with(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig> {
+    let config = match (paths, env(CONFIG_ENV)) {
+        ([], Some(json)) => AgentConfig::from_json(&json).map_err(|e| Error::Env(Box::new(e)))?,
+        ([], None) => return Err(Error::Missing),
+        (paths, _) => AgentConfig::from_paths(paths)?,
     };
     config.with_env(env)
+}
+
+/// An error in the file (or directory) at `path`.
+fn in_file(path: &Path, source: Error) -> Error {
+    Error::File {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// The tree of one file, or the merged trees of a directory's config files.
+fn read_path(path: &Path) -> Result<serde_json::Value> {
+    if !path.is_dir() {
+        return read_file(path).map_err(|e| in_file(path, e));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| in_file(path, Error::Read(e)))? {
+        let file = entry.map_err(|e| in_file(path, Error::Read(e)))?.path();
+        let name = file
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        let is_config = name.ends_with(".hcl") || name.ends_with(".json");
+        let is_backup = name.ends_with('~') || name.starts_with('#') || name.starts_with(".#");
+        if is_config && !is_backup && !file.is_dir() {
+            files.push(file);
+        }
+    }
+    // Vault Agent takes a directory's files in the order the file system
+    // lists them; name order is that order on most file systems, and stable.
+    files.sort();
+    let mut tree = merge::empty();
+    for file in files {
+        let next = read_file(&file).map_err(|e| in_file(&file, e))?;
+        tree = merge::merge(tree, next).map_err(|e| in_file(&file, e))?;
+    }
+    Ok(tree)
+}
+
+/// The generic tree of one file: `.json` files are JSON, others are HCL
+/// unless they start with `{` (Vault Agent's HCL parser takes those as JSON too).
+fn read_file(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(Error::Read)?;
+    let is_json =
+        path.extension().is_some_and(|ext| ext == "json") || text.trim_start().starts_with('{');
+    if is_json {
+        serde_json::from_str(&text).map_err(Error::Json)
+    } else {
+        hcl::to_json(&text)
+    }
 }
 
 /// A parsed and validated agent configuration.

@@ -134,11 +134,9 @@ impl Stanza {
         match self.take(key) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(b),
-            Some(Value::String(s)) => match s.as_str() {
-                "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-                "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-                _ => Err(invalid(&at, format!("{s:?} is not a boolean"))),
-            },
+            Some(Value::String(s)) => {
+                super::parse_bool(&s).ok_or_else(|| invalid(&at, format!("{s:?} is not a boolean")))
+            }
             Some(other) => Err(expected(&at, "a boolean", &other)),
         }
     }

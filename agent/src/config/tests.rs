@@ -840,6 +840,51 @@ fn names_the_file_in_errors() {
 }
 
 #[test]
+fn merges_several_files_and_directories_as_bao_agent_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = dir.path().join("base.hcl");
+    std::fs::write(
+        &base,
+        "vault {\n  address = \"http://a:8200\"\n}\n\
+         template {\n  destination = \"/s/a\"\n  contents = \"a\"\n}\n",
+    )
+    .expect("write config");
+    let conf_d = dir.path().join("conf.d");
+    std::fs::create_dir(&conf_d).expect("mkdir");
+    std::fs::write(
+        conf_d.join("20-auth.hcl"),
+        "auto_auth {\n  method \"token_file\" {\n    config = {\n      token_file_path = \"/t\"\n    }\n  }\n}\n",
+    )
+    .expect("write config");
+    std::fs::write(
+        conf_d.join("10-vault.json"),
+        r#"{"vault": {"address": "http://b:8200"}, "template": {"destination": "/s/b", "contents": "b"}}"#,
+    )
+    .expect("write config");
+    std::fs::write(conf_d.join("10-vault.json~"), "not a config").expect("write backup");
+    std::fs::write(conf_d.join("notes.txt"), "not a config").expect("write notes");
+
+    let config = AgentConfig::from_paths(&[base.clone(), conf_d.clone()]).expect("configs merge");
+    assert_eq!(config.vault.address.as_deref(), Some("http://b:8200"));
+    let destinations: Vec<_> = config
+        .templates
+        .iter()
+        .map(|t| t.destination.display().to_string())
+        .collect();
+    assert_eq!(destinations, ["/s/a", "/s/b"]);
+    assert!(config.auto_auth.is_some());
+
+    let err = AgentConfig::from_paths(&[base.clone(), base.clone()]).expect_err("no auto_auth");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{0} + {0}: missing required stanza \"auto_auth\"",
+            base.display()
+        )
+    );
+}
+
+#[test]
 fn reads_json_by_extension_or_leading_brace() {
     let dir = tempfile::tempdir().expect("temp dir");
     let json = std::fs::read_to_string(fixture_path("approle.json")).expect("read fixture");
@@ -868,11 +913,11 @@ fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
 fn vault_addr_overrides_the_config_address() {
     let json = std::fs::read_to_string(fixture_path("kubernetes.json")).expect("read fixture");
     let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "https://vault:8200")]);
-    let config = load_with(None, &env).expect("config loads");
+    let config = load_with(&[], &env).expect("config loads");
     assert_eq!(config.vault.address.as_deref(), Some("https://vault:8200"));
 
     let env = env_of(&[(CONFIG_ENV, &json), ("VAULT_ADDR", "")]);
-    let config = load_with(None, &env).expect("config loads");
+    let config = load_with(&[], &env).expect("config loads");
     assert_eq!(
         config.vault.address.as_deref(),
         Some("http://127.0.0.1:8200")
@@ -951,18 +996,18 @@ fn bad_vault_env_values_are_errors_naming_the_variable() {
 #[test]
 fn load_prefers_the_config_file_and_needs_one_source() {
     let config = load_with(
-        Some(&fixture_path("jwt.hcl")),
+        &[fixture_path("jwt.hcl")],
         &env_of(&[(CONFIG_ENV, "not json")]),
     )
     .expect("config loads");
     assert_eq!(config, fixture("jwt.hcl"));
 
-    let err = load_with(None, &env_of(&[])).expect_err("no config");
+    let err = load_with(&[], &env_of(&[])).expect_err("no config");
     assert_eq!(
         err.to_string(),
         "no configuration: pass --config FILE or set KEYHOLE_AGENT_CONFIG"
     );
-    let err = load_with(None, &env_of(&[(CONFIG_ENV, "{}")])).expect_err("config is rejected");
+    let err = load_with(&[], &env_of(&[(CONFIG_ENV, "{}")])).expect_err("config is rejected");
     assert_eq!(
         err.to_string(),
         r#"KEYHOLE_AGENT_CONFIG: missing required stanza "auto_auth""#

@@ -10,19 +10,11 @@ use crate::agent_paths;
 /// Result of a check: the value as keyhole uses it, or why it is refused.
 pub type Checked<T> = Result<T, String>;
 
-/// The tokens Go's `strconv.ParseBool` accepts, which vault-k8s uses for booleans.
-const TRUE_TOKENS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
-const FALSE_TOKENS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
-
-/// A boolean as Go's `strconv.ParseBool` reads it.
+/// A boolean as Go's `strconv.ParseBool` reads it, which vault-k8s uses for
+/// annotations and flags alike.
 pub fn boolean(value: &str) -> Checked<bool> {
-    if TRUE_TOKENS.contains(&value) {
-        Ok(true)
-    } else if FALSE_TOKENS.contains(&value) {
-        Ok(false)
-    } else {
-        Err(format!("{value:?} is not a boolean (true or false)"))
-    }
+    keyhole_agent::config::parse_bool(value)
+        .ok_or_else(|| format!("{value:?} is not a boolean (true or false)"))
 }
 
 /// `agent-cache-use-auto-auth-token`: `force`, or a boolean, as Vault
@@ -367,10 +359,10 @@ mod tests {
 
     #[test]
     fn accepts_exactly_go_parse_bool_tokens() {
-        for t in TRUE_TOKENS {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
             assert_eq!(boolean(t), Ok(true));
         }
-        for f in FALSE_TOKENS {
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
             assert_eq!(boolean(f), Ok(false));
         }
         for bad in ["yes", "no", "on", "tRUE", "", " true", "2"] {
