@@ -275,7 +275,7 @@ impl Cache {
                     // A revoked or expired lease cannot be renewed; new
                     // credentials can still be fetched.
                     self.metrics.vault_error(err.kind());
-                    self.metrics.renewal_failed(Lease::Secret, err.kind());
+                    self.metrics.renewal_failed(Lease::Secret);
                     let err = path.lease_error(err);
                     warn!(%path, "lease renewal failed, fetching anew: {err}");
                 }

@@ -114,9 +114,8 @@ struct PathLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RenewalLabels {
+struct LeaseLabels {
     lease: &'static str,
-    kind: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,7 +146,7 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     proxied: Family<OutcomeLabels, Counter>,
     lease_remaining: Family<PathLabels, Gauge>,
-    renewal_failures: Family<RenewalLabels, Counter>,
+    renewal_failures: Family<LeaseLabels, Counter>,
     token_remaining: Family<MountLabels, Gauge>,
     since_last_render: Gauge,
     clock: Mutex<Clock>,
@@ -167,10 +166,10 @@ impl Metrics {
         let renders = Family::default();
         let render_errors = Family::default();
         let vault_errors = Family::default();
-        let logins = Family::default();
-        let proxied = Family::default();
+        let logins: Family<OutcomeLabels, Counter> = Family::default();
+        let proxied: Family<OutcomeLabels, Counter> = Family::default();
         let lease_remaining = Family::default();
-        let renewal_failures = Family::default();
+        let renewal_failures: Family<LeaseLabels, Counter> = Family::default();
         let token_remaining = Family::default();
         let since_last_render = Gauge::default();
         registry.register(
@@ -202,7 +201,7 @@ impl Metrics {
         );
         registry.register(
             "renewal_failures",
-            "Failed renewals of the agent's token or of a secret's lease, per lease and error kind",
+            "Failed renewals of the agent's token or of a secret's lease, per lease",
             renewal_failures.clone(),
         );
         registry.register_with_unit(
@@ -218,6 +217,34 @@ impl Metrics {
             Unit::Seconds,
             since_last_render.clone(),
         );
+        // The counters whose labels are known up front are exported from
+        // the start, at zero, so that an alert on `increase()` sees the first
+        // failure.
+        for outcome in [LoginOutcome::Success, LoginOutcome::Failure] {
+            logins
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.as_str(),
+                })
+                .inc_by(0);
+        }
+        for outcome in [
+            ProxyOutcome::Success,
+            ProxyOutcome::VaultError,
+            ProxyOutcome::Error,
+        ] {
+            proxied
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.as_str(),
+                })
+                .inc_by(0);
+        }
+        for lease in [Lease::Token, Lease::Secret] {
+            renewal_failures
+                .get_or_create(&LeaseLabels {
+                    lease: lease.as_str(),
+                })
+                .inc_by(0);
+        }
         Self {
             registry,
             renders,
@@ -301,13 +328,12 @@ impl Metrics {
         });
     }
 
-    /// Records a failed renewal of `lease`; `kind` is the short error kind
-    /// of [`Self::vault_error`].
-    pub fn renewal_failed(&self, lease: Lease, kind: &'static str) {
+    /// Records a failed renewal of `lease`; [`Self::vault_error`] counts
+    /// why it failed.
+    pub fn renewal_failed(&self, lease: Lease) {
         self.renewal_failures
-            .get_or_create(&RenewalLabels {
+            .get_or_create(&LeaseLabels {
                 lease: lease.as_str(),
-                kind,
             })
             .inc();
     }
@@ -501,18 +527,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn counts_renewal_failures_per_lease_and_kind() {
+    async fn counts_renewal_failures_per_lease_from_zero() {
         let metrics = Metrics::new();
-        metrics.renewal_failed(Lease::Token, "connect");
-        metrics.renewal_failed(Lease::Secret, "permission_denied");
-        metrics.renewal_failed(Lease::Secret, "permission_denied");
-
         assert_lines(
             &metrics,
             &[
                 "# TYPE keyhole_agent_renewal_failures counter",
-                r#"keyhole_agent_renewal_failures_total{lease="token",kind="connect"} 1"#,
-                r#"keyhole_agent_renewal_failures_total{lease="secret",kind="permission_denied"} 2"#,
+                r#"keyhole_agent_renewal_failures_total{lease="token"} 0"#,
+                r#"keyhole_agent_renewal_failures_total{lease="secret"} 0"#,
+            ],
+        );
+        metrics.renewal_failed(Lease::Token);
+        metrics.renewal_failed(Lease::Secret);
+        metrics.renewal_failed(Lease::Secret);
+
+        assert_lines(
+            &metrics,
+            &[
+                r#"keyhole_agent_renewal_failures_total{lease="token"} 1"#,
+                r#"keyhole_agent_renewal_failures_total{lease="secret"} 2"#,
+            ],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn login_and_proxy_outcomes_start_at_zero() {
+        assert_lines(
+            &Metrics::new(),
+            &[
+                r#"keyhole_agent_logins_total{outcome="success"} 0"#,
+                r#"keyhole_agent_logins_total{outcome="failure"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="success"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="vault_error"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="error"} 0"#,
             ],
         );
     }

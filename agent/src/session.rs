@@ -82,7 +82,10 @@ impl Vault for Live {
         let result = self.client.renew_self(Some(ttl)).await;
         match &result {
             Ok(auth) => self.token_granted(auth),
-            Err(err) => self.metrics.renewal_failed(Lease::Token, err.kind()),
+            Err(err) => {
+                self.metrics.vault_error(err.kind());
+                self.metrics.renewal_failed(Lease::Token);
+            }
         }
         result
     }

@@ -103,6 +103,8 @@ pub struct PodSpec {
     pub volumes: Option<Vec<Volume>>,
     /// `spec.shareProcessNamespace`.
     pub share_process_namespace: Option<bool>,
+    /// `spec.hostNetwork`.
+    pub host_network: Option<bool>,
 }
 
 /// The container fields keyhole reads.

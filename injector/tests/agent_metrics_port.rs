@@ -236,3 +236,28 @@ fn no_long_running_agent_or_a_users_config_gets_no_metrics_port() {
         "{warned:?}"
     );
 }
+
+#[test]
+fn the_server_default_skips_pods_on_the_nodes_network() {
+    let mut pod = serde_json::to_value(mk_pod(&inject(&[]))).expect("pod to JSON");
+    pod["spec"]["hostNetwork"] = true.into();
+    let pod = mk_pod_from(pod);
+    let (_, patched) = mutate(&pod, &with_default(9102));
+    assert_eq!(container(&patched, "vault-agent").get("ports"), None);
+    assert_eq!(
+        warnings(&pod, &with_default(9102)),
+        [format!(
+            "{KEY}: the pod uses the node's network, where the injector's default port 9102 \
+             may be taken, so the agent serves no metrics; set this annotation to a port free \
+             on the node to serve them"
+        )]
+    );
+
+    let mut annotated = serde_json::to_value(mk_pod(&inject(&[(KEY, "9200")]))).expect("JSON");
+    annotated["spec"]["hostNetwork"] = true.into();
+    let (_, patched) = mutate(&mk_pod_from(annotated), &with_default(9102));
+    assert_eq!(
+        container(&patched, "vault-agent")["ports"],
+        metrics_container_port(9200)
+    );
+}

@@ -303,7 +303,8 @@ struct MetricsContext {
 /// agent serves its metrics. A port taken by a container of the pod or by
 /// the agent's localhost listener denies the pod when annotated; as the
 /// injector's default it only warns, so turning on a server-wide default
-/// never stops pods that were admitted before.
+/// never stops pods that were admitted before. Nor does the default apply to
+/// a pod on the node's network, where other pods' ports are unknown.
 fn metrics_port(
     a: &Annotations<'_>,
     pod: &Pod,
@@ -334,6 +335,15 @@ fn metrics_port(
         if let Some(entry) = annotated {
             warnings.push(format!("{}: ignored: {why}", entry.key));
         }
+        return Ok(None);
+    }
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    if host_network && annotated.is_none() {
+        warnings.push(format!(
+            "{AGENT_METRICS_PORT}: the pod uses the node's network, where the injector's \
+             default port {port} may be taken, so the agent serves no metrics; set this \
+             annotation to a port free on the node to serve them"
+        ));
         return Ok(None);
     }
     let Some(taker) = port_taker(pod, port, context.api_listener) else {
