@@ -144,27 +144,33 @@ fn render() -> anyhow::Result<Answer> {
         "sets": value_sets(),
         "rejected": rejected,
     });
-    let mut child = Command::new(python)
-        .arg(&script)
+    let stdout = stdout_of(Command::new(python).arg(&script), &request.to_string())?;
+    Ok(serde_json::from_slice(&stdout)?)
+}
+
+/// What `command` prints when given `input`; its failure is an error with
+/// what it said.
+fn stdout_of(command: &mut Command, input: &str) -> anyhow::Result<Vec<u8>> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("running {}", script.display()))?;
+        .with_context(|| format!("running {command:?}"))?;
     child
         .stdin
         .take()
         .context("stdin")?
-        .write_all(request.to_string().as_bytes())?;
+        .write_all(input.as_bytes())?;
     let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(
-            "{} failed: {}",
-            script.display(),
+            "{command:?} failed ({}): {}",
+            output.status,
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(serde_json::from_slice(&output.stdout)?)
+    Ok(output.stdout)
 }
 
 fn render_of(set: &str) -> &'static Render {
@@ -244,29 +250,18 @@ fn injected_agent(env: &[(String, String)]) -> anyhow::Result<Value> {
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
     });
     let bin = workspace_bin("keyhole-injector", "KEYHOLE_INJECTOR_BIN")?;
-    let mut child = Command::new(&bin)
-        .args([
-            "mutate",
-            "-f",
-            "-",
-            "--vault-addr=https://vault.vault.svc:8200",
-        ])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {}", bin.display()))?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(pod.to_string().as_bytes())?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!("mutate failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let mutated: Value = serde_saphyr::from_str(std::str::from_utf8(&output.stdout)?)?;
+    let stdout = stdout_of(
+        Command::new(&bin)
+            .args([
+                "mutate",
+                "-f",
+                "-",
+                "--vault-addr=https://vault.vault.svc:8200",
+            ])
+            .envs(env.iter().map(|(k, v)| (k, v))),
+        &pod.to_string(),
+    )?;
+    let mutated: Value = serde_saphyr::from_str(std::str::from_utf8(&stdout)?)?;
     let agent = mutated["spec"]["initContainers"]
         .as_array()
         .into_iter()
