@@ -131,6 +131,11 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// The mount path of the auth method, e.g. `auth/kubernetes`.
+    pub fn mount_path(&self) -> &str {
+        &self.method.mount_path
+    }
+
     /// An authenticator for the `auto_auth` stanza.
     pub fn new(auto_auth: &config::AutoAuth) -> Self {
         Self {

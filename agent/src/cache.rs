@@ -24,7 +24,7 @@ use tracing::{debug, warn};
 
 use crate::backoff::{self, Backoff};
 use crate::lease::{self, SecretAction};
-use crate::metrics::Metrics;
+use crate::metrics::{Lease, Metrics};
 use crate::redact::ShownPath;
 use crate::template::{self, Request};
 use crate::vault::{self, KvPaths, Operation, Secret};
@@ -275,6 +275,7 @@ impl Cache {
                     // A revoked or expired lease cannot be renewed; new
                     // credentials can still be fetched.
                     self.metrics.vault_error(err.kind());
+                    self.metrics.renewal_failed(Lease::Secret);
                     let err = path.lease_error(err);
                     warn!(%path, "lease renewal failed, fetching anew: {err}");
                 }

@@ -7,8 +7,9 @@
 //! while rendering is labelled by where it was computed, and request
 //! arguments are cut off a path.
 //!
-//! Time-based gauges (lease seconds remaining, seconds since the last render)
-//! are computed when scraped, so they are current without a timer.
+//! Time-based gauges (lease and token seconds remaining, seconds since the
+//! last render) are computed when scraped, so they are current without a
+//! timer.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -68,6 +69,24 @@ impl ProxyOutcome {
     }
 }
 
+/// A lease the agent renews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// The agent's own Vault token.
+    Token,
+    /// A secret's lease, e.g. database credentials.
+    Secret,
+}
+
+impl Lease {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Secret => "secret",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DestinationLabels {
     destination: String,
@@ -94,11 +113,24 @@ struct PathLabels {
     path: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabels {
+    lease: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MountLabels {
+    mount_path: String,
+}
+
 /// Instants from which the time-based gauges are computed at scrape time.
 #[derive(Debug)]
 struct Clock {
     /// When each lease (by path label) expires.
     lease_expiry: HashMap<String, Instant>,
+    /// The auth mount the token came from and when it expires, while the
+    /// agent holds a token that expires.
+    token_expiry: Option<(String, Instant)>,
     /// The last successful render, or the agent's start before the first.
     last_render: Instant,
 }
@@ -114,6 +146,8 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     proxied: Family<OutcomeLabels, Counter>,
     lease_remaining: Family<PathLabels, Gauge>,
+    renewal_failures: Family<LeaseLabels, Counter>,
+    token_remaining: Family<MountLabels, Gauge>,
     since_last_render: Gauge,
     clock: Mutex<Clock>,
 }
@@ -132,9 +166,11 @@ impl Metrics {
         let renders = Family::default();
         let render_errors = Family::default();
         let vault_errors = Family::default();
-        let logins = Family::default();
-        let proxied = Family::default();
+        let logins: Family<OutcomeLabels, Counter> = Family::default();
+        let proxied: Family<OutcomeLabels, Counter> = Family::default();
         let lease_remaining = Family::default();
+        let renewal_failures: Family<LeaseLabels, Counter> = Family::default();
+        let token_remaining = Family::default();
         let since_last_render = Gauge::default();
         registry.register(
             "renders",
@@ -163,12 +199,52 @@ impl Metrics {
             Unit::Seconds,
             lease_remaining.clone(),
         );
+        registry.register(
+            "renewal_failures",
+            "Failed renewals of the agent's token or of a secret's lease, per lease",
+            renewal_failures.clone(),
+        );
+        registry.register_with_unit(
+            "token_remaining",
+            "Time left on the agent's Vault token, per auth mount; absent before the first \
+             login and for a token that never expires",
+            Unit::Seconds,
+            token_remaining.clone(),
+        );
         registry.register_with_unit(
             "since_last_render",
             "Time since a template was last rendered, or since the agent started",
             Unit::Seconds,
             since_last_render.clone(),
         );
+        // The counters whose labels are known up front are exported from
+        // the start, at zero, so that an alert on `increase()` sees the first
+        // failure.
+        for outcome in [LoginOutcome::Success, LoginOutcome::Failure] {
+            logins
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.as_str(),
+                })
+                .inc_by(0);
+        }
+        for outcome in [
+            ProxyOutcome::Success,
+            ProxyOutcome::VaultError,
+            ProxyOutcome::Error,
+        ] {
+            proxied
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.as_str(),
+                })
+                .inc_by(0);
+        }
+        for lease in [Lease::Token, Lease::Secret] {
+            renewal_failures
+                .get_or_create(&LeaseLabels {
+                    lease: lease.as_str(),
+                })
+                .inc_by(0);
+        }
         Self {
             registry,
             renders,
@@ -177,9 +253,12 @@ impl Metrics {
             logins,
             proxied,
             lease_remaining,
+            renewal_failures,
+            token_remaining,
             since_last_render,
             clock: Mutex::new(Clock {
                 lease_expiry: HashMap::new(),
+                token_expiry: None,
                 last_render: Instant::now(),
             }),
         }
@@ -249,6 +328,30 @@ impl Metrics {
         });
     }
 
+    /// Records a failed renewal of `lease`; [`Self::vault_error`] counts
+    /// why it failed.
+    pub fn renewal_failed(&self, lease: Lease) {
+        self.renewal_failures
+            .get_or_create(&LeaseLabels {
+                lease: lease.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records that the agent's token, from the auth method mounted at
+    /// `mount_path`, has `remaining` left from now; zero for a token that
+    /// never expires, which is not reported.
+    pub fn token_remaining(&self, mount_path: &str, remaining: Duration) {
+        let mut clock = self.clock();
+        if let Some((old, _)) = clock.token_expiry.take() {
+            self.token_remaining
+                .remove(&MountLabels { mount_path: old });
+        }
+        if !remaining.is_zero() {
+            clock.token_expiry = Some((mount_path.to_owned(), Instant::now() + remaining));
+        }
+    }
+
     /// The metrics in the OpenMetrics text format, with the time-based
     /// gauges computed for now.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -260,6 +363,13 @@ impl Metrics {
                 self.lease_remaining
                     .get_or_create(&PathLabels { path: path.clone() })
                     .set(seconds(left));
+            }
+            if let Some((mount_path, expiry)) = &clock.token_expiry {
+                self.token_remaining
+                    .get_or_create(&MountLabels {
+                        mount_path: mount_path.clone(),
+                    })
+                    .set(seconds(expiry.saturating_duration_since(now)));
             }
             self.since_last_render
                 .set(seconds(now.saturating_duration_since(clock.last_render)));
@@ -414,6 +524,77 @@ mod tests {
 
         let text = metrics.encode().expect("encode");
         assert!(!text.contains("database/creds/app"), "{text}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_renewal_failures_per_lease_from_zero() {
+        let metrics = Metrics::new();
+        assert_lines(
+            &metrics,
+            &[
+                "# TYPE keyhole_agent_renewal_failures counter",
+                r#"keyhole_agent_renewal_failures_total{lease="token"} 0"#,
+                r#"keyhole_agent_renewal_failures_total{lease="secret"} 0"#,
+            ],
+        );
+        metrics.renewal_failed(Lease::Token);
+        metrics.renewal_failed(Lease::Secret);
+        metrics.renewal_failed(Lease::Secret);
+
+        assert_lines(
+            &metrics,
+            &[
+                r#"keyhole_agent_renewal_failures_total{lease="token"} 1"#,
+                r#"keyhole_agent_renewal_failures_total{lease="secret"} 2"#,
+            ],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn login_and_proxy_outcomes_start_at_zero() {
+        assert_lines(
+            &Metrics::new(),
+            &[
+                r#"keyhole_agent_logins_total{outcome="success"} 0"#,
+                r#"keyhole_agent_logins_total{outcome="failure"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="success"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="vault_error"} 0"#,
+                r#"keyhole_agent_proxy_requests_total{outcome="error"} 0"#,
+            ],
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn token_remaining_counts_down_and_follows_each_new_token() {
+        let metrics = Metrics::new();
+        let before_login = metrics.encode().expect("encode");
+        assert!(
+            !before_login.contains("keyhole_agent_token_remaining_seconds{"),
+            "{before_login}"
+        );
+
+        metrics.token_remaining("auth/kubernetes", Duration::from_secs(3600));
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert_lines(
+            &metrics,
+            &[
+                "# UNIT keyhole_agent_token_remaining_seconds seconds",
+                r#"keyhole_agent_token_remaining_seconds{mount_path="auth/kubernetes"} 3000"#,
+            ],
+        );
+
+        metrics.token_remaining("auth/kubernetes", Duration::from_secs(7200));
+        assert_lines(
+            &metrics,
+            &[r#"keyhole_agent_token_remaining_seconds{mount_path="auth/kubernetes"} 7200"#],
+        );
+
+        metrics.token_remaining("auth/kubernetes", Duration::ZERO);
+        let never_expires = metrics.encode().expect("encode");
+        assert!(
+            !never_expires.contains("keyhole_agent_token_remaining_seconds{"),
+            "{never_expires}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,7 +19,7 @@ use tracing::{error, warn};
 use crate::auth::{self, Authenticator};
 use crate::backoff::{self, Backoff};
 use crate::lease::{self, TokenAction};
-use crate::metrics::{LoginOutcome, Metrics};
+use crate::metrics::{Lease, LoginOutcome, Metrics};
 use crate::vault::{self, Auth};
 
 /// What a session needs from Vault and the sinks. The agent uses [`Live`];
@@ -53,6 +53,14 @@ pub struct Live {
     pub login_retries: Option<u32>,
 }
 
+impl Live {
+    /// Reports the lifetime of the token a login or renewal granted.
+    fn token_granted(&self, auth: &Auth) {
+        self.metrics
+            .token_remaining(self.authenticator.mount_path(), auth.lease_duration);
+    }
+}
+
 impl Vault for Live {
     async fn login(&self) -> anyhow::Result<Auth> {
         let result = self
@@ -60,7 +68,10 @@ impl Vault for Live {
             .login_with_retries(&self.client, self.login_retries)
             .await;
         let outcome = match &result {
-            Ok(_) => LoginOutcome::Success,
+            Ok(auth) => {
+                self.token_granted(auth);
+                LoginOutcome::Success
+            }
             Err(_) => LoginOutcome::Failure,
         };
         self.metrics.login(outcome);
@@ -68,7 +79,15 @@ impl Vault for Live {
     }
 
     async fn renew(&self, ttl: Duration) -> vault::Result<Auth> {
-        self.client.renew_self(Some(ttl)).await
+        let result = self.client.renew_self(Some(ttl)).await;
+        match &result {
+            Ok(auth) => self.token_granted(auth),
+            Err(err) => {
+                self.metrics.vault_error(err.kind());
+                self.metrics.renewal_failed(Lease::Token);
+            }
+        }
+        result
     }
 
     async fn token_is_gone(&self) -> bool {

@@ -75,6 +75,8 @@ const VALUES: &[&str] = &[
     "30s",
     "1m30s",
     "1000",
+    "8200",
+    "9102",
     "-1",
     "0400",
     "/vault/custom",
@@ -164,6 +166,8 @@ struct Container {
     name: Pick,
     run_as_user: Option<i64>,
     mounts: Vec<Pick>,
+    /// Declared TCP ports, which `keyhole.dev/agent-metrics-port` must not take.
+    ports: Vec<u16>,
 }
 
 impl Container {
@@ -177,6 +181,13 @@ impl Container {
                 .mounts
                 .iter()
                 .map(|m| json!({"name": m.get(VOLUME_NAMES), "mountPath": format!("/mnt/{}", m.get(VOLUME_NAMES))}))
+                .collect();
+        }
+        if !self.ports.is_empty() {
+            c["ports"] = self
+                .ports
+                .iter()
+                .map(|port| json!({"containerPort": port}))
                 .collect();
         }
         c

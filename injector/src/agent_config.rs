@@ -72,24 +72,35 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
     })
 }
 
-/// The localhost listener of `agent-cache-enable` and `agent-enable-quit`,
-/// as vault-k8s writes it: plain HTTP on `127.0.0.1`, reachable only from
-/// the pod. `bao agent` needs a `cache` stanza for either.
+/// The agent's listeners: the localhost listener of `agent-cache-enable`
+/// and `agent-enable-quit`, as vault-k8s writes it (plain HTTP on
+/// `127.0.0.1`, reachable only from the pod; `bao agent` needs a `cache`
+/// stanza for it), and the metrics listener of
+/// `keyhole.dev/agent-metrics-port` on every address of the pod, so that
+/// Prometheus can scrape it, serving nothing but the metrics.
 fn listen(spec: &AgentSpec) -> config::Listen {
-    let Some(api) = spec.api_listener else {
-        return config::Listen::default();
-    };
-    config::Listen {
-        listeners: vec![config::Listener {
+    let mut listen = config::Listen::default();
+    if let Some(api) = spec.api_listener {
+        listen.listeners.push(config::Listener {
             address: config::ListenAddress::Tcp(format!("127.0.0.1:{}", api.port)),
             tls: None,
             role: config::ListenerRole::Default,
             enable_quit: api.enable_quit,
             require_request_header: false,
-        }],
-        api_proxy: api.proxy,
-        cache: true,
+        });
+        listen.api_proxy = api.proxy;
+        listen.cache = true;
     }
+    if let Some(port) = spec.metrics_port {
+        listen.listeners.push(config::Listener {
+            address: config::ListenAddress::Tcp(format!("0.0.0.0:{port}")),
+            tls: None,
+            role: config::ListenerRole::MetricsOnly,
+            enable_quit: false,
+            require_request_header: false,
+        });
+    }
+    listen
 }
 
 /// The classic init container's config from the long-running agent's: it

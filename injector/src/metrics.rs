@@ -45,6 +45,11 @@ struct OutcomeLabels {
     outcome: Outcome,
 }
 
+/// The `result` of a successful reload.
+const SUCCESS: &str = "success";
+/// The `result` of a failed reload.
+const FAILURE: &str = "failure";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     result: &'static str,
@@ -61,12 +66,22 @@ impl WebhookMetrics {
     /// Registers the metrics under the `webhook` prefix of `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let registry = registry.sub_registry_with_prefix("webhook");
-        let reviews = Family::default();
+        let reviews: Family<OutcomeLabels, Counter> = Family::default();
         registry.register(
             "reviews",
             "Admission reviews answered, by outcome",
             reviews.clone(),
         );
+        // Every outcome is exported from the start, at zero, so that an
+        // alert on `increase()` sees the first denial.
+        for outcome in [
+            Outcome::Allowed,
+            Outcome::Patched,
+            Outcome::Denied,
+            Outcome::Invalid,
+        ] {
+            reviews.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "review_duration_seconds",
@@ -93,18 +108,21 @@ impl TlsMetrics {
     /// Registers the metrics under the `tls` prefix of `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let registry = registry.sub_registry_with_prefix("tls");
-        let reloads = Family::default();
+        let reloads: Family<ReloadLabels, Counter> = Family::default();
         registry.register(
             "reloads",
             "Serving certificate reloads, by result",
             reloads.clone(),
         );
+        for result in [SUCCESS, FAILURE] {
+            reloads.get_or_create(&ReloadLabels { result }).inc_by(0);
+        }
         Self { reloads }
     }
 
     /// Counts one reload attempt.
     pub fn reloaded(&self, success: bool) {
-        let result = if success { "success" } else { "failure" };
+        let result = if success { SUCCESS } else { FAILURE };
         self.reloads.get_or_create(&ReloadLabels { result }).inc();
     }
 }

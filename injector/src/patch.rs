@@ -35,6 +35,9 @@ pub const AGENT_CONTAINER: &str = "vault-agent";
 pub const AGENT_INIT_CONTAINER: &str = "vault-agent-init";
 /// Name of the shared in-memory secrets volume.
 pub const SECRETS_VOLUME: &str = "vault-secrets";
+/// Name of the long-running agent's container port that serves metrics,
+/// which a PodMonitor selects.
+pub const METRICS_PORT_NAME: &str = "keyhole-metrics";
 
 /// Namespaces that are never injected.
 const SYSTEM_NAMESPACES: [&str; 2] = ["kube-system", "kube-public"];
@@ -741,6 +744,14 @@ impl<'a> Builder<'a> {
         });
         if !args.is_empty() {
             container["args"] = json!(args);
+        }
+        // The classic init container lives for seconds and serves nothing.
+        if let Some(port) = agent.metrics_port.filter(|_| !init) {
+            container["ports"] = json!([{
+                "name": METRICS_PORT_NAME,
+                "containerPort": port,
+                "protocol": "TCP",
+            }]);
         }
         if let Some(run_as) = agent.security {
             container["securityContext"] = json!({

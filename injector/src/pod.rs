@@ -103,6 +103,8 @@ pub struct PodSpec {
     pub volumes: Option<Vec<Volume>>,
     /// `spec.shareProcessNamespace`.
     pub share_process_namespace: Option<bool>,
+    /// `spec.hostNetwork`.
+    pub host_network: Option<bool>,
 }
 
 /// The container fields keyhole reads.
@@ -116,6 +118,19 @@ pub struct Container {
     pub volume_mounts: Option<Vec<VolumeMount>>,
     /// Its security context.
     pub security_context: Option<SecurityContext>,
+    /// The ports it declares.
+    pub ports: Option<Vec<ContainerPort>>,
+}
+
+/// A port a container declares, which the agent's metrics port must not take.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    /// `containerPort`.
+    #[serde(default)]
+    pub container_port: i32,
+    /// `protocol`: `TCP` when absent.
+    pub protocol: Option<String>,
 }
 
 /// A container's volume mount, whole, since `agent-copy-volume-mounts`

@@ -179,6 +179,13 @@ pub struct Settings {
     /// Cap on the delay between failed logins (e.g. `5m`); the agent's default when unset.
     #[arg(long, env = "KEYHOLE_AUTH_MAX_BACKOFF", value_parser = values::duration)]
     pub auth_max_backoff: Option<String>,
+
+    /// Port of the pod IP where the long-running agent serves its metrics
+    /// (`/agent/v1/metrics`), in a container port named `keyhole-metrics`;
+    /// none when unset. `keyhole.dev/agent-metrics-port` overrides it, and
+    /// `"false"` there opts a pod out.
+    #[arg(long, env = "KEYHOLE_AGENT_METRICS_PORT", value_parser = values::port)]
+    pub agent_metrics_port: Option<u16>,
 }
 
 /// A setting with a value the injector cannot use.
@@ -317,6 +324,7 @@ impl Default for Settings {
             path_policy: None,
             auth_min_backoff: None,
             auth_max_backoff: None,
+            agent_metrics_port: None,
         }
     }
 }

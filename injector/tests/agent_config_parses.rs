@@ -113,6 +113,10 @@ fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
             "vault.hashicorp.com/agent-inject-template-file-x",
             "/vault/custom/x.tpl",
         )]),
+        inject(&[
+            ("keyhole.dev/agent-metrics-port", "9102"),
+            ("vault.hashicorp.com/agent-cache-enable", "true"),
+        ]),
     ]
 }
 

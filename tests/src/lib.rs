@@ -20,6 +20,7 @@ mod engines;
 pub mod example;
 mod hcl;
 mod kube;
+pub mod metrics;
 mod pod;
 mod postgres;
 mod proxy;

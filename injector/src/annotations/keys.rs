@@ -282,6 +282,8 @@ known_keys! {
     ENABLE_QUIT = vault("agent-enable-quit");
     /// Run the agent as a native sidecar.
     NATIVE_SIDECAR = keyhole("native-sidecar");
+    /// Serve the long-running agent's metrics on this port of the pod IP.
+    AGENT_METRICS_PORT = keyhole("agent-metrics-port");
 }
 
 /// The value of [`STATUS`] once the agent is in.
@@ -347,8 +349,8 @@ pub fn families() -> impl Iterator<Item = Family> {
 pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 
 /// Why keyhole ignores an annotation of vault-k8s's metrics listener.
-const NO_METRICS_LISTENER: &str = "keyhole-agent serves metrics on the listener of \
-     agent-cache-enable or agent-enable-quit, at /agent/v1/metrics";
+const NO_METRICS_LISTENER: &str = "keyhole-agent serves metrics on the port of \
+     keyhole.dev/agent-metrics-port, at /agent/v1/metrics";
 /// Why keyhole ignores the annotations that tune the agent's connections.
 const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable connections to \
      Vault and has no setting to close idle ones";

@@ -6,20 +6,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use keyhole_agent::config::{ApiProxy, AuthType, Choice, LogFormat, LogLevel};
 
 use super::keys::{
-    AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE, AUTO_AUTH_EXIT_ON_ERR,
-    CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_LISTENER_PORT, CACHE_USE_AUTO_AUTH_TOKEN, CLIENT_CERT,
-    CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT, COMMAND, CONFIGMAP, CONTAINERS,
-    COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ENABLE_QUIT, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE,
-    EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INIT_JSON_PATCH,
-    INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM,
-    LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE,
-    PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix,
-    RELOAD_SIGNAL, REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE,
-    REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET,
-    SECRET_FAMILIES, SECRET_VOLUME_PATH, SECRET_VOLUME_PATH_OF, SERVICE,
-    SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT, SHARE_PROCESS_NAMESPACE,
-    STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY, TEMPLATE, TEMPLATE_FILE,
-    TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+    AGENT_METRICS_PORT, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE,
+    AUTO_AUTH_EXIT_ON_ERR, CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_LISTENER_PORT,
+    CACHE_USE_AUTO_AUTH_TOKEN, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT,
+    COMMAND, CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ENABLE_QUIT,
+    ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family,
+    IGNORED, IMAGE, INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM,
+    LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
+    PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
+    PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
+    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
+    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
+    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
+    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
+    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
 use super::read::{Annotations, Entry};
 use super::spec::{
@@ -116,6 +116,19 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         None => settings.log_format,
     };
 
+    let api_listener = api_listener(&a, pre_populate_only)?;
+    let metrics_port = metrics_port(
+        &a,
+        pod,
+        settings,
+        MetricsContext {
+            pre_populate_only,
+            own_config,
+            api_listener,
+        },
+        &mut warnings,
+    )?;
+
     let static_secret_render_interval = match a.duration(STATIC_SECRET_RENDER_INTERVAL)? {
         Some(d) => Some(d),
         None => settings.static_secret_render_interval.clone(),
@@ -140,7 +153,8 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         share_process_namespace,
         revoke_on_shutdown,
         revoke_grace,
-        api_listener: api_listener(&a, pre_populate_only)?,
+        api_listener,
+        metrics_port,
         exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
         static_secret_render_interval,
         log_level,
@@ -272,6 +286,102 @@ fn api_listener(a: &Annotations<'_>, pre_populate_only: bool) -> Result<Option<A
         proxy: cache.then_some(proxy),
         enable_quit,
     }))
+}
+
+/// What decides whether the agent serves metrics, besides the port.
+struct MetricsContext {
+    /// No long-running agent, so nothing to serve metrics.
+    pre_populate_only: bool,
+    /// `agent-configmap`: the user's config, which keyhole does not change.
+    own_config: bool,
+    /// The agent's localhost listener, whose port the metrics port must not take.
+    api_listener: Option<ApiListener>,
+}
+
+/// `keyhole.dev/agent-metrics-port`, else the injector's
+/// `--agent-metrics-port`: the port of the pod IP where the long-running
+/// agent serves its metrics. A port taken by a container of the pod or by
+/// the agent's localhost listener denies the pod when annotated; as the
+/// injector's default it only warns, so turning on a server-wide default
+/// never stops pods that were admitted before. Nor does the default apply to
+/// a pod on the node's network, where other pods' ports are unknown.
+fn metrics_port(
+    a: &Annotations<'_>,
+    pod: &Pod,
+    settings: &Settings,
+    context: MetricsContext,
+    warnings: &mut Vec<String>,
+) -> Result<Option<u16>> {
+    let annotated = a.non_empty(AGENT_METRICS_PORT);
+    let port = match annotated {
+        Some(entry) => entry.check(values::metrics_port)?,
+        None => settings.agent_metrics_port,
+    };
+    let Some(port) = port else {
+        return Ok(None);
+    };
+    let unserved = if context.pre_populate_only {
+        Some(format!(
+            "{PRE_POPULATE_ONLY} leaves no long-running agent to serve metrics"
+        ))
+    } else if context.own_config {
+        Some(format!(
+            "the agent runs the config of {CONFIGMAP}, which needs a listener of its own"
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = unserved {
+        if let Some(entry) = annotated {
+            warnings.push(format!("{}: ignored: {why}", entry.key));
+        }
+        return Ok(None);
+    }
+    let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    if host_network && annotated.is_none() {
+        warnings.push(format!(
+            "{AGENT_METRICS_PORT}: the pod uses the node's network, where the injector's \
+             default port {port} may be taken, so the agent serves no metrics; set this \
+             annotation to a port free on the node to serve them"
+        ));
+        return Ok(None);
+    }
+    let Some(taker) = port_taker(pod, port, context.api_listener) else {
+        return Ok(Some(port));
+    };
+    match annotated {
+        Some(entry) => Err(entry.deny(format!("port {port} is already taken by {taker}"))),
+        None => {
+            warnings.push(format!(
+                "{AGENT_METRICS_PORT}: the injector's default port {port} is already taken by \
+                 {taker}, so the agent serves no metrics; set this annotation to a free port, or \
+                 to \"false\""
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// What already listens on TCP `port` in the pod: a container that declares
+/// it, or the agent's localhost listener.
+fn port_taker(pod: &Pod, port: u16, api_listener: Option<ApiListener>) -> Option<String> {
+    if api_listener.is_some_and(|api| api.port == port) {
+        return Some(format!("the agent's listener ({CACHE_LISTENER_PORT})"));
+    }
+    pod.spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| {
+            c.ports.iter().flatten().any(|p| {
+                p.container_port == i32::from(port)
+                    && p.protocol.as_deref().is_none_or(|proto| proto == "TCP")
+            })
+        })
+        .map(|c| format!("container {:?}", c.name))
 }
 
 /// The value of `key`, unless absent or blank.

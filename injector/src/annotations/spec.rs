@@ -52,6 +52,9 @@ pub struct AgentSpec {
     /// The long-running agent's localhost listener, from `agent-cache-enable`
     /// and `agent-enable-quit`.
     pub api_listener: Option<ApiListener>,
+    /// The port of the long-running agent's metrics listener on the pod IP
+    /// (`keyhole.dev/agent-metrics-port`); `None` for no such listener.
+    pub metrics_port: Option<u16>,
     /// `template_config.exit_on_retry_failure`.
     pub exit_on_retry_failure: bool,
     /// `template_config.static_secret_render_interval`.

@@ -39,6 +39,18 @@ pub fn port(value: &str) -> Checked<u16> {
         .ok_or_else(|| format!("{value:?} is not a port (1 to 65535)"))
 }
 
+/// `keyhole.dev/agent-metrics-port`: a [`port`], or a false boolean
+/// (`false`, `0`, ...) for no metrics port, which opts a pod out of the
+/// injector's `--agent-metrics-port`.
+pub fn metrics_port(value: &str) -> Checked<Option<u16>> {
+    if boolean(value) == Ok(false) {
+        return Ok(None);
+    }
+    port(value)
+        .map(Some)
+        .map_err(|_| format!("{value:?} is not a port (1 to 65535), nor false for none"))
+}
+
 /// A duration keyhole-agent reads: a Go duration such as `30s` or `1h30m`,
 /// or plain seconds, as Vault Agent reads it.
 pub fn duration(value: &str) -> Checked<String> {
