@@ -368,7 +368,10 @@ mod tests {
 
         let method = init_capped(auto_auth, true).method;
         let login = backoff::Policy::new(method.min_backoff, method.max_backoff);
-        assert_eq!(longest(login, DEFAULT_NUM_RETRIES), Duration::from_secs(135));
+        assert_eq!(
+            longest(login, DEFAULT_NUM_RETRIES),
+            Duration::from_secs(135)
+        );
         let requests = backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT);
         assert_eq!(
             longest(requests, DEFAULT_NUM_RETRIES),
