@@ -38,27 +38,27 @@ pub struct Settings {
     pub native_sidecar: bool,
 
     /// Agent CPU request.
-    #[arg(long = "agent-cpu-request", alias = "cpu-request", env = "KEYHOLE_AGENT_CPU_REQUEST", value_parser = values::quantity, default_value = "10m")]
+    #[arg(long = "agent-cpu-request", visible_alias = "cpu-request", env = "KEYHOLE_AGENT_CPU_REQUEST", value_parser = values::quantity, default_value = "10m")]
     pub cpu_request: String,
 
     /// Agent memory request.
-    #[arg(long = "agent-mem-request", alias = "mem-request", env = "KEYHOLE_AGENT_MEM_REQUEST", value_parser = values::quantity, default_value = "16Mi")]
+    #[arg(long = "agent-mem-request", visible_alias = "mem-request", env = "KEYHOLE_AGENT_MEM_REQUEST", value_parser = values::quantity, default_value = "16Mi")]
     pub mem_request: String,
 
     /// Agent ephemeral-storage request; none by default.
-    #[arg(long = "agent-ephemeral-request", alias = "ephemeral-request", env = "KEYHOLE_AGENT_EPHEMERAL_REQUEST", value_parser = values::quantity)]
+    #[arg(long = "agent-ephemeral-request", visible_alias = "ephemeral-request", env = "KEYHOLE_AGENT_EPHEMERAL_REQUEST", value_parser = values::quantity)]
     pub ephemeral_request: Option<String>,
 
     /// Agent CPU limit.
-    #[arg(long = "agent-cpu-limit", alias = "cpu-limit", env = "KEYHOLE_AGENT_CPU_LIMIT", value_parser = values::quantity, default_value = "100m")]
+    #[arg(long = "agent-cpu-limit", visible_alias = "cpu-limit", env = "KEYHOLE_AGENT_CPU_LIMIT", value_parser = values::quantity, default_value = "100m")]
     pub cpu_limit: String,
 
     /// Agent memory limit.
-    #[arg(long = "agent-mem-limit", alias = "mem-limit", env = "KEYHOLE_AGENT_MEM_LIMIT", value_parser = values::quantity, default_value = "32Mi")]
+    #[arg(long = "agent-mem-limit", visible_alias = "mem-limit", env = "KEYHOLE_AGENT_MEM_LIMIT", value_parser = values::quantity, default_value = "32Mi")]
     pub mem_limit: String,
 
     /// Agent ephemeral-storage limit; none by default.
-    #[arg(long = "agent-ephemeral-limit", alias = "ephemeral-limit", env = "KEYHOLE_AGENT_EPHEMERAL_LIMIT", value_parser = values::quantity)]
+    #[arg(long = "agent-ephemeral-limit", visible_alias = "ephemeral-limit", env = "KEYHOLE_AGENT_EPHEMERAL_LIMIT", value_parser = values::quantity)]
     pub ephemeral_limit: Option<String>,
 
     /// Audience of the projected service-account token the agent logs in with.
@@ -120,13 +120,13 @@ pub struct Settings {
     /// Bound the long-running agent's login retries to `vault.retry.num_retries`,
     /// then exit so the kubelet restarts it; unbounded when false. A failing
     /// template never stops the agent: it keeps the last good file and retries.
-    #[arg(long = "template-config-exit-on-retry-failure", alias = "exit-on-retry-failure", env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
+    #[arg(long = "template-config-exit-on-retry-failure", visible_alias = "exit-on-retry-failure", env = "KEYHOLE_TEMPLATE_CONFIG_EXIT_ON_RETRY_FAILURE", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set, value_parser = go_bool)]
     pub exit_on_retry_failure: bool,
 
     /// How often secrets without a lease are re-read (e.g. `5m`); the agent's default when unset.
     #[arg(
         long = "template-static-secret-render-interval",
-        alias = "static-secret-render-interval",
+        visible_alias = "static-secret-render-interval",
         env = "KEYHOLE_TEMPLATE_STATIC_SECRET_RENDER_INTERVAL",
         value_parser = values::duration
     )]

@@ -15,6 +15,7 @@
 
 mod agent;
 mod bao;
+pub mod chart;
 mod config;
 mod engines;
 pub mod example;

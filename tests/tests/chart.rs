@@ -15,17 +15,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use keyhole_tests::chart::{self, Answer, FULLNAME, NAMESPACE, Render, chart_dir, run_script};
 use keyhole_tests::{Tool, require};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-const RELEASE: &str = "keyhole";
-const NAMESPACE: &str = "keyhole";
-/// Names every object of the release derives from.
-const FULLNAME: &str = "keyhole-injector";
 /// API groups of custom resources, which kubernetes-validate has no schema for.
 const CRD_GROUPS: [&str; 2] = ["cert-manager.io/", "monitoring.coreos.com/"];
 /// The path-policy file the injector reads, as the chart mounts it.
@@ -33,10 +28,6 @@ const PATH_POLICY_FILE: &str = "/etc/keyhole/policy/path-policy.yaml";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("charts/keyhole")
 }
 
 /// A CA certificate in PEM, as a user would paste into `tls.secret.caBundle`.
@@ -216,64 +207,16 @@ fn value_examples() -> (Vec<Example>, Vec<String>) {
     (examples, problems)
 }
 
-#[derive(Debug, Deserialize)]
-struct Answer {
-    helm: String,
-    chart: Value,
-    lint: BTreeMap<String, Lint>,
-    renders: BTreeMap<String, Render>,
-    rejected: BTreeMap<String, Option<String>>,
-    examples: BTreeMap<String, Option<String>>,
+/// What the chart tests ask of a rendered value set beyond [`Render`]'s own accessors.
+trait InjectorRender {
+    fn webhook(&self) -> &Value;
+    fn args(&self) -> Vec<String>;
+    /// The value of `--flag=value` in the rendered args.
+    fn flag(&self, flag: &str) -> Option<String>;
+    fn pod_labels(&self) -> BTreeMap<String, String>;
 }
 
-#[derive(Debug, Deserialize)]
-struct Lint {
-    messages: Vec<LintMessage>,
-    errors: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LintMessage {
-    /// 1 info, 2 warning, 3 error.
-    severity: u8,
-    path: String,
-    error: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Render {
-    first: String,
-    second: String,
-    notes: String,
-    documents: Vec<Document>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Document {
-    template: String,
-    object: Value,
-}
-
-impl Render {
-    fn all(&self, kind: &str) -> Vec<&Value> {
-        self.documents
-            .iter()
-            .map(|doc| &doc.object)
-            .filter(|object| object["kind"] == kind)
-            .collect()
-    }
-
-    /// The one object of `kind`, named `name` when given.
-    fn one(&self, kind: &str, name: Option<&str>) -> &Value {
-        let found: Vec<_> = self
-            .all(kind)
-            .into_iter()
-            .filter(|object| name.is_none_or(|name| object["metadata"]["name"] == name))
-            .collect();
-        assert_eq!(found.len(), 1, "{kind} {name:?}: {found:#?}");
-        found[0]
-    }
-
+impl InjectorRender for Render {
     fn webhook(&self) -> &Value {
         let config = self.one("MutatingWebhookConfiguration", Some(FULLNAME));
         let webhooks = config["webhooks"].as_array().expect("webhooks");
@@ -281,23 +224,10 @@ impl Render {
         &webhooks[0]
     }
 
-    fn pod_spec(&self) -> &Value {
-        &self.one("Deployment", Some(FULLNAME))["spec"]["template"]["spec"]
-    }
-
-    fn container(&self) -> &Value {
-        let containers = self.pod_spec()["containers"]
-            .as_array()
-            .expect("containers");
-        assert_eq!(containers.len(), 1);
-        &containers[0]
-    }
-
     fn args(&self) -> Vec<String> {
         strings(&self.container()["args"])
     }
 
-    /// The value of `--flag=value` in the rendered args.
     fn flag(&self, flag: &str) -> Option<String> {
         let prefix = format!("--{flag}=");
         self.args()
@@ -346,58 +276,12 @@ fn answer() -> &'static Answer {
 }
 
 fn render() -> anyhow::Result<Answer> {
-    let request = json!({
-        "chart": chart_dir(),
-        "release": RELEASE,
-        "namespace": NAMESPACE,
-        "sets": value_sets(),
-        "rejected": rejected_sets(),
-        "examples": value_examples()
-            .0
-            .into_iter()
-            .map(|example| (example.at, example.values))
-            .collect::<serde_json::Map<_, _>>(),
-    });
-    run_script(Tool::HelmPythonSdk, "render.py", &request)
-}
-
-/// Runs the Python script `name` of tests/chart with the interpreter `tool` finds,
-/// `request` as JSON on its standard input, and reads its JSON answer.
-fn run_script<T: serde::de::DeserializeOwned>(
-    tool: Tool,
-    name: &str,
-    request: &Value,
-) -> anyhow::Result<T> {
-    let python = require(tool)?;
-    let script = repo_root().join("tests/chart").join(name);
-    let output = run_with_stdin(Command::new(python).arg(&script), &request.to_string())?;
-    if !output.status.success() {
-        bail!(
-            "{} failed ({}): {}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("reading the answer of {}", script.display()))
-}
-
-fn run_with_stdin(command: &mut Command, input: &str) -> anyhow::Result<Output> {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {command:?}"))?;
-    child
-        .stdin
-        .take()
-        .context("stdin of the child")?
-        .write_all(input.as_bytes())?;
-    Ok(child.wait_with_output()?)
+    let examples = value_examples()
+        .0
+        .into_iter()
+        .map(|example| (example.at, example.values))
+        .collect::<serde_json::Map<_, _>>();
+    chart::render(value_sets(), rejected_sets(), Value::Object(examples))
 }
 
 fn renders() -> impl Iterator<Item = (&'static String, &'static Render)> {

@@ -6,27 +6,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use keyhole_injector::patch::METRICS_PORT_NAME;
+use keyhole_tests::chart::{self, Answer, FULLNAME, NAMESPACE, Render, stdout_of};
 use keyhole_tests::metrics::{families, is_exported, scrape_agent, scrape_injector};
 use keyhole_tests::{Bao, Tool, require, workspace_bin};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-const NAMESPACE: &str = "keyhole";
-/// The ServiceMonitor's job: the injector's Service.
-const FULLNAME: &str = "keyhole-injector";
 /// What the alerts may query that no keyhole binary exports: Prometheus's own
 /// scrape health.
 const PROMETHEUS_SERIES: [&str; 1] = ["up"];
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn value_sets() -> Value {
     json!({
@@ -80,48 +72,9 @@ fn rejected_sets() -> [(&'static str, Value, &'static str); 4] {
     ]
 }
 
-#[derive(Debug, Deserialize)]
-struct Answer {
-    lint: BTreeMap<String, Lint>,
-    renders: BTreeMap<String, Render>,
-    rejected: BTreeMap<String, Option<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Lint {
-    errors: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Render {
-    documents: Vec<Document>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Document {
-    object: Value,
-}
-
-impl Render {
-    fn all(&self, kind: &str) -> Vec<&Value> {
-        self.documents
-            .iter()
-            .map(|doc| &doc.object)
-            .filter(|object| object["kind"] == kind)
-            .collect()
-    }
-
-    fn one(&self, kind: &str) -> &Value {
-        let found = self.all(kind);
-        assert_eq!(found.len(), 1, "{kind}: {found:#?}");
-        found[0]
-    }
-
-    fn injector_env(&self) -> &Vec<Value> {
-        self.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
-            .as_array()
-            .expect("env")
-    }
+/// The injector's environment in a rendered set.
+fn injector_env(render: &Render) -> &Vec<Value> {
+    render.container()["env"].as_array().expect("env")
 }
 
 /// Renders every set once for all tests of this file.
@@ -131,46 +84,11 @@ fn answer() -> &'static Answer {
 }
 
 fn render() -> anyhow::Result<Answer> {
-    let python = require(Tool::HelmPythonSdk)?;
-    let script = repo_root().join("tests/chart/render.py");
     let rejected: serde_json::Map<String, Value> = rejected_sets()
         .into_iter()
         .map(|(name, values, _)| (name.to_owned(), values))
         .collect();
-    let request = json!({
-        "chart": repo_root().join("charts/keyhole"),
-        "release": "keyhole",
-        "namespace": NAMESPACE,
-        "sets": value_sets(),
-        "rejected": rejected,
-    });
-    let stdout = stdout_of(Command::new(python).arg(&script), &request.to_string())?;
-    Ok(serde_json::from_slice(&stdout)?)
-}
-
-/// What `command` prints when given `input`; its failure is an error with
-/// what it said.
-fn stdout_of(command: &mut Command, input: &str) -> anyhow::Result<Vec<u8>> {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {command:?}"))?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(input.as_bytes())?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output.stdout)
+    chart::render(value_sets(), Value::Object(rejected), json!({}))
 }
 
 fn render_of(set: &str) -> &'static Render {
@@ -196,12 +114,11 @@ fn monitoring_is_off_by_default() {
     assert!(render.all("PodMonitor").is_empty());
     assert!(render.all("PrometheusRule").is_empty());
     assert!(
-        render
-            .injector_env()
+        injector_env(render)
             .iter()
             .all(|env| env["name"] != "KEYHOLE_AGENT_METRICS_PORT"),
         "{:?}",
-        render.injector_env()
+        injector_env(render)
     );
 }
 
@@ -273,8 +190,7 @@ fn injected_agent(env: &[(String, String)]) -> anyhow::Result<Value> {
 
 #[test]
 fn agent_metrics_port_reaches_the_injected_agents_container_port() {
-    let env: Vec<(String, String)> = render_of("monitoring")
-        .injector_env()
+    let env: Vec<(String, String)> = injector_env(render_of("monitoring"))
         .iter()
         .filter(|env| env["name"] == "KEYHOLE_AGENT_METRICS_PORT")
         .map(|env| {
@@ -297,7 +213,7 @@ fn agent_metrics_port_reaches_the_injected_agents_container_port() {
 
 #[test]
 fn pod_monitor_scrapes_the_agents_metrics_port_in_the_chosen_namespaces() {
-    let monitor = render_of("monitoring").one("PodMonitor");
+    let monitor = render_of("monitoring").one("PodMonitor", None);
     assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(monitor["metadata"]["namespace"], NAMESPACE);
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
@@ -314,7 +230,7 @@ fn pod_monitor_scrapes_the_agents_metrics_port_in_the_chosen_namespaces() {
         }])
     );
 
-    let monitor = render_of("pod-monitor-namespaces").one("PodMonitor");
+    let monitor = render_of("pod-monitor-namespaces").one("PodMonitor", None);
     assert_eq!(
         monitor["spec"]["namespaceSelector"],
         json!({"matchNames": ["orders", "billing"]})
@@ -333,7 +249,7 @@ fn pod_monitor_scrapes_the_agents_metrics_port_in_the_chosen_namespaces() {
 
 /// Every rule of the PrometheusRule of `set`.
 fn rules(set: &str) -> Vec<&'static Value> {
-    let rule = render_of(set).one("PrometheusRule");
+    let rule = render_of(set).one("PrometheusRule", None);
     rule["spec"]["groups"]
         .as_array()
         .expect("groups")
@@ -344,7 +260,7 @@ fn rules(set: &str) -> Vec<&'static Value> {
 
 #[test]
 fn prometheus_rule_alerts_on_the_injector_and_the_agents() {
-    let rule = render_of("monitoring").one("PrometheusRule");
+    let rule = render_of("monitoring").one("PrometheusRule", None);
     assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(rule["metadata"]["namespace"], NAMESPACE);
     assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
