@@ -120,7 +120,7 @@ fn keyhole_command(
 }
 
 /// Removes inherited settings that would override the config's server.
-fn isolate(command: &mut Command) {
+pub fn isolate(command: &mut Command) {
     for var in [
         "VAULT_ADDR",
         "VAULT_TOKEN",

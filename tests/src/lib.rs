@@ -30,7 +30,7 @@ mod tls;
 mod tools;
 
 pub use agent::{
-    AgentRun, RunningAgent, SpawnOptions, keyhole_agent_bin, metric_value, run_bao_agent,
+    AgentRun, RunningAgent, SpawnOptions, isolate, keyhole_agent_bin, metric_value, run_bao_agent,
     run_keyhole_agent, scrape_metrics, spawn_keyhole_agent, spawn_keyhole_agent_with,
     workspace_bin,
 };

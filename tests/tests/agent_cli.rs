@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use keyhole_tests::{AgentConfig, AutoAuth, Bao, Template, Tool, keyhole_agent_bin, require};
+use keyhole_tests::{
+    AgentConfig, AutoAuth, Bao, Template, Tool, isolate, keyhole_agent_bin, require,
+};
 use serde_json::json;
 use tokio::process::Command;
 
@@ -18,15 +20,7 @@ async fn run(program: &Path, args: &[String], dir: &Path) -> anyhow::Result<Outp
         .env("HOME", dir)
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    for var in [
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-        "BAO_ADDR",
-        "BAO_TOKEN",
-        "KEYHOLE_AGENT_CONFIG",
-    ] {
-        command.env_remove(var);
-    }
+    isolate(&mut command);
     let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output());
     Ok(output.await??)
 }
