@@ -349,7 +349,7 @@ impl Serve {
         // With --tls-auto the first certificate waits for the Kubernetes API;
         // a shutdown meanwhile ends the wait.
         let certificates = tokio::select! {
-            started = tls.start(store, tls_metrics) => started?,
+            started = tls.start(store, tls_metrics, &sources) => started?,
             _ = stopping.wait_for(|stop| *stop) => {
                 admin_server.await?.context("admin server")?;
                 return Ok(());
@@ -372,10 +372,12 @@ impl Serve {
 
 impl TlsArgs {
     /// Loads the first certificate into `store` and starts keeping it current.
+    /// `sources` names the flag or variable that turned automatic TLS on.
     async fn start(
         self,
         store: CertStore,
         metrics: TlsMetrics,
+        sources: &env::Sources,
     ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let Self {
             tls_cert,
@@ -392,12 +394,20 @@ impl TlsArgs {
                 None => std::fs::read_to_string(NAMESPACE_FILE)
                     .map(|namespace| namespace.trim().to_owned())
                     .with_context(|| {
-                        format!("--namespace not set and cannot read {NAMESPACE_FILE}")
+                        format!(
+                            "--namespace (KEYHOLE_NAMESPACE) not set and cannot read {NAMESPACE_FILE}"
+                        )
                     })?,
             };
-            let client = kube::Client::try_default()
-                .await
-                .context("cannot configure the Kubernetes client for --tls-auto")?;
+            let client = kube::Client::try_default().await.with_context(|| {
+                // Without `--tls-auto` itself, vault-k8s's AGENT_INJECT_TLS_AUTO,
+                // bound to the webhook configuration's name, turned it on.
+                let switch = sources
+                    .get("tls_auto")
+                    .or_else(|| sources.get("tls_auto_webhook_config"))
+                    .unwrap_or("--tls-auto");
+                format!("cannot configure the Kubernetes client for {switch}")
+            })?;
             let auto = AutoTls {
                 client,
                 namespace,

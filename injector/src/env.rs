@@ -279,6 +279,11 @@ impl Sources {
         Sources(sources)
     }
 
+    /// What set argument `id`, if anything did.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.0.get(id).map(String::as_str)
+    }
+
     /// What set argument `id`; `--{flag}` when nothing did (its default).
     pub fn name(&self, id: &str, flag: &str) -> String {
         self.0

@@ -234,7 +234,27 @@ fn vault_helm_auto_tls_variables_turn_auto_tls_on() -> anyhow::Result<()> {
     // Without a cluster, auto-TLS stops at the Kubernetes client: past every flag check.
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("cannot configure the Kubernetes client for --tls-auto"),
+        stderr(&out).contains("cannot configure the Kubernetes client for AGENT_INJECT_TLS_AUTO"),
+        "{}",
+        stderr(&out)
+    );
+    Ok(())
+}
+
+#[test]
+fn auto_tls_errors_name_the_variable_that_turned_it_on() -> anyhow::Result<()> {
+    let out = injector(
+        &[
+            "serve",
+            "--listen=127.0.0.1:0",
+            "--admin-listen=127.0.0.1:0",
+            "--namespace=keyhole",
+        ],
+        &[("KEYHOLE_TLS_AUTO", "1")],
+    )?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot configure the Kubernetes client for KEYHOLE_TLS_AUTO"),
         "{}",
         stderr(&out)
     );
