@@ -74,11 +74,7 @@ async fn run_agent(
     let init_mode = config.exit_after_auth;
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
-    let retry = if init_mode {
-        backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT)
-    } else {
-        RETRY
-    };
+    let retry = retry_policy(init_mode);
     let metrics = Arc::new(Metrics::new());
     let mut client = vault::Client::builder(&config.vault);
     if let Some(timeout) = request_timeout {
@@ -218,6 +214,16 @@ async fn run_agent(
 
 /// Removes what an earlier run left behind (temporary files, the readiness
 /// marker) and writes the pid file.
+/// The waits between retries of Vault requests, renewals and sink writes:
+/// [`RETRY`], capped at [`INIT_MAX_WAIT`] in init mode.
+fn retry_policy(init_mode: bool) -> backoff::Policy {
+    if init_mode {
+        backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT)
+    } else {
+        RETRY
+    }
+}
+
 /// `auto_auth` with its `max_backoff` capped at [`INIT_MAX_WAIT`] in init
 /// mode, saying so when that shortens what the config asked for.
 fn init_capped(auto_auth: &AutoAuth, init_mode: bool) -> AutoAuth {
@@ -372,13 +378,13 @@ mod tests {
             longest(login, DEFAULT_NUM_RETRIES),
             Duration::from_secs(135)
         );
-        let requests = backoff::Policy::new(Duration::from_millis(250), INIT_MAX_WAIT);
         assert_eq!(
-            longest(requests, DEFAULT_NUM_RETRIES),
+            longest(retry_policy(true), DEFAULT_NUM_RETRIES),
             Duration::from_millis(105_750)
         );
 
-        // A sidecar keeps Vault Agent's backoff.
+        // A sidecar keeps Vault Agent's login backoff and the usual request retries.
+        assert_eq!(retry_policy(false), RETRY);
         assert_eq!(
             init_capped(auto_auth, false).method.max_backoff,
             Duration::from_secs(300)

@@ -286,9 +286,7 @@ impl Sources {
 
     /// What set argument `id`; `--{flag}` when nothing did (its default).
     pub fn name(&self, id: &str, flag: &str) -> String {
-        self.0
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| format!("--{flag}"))
+        self.get(id)
+            .map_or_else(|| format!("--{flag}"), str::to_owned)
     }
 }
