@@ -25,12 +25,17 @@ use tracing::{debug, warn};
 use crate::backoff::{self, Backoff};
 use crate::lease::{self, SecretAction};
 use crate::metrics::{Lease, Metrics};
+use crate::persist::{self, StoredLease};
 use crate::redact::ShownPath;
 use crate::template::{self, Request};
 use crate::vault::{self, KvPaths, Operation, Secret};
 
 /// How many Vault requests are in flight at once.
 const FETCH_CONCURRENCY: usize = 16;
+
+/// The shortest remaining lease the persistent cache hands over: a
+/// shorter one would be due for renewal or a new fetch at once.
+const RESTORE_MIN_TTL: Duration = Duration::from_secs(10);
 
 /// A Vault request that failed, worded as its [`ShownPath`] allows.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +90,9 @@ struct Cached {
     next: SecretAction,
     /// Failed refreshes in a row.
     backoff: Backoff,
+    /// When the secret's lease ends, for the persistent cache; `None` for
+    /// a secret without a lease.
+    expires_at: Option<u64>,
 }
 
 /// Fetches secrets and keeps them current.
@@ -164,6 +172,7 @@ impl Cache {
                     at: Instant::now() + backoff.failed(),
                 },
             };
+            let expires_at = result.as_ref().ok().and_then(|secret| lease_end(secret));
             self.entries.insert(
                 request.clone(),
                 Cached {
@@ -171,6 +180,7 @@ impl Cache {
                     result,
                     next,
                     backoff,
+                    expires_at,
                 },
             );
             self.record_lease(&request);
@@ -200,8 +210,9 @@ impl Cache {
                 continue;
             };
             match outcome {
-                Refreshed::Renewed(next) => {
+                Refreshed::Renewed { next, granted } => {
                     cached.next = next;
+                    cached.expires_at = Some(persist::expires_at(granted));
                     cached.backoff.succeeded();
                 }
                 Refreshed::Fetched(Ok(secret)) => {
@@ -210,6 +221,7 @@ impl Cache {
                         fetched.changed.insert(request.clone());
                     }
                     cached.next = schedule(&secret, self.static_interval);
+                    cached.expires_at = lease_end(&secret);
                     cached.result = Ok(secret);
                     cached.backoff.succeeded();
                     self.record_lease(&request);
@@ -230,6 +242,59 @@ impl Cache {
             }
         }
         fetched
+    }
+
+    /// The leased secrets, for the persistent cache.
+    pub fn leases(&self) -> Vec<StoredLease> {
+        self.entries
+            .iter()
+            .filter_map(|(request, cached)| {
+                Some(StoredLease {
+                    request: request.clone(),
+                    shown: cached.shown.clone(),
+                    secret: Secret::clone(cached.result.as_ref().ok()?),
+                    expires_at: cached.expires_at?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes over leases an earlier agent of the pod obtained with the token
+    /// this one resumed, so that the templates use them without asking
+    /// Vault again. A lease about to end is left out and fetched anew.
+    /// Returns how many were taken over.
+    pub fn restore(&mut self, leases: Vec<StoredLease>) -> usize {
+        let mut restored = 0;
+        for stored in leases {
+            let ttl = persist::remaining(stored.expires_at);
+            if ttl < RESTORE_MIN_TTL {
+                continue;
+            }
+            let lifetime = if stored.secret.renewable {
+                lease::Lifetime::Renewable { ttl }
+            } else {
+                lease::Lifetime::Expiring { ttl }
+            };
+            let next = lease::next_action(
+                lifetime,
+                Instant::now(),
+                self.static_interval,
+                rand::random::<f64>(),
+            );
+            self.entries.insert(
+                stored.request.clone(),
+                Cached {
+                    shown: stored.shown,
+                    result: Ok(Arc::new(stored.secret)),
+                    next,
+                    backoff: self.retry.policy.backoff(),
+                    expires_at: Some(stored.expires_at),
+                },
+            );
+            self.record_lease(&stored.request);
+            restored += 1;
+        }
+        restored
     }
 
     /// Revokes the leases of cached secrets, e.g. at shutdown. A failure is
@@ -264,12 +329,15 @@ impl Cache {
                 Ok(renewed) => {
                     let granted = Duration::from_secs(renewed.lease_duration);
                     debug!(%path, ?granted, "lease renewed");
-                    return Refreshed::Renewed(lease::after_renewal(
-                        requested,
+                    return Refreshed::Renewed {
+                        next: lease::after_renewal(
+                            requested,
+                            granted,
+                            Instant::now(),
+                            rand::random::<f64>(),
+                        ),
                         granted,
-                        Instant::now(),
-                        rand::random::<f64>(),
-                    ));
+                    };
                 }
                 Err(err) => {
                     // A revoked or expired lease cannot be renewed; new
@@ -354,8 +422,13 @@ impl Cache {
 
 /// What refreshing one cached secret gave.
 enum Refreshed {
-    /// The lease was renewed; the data is unchanged.
-    Renewed(SecretAction),
+    /// The lease was renewed for `granted`; the data is unchanged.
+    Renewed {
+        /// What to do next.
+        next: SecretAction,
+        /// The lease's new duration.
+        granted: Duration,
+    },
     /// The secret was fetched anew, or fetching it failed.
     Fetched(Result<Arc<Secret>, FetchError>),
 }
@@ -368,6 +441,17 @@ fn schedule(secret: &Secret, static_interval: Duration) -> SecretAction {
         static_interval,
         rand::random::<f64>(),
     )
+}
+
+/// When the lease of a freshly fetched `secret` ends, in Unix seconds;
+/// `None` for a secret without a lease, which the persistent cache leaves
+/// to be read again.
+fn lease_end(secret: &Secret) -> Option<u64> {
+    if secret.lease_id.is_empty() {
+        return None;
+    }
+    let ttl = lease::Lifetime::of(secret, SystemTime::now()).ttl()?;
+    Some(persist::expires_at(ttl))
 }
 
 /// The body of a write with string parameters.

@@ -5,7 +5,7 @@
 //! with Go text/template semantics ([`template`]) and replaces destination
 //! files atomically ([`write`](mod@write)). [`cache`] keeps fetched secrets current on
 //! the schedule [`lease`] computes, [`render`] turns them into files, and
-//! [`session`] keeps the token alive; [`runner`] waits on those and on
+//! [`session`] keeps the token alive; [`persist`] hands both to the next agent of the pod; [`runner`] waits on those and on
 //! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`listener`] serves
 //! the pod's other containers: the agent's API and the [`proxy`] that forwards their
 //! Vault requests. [`redact`] decides how Vault requests appear in logs and
@@ -22,6 +22,7 @@ pub mod heartbeat;
 pub mod lease;
 pub mod listener;
 pub mod metrics;
+pub mod persist;
 pub mod proxy;
 pub mod redact;
 pub mod reload;

@@ -12,11 +12,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::template::{Request, VaultCall, VaultFunction};
 use crate::vault;
 
 /// A Vault request as it may be shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShownPath {
     /// What is shown in place of the path.
     label: String,

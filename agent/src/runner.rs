@@ -28,10 +28,11 @@ use crate::heartbeat;
 use crate::lease::SecretAction;
 use crate::listener;
 use crate::metrics::Metrics;
+use crate::persist::Store;
 use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
 use crate::session::{self, Acted, Session};
-use crate::vault;
+use crate::vault::{self, Token};
 use crate::write;
 
 /// The waits between retries of failed Vault requests, token renewals and
@@ -130,18 +131,32 @@ async fn run_agent(
         login_retries: bounded.then_some(num_retries),
     };
     let mut session = Session::new(live, retry, init_mode);
-    // The first login, unless shutdown comes first.
-    tokio::select! {
-        acted = session.act() => acted?,
-        () = stopped(stop.clone()) => {
-            listener::drained(listeners).await;
-            return Ok(ExitCode::SUCCESS);
-        }
+    let mut store = config
+        .listen
+        .cache
+        .as_ref()
+        .and_then(|cache| cache.persist.as_ref())
+        .map(|persist| Store::open(persist, &config.vault, &auto_auth.method))
+        .transpose()?;
+    let resumed = match &mut store {
+        Some(store) => resume(store, &mut session, &mut cache).await?,
+        None => false,
     };
+    // The first login, unless the token was resumed or shutdown comes first.
+    if !resumed {
+        tokio::select! {
+            acted = session.act() => acted?,
+            () = stopped(stop.clone()) => {
+                listener::drained(listeners).await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+    }
 
     let report = renderer.render(&mut cache, &BTreeSet::new()).await;
     let denied = report.denied;
     let failed = log_failures(report.rendered);
+    save(store.as_ref(), &client, &session, &cache);
     mark_ready(&config, &renderer)?;
     if init_mode {
         return Ok(if failed == 0 {
@@ -175,6 +190,7 @@ async fn run_agent(
                     // Leases obtained with the old token end with it.
                     cache.expire_all();
                 }
+                save(store.as_ref(), &client, &session, &cache);
             }
             () = until(secret_due) => {
                 // Requests to a slow Vault must not hold up shutdown.
@@ -193,6 +209,7 @@ async fn run_agent(
                 if !finished {
                     break;
                 }
+                save(store.as_ref(), &client, &session, &cache);
                 mark_ready(&config, &renderer)?;
             }
         }
@@ -207,13 +224,55 @@ async fn run_agent(
             tokio::time::sleep(grace).await;
         }
         revoke(&client, &cache).await;
+        // The next agent of the pod must not take over a revoked token.
+        if let Some(store) = &store {
+            store.remove();
+        }
     }
     listener::drained(listeners).await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Removes what an earlier run left behind (temporary files, the readiness
-/// marker) and writes the pid file.
+/// Takes over the token and leases an earlier agent of the pod left in
+/// `store`. Returns whether Vault still knew the token.
+async fn resume<V: session::Vault>(
+    store: &mut Store,
+    session: &mut Session<V>,
+    cache: &mut Cache,
+) -> anyhow::Result<bool> {
+    let Some(mut state) = store.load()? else {
+        return Ok(false);
+    };
+    let token = Token::new(std::mem::take(&mut *state.token.token));
+    let resumed = session
+        .resume(token, Duration::from_secs(state.token.ttl))
+        .await?;
+    if resumed {
+        let leases = cache.restore(state.leases);
+        info!(
+            leases,
+            "took over the leases of an earlier agent of this pod"
+        );
+    }
+    Ok(resumed)
+}
+
+/// Writes the token and the leases to the persistent cache, if there is
+/// one. A failure costs the next agent a login, so it is only logged.
+fn save<V: session::Vault>(
+    store: Option<&Store>,
+    client: &vault::Client,
+    session: &Session<V>,
+    cache: &Cache,
+) {
+    let (Some(store), Some(token)) = (store, client.token()) else {
+        return;
+    };
+    if let Err(err) = store.save(&token, session.granted_ttl(), cache.leases()) {
+        warn!("writing the persistent cache failed: {err:#}");
+    }
+}
+
 /// The waits between retries of Vault requests, renewals and sink writes:
 /// [`RETRY`], capped at [`INIT_MAX_WAIT`] in init mode.
 fn retry_policy(init_mode: bool) -> backoff::Policy {
@@ -240,6 +299,8 @@ fn init_capped(auto_auth: &AutoAuth, init_mode: bool) -> AutoAuth {
     auto_auth
 }
 
+/// Removes what an earlier run left behind (temporary files, the readiness
+/// marker) and writes the pid file.
 fn prepare_files(config: &AgentConfig, renderer: &Renderer) -> anyhow::Result<()> {
     for dir in renderer
         .entries()

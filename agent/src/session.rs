@@ -14,13 +14,13 @@ use std::time::Duration;
 use anyhow::Context;
 use reqwest::StatusCode;
 use tokio::time::Instant;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::auth::{self, Authenticator};
 use crate::backoff::{self, Backoff};
 use crate::lease::{self, TokenAction};
 use crate::metrics::{Lease, LoginOutcome, Metrics};
-use crate::vault::{self, Auth};
+use crate::vault::{self, Auth, Token};
 
 /// What a session needs from Vault and the sinks. The agent uses [`Live`];
 /// unit tests use a scripted stand-in, so the schedule runs under paused
@@ -32,6 +32,10 @@ pub trait Vault {
 
     /// Renews the token in use, asking for `ttl`.
     fn renew(&self, ttl: Duration) -> impl Future<Output = vault::Result<Auth>>;
+
+    /// Makes `token`, which an earlier agent obtained, the one in use if
+    /// Vault still knows it, and says how long it has left.
+    fn resume(&self, token: Token) -> impl Future<Output = vault::Result<Auth>>;
 
     /// Whether Vault confirms the token in use is no longer valid.
     fn token_is_gone(&self) -> impl Future<Output = bool>;
@@ -88,6 +92,20 @@ impl Vault for Live {
             }
         }
         result
+    }
+
+    async fn resume(&self, token: Token) -> vault::Result<Auth> {
+        self.client.set_token(token.clone());
+        let info = self.client.lookup_self().await?;
+        let auth = Auth {
+            token,
+            accessor: info.accessor,
+            lease_duration: info.ttl,
+            renewable: info.renewable,
+            policies: info.policies,
+        };
+        self.token_granted(&auth);
+        Ok(auth)
     }
 
     async fn token_is_gone(&self) -> bool {
@@ -191,10 +209,52 @@ impl<V: Vault> Session<V> {
         }
     }
 
+    /// Takes over `token`, which an earlier agent of the pod obtained with a
+    /// login that granted `ttl`, instead of logging in. Returns whether Vault
+    /// still knows it; if not, the first [`Session::act`] logs in. Fails
+    /// only when a sink cannot be written in init mode.
+    pub async fn resume(&mut self, token: Token, ttl: Duration) -> anyhow::Result<bool> {
+        match self.vault.resume(token).await {
+            Ok(auth) => {
+                info!(
+                    remaining = ?auth.lease_duration,
+                    renewable = auth.renewable,
+                    "using the token of an earlier agent of this pod"
+                );
+                self.start(
+                    &auth,
+                    if ttl.is_zero() {
+                        auth.lease_duration
+                    } else {
+                        ttl
+                    },
+                );
+                self.write_sinks()?;
+                Ok(true)
+            }
+            Err(err) => {
+                info!("the token of an earlier agent cannot be used, logging in: {err}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// The TTL the token's login granted, which renewals ask for.
+    pub fn granted_ttl(&self) -> Duration {
+        self.ttl
+    }
+
     async fn login(&mut self) -> anyhow::Result<()> {
         let auth = self.vault.login().await?;
+        self.start(&auth, auth.lease_duration);
+        self.write_sinks()
+    }
+
+    /// Schedules the first renewal or login for the token `auth` describes,
+    /// whose login granted `ttl`.
+    fn start(&mut self, auth: &Auth, ttl: Duration) {
         self.login_now = false;
-        self.ttl = auth.lease_duration;
+        self.ttl = ttl;
         self.token = lease::token_action(
             auth.lease_duration,
             auth.renewable,
@@ -202,7 +262,6 @@ impl<V: Vault> Session<V> {
             rand::random::<f64>(),
         );
         self.renewals.succeeded();
-        self.write_sinks()
     }
 
     async fn renew(&mut self) {
@@ -305,6 +364,14 @@ mod tests {
             match self.renewals.borrow_mut().pop_front() {
                 Some(err) => Err(err),
                 None => Ok(self.auth(ttl)),
+            }
+        }
+
+        async fn resume(&self, _token: Token) -> vault::Result<Auth> {
+            if self.gone {
+                Err(refused())
+            } else {
+                Ok(self.auth(self.ttl / 2))
             }
         }
 
@@ -501,5 +568,44 @@ mod tests {
         step(&mut session).await;
         session.check_token().await;
         assert!(due_in(&session, start) >= 19 * SECOND);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resumed_token_is_renewed_on_what_it_has_left_asking_for_its_login_ttl() {
+        let vault = renewable(30 * SECOND);
+        let mut session = session(&vault, false);
+        let start = Instant::now();
+        assert!(
+            session
+                .resume(Token::new("hvs.earlier".to_owned()), 30 * SECOND)
+                .await
+                .expect("resumes")
+        );
+        assert_eq!((vault.logins.get(), vault.sink_writes.get()), (0, 1));
+        assert_eq!(session.granted_ttl(), 30 * SECOND);
+
+        // Scripted's token has 15 s left: renewed at two thirds of that.
+        let renewal = due_in(&session, start);
+        assert!((9 * SECOND..=10 * SECOND).contains(&renewal), "{renewal:?}");
+        assert_eq!(step(&mut session).await, Acted::Kept);
+        assert_eq!((vault.logins.get(), vault.renewed.get()), (0, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn token_vault_no_longer_knows_is_not_resumed_and_a_login_is_due() {
+        let vault = Scripted {
+            gone: true,
+            ..renewable(30 * SECOND)
+        };
+        let mut session = session(&vault, false);
+        assert!(
+            !session
+                .resume(Token::new("hvs.earlier".to_owned()), 30 * SECOND)
+                .await
+                .expect("no error")
+        );
+        assert_eq!(session.next_due(), Some(Instant::now()));
+        assert_eq!(step(&mut session).await, Acted::LoggedIn);
+        assert_eq!(vault.logins.get(), 1);
     }
 }

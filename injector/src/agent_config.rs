@@ -89,7 +89,7 @@ fn listen(spec: &AgentSpec) -> config::Listen {
             require_request_header: false,
         });
         listen.api_proxy = api.proxy;
-        listen.cache = true;
+        listen.cache = Some(config::Cache::default());
     }
     if let Some(port) = spec.metrics_port {
         listen.listeners.push(config::Listener {

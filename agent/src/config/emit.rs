@@ -16,8 +16,8 @@ use serde::ser::{SerializeMap, Serializer};
 
 use super::choices::Choice;
 use super::{
-    AgentConfig, ApiProxy, AutoAuth, Keyhole, ListenAddress, Listener, ListenerRole, Method,
-    MethodKind, Reload, Sink, Template, TemplateConfig, TemplateSource, Vault,
+    AgentConfig, ApiProxy, AutoAuth, Cache, Keyhole, ListenAddress, Listener, ListenerRole, Method,
+    MethodKind, Persist, Reload, Sink, Template, TemplateConfig, TemplateSource, Vault,
 };
 
 impl AgentConfig {
@@ -65,8 +65,8 @@ impl Serialize for AgentConfig {
         if let Some(api_proxy) = listen.api_proxy {
             out.serialize_entry("api_proxy", &api_proxy)?;
         }
-        if listen.cache {
-            out.serialize_entry("cache", &Empty {})?;
+        if let Some(cache) = &listen.cache {
+            out.serialize_entry("cache", cache)?;
         }
         out.end()
     }
@@ -299,6 +299,30 @@ impl Serialize for Reload {
 }
 
 /// Written with `type` as a key, the list form vault-k8s writes.
+impl Serialize for Cache {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        if let Some(persist) = &self.persist {
+            out.serialize_entry("persist", persist)?;
+        }
+        out.end()
+    }
+}
+
+impl Serialize for Persist {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        out.serialize_entry("type", "kubernetes")?;
+        out.serialize_entry("path", &PathText(&self.path))?;
+        out.serialize_entry("keep_after_import", &self.keep_after_import)?;
+        out.serialize_entry("exit_on_err", &self.exit_on_err)?;
+        if let Some(file) = &self.service_account_token_file {
+            out.serialize_entry("service_account_token_file", &PathText(file))?;
+        }
+        out.end()
+    }
+}
+
 impl Serialize for Listener {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         /// `listener.agent_api`.
@@ -352,10 +376,6 @@ impl Serialize for ApiProxy {
         out.end()
     }
 }
-
-/// An empty block, `{}`.
-#[derive(Serialize)]
-struct Empty {}
 
 /// A path as a JSON string; a path that is not UTF-8 is written lossily
 /// rather than failing the whole config.

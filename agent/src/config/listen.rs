@@ -24,10 +24,39 @@ pub struct Listen {
     /// `api_proxy`, or the legacy `cache { use_auto_auth_token }` that
     /// `bao agent` reads as one.
     pub api_proxy: Option<ApiProxy>,
-    /// A `cache { }` stanza was given. keyhole forwards every request
+    /// The `cache` stanza, if given. keyhole forwards every request
     /// without caching responses; see `docs/` for what that changes.
-    pub cache: bool,
+    pub cache: Option<Cache>,
 }
+
+/// The `cache { }` stanza.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Cache {
+    /// `persist "kubernetes" { }`: where the agent keeps its token and
+    /// leases for the next agent process of the pod.
+    pub persist: Option<Persist>,
+}
+
+/// `cache { persist "kubernetes" { ... } }`, the only persist type Vault
+/// Agent has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Persist {
+    /// The directory of the persisted state.
+    pub path: PathBuf,
+    /// Whether a state found at start stays, and is kept current, or is
+    /// removed once read.
+    pub keep_after_import: bool,
+    /// Whether a state that cannot be read stops the agent instead of
+    /// being set aside with a warning.
+    pub exit_on_err: bool,
+    /// The Kubernetes service account token that binds the state to the
+    /// pod's identity; `None` is Kubernetes's default path.
+    pub service_account_token_file: Option<PathBuf>,
+}
+
+/// Where Kubernetes mounts the pod's service account token.
+pub const DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// One `listener "tcp"` or `listener "unix"` stanza.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,16 +227,11 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
         .single("api_proxy")?
         .map(|s| auto_auth_token_block(s, IGNORED_API_PROXY))
         .transpose()?;
-    let cache = top
-        .single("cache")?
-        .map(|s| {
-            s.refuse_unsupported(&["persist"])?;
-            auto_auth_token_block(s, &[])
-        })
-        .transpose()?;
+    let cache = top.single("cache")?.map(cache).transpose()?;
+    let cache_proxy = cache.as_ref().and_then(|(_, proxy)| *proxy);
 
-    let api_proxy = match (api_proxy, cache) {
-        (Some(Some(_)), Some(Some(_))) => {
+    let api_proxy = match (api_proxy, cache_proxy) {
+        (Some(Some(_)), Some(_)) => {
             return Err(invalid(
                 "cache.use_auto_auth_token",
                 "use_auto_auth_token is given in both api_proxy and cache; remove it from cache",
@@ -216,7 +240,7 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
         // An api_proxy without the key takes only "force" from cache, and
         // force without use_auto_auth_token strips the app's token and
         // sends none: a mode no one configures on purpose.
-        (Some(None), Some(Some(ApiProxy::ForceAutoAuth))) => {
+        (Some(None), Some(ApiProxy::ForceAutoAuth)) => {
             return Err(invalid(
                 "cache.use_auto_auth_token",
                 "keyhole does not support \"force\" in cache together with an api_proxy that does not set use_auto_auth_token: set it in api_proxy",
@@ -224,13 +248,13 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
         }
         (Some(proxy), _) => Some(proxy.unwrap_or(ApiProxy::AppToken)),
         // bao agent reads cache { use_auto_auth_token } as an api_proxy.
-        (None, Some(Some(proxy))) if proxy.uses_auto_auth_token() => Some(proxy),
+        (None, Some(proxy)) if proxy.uses_auto_auth_token() => Some(proxy),
         (None, _) => None,
     };
     let listen = Listen {
         listeners,
         api_proxy,
-        cache: cache.is_some(),
+        cache: cache.map(|(cache, _)| cache),
     };
     check(&listen, context)?;
     Ok(listen)
@@ -238,11 +262,18 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
 
 /// The checks `bao agent` makes once the whole config is read.
 fn check(listen: &Listen, context: &Context) -> Result<()> {
-    if listen.cache && listen.listeners.is_empty() && context.templates.is_empty() {
-        return Err(invalid(
-            "cache",
-            "enabling the cache requires at least one template or one listener",
-        ));
+    if let Some(cache) = &listen.cache {
+        if listen.listeners.is_empty() && context.templates.is_empty() {
+            return Err(invalid(
+                "cache",
+                "enabling the cache requires at least one template or one listener",
+            ));
+        }
+        if cache.persist.is_some() && !context.has_auto_auth {
+            // keyhole's API proxy caches nothing, so without a token of its
+            // own the agent has nothing to keep. bao agent accepts this.
+            tracing::warn!("cache.persist keeps nothing without an auto_auth stanza");
+        }
     }
     if let Some(proxy) = listen.api_proxy {
         if listen.listeners.is_empty() {
@@ -259,6 +290,32 @@ fn check(listen: &Listen, context: &Context) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `cache` stanza and the `use_auto_auth_token` it may hold.
+fn cache(mut s: Stanza) -> Result<(Cache, Option<ApiProxy>)> {
+    let persist = s.single("persist")?.map(persist).transpose()?;
+    let proxy = auto_auth_token_block(s, &[])?;
+    Ok((Cache { persist }, proxy))
+}
+
+/// `persist "kubernetes" { }`, or `persist { type = "kubernetes" }`.
+fn persist(s: Stanza) -> Result<Persist> {
+    let path = s.path().to_owned();
+    let (kind, mut s) = super::parse::typed_block(s, |kind| format!("{path} {kind:?}"))?;
+    if !kind.eq_ignore_ascii_case("kubernetes") {
+        return Err(s.error(format!(
+            "persistent cache type {kind:?} is not supported (expected \"kubernetes\")"
+        )));
+    }
+    let persist = Persist {
+        path: s.required_path("path")?,
+        keep_after_import: s.bool_or_string("keep_after_import", false)?,
+        exit_on_err: s.bool_or_string("exit_on_err", false)?,
+        service_account_token_file: s.path_buf("service_account_token_file")?,
+    };
+    s.finish_lenient(&[], &[])?;
+    Ok(persist)
 }
 
 /// The `use_auto_auth_token` of an `api_proxy` or `cache` block, if given.

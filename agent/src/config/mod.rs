@@ -28,8 +28,8 @@ use std::time::Duration;
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
 pub use env::{VAULT_ADDR_ENV, vault_env_names};
 pub use listen::{
-    ApiProxy, DEFAULT_TCP_ADDRESS, Listen, ListenAddress, Listener, ListenerRole, ListenerTls,
-    SocketOwner,
+    ApiProxy, Cache, DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, DEFAULT_TCP_ADDRESS, Listen,
+    ListenAddress, Listener, ListenerRole, ListenerTls, Persist, SocketOwner,
 };
 
 /// Environment variable holding the JSON config when `--config` is not given.

@@ -89,7 +89,8 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let listen = listen::listen(&mut top, &context)?;
     match &auto_auth {
         // bao agent also runs without auto_auth, for the API proxy alone.
-        None if templates.is_empty() && (listen.cache || !listen.listeners.is_empty()) => {}
+        None if templates.is_empty()
+            && (listen.cache.is_some() || !listen.listeners.is_empty()) => {}
         None => return Err(invalid("", "missing required stanza \"auto_auth\"")),
         Some(auto_auth)
             if auto_auth.sinks.is_empty()

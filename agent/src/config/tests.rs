@@ -435,7 +435,14 @@ fn reads_listeners_and_the_legacy_cache_form_of_api_proxy() {
             },
         ],
         api_proxy: Some(ApiProxy::ForceAutoAuth),
-        cache: true,
+        cache: Some(Cache {
+            persist: Some(Persist {
+                path: PathBuf::from("/vault/agent-cache"),
+                keep_after_import: true,
+                exit_on_err: true,
+                service_account_token_file: Some(PathBuf::from("/var/run/secrets/vault/token")),
+            }),
+        }),
     };
     assert_eq!(config.listen, expected);
     assert!(config.templates.is_empty());
@@ -680,9 +687,14 @@ fn reports_errors_naming_stanza_and_key() {
             "cache: enabling the cache requires at least one template or one listener",
         ),
         (
-            with_auth("listener \"tcp\" {\n tls_disable = true\n}\ncache {\n persist \"kubernetes\" {\n path = \"/p\"\n }\n}"),
-            "cache.persist: keyhole does not support this Vault Agent setting",
+            with_auth("listener \"tcp\" {\n tls_disable = true\n}\ncache {\n persist \"file\" {\n path = \"/p\"\n }\n}"),
+            r#"cache.persist "file": persistent cache type "file" is not supported (expected "kubernetes")"#,
         ),
+        (
+            with_auth("listener \"tcp\" {\n tls_disable = true\n}\ncache {\n persist \"kubernetes\" {\n keep_after_import = true\n }\n}"),
+            r#"cache.persist "kubernetes": missing required key "path""#,
+        ),
+
         (
             with_auth("listener \"tcp\" {\n address = \"127.0.0.1:8100\"\n}"),
             r#"listener[0] "tcp": keyhole does not support TLS without tls_cert_file and tls_key_file: give both, or set tls_disable = true"#,

@@ -1,6 +1,6 @@
 //! A Vault response with its full envelope.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 ///
 /// Holds secret values, so its `Debug` prints only the envelope, and its
 /// [`SecretData`] wipes every string when dropped.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Secret {
     /// Vault's id for the request.
@@ -32,7 +32,7 @@ pub struct Secret {
 
 /// The `auth` block of a logical response, with the fields templates see
 /// as `.Auth`. The token is wiped when dropped.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct SecretAuth {
     /// The token.
     #[serde(default)]
@@ -87,7 +87,7 @@ impl std::fmt::Debug for Secret {
 
 /// The `data` of a Vault response. Every string in it is overwritten with
 /// zeros when it is dropped.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct SecretData(pub Map<String, Value>);
 

@@ -1,5 +1,6 @@
 # The API proxy as vault-k8s configures it for `agent-cache-enable`, with
-# a quit endpoint for Jobs, a Unix socket and a metrics-only listener.
+# a quit endpoint for Jobs, a Unix socket and a metrics-only listener, and
+# the persistent cache that hands the token to the next agent of the pod.
 vault {
   address = "http://127.0.0.1:8200"
 }
@@ -14,6 +15,12 @@ auto_auth {
 
 cache {
   use_auto_auth_token = "force"
+  persist "kubernetes" {
+    path                       = "/vault/agent-cache"
+    keep_after_import          = true
+    exit_on_err                = "true"
+    service_account_token_file = "/var/run/secrets/vault/token"
+  }
 }
 
 listener "tcp" {
