@@ -42,6 +42,15 @@ pub struct AgentConfig {
     heartbeat_file: Option<PathBuf>,
     revoke_on_shutdown: Option<bool>,
     revoke_grace: Option<Duration>,
+    persist: Option<Persist>,
+}
+
+/// `cache { persist "kubernetes" { ... } }`.
+#[derive(Clone, Debug)]
+struct Persist {
+    path: PathBuf,
+    service_account_token_file: PathBuf,
+    keep_after_import: bool,
 }
 
 impl AgentConfig {
@@ -63,6 +72,7 @@ impl AgentConfig {
             heartbeat_file: None,
             revoke_on_shutdown: None,
             revoke_grace: None,
+            persist: None,
         }
     }
 
@@ -159,6 +169,22 @@ impl AgentConfig {
         self.revoke_grace = Some(grace);
         self
     }
+
+    /// `cache { persist "kubernetes" { path, service_account_token_file,
+    /// keep_after_import } }`: hand the token and leases to the next agent.
+    pub fn persist(
+        mut self,
+        path: impl AsRef<Path>,
+        service_account_token_file: impl AsRef<Path>,
+        keep_after_import: bool,
+    ) -> Self {
+        self.persist = Some(Persist {
+            path: path.as_ref().to_owned(),
+            service_account_token_file: service_account_token_file.as_ref().to_owned(),
+            keep_after_import,
+        });
+        self
+    }
 }
 
 impl fmt::Display for AgentConfig {
@@ -210,6 +236,18 @@ impl fmt::Display for AgentConfig {
                 );
                 out.opt_attr("revoke_on_shutdown", self.revoke_on_shutdown);
                 out.opt_attr("revoke_grace", self.revoke_grace.map(duration));
+            });
+        }
+        if let Some(persist) = &self.persist {
+            out.block("cache", |out| {
+                out.block("persist \"kubernetes\"", |out| {
+                    out.attr("path", hcl_path(&persist.path));
+                    out.attr(
+                        "service_account_token_file",
+                        hcl_path(&persist.service_account_token_file),
+                    );
+                    out.attr("keep_after_import", persist.keep_after_import);
+                });
             });
         }
         for template in &self.templates {
