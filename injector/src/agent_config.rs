@@ -19,7 +19,7 @@ use keyhole_agent::config::{
     TemplateConfig, TemplateSource, Vault,
 };
 
-use crate::agent_paths::{HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
+use crate::agent_paths::{CACHE_DIR, HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
 use crate::annotations::keys::{
     self, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, COMMAND, Key, PERMS, RELOAD_SIGNAL,
     STATIC_SECRET_RENDER_INTERVAL,
@@ -68,7 +68,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             heartbeat_file: Some(HEARTBEAT_FILE.into()),
             reload,
         },
-        listen: listen(spec),
+        listen: listen(spec, token_path),
     })
 }
 
@@ -78,8 +78,26 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
 /// stanza for it), and the metrics listener of
 /// `keyhole.dev/agent-metrics-port` on every address of the pod, so that
 /// Prometheus can scrape it, serving nothing but the metrics.
-fn listen(spec: &AgentSpec) -> config::Listen {
+///
+/// An agent that renders templates keeps a persistent cache, so that the
+/// classic sidecar takes over the init container's token and leases, and a
+/// restarted container its predecessor's: one login and one set of leases
+/// per pod. The state is kept after import (vault-k8s removes it) for the
+/// next restart. `bao agent` takes a `cache` stanza only beside a template
+/// or a listener, and the init container has no listener, so an agent that
+/// only writes the token logs in on each start, as in vault-k8s.
+fn listen(spec: &AgentSpec, token_path: &str) -> config::Listen {
     let mut listen = config::Listen::default();
+    if !spec.secrets.is_empty() {
+        listen.cache = Some(config::Cache {
+            persist: Some(config::Persist {
+                path: CACHE_DIR.into(),
+                keep_after_import: true,
+                exit_on_err: spec.cache_exit_on_err,
+                service_account_token_file: Some(token_path.into()),
+            }),
+        });
+    }
     if let Some(api) = spec.api_listener {
         listen.listeners.push(config::Listener {
             address: config::ListenAddress::Tcp(format!("127.0.0.1:{}", api.port)),
@@ -89,7 +107,7 @@ fn listen(spec: &AgentSpec) -> config::Listen {
             require_request_header: false,
         });
         listen.api_proxy = api.proxy;
-        listen.cache = Some(config::Cache::default());
+        listen.cache.get_or_insert_with(config::Cache::default);
     }
     if let Some(port) = spec.metrics_port {
         listen.listeners.push(config::Listener {
@@ -113,7 +131,11 @@ pub fn for_init(mut config: AgentConfig) -> AgentConfig {
     // It has no liveness probe to read a heartbeat, and no app talks to it:
     // the app starts once it has exited.
     config.keyhole.heartbeat_file = None;
-    config.listen = config::Listen::default();
+    // It keeps only the persistent cache, for the sidecar.
+    config.listen = config::Listen {
+        cache: config.listen.cache.take(),
+        ..config::Listen::default()
+    };
     config
 }
 

@@ -14,6 +14,9 @@ pub const READY_FILE: &str = "/home/vault/.ready";
 pub const HEARTBEAT_FILE: &str = "/home/vault/.heartbeat";
 /// Where the service-account token for login is mounted in the agent.
 pub const SA_TOKEN_DIR: &str = "/var/run/secrets/vault.hashicorp.com/serviceaccount";
+/// The persistent cache, where one agent of the pod leaves its token and
+/// leases for the next: a memory volume only the agent containers mount.
+pub const CACHE_DIR: &str = "/vault/agent-cache";
 /// The user's agent config from `agent-configmap`.
 pub const CONFIG_DIR: &str = "/vault/configs";
 /// The Kubernetes Secret from `tls-secret`.

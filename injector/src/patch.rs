@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::agent_config;
 use crate::agent_patch::{self, is_within};
-use crate::agent_paths::{CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
+use crate::agent_paths::{CACHE_DIR, CONFIG_DIR, EXTRA_SECRET_DIR, HOME, SA_TOKEN_DIR, TLS_DIR};
 use crate::annotations;
 use crate::annotations::keys::{
     CONFIGMAP, COPY_VOLUME_MOUNTS, INIT_JSON_PATCH, INJECT, JSON_PATCH, SECRET_VOLUME_PATH,
@@ -48,6 +48,11 @@ const SA_TOKEN_EXPIRATION_SECONDS: i64 = 3600;
 const HOME_INIT_VOLUME: &str = "home-init";
 const HOME_SIDECAR_VOLUME: &str = "home-sidecar";
 const HOME_SIZE_LIMIT: &str = "1Mi";
+/// The persistent cache's volume, named as vault-k8s names it.
+const CACHE_VOLUME: &str = "vault-agent-cache";
+/// Room for the state and the copy that replaces it: a token and the
+/// pod's leases take a few KiB each.
+const CACHE_SIZE_LIMIT: &str = "8Mi";
 const CONFIG_VOLUME: &str = "vault-config";
 const TLS_VOLUME: &str = "vault-tls-secrets";
 const EXTRA_SECRET_VOLUME: &str = "extra-secrets";
@@ -594,6 +599,11 @@ impl<'a> Builder<'a> {
         if let Some(name) = &agent.extra_secret {
             volumes.push(json!({"name": EXTRA_SECRET_VOLUME, "secret": {"secretName": name}}));
         }
+        // Last, so that the places of the others stay as vault-k8s has them
+        // for JSON patches written against it.
+        let mut cache = memory(CACHE_SIZE_LIMIT);
+        cache["name"] = CACHE_VOLUME.into();
+        volumes.push(cache);
         volumes
     }
 
@@ -606,7 +616,14 @@ impl<'a> Builder<'a> {
 
     /// Where the agent containers mount keyhole's own volumes.
     fn agent_dirs(&self) -> Vec<&str> {
-        let mut dirs = vec![SA_TOKEN_DIR, HOME, CONFIG_DIR, TLS_DIR, EXTRA_SECRET_DIR];
+        let mut dirs = vec![
+            SA_TOKEN_DIR,
+            HOME,
+            CACHE_DIR,
+            CONFIG_DIR,
+            TLS_DIR,
+            EXTRA_SECRET_DIR,
+        ];
         dirs.extend(self.secret_mounts.iter().map(|(_, path)| path.as_str()));
         dirs
     }
@@ -695,6 +712,8 @@ impl<'a> Builder<'a> {
                 mounts.push(json!({"name": volume, "mountPath": dir, "readOnly": true}));
             }
         }
+        // Last, as its volume is.
+        mounts.push(json!({"name": CACHE_VOLUME, "mountPath": CACHE_DIR}));
 
         let mut env = POD_FIELD_ENV
             .iter()

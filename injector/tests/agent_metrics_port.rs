@@ -67,7 +67,17 @@ fn the_annotation_gives_the_native_sidecar_a_metrics_listener_and_port() {
         json!([metrics_listener(9102)])
     );
     assert_eq!(agent["ports"], metrics_container_port(9102));
-    assert_eq!(agent_config(agent).get("cache"), None);
+    // Only the persistent cache: the metrics listener serves no API.
+    assert_eq!(
+        agent_config(agent)["cache"],
+        json!({"persist": {
+            "type": "kubernetes",
+            "path": "/vault/agent-cache",
+            "keep_after_import": true,
+            "exit_on_err": false,
+            "service_account_token_file": "/var/run/secrets/vault.hashicorp.com/serviceaccount/token",
+        }})
+    );
     assert!(warnings(&pod, &settings()).is_empty());
 }
 

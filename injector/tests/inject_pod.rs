@@ -96,6 +96,7 @@ fn adds_memory_volume_projected_token_and_agent_home() {
             {"name": "vault-agent-sa-token", "projected": {"sources": [{"serviceAccountToken": {
                 "expirationSeconds": 3600, "path": "token"}}]}},
             {"name": "vault-secrets", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+            {"name": "vault-agent-cache", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
         ])
     );
     assert_eq!(
@@ -108,6 +109,7 @@ fn adds_memory_volume_projected_token_and_agent_home() {
             {"name": "vault-agent-sa-token", "mountPath": "/var/run/secrets/vault.hashicorp.com/serviceaccount", "readOnly": true},
             {"name": "home-sidecar", "mountPath": "/home/vault"},
             {"name": "vault-secrets", "mountPath": "/vault/secrets"},
+            {"name": "vault-agent-cache", "mountPath": "/vault/agent-cache"},
         ])
     );
 }
@@ -170,6 +172,13 @@ fn agent_config_matches_vault_k8s_shape() {
                 "heartbeat_file": "/home/vault/.heartbeat",
                 "revoke_on_shutdown": false,
             },
+            "cache": {"persist": {
+                "type": "kubernetes",
+                "path": "/vault/agent-cache",
+                "keep_after_import": true,
+                "exit_on_err": false,
+                "service_account_token_file": "/var/run/secrets/vault.hashicorp.com/serviceaccount/token",
+            }},
         })
     );
 }
@@ -457,7 +466,8 @@ fn classic_mode_adds_init_container_last_and_sidecar() {
             "home-init",
             "home-sidecar",
             "vault-agent-sa-token",
-            "vault-secrets"
+            "vault-secrets",
+            "vault-agent-cache"
         ]
     );
 }
@@ -543,7 +553,12 @@ fn pre_populate_only_gives_the_init_container_alone() {
         assert_eq!(names(&pod["spec"]["containers"]), ["app"]);
         assert_eq!(
             names(&pod["spec"]["volumes"]),
-            ["home-init", "vault-agent-sa-token", "vault-secrets"]
+            [
+                "home-init",
+                "vault-agent-sa-token",
+                "vault-secrets",
+                "vault-agent-cache"
+            ]
         );
     }
 }
@@ -869,6 +884,7 @@ fn patch_appends_to_existing_lists_and_escapes_annotation_keys() {
     assert_eq!(
         ops,
         [
+            ("add", "/spec/volumes/-"),
             ("add", "/spec/volumes/-"),
             ("add", "/spec/volumes/-"),
             ("add", "/spec/volumes/-"),
@@ -1278,7 +1294,12 @@ fn a_users_token_volume_replaces_the_projected_one() {
     assert_valid(&pod);
     assert_eq!(
         names(&pod["spec"]["volumes"]),
-        ["vault-token", "home-sidecar", "vault-secrets"]
+        [
+            "vault-token",
+            "home-sidecar",
+            "vault-secrets",
+            "vault-agent-cache"
+        ]
     );
     let agent = container(&pod, "vault-agent");
     assert_eq!(agent["volumeMounts"][0]["name"], "vault-token");

@@ -451,8 +451,12 @@ fn copy_volume_mounts_takes_an_init_container_and_refuses_unknown_names() {
     )]));
     let (_, patched) = mutate(&pod, &settings());
     assert_eq!(
-        mount_paths(container(&patched, "vault-agent")).last(),
-        Some(&"/run/spiffe/certs")
+        mount_paths(container(&patched, "vault-agent"))
+            .iter()
+            .rev()
+            .nth(1),
+        Some(&"/run/spiffe/certs"),
+        "copied after the agent's own, before the persistent cache's"
     );
     let pod = pod_with_mounts(&inject(&[(
         "vault.hashicorp.com/agent-copy-volume-mounts",
@@ -620,8 +624,20 @@ fn an_empty_auth_parameter_leaves_the_default_with_a_warning() {
     );
 }
 
+/// The persistent cache every agent that renders a template keeps.
+fn persist() -> Value {
+    json!({
+        "type": "kubernetes",
+        "path": "/vault/agent-cache",
+        "keep_after_import": true,
+        "exit_on_err": false,
+        "service_account_token_file": "/var/run/secrets/vault.hashicorp.com/serviceaccount/token",
+    })
+}
+
 /// The listener, API proxy and cache stanzas of the long-running agent's
-/// config, and whether the classic init container got any of them.
+/// config, and whether the classic init container got a listener or an API
+/// proxy. Both keep the persistent cache.
 fn listen_stanzas(annotations: &[(&'static str, &'static str)]) -> (Value, bool) {
     let pod = mk_pod(&inject(annotations));
     let (_, patched) = mutate(&pod, &settings());
@@ -636,7 +652,8 @@ fn listen_stanzas(annotations: &[(&'static str, &'static str)]) -> (Value, bool)
     classic.push(("keyhole.dev/native-sidecar", "false"));
     let (_, patched) = mutate(&mk_pod(&inject(&classic)), &settings());
     let init = agent_config(container(&patched, "vault-agent-init"));
-    let init_listens = ["listener", "api_proxy", "cache"]
+    assert_eq!(init["cache"]["persist"], config["cache"]["persist"]);
+    let init_listens = ["listener", "api_proxy"]
         .iter()
         .any(|key| init.get(key).is_some());
     (stanzas, init_listens)
@@ -657,7 +674,7 @@ fn agent_cache_enable_proxies_the_apps_requests_on_localhost_as_vault_k8s_does()
                 "require_request_header": false,
             }],
             "api_proxy": {"use_auto_auth_token": true},
-            "cache": {},
+            "cache": {"persist": persist()},
         })
     );
     assert!(
@@ -695,7 +712,7 @@ fn agent_enable_quit_serves_quit_on_the_localhost_listener() {
                 "require_request_header": false,
             }],
             "api_proxy": null,
-            "cache": {},
+            "cache": {"persist": persist()},
         })
     );
     assert!(!init_listens);
@@ -706,6 +723,21 @@ fn agent_enable_quit_serves_quit_on_the_localhost_listener() {
     ]);
     assert_eq!(stanzas["listener"][0]["agent_api"]["enable_quit"], true);
     assert_eq!(stanzas["api_proxy"], json!({"use_auto_auth_token": true}));
+}
+
+#[test]
+fn agent_cache_exit_on_err_makes_an_unusable_persistent_cache_fatal() {
+    let (stanzas, _) = listen_stanzas(&[("vault.hashicorp.com/agent-cache-exit-on-err", "true")]);
+    let mut expected = persist();
+    expected["exit_on_err"] = true.into();
+    assert_eq!(stanzas["cache"], json!({ "persist": expected }));
+    assert!(
+        warnings(&mk_pod(&inject(&[(
+            "vault.hashicorp.com/agent-cache-exit-on-err",
+            "true"
+        )])))
+        .is_empty()
+    );
 }
 
 #[test]
@@ -720,7 +752,7 @@ fn the_listener_settings_alone_or_without_a_sidecar_add_no_listener() {
         let (stanzas, _) = listen_stanzas(&annotations);
         assert_eq!(
             stanzas,
-            json!({"listener": null, "api_proxy": null, "cache": null}),
+            json!({"listener": null, "api_proxy": null, "cache": {"persist": persist()}}),
             "{annotations:?}"
         );
     }

@@ -278,6 +278,8 @@ known_keys! {
     CACHE_USE_AUTO_AUTH_TOKEN = vault("agent-cache-use-auto-auth-token");
     /// The port of the agent's localhost listener.
     CACHE_LISTENER_PORT = vault("agent-cache-listener-port");
+    /// Stop the agent when the persistent cache it finds cannot be used.
+    CACHE_EXIT_ON_ERR = vault("agent-cache-exit-on-err");
     /// Serve `POST /agent/v1/quit` on the localhost listener.
     ENABLE_QUIT = vault("agent-enable-quit");
     /// Run the agent as a native sidecar.
@@ -357,10 +359,6 @@ const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable conn
 
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
-    (
-        Key::vault("agent-cache-exit-on-err"),
-        "keyhole-agent keeps no persistent cache for the sidecar to fail reading",
-    ),
     (
         Key::vault("agent-metrics-listener-port"),
         NO_METRICS_LISTENER,

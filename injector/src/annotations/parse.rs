@@ -7,7 +7,7 @@ use keyhole_agent::config::{ApiProxy, AuthType, Choice, LogFormat, LogLevel};
 
 use super::keys::{
     AGENT_METRICS_PORT, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE,
-    AUTO_AUTH_EXIT_ON_ERR, CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_LISTENER_PORT,
+    AUTO_AUTH_EXIT_ON_ERR, CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_EXIT_ON_ERR, CACHE_LISTENER_PORT,
     CACHE_USE_AUTO_AUTH_TOKEN, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT,
     COMMAND, CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ENABLE_QUIT,
     ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family,
@@ -155,6 +155,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         revoke_grace,
         api_listener,
         metrics_port,
+        cache_exit_on_err: a.bool(CACHE_EXIT_ON_ERR, false)?,
         exit_on_retry_failure: a.bool(EXIT_ON_RETRY_FAILURE, settings.exit_on_retry_failure)?,
         static_secret_render_interval,
         log_level,

@@ -55,6 +55,9 @@ pub struct AgentSpec {
     /// The port of the long-running agent's metrics listener on the pod IP
     /// (`keyhole.dev/agent-metrics-port`); `None` for no such listener.
     pub metrics_port: Option<u16>,
+    /// `cache.persist.exit_on_err`: a persistent cache that cannot be used
+    /// stops the agent instead of costing it a login.
+    pub cache_exit_on_err: bool,
     /// `template_config.exit_on_retry_failure`.
     pub exit_on_retry_failure: bool,
     /// `template_config.static_secret_render_interval`.

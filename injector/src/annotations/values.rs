@@ -161,8 +161,9 @@ pub fn retries(value: &str) -> Checked<u32> {
 /// agent's own mounts, whose files (the Vault token among them) would land in
 /// the volume that app containers read or be hidden by it, and the kernel's
 /// file systems.
-const NO_OVERLAP_DIRS: [&str; 8] = [
+const NO_OVERLAP_DIRS: [&str; 9] = [
     agent_paths::HOME,
+    agent_paths::CACHE_DIR,
     agent_paths::SA_TOKEN_DIR,
     agent_paths::CONFIG_DIR,
     agent_paths::TLS_DIR,
