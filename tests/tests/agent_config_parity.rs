@@ -450,6 +450,12 @@ const CASES: &[Case] = &[
         Accept,
     ),
     add(
+        "persistent cache of type kubernetes",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\ncache {\n persist \"kubernetes\" {\n path = \"DIR\"\n keep_after_import = true\n exit_on_err = true\n service_account_token_file = \"TOKEN\"\n }\n}",
+        Accept,
+        Accept,
+    ),
+    add(
         "use_auto_auth_token in both api_proxy and cache",
         "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = true\n}\ncache {\n use_auto_auth_token = true\n}",
         Refuse,
@@ -594,7 +600,8 @@ fn config_text(case: &Case, dir: &Path) -> String {
         format!("{base}\n{}\n", case.text)
     };
     let path = |name: &str| dir.join(name).display().to_string();
-    text.replace("TOKEN", &path("token"))
+    text.replace("DIR", &dir.display().to_string())
+        .replace("TOKEN", &path("token"))
         .replace("SINK", &path("sink"))
         .replace("PID", &path("pid"))
         .replace("OUT", &path("out"))
