@@ -54,35 +54,35 @@ pub(in super::super) fn gen_ca_with_key<'a>(args: &[Value<'a>]) -> FnResult<'a> 
 /// `genSelfSignedCert cn ips dnsNames days`: a self-signed certificate and
 /// its new RSA key.
 pub(in super::super) fn gen_self_signed_cert<'a>(args: &[Value<'a>]) -> FnResult<'a> {
-    let parts = leaf_args(args)?;
+    let base = base_args(args)?;
     let key = new_rsa_key()?;
-    self_signed(&parts, &key)
+    self_signed(&base, &key)
 }
 
 /// `genSelfSignedCertWithKey cn ips dnsNames days key`: a self-signed
 /// certificate for the private key `key` (PEM).
 pub(in super::super) fn gen_self_signed_cert_with_key<'a>(args: &[Value<'a>]) -> FnResult<'a> {
-    let parts = leaf_args(args)?;
+    let base = base_args(args)?;
     let key = key_arg(&args[4])?;
-    self_signed(&parts, &key)
+    self_signed(&base, &key)
 }
 
 /// `genSignedCert cn ips dnsNames days ca`: a certificate signed by `ca`
 /// (from `genCA` or `buildCustomCert`) and its new RSA key.
 pub(in super::super) fn gen_signed_cert<'a>(args: &[Value<'a>]) -> FnResult<'a> {
-    let parts = leaf_args(args)?;
+    let base = base_args(args)?;
     let ca = certificate_arg(&args[4])?;
     let key = new_rsa_key()?;
-    signed(&parts, &key, ca)
+    signed(&base, &key, ca)
 }
 
 /// `genSignedCertWithKey cn ips dnsNames days ca key`: a certificate for
 /// the private key `key` (PEM), signed by `ca`.
 pub(in super::super) fn gen_signed_cert_with_key<'a>(args: &[Value<'a>]) -> FnResult<'a> {
-    let parts = leaf_args(args)?;
+    let base = base_args(args)?;
     let ca = certificate_arg(&args[4])?;
     let key = key_arg(&args[5])?;
-    signed(&parts, &key, ca)
+    signed(&base, &key, ca)
 }
 
 /// `buildCustomCert cert key`: a `certificate` of a PEM certificate and
@@ -106,7 +106,7 @@ pub(in super::super) fn build_custom_cert<'a>(args: &[Value<'a>]) -> FnResult<'a
 /// What sprig's base template of a certificate takes from its caller:
 /// the IP addresses and DNS names as given, checked when the template is
 /// made, as in sprig.
-struct Leaf<'a> {
+struct Base<'a> {
     cn: &'a str,
     ips: Vec<Value<'a>>,
     dns_names: Vec<Value<'a>>,
@@ -115,11 +115,11 @@ struct Leaf<'a> {
 
 /// The common name, IP addresses, DNS names and days of validity the leaf
 /// certificate functions take first.
-fn leaf_args<'v, 'a>(args: &'v [Value<'a>]) -> Result<Leaf<'v>, String>
+fn base_args<'v, 'a>(args: &'v [Value<'a>]) -> Result<Base<'v>, String>
 where
     'a: 'v,
 {
-    Ok(Leaf {
+    Ok(Base {
         cn: string_arg(&args[0])?,
         ips: list_arg(&args[1])?,
         dns_names: list_arg(&args[2])?,
@@ -199,38 +199,36 @@ fn new_rsa_key() -> Result<PrivateKey, String> {
         .map_err(|e| format!("error generating rsa key: {e}"))
 }
 
-/// Sprig's CA: the base template with no alternative names, marked CA and
-/// allowed to sign certificates, signed by its own key.
+/// Sprig's CA: the base template of a CA with no alternative names,
+/// signed by its own key.
 fn ca<'a>(cn: &str, days: i64, key: &PrivateKey) -> FnResult<'a> {
-    let leaf = Leaf {
+    let base = Base {
         cn,
         ips: Vec::new(),
         dns_names: Vec::new(),
         days,
     };
-    let (mut params, _) = base_params(&leaf)?;
-    params.key_usages.push(KeyUsagePurpose::KeyCertSign);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let (params, _) = base_params(&base, Role::Ca)?;
     let pair = key.key_pair().map_err(creating)?;
     let cert = params.self_signed(&pair).map_err(creating)?;
     certificate(cert.der(), key)
 }
 
-fn self_signed<'a>(leaf: &Leaf<'_>, key: &PrivateKey) -> FnResult<'a> {
-    let (params, dns_names) = base_params(leaf)?;
+fn self_signed<'a>(base: &Base<'_>, key: &PrivateKey) -> FnResult<'a> {
+    let (params, dns_names) = base_params(base, Role::Leaf)?;
     let pair = key.key_pair().map_err(creating)?;
     check_dns_names(&dns_names)?;
     let cert = params.self_signed(&pair).map_err(creating)?;
     certificate(cert.der(), key)
 }
 
-fn signed<'a>(leaf: &Leaf<'_>, key: &PrivateKey, ca: &Certificate) -> FnResult<'a> {
+fn signed<'a>(base: &Base<'_>, key: &PrivateKey, ca: &Certificate) -> FnResult<'a> {
     let block = pem::parse(&ca.cert).map_err(|_| "unable to decode certificate".to_owned())?;
     let (_, ca_cert) = X509Certificate::from_der(block.contents())
         .map_err(|e| format!("error parsing certificate: decodedSignerCert.Bytes: {e}"))?;
     let ca_key =
         PrivateKey::from_pem(&ca.key).map_err(|e| format!("error parsing private key: {e}"))?;
-    let (mut params, dns_names) = base_params(leaf)?;
+    let (mut params, dns_names) = base_params(base, Role::Leaf)?;
     let ca_pair = ca_key.key_pair().map_err(creating)?;
     if key.is_dsa() {
         return Err(creating(DSA_UNSUPPORTED_PUBLIC_KEY));
@@ -252,7 +250,7 @@ fn signed<'a>(leaf: &Leaf<'_>, key: &PrivateKey, ca: &Certificate) -> FnResult<'
         let first = names.next().and_then(|n| n.as_str().ok());
         ca_cert.subject().iter_attributes().count() == 1
             && names.next().is_none()
-            && first == Some(leaf.cn)
+            && first == Some(base.cn)
     };
     params.use_authority_key_identifier_extension = ca_has_key_id && !same_subject;
     let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(block.contents()), ca_pair)
@@ -262,11 +260,18 @@ fn signed<'a>(leaf: &Leaf<'_>, key: &PrivateKey, ca: &Certificate) -> FnResult<'
     certificate(cert.der(), key)
 }
 
-/// Sprig's `getBaseCertTemplate`, for a certificate that is not a CA,
-/// and the DNS names it was given.
-fn base_params(leaf: &Leaf<'_>) -> Result<(CertificateParams, Vec<String>), String> {
-    let ips: Vec<IpAddr> = leaf.ips.iter().map(parse_ip).collect::<Result<_, _>>()?;
-    let dns_names: Vec<String> = leaf
+/// Whether a certificate is a CA.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Ca,
+    Leaf,
+}
+
+/// Sprig's `getBaseCertTemplate`, with a CA's key usage and basic
+/// constraints for a CA, and the DNS names it was given.
+fn base_params(base: &Base<'_>, role: Role) -> Result<(CertificateParams, Vec<String>), String> {
+    let ips: Vec<IpAddr> = base.ips.iter().map(parse_ip).collect::<Result<_, _>>()?;
+    let dns_names: Vec<String> = base
         .dns_names
         .iter()
         .map(dns_name)
@@ -274,13 +279,13 @@ fn base_params(leaf: &Leaf<'_>) -> Result<(CertificateParams, Vec<String>), Stri
     let mut serial = [0u8; 16];
     getrandom::fill(&mut serial).map_err(|e| e.to_string())?;
     let not_before = OffsetDateTime::now_utc();
-    let not_after = (leaf.days.checked_mul(86_400))
+    let not_after = (base.days.checked_mul(86_400))
         .and_then(|seconds| not_before.checked_add(Duration::seconds(seconds)))
         .filter(|t| (0..=9999).contains(&t.year()))
-        .ok_or_else(|| format!("{} days of validity end past year 9999", leaf.days))?;
+        .ok_or_else(|| format!("{} days of validity end past year 9999", base.days))?;
     let mut subject = DistinguishedName::new();
-    if !leaf.cn.is_empty() {
-        subject.push(DnType::CommonName, subject_value(leaf.cn));
+    if !base.cn.is_empty() {
+        subject.push(DnType::CommonName, subject_value(base.cn));
     }
     let mut names: Vec<SanType> = ips.into_iter().map(SanType::IpAddress).collect();
     // Names Go cannot write fail later, with Go's message.
@@ -304,11 +309,20 @@ fn base_params(leaf: &Leaf<'_>) -> Result<(CertificateParams, Vec<String>), Stri
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    // Go writes basic constraints with CA false (and no key identifier);
-    // rcgen's `ExplicitNoCa` would add a key identifier.
-    let mut not_ca = CustomExtension::from_oid_content(BASIC_CONSTRAINTS, vec![0x30, 0x00]);
-    not_ca.set_criticality(true);
-    params.custom_extensions = vec![not_ca];
+    match role {
+        Role::Ca => {
+            params.key_usages.push(KeyUsagePurpose::KeyCertSign);
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        Role::Leaf => {
+            // Go writes basic constraints with CA false (and no key
+            // identifier); rcgen's `ExplicitNoCa` would add a key
+            // identifier.
+            let mut not_ca = CustomExtension::from_oid_content(BASIC_CONSTRAINTS, vec![0x30, 0x00]);
+            not_ca.set_criticality(true);
+            params.custom_extensions = vec![not_ca];
+        }
+    }
     Ok((params, dns_names))
 }
 
@@ -353,4 +367,206 @@ fn go_base64(text: &str) -> Option<Vec<u8>> {
     );
     let text: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
     ENGINE.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::oid_registry::{
+        OID_PKCS1_SHA256WITHRSA, OID_SIG_ECDSA_WITH_SHA256, OID_SIG_ED25519,
+        OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
+    };
+    use x509_parser::public_key::PublicKey;
+
+    use super::super::keys::gen_private_key;
+    use super::*;
+
+    fn issued(result: FnResult<'_>) -> Rc<Certificate> {
+        match result {
+            Ok(Value::Certificate(c)) => c,
+            Ok(other) => panic!("a {}, not a certificate", other.type_name()),
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    fn der(text: &str) -> Vec<u8> {
+        pem::parse(text).expect("PEM").into_contents()
+    }
+
+    fn parsed(der: &[u8]) -> X509Certificate<'_> {
+        X509Certificate::from_der(der).expect("a certificate").1
+    }
+
+    fn list(items: &[&'static str]) -> Value<'static> {
+        Value::List(Rc::new(items.iter().map(|s| Value::Str(s)).collect()))
+    }
+
+    fn new_key(key_type: &'static str) -> String {
+        match gen_private_key(&[Value::Str(key_type)]) {
+            Ok(Value::String(pem)) => pem.to_string(),
+            _ => panic!("no {key_type} key"),
+        }
+    }
+
+    fn common_name<'c>(cert: &'c X509Certificate<'_>) -> Option<&'c str> {
+        cert.subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+    }
+
+    fn validity_seconds(cert: &X509Certificate<'_>) -> i64 {
+        cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()
+    }
+
+    #[test]
+    fn gen_ca_is_a_self_signed_rsa_2048_ca_valid_for_the_days_given() {
+        let ca = issued(gen_ca(&[Value::Str("parity-ca"), Value::Int(30)]));
+        let der = der(&ca.cert);
+        let cert = parsed(&der);
+        assert_eq!(common_name(&cert), Some("parity-ca"));
+        assert_eq!(cert.subject().iter_attributes().count(), 1);
+        assert_eq!(cert.issuer().as_raw(), cert.subject().as_raw());
+        assert!(cert.is_ca());
+        let constraints = cert.basic_constraints().expect("valid").expect("present");
+        assert!(constraints.critical);
+        assert_eq!(constraints.value.path_len_constraint, None);
+        let usage = cert.key_usage().expect("valid").expect("present").value;
+        assert!(usage.digital_signature() && usage.key_encipherment() && usage.key_cert_sign());
+        let extended = cert
+            .extended_key_usage()
+            .expect("valid")
+            .expect("present")
+            .value;
+        assert!(extended.server_auth && extended.client_auth);
+        assert!(cert.subject_alternative_name().expect("valid").is_none());
+        assert_eq!(validity_seconds(&cert), 30 * 86_400);
+        assert!(cert.raw_serial().len() <= 17);
+        assert_eq!(cert.signature_algorithm.algorithm, OID_PKCS1_SHA256WITHRSA);
+        match cert.public_key().parsed().expect("an RSA key") {
+            PublicKey::RSA(rsa) => assert_eq!(rsa.key_size(), 2048),
+            _ => panic!("not an RSA key"),
+        }
+        cert.verify_signature(None).expect("signed by its own key");
+        assert!(ca.key.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+    }
+
+    #[test]
+    fn self_signed_cert_names_its_ips_and_dns_names_and_is_not_a_ca() {
+        let cert = issued(gen_self_signed_cert(&[
+            Value::Str("svc"),
+            list(&["10.0.0.1", "::1", "::ffff:1.2.3.4"]),
+            list(&["svc.example", "*.svc.example"]),
+            Value::Int(3),
+        ]));
+        let der = der(&cert.cert);
+        let parsed = parsed(&der);
+        assert_eq!(common_name(&parsed), Some("svc"));
+        let names = &parsed
+            .subject_alternative_name()
+            .expect("valid")
+            .expect("present")
+            .value
+            .general_names;
+        assert_eq!(
+            names,
+            &[
+                GeneralName::IPAddress(&[10, 0, 0, 1]),
+                GeneralName::IPAddress(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+                GeneralName::IPAddress(&[1, 2, 3, 4]),
+                GeneralName::DNSName("svc.example"),
+                GeneralName::DNSName("*.svc.example"),
+            ]
+        );
+        assert!(!parsed.is_ca());
+        let constraints = parsed.basic_constraints().expect("valid").expect("present");
+        assert!(constraints.critical && !constraints.value.ca);
+        let usage = parsed.key_usage().expect("valid").expect("present").value;
+        assert!(usage.digital_signature() && usage.key_encipherment() && !usage.key_cert_sign());
+        assert!(
+            parsed
+                .extensions()
+                .iter()
+                .all(|e| e.oid != x509_parser::oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER)
+        );
+        assert_eq!(validity_seconds(&parsed), 3 * 86_400);
+        parsed
+            .verify_signature(None)
+            .expect("signed by its own key");
+    }
+
+    #[test]
+    fn signed_cert_verifies_against_its_ca_and_names_the_ca_key() {
+        let ca = issued(gen_ca(&[Value::Str("parity-ca"), Value::Int(30)]));
+        let leaf = issued(gen_signed_cert(&[
+            Value::Str("leaf"),
+            Value::Nil,
+            list(&["leaf.example"]),
+            Value::Int(2),
+            Value::Certificate(ca.clone()),
+        ]));
+        let (ca_der, leaf_der) = (der(&ca.cert), der(&leaf.cert));
+        let (ca_cert, leaf_cert) = (parsed(&ca_der), parsed(&leaf_der));
+        assert_eq!(leaf_cert.issuer().as_raw(), ca_cert.subject().as_raw());
+        assert_eq!(common_name(&leaf_cert), Some("leaf"));
+        leaf_cert
+            .verify_signature(Some(ca_cert.public_key()))
+            .expect("signed by the CA");
+        assert!(leaf_cert.verify_signature(None).is_err());
+        assert!(
+            leaf_cert
+                .extensions()
+                .iter()
+                .any(|e| e.oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER)
+        );
+        assert_ne!(leaf.key, ca.key);
+        assert_eq!(validity_seconds(&leaf_cert), 2 * 86_400);
+    }
+
+    #[test]
+    fn certificates_sign_with_the_algorithm_of_the_key_given() {
+        for (key_type, algorithm) in [
+            ("ecdsa", OID_SIG_ECDSA_WITH_SHA256),
+            ("ed25519", OID_SIG_ED25519),
+        ] {
+            let key = new_key(key_type);
+            let ca = issued(gen_ca_with_key(&[
+                Value::Str("ca"),
+                Value::Int(1),
+                Value::Str(&key),
+            ]));
+            assert_eq!(ca.key, key, "{key_type}");
+            let der = der(&ca.cert);
+            let cert = parsed(&der);
+            assert_eq!(cert.signature_algorithm.algorithm, algorithm, "{key_type}");
+            cert.verify_signature(None).expect("signed by its own key");
+        }
+    }
+
+    #[test]
+    fn a_pkcs8_rsa_key_comes_back_as_pkcs1() {
+        let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("a key");
+        let pkcs8 = key.to_pkcs8_pem(LineEnding::LF).expect("PKCS #8");
+        let pkcs1 = key.to_pkcs1_pem(LineEnding::LF).expect("PKCS #1");
+        let cert = issued(gen_self_signed_cert_with_key(&[
+            Value::Str("svc"),
+            Value::Nil,
+            Value::Nil,
+            Value::Int(1),
+            Value::Str(&pkcs8),
+        ]));
+        assert_eq!(cert.key, *pkcs1);
+    }
+
+    #[test]
+    fn build_custom_cert_takes_back_what_gen_ca_made() {
+        let ca = issued(gen_ca(&[Value::Str("ca"), Value::Int(1)]));
+        let encode = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let (cert, key) = (encode(&ca.cert), encode(&ca.key));
+        let built = issued(build_custom_cert(&[Value::Str(&cert), Value::Str(&key)]));
+        assert_eq!((&built.cert, &built.key), (&ca.cert, &ca.key));
+    }
 }

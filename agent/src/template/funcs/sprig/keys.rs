@@ -329,3 +329,98 @@ pub(super) fn pem_text(tag: &str, der: &[u8]) -> String {
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use rsa::traits::PublicKeyParts;
+
+    use super::*;
+
+    fn generated(key_type: &'static str) -> pem::Pem {
+        match gen_private_key(&[Value::Str(key_type)]) {
+            Ok(Value::String(text)) => pem::parse(&*text).expect("PEM"),
+            _ => panic!("no {key_type} key"),
+        }
+    }
+
+    #[test]
+    fn rsa_keys_are_pkcs1_of_4096_bits() {
+        let block = generated("rsa");
+        assert_eq!(block.tag(), "RSA PRIVATE KEY");
+        let key = rsa::PrivateKey::from_pkcs1_der(block.contents()).expect("PKCS #1");
+        assert_eq!(key.size() * 8, 4096);
+    }
+
+    #[test]
+    fn ecdsa_keys_are_sec1_on_p256_naming_the_curve() {
+        let block = generated("ecdsa");
+        assert_eq!(block.tag(), "EC PRIVATE KEY");
+        let key = EcPrivateKey::from_der(block.contents()).expect("SEC 1");
+        assert_eq!(key.parameters, Some(EcParameters::NamedCurve(P256)));
+        assert_eq!(key.private_key.len(), 32);
+        assert_eq!(key.public_key.map(<[u8]>::len), Some(65));
+    }
+
+    #[test]
+    fn ed25519_keys_are_pkcs8_with_the_seed_alone() {
+        let block = generated("ed25519");
+        assert_eq!(block.tag(), "PRIVATE KEY");
+        let info = PrivateKeyInfoRef::from_der(block.contents()).expect("PKCS #8");
+        assert_eq!(info.algorithm.oid, ED25519);
+        assert!(info.public_key.is_none());
+        assert_eq!(block.contents().len(), 48);
+    }
+
+    #[test]
+    fn dsa_keys_have_l2048_n256_parameters() {
+        let block = generated("dsa");
+        assert_eq!(block.tag(), "DSA PRIVATE KEY");
+        let key = DsaPrivateKey::from_der(block.contents()).expect("DSA sequence");
+        assert_eq!(key.version, 0);
+        assert_eq!(key.p.as_bytes().len(), 256);
+        assert_eq!(key.q.as_bytes().len(), 32);
+        let uint = |u: &UintRef<'_>| crypto_uint(u.as_bytes());
+        let components = dsa::Components::from_components(uint(&key.p), uint(&key.q), uint(&key.g))
+            .expect("valid parameters");
+        let public = dsa::VerifyingKey::from_components(components, uint(&key.y))
+            .expect("a valid public key");
+        assert!(
+            dsa::SigningKey::from_components(public, uint(&key.x)).is_ok(),
+            "a valid private key"
+        );
+    }
+
+    fn crypto_uint(bytes: &[u8]) -> dsa::BoxedUint {
+        dsa::BoxedUint::from_be_slice_vartime(bytes)
+    }
+
+    #[test]
+    fn an_unknown_type_is_the_value() {
+        assert!(matches!(
+            gen_private_key(&[Value::Str("rsa2")]),
+            Ok(Value::String(s)) if &*s == "Unknown type rsa2"
+        ));
+    }
+
+    #[test]
+    fn keys_read_as_pkcs8_are_written_in_sprigs_form() {
+        let ring_pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+                .expect("a key");
+        let read =
+            PrivateKey::from_pem(&pem_text("PRIVATE KEY", ring_pkcs8.as_ref())).expect("PKCS #8");
+        let sec1 = read.to_pem().expect("SEC 1");
+        assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+        let again = PrivateKey::from_pem(&sec1).expect("SEC 1");
+        assert_eq!(again.to_pem().expect("SEC 1"), sec1);
+        assert!(again.key_pair().is_ok());
+    }
+
+    #[test]
+    fn dsa_keys_cannot_sign() {
+        let dsa = generated("dsa");
+        let key = PrivateKey::from_pem(&pem_text(dsa.tag(), dsa.contents())).expect("DSA");
+        assert!(key.is_dsa());
+        assert_eq!(key.key_pair().err().as_deref(), Some(DSA_CANNOT_SIGN));
+    }
+}
