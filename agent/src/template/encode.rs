@@ -68,7 +68,11 @@ fn json_value(out: &mut String, v: &Value<'_>, pretty: bool, depth: usize) {
             newline(out, pretty, depth);
             out.push(']');
         }
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
+        Value::Secret(_)
+        | Value::Auth(_)
+        | Value::Pem(_)
+        | Value::Certificate(_)
+        | Value::Scratch => {
             let entries = v.struct_fields().unwrap_or_default().iter().map(|name| {
                 let value = match (v, *name) {
                     // A secret without data, an auth without metadata,
@@ -173,7 +177,7 @@ fn is_block_collection(v: &Value<'_>) -> bool {
         Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => {
             v.len().unwrap_or(0) > 0
         }
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) => true,
+        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Certificate(_) => true,
         Value::Scratch => false,
         _ => false,
     }
@@ -187,7 +191,11 @@ fn indent(out: &mut String, n: usize) {
 /// caller has already written the indentation of the first line.
 fn yaml_block(out: &mut String, v: &Value<'_>, ind: usize) {
     let mut entries: Vec<(String, Value<'_>)> = match v {
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
+        Value::Secret(_)
+        | Value::Auth(_)
+        | Value::Pem(_)
+        | Value::Certificate(_)
+        | Value::Scratch => {
             // yaml.v2 lowercases struct field names.
             v.struct_fields()
                 .unwrap_or_default()
@@ -329,6 +337,7 @@ fn yaml_scalar(out: &mut String, v: &Value<'_>, ind: usize, key: bool) {
         | Value::Secret(_)
         | Value::Auth(_)
         | Value::Pem(_)
+        | Value::Certificate(_)
         | Value::Scratch => out.push_str("{}"),
         _ => out.push_str("[]"),
     }

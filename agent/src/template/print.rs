@@ -282,9 +282,11 @@ fn write_verb_flags(out: &mut String, v: &Value<'_>, verb: char, f: Flags) {
             }
             out.push(']');
         }
-        Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => {
-            write_struct(out, v, verb, f)
-        }
+        Value::Secret(_)
+        | Value::Auth(_)
+        | Value::Pem(_)
+        | Value::Certificate(_)
+        | Value::Scratch => write_struct(out, v, verb, f),
     }
 }
 

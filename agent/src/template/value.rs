@@ -73,6 +73,8 @@ pub(crate) enum Value<'a> {
     Auth(&'a SecretAuth),
     /// `dependency.PemEncoded` from `pkiCert`.
     Pem(Rc<Pem>),
+    /// Sprig's `certificate` from its certificate generators.
+    Certificate(Rc<Certificate>),
     /// `*template.Scratch`: the render's one `scratch` store, which the
     /// executor holds (its methods are called through it).
     Scratch,
@@ -89,6 +91,12 @@ pub(crate) struct Pem {
     pub(crate) cert: String,
     pub(crate) key: String,
     pub(crate) ca: String,
+}
+
+/// Sprig's `certificate`: a certificate and its private key, in PEM.
+pub(crate) struct Certificate {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
 impl<'a> Value<'a> {
@@ -139,9 +147,11 @@ impl<'a> Value<'a> {
                 Value::Secret(s) => vec![Value::JsonMap(&s.data.0)],
                 Value::Auth(a) => a.metadata.iter().map(Value::JsonMap).collect(),
                 // Collections of strings: a level, with nothing below it.
-                Value::StrSlice(_) | Value::Strings(_) | Value::Pem(_) | Value::Scratch => {
-                    Vec::new()
-                }
+                Value::StrSlice(_)
+                | Value::Strings(_)
+                | Value::Pem(_)
+                | Value::Certificate(_)
+                | Value::Scratch => Vec::new(),
                 Value::Missing
                 | Value::Nil
                 | Value::NilPointer(_)
@@ -191,6 +201,7 @@ impl<'a> Value<'a> {
             Value::Secret(_) => "*dependency.Secret",
             Value::Auth(_) => "*dependency.SecretAuth",
             Value::Pem(_) => "dependency.PemEncoded",
+            Value::Certificate(_) => "sprig.certificate",
             Value::Scratch => "*template.Scratch",
         }
     }
@@ -211,7 +222,11 @@ impl<'a> Value<'a> {
             Value::List(l) => !l.is_empty(),
             Value::StrSlice(l) => !l.is_empty(),
             Value::Strings(l) => !l.is_empty(),
-            Value::Secret(_) | Value::Auth(_) | Value::Pem(_) | Value::Scratch => true,
+            Value::Secret(_)
+            | Value::Auth(_)
+            | Value::Pem(_)
+            | Value::Certificate(_)
+            | Value::Scratch => true,
         }
     }
 
@@ -309,14 +324,15 @@ impl<'a> Value<'a> {
                 "Renewable",
             ],
             Value::Pem(_) => &["Cert", "Key", "CA"],
+            Value::Certificate(_) => &["Cert", "Key"],
             // Its fields are unexported: encoders see none.
             Value::Scratch => &[],
             _ => return None,
         })
     }
 
-    /// A struct field of `*dependency.Secret`, `*dependency.SecretAuth` or
-    /// `PemEncoded`.
+    /// A struct field of `*dependency.Secret`, `*dependency.SecretAuth`,
+    /// `PemEncoded` or sprig's `certificate`.
     pub(crate) fn struct_field(&self, name: &str) -> Option<Value<'a>> {
         match self {
             Value::Secret(s) => Some(match name {
@@ -350,6 +366,11 @@ impl<'a> Value<'a> {
                 "Key" => Value::String(p.key.as_str().into()),
                 "CA" => Value::String(p.ca.as_str().into()),
                 "Data" => self.clone(),
+                _ => return None,
+            }),
+            Value::Certificate(c) => Some(match name {
+                "Cert" => Value::String(c.cert.as_str().into()),
+                "Key" => Value::String(c.key.as_str().into()),
                 _ => return None,
             }),
             _ => None,

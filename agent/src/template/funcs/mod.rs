@@ -560,6 +560,47 @@ static FUNCS: &[Func] = &[
     Func::plain("sprig_htpasswd", Exactly(2), sprig::crypto::htpasswd),
     Func::plain("sprig_encryptAES", Exactly(2), sprig::crypto::encrypt_aes),
     Func::plain("sprig_decryptAES", Exactly(2), sprig::crypto::decrypt_aes),
+    Func::plain(
+        "sprig_derivePassword",
+        Exactly(5),
+        sprig::crypto::derive_password,
+    ),
+    Func::plain(
+        "sprig_genPrivateKey",
+        Exactly(1),
+        sprig::keys::gen_private_key,
+    ),
+    Func::plain(
+        "sprig_buildCustomCert",
+        Exactly(2),
+        sprig::certs::build_custom_cert,
+    ),
+    Func::plain("sprig_genCA", Exactly(2), sprig::certs::gen_ca),
+    Func::plain(
+        "sprig_genCAWithKey",
+        Exactly(3),
+        sprig::certs::gen_ca_with_key,
+    ),
+    Func::plain(
+        "sprig_genSelfSignedCert",
+        Exactly(4),
+        sprig::certs::gen_self_signed_cert,
+    ),
+    Func::plain(
+        "sprig_genSelfSignedCertWithKey",
+        Exactly(5),
+        sprig::certs::gen_self_signed_cert_with_key,
+    ),
+    Func::plain(
+        "sprig_genSignedCert",
+        Exactly(5),
+        sprig::certs::gen_signed_cert,
+    ),
+    Func::plain(
+        "sprig_genSignedCertWithKey",
+        Exactly(6),
+        sprig::certs::gen_signed_cert_with_key,
+    ),
     Func::plain("sprig_snakecase", Exactly(1), sprig::cases::snakecase),
     Func::plain("sprig_camelcase", Exactly(1), sprig::cases::camelcase),
     Func::plain("sprig_kebabcase", Exactly(1), sprig::cases::kebabcase),

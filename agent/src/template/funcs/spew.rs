@@ -134,6 +134,7 @@ impl<'o> Dump<'o> {
             Value::Secret(_) => self.out.push_str("(*dependency.Secret)({...})"),
             Value::Auth(_) => self.out.push_str("(*dependency.SecretAuth)({...})"),
             Value::Pem(_) => self.out.push_str("(dependency.PemEncoded) {...}"),
+            Value::Certificate(_) => self.out.push_str("(sprig.certificate) {...}"),
             Value::Scratch => self.out.push_str("(*template.Scratch)({...})"),
         }
     }

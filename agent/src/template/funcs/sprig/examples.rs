@@ -483,6 +483,32 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
         "{{ sprig_decryptAES \"my-key\" \"336B0e4Aia384HOVRiS/kUJpUSWQGKAZqNcgMW+XRtQvtwlQhW2dk/GFkTHbaMelMcpSEH0DTucukacQB+cvqw==\" }}|{{ sprig_encryptAES \"k\" \"secret text\" | sprig_decryptAES \"k\" }}|{{ sprig_encryptAES \"k\" \"0123456789abcdef\" | len }}|{{ sprig_encryptAES \"k\" \"\" }}|{{ sprig_decryptAES \"k\" \"\" }}|{{ sprig_encryptAES \"a-very-long-password-longer-than-32-bytes\" \"x\" | sprig_decryptAES \"a-very-long-password-longer-than-32-bytes-cut\" }}",
         Ok("hello world, more than one block|secret text|64|||x"),
     ),
+    (
+        r#"{{ sprig_derivePassword 1 "long" "password" "user" "example.com" }}|{{ sprig_derivePassword 2 "maximum" "pässword" "üser" "site" }}|{{ sprig_derivePassword 0 "pin" "" "" "" }}|{{ sprig_derivePassword 3 "basic" "a" "b" "c" }}|{{ sprig_derivePassword 1 "nope" "a" "b" "c" }}"#,
+        Ok("ZedaFaxcZaso9*|d4$1TlP5d4g2&bWxWLPy|2847|hR68jrH4|cannot find password template nope"),
+    ),
+    (
+        r#"{{ sprig_derivePassword 1 "medium" "pw" "ann" "db.example" }}|{{ sprig_derivePassword 7 "short" "pw" "ann" "db.example" }}|{{ sprig_derivePassword 4294967297 "medium" "pw" "ann" "db.example" }}"#,
+        Ok("MacRev1^|Mob0|MacRev1^"),
+    ),
+    (
+        r#"{{ sprig_genPrivateKey "ecdsa" | len }} {{ sprig_genPrivateKey "ed25519" | len }} {{ sprig_genPrivateKey "x" }} {{ sprig_genPrivateKey "ecdsa" | sprig_substr 0 39 }}"#,
+        Ok("227 119 Unknown type x -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE"),
+    ),
+    (
+        r#"{{ $ca := sprig_genCA "ca" 30 }}{{ sprig_typeOf $ca }} {{ sprig_kindOf $ca }} {{ sprig_substr 0 31 $ca.Cert }}|{{ sprig_substr 0 31 $ca.Key }}|{{ sprig_toJson $ca | sprig_fromJson | sprig_keys | sprig_sortAlpha }}"#,
+        Ok(
+            "sprig.certificate struct -----BEGIN CERTIFICATE-----\nMII|-----BEGIN RSA PRIVATE KEY-----|[Cert Key]",
+        ),
+    ),
+    (
+        r#"{{ $k := sprig_genPrivateKey "ed25519" }}{{ $ca := sprig_genCAWithKey "ca" 1 $k }}{{ eq $ca.Key $k }} {{ $s := sprig_genSelfSignedCert "svc" (sprig_list "10.0.0.1") (sprig_list "svc.example") 1 }}{{ sprig_substr 0 27 $s.Cert }} {{ eq (sprig_genSelfSignedCertWithKey "svc" nil nil 1 $k).Key $k }}"#,
+        Ok("true -----BEGIN CERTIFICATE----- true"),
+    ),
+    (
+        r#"{{ $ca := sprig_genCA "ca" 1 }}{{ $l := sprig_genSignedCert "leaf" nil nil 1 $ca }}{{ sprig_substr 0 27 $l.Cert }} {{ $k := sprig_genPrivateKey "ecdsa" }}{{ eq (sprig_genSignedCertWithKey "leaf" nil nil 1 $ca $k).Key $k }} {{ $b := sprig_buildCustomCert (sprig_b64enc $ca.Cert) (sprig_b64enc $ca.Key) }}{{ eq $b.Cert $ca.Cert }} {{ eq $b.Key $ca.Key }}"#,
+        Ok("-----BEGIN CERTIFICATE----- true true true"),
+    ),
     // The environment and the resolver.
     (
         "[{{ sprig_env \"KEYHOLE_SURELY_UNSET_VARIABLE\" }}] {{ sprig_env \"PATH\" | len | lt 0 }}",
@@ -674,5 +700,79 @@ pub(in super::super) const SPRIG_EXAMPLES: &[(&str, Result<&str, &str>)] = &[
     (
         "{{ sprig_decryptAES \"k\" \"MDEyMzQ1Njc4OWFiY2RlZjAx\" }}",
         Err("error calling sprig_decryptAES: crypto/cipher: input not full blocks"),
+    ),
+    (
+        r#"{{ sprig_genCAWithKey "x" 1 (sprig_genPrivateKey "dsa") }}"#,
+        Err(
+            "error calling sprig_genCAWithKey: error creating certificate: x509: certificate private key does not implement crypto.Signer",
+        ),
+    ),
+    (
+        r#"{{ sprig_genSignedCertWithKey "x" nil nil 1 (sprig_genCA "ca" 1) (sprig_genPrivateKey "dsa") }}"#,
+        Err(
+            "error calling sprig_genSignedCertWithKey: error creating certificate: x509: unsupported public key type: *dsa.PublicKey",
+        ),
+    ),
+    (
+        r#"{{ sprig_genSelfSignedCert "x" (sprig_list "1.2.3") nil 1 }}"#,
+        Err("error calling sprig_genSelfSignedCert: error parsing ip: 1.2.3"),
+    ),
+    (
+        r#"{{ sprig_genSelfSignedCert "x" (sprig_list 5) nil 1 }}"#,
+        Err("error calling sprig_genSelfSignedCert: error parsing ip: 5 is not a string"),
+    ),
+    (
+        r#"{{ sprig_genSelfSignedCert "x" nil (sprig_list 5) 1 }}"#,
+        Err(
+            "error calling sprig_genSelfSignedCert: error processing alternate dns name: 5 is not a string",
+        ),
+    ),
+    (
+        r#"{{ sprig_genSelfSignedCert "x" nil (sprig_list "é.example") 1 }}"#,
+        Err(
+            "error calling sprig_genSelfSignedCert: error creating certificate: x509: \"é.example\" cannot be encoded as an IA5String",
+        ),
+    ),
+    (
+        r#"{{ sprig_genSelfSignedCert "x" (sprig_splitList "," "a") nil 1 }}"#,
+        Err("wrong type for value; expected []interface {}; got []string"),
+    ),
+    (
+        r#"{{ sprig_genSignedCert "x" nil nil 1 "ca" }}"#,
+        Err("wrong type for value; expected sprig.certificate; got string"),
+    ),
+    (
+        r#"{{ sprig_buildCustomCert "!!" "" }}"#,
+        Err("error calling sprig_buildCustomCert: unable to decode base64 certificate"),
+    ),
+    (
+        r#"{{ sprig_buildCustomCert "YWJj" "YWJj" }}"#,
+        Err("error calling sprig_buildCustomCert: unable to decode certificate"),
+    ),
+    (
+        r#"{{ sprig_buildCustomCert (sprig_b64enc (sprig_genCA "a" 1).Cert) "YWJj" }}"#,
+        Err("error calling sprig_buildCustomCert: error parsing private key: no PEM data in input"),
+    ),
+    (
+        r#"{{ sprig_genCAWithKey "x" 1 (sprig_genCA "a" 1).Cert }}"#,
+        Err(
+            "error calling sprig_genCAWithKey: parsing private key: no private key data in PEM block of type CERTIFICATE",
+        ),
+    ),
+    (
+        r#"{{ sprig_genCAWithKey "x" 1 "-----BEGIN FOO PRIVATE KEY-----\nAAAA\n-----END FOO PRIVATE KEY-----\n" }}"#,
+        Err(
+            "error calling sprig_genCAWithKey: parsing private key: invalid private key type FOO PRIVATE KEY",
+        ),
+    ),
+    (
+        r#"{{ $a := sprig_genCA "a" 1 }}{{ $b := sprig_genCA "b" 1 }}{{ sprig_genSignedCert "x" nil nil 1 (sprig_buildCustomCert (sprig_b64enc $a.Cert) (sprig_b64enc $b.Key)) }}"#,
+        Err(
+            "error calling sprig_genSignedCert: error creating certificate: x509: provided PrivateKey doesn't match parent's PublicKey",
+        ),
+    ),
+    (
+        r#"{{ sprig_derivePassword -1 "long" "a" "b" "c" }}"#,
+        Err("expected unsigned integer; found -1"),
     ),
 ];

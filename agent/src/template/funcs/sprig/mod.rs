@@ -7,6 +7,7 @@
 //! here; each family has its own file.
 
 pub(super) mod cases;
+pub(super) mod certs;
 pub(super) mod crypto;
 pub(super) mod dates;
 pub(super) mod defaults;
@@ -14,6 +15,7 @@ pub(super) mod dicts;
 pub(super) mod encoding;
 #[cfg(test)]
 pub(super) mod examples;
+pub(super) mod keys;
 pub(super) mod lists;
 pub(super) mod math;
 pub(super) mod paths;
@@ -216,7 +218,7 @@ pub(super) fn kind(v: &Value<'_>) -> Result<&'static str, String> {
         Value::Str(_) | Value::String(_) | Value::Number(_) => "string",
         Value::JsonMap(_) | Value::Map(_) => "map",
         Value::JsonList(_) | Value::List(_) | Value::StrSlice(_) | Value::Strings(_) => "slice",
-        Value::Pem(_) => "struct",
+        Value::Pem(_) | Value::Certificate(_) => "struct",
     })
 }
 
@@ -262,7 +264,7 @@ pub(super) fn is_empty(v: &Value<'_>) -> bool {
         Value::Bool(b) => !b,
         Value::Int(i) => *i == 0,
         Value::Float(f) => *f == 0.0,
-        Value::Secret(_) | Value::Pem(_) => false,
+        Value::Secret(_) | Value::Pem(_) | Value::Certificate(_) => false,
         other => other.len() == Some(0),
     }
 }
