@@ -65,6 +65,14 @@ pub enum Error {
         /// Why it is unusable.
         reason: String,
     },
+    /// A response-wrapped secret id could not be used.
+    #[error("auto_auth method \"approle\": the wrapped secret id in {path}: {reason}")]
+    Unwrap {
+        /// The secret id file.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
     /// Vault refused the login or could not be reached.
     #[error("auto_auth method {method:?}: {source}")]
     Vault {
@@ -92,6 +100,7 @@ impl Error {
             Self::ReadCredential { .. }
             | Self::EmptyCredential { .. }
             | Self::CertFile { .. }
+            | Self::Unwrap { .. }
             | Self::Sink(_) => true,
         }
     }
@@ -100,9 +109,10 @@ impl Error {
     /// kind such as `permission_denied`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::ReadCredential { .. } | Self::EmptyCredential { .. } | Self::CertFile { .. } => {
-                "credential"
-            }
+            Self::ReadCredential { .. }
+            | Self::EmptyCredential { .. }
+            | Self::CertFile { .. }
+            | Self::Unwrap { .. } => "credential",
             Self::Vault { source, .. } => source.kind(),
             Self::Sink(_) => "sink",
         }
@@ -242,7 +252,7 @@ impl Authenticator {
                 remove_jwt_after_reading,
             } => {
                 let jwt = self
-                    .read_removable(name, "path", path, *remove_jwt_after_reading)
+                    .read_removable(name, "path", path, *remove_jwt_after_reading, None)
                     .await?;
                 credentials.insert("role".to_owned(), role.as_str().into());
                 credentials.insert("jwt".to_owned(), jwt.as_str().into());
@@ -251,16 +261,21 @@ impl Authenticator {
                 role_id_file_path,
                 secret_id_file_path,
                 remove_secret_id_file_after_reading,
+                secret_id_response_wrapping_path,
             } => {
                 let role_id = read_credential(name, "role_id_file_path", role_id_file_path).await?;
                 credentials.insert("role_id".to_owned(), role_id.as_str().into());
                 if let Some(path) = secret_id_file_path {
+                    let unwrap = secret_id_response_wrapping_path
+                        .as_deref()
+                        .map(|creation_path| (&client, creation_path));
                     let secret_id = self
                         .read_removable(
                             name,
                             "secret_id_file_path",
                             path,
                             *remove_secret_id_file_after_reading,
+                            unwrap,
                         )
                         .await?;
                     credentials.insert("secret_id".to_owned(), secret_id.as_str().into());
@@ -341,15 +356,27 @@ impl Authenticator {
     }
 
     /// Reads a credential file that may be deleted after reading. Once it is
-    /// gone, the credential last read from it is used.
+    /// gone, the credential last read from it is used. With `unwrap`, the
+    /// file holds a response-wrapping token, and the credential is what
+    /// [`unwrap_secret_id`] gets for it through the client.
     async fn read_removable(
         &self,
         method: &'static str,
         key: &'static str,
         path: &Path,
         remove: bool,
+        unwrap: Option<(&Client, &str)>,
     ) -> Result<Zeroizing<String>> {
-        match read_credential(method, key, path).await {
+        let read = match read_credential(method, key, path).await {
+            Ok(text) => match unwrap {
+                Some((client, creation_path)) => {
+                    unwrap_secret_id(client, &text, creation_path, path).await
+                }
+                None => Ok(text),
+            },
+            Err(err) => Err(err),
+        };
+        match read {
             Ok(credential) if remove => {
                 if let Err(err) = tokio::fs::remove_file(path).await {
                     warn!(
@@ -379,6 +406,49 @@ impl Authenticator {
         self.remembered
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The secret id that the response-wrapping token `wrapping_token`, read
+/// from `path`, holds. As in Vault Agent, the token must have been created
+/// by a request to `creation_path`: one created elsewhere could hand the
+/// agent a secret id of someone else's choosing. Unwrapping uses the token
+/// up, so it works once.
+async fn unwrap_secret_id(
+    client: &Client,
+    wrapping_token: &str,
+    creation_path: &str,
+    path: &Path,
+) -> Result<Zeroizing<String>> {
+    let vault_error = |source| Error::Vault {
+        method: "approle",
+        source,
+    };
+    let unwrap_error = |reason: String| Error::Unwrap {
+        path: path.to_owned(),
+        reason,
+    };
+    let client = client.with_token(Token::new(wrapping_token.to_owned()));
+    let lookup = client
+        .read("sys/wrapping/lookup")
+        .await
+        .map_err(vault_error)?;
+    let created_at = lookup.data.get("creation_path").and_then(|p| p.as_str());
+    if created_at != Some(creation_path) {
+        return Err(unwrap_error(format!(
+            "the token was created at {}, not at secret_id_response_wrapping_path {creation_path:?}",
+            created_at.map_or_else(|| "an unknown path".to_owned(), |p| format!("{p:?}"))
+        )));
+    }
+    let unwrapped = client
+        .write("sys/wrapping/unwrap", &Map::new())
+        .await
+        .map_err(vault_error)?;
+    match unwrapped.data.get("secret_id").and_then(|id| id.as_str()) {
+        Some(secret_id) if !secret_id.is_empty() => Ok(Zeroizing::new(secret_id.to_owned())),
+        _ => Err(unwrap_error(
+            "the unwrapped response has no secret_id".to_owned(),
+        )),
     }
 }
 
@@ -446,13 +516,13 @@ mod tests {
         });
 
         let first = auth
-            .read_removable("jwt", "path", &path, true)
+            .read_removable("jwt", "path", &path, true, None)
             .await
             .expect("should succeed");
         assert_eq!(first.as_str(), "header.payload.sig");
         assert!(!path.exists(), "the JWT file is removed after reading");
         let second = auth
-            .read_removable("jwt", "path", &path, true)
+            .read_removable("jwt", "path", &path, true, None)
             .await
             .expect("should succeed");
         assert_eq!(second.as_str(), "header.payload.sig");
@@ -463,7 +533,7 @@ mod tests {
 
         std::fs::write(&path, "fresh.payload.sig").expect("should succeed");
         let third = auth
-            .read_removable("jwt", "path", &path, true)
+            .read_removable("jwt", "path", &path, true, None)
             .await
             .expect("should succeed");
         assert_eq!(third.as_str(), "fresh.payload.sig");

@@ -211,6 +211,9 @@ fn method_kind(auth: &AuthSpec, token_path: &str) -> Result<MethodKind> {
             secret_id_file_path: params.path("secret_id_file_path"),
             remove_secret_id_file_after_reading: params
                 .bool("remove_secret_id_file_after_reading", true)?,
+            secret_id_response_wrapping_path: params
+                .text("secret_id_response_wrapping_path")
+                .filter(|path| !path.is_empty()),
         },
         AuthType::TokenFile => MethodKind::TokenFile {
             token_file_path: params.required_path("token_file_path")?,

@@ -369,6 +369,38 @@ impl Bao {
         Ok(body["data"].clone())
     }
 
+    /// Writes `body` to `path` as root with the response wrapped for `ttl` (e.g. `"5m"`),
+    /// and returns the wrapping token.
+    pub async fn write_wrapped(
+        &self,
+        path: &str,
+        body: Value,
+        ttl: &str,
+    ) -> anyhow::Result<String> {
+        let url = format!("{}/v1/{}", self.addr, path.trim_start_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .header("X-Vault-Token", &self.root_token)
+            .header("X-Vault-Wrap-TTL", ttl)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}: no answer from OpenBao"))?;
+        let status = response.status();
+        let reply: Value = response
+            .json()
+            .await
+            .with_context(|| format!("POST {url}: body"))?;
+        if !status.is_success() {
+            bail!("POST /v1/{path} returned {status}: {}", errors(&reply));
+        }
+        reply["wrap_info"]["token"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("POST /v1/{path} returned no wrapping token: {reply}"))
+    }
+
     async fn admin(
         &self,
         method: Method,

@@ -364,6 +364,12 @@ impl AutoAuth {
         self.config_entry("remove_secret_id_file_after_reading", remove.to_string())
     }
 
+    /// `config { secret_id_response_wrapping_path }` of an `approle` method: the secret
+    /// id file holds a wrapping token created by a request to `path`.
+    pub fn secret_id_response_wrapping_path(self, path: &str) -> Self {
+        self.config_entry("secret_id_response_wrapping_path", hcl(path))
+    }
+
     /// Adds a token sink.
     pub fn sink(mut self, sink: Sink) -> Self {
         self.sinks.push(sink);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use keyhole_tests::{
     AgentConfig, AgentRun, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, TLS_SERVER_NAME,
     Template, configure_approle, configure_database_engine, configure_jwt_auth,
-    configure_kubernetes_auth, configure_pki, mint_sa_token, run_keyhole_agent,
+    configure_kubernetes_auth, configure_pki, mint_sa_token, run_bao_agent, run_keyhole_agent,
 };
 use serde_json::json;
 
@@ -147,6 +147,78 @@ async fn approle_login_renders() -> anyhow::Result<()> {
     assert_exit(&run, 0);
     assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
     assert!(secret_file.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn approle_unwraps_a_response_wrapped_secret_id_as_bao_agent_does() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let (role_id, _) = configure_approle(&bao, "approle", "app", &["app"]).await?;
+    let dir = tempfile::tempdir()?;
+    let role_file = dir.path().join("role-id");
+    std::fs::write(&role_file, role_id)?;
+    let creation_path = "auth/approle/role/app/secret-id";
+    let config = |secret_file: &Path, out: &Path| {
+        init_config(bao.addr())
+            .auto_auth(
+                AutoAuth::approle(&role_file, secret_file)
+                    .secret_id_response_wrapping_path(creation_path),
+            )
+            .template(Template::new(out.join("db"), DB_TEMPLATE))
+    };
+
+    // Each agent gets its own wrapping token: unwrapping uses it up.
+    let mut rendered = Vec::new();
+    for agent in ["bao", "keyhole"] {
+        let secret_file = dir.path().join(format!("secret-id-{agent}"));
+        std::fs::write(
+            &secret_file,
+            bao.write_wrapped(creation_path, json!({}), "5m").await?,
+        )?;
+        let out = dir.path().join(agent);
+        let config = config(&secret_file, &out);
+        let run = if agent == "bao" {
+            run_bao_agent(&config, &out, &[]).await?
+        } else {
+            run_keyhole_agent(&config, &out, &[]).await?
+        };
+        assert_exit(&run, 0);
+        assert!(
+            !secret_file.exists(),
+            "{agent}: removed after reading, the default"
+        );
+        rendered.push(run.file("db")?);
+    }
+    assert_eq!(rendered, ["orders:kv-s3cret-value\n"; 2]);
+
+    // A token wrapping something else, created at another path, is refused.
+    let secret_file = dir.path().join("secret-id-elsewhere");
+    std::fs::write(
+        &secret_file,
+        bao.write_wrapped("sys/wrapping/wrap", json!({"secret_id": "chosen"}), "5m")
+            .await?,
+    )?;
+    let out = dir.path().join("elsewhere");
+    let run = run_keyhole_agent(
+        config(&secret_file, &out).num_retries(1).auto_auth(
+            AutoAuth::approle(&role_file, &secret_file)
+                .secret_id_response_wrapping_path(creation_path)
+                .backoff(Duration::from_millis(100), Duration::from_millis(100)),
+        ),
+        &out,
+        &[],
+    )
+    .await?;
+    assert_exit(&run, 1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the token was created at \"sys/wrapping/wrap\", not at secret_id_response_wrapping_path \"{creation_path}\""
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.join("db").exists());
     Ok(())
 }
 

@@ -420,6 +420,7 @@ fn agent_config_writes_every_setting_as_keyhole_agent_reads_it() -> anyhow::Resu
                 role_id_file_path: "/run/role-id".into(),
                 secret_id_file_path: Some("/run/secret-id".into()),
                 remove_secret_id_file_after_reading: false,
+                secret_id_response_wrapping_path: None,
             },
         ),
         (

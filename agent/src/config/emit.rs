@@ -165,6 +165,7 @@ impl Serialize for MethodKind {
                 role_id_file_path,
                 secret_id_file_path,
                 remove_secret_id_file_after_reading,
+                secret_id_response_wrapping_path,
             } => {
                 out.serialize_entry("role_id_file_path", &PathText(role_id_file_path))?;
                 if let Some(secret_id) = secret_id_file_path {
@@ -174,6 +175,9 @@ impl Serialize for MethodKind {
                     "remove_secret_id_file_after_reading",
                     remove_secret_id_file_after_reading,
                 )?;
+                if let Some(path) = secret_id_response_wrapping_path {
+                    out.serialize_entry("secret_id_response_wrapping_path", path)?;
+                }
             }
             MethodKind::TokenFile { token_file_path } => {
                 out.serialize_entry("token_file_path", &PathText(token_file_path))?;

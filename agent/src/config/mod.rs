@@ -378,6 +378,9 @@ pub enum MethodKind {
         secret_id_file_path: Option<PathBuf>,
         /// Delete the secret id file after reading it.
         remove_secret_id_file_after_reading: bool,
+        /// When set, the secret id file holds a response-wrapping token for
+        /// the secret id, created by a request to this path.
+        secret_id_response_wrapping_path: Option<String>,
     },
     /// `token_file`: a token already issued, for local development.
     TokenFile {

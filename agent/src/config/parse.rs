@@ -301,19 +301,16 @@ fn method_kind(auth_type: AuthType, mut c: Stanza) -> Result<MethodKind> {
             secret_id_file_path: c.path_buf("secret_id_file_path")?,
             remove_secret_id_file_after_reading: c
                 .bool_or_string("remove_secret_id_file_after_reading", true)?,
+            secret_id_response_wrapping_path: c
+                .string("secret_id_response_wrapping_path")?
+                .filter(|path| !path.is_empty()),
         },
         AuthType::TokenFile => MethodKind::TokenFile {
             token_file_path: c.required_path("token_file_path")?,
         },
         AuthType::Cert => cert(&mut c)?,
     };
-    c.finish_lenient(
-        &[
-            "remove_jwt_follows_symlinks",
-            "secret_id_response_wrapping_path",
-        ],
-        &[],
-    )?;
+    c.finish_lenient(&["remove_jwt_follows_symlinks"], &[])?;
     Ok(method)
 }
 

@@ -173,6 +173,9 @@ fn reads_approle_fixture_with_type_form_and_commands() {
                     role_id_file_path: PathBuf::from("/vault/run/role-id"),
                     secret_id_file_path: Some(PathBuf::from("/vault/run/secret-id")),
                     remove_secret_id_file_after_reading: false,
+                    secret_id_response_wrapping_path: Some(
+                        "auth/approle/role/app/secret-id".to_owned(),
+                    ),
                 },
                 "auth/approle",
             ),
@@ -1081,6 +1084,7 @@ fn emits_vault_agent_json() {
                     "config": {
                         "role_id_file_path": "/vault/run/role-id",
                         "secret_id_file_path": "/vault/run/secret-id",
+                        "secret_id_response_wrapping_path": "auth/approle/role/app/secret-id",
                         "remove_secret_id_file_after_reading": false,
                     },
                 }],

@@ -13,6 +13,7 @@ auto_auth {
       role_id_file_path                   = "/vault/run/role-id"
       secret_id_file_path                 = "/vault/run/secret-id"
       remove_secret_id_file_after_reading = false
+      secret_id_response_wrapping_path    = "auth/approle/role/app/secret-id"
     }
   }
 
