@@ -481,5 +481,20 @@ async fn mutated_example_pod_runs_in_podman_with_the_agent_image() -> anyhow::Re
         Duration::from_secs(30),
     )
     .await?;
+
+    // The persistent cache, for the next agent of the pod: the agent's alone.
+    let state = podman_output(
+        &[
+            "exec",
+            &format!("{name}-vault-agent"),
+            "ls",
+            "-ln",
+            "/vault/agent-cache/keyhole-agent-state.json",
+        ],
+        None,
+    )
+    .await?;
+    let fields: Vec<&str> = state.split_whitespace().take(3).collect();
+    assert_eq!(fields, ["-rw-------", "1", "100"], "{state}");
     Ok(())
 }
