@@ -5,9 +5,10 @@
 //! [`Session`] is a small state machine: [`Session::next_due`] says when it
 //! next has something to do and [`Session::act`] does what is due. The run
 //! loop only sleeps until then. A renewal that fails is retried with
-//! [`crate::backoff`]; one Vault refuses (403) means a new login at once. A
-//! sink that cannot be written is retried the same way, while the templates
-//! go on rendering with the new token; in init mode it is the run's error.
+//! [`crate::backoff`]; one Vault refuses (403) means a new login within
+//! [`RELOGIN_SPREAD`]. A sink that cannot be written is retried the same
+//! way, while the templates go on rendering with the new token; in init
+//! mode it is the run's error.
 
 use std::time::Duration;
 
@@ -21,6 +22,13 @@ use crate::backoff::{self, Backoff};
 use crate::lease::{self, TokenAction};
 use crate::metrics::{Lease, LoginOutcome, Metrics};
 use crate::vault::{self, Auth, Token};
+
+/// The longest wait before logging in again once the token is lost. When
+/// Vault comes back without its data, every agent's token is gone at once;
+/// spreading their logins keeps them from arriving in the same second,
+/// each one a TokenReview for the Kubernetes API server. The files keep
+/// their content meanwhile.
+pub const RELOGIN_SPREAD: Duration = Duration::from_secs(5);
 
 /// What a session needs from Vault and the sinks. The agent uses [`Live`];
 /// unit tests use a scripted stand-in, so the schedule runs under paused
@@ -139,8 +147,9 @@ pub struct Session<V> {
     vault: V,
     /// In init mode a sink that cannot be written fails the run.
     init_mode: bool,
-    /// A login is due now: there is no token yet, or it was lost.
-    login_now: bool,
+    /// When a login is due: at once when there is no token yet, within
+    /// [`RELOGIN_SPREAD`] once it was lost.
+    login_at: Option<Instant>,
     /// The next renewal or planned login; `None` for a token that never
     /// expires.
     token: Option<TokenAction>,
@@ -160,7 +169,7 @@ impl<V: Vault> Session<V> {
         Self {
             vault,
             init_mode,
-            login_now: true,
+            login_at: Some(Instant::now()),
             token: None,
             ttl: Duration::ZERO,
             sink_retry: None,
@@ -172,11 +181,14 @@ impl<V: Vault> Session<V> {
     /// When something is next due; `None` when nothing ever is (a token
     /// that never expires, written to every sink).
     pub fn next_due(&self) -> Option<Instant> {
-        let login = self.login_now.then(Instant::now);
-        [login, self.sink_retry, self.token.map(|token| token.at())]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.login_at,
+            self.sink_retry,
+            self.token.map(|token| token.at()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Does what is due: a login, a sink write, a renewal. Fails only when a
@@ -184,7 +196,7 @@ impl<V: Vault> Session<V> {
     pub async fn act(&mut self) -> anyhow::Result<Acted> {
         let now = Instant::now();
         let planned_login = matches!(self.token, Some(TokenAction::Login { at }) if at <= now);
-        if self.login_now || planned_login {
+        if self.login_at.is_some_and(|at| at <= now) || planned_login {
             self.login().await?;
             return Ok(Acted::LoggedIn);
         }
@@ -199,14 +211,21 @@ impl<V: Vault> Session<V> {
         Ok(Acted::Kept)
     }
 
-    /// After Vault refused a request (403): makes a login due now if Vault
+    /// After Vault refused a request (403): makes a login due if Vault
     /// confirms the token is gone. A refusal the token's policies explain
-    /// leaves it alone.
+    /// leaves it alone, and a login already due needs no second look.
     pub async fn check_token(&mut self) {
-        if self.vault.token_is_gone().await {
-            warn!("Vault no longer knows the token; logging in again");
-            self.login_now = true;
+        if self.login_at.is_none() && self.vault.token_is_gone().await {
+            self.relogin("Vault no longer knows the token");
         }
+    }
+
+    /// Makes a login due at a random moment within [`RELOGIN_SPREAD`].
+    fn relogin(&mut self, why: &str) {
+        let delay = RELOGIN_SPREAD.mul_f64(rand::random::<f64>());
+        warn!(wait = ?delay, "{why}; logging in again");
+        self.token = None;
+        self.login_at = Some(Instant::now() + delay);
     }
 
     /// Takes over `token`, which an earlier agent of the pod obtained with a
@@ -253,7 +272,7 @@ impl<V: Vault> Session<V> {
     /// Schedules the first renewal or login for the token `auth` describes,
     /// whose login granted `ttl`.
     fn start(&mut self, auth: &Auth, ttl: Duration) {
-        self.login_now = false;
+        self.login_at = None;
         self.ttl = ttl;
         self.token = lease::token_action(
             auth.lease_duration,
@@ -276,9 +295,7 @@ impl<V: Vault> Session<V> {
                 ));
             }
             Err(err) if err.status() == Some(StatusCode::FORBIDDEN) => {
-                warn!("token renewal refused, logging in again: {err}");
-                self.token = None;
-                self.login_now = true;
+                self.relogin(&format!("token renewal refused: {err}"));
             }
             Err(err) => {
                 let delay = self.renewals.failed();
@@ -457,13 +474,14 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn refused_renewal_logs_in_again_at_once() {
+    async fn refused_renewal_logs_in_again_within_the_spread() {
         let vault = renewable(30 * SECOND);
         vault.renewals.borrow_mut().push_back(refused());
         let mut session = session(&vault, false);
         step(&mut session).await;
         assert_eq!(step(&mut session).await, Acted::Kept);
-        assert_eq!(session.next_due(), Some(Instant::now()));
+        let wait = due_in(&session, Instant::now());
+        assert!(wait < RELOGIN_SPREAD, "{wait:?}");
         assert_eq!(step(&mut session).await, Acted::LoggedIn);
         assert_eq!((vault.logins.get(), vault.sink_writes.get()), (2, 2));
     }
@@ -547,7 +565,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn lost_token_makes_a_login_due_at_once() {
+    async fn lost_token_makes_a_login_due_within_the_spread() {
         let vault = Scripted {
             gone: true,
             ..renewable(30 * SECOND)
@@ -555,9 +573,30 @@ mod tests {
         let mut session = session(&vault, false);
         step(&mut session).await;
         session.check_token().await;
-        assert_eq!(session.next_due(), Some(Instant::now()));
+        let wait = due_in(&session, Instant::now());
+        assert!(wait < RELOGIN_SPREAD, "{wait:?}");
         assert_eq!(step(&mut session).await, Acted::LoggedIn);
         assert_eq!(vault.logins.get(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn agents_that_lose_their_tokens_together_spread_their_logins() {
+        // A hundred agents whose Vault came back empty in the same instant.
+        let vault = Scripted {
+            gone: true,
+            ..renewable(3600 * SECOND)
+        };
+        let start = Instant::now();
+        let mut per_second = [0_u32; 5];
+        for _ in 0..100 {
+            let mut session = session(&vault, false);
+            assert_eq!(step(&mut session).await, Acted::LoggedIn);
+            session.check_token().await;
+            let wait = due_in(&session, start);
+            per_second[usize::try_from(wait.as_secs()).expect("small")] += 1;
+        }
+        // Uniform over five seconds: about 20 a second, far from 100 at once.
+        assert!(per_second.iter().all(|&n| n <= 50), "{per_second:?}");
     }
 
     #[tokio::test(start_paused = true)]
