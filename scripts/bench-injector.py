@@ -30,6 +30,8 @@ each server runs under `valgrind --tool=callgrind` and answers one review,
 then, in a second run, 1 + N reviews over one kept-alive connection; the
 difference of the two runs' instruction counts over N is the instructions
 per review, TLS, HTTP and review parsing included. Needs valgrind.
+`--callgrind-dir DIR` keeps the callgrind output files there, for
+`callgrind_annotate --inclusive=yes DIR/callgrind.injector.101`.
 
 `oha` is found with `--oha PATH`, on PATH, or in $KEYHOLE_BENCH_TOOLS/bin
 (default ~/.cache/keyhole-bench/bin); if missing it is installed there with
@@ -39,6 +41,7 @@ a tool for this script only, not a dependency of keyhole.
 Usage: scripts/bench-injector.py [--rates 100,1000,5000] [--duration 20]
                                   [--quick] [--oha PATH] [--server-cpus 1]
                                   [--load-cpus 0] [--no-pin] [--callgrind N]
+                                  [--callgrind-dir DIR]
 Needs `openssl`, `taskset` (util-linux) and cargo.
 """
 
@@ -186,11 +189,13 @@ def instructions(argv_for_port, ca, body_path, reviews, workdir, name, log):
 
 
 def callgrind(args, injector, baseline):
-    with tempfile.TemporaryDirectory() as workdir:
-        ca, cert, key = benchlib.certificates(workdir, HOST)
-        body = os.path.join(workdir, "review.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.callgrind_dir or tmp
+        os.makedirs(workdir, exist_ok=True)
+        ca, cert, key = benchlib.certificates(tmp, HOST)
+        body = os.path.join(tmp, "review.json")
         review(body)
-        with open(os.path.join(workdir, "servers.log"), "wb") as log:
+        with open(os.path.join(tmp, "servers.log"), "wb") as log:
             per_review = {
                 "keyhole-injector": instructions(lambda port: [
                     injector, "serve", f"--listen=127.0.0.1:{port}",
@@ -279,6 +284,8 @@ def main():
                         help="let the servers and oha run on any CPU")
     parser.add_argument("--callgrind", type=int, default=None, metavar="N",
                         help="count instructions per review over N reviews instead of load runs")
+    parser.add_argument("--callgrind-dir", default=None, metavar="DIR",
+                        help="keep the callgrind output files in DIR")
     args = parser.parse_args()
     server_cpus, load_cpus = (None, None) if args.no_pin else (args.server_cpus, args.load_cpus)
     if args.quick:

@@ -59,15 +59,16 @@ const EXTRA_SECRET_VOLUME: &str = "extra-secrets";
 /// The agent's program in its image.
 const AGENT_PROGRAM: &str = "keyhole-agent";
 
-/// What to do with an admitted pod.
+/// What to do with an admitted pod. `P` holds the patch: as operations, or
+/// as their JSON text for the webhook ([`mutate_json`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Outcome<P = json_patch::Patch> {
     /// Leave the pod unchanged.
     Skip(SkipReason),
     /// Apply `patch` to the pod.
     Patch {
         /// Operations relative to the pod's root.
-        patch: json_patch::Patch,
+        patch: P,
         /// Non-fatal findings for the user, e.g. an unknown annotation.
         warnings: Vec<String>,
     },
@@ -114,8 +115,56 @@ pub fn mutate_pod(
 /// Decides whether `pod` (created in `namespace`) gets the agent and builds
 /// the patch. A denial names its annotation as the pod spells it.
 pub fn mutate(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
-    build(pod, namespace, settings)
-        .map_err(|denial| as_written(pod.metadata.annotations.as_ref(), denial))
+    finish(pod, build(pod, namespace, settings), |patch| {
+        let bytes = json_size(&patch);
+        Ok((patch, bytes))
+    })
+}
+
+/// [`mutate`] with the patch as the JSON text the webhook sends, written
+/// once: its size is checked on that text.
+pub fn mutate_json(
+    pod: &Pod,
+    namespace: &str,
+    settings: &Settings,
+) -> Result<Outcome<Vec<u8>>, Denial> {
+    finish(pod, build(pod, namespace, settings), |patch| {
+        let json = serde_json::to_vec(&patch)
+            .map_err(|err| Denial::new(INJECT, format!("cannot write the patch: {err}")))?;
+        let bytes = json.len();
+        Ok((json, bytes))
+    })
+}
+
+/// The outcome of [`build`] with its patch as `encode` writes it, denied
+/// when that takes more than [`MAX_PATCH_BYTES`]. Denials and warnings name
+/// keys as the pod wrote them.
+fn finish<P>(
+    pod: &Pod,
+    built: Result<Outcome, Denial>,
+    encode: impl FnOnce(json_patch::Patch) -> Result<(P, usize), Denial>,
+) -> Result<Outcome<P>, Denial> {
+    let written = pod.metadata.annotations.as_ref();
+    let (patch, mut warnings) = match built {
+        Ok(Outcome::Skip(reason)) => return Ok(Outcome::Skip(reason)),
+        Ok(Outcome::Patch { patch, warnings }) => (patch, warnings),
+        Err(denial) => return Err(as_written(written, denial)),
+    };
+    let (patch, bytes) = encode(patch).map_err(|denial| as_written(written, denial))?;
+    if bytes > MAX_PATCH_BYTES {
+        let denial = Denial::new(
+            INJECT,
+            format!("the patch would take {bytes} bytes, over the limit of {MAX_PATCH_BYTES}"),
+        );
+        return Err(as_written(written, denial));
+    }
+    // Warnings name keys by their constants; the pod reads them as it wrote them.
+    if let Some(written) = written.map(Annotations::new) {
+        for warning in &mut warnings {
+            *warning = written.spell_keys_in(warning);
+        }
+    }
+    Ok(Outcome::Patch { patch, warnings })
 }
 
 /// `denial` naming its annotation as a pod with `annotations` spells it.
@@ -126,6 +175,8 @@ pub fn as_written(annotations: Option<&BTreeMap<String, String>>, denial: Denial
     }
 }
 
+/// The outcome for `pod`, before [`finish`] sizes the patch and spells the
+/// warnings' keys as the pod wrote them.
 fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Denial> {
     if let Some(reason) = skip_reason(&pod.metadata, namespace, settings)? {
         return Ok(Outcome::Skip(reason));
@@ -156,19 +207,6 @@ fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Outcome, Den
     }
     let patch =
         json_patch::Patch(Builder::new(pod, pod_spec, &spec, &mut warnings)?.build(&mut warnings)?);
-    let bytes = json_size(&patch);
-    if bytes > MAX_PATCH_BYTES {
-        return Err(Denial::new(
-            INJECT,
-            format!("the patch would take {bytes} bytes, over the limit of {MAX_PATCH_BYTES}"),
-        ));
-    }
-    // Warnings name keys by their constants; the pod reads them as it wrote them.
-    if let Some(written) = pod.metadata.annotations.as_ref().map(Annotations::new) {
-        for warning in &mut warnings {
-            *warning = written.spell_keys_in(warning);
-        }
-    }
     Ok(Outcome::Patch { patch, warnings })
 }
 
@@ -281,6 +319,8 @@ struct Builder<'a> {
     config: Option<AgentConfig>,
     /// Volume mounts copied from the app container `agent-copy-volume-mounts` names.
     copied_mounts: Vec<Value>,
+    /// The volumes the pod gets.
+    volumes: Vec<Value>,
     ops: Vec<PatchOperation>,
 }
 
@@ -350,9 +390,11 @@ impl<'a> Builder<'a> {
             token_volume,
             config,
             copied_mounts: Vec::new(),
+            volumes: Vec::new(),
             ops: Vec::new(),
         };
         builder.copied_mounts = builder.copied_mounts()?;
+        builder.volumes = builder.volumes();
         builder.check_name_clashes()?;
         Ok(builder)
     }
@@ -389,9 +431,9 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
-        let ours: Vec<String> = self.volumes().iter().filter_map(volume_name).collect();
+        let ours: Vec<&str> = self.volumes.iter().filter_map(volume_name).collect();
         for volume in self.spec.volumes.iter().flatten() {
-            if ours.contains(&volume.name) {
+            if ours.contains(&volume.name.as_str()) {
                 return Err(Denial::new(
                     STATUS,
                     format!("the pod already has a volume named {:?}", volume.name),
@@ -411,7 +453,7 @@ impl<'a> Builder<'a> {
                 .volume_mounts
                 .iter()
                 .flatten()
-                .find(|m| ours.contains(&m.name));
+                .find(|m| ours.contains(&m.name.as_str()));
             if let Some(mount) = taken {
                 return Err(Denial::new(
                     INJECT,
@@ -441,7 +483,7 @@ impl<'a> Builder<'a> {
     }
 
     fn build(mut self, warnings: &mut Vec<String>) -> Result<Vec<PatchOperation>, Denial> {
-        let volumes = self.volumes();
+        let volumes = std::mem::take(&mut self.volumes);
         let has_volumes = self.spec.volumes.is_some();
         self.append(&["spec", "volumes"], has_volumes, volumes);
 
@@ -546,7 +588,10 @@ impl<'a> Builder<'a> {
 
     fn insert_init_container(&mut self, first: bool, container: Value) {
         match (&self.spec.init_containers, first) {
-            (None, _) => self.add(pointer(&["spec", "initContainers"]), json!([container])),
+            (None, _) => self.add(
+                pointer(&["spec", "initContainers"]),
+                Value::Array(vec![container]),
+            ),
             (Some(_), true) => self.add(pointer(&["spec", "initContainers", "0"]), container),
             (Some(_), false) => self.add(pointer(&["spec", "initContainers", "-"]), container),
         }
@@ -757,10 +802,11 @@ impl<'a> Builder<'a> {
             "name": role.container_name(),
             "image": agent.image,
             "command": [AGENT_PROGRAM],
-            "env": env,
-            "resources": resources(&agent.requests, &agent.limits),
-            "volumeMounts": mounts,
         });
+        // Moved in rather than written inside `json!`, which would copy them.
+        container["env"] = Value::Array(env);
+        container["resources"] = resources(&agent.requests, &agent.limits);
+        container["volumeMounts"] = Value::Array(mounts);
         if !args.is_empty() {
             container["args"] = json!(args);
         }
@@ -868,8 +914,8 @@ fn resources(requests: &BTreeMap<&str, String>, limits: &BTreeMap<&str, String>)
     Value::Object(out)
 }
 
-fn volume_name(volume: &Value) -> Option<String> {
-    volume["name"].as_str().map(str::to_owned)
+fn volume_name(volume: &Value) -> Option<&str> {
+    volume["name"].as_str()
 }
 
 /// A JSON pointer from unescaped tokens (`/` and `~` in keys are escaped).

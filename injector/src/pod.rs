@@ -7,8 +7,8 @@
 //! hundreds of MiB. These views keep only the fields keyhole looks at, with the
 //! same names, and serde skips everything else without allocating, so memory
 //! per review stays a small multiple of its size. The webhook reads a
-//! [`PodHead`] first and the whole view only for pods that get the agent, whose
-//! lists of containers and volumes are read up to their limits.
+//! [`PodHead`] first and the spec ([`PodTail`]) only for pods that get the
+//! agent, whose lists of containers and volumes are read up to their limits.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +32,14 @@ impl PodHead {
     pub fn name(&self) -> &str {
         self.metadata.name()
     }
+}
+
+/// A pod's spec alone, read after its [`PodHead`]: with the head's metadata
+/// it makes the [`Pod`], without reading the metadata a second time.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodTail {
+    /// The pod's spec.
+    pub spec: Option<PodSpec>,
 }
 
 /// A pod, as far as the mutation reads it.

@@ -7,6 +7,7 @@
 //! HTTP status: a body over [`MAX_BODY_BYTES`] (413) or one that does not arrive
 //! in time (408).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,16 +27,16 @@ use http_body_util::LengthLimitError;
 use kube::core::TypeMeta;
 use kube::core::admission::{AdmissionResponse, Operation};
 use rustls::ServerConfig;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
 use crate::annotations::keys::INJECT;
 use crate::denial::Denial;
 use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
-use crate::pod::{Pod, PodHead};
+use crate::pod::{Pod, PodHead, PodTail};
 use crate::settings::Settings;
 
 /// Largest request body read: the API server's own limit on a request (3 MiB).
@@ -174,12 +175,12 @@ async fn read_body(State(timeout): State<Duration>, request: Request, next: Next
     }
 }
 
-async fn mutate(State(state): State<AppState>, body: Bytes) -> Json<Value> {
+async fn mutate(State(state): State<AppState>, body: Bytes) -> Json<ReviewJson> {
     let started = Instant::now();
-    let (outcome, response) = review(&body, &state.settings);
+    let (outcome, response, patch) = review(&body, &state.settings);
     state.metrics.observe(outcome, started.elapsed());
     debug!(uid = %response.uid, allowed = response.allowed, ?outcome, "answered admission review");
-    Json(review_json(response))
+    Json(review_json(response, patch))
 }
 
 /// The parts of an AdmissionReview the webhook reads. The object stays raw
@@ -216,15 +217,19 @@ struct UidRequest {
     uid: Option<String>,
 }
 
+/// An answer to a review: what it counts as, the response, and the JSON
+/// Patch when the pod gets one.
+type Answer = (Outcome, AdmissionResponse, Option<Vec<u8>>);
+
 /// Answers one AdmissionReview body.
-fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
+fn review(body: &[u8], settings: &Settings) -> Answer {
     let (types, request) = match parse_request(body) {
         Ok(parsed) => parsed,
         Err((uid, reason)) => return invalid(uid, reason),
     };
     let allowed = allow(types, &request.uid);
     let (Operation::Create, Some(object)) = (&request.operation, request.object) else {
-        return (Outcome::Allowed, allowed);
+        return (Outcome::Allowed, allowed, None);
     };
     let namespace = request.namespace.as_deref().unwrap_or_default();
     // The metadata alone says whether the pod gets the agent; only then is
@@ -236,13 +241,13 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
     match patch::skip_reason(&head.metadata, namespace, settings) {
         Ok(Some(reason)) => {
             debug!(namespace, pod = ?head.name(), %reason, "not injecting");
-            return (Outcome::Allowed, allowed);
+            return (Outcome::Allowed, allowed, None);
         }
         Ok(None) => {}
         Err(denial) => return deny(namespace, head.name(), allowed, denial),
     }
-    let pod: Pod = match serde_json::from_str(object.get()) {
-        Ok(pod) => pod,
+    let tail: PodTail = match serde_json::from_str(object.get()) {
+        Ok(tail) => tail,
         Err(err) => {
             let denial = patch::as_written(
                 head.metadata.annotations.as_ref(),
@@ -251,42 +256,39 @@ fn review(body: &[u8], settings: &Settings) -> (Outcome, AdmissionResponse) {
             return deny(namespace, head.name(), allowed, denial);
         }
     };
+    let pod = Pod {
+        metadata: head.metadata,
+        spec: tail.spec,
+    };
     let name = pod.name();
-    match patch::mutate(&pod, namespace, settings) {
+    match patch::mutate_json(&pod, namespace, settings) {
         Ok(patch::Outcome::Skip(reason)) => {
             debug!(namespace, pod = ?name, %reason, "not injecting");
-            (Outcome::Allowed, allowed)
+            (Outcome::Allowed, allowed, None)
         }
-        Ok(patch::Outcome::Patch { patch, warnings }) => match allowed.with_patch(patch) {
-            Ok(mut response) => {
-                if !warnings.is_empty() {
-                    response.warnings = Some(warnings);
-                }
-                (Outcome::Patched, response)
+        Ok(patch::Outcome::Patch { patch, warnings }) => {
+            let mut response = allowed;
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
             }
-            Err(err) => invalid(request.uid, err.to_string()),
-        },
+            (Outcome::Patched, response, Some(patch))
+        }
         Err(denial) => deny(namespace, name, allowed, denial),
     }
 }
 
 /// Turns `allowed` into a denial of pod `name`.
-fn deny(
-    namespace: &str,
-    name: &str,
-    allowed: AdmissionResponse,
-    denial: Denial,
-) -> (Outcome, AdmissionResponse) {
+fn deny(namespace: &str, name: &str, allowed: AdmissionResponse, denial: Denial) -> Answer {
     info!(namespace, pod = ?name, %denial, "denied pod");
-    (Outcome::Denied, allowed.deny(denial))
+    (Outcome::Denied, allowed.deny(denial), None)
 }
 
 /// An invalid review's answer, keeping the request's uid when it had one.
-fn invalid(uid: String, reason: String) -> (Outcome, AdmissionResponse) {
+fn invalid(uid: String, reason: String) -> Answer {
     warn!(uid, %reason, "rejecting malformed admission review");
     let mut response = AdmissionResponse::invalid(reason);
     response.uid = uid;
-    (Outcome::Invalid, response)
+    (Outcome::Invalid, response, None)
 }
 
 /// The answer that lets a request through unchanged, as kube-core builds it
@@ -327,26 +329,77 @@ fn parse_request(body: &[u8]) -> Result<(TypeMeta, ReviewRequest<'_>), (String, 
     Ok((types, request))
 }
 
-/// The review as the API server expects it.
+/// The review as the API server expects it, with `patch`, a JSON Patch's
+/// text, as its patch.
 ///
 /// kube-core keeps the patch as bytes and serialises them as a JSON array of
 /// numbers; the API server's `patch` field is `[]byte`, which JSON carries as
-/// base64, as every other webhook sends it.
-fn review_json(mut response: AdmissionResponse) -> Value {
-    // Taken out first: as a JSON value, each byte of the patch would be a
-    // number of its own, 32 bytes of memory apiece.
-    let patch = response.patch.take().map(|bytes| STANDARD.encode(bytes));
-    let mut value = serde_json::to_value(response.into_review()).unwrap_or_else(|err| {
+/// base64, as every other webhook sends it. So the patch is added here, next
+/// to the rest of the response as a JSON value.
+fn review_json(response: AdmissionResponse, patch: Option<Vec<u8>>) -> ReviewJson {
+    let value = serde_json::to_value(response.into_review()).unwrap_or_else(|err| {
         serde_json::json!({
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
             "response": {"uid": "", "allowed": false, "status": {"message": err.to_string()}},
         })
     });
-    if let (Some(patch), Some(Value::Object(fields))) = (patch, value.get_mut("response")) {
-        fields.insert("patch".to_owned(), Value::String(patch));
+    ReviewJson {
+        value,
+        patch: patch.map(|bytes| base64_string(&bytes)),
     }
-    value
+}
+
+/// `bytes` in base64 as a JSON string. Base64 has nothing to escape, so the
+/// text is written as it is rather than scanned again as a string value.
+fn base64_string(bytes: &[u8]) -> Box<RawValue> {
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4 + 2);
+    text.push('"');
+    STANDARD.encode_string(bytes, &mut text);
+    text.push('"');
+    RawValue::from_string(text).unwrap_or_else(|_| unreachable!("base64 in quotes is JSON"))
+}
+
+/// An AdmissionReview answer: the review as a JSON value and the patch in
+/// base64, which is written among the response's fields.
+struct ReviewJson {
+    value: Value,
+    patch: Option<Box<RawValue>>,
+}
+
+/// A field of an answer: a value of the review, the patch, or the response
+/// with the patch in it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Field<'a> {
+    Value(&'a Value),
+    Raw(&'a RawValue),
+    Text(&'static str),
+    Object(BTreeMap<&'a str, Field<'a>>),
+}
+
+impl Serialize for ReviewJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (Some(patch), Value::Object(review)) = (&self.patch, &self.value) else {
+            return self.value.serialize(serializer);
+        };
+        let mut answer = fields(review);
+        if let Some(Value::Object(response)) = review.get("response") {
+            let mut response = fields(response);
+            response.insert("patch", Field::Raw(patch));
+            response.insert("patchType", Field::Text("JSONPatch"));
+            answer.insert("response", Field::Object(response));
+        }
+        answer.serialize(serializer)
+    }
+}
+
+/// The fields of `object` in key order, the order serde_json writes them in.
+fn fields(object: &Map<String, Value>) -> BTreeMap<&str, Field<'_>> {
+    object
+        .iter()
+        .map(|(key, value)| (key.as_str(), Field::Value(value)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -360,15 +413,12 @@ mod tests {
             "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE",
             "userInfo":{},"object":{"apiVersion":"v1","kind":"Pod","metadata":{}}}}"#;
         let (types, request) = parse_request(body).expect("request parses");
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-            {"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}
-        ]))
-        .expect("patch");
-        let response = allow(types, &request.uid)
-            .with_patch(patch)
-            .expect("patch serialises");
+        let patch = br#"[{"op":"add","path":"/metadata/labels","value":{"a":"b"}}]"#;
 
-        let review = review_json(response);
+        let answer = review_json(allow(types, &request.uid), Some(patch.to_vec()));
+
+        let text = serde_json::to_string(&answer).expect("answer serialises");
+        let review: Value = serde_json::from_str(&text).expect("answer is JSON");
 
         assert_eq!(
             review["response"]["patch"],

@@ -52,6 +52,7 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--load-cpus", "scripts/bench-injector.py"),
     ("--no-pin", "scripts/bench-injector.py"),
     ("--callgrind", "scripts/bench-injector.py"),
+    ("--callgrind-dir", "scripts/bench-injector.py"),
     ("--rounds", "scripts/bench-injector-limits.py"),
     ("--in-flight", "scripts/bench-injector-limits.py"),
 ];

@@ -7,16 +7,37 @@
 //! write a setting under both only with one value ([`Annotations::agree`]);
 //! an [`Entry`] keeps the key as the pod wrote it, so messages name that.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use super::keys::{Family, INJECT, Key, Prefix, VAULT_PREFIX};
 use super::values::{self, Checked};
 use crate::denial::{Denial, Result};
 
 /// A pod's annotations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Annotations<'a> {
     map: &'a BTreeMap<String, String>,
+    /// The annotations under our prefixes, split once, in the map's order:
+    /// by prefix as written, then by name. A key is found by binary search
+    /// among its prefix's, without writing out its text, however many keys
+    /// a parse reads.
+    ours: Vec<(Prefix, &'a str, Entry<'a>)>,
+    /// Where each prefix's annotations are in `ours`, by [`slot`].
+    spans: [Range<usize>; 3],
+}
+
+/// The prefixes in the order of [`Annotations::spans`].
+const SLOTS: [Prefix; 3] = [Prefix::Vault, Prefix::OpenBao, Prefix::Keyhole];
+
+/// The place of `prefix` in [`SLOTS`].
+const fn slot(prefix: Prefix) -> usize {
+    match prefix {
+        Prefix::Vault => 0,
+        Prefix::OpenBao => 1,
+        Prefix::Keyhole => 2,
+    }
 }
 
 /// One annotation as the pod wrote it.
@@ -43,7 +64,20 @@ impl Entry<'_> {
 impl<'a> Annotations<'a> {
     /// Reads `map`, a pod's `metadata.annotations`.
     pub fn new(map: &'a BTreeMap<String, String>) -> Self {
-        Self { map }
+        let ours = map
+            .iter()
+            .filter_map(|(key, value)| {
+                let (prefix, name) = Prefix::split(key)?;
+                Some((prefix, name, Entry { key, value }))
+            })
+            .collect::<Vec<_>>();
+        // Each prefix's annotations are next to each other in the map.
+        let spans = SLOTS.map(|prefix| {
+            let start = ours.partition_point(|(p, _, _)| p.as_str() < prefix.as_str());
+            let len = ours[start..].partition_point(|(p, _, _)| *p == prefix);
+            start..start + len
+        });
+        Self { map, ours, spans }
     }
 
     /// The annotation `key`, in the first spelling of its prefix the pod
@@ -61,28 +95,28 @@ impl<'a> Annotations<'a> {
 
     /// The annotation `key` in every spelling of its prefix the pod wrote it
     /// with, the declared one first.
-    pub fn written(&self, key: Key) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a> {
+    pub fn written(&self, key: Key) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'_, 'a> {
         self.spellings(key.prefix, key.name, "")
     }
 
     fn spellings<'s>(
-        &self,
+        &'s self,
         prefix: Prefix,
         name: &'s str,
         suffix: &'s str,
     ) -> impl Iterator<Item = (Prefix, Entry<'a>)> + use<'a, 's> {
-        let this = *self;
         prefix
             .spellings()
             .iter()
-            .filter_map(move |&p| Some((p, this.lookup(p, name, suffix)?)))
+            .filter_map(move |&p| Some((p, self.lookup(p, name, suffix)?)))
     }
 
     fn lookup(&self, prefix: Prefix, name: &str, suffix: &str) -> Option<Entry<'a>> {
-        let key = format!("{}{name}{suffix}", prefix.as_str());
-        self.map
-            .get_key_value(&key)
-            .map(|(key, value)| Entry { key, value })
+        let under = &self.ours[self.spans[slot(prefix)].clone()];
+        let found = under
+            .binary_search_by(|(_, n, _)| cmp_joined(n, &[name, suffix]))
+            .ok()?;
+        Some(under[found].2)
     }
 
     /// Denies `key` when the pod wrote it under two spellings of its prefix
@@ -176,16 +210,16 @@ impl<'a> Annotations<'a> {
     }
 
     /// Every annotation under our prefixes, with its prefix as written and the name after it.
-    pub fn ours(&self) -> impl Iterator<Item = (Prefix, &'a str, Entry<'a>)> + use<'a> {
-        self.map.iter().filter_map(|(key, value)| {
-            let (prefix, name) = Prefix::split(key)?;
-            Some((prefix, name, Entry { key, value }))
-        })
+    pub fn ours(&self) -> impl Iterator<Item = (Prefix, &'a str, Entry<'a>)> + use<'_, 'a> {
+        self.ours.iter().copied()
     }
 
     /// The members of `family`, by suffix; a member written under two
     /// spellings of the prefix comes once for each.
-    pub fn members(&self, family: Family) -> impl Iterator<Item = (&'a str, Entry<'a>)> + use<'a> {
+    pub fn members(
+        &self,
+        family: Family,
+    ) -> impl Iterator<Item = (&'a str, Entry<'a>)> + use<'_, 'a> {
         self.ours()
             .filter_map(move |(prefix, name, entry)| Some((family.suffix(prefix, name)?, entry)))
     }
@@ -231,6 +265,26 @@ impl<'a> Annotations<'a> {
     }
 }
 
+/// How `key` sorts against the text `parts` joined, without joining them.
+fn cmp_joined(key: &str, parts: &[&str]) -> Ordering {
+    let mut rest = key.as_bytes();
+    for part in parts {
+        let part = part.as_bytes();
+        let common = rest.len().min(part.len());
+        let (head, tail) = rest.split_at(common);
+        match head.cmp(&part[..common]) {
+            Ordering::Equal if common < part.len() => return Ordering::Less,
+            Ordering::Equal => rest = tail,
+            unequal => return unequal,
+        }
+    }
+    if rest.is_empty() {
+        Ordering::Equal
+    } else {
+        Ordering::Greater
+    }
+}
+
 /// Denies two spellings of one annotation with different values. The
 /// values are left out: a template's text would drown the message.
 fn same_value(first: Entry<'_>, second: Entry<'_>) -> Result<()> {
@@ -242,4 +296,86 @@ fn same_value(first: Entry<'_>, second: Entry<'_>) -> Result<()> {
          give both the same value",
         second.key
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::keys::SECRET;
+
+    fn mk_map(keys: &[&str]) -> BTreeMap<String, String> {
+        keys.iter()
+            .map(|key| ((*key).to_owned(), format!("value of {key}")))
+            .collect()
+    }
+
+    #[test]
+    fn finds_keys_and_family_members_among_neighbours() {
+        let map = mk_map(&[
+            "keyhole.dev/native-sidecar",
+            "openbao.org/agent-inject-secret-db",
+            "vault.hashicorp.com/agent-inject",
+            "vault.hashicorp.com/agent-inject-secret-d",
+            "vault.hashicorp.com/agent-inject-secret-db",
+            "vault.hashicorp.com/agent-inject-secret-db2",
+            "vault.hashicorp.com/role",
+        ]);
+        let a = Annotations::new(&map);
+        let secret = |suffix| a.member(SECRET, suffix).map(|e| e.key);
+
+        assert_eq!(
+            secret("d"),
+            Some("vault.hashicorp.com/agent-inject-secret-d")
+        );
+        assert_eq!(
+            secret("db"),
+            Some("vault.hashicorp.com/agent-inject-secret-db")
+        );
+        assert_eq!(
+            secret("db2"),
+            Some("vault.hashicorp.com/agent-inject-secret-db2")
+        );
+        assert_eq!(secret("db3"), None);
+        assert_eq!(secret(""), None);
+        assert_eq!(
+            a.get(INJECT).map(|e| e.value),
+            Some("value of vault.hashicorp.com/agent-inject")
+        );
+        let written: Vec<_> = a
+            .spellings(Prefix::Vault, "agent-inject-secret-", "db")
+            .map(|(_, e)| e.key)
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "vault.hashicorp.com/agent-inject-secret-db",
+                "openbao.org/agent-inject-secret-db"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_prefix_has_its_slot() {
+        for (i, prefix) in SLOTS.into_iter().enumerate() {
+            assert_eq!(slot(prefix), i, "{prefix:?}");
+        }
+    }
+
+    #[test]
+    fn compares_a_key_with_joined_parts() {
+        let parts = ["agent-inject-", "secret-", "db"];
+        for (key, expected) in [
+            ("agent-inject-secret-db", Ordering::Equal),
+            ("agent-inject-secret-d", Ordering::Less),
+            ("agent-inject-secret-db2", Ordering::Greater),
+            ("agent-inject", Ordering::Less),
+            ("agent-inject-secrets", Ordering::Greater),
+            ("role", Ordering::Greater),
+            ("", Ordering::Less),
+        ] {
+            let joined = parts.concat();
+            assert_eq!(key.cmp(joined.as_str()), expected, "{key}");
+            assert_eq!(cmp_joined(key, &parts), expected, "{key}");
+        }
+    }
 }
