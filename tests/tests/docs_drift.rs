@@ -53,6 +53,8 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--no-pin", "scripts/bench-injector.py"),
     ("--callgrind", "scripts/bench-injector.py"),
     ("--callgrind-dir", "scripts/bench-injector.py"),
+    ("--templates", "scripts/bench-agent-init.py"),
+    ("--runs", "scripts/bench-agent-init.py"),
     ("--rounds", "scripts/bench-injector-limits.py"),
     ("--in-flight", "scripts/bench-injector-limits.py"),
 ];
