@@ -297,6 +297,20 @@ impl Cache {
         restored
     }
 
+    /// Drops what no template uses: leases taken over from an earlier agent
+    /// whose templates asked for more. They are neither renewed nor handed
+    /// on; Vault ends them at their TTL.
+    pub fn retain_used(&mut self, used: &BTreeSet<&Request>) {
+        let metrics = &self.metrics;
+        self.entries.retain(|request, cached| {
+            let keep = used.contains(request);
+            if !keep {
+                metrics.forget_lease(&cached.shown);
+            }
+            keep
+        });
+    }
+
     /// Revokes the leases of cached secrets, e.g. at shutdown. A failure is
     /// logged and the next lease revoked.
     pub async fn revoke_leases(&self) {
@@ -469,4 +483,62 @@ fn listed(keys: Vec<String>) -> Secret {
         keys.into_iter().map(serde_json::Value::String).collect(),
     );
     secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn stored(path: &str) -> StoredLease {
+        let request = Request::Read {
+            path: path.to_owned(),
+        };
+        let secret: Secret = serde_json::from_str(
+            r#"{"lease_id":"l","lease_duration":3600,"renewable":true,"data":{"k":"v"}}"#,
+        )
+        .expect("secret parses");
+        StoredLease {
+            shown: ShownPath::literal(&request),
+            request,
+            secret,
+            expires_at: persist::expires_at(Duration::from_secs(3600)),
+        }
+    }
+
+    fn cache() -> Cache {
+        let vault = config::Vault {
+            address: Some("http://127.0.0.1:1".to_owned()),
+            ..config::Vault::default()
+        };
+        Cache::new(
+            vault::Client::builder(&vault).build().expect("client"),
+            Retry {
+                attempts: 0,
+                policy: backoff::Policy::new(Duration::from_secs(1), Duration::from_secs(1)),
+            },
+            Duration::from_secs(300),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn leases_taken_over_are_handed_on_until_no_template_uses_them() {
+        let mut cache = cache();
+        let restored = cache.restore(vec![
+            stored("database/creds/a"),
+            stored("database/creds/b"),
+            StoredLease {
+                expires_at: persist::expires_at(Duration::from_secs(5)),
+                ..stored("database/creds/ending")
+            },
+        ]);
+        assert_eq!(restored, 2, "a lease about to end is fetched anew");
+        let a = Request::Read {
+            path: "database/creds/a".to_owned(),
+        };
+        cache.retain_used(&BTreeSet::from([&a]));
+        let left: Vec<Request> = cache.leases().into_iter().map(|l| l.request).collect();
+        assert_eq!(left, [a]);
+    }
 }

@@ -230,6 +230,11 @@ impl Renderer {
         &self.entries
     }
 
+    /// The requests the templates' last renders used.
+    pub fn used(&self) -> BTreeSet<&Request> {
+        self.entries.iter().flat_map(|e| &e.uses).collect()
+    }
+
     /// Whether every template has been written at least once.
     pub fn all_rendered(&self) -> bool {
         self.entries.iter().all(|e| e.rendered)

@@ -156,6 +156,9 @@ async fn run_agent(
     let report = renderer.render(&mut cache, &BTreeSet::new()).await;
     let denied = report.denied;
     let failed = log_failures(report.rendered);
+    if resumed {
+        cache.retain_used(&renderer.used());
+    }
     save(store.as_ref(), &client, &session, &cache);
     mark_ready(&config, &renderer)?;
     if init_mode {
