@@ -131,9 +131,10 @@ pub fn for_init(mut config: AgentConfig) -> AgentConfig {
     // It has no liveness probe to read a heartbeat, and no app talks to it:
     // the app starts once it has exited.
     config.keyhole.heartbeat_file = None;
-    // It keeps only the persistent cache, for the sidecar.
+    // It keeps only the persistent cache, for the sidecar: without a
+    // listener, a cache stanza with nothing to persist would be refused.
     config.listen = config::Listen {
-        cache: config.listen.cache.take(),
+        cache: config.listen.cache.take().filter(|c| c.persist.is_some()),
         ..config::Listen::default()
     };
     config

@@ -82,6 +82,10 @@ fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
                 "vault.hashicorp.com/auth-config-secret-id-file-path",
                 "/vault/custom/secret-id",
             ),
+            (
+                "vault.hashicorp.com/auth-config-secret-id-response-wrapping-path",
+                "auth/approle/role/app/secret-id",
+            ),
             ("vault.hashicorp.com/agent-extra-secret", "approle"),
         ]),
         inject(&[
@@ -116,7 +120,15 @@ fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
         inject(&[
             ("keyhole.dev/agent-metrics-port", "9102"),
             ("vault.hashicorp.com/agent-cache-enable", "true"),
+            ("vault.hashicorp.com/agent-cache-exit-on-err", "true"),
         ]),
+        // The token and the API proxy, but no template: no persistent cache.
+        vec![
+            ("vault.hashicorp.com/agent-inject", "true"),
+            ("vault.hashicorp.com/role", "app"),
+            ("vault.hashicorp.com/agent-inject-token", "true"),
+            ("vault.hashicorp.com/agent-cache-enable", "true"),
+        ],
     ]
 }
 
