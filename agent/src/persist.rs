@@ -145,7 +145,10 @@ impl Store {
             Ok(None) => return Ok(None),
             Ok(Some(state)) => Some(state),
             Err(err) if self.exit_on_err => {
-                return Err(err.context("cache.persist: exit_on_err is set"));
+                return Err(err.context(format!(
+                    "cache.persist: {}: exit_on_err is set",
+                    self.file.display()
+                )));
             }
             Err(err) => {
                 warn!(
@@ -447,14 +450,14 @@ mod tests {
         )
         .expect("write the SA token");
 
-        let err = fixture
-            .store(true, true)
-            .load()
-            .err()
-            .expect("exit_on_err makes it an error");
+        let mut fatal = fixture.store(true, true);
+        let err = fatal.load().err().expect("exit_on_err makes it an error");
         assert_eq!(
             format!("{err:#}"),
-            "cache.persist: exit_on_err is set: it belongs to another Vault, auth method or service account"
+            format!(
+                "cache.persist: {}: exit_on_err is set: it belongs to another Vault, auth method or service account",
+                fatal.file().display()
+            )
         );
 
         let mut lenient = fixture.store(true, false);
@@ -475,7 +478,10 @@ mod tests {
         let err = fixture.store(true, true).load().err().expect("an error");
         assert_eq!(
             format!("{err:#}"),
-            "cache.persist: exit_on_err is set: it is not a keyhole state (line 1, column 43)"
+            format!(
+                "cache.persist: {}: exit_on_err is set: it is not a keyhole state (line 1, column 43)",
+                store.file().display()
+            )
         );
     }
 
