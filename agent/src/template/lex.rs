@@ -1,5 +1,10 @@
 //! Splits template text into text runs and action tokens, as Go's
 //! `text/template/parse` lexer does (trim markers, comments, delimiters).
+//!
+//! Tokens borrow their text from the source: the injector lexes every template
+//! of every pod it admits, and the parser copies only what the tree keeps.
+
+use std::borrow::Cow;
 
 use super::error::ParseError;
 
@@ -12,9 +17,9 @@ pub(crate) struct Pos {
 
 /// One lexical item.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Tok {
+pub(crate) enum Tok<'s> {
     /// Literal text between actions (already trimmed by `{{-`/`-}}`).
-    Text(String),
+    Text(&'s str),
     /// Start of an action.
     Left,
     /// End of an action.
@@ -34,35 +39,35 @@ pub(crate) enum Tok {
     /// `.` on its own.
     Dot,
     /// `.Name`: one field step (a chain is several of these).
-    Field(String),
+    Field(&'s str),
     /// `$name` or `$`.
-    Variable(String),
+    Variable(&'s str),
     /// A bare word: keyword, function name, `true`/`false`/`nil`.
-    Ident(String),
-    /// A quoted or raw string, unescaped.
-    Str(String),
+    Ident(&'s str),
+    /// A quoted or raw string, unescaped: borrowed unless it had escapes.
+    Str(Cow<'s, str>),
     /// A character constant's value.
     Char(i64),
     /// A number's source text.
-    Number(String),
+    Number(&'s str),
     /// Whitespace inside an action, significant before a field (`x .y`).
     Space,
 }
 
 /// A token with where it starts.
 #[derive(Clone, Debug)]
-pub(crate) struct Token {
-    pub(crate) tok: Tok,
+pub(crate) struct Token<'s> {
+    pub(crate) tok: Tok<'s>,
     pub(crate) pos: Pos,
 }
 
 /// Lexes `text` into tokens.
-pub(crate) fn lex(
+pub(crate) fn lex<'s>(
     name: &str,
-    text: &str,
-    left: &str,
-    right: &str,
-) -> Result<Vec<Token>, ParseError> {
+    text: &'s str,
+    left: &'s str,
+    right: &'s str,
+) -> Result<Vec<Token<'s>>, ParseError> {
     let left = if left.is_empty() { "{{" } else { left };
     let right = if right.is_empty() { "}}" } else { right };
     Lexer {
@@ -71,22 +76,28 @@ pub(crate) fn lex(
         left,
         right,
         at: 0,
-        out: Vec::new(),
+        // Enough for a typical template's tokens in one allocation.
+        out: Vec::with_capacity(32),
         trim_next: false,
         line_starts: std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
             .collect(),
     }
     .run()
 }
 
-struct Lexer<'s> {
-    name: &'s str,
+struct Lexer<'n, 's> {
+    name: &'n str,
     src: &'s str,
     left: &'s str,
     right: &'s str,
     at: usize,
-    out: Vec<Token>,
+    out: Vec<Token<'s>>,
     trim_next: bool,
     /// Byte offset where each line starts, for positions.
     line_starts: Vec<usize>,
@@ -96,7 +107,7 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-impl Lexer<'_> {
+impl<'s> Lexer<'_, 's> {
     fn pos_of(&self, offset: usize) -> Pos {
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let line_start = self.line_starts[line - 1];
@@ -116,16 +127,16 @@ impl Lexer<'_> {
         }
     }
 
-    fn push(&mut self, offset: usize, tok: Tok) {
+    fn push(&mut self, offset: usize, tok: Tok<'s>) {
         let pos = self.pos_of(offset);
         self.out.push(Token { tok, pos });
     }
 
-    fn rest(&self) -> &str {
+    fn rest(&self) -> &'s str {
         &self.src[self.at..]
     }
 
-    fn run(mut self) -> Result<Vec<Token>, ParseError> {
+    fn run(mut self) -> Result<Vec<Token<'s>>, ParseError> {
         while self.at < self.src.len() {
             let start = self.at;
             let end = self
@@ -148,7 +159,7 @@ impl Lexer<'_> {
             }
             if !text.is_empty() {
                 let off = text.as_ptr() as usize - self.src.as_ptr() as usize;
-                self.push(off, Tok::Text(text.to_owned()));
+                self.push(off, Tok::Text(text));
             }
             if end >= self.src.len() {
                 break;
@@ -239,9 +250,9 @@ impl Lexer<'_> {
                     let Some(end) = rest[1..].find('`') else {
                         return Err(self.err(start, "unterminated raw quoted string"));
                     };
-                    let s = rest[1..1 + end].to_owned();
+                    let s = &rest[1..1 + end];
                     self.at += end + 2;
-                    self.push(start, Tok::Str(s));
+                    self.push(start, Tok::Str(Cow::Borrowed(s)));
                 }
                 '\'' => {
                     let v = self.char_const(start)?;
@@ -249,7 +260,7 @@ impl Lexer<'_> {
                 }
                 '$' => {
                     let n = 1 + word_len(&rest[1..]);
-                    let name = rest[..n].to_owned();
+                    let name = &rest[..n];
                     self.at += n;
                     self.push(start, Tok::Variable(name));
                 }
@@ -262,7 +273,7 @@ impl Lexer<'_> {
                         let tok = if n == 0 {
                             Tok::Dot
                         } else {
-                            Tok::Field(after[..n].to_owned())
+                            Tok::Field(&after[..n])
                         };
                         self.at += 1 + n;
                         self.push(start, tok);
@@ -271,7 +282,7 @@ impl Lexer<'_> {
                 '+' | '-' | '0'..='9' => self.number(start)?,
                 c if c == '_' || c.is_alphabetic() => {
                     let n = word_len(rest);
-                    let w = rest[..n].to_owned();
+                    let w = &rest[..n];
                     self.at += n;
                     self.push(start, Tok::Ident(w));
                 }
@@ -298,7 +309,7 @@ impl Lexer<'_> {
             .then_some(self.right.len())
     }
 
-    fn quoted(&mut self, start: usize) -> Result<String, ParseError> {
+    fn quoted(&mut self, start: usize) -> Result<Cow<'s, str>, ParseError> {
         let bytes = self.src.as_bytes();
         let mut i = self.at + 1;
         loop {
@@ -349,7 +360,7 @@ impl Lexer<'_> {
                         && (i == 0 || matches!(rest.as_bytes()[i - 1], b'e' | b'E' | b'p' | b'P'))))
             })
             .map_or(rest.len(), |(i, _)| i);
-        let text = rest[..n].to_owned();
+        let text = &rest[..n];
         self.at += n;
         if text == "+" || text == "-" {
             return Err(self.err(start, format!("bad number syntax: {text:?}")));
@@ -360,14 +371,27 @@ impl Lexer<'_> {
 }
 
 /// Length of the identifier (letters, digits, `_`) at the start of `s`.
+/// Go's letters and digits are Unicode's; ASCII is checked a byte at a time
+/// first because almost every identifier is ASCII.
 fn word_len(s: &str) -> usize {
-    s.char_indices()
+    let ascii = s
+        .bytes()
+        .position(|b| !(b == b'_' || b.is_ascii_alphanumeric()))
+        .unwrap_or(s.len());
+    if s.as_bytes().get(ascii).is_none_or(u8::is_ascii) {
+        return ascii;
+    }
+    s[ascii..]
+        .char_indices()
         .find(|&(_, c)| !(c == '_' || c.is_alphanumeric()))
-        .map_or(s.len(), |(i, _)| i)
+        .map_or(s.len(), |(i, _)| ascii + i)
 }
 
 /// Interprets Go escape sequences in a quoted string or character body.
-fn unescape(body: &str, quote: char) -> Result<String, String> {
+fn unescape(body: &str, quote: char) -> Result<Cow<'_, str>, String> {
+    if !body.contains('\\') {
+        return Ok(Cow::Borrowed(body));
+    }
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars();
     while let Some(c) = chars.next() {
@@ -418,5 +442,5 @@ fn unescape(body: &str, quote: char) -> Result<String, String> {
             other => return Err(format!("unknown escape sequence: \\{other}")),
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }

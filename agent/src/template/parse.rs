@@ -106,7 +106,7 @@ pub(crate) struct Tree {
 }
 
 /// Parses tokens into a [`Tree`].
-pub(crate) fn parse(name: &str, tokens: Vec<Token>) -> Result<Tree, ParseError> {
+pub(crate) fn parse(name: &str, tokens: Vec<Token<'_>>) -> Result<Tree, ParseError> {
     let mut p = Parser {
         name,
         toks: tokens,
@@ -124,9 +124,9 @@ pub(crate) fn parse(name: &str, tokens: Vec<Token>) -> Result<Tree, ParseError> 
     Ok(p.tree)
 }
 
-struct Parser<'n> {
+struct Parser<'n, 's> {
     name: &'n str,
-    toks: Vec<Token>,
+    toks: Vec<Token<'s>>,
     at: usize,
     vars: Vec<String>,
     range_depth: usize,
@@ -139,7 +139,7 @@ struct Parser<'n> {
 /// What ended a list: `end`, `else` (with the rest of its action pending).
 type ListEnd = Option<(&'static str, Pos)>;
 
-impl Parser<'_> {
+impl<'s> Parser<'_, 's> {
     fn err_at(&self, pos: Pos, message: impl Into<String>) -> ParseError {
         ParseError {
             name: self.name.to_owned(),
@@ -178,25 +178,25 @@ impl Parser<'_> {
             .unwrap_or_default()
     }
 
-    fn peek(&self) -> Option<&Tok> {
+    fn peek(&self) -> Option<&Tok<'s>> {
         self.toks.get(self.at).map(|t| &t.tok)
     }
 
     /// Peeks past spaces.
-    fn peek_ns(&self) -> Option<&Tok> {
+    fn peek_ns(&self) -> Option<&Tok<'s>> {
         self.toks[self.at.min(self.toks.len())..]
             .iter()
             .map(|t| &t.tok)
             .find(|t| **t != Tok::Space)
     }
 
-    fn next(&mut self) -> Option<Token> {
+    fn next(&mut self) -> Option<Token<'s>> {
         let t = self.toks.get(self.at).cloned();
         self.at += 1;
         t
     }
 
-    fn next_ns(&mut self) -> Option<Token> {
+    fn next_ns(&mut self) -> Option<Token<'s>> {
         loop {
             let t = self.next()?;
             if t.tok != Tok::Space {
@@ -226,12 +226,12 @@ impl Parser<'_> {
         let mut list = Vec::new();
         while let Some(t) = self.next() {
             match t.tok {
-                Tok::Text(s) => list.push(Node::Text(s)),
+                Tok::Text(s) => list.push(Node::Text(s.to_owned())),
                 Tok::Left => {
                     self.skip_space();
                     let pos = self.here();
-                    if let Some(Tok::Ident(word)) = self.peek().cloned() {
-                        match word.as_str() {
+                    if let Some(&Tok::Ident(word)) = self.peek() {
+                        match word {
                             "end" => {
                                 self.at += 1;
                                 self.expect_right("end")?;
@@ -243,7 +243,7 @@ impl Parser<'_> {
                             }
                             "if" | "with" | "range" => {
                                 self.at += 1;
-                                let kind = match word.as_str() {
+                                let kind = match word {
                                     "if" => BranchKind::If,
                                     "with" => BranchKind::With,
                                     _ => BranchKind::Range,
@@ -270,7 +270,7 @@ impl Parser<'_> {
                                         format!("{{{{{word}}}}} outside {{{{range}}}}"),
                                     ));
                                 }
-                                self.expect_right(&word)?;
+                                self.expect_right(word)?;
                                 list.push(if word == "break" {
                                     Node::Break
                                 } else {
@@ -316,10 +316,10 @@ impl Parser<'_> {
                 // `{{else if ...}}` and `{{else with ...}}` nest a branch that
                 // shares this one's `{{end}}`.
                 let chained = match self.peek() {
-                    Some(Tok::Ident(w)) if w == "if" && kind == BranchKind::If => {
+                    Some(&Tok::Ident(w)) if w == "if" && kind == BranchKind::If => {
                         Some(BranchKind::If)
                     }
-                    Some(Tok::Ident(w)) if w == "with" && kind == BranchKind::With => {
+                    Some(&Tok::Ident(w)) if w == "with" && kind == BranchKind::With => {
                         Some(BranchKind::With)
                     }
                     _ => None,
@@ -358,7 +358,7 @@ impl Parser<'_> {
         let name = match self.next_ns() {
             Some(Token {
                 tok: Tok::Str(s), ..
-            }) => s,
+            }) => s.into_owned(),
             _ => return Err(self.err_at(pos, "expected template name in define")),
         };
         self.expect_right("define")?;
@@ -377,7 +377,7 @@ impl Parser<'_> {
         let name = match self.next_ns() {
             Some(Token {
                 tok: Tok::Str(s), ..
-            }) => s,
+            }) => s.into_owned(),
             _ => return Err(self.err_at(pos, format!("expected template name in {context}"))),
         };
         let pipe = if self.peek_ns() == Some(&Tok::Right) {
@@ -413,7 +413,7 @@ impl Parser<'_> {
                 ..
             }) = self.next_ns()
             {
-                names.push(v);
+                names.push(v.to_owned());
                 match self.next_ns().map(|t| t.tok) {
                     Some(Tok::Declare) => {
                         decl = names;
@@ -524,30 +524,30 @@ impl Parser<'_> {
         let term = match t.tok {
             Tok::Dot => Arg::Dot,
             Tok::Field(f) => {
-                let mut fields = vec![f];
+                let mut fields = vec![f.to_owned()];
                 self.fields(&mut fields);
                 return Ok(Arg::Field(pos, fields));
             }
             Tok::Variable(v) => {
-                if !self.vars.contains(&v) {
+                if !self.vars.iter().any(|known| known == v) {
                     return Err(self.err_at(pos, format!("undefined variable \"{v}\"")));
                 }
                 let mut fields = Vec::new();
                 self.fields(&mut fields);
-                return Ok(Arg::Variable(pos, v, fields));
+                return Ok(Arg::Variable(pos, v.to_owned(), fields));
             }
-            Tok::Ident(w) => match w.as_str() {
+            Tok::Ident(w) => match w {
                 "true" => Arg::Bool(true),
                 "false" => Arg::Bool(false),
                 "nil" => Arg::Nil,
-                _ => match funcs::lookup(&w) {
+                _ => match funcs::lookup(w) {
                     Some(func) => Arg::Func(pos, func),
                     None => return Err(self.err_at(pos, format!("function \"{w}\" not defined"))),
                 },
             },
-            Tok::Str(s) => Arg::Str(s),
+            Tok::Str(s) => Arg::Str(s.into_owned()),
             Tok::Char(c) => Arg::Int(c),
-            Tok::Number(n) => parse_number(&n)
+            Tok::Number(n) => parse_number(n)
                 .ok_or_else(|| self.err_at(pos, format!("bad number syntax: \"{n}\"")))?,
             Tok::LParen => {
                 let pipe = self.nested(pos, |p| p.pipeline("parenthesized pipeline", false))?;
@@ -571,7 +571,7 @@ impl Parser<'_> {
 
     fn fields(&mut self, fields: &mut Vec<String>) {
         while let Some(Tok::Field(f)) = self.peek() {
-            fields.push(f.clone());
+            fields.push((*f).to_owned());
             self.at += 1;
         }
     }

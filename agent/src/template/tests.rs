@@ -412,6 +412,19 @@ fn parse_errors_name_template_line_and_column() {
 }
 
 #[test]
+fn lexes_unicode_names_escapes_and_raw_strings_as_go_does() {
+    assert_eq!(
+        render(
+            "{{ $né := \"a\\tb\" }}{{ $né }}|{{ $日本2 := `x\\ty` }}{{ $日本2 }}|{{ \"plain\" }}",
+            &[],
+        ),
+        "a\tb|x\\ty|plain"
+    );
+    let err = Template::parse("t", "{{ $né := 1 }}{{ $n }}", "", "").expect_err("undefined");
+    assert_eq!(err.to_string(), "t:1:19: undefined variable \"$n\"");
+}
+
+#[test]
 fn render_loop_discovers_nested_requests_and_reports_failed_fetches() {
     let t = Template::parse(
         "app",

@@ -114,8 +114,8 @@ fn parse(source: &str) -> Result<Vec<Command>, String> {
                     args: Vec::new(),
                 });
             }
-            (Tok::Str(s), Some(c)) => c.args.push(Val::Str(s)),
-            (Tok::Number(n), Some(c)) => c.args.push(Val::Number(n)),
+            (Tok::Str(s), Some(c)) => c.args.push(Val::Str(s.into_owned())),
+            (Tok::Number(n), Some(c)) => c.args.push(Val::Number(n.to_owned())),
             (tok, _) => return Err(format!("unexpected {tok:?} in sockaddr pipeline")),
         }
     }
