@@ -27,8 +27,8 @@ use zeroize::Zeroizing;
 
 use crate::backoff;
 use crate::config::{self, Choice, MethodKind};
+use crate::sink::{self, FileSink};
 use crate::vault::{self, Auth, Client, Token};
-use crate::write;
 
 /// Errors logging in.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub enum Error {
     },
     /// The token could not be written to a file sink.
     #[error("auto_auth sink: {0}")]
-    Sink(#[from] write::Error),
+    Sink(#[from] sink::Error),
 }
 
 /// Result of this module's functions.
@@ -124,7 +124,7 @@ impl Error {
 /// Its `Debug` leaves out the remembered credential.
 pub struct Authenticator {
     method: config::Method,
-    sinks: Vec<config::Sink>,
+    sinks: Vec<FileSink>,
     /// The last credential read from a file that is deleted after reading.
     remembered: Mutex<Option<Zeroizing<String>>>,
     /// The `cert` method's own client, once built from its files.
@@ -150,7 +150,7 @@ impl Authenticator {
     pub fn new(auto_auth: &config::AutoAuth) -> Self {
         Self {
             method: auto_auth.method.clone(),
-            sinks: auto_auth.sinks.clone(),
+            sinks: auto_auth.sinks.iter().cloned().map(FileSink::new).collect(),
             remembered: Mutex::new(None),
             cert_client: Mutex::new(None),
         }
@@ -161,7 +161,7 @@ impl Authenticator {
     /// the client keeps the new token.
     pub async fn authenticate(&self, client: &Client, max_retries: Option<u32>) -> Result<Auth> {
         let auth = self.login_with_retries(client, max_retries).await?;
-        self.write_sinks(&auth.token)?;
+        self.write_sinks(client, &auth.token).await?;
         Ok(auth)
     }
 
@@ -211,15 +211,11 @@ impl Authenticator {
         Ok(auth)
     }
 
-    /// Writes `token` to every file sink with the sink's mode.
-    pub fn write_sinks(&self, token: &Token) -> Result<()> {
+    /// Writes `token` to every file sink with the sink's mode, wrapped
+    /// through `client` or encrypted where the sink says so.
+    pub async fn write_sinks(&self, client: &Client, token: &Token) -> Result<()> {
         for sink in &self.sinks {
-            write::replace(
-                &sink.path,
-                token.expose_secret().as_bytes(),
-                sink.mode,
-                false,
-            )?;
+            sink.write(client, token).await?;
         }
         Ok(())
     }

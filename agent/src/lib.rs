@@ -29,6 +29,7 @@ pub mod reload;
 pub mod render;
 pub mod runner;
 pub mod session;
+pub mod sink;
 pub mod template;
 pub mod vault;
 pub mod write;

@@ -49,7 +49,7 @@ pub trait Vault {
     fn token_is_gone(&self) -> impl Future<Output = bool>;
 
     /// Writes the token in use to every sink.
-    fn write_sinks(&self) -> auth::Result<()>;
+    fn write_sinks(&self) -> impl Future<Output = auth::Result<()>>;
 }
 
 /// The real Vault and sinks of an `auto_auth` stanza.
@@ -123,9 +123,9 @@ impl Vault for Live {
         }
     }
 
-    fn write_sinks(&self) -> auth::Result<()> {
+    async fn write_sinks(&self) -> auth::Result<()> {
         match self.client.token() {
-            Some(token) => self.authenticator.write_sinks(&token),
+            Some(token) => self.authenticator.write_sinks(&self.client, &token).await,
             None => Ok(()),
         }
     }
@@ -201,7 +201,7 @@ impl<V: Vault> Session<V> {
             return Ok(Acted::LoggedIn);
         }
         if self.sink_retry.is_some_and(|at| at <= now) {
-            self.write_sinks()?;
+            self.write_sinks().await?;
         }
         if let Some(TokenAction::Renew { at }) = self.token
             && at <= now
@@ -248,7 +248,7 @@ impl<V: Vault> Session<V> {
                         ttl
                     },
                 );
-                self.write_sinks()?;
+                self.write_sinks().await?;
                 Ok(true)
             }
             Err(err) => {
@@ -266,7 +266,7 @@ impl<V: Vault> Session<V> {
     async fn login(&mut self) -> anyhow::Result<()> {
         let auth = self.vault.login().await?;
         self.start(&auth, auth.lease_duration);
-        self.write_sinks()
+        self.write_sinks().await
     }
 
     /// Schedules the first renewal or login for the token `auth` describes,
@@ -307,8 +307,8 @@ impl<V: Vault> Session<V> {
         }
     }
 
-    fn write_sinks(&mut self) -> anyhow::Result<()> {
-        match self.vault.write_sinks() {
+    async fn write_sinks(&mut self) -> anyhow::Result<()> {
+        match self.vault.write_sinks().await {
             Ok(()) => {
                 self.sink_writes.succeeded();
                 self.sink_retry = None;
@@ -336,7 +336,7 @@ mod tests {
 
     use super::*;
     use crate::vault::Token;
-    use crate::write;
+    use crate::{sink, write};
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -396,17 +396,19 @@ mod tests {
             self.gone
         }
 
-        fn write_sinks(&self) -> auth::Result<()> {
+        async fn write_sinks(&self) -> auth::Result<()> {
             self.sink_writes.set(self.sink_writes.get() + 1);
             let failures = self.sink_failures.get();
             if failures == 0 {
                 return Ok(());
             }
             self.sink_failures.set(failures - 1);
-            Err(auth::Error::Sink(write::Error::MissingDirectory {
-                path: PathBuf::from("/vault/token/token"),
-                dir: PathBuf::from("/vault/token"),
-            }))
+            Err(auth::Error::Sink(sink::Error::Write(
+                write::Error::MissingDirectory {
+                    path: PathBuf::from("/vault/token/token"),
+                    dir: PathBuf::from("/vault/token"),
+                },
+            )))
         }
     }
 

@@ -165,6 +165,8 @@ fn auto_auth(spec: &AgentSpec, token_path: &str) -> Result<AutoAuth> {
     let sink = |path: &str| Sink {
         path: path.into(),
         mode: DEFAULT_SINK_MODE,
+        wrap_ttl: None,
+        encryption: None,
     };
     let mut sinks = vec![sink(TOKEN_SINK)];
     if spec.inject_token {

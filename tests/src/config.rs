@@ -400,6 +400,13 @@ impl AutoAuth {
             });
             for sink in &self.sinks {
                 out.block("sink \"file\"", |out| {
+                    out.opt_attr("wrap_ttl", sink.wrap_ttl.map(duration));
+                    if let Some((dh_path, derive_key, aad)) = &sink.encryption {
+                        out.attr("dh_type", hcl("curve25519"));
+                        out.attr("dh_path", hcl_path(dh_path));
+                        out.attr("derive_key", derive_key.to_string());
+                        out.attr("aad", hcl(aad));
+                    }
                     out.block("config =", |out| {
                         out.attr("path", hcl_path(&sink.path));
                         out.opt_attr("mode", sink.mode.map(|mode| format!("0{mode:o}")));
@@ -415,6 +422,8 @@ impl AutoAuth {
 pub struct Sink {
     path: PathBuf,
     mode: Option<u32>,
+    wrap_ttl: Option<Duration>,
+    encryption: Option<(PathBuf, bool, String)>,
 }
 
 impl Sink {
@@ -423,7 +432,22 @@ impl Sink {
         Self {
             path: path.as_ref().to_owned(),
             mode: None,
+            wrap_ttl: None,
+            encryption: None,
         }
+    }
+
+    /// `wrap_ttl`: the sink holds the token response-wrapped for `ttl`.
+    pub fn wrap_ttl(mut self, ttl: Duration) -> Self {
+        self.wrap_ttl = Some(ttl);
+        self
+    }
+
+    /// `dh_type = "curve25519"` with `dh_path`, `derive_key` and `aad`: the
+    /// sink holds the token encrypted for the key in `dh_path`.
+    pub fn encrypted(mut self, dh_path: impl AsRef<Path>, derive_key: bool, aad: &str) -> Self {
+        self.encryption = Some((dh_path.as_ref().to_owned(), derive_key, aad.to_owned()));
+        self
     }
 
     /// The token file's `mode`, e.g. `0o600` (written as the octal `0600`).

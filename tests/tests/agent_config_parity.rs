@@ -354,6 +354,153 @@ const CASES: &[Case] = &[
         Unsupported,
     ),
     whole(
+        "sink wrap_ttl",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            wrap_ttl = "10m"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "sink wrap_ttl in seconds",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            wrap_ttl = 300
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "sink wrap_ttl not a duration",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            wrap_ttl = "soon"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "sink encrypted for a dh_path",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            dh_type = "curve25519"
+            dh_path = "DH"
+            derive_key = true
+            aad = "pod"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "sink aad_env_var",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            wrap_ttl = "5m"
+            aad_env_var = "HOME"
+            dh_type = "curve25519"
+            dh_path = "DH"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "sink dh_type other than curve25519",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            dh_type = "p256"
+            dh_path = "DH"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "sink dh_type without dh_path",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            dh_type = "curve25519"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "sink dh_path without dh_type",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            dh_path = "DH"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "sink aad without dh_type",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            aad = "pod"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "sink derive_key without dh_type",
+        r#"
+        auto_auth {
+          method "token_file" { config = { token_file_path = "TOKEN" } }
+          sink "file" {
+            derive_key = true
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
         "method and sink unknown keys",
         r#"
         auto_auth {
@@ -603,6 +750,7 @@ fn config_text(case: &Case, dir: &Path) -> String {
     text.replace("DIR", &dir.display().to_string())
         .replace("TOKEN", &path("token"))
         .replace("SINK", &path("sink"))
+        .replace("DH", &path("dh.json"))
         .replace("PID", &path("pid"))
         .replace("OUT", &path("out"))
         .replace("LOG", &path("agent.log"))

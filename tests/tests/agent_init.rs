@@ -6,12 +6,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use keyhole_tests::{
     AgentConfig, AgentRun, AutoAuth, Bao, BaoOptions, HOUR, Postgres, Sink, TLS_SERVER_NAME,
     Template, configure_approle, configure_database_engine, configure_jwt_auth,
     configure_kubernetes_auth, configure_pki, mint_sa_token, run_bao_agent, run_keyhole_agent,
 };
-use serde_json::json;
+use reqwest::Method;
+use ring::agreement::{self, EphemeralPrivateKey, X25519};
+use ring::{aead, hkdf};
+use serde_json::{Value, json};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -604,5 +609,190 @@ async fn secret_values_never_reach_the_logs_even_at_trace() -> anyhow::Result<()
         assert!(!value.is_empty(), "{what} was rendered");
         assert!(!logs.contains(&value), "the {what} appears in the logs");
     }
+    Ok(())
+}
+
+/// A reader's X25519 key pair, its public half written to `path` in Vault's
+/// `dh_path` format. ring's keys serve one agreement: one reader per sink.
+fn dh_reader(path: &Path) -> anyhow::Result<EphemeralPrivateKey> {
+    let reader = EphemeralPrivateKey::generate(&X25519, &ring::rand::SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("generating an X25519 key"))?;
+    let public = reader
+        .compute_public_key()
+        .map_err(|_| anyhow::anyhow!("computing the public key"))?;
+    std::fs::write(
+        path,
+        json!({ "curve25519_public_key": STANDARD.encode(public.as_ref()) }).to_string(),
+    )?;
+    Ok(reader)
+}
+
+/// Opens Vault's encrypted sink envelope as Vault's `dhutil` does: X25519,
+/// then HKDF-SHA256 (salt the lower public key, info the higher) when the
+/// key is derived, then AES-256-GCM with `aad`.
+fn open_envelope(
+    envelope: &Value,
+    reader: EphemeralPrivateKey,
+    derive_key: bool,
+    aad: &str,
+) -> anyhow::Result<Vec<u8>> {
+    struct Len32;
+    impl hkdf::KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let field = |name: &str| -> anyhow::Result<Vec<u8>> {
+        let text = envelope[name]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no {name}"))?;
+        Ok(STANDARD.decode(text)?)
+    };
+    let writer = field("curve25519_public_key")?;
+    let ours = reader
+        .compute_public_key()
+        .map_err(|_| anyhow::anyhow!("public key"))?
+        .as_ref()
+        .to_vec();
+    let peer = agreement::UnparsedPublicKey::new(&X25519, writer.clone());
+    let key = agreement::agree_ephemeral(reader, &peer, |secret| {
+        let mut key = [0u8; 32];
+        if derive_key {
+            let (salt, info) = if ours < writer {
+                (&ours, &writer)
+            } else {
+                (&writer, &ours)
+            };
+            hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
+                .extract(secret)
+                .expand(&[info], Len32)
+                .and_then(|okm| okm.fill(&mut key))
+                .map(|()| key)
+        } else {
+            key.copy_from_slice(secret);
+            Ok(key)
+        }
+    })
+    .map_err(|_| anyhow::anyhow!("X25519 agreement"))?
+    .map_err(|_| anyhow::anyhow!("HKDF"))?;
+    let key = aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, &key).map_err(|_| anyhow::anyhow!("AES key"))?,
+    );
+    let nonce: [u8; 12] = field("nonce")?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the nonce is not 12 bytes"))?;
+    let mut payload = field("encrypted_payload")?;
+    let plain = key
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad.as_bytes()),
+            &mut payload,
+        )
+        .map_err(|_| anyhow::anyhow!("the envelope does not open"))?;
+    Ok(plain.to_vec())
+}
+
+/// The keys of a JSON object in the order the text has them.
+fn key_order(text: &str) -> Vec<String> {
+    let object: serde_json::Map<String, Value> = serde_json::from_str(text).expect("an object");
+    let mut keys: Vec<(usize, String)> = object
+        .keys()
+        .map(|key| {
+            (
+                text.find(&format!("\"{key}\":")).expect("key in text"),
+                key.clone(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.into_iter().map(|(_, key)| key).collect()
+}
+
+#[tokio::test]
+async fn sinks_hold_the_token_wrapped_and_encrypted_as_bao_agent_writes_them() -> anyhow::Result<()>
+{
+    let bao = Bao::start().await?;
+    let dir = tempfile::tempdir()?;
+    let unwrap = async |wrap_info: &Value| -> anyhow::Result<Value> {
+        let token = wrap_info["token"].as_str().expect("a wrapping token");
+        let (status, body) = bao
+            .call(Method::POST, "sys/wrapping/unwrap", Some(token), None)
+            .await?;
+        assert!(status.is_success(), "unwrap: {status} {body}");
+        Ok(body["data"]["token"].clone())
+    };
+    let mut shapes = Vec::new();
+    for agent in ["bao", "keyhole"] {
+        let out = dir.path().join(agent);
+        std::fs::create_dir_all(&out)?;
+        let sealed_reader = dh_reader(&out.join("dh-sealed.json"))?;
+        let both_reader = dh_reader(&out.join("dh-both.json"))?;
+        let auth = token_file_auth(&bao, &out, &["default"]).await?;
+        let token = std::fs::read_to_string(out.join("vault-token-in"))?;
+        let config = init_config(bao.addr()).auto_auth(
+            auth.sink(Sink::file(out.join("wrapped")).wrap_ttl(Duration::from_secs(600)))
+                .sink(Sink::file(out.join("sealed")).encrypted(
+                    out.join("dh-sealed.json"),
+                    false,
+                    "",
+                ))
+                .sink(
+                    Sink::file(out.join("both"))
+                        .wrap_ttl(Duration::from_secs(300))
+                        .encrypted(out.join("dh-both.json"), true, "pod-a"),
+                ),
+        );
+        let run = if agent == "bao" {
+            run_bao_agent(&config, &out, &[]).await?
+        } else {
+            run_keyhole_agent(&config, &out, &[]).await?
+        };
+        assert_exit(&run, 0);
+
+        let wrapped = run.file("wrapped")?;
+        assert!(wrapped.ends_with("}\n"), "{agent}: {wrapped:?}");
+        let info: Value = serde_json::from_str(&wrapped)?;
+        assert_eq!(info["ttl"], json!(600), "{agent}");
+        assert_eq!(info["creation_path"], json!("sys/wrapping/wrap"), "{agent}");
+        assert_eq!(
+            unwrap(&info).await?,
+            json!(token),
+            "{agent}: unwraps to the token"
+        );
+
+        let sealed = run.file("sealed")?;
+        let envelope: Value = serde_json::from_str(&sealed)?;
+        assert!(
+            !sealed.contains(&token),
+            "{agent}: the token is not in the clear"
+        );
+        assert_eq!(
+            open_envelope(&envelope, sealed_reader, false, "")?,
+            token.as_bytes(),
+            "{agent}: the envelope opens to the token"
+        );
+
+        let both = run.file("both")?;
+        let opened = open_envelope(&serde_json::from_str(&both)?, both_reader, true, "pod-a")?;
+        let opened = String::from_utf8(opened)?;
+        let info: Value = serde_json::from_str(&opened)?;
+        assert_eq!(info["ttl"], json!(300), "{agent}");
+        assert_eq!(
+            unwrap(&info).await?,
+            json!(token),
+            "{agent}: wrapped, then encrypted"
+        );
+
+        shapes.push((
+            key_order(&wrapped),
+            key_order(&sealed),
+            sealed.ends_with("}\n") && opened.ends_with("}\n"),
+            [mode(&out.join("wrapped")), mode(&out.join("sealed"))],
+        ));
+    }
+    assert_eq!(
+        shapes[0], shapes[1],
+        "bao agent and keyhole-agent write the same JSON, in the same order, with the same modes"
+    );
     Ok(())
 }

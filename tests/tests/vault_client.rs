@@ -238,6 +238,8 @@ async fn approle_login_sets_the_token_and_writes_the_sink() -> anyhow::Result<()
         sinks: vec![config::Sink {
             path: sink.clone(),
             mode: 0o640,
+            wrap_ttl: None,
+            encryption: None,
         }],
     });
 

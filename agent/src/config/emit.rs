@@ -218,6 +218,17 @@ impl Serialize for Sink {
         }
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("type", "file")?;
+        if let Some(ttl) = self.wrap_ttl {
+            out.serialize_entry("wrap_ttl", &GoDuration(ttl))?;
+        }
+        if let Some(encryption) = &self.encryption {
+            out.serialize_entry("dh_type", "curve25519")?;
+            out.serialize_entry("dh_path", &PathText(&encryption.dh_path))?;
+            out.serialize_entry("derive_key", &encryption.derive_key)?;
+            if !encryption.aad.is_empty() {
+                out.serialize_entry("aad", &encryption.aad)?;
+            }
+        }
         let config = Config {
             path: PathText(&self.path),
             mode: self.mode,

@@ -424,13 +424,32 @@ impl MethodKind {
     }
 }
 
-/// `sink "file" { config { path, mode } }`.
+/// `sink "file" { config { path, mode } }`, with what the file holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sink {
     /// Where the token is written.
     pub path: PathBuf,
     /// File mode of the token file.
     pub mode: u32,
+    /// `wrap_ttl`: write the token response-wrapped for this long.
+    pub wrap_ttl: Option<Duration>,
+    /// `dh_type`/`dh_path`: write it encrypted for the key in a file.
+    pub encryption: Option<SinkEncryption>,
+}
+
+/// `dh_type = "curve25519"` with `dh_path`, `derive_key` and `aad` or
+/// `aad_env_var`: the sink holds Vault's encrypted envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkEncryption {
+    /// The file with the reader's X25519 public key, as Vault's
+    /// `{"curve25519_public_key": "<base64>"}`.
+    pub dh_path: PathBuf,
+    /// Put the shared secret through HKDF-SHA256 instead of using it as
+    /// the AES key.
+    pub derive_key: bool,
+    /// Additional authenticated data: `aad`, or the value of `aad_env_var`
+    /// when the config was read.
+    pub aad: String,
 }
 
 /// One `template { ... }` stanza.

@@ -23,7 +23,7 @@ use super::{
     AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
     DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Result, Sink,
-    Template, TemplateConfig, TemplateSource, Vault, command_line, command_list,
+    SinkEncryption, Template, TemplateConfig, TemplateSource, Vault, command_line, command_list,
 };
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
@@ -354,23 +354,53 @@ fn sink(s: Stanza) -> Result<Sink> {
         )));
     }
     let mut config = s.single("config")?.ok_or_else(|| s.missing("config"))?;
-    let sink = Sink {
-        path: config.required_path("path")?,
-        mode: config.integer_file_mode("mode", DEFAULT_SINK_MODE)?,
-    };
+    let path = config.required_path("path")?;
+    let mode = config.integer_file_mode("mode", DEFAULT_SINK_MODE)?;
     config.finish_lenient(&[], &[])?;
-    s.finish_lenient(
-        &[
-            "aad",
-            "aad_env_var",
-            "derive_key",
-            "dh_path",
-            "dh_type",
-            "wrap_ttl",
-        ],
-        &[],
-    )?;
-    Ok(sink)
+    let wrap_ttl = Some(s.duration("wrap_ttl", Duration::ZERO)?).filter(|ttl| !ttl.is_zero());
+    let encryption = sink_encryption(&mut s)?;
+    s.finish_lenient(&[], &[])?;
+    Ok(Sink {
+        path,
+        mode,
+        wrap_ttl,
+        encryption,
+    })
+}
+
+/// A sink's `dh_type`, `dh_path`, `derive_key` and `aad` or `aad_env_var`,
+/// checked as `bao agent` checks them.
+fn sink_encryption(s: &mut Stanza) -> Result<Option<SinkEncryption>> {
+    let dh_type_at = s.at("dh_type");
+    let dh_type = s.string("dh_type")?.unwrap_or_default();
+    if !matches!(dh_type.as_str(), "" | "curve25519") {
+        return Err(invalid(
+            &dh_type_at,
+            format!("{dh_type:?} is not a dh_type; the one Vault Agent takes is \"curve25519\""),
+        ));
+    }
+    let dh_path = s.path_buf("dh_path")?.filter(|p| !p.as_os_str().is_empty());
+    let derive_key = s.bool("derive_key", false)?;
+    let mut aad = s.string("aad")?.unwrap_or_default();
+    // Read when the config is, as Vault Agent does.
+    if let Some(name) = s.string("aad_env_var")?.filter(|name| !name.is_empty()) {
+        aad = std::env::var(&name).unwrap_or_default();
+    }
+    match (dh_type.is_empty(), dh_path) {
+        (true, None) if !aad.is_empty() => Err(s.error(
+            "aad (or aad_env_var) needs dh_type and dh_path: it is only used to encrypt the token",
+        )),
+        (true, None) if derive_key => Err(
+            s.error("derive_key needs dh_type and dh_path: it is only used to encrypt the token")
+        ),
+        (true, None) => Ok(None),
+        (false, Some(dh_path)) => Ok(Some(SinkEncryption {
+            dh_path,
+            derive_key,
+            aad,
+        })),
+        _ => Err(s.error("dh_type and dh_path must be given together")),
+    }
 }
 
 fn template(mut s: Stanza) -> Result<Template> {

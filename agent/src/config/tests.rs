@@ -105,6 +105,8 @@ fn reads_kubernetes_fixture() {
             sinks: vec![Sink {
                 path: PathBuf::from("/vault/run/token"),
                 mode: 0o600,
+                wrap_ttl: None,
+                encryption: None,
             }],
         }),
         templates: vec![Template {
@@ -182,6 +184,8 @@ fn reads_approle_fixture_with_type_form_and_commands() {
             sinks: vec![Sink {
                 path: PathBuf::from("/vault/run/token"),
                 mode: 0o640,
+                wrap_ttl: None,
+                encryption: None,
             }],
         }),
         templates: vec![
@@ -280,6 +284,8 @@ fn reads_cert_fixture() {
             sinks: vec![Sink {
                 path: PathBuf::from("/vault/run/token"),
                 mode: 0o640,
+                wrap_ttl: None,
+                encryption: None,
             }],
         }),
         templates: vec![],
@@ -371,6 +377,8 @@ fn reads_json_as_vault_k8s_writes_it() {
             sinks: vec![Sink {
                 path: PathBuf::from("/home/vault/.vault-token"),
                 mode: 0o640,
+                wrap_ttl: None,
+                encryption: None,
             }],
         }),
         templates: vec![
@@ -1205,6 +1213,8 @@ fn reads_hcl1_forms_vault_agent_accepts() {
         vec![Sink {
             path: PathBuf::from("/s"),
             mode: 0o600,
+            wrap_ttl: None,
+            encryption: None,
         }]
     );
     assert_eq!(
@@ -1227,4 +1237,68 @@ fn a_sink_inside_sinks_needs_its_type_as_a_key() {
         ),
         r#"auto_auth.sinks[0].sink[0]: missing required key "type" (inside "sinks", a block label is not read as the sink type)"#
     );
+}
+
+#[test]
+fn sinks_take_wrapping_and_encryption_as_bao_agent_checks_them() {
+    let sink = |keys: &str| {
+        format!(
+            "auto_auth {{\n method \"token_file\" {{\n config = {{ token_file_path = \"/t\" }}\n }}\n sink \"file\" {{\n {keys}\n config = {{ path = \"/s\" }}\n }}\n}}"
+        )
+    };
+    let config = AgentConfig::from_hcl(&sink(
+        "wrap_ttl = \"10m\"\n dh_type = \"curve25519\"\n dh_path = \"/dh.json\"\n derive_key = true\n aad = \"pod\"",
+    ))
+    .expect("config parses");
+    assert_eq!(
+        config.auto_auth.as_ref().expect("auto_auth").sinks,
+        vec![Sink {
+            path: PathBuf::from("/s"),
+            mode: 0o640,
+            wrap_ttl: Some(Duration::from_secs(600)),
+            encryption: Some(SinkEncryption {
+                dh_path: PathBuf::from("/dh.json"),
+                derive_key: true,
+                aad: "pod".to_owned(),
+            }),
+        }]
+    );
+    assert_eq!(
+        AgentConfig::from_json(&config.to_vault_agent_json()).expect("emitted config parses"),
+        config
+    );
+
+    // `aad_env_var` is read with the config and wins over `aad`.
+    let config = AgentConfig::from_hcl(&sink(
+        "aad = \"x\"\n aad_env_var = \"PATH\"\n dh_type = \"curve25519\"\n dh_path = \"/d\"",
+    ))
+    .expect("config parses");
+    let sinks = config.auto_auth.expect("auto_auth").sinks;
+    let aad = sinks[0].encryption.as_ref().map(|e| e.aad.clone());
+    assert_eq!(aad, std::env::var("PATH").ok());
+
+    for (keys, message) in [
+        (
+            "dh_type = \"p256\"\n dh_path = \"/d\"",
+            "auto_auth.sink[0].dh_type: \"p256\" is not a dh_type; the one Vault Agent takes is \"curve25519\"",
+        ),
+        (
+            "dh_type = \"curve25519\"",
+            "auto_auth.sink[0]: dh_type and dh_path must be given together",
+        ),
+        (
+            "aad = \"pod\"",
+            "auto_auth.sink[0]: aad (or aad_env_var) needs dh_type and dh_path: it is only used to encrypt the token",
+        ),
+        (
+            "derive_key = true",
+            "auto_auth.sink[0]: derive_key needs dh_type and dh_path: it is only used to encrypt the token",
+        ),
+        (
+            "wrap_ttl = \"soon\"",
+            "auto_auth.sink[0].wrap_ttl: \"soon\" is not a duration",
+        ),
+    ] {
+        assert_eq!(hcl_error(&sink(keys)), message, "{keys}");
+    }
 }

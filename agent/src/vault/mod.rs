@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 use zeroize::Zeroizing;
@@ -56,6 +56,8 @@ pub struct Client {
     shared: Arc<Shared>,
     token: Arc<RwLock<Option<Token>>>,
     namespace: Option<HeaderValue>,
+    /// Asks Vault to response-wrap the answers for this long.
+    wrap_ttl: Option<Duration>,
 }
 
 struct Shared {
@@ -153,6 +155,7 @@ impl ClientBuilder<'_> {
             }),
             token: Arc::default(),
             namespace,
+            wrap_ttl: None,
         })
     }
 }
@@ -180,6 +183,41 @@ struct ErrorBody {
 #[derive(Deserialize)]
 struct AuthEnvelope {
     auth: Option<token::AuthBlock>,
+}
+
+#[derive(Deserialize)]
+struct WrapEnvelope {
+    wrap_info: Option<WrapInfo>,
+}
+
+/// What Vault answers a response-wrapped request with instead of the
+/// response: Vault's `wrap_info`, in its field order. The wrapping token is
+/// wiped when dropped; `Debug` never shows it.
+#[derive(Deserialize, Serialize)]
+pub struct WrapInfo {
+    /// The single-use token that unwraps the response.
+    pub token: Zeroizing<String>,
+    /// The wrapping token's accessor.
+    pub accessor: String,
+    /// Seconds the wrapping token lives.
+    pub ttl: u64,
+    /// When Vault wrapped the response, as Vault wrote it.
+    pub creation_time: String,
+    /// The path whose response was wrapped.
+    pub creation_path: String,
+    /// The accessor of a wrapped token, for wrapped logins.
+    #[serde(default)]
+    pub wrapped_accessor: String,
+}
+
+impl std::fmt::Debug for WrapInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrapInfo")
+            .field("accessor", &self.accessor)
+            .field("ttl", &self.ttl)
+            .field("creation_path", &self.creation_path)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Deserialize)]
@@ -220,6 +258,7 @@ impl Client {
             shared: Arc::clone(&self.shared),
             token: Arc::clone(&self.token),
             namespace: namespace.map(namespace_header).transpose()?,
+            wrap_ttl: self.wrap_ttl,
         })
     }
 
@@ -230,6 +269,7 @@ impl Client {
             shared: Arc::clone(&self.shared),
             token: Arc::new(RwLock::new(Some(token))),
             namespace: self.namespace.clone(),
+            wrap_ttl: self.wrap_ttl,
         }
     }
 
@@ -309,6 +349,27 @@ impl Client {
             serde_json::to_vec(data).map_err(|err| Error::decode(&err, &Method::PUT, path))?;
         self.call(Method::PUT, path, Some(body), Authenticated::Yes)
             .await
+    }
+
+    /// Response-wraps `data` for `ttl` with `sys/wrapping/wrap`. The values
+    /// of `data` are wiped once sent.
+    pub async fn wrap(&self, mut data: Map<String, Value>, ttl: Duration) -> Result<WrapInfo> {
+        let path = "sys/wrapping/wrap";
+        let body = serde_json::to_vec(&data);
+        data.values_mut().for_each(secret::wipe);
+        let body = body.map_err(|err| Error::decode(&err, &Method::PUT, path))?;
+        let wrapping = Self {
+            wrap_ttl: Some(ttl),
+            ..self.clone()
+        };
+        let envelope: WrapEnvelope = wrapping
+            .call(Method::PUT, path, Some(body), Authenticated::Yes)
+            .await?;
+        envelope.wrap_info.ok_or_else(|| Error::Decode {
+            method: Method::PUT,
+            path: path.to_owned(),
+            reason: "the response has no wrap_info".to_owned(),
+        })
     }
 
     /// Lists the keys below a path. Vault answers a path without any keys
@@ -450,6 +511,9 @@ impl Client {
             && let Some(token) = self.token_header()?
         {
             request = request.header("X-Vault-Token", token);
+        }
+        if let Some(ttl) = self.wrap_ttl {
+            request = request.header("X-Vault-Wrap-TTL", ttl.as_secs().to_string());
         }
         if let Some(body) = body {
             request = request
