@@ -252,3 +252,99 @@ fn exit_code(status: std::io::Result<ExitStatus>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(command: &[&str], restart: Restart) -> Exec {
+        Exec {
+            command: command.iter().map(|arg| (*arg).to_owned()).collect(),
+            restart_on_secret_changes: restart,
+            restart_stop_signal: Signal::SIGTERM,
+        }
+    }
+
+    fn pid(supervisor: &Supervisor) -> Option<i32> {
+        supervisor
+            .child
+            .as_ref()
+            .map(|running| running.pid.as_raw())
+    }
+
+    #[test]
+    fn sorts_entries_as_name_equals_value_bytes() {
+        let sorted = entries(&[("A", b"y"), ("B", b"z"), ("A1", b"x")]);
+        let sorted: Vec<&[u8]> = sorted.iter().map(|entry| entry.as_slice()).collect();
+        // As Vault Agent sorts them: "A1=x" before "A=y", since '1' < '='.
+        assert_eq!(sorted, [&b"A1=x"[..], b"A=y", b"B=z"]);
+    }
+
+    #[tokio::test]
+    async fn waits_for_every_value_then_restarts_only_on_a_change() -> anyhow::Result<()> {
+        let mut supervisor = Supervisor::new(exec(&["sleep", "30"], Restart::Always))?;
+        supervisor.update(None).await?;
+        assert_eq!(
+            pid(&supervisor),
+            None,
+            "no child before every value rendered"
+        );
+
+        supervisor.update(Some(vec![("A", b"1")])).await?;
+        let first = pid(&supervisor).expect("started");
+        supervisor.update(Some(vec![("A", b"1")])).await?;
+        assert_eq!(pid(&supervisor), Some(first), "same values: same child");
+
+        supervisor.update(Some(vec![("A", b"2")])).await?;
+        let second = pid(&supervisor).expect("restarted");
+        assert_ne!(second, first, "a changed value restarts the child");
+        assert_eq!(
+            kill(Pid::from_raw(first), None),
+            Err(nix::errno::Errno::ESRCH),
+            "the first child is gone"
+        );
+        supervisor.stop().await;
+        assert_eq!(pid(&supervisor), None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn never_keeps_the_first_child() -> anyhow::Result<()> {
+        let mut supervisor = Supervisor::new(exec(&["sleep", "30"], Restart::Never))?;
+        supervisor.update(Some(vec![("A", b"1")])).await?;
+        let first = pid(&supervisor);
+        supervisor.update(Some(vec![("A", b"2")])).await?;
+        assert_eq!(pid(&supervisor), first);
+        supervisor.stop().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn exits_with_the_childs_status_or_255_when_a_signal_killed_it() -> anyhow::Result<()> {
+        for (script, code) in [("exit 7", 7), ("exit 0", 0), ("kill -KILL $$", 255)] {
+            let mut supervisor =
+                Supervisor::new(exec(&["/bin/sh", "-c", script], Restart::Always))?;
+            supervisor.update(Some(vec![("A", b"1")])).await?;
+            assert_eq!(supervisor.exited().await, ExitCode::from(code), "{script}");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_one_line_command_runs_through_the_shell_in_its_own_group() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("out");
+        let line = format!("printf %s \"$A\" > {}", out.display());
+        let mut supervisor = Supervisor::new(exec(&[&line], Restart::Always))?;
+        supervisor.update(Some(vec![("A", b"value")])).await?;
+        assert!(
+            supervisor
+                .child
+                .as_ref()
+                .is_some_and(|running| running.group)
+        );
+        assert_eq!(supervisor.exited().await, ExitCode::SUCCESS);
+        assert_eq!(std::fs::read_to_string(&out)?, "value");
+        Ok(())
+    }
+}

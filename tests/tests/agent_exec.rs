@@ -214,6 +214,13 @@ async fn child_environment_holds_the_rendered_values_as_under_bao_agent() -> any
         assert_eq!(status.code(), Some(3), "{}", running.output());
         let environ = std::fs::read(&out).with_context(|| running.output())?;
         seen.push(entries(&environ, &names));
+        if let Agent::Keyhole = agent {
+            assert!(
+                !running.output().contains("p@ss=w0rd"),
+                "a rendered value appears in the log: {}",
+                running.output()
+            );
+        }
     }
     let expected = vec![
         "A1=1".to_owned(),
