@@ -120,7 +120,6 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where a template's output goes.
-#[derive(Debug)]
 pub enum Target {
     /// A `template` stanza's file.
     File(config::Template),
@@ -132,6 +131,20 @@ pub enum Target {
         /// Its value; `None` until it has rendered.
         value: Option<Zeroizing<Vec<u8>>>,
     },
+}
+
+/// Shows an env template's variable but never its value.
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::File(config) => f.debug_tuple("File").field(config).finish(),
+            Target::Env { name, value } => f
+                .debug_struct("Env")
+                .field("name", name)
+                .field("rendered", &value.is_some())
+                .finish(),
+        }
+    }
 }
 
 /// A template stanza with its parsed template.
@@ -479,4 +492,73 @@ fn keys(secret: &Secret) -> Vec<String> {
         .flatten()
         .filter_map(|key| key.as_str().map(str::to_owned))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{backoff, cache, vault};
+
+    fn supervised(env_templates: &str) -> config::AgentConfig {
+        config::AgentConfig::from_hcl(&format!(
+            r#"
+            vault {{ address = "http://127.0.0.1:1" }}
+            auto_auth {{
+              method "token_file" {{
+                config {{ token_file_path = "/t" }}
+              }}
+            }}
+            {env_templates}
+            exec {{ command = ["app"] }}
+            "#
+        ))
+        .expect("config parses")
+    }
+
+    #[tokio::test]
+    async fn env_templates_render_into_memory_in_configuration_order() -> anyhow::Result<()> {
+        let config = supervised(
+            r#"
+            env_template "B" { contents = "{{ print \"b\" \"!\" }}" }
+            env_template "A" { contents = "a" }
+            "#,
+        );
+        let metrics = Arc::new(Metrics::new());
+        let mut renderer = Renderer::new(&config, Arc::clone(&metrics))?;
+        assert_eq!(renderer.environment(), None, "nothing rendered yet");
+
+        let client = vault::Client::builder(&config.vault).build()?;
+        let retry = cache::Retry {
+            attempts: 0,
+            policy: backoff::Policy::new(Duration::from_millis(1), Duration::from_millis(1)),
+        };
+        let mut cache = Cache::new(client, retry, Duration::from_secs(300), metrics);
+        let report = renderer.render(&mut cache, &BTreeSet::new()).await;
+        let outcomes: Vec<_> = report
+            .rendered
+            .iter()
+            .map(|r| r.result.as_ref().ok().copied())
+            .collect();
+        assert_eq!(outcomes, [Some(Outcome::Written), Some(Outcome::Written)]);
+        assert_eq!(
+            renderer.environment(),
+            Some(vec![("B", &b"b!"[..]), ("A", &b"a"[..])])
+        );
+        assert!(renderer.all_rendered());
+        assert!(renderer.entries().iter().all(|e| e.destination().is_none()));
+        Ok(())
+    }
+
+    #[test]
+    fn names_an_env_template_by_its_variable_in_errors() {
+        let config = supervised(r#"env_template "DB_PASSWORD" { contents = "{{ if }}" }"#);
+        let err = Renderer::new(&config, Arc::new(Metrics::new())).expect_err("does not parse");
+        assert!(
+            err.to_string()
+                .starts_with(r#"env_template "DB_PASSWORD": "#),
+            "{err}"
+        );
+    }
 }

@@ -23,6 +23,7 @@
 //! The rendered values are secrets: they appear in no log line and no error.
 
 use std::ffi::OsStr;
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{ExitCode, ExitStatus};
 use std::time::Duration;
@@ -64,7 +65,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The child process and the environment it was last given.
-#[derive(Debug)]
 pub struct Supervisor {
     exec: Exec,
     child: Option<Running>,
@@ -72,6 +72,16 @@ pub struct Supervisor {
     /// `"never"`), as sorted `NAME=value` entries, to notice a change.
     environment: Option<Vec<Zeroizing<Vec<u8>>>>,
     hangup: tokio::signal::unix::Signal,
+}
+
+/// Shows the command and the child, never the environment's values.
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("exec", &self.exec)
+            .field("child", &self.child)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A started child.
@@ -270,6 +280,19 @@ mod tests {
             .child
             .as_ref()
             .map(|running| running.pid.as_raw())
+    }
+
+    #[tokio::test]
+    async fn debug_shows_no_rendered_value() -> anyhow::Result<()> {
+        let mut supervisor = Supervisor::new(exec(&["sleep", "30"], Restart::Always))?;
+        supervisor
+            .update(Some(vec![("A", b"s3cret-value")]))
+            .await?;
+        let shown = format!("{supervisor:?}");
+        supervisor.stop().await;
+        assert!(shown.contains("sleep"), "{shown}");
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        Ok(())
     }
 
     #[test]
