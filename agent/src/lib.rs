@@ -8,7 +8,8 @@
 //! [`session`] keeps the token alive; [`persist`] hands both to the next agent of the pod; [`runner`] waits on those and on
 //! shutdown, and [`heartbeat`] shows the kubelet it is not wedged. [`listener`] serves
 //! the pod's other containers: the agent's API and the [`proxy`] that forwards their
-//! Vault requests. [`redact`] decides how Vault requests appear in logs and
+//! Vault requests. In supervisor mode, [`supervisor`] runs a command with
+//! rendered secrets in its environment. [`redact`] decides how Vault requests appear in logs and
 //! metrics; [`backoff`] is the one retry policy.
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod render;
 pub mod runner;
 pub mod session;
 pub mod sink;
+pub mod supervisor;
 pub mod template;
 pub mod vault;
 pub mod write;

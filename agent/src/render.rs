@@ -10,7 +10,8 @@
 //! [`Renderer::render`] renders the templates that have not rendered yet and
 //! those that use a secret the cache reports as changed; its `effects`
 //! module writes their files and runs what follows a change (the template's
-//! command, a reload signal).
+//! command, a reload signal). An `env_template` renders the same way, but
+//! its output is kept in memory for [`crate::supervisor`] instead of written.
 //!
 //! Each request is logged, labelled in metrics and named in errors as
 //! [`ShownPath`] shows it: a path computed while rendering, which may be a
@@ -19,6 +20,7 @@
 mod effects;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,41 +39,59 @@ use crate::write::{self, Outcome};
 /// depending on each other's results.
 const MAX_PASSES: usize = 8;
 
-/// Errors of this module. Each names the template's destination; none holds
-/// a secret value.
+/// Which template an error is about, as the config names it: a `template`
+/// by its destination, an `env_template` by its variable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Name {
+    /// A `template` stanza's destination.
+    File(PathBuf),
+    /// An `env_template` stanza's variable.
+    Env(String),
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::File(destination) => write!(f, "template {}", destination.display()),
+            Name::Env(name) => write!(f, "env_template {name:?}"),
+        }
+    }
+}
+
+/// Errors of this module. Each names the template; none holds a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The template's `source` file could not be read.
-    #[error("template {}: reading source {}: {source}", destination.display(), path.display())]
+    #[error("{template}: reading source {}: {source}", path.display())]
     Source {
-        /// The template's destination.
-        destination: PathBuf,
+        /// The template.
+        template: Name,
         /// The source file.
         path: PathBuf,
         /// Why it could not be read.
         source: std::io::Error,
     },
     /// The template text does not parse.
-    #[error("template {}: {source}", destination.display())]
+    #[error("{template}: {source}")]
     Parse {
-        /// The template's destination.
-        destination: PathBuf,
+        /// The template.
+        template: Name,
         /// Where and why parsing failed.
         source: template::ParseError,
     },
     /// Executing the template failed, e.g. Vault refused one of its secrets.
-    #[error("template {}: {source}", destination.display())]
+    #[error("{template}: {source}")]
     Execute {
-        /// The template's destination.
-        destination: PathBuf,
+        /// The template.
+        template: Name,
         /// What failed.
         source: template::ExecError,
     },
     /// The template kept asking for new secrets after every pass.
-    #[error("template {}: still waiting for {missing} secret(s) after {MAX_PASSES} render passes", destination.display())]
+    #[error("{template}: still waiting for {missing} secret(s) after {MAX_PASSES} render passes")]
     Unresolved {
-        /// The template's destination.
-        destination: PathBuf,
+        /// The template.
+        template: Name,
         /// How many requests were still missing.
         missing: usize,
     },
@@ -99,14 +119,44 @@ impl Error {
 /// Result of this module's functions.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where a template's output goes.
+pub enum Target {
+    /// A `template` stanza's file.
+    File(config::Template),
+    /// An `env_template` stanza's variable, with the value of its last
+    /// successful render.
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value; `None` until it has rendered.
+        value: Option<Zeroizing<Vec<u8>>>,
+    },
+}
+
+/// Shows an env template's variable but never its value.
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::File(config) => f.debug_tuple("File").field(config).finish(),
+            Target::Env { name, value } => f
+                .debug_struct("Env")
+                .field("name", name)
+                .field("rendered", &value.is_some())
+                .finish(),
+        }
+    }
+}
+
 /// A template stanza with its parsed template.
 #[derive(Debug)]
 pub struct Entry {
-    /// The stanza as configured.
-    pub config: config::Template,
-    /// The destination as text: the template's name in errors and metrics.
+    /// The stanza's output, with its settings.
+    pub target: Target,
+    /// The destination or the variable as text: the template's name in
+    /// metrics.
     name: String,
     template: Template,
+    error_on_missing_key: bool,
     /// Its Vault calls whose path is computed while rendering.
     computed_calls: Vec<VaultCall>,
     /// The Vault requests its last render used.
@@ -121,49 +171,110 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Reads and parses the template of one stanza.
+    /// Reads and parses the template of one `template` stanza.
     pub fn new(config: config::Template) -> Result<Self> {
-        let text = match &config.source {
-            config::TemplateSource::Contents(text) => text.clone(),
-            config::TemplateSource::File(path) => {
-                std::fs::read_to_string(path).map_err(|source| Error::Source {
-                    destination: config.destination.clone(),
-                    path: path.clone(),
-                    source,
-                })?
-            }
+        let text = Text {
+            name: Name::File(config.destination.clone()),
+            source: &config.source,
+            left_delimiter: &config.left_delimiter,
+            right_delimiter: &config.right_delimiter,
         };
-        let name = config.destination.display().to_string();
-        let template = Template::parse(
-            &name,
-            &text,
-            &config.left_delimiter,
-            &config.right_delimiter,
-        )
-        .map_err(|source| Error::Parse {
-            destination: config.destination.clone(),
-            source,
-        })?;
+        let template = text.parse()?;
+        Ok(Self::with(
+            config.destination.display().to_string(),
+            template,
+            config.error_on_missing_key,
+            Target::File(config),
+        ))
+    }
+
+    /// Reads and parses the template of one `env_template` stanza.
+    pub fn env(config: &config::EnvTemplate) -> Result<Self> {
+        let text = Text {
+            name: Name::Env(config.name.clone()),
+            source: &config.source,
+            left_delimiter: &config.left_delimiter,
+            right_delimiter: &config.right_delimiter,
+        };
+        let template = text.parse()?;
+        let target = Target::Env {
+            name: config.name.clone(),
+            value: None,
+        };
+        Ok(Self::with(
+            config.name.clone(),
+            template,
+            config.error_on_missing_key,
+            target,
+        ))
+    }
+
+    fn with(name: String, template: Template, error_on_missing_key: bool, target: Target) -> Self {
         let computed_calls = template
             .vault_calls()
             .into_iter()
             .filter(|call| call.path.is_none())
             .collect();
-        Ok(Self {
-            config,
+        Self {
+            target,
             name,
             template,
+            error_on_missing_key,
             computed_calls,
             uses: BTreeSet::new(),
             rendered: false,
             failed: false,
             reload: None,
-        })
+        }
     }
 
-    /// The file this template renders to.
-    pub fn destination(&self) -> &Path {
-        &self.config.destination
+    /// The file this template renders to; `None` for an `env_template`.
+    pub fn destination(&self) -> Option<&Path> {
+        match &self.target {
+            Target::File(config) => Some(&config.destination),
+            Target::Env { .. } => None,
+        }
+    }
+
+    /// How errors name this template.
+    fn label(&self) -> Name {
+        match &self.target {
+            Target::File(config) => Name::File(config.destination.clone()),
+            Target::Env { name, .. } => Name::Env(name.clone()),
+        }
+    }
+}
+
+/// The text settings of a template stanza, to read and parse it.
+struct Text<'a> {
+    name: Name,
+    source: &'a config::TemplateSource,
+    left_delimiter: &'a str,
+    right_delimiter: &'a str,
+}
+
+impl Text<'_> {
+    fn parse(self) -> Result<Template> {
+        let text = match self.source {
+            config::TemplateSource::Contents(text) => text.clone(),
+            config::TemplateSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| Error::Source {
+                    template: self.name.clone(),
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        let shown = match &self.name {
+            Name::File(destination) => destination.display().to_string(),
+            Name::Env(name) => name.clone(),
+        };
+        Template::parse(&shown, &text, self.left_delimiter, self.right_delimiter).map_err(
+            |source| Error::Parse {
+                template: self.name,
+                source,
+            },
+        )
     }
 }
 
@@ -196,8 +307,8 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// Parses every template of `config`, failing on the first that does not
-    /// parse, before anything talks to Vault.
+    /// Parses every template and env template of `config`, failing on the
+    /// first that does not parse, before anything talks to Vault.
     pub fn new(config: &config::AgentConfig, metrics: Arc<Metrics>) -> Result<Self> {
         let mut entries = config
             .templates
@@ -205,10 +316,13 @@ impl Renderer {
             .cloned()
             .map(Entry::new)
             .collect::<Result<Vec<_>>>()?;
+        for env_template in config.supervisor.iter().flat_map(|s| &s.env_templates) {
+            entries.push(Entry::env(env_template)?);
+        }
         for reload in &config.keyhole.reload {
             if let Some(entry) = entries
                 .iter_mut()
-                .find(|e| e.config.destination == reload.destination)
+                .find(|e| e.destination() == Some(reload.destination.as_path()))
             {
                 entry.reload = Some(reload.clone());
             }
@@ -240,6 +354,22 @@ impl Renderer {
         self.entries.iter().all(|e| e.rendered)
     }
 
+    /// The env templates' variables with their rendered values, once every
+    /// one of them has rendered.
+    pub fn environment(&self) -> Option<Vec<(&str, &[u8])>> {
+        self.entries
+            .iter()
+            .filter_map(|entry| match &entry.target {
+                Target::File(_) => None,
+                Target::Env { name, value } => Some(
+                    value
+                        .as_ref()
+                        .map(|value| (name.as_str(), value.as_slice())),
+                ),
+            })
+            .collect()
+    }
+
     /// Renders the templates that have not rendered yet, those whose last
     /// render failed and those that use one of `changed`, fetching into
     /// `cache` what they ask for; writes the files whose bytes changed and
@@ -264,8 +394,8 @@ impl Renderer {
             for &index in &selected {
                 let entry = &self.entries[index];
                 let options = RenderOptions {
-                    error_on_missing_key: entry.config.error_on_missing_key,
-                    destination: Some(entry.destination().to_owned()),
+                    error_on_missing_key: entry.error_on_missing_key,
+                    destination: entry.destination().map(Path::to_path_buf),
                 };
                 let output = entry.template.render(&mut ctx, &options);
                 let asked = ctx.missing().len();
@@ -285,23 +415,27 @@ impl Renderer {
 
         report.rendered.reserve(outputs.len());
         for (index, output, unresolved, uses) in outputs {
-            let destination = self.entries[index].destination().to_owned();
-            self.entries[index].uses = uses;
+            let entry = &mut self.entries[index];
+            entry.uses = uses;
             let result = if unresolved > 0 {
                 Err(Error::Unresolved {
-                    destination,
+                    template: entry.label(),
                     missing: unresolved,
                 })
             } else {
                 match output {
-                    Ok(bytes) => effects::write(&self.entries[index], &bytes).await,
+                    Ok(bytes) => match &mut entry.target {
+                        Target::File(config) => {
+                            effects::write(config, entry.reload.as_ref(), &bytes).await
+                        }
+                        Target::Env { value, .. } => Ok(keep(value, bytes)),
+                    },
                     Err(source) => Err(Error::Execute {
-                        destination,
+                        template: entry.label(),
                         source,
                     }),
                 }
             };
-            let entry = &mut self.entries[index];
             entry.failed = result.is_err();
             match &result {
                 Ok(_) => {
@@ -322,6 +456,16 @@ impl Renderer {
         } else {
             ShownPath::computed(request, &entry.name, &entry.computed_calls)
         }
+    }
+}
+
+/// Keeps an env template's new value, and says whether it changed.
+fn keep(value: &mut Option<Zeroizing<Vec<u8>>>, bytes: Zeroizing<Vec<u8>>) -> Outcome {
+    if value.as_ref() == Some(&bytes) {
+        Outcome::Unchanged
+    } else {
+        *value = Some(bytes);
+        Outcome::Written
     }
 }
 
@@ -348,4 +492,73 @@ fn keys(secret: &Secret) -> Vec<String> {
         .flatten()
         .filter_map(|key| key.as_str().map(str::to_owned))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{backoff, cache, vault};
+
+    fn supervised(env_templates: &str) -> config::AgentConfig {
+        config::AgentConfig::from_hcl(&format!(
+            r#"
+            vault {{ address = "http://127.0.0.1:1" }}
+            auto_auth {{
+              method "token_file" {{
+                config {{ token_file_path = "/t" }}
+              }}
+            }}
+            {env_templates}
+            exec {{ command = ["app"] }}
+            "#
+        ))
+        .expect("config parses")
+    }
+
+    #[tokio::test]
+    async fn env_templates_render_into_memory_in_configuration_order() -> anyhow::Result<()> {
+        let config = supervised(
+            r#"
+            env_template "B" { contents = "{{ print \"b\" \"!\" }}" }
+            env_template "A" { contents = "a" }
+            "#,
+        );
+        let metrics = Arc::new(Metrics::new());
+        let mut renderer = Renderer::new(&config, Arc::clone(&metrics))?;
+        assert_eq!(renderer.environment(), None, "nothing rendered yet");
+
+        let client = vault::Client::builder(&config.vault).build()?;
+        let retry = cache::Retry {
+            attempts: 0,
+            policy: backoff::Policy::new(Duration::from_millis(1), Duration::from_millis(1)),
+        };
+        let mut cache = Cache::new(client, retry, Duration::from_secs(300), metrics);
+        let report = renderer.render(&mut cache, &BTreeSet::new()).await;
+        let outcomes: Vec<_> = report
+            .rendered
+            .iter()
+            .map(|r| r.result.as_ref().ok().copied())
+            .collect();
+        assert_eq!(outcomes, [Some(Outcome::Written), Some(Outcome::Written)]);
+        assert_eq!(
+            renderer.environment(),
+            Some(vec![("B", &b"b!"[..]), ("A", &b"a"[..])])
+        );
+        assert!(renderer.all_rendered());
+        assert!(renderer.entries().iter().all(|e| e.destination().is_none()));
+        Ok(())
+    }
+
+    #[test]
+    fn names_an_env_template_by_its_variable_in_errors() {
+        let config = supervised(r#"env_template "DB_PASSWORD" { contents = "{{ if }}" }"#);
+        let err = Renderer::new(&config, Arc::new(Metrics::new())).expect_err("does not parse");
+        assert!(
+            err.to_string()
+                .starts_with(r#"env_template "DB_PASSWORD": "#),
+            "{err}"
+        );
+    }
 }

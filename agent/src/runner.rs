@@ -1,5 +1,7 @@
 //! The agent's life: log in, render every template, then keep the token,
-//! the leases and the files current until SIGTERM.
+//! the leases and the files current until SIGTERM. In supervisor mode the
+//! renders also feed the [`Supervisor`]'s child, whose own exit ends the
+//! agent with its status.
 //!
 //! In init mode (`exit_after_auth`) it stops after the first render and its
 //! exit code says whether every template rendered. As a sidecar it waits for
@@ -32,6 +34,7 @@ use crate::persist::Store;
 use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
 use crate::session::{self, Acted, Session};
+use crate::supervisor::Supervisor;
 use crate::vault::{self, Token};
 use crate::write;
 
@@ -94,6 +97,11 @@ async fn run_agent(
         Arc::clone(&metrics),
     );
     prepare_files(&config, &renderer)?;
+    let mut supervisor = config
+        .supervisor
+        .as_ref()
+        .map(|s| Supervisor::new(s.exec.clone()))
+        .transpose()?;
 
     let (stop_tx, stop) = watch::channel(false);
     let signalled = stop_tx.clone();
@@ -175,7 +183,12 @@ async fn run_agent(
     if denied {
         session.check_token().await;
     }
+    if let Some(supervisor) = &mut supervisor {
+        supervisor.update(renderer.environment()).await?;
+    }
 
+    // The child's exit code, once it exits by itself.
+    let mut exit = ExitCode::SUCCESS;
     loop {
         let session_due = session.next_due();
         let secret_due = cache.next_due().map(SecretAction::due);
@@ -184,6 +197,10 @@ async fn run_agent(
         tokio::select! {
             biased;
             () = stopped(stop.clone()) => break,
+            code = child_exit(&mut supervisor) => {
+                exit = code;
+                break;
+            }
             () = until(session_due.map(tokio::time::sleep_until)) => {
                 let acted = tokio::select! {
                     acted = session.act() => acted?,
@@ -212,6 +229,9 @@ async fn run_agent(
                 if !finished {
                     break;
                 }
+                if let Some(supervisor) = &mut supervisor {
+                    supervisor.update(renderer.environment()).await?;
+                }
                 save(store.as_ref(), &client, &session, &cache);
                 mark_ready(&config, &renderer)?;
             }
@@ -219,6 +239,9 @@ async fn run_agent(
     }
 
     info!("shutting down");
+    if let Some(supervisor) = &mut supervisor {
+        supervisor.stop().await;
+    }
     if config.keyhole.revoke_on_shutdown {
         let grace = config.keyhole.revoke_grace;
         if !grace.is_zero() {
@@ -233,7 +256,15 @@ async fn run_agent(
         }
     }
     listener::drained(listeners).await;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit)
+}
+
+/// Waits for the supervised child to exit by itself; forever without one.
+async fn child_exit(supervisor: &mut Option<Supervisor>) -> ExitCode {
+    match supervisor {
+        Some(supervisor) => supervisor.exited().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Takes over the token and leases an earlier agent of the pod left in
@@ -308,7 +339,7 @@ fn prepare_files(config: &AgentConfig, renderer: &Renderer) -> anyhow::Result<()
     for dir in renderer
         .entries()
         .iter()
-        .filter_map(|e| e.destination().parent())
+        .filter_map(|e| e.destination()?.parent())
     {
         let removed = write::remove_stale_temp_files(dir)?;
         if removed > 0 {

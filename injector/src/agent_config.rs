@@ -54,6 +54,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
         vault: vault(spec),
         auto_auth: Some(auto_auth(spec, token_path)?),
         templates,
+        supervisor: None,
         template_config: TemplateConfig {
             exit_on_retry_failure: spec.exit_on_retry_failure,
             static_secret_render_interval,

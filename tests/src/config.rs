@@ -43,6 +43,8 @@ pub struct AgentConfig {
     revoke_on_shutdown: Option<bool>,
     revoke_grace: Option<Duration>,
     persist: Option<Persist>,
+    env_templates: Vec<(String, String)>,
+    exec: Option<Exec>,
 }
 
 /// `cache { persist "kubernetes" { ... } }`.
@@ -73,7 +75,23 @@ impl AgentConfig {
             revoke_on_shutdown: None,
             revoke_grace: None,
             persist: None,
+            env_templates: Vec::new(),
+            exec: None,
         }
+    }
+
+    /// Adds an `env_template "NAME" { contents }` stanza: the environment variable
+    /// `name` of the `exec` child holds what `contents` renders.
+    pub fn env_template(mut self, name: &str, contents: &str) -> Self {
+        self.env_templates
+            .push((name.to_owned(), contents.to_owned()));
+        self
+    }
+
+    /// The `exec` stanza: the child process of supervisor mode.
+    pub fn exec(mut self, exec: Exec) -> Self {
+        self.exec = Some(exec);
+        self
     }
 
     /// `vault { ca_cert, tls_server_name }`: trust the CA in `ca_cert` for a server
@@ -252,6 +270,14 @@ impl fmt::Display for AgentConfig {
         }
         for template in &self.templates {
             template.write(&mut out);
+        }
+        for (name, contents) in &self.env_templates {
+            out.block(&format!("env_template {}", hcl(name)), |out| {
+                out.attr("contents", hcl(contents));
+            });
+        }
+        if let Some(exec) = &self.exec {
+            exec.write(&mut out);
         }
         f.write_str(&out.text)
     }
@@ -551,6 +577,52 @@ impl Template {
                     out.attr("command", format!("[{}]", argv.join(", ")));
                 });
             }
+        });
+    }
+}
+
+/// The `exec { command, restart_on_secret_changes, restart_stop_signal }` stanza.
+#[derive(Clone, Debug)]
+pub struct Exec {
+    command: Vec<String>,
+    restart_on_secret_changes: Option<String>,
+    restart_stop_signal: Option<String>,
+}
+
+impl Exec {
+    /// Runs `command` (a list, as Vault Agent takes it); the agents' defaults for the rest.
+    pub fn new(command: &[&str]) -> Self {
+        Self {
+            command: command.iter().map(|arg| (*arg).to_owned()).collect(),
+            restart_on_secret_changes: None,
+            restart_stop_signal: None,
+        }
+    }
+
+    /// `restart_on_secret_changes`: `"always"` or `"never"`.
+    pub fn restart_on_secret_changes(mut self, when: &str) -> Self {
+        self.restart_on_secret_changes = Some(when.to_owned());
+        self
+    }
+
+    /// `restart_stop_signal`, e.g. `"SIGINT"`.
+    pub fn restart_stop_signal(mut self, signal: &str) -> Self {
+        self.restart_stop_signal = Some(signal.to_owned());
+        self
+    }
+
+    fn write(&self, out: &mut Writer) {
+        let argv: Vec<String> = self.command.iter().map(hcl).collect();
+        out.block("exec", |out| {
+            out.attr("command", format!("[{}]", argv.join(", ")));
+            out.opt_attr(
+                "restart_on_secret_changes",
+                self.restart_on_secret_changes.as_ref().map(hcl),
+            );
+            out.opt_attr(
+                "restart_stop_signal",
+                self.restart_stop_signal.as_ref().map(hcl),
+            );
         });
     }
 }

@@ -735,6 +735,107 @@ const CASES: &[Case] = &[
         Refuse,
         Refuse,
     ),
+    // Supervisor mode: env_template and exec.
+    add(
+        "env_template with exec",
+        "env_template \"DB_PASSWORD\" {\n contents = \"{{ with secret \\\"secret/data/db\\\" }}{{ .Data.data.password }}{{ end }}\"\n error_on_missing_key = true\n}\nexec {\n command = [\"/bin/true\", \"arg\"]\n restart_on_secret_changes = \"never\"\n restart_stop_signal = \"sigint\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "env_template without exec",
+        "env_template \"A\" {\n contents = \"x\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec without env_template",
+        "exec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "env_template with template",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"/bin/true\"]\n}\ntemplate {\n destination = \"OUT\"\n contents = \"x\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "env_template twice with one name",
+        "env_template \"A\" {\n contents = \"x\"\n}\nenv_template \"A\" {\n contents = \"y\"\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "env_template with destination",
+        "env_template \"A\" {\n contents = \"x\"\n destination = \"OUT\"\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "env_template with neither contents nor source",
+        "env_template \"A\" {\n error_on_missing_key = true\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "env_template unknown key",
+        "env_template \"A\" {\n contents = \"x\"\n contnts = \"y\"\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec without command",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n restart_on_secret_changes = \"always\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec command as a string",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = \"/bin/true\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec restart_on_secret_changes unknown",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"/bin/true\"]\n restart_on_secret_changes = \"sometimes\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec restart_stop_signal without SIG",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"/bin/true\"]\n restart_stop_signal = \"TERM\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec unknown key",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"/bin/true\"]\n child_logs = true\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "exec twice",
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"/bin/true\"]\n}\nexec {\n command = [\"/bin/false\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "env_template and exec as keyhole writes them in JSON",
+        r#"{
+          "auto_auth": {
+            "method": [{"type": "token_file", "config": {"token_file_path": "TOKEN"}}],
+            "sink": [{"type": "file", "config": {"path": "SINK"}}]
+          },
+          "env_template": [
+            {"B": {"contents": "b", "error_on_missing_key": false, "left_delimiter": "{{", "right_delimiter": "}}"}},
+            {"A": {"contents": "a", "error_on_missing_key": true, "left_delimiter": "{{", "right_delimiter": "}}"}}
+          ],
+          "exec": {"command": ["/bin/true"], "restart_on_secret_changes": "always", "restart_stop_signal": "SIGTERM"}
+        }"#,
+        Accept,
+        Accept,
+    ),
 ];
 
 /// The config file of `case`, with its placeholders pointing into `dir`.

@@ -12,13 +12,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use super::choices::Choice;
 use super::{
     AgentConfig, ApiProxy, AutoAuth, Cache, Keyhole, ListenAddress, Listener, ListenerRole, Method,
-    MethodKind, Persist, Reload, Sink, Template, TemplateConfig, TemplateSource, Vault,
+    MethodKind, Persist, Reload, Sink, Supervisor, Template, TemplateConfig, TemplateSource, Vault,
 };
+use super::{EnvTemplate, Exec};
 
 impl AgentConfig {
     /// This configuration as Vault Agent JSON, indented so that it reads well
@@ -37,6 +38,7 @@ impl Serialize for AgentConfig {
             vault,
             auto_auth,
             templates,
+            supervisor,
             template_config,
             exit_after_auth,
             pid_file,
@@ -50,6 +52,14 @@ impl Serialize for AgentConfig {
         }
         if !templates.is_empty() {
             out.serialize_entry("template", templates)?;
+        }
+        if let Some(Supervisor {
+            env_templates,
+            exec,
+        }) = supervisor
+        {
+            out.serialize_entry("env_template", &EnvTemplates(env_templates))?;
+            out.serialize_entry("exec", exec)?;
         }
         out.serialize_entry("template_config", template_config)?;
         out.serialize_entry("exit_after_auth", exit_after_auth)?;
@@ -264,6 +274,50 @@ impl Serialize for Template {
             };
             out.serialize_entry("exec", &exec)?;
         }
+        out.end()
+    }
+}
+
+/// `env_template`: a list of one-key objects, `[{"NAME": {..}}, ..]`, which
+/// Vault Agent's JSON decoder reads as labelled blocks in this order.
+struct EnvTemplates<'a>(&'a [EnvTemplate]);
+
+impl Serialize for EnvTemplates<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_seq(Some(self.0.len()))?;
+        for template in self.0 {
+            out.serialize_element(&std::collections::BTreeMap::from([(
+                template.name.as_str(),
+                template,
+            )]))?;
+        }
+        out.end()
+    }
+}
+
+impl Serialize for EnvTemplate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        match &self.source {
+            TemplateSource::Contents(contents) => out.serialize_entry("contents", contents)?,
+            TemplateSource::File(source) => out.serialize_entry("source", &PathText(source))?,
+        }
+        out.serialize_entry("error_on_missing_key", &self.error_on_missing_key)?;
+        out.serialize_entry("left_delimiter", &self.left_delimiter)?;
+        out.serialize_entry("right_delimiter", &self.right_delimiter)?;
+        out.end()
+    }
+}
+
+impl Serialize for Exec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(Some(3))?;
+        out.serialize_entry("command", &self.command)?;
+        out.serialize_entry(
+            "restart_on_secret_changes",
+            self.restart_on_secret_changes.name(),
+        )?;
+        out.serialize_entry("restart_stop_signal", self.restart_stop_signal.as_str())?;
         out.end()
     }
 }

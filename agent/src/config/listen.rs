@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::Result;
 use super::stanza::{Stanza, invalid};
-use super::{Result, Template};
 
 /// The address of a TCP listener without `address`, as in `bao agent`.
 pub const DEFAULT_TCP_ADDRESS: &str = "127.0.0.1:8200";
@@ -208,11 +208,11 @@ const IGNORED_API_PROXY: &[(&str, &str)] = &[
 
 /// What the top level holds besides these stanzas, for the checks that
 /// span stanzas.
-pub(super) struct Context<'a> {
+pub(super) struct Context {
     /// Whether an `auto_auth` stanza was given.
     pub has_auto_auth: bool,
-    /// The `template` stanzas.
-    pub templates: &'a [Template],
+    /// Whether the config renders templates (`template` or `env_template`).
+    pub has_templates: bool,
 }
 
 /// Reads the `listener`, `api_proxy` and `cache` stanzas from the top level
@@ -263,7 +263,7 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
 /// The checks `bao agent` makes once the whole config is read.
 fn check(listen: &Listen, context: &Context) -> Result<()> {
     if let Some(cache) = &listen.cache {
-        if listen.listeners.is_empty() && context.templates.is_empty() {
+        if listen.listeners.is_empty() && !context.has_templates {
             return Err(invalid(
                 "cache",
                 "enabling the cache requires at least one template or one listener",

@@ -18,6 +18,7 @@ mod listen;
 mod merge;
 mod parse;
 mod stanza;
+mod supervisor;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +32,7 @@ pub use listen::{
     ApiProxy, Cache, DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, DEFAULT_TCP_ADDRESS, Listen,
     ListenAddress, Listener, ListenerRole, ListenerTls, Persist, SocketOwner,
 };
+pub use supervisor::{DEFAULT_RESTART_STOP_SIGNAL, EnvTemplate, Exec, Restart, Supervisor};
 
 /// Environment variable holding the JSON config when `--config` is not given.
 pub const CONFIG_ENV: &str = "KEYHOLE_AGENT_CONFIG";
@@ -289,6 +291,9 @@ pub struct AgentConfig {
     pub auto_auth: Option<AutoAuth>,
     /// Files to render.
     pub templates: Vec<Template>,
+    /// Supervisor mode: a child process that gets secrets in its
+    /// environment (`env_template` and `exec`).
+    pub supervisor: Option<Supervisor>,
     /// Settings shared by all templates.
     pub template_config: TemplateConfig,
     /// Render every template once, then exit.

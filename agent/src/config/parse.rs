@@ -19,6 +19,7 @@ use tracing::warn;
 use super::choices::{AuthType, Choice};
 use super::listen::{self, ApiProxy};
 use super::stanza::{Stanza, invalid, kind, string};
+use super::supervisor;
 use super::{
     AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
@@ -30,8 +31,6 @@ use super::{
 const UNSUPPORTED_TOP: &[&str] = &[
     "disable_idle_connections",
     "disable_keep_alives",
-    "env_template",
-    "exec",
     "log_file",
     "log_format",
     "log_level",
@@ -82,19 +81,24 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         .into_iter()
         .map(template)
         .collect::<Result<Vec<_>>>()?;
+    let supervised = supervisor::Context {
+        has_api_proxy: top.has("api_proxy"),
+        has_templates: !templates.is_empty(),
+    };
+    let supervisor = supervisor::supervisor(&mut top, &supervised)?;
+    let renders = !templates.is_empty() || supervisor.is_some();
     let context = listen::Context {
         has_auto_auth: auto_auth.is_some(),
-        templates: &templates,
+        has_templates: renders,
     };
     let listen = listen::listen(&mut top, &context)?;
     match &auto_auth {
         // bao agent also runs without auto_auth, for the API proxy alone.
-        None if templates.is_empty()
-            && (listen.cache.is_some() || !listen.listeners.is_empty()) => {}
+        None if !renders && (listen.cache.is_some() || !listen.listeners.is_empty()) => {}
         None => return Err(invalid("", "missing required stanza \"auto_auth\"")),
         Some(auto_auth)
             if auto_auth.sinks.is_empty()
-                && templates.is_empty()
+                && !renders
                 && !listen.api_proxy.is_some_and(ApiProxy::uses_auto_auth_token) =>
         {
             return Err(invalid(
@@ -106,6 +110,11 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     }
     let template_config = template_config(top.single("template_config")?)?;
     let exit_after_auth = top.bool("exit_after_auth", false)?;
+    if exit_after_auth && supervisor.is_some() {
+        warn!(
+            "exec: with exit_after_auth the agent exits once the env_template stanzas have rendered, without running the command, as bao agent does"
+        );
+    }
     let pid_file = top.path_buf("pid_file")?;
     let keyhole = keyhole(top.single("keyhole")?, &templates)?;
     top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
@@ -113,6 +122,7 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         vault,
         auto_auth,
         templates,
+        supervisor,
         template_config,
         exit_after_auth,
         pid_file,

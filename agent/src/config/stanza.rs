@@ -253,6 +253,20 @@ impl Stanza {
         Ok(blocks)
     }
 
+    /// Every key left with each block given under it: the labelled blocks
+    /// of an entry such as `env_template "A" { }`, which arrives as
+    /// `{"A": {..}}`.
+    pub(super) fn into_labelled(mut self) -> Result<Vec<(String, Stanza)>> {
+        let keys: Vec<String> = self.keys.keys().cloned().collect();
+        let mut labelled = Vec::new();
+        for key in keys {
+            for block in self.repeated(&key)? {
+                labelled.push((key.clone(), block));
+            }
+        }
+        Ok(labelled)
+    }
+
     /// A stanza that may repeat: an object or a list of objects. Each gets
     /// the path `key[i]`.
     pub(super) fn repeated(&mut self, key: &str) -> Result<Vec<Stanza>> {

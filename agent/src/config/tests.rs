@@ -91,6 +91,7 @@ fn local_vault(num_retries: u32) -> Vault {
 #[test]
 fn reads_kubernetes_fixture() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: local_vault(5),
         auto_auth: Some(AutoAuth {
             method: method(
@@ -129,6 +130,7 @@ fn reads_kubernetes_fixture() {
 #[test]
 fn reads_jwt_fixture() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: local_vault(12),
         auto_auth: Some(AutoAuth {
             method: Method {
@@ -168,6 +170,7 @@ fn reads_jwt_fixture() {
 #[test]
 fn reads_approle_fixture_with_type_form_and_commands() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: local_vault(12),
         auto_auth: Some(AutoAuth {
             method: method(
@@ -219,6 +222,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
 #[test]
 fn reads_token_file_fixture_with_keyhole_stanza() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: Vault {
             tls_skip_verify: true,
             ..local_vault(12)
@@ -264,6 +268,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
 #[test]
 fn reads_cert_fixture() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: Vault {
             address: Some("https://127.0.0.1:8200".to_owned()),
             ca_cert: Some(PathBuf::from("/vault/tls/ca.pem")),
@@ -354,6 +359,7 @@ fn cert_method_ignores_empty_settings_and_a_certificate_without_its_key() {
 #[test]
 fn reads_json_as_vault_k8s_writes_it() {
     let expected = AgentConfig {
+        supervisor: None,
         vault: Vault {
             address: Some("https://vault.vault.svc:8200".to_owned()),
             ca_cert: Some(PathBuf::from("/vault/tls/ca.crt")),
@@ -1038,6 +1044,187 @@ fn load_prefers_the_config_file_and_needs_one_source() {
 }
 
 #[test]
+fn reads_env_templates_and_exec() {
+    let config = fixture("supervisor.hcl");
+    let expected = Supervisor {
+        env_templates: vec![
+            EnvTemplate {
+                name: "DB_PASSWORD".to_owned(),
+                source: TemplateSource::Contents(
+                    r#"{{ with secret "secret/data/db" }}{{ .Data.data.password }}{{ end }}"#
+                        .to_owned(),
+                ),
+                error_on_missing_key: true,
+                left_delimiter: "{{".to_owned(),
+                right_delimiter: "}}".to_owned(),
+            },
+            EnvTemplate {
+                name: "API_KEY".to_owned(),
+                source: TemplateSource::File(PathBuf::from("/etc/app/api-key.tmpl")),
+                error_on_missing_key: false,
+                left_delimiter: "[[".to_owned(),
+                right_delimiter: "]]".to_owned(),
+            },
+        ],
+        exec: Exec {
+            command: vec!["/usr/bin/app".into(), "--port".into(), "8080".into()],
+            restart_on_secret_changes: Restart::Never,
+            restart_stop_signal: crate::reload::Signal::SIGINT,
+        },
+    };
+    assert_eq!(config.supervisor, Some(expected));
+    assert!(config.templates.is_empty());
+}
+
+#[test]
+fn exec_defaults_to_restarting_with_sigterm_and_runs_one_line_through_the_shell() {
+    let config = AgentConfig::from_hcl(&with_auth(
+        "env_template \"A\" {\n contents = \"x\"\n}\nexec {\n command = [\"app --port 1\"]\n}",
+    ))
+    .expect("config parses");
+    let exec = config.supervisor.expect("supervisor mode").exec;
+    assert_eq!(exec.restart_on_secret_changes, Restart::Always);
+    assert_eq!(exec.restart_stop_signal, crate::reload::Signal::SIGTERM);
+    assert_eq!(
+        exec.argv(),
+        (
+            vec!["/bin/sh".into(), "-c".into(), "app --port 1".into()],
+            true
+        )
+    );
+}
+
+#[test]
+fn reads_env_templates_in_json_keyed_by_name() {
+    let config = AgentConfig::from_json(
+        r#"{
+          "auto_auth": {"method": [{"token_file": {"config": {"token_file_path": "/t"}}}]},
+          "env_template": {"A": {"contents": "a"}, "B": [{"contents": "b"}]},
+          "exec": {"command": ["env"]}
+        }"#,
+    )
+    .expect("config parses");
+    let names: Vec<String> = config
+        .supervisor
+        .expect("supervisor mode")
+        .env_templates
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["A", "B"]);
+}
+
+#[test]
+fn refuses_env_templates_and_exec_as_bao_agent_does() {
+    let env = |name: &str, body: &str| format!("env_template \"{name}\" {{\n{body}\n}}\n");
+    let ok_env = env("A", "contents = \"x\"");
+    let ok_exec = "exec {\n command = [\"app\"]\n}\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with_auth(&ok_env),
+            r#"env_template: needs a top-level "exec" stanza to run with these variables"#,
+        ),
+        (
+            with_auth(ok_exec),
+            r#"exec: needs at least one "env_template" stanza"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}{ok_exec}template {{\n destination = \"/a\"\n contents = \"x\"\n}}"
+            )),
+            r#"template: cannot be given together with "env_template" stanzas"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}{ok_exec}api_proxy {{\n use_auto_auth_token = true\n}}\nlistener \"tcp\" {{\n address = \"127.0.0.1:8100\"\n tls_disable = true\n}}"
+            )),
+            r#"api_proxy: cannot be given together with "env_template" stanzas"#,
+        ),
+        (
+            with_auth(&format!("{ok_env}{ok_env}{ok_exec}")),
+            r#"env_template "A": is given twice: each environment variable may have only one"#,
+        ),
+        (
+            with_auth(&format!(
+                "{}{ok_exec}",
+                env("A", "contents = \"x\"\n destination = \"/a\"")
+            )),
+            r#"env_template "A".destination: is not allowed in an env_template"#,
+        ),
+        (
+            with_auth(&format!("{}{ok_exec}", env("A", "perms = \"0600\""))),
+            r#"env_template "A".perms: is not allowed in an env_template"#,
+        ),
+        (
+            with_auth(&format!(
+                "{}{ok_exec}",
+                env("A", "error_on_missing_key = true")
+            )),
+            r#"env_template "A": needs one of "contents" or "source""#,
+        ),
+        (
+            with_auth(&format!(
+                "{}{ok_exec}",
+                env("A", "contents = \"x\"\n source = \"/s\"")
+            )),
+            r#"env_template "A": takes only one of "contents" and "source""#,
+        ),
+        (
+            with_auth(&format!(
+                "{}{ok_exec}",
+                env("A", "contents = \"x\"\n contnts = 1")
+            )),
+            r#"env_template "A": unknown key "contnts""#,
+        ),
+        (
+            with_auth(&format!(
+                "env_template {{\n contents = \"x\"\n}}\n{ok_exec}"
+            )),
+            r#"env_template[0]: needs the environment variable's name as its label: env_template "NAME" { ... }"#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}exec {{\n restart_on_secret_changes = \"never\"\n}}"
+            )),
+            "exec.command: must not be empty",
+        ),
+        (
+            with_auth(&format!("{ok_env}exec {{\n command = [\" \", \"b\"]\n}}")),
+            "exec.command: names no program: its first entry is blank",
+        ),
+        (
+            with_auth(&format!("{ok_env}exec {{\n command = \"app\"\n}}")),
+            "exec.command: expected a list of strings, found a string",
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}exec {{\n command = [\"app\"]\n restart_on_secret_changes = \"sometimes\"\n}}"
+            )),
+            r#"exec.restart_on_secret_changes: "sometimes" is neither "always" nor "never""#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}exec {{\n command = [\"app\"]\n restart_stop_signal = \"TERM\"\n}}"
+            )),
+            r#"exec.restart_stop_signal: expected a signal name such as "SIGTERM""#,
+        ),
+        (
+            with_auth(&format!(
+                "{ok_env}exec {{\n command = [\"app\"]\n child_logs {{}}\n}}"
+            )),
+            r#"exec: unknown key "child_logs""#,
+        ),
+        (
+            with_auth(&format!("{ok_env}{ok_exec}{ok_exec}")),
+            "exec: given 2 times; only one is allowed",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(hcl_error(&text), expected, "config:\n{text}");
+    }
+}
+
+#[test]
 fn round_trips_every_fixture_through_vault_agent_json() {
     for name in [
         "kubernetes.hcl",
@@ -1047,6 +1234,7 @@ fn round_trips_every_fixture_through_vault_agent_json() {
         "cert.hcl",
         "vault-k8s.json",
         "listeners.hcl",
+        "supervisor.hcl",
     ] {
         let config = fixture(name);
         let json = config.to_vault_agent_json();

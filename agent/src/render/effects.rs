@@ -10,15 +10,18 @@ use nix::unistd::Pid;
 
 use tracing::{debug, info, warn};
 
-use super::{Entry, Error, Result};
+use super::{Error, Result};
 use crate::config;
 use crate::reload;
 use crate::write::{self, Outcome};
 
-/// Writes `contents` to `entry`'s destination; when the file changed, runs
-/// its command and sends its reload signal.
-pub(super) async fn write(entry: &Entry, contents: &[u8]) -> Result<Outcome> {
-    let config = &entry.config;
+/// Writes `contents` to the template's destination; when the file changed,
+/// runs its command and sends `reload`.
+pub(super) async fn write(
+    config: &config::Template,
+    reload: Option<&config::Reload>,
+    contents: &[u8],
+) -> Result<Outcome> {
     let outcome = write::replace(
         &config.destination,
         contents,
@@ -35,7 +38,7 @@ pub(super) async fn write(entry: &Entry, contents: &[u8]) -> Result<Outcome> {
             if let Some(command) = &config.command {
                 run_command(command, config.command_timeout, &config.destination).await;
             }
-            if let Some(reload) = &entry.reload {
+            if let Some(reload) = reload {
                 send_reload(reload);
             }
         }
