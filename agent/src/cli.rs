@@ -1,7 +1,6 @@
 //! Command line and process wiring of the `keyhole-agent` binary.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -12,6 +11,7 @@ use tracing::error;
 
 use crate::config::{AgentConfig, Choice, LogFormat, LogLevel};
 use crate::heartbeat;
+use crate::logging::Logger;
 
 /// Renders Vault/OpenBao secrets into files from a Vault Agent configuration.
 ///
@@ -42,13 +42,15 @@ pub struct Cli {
     exit_after_auth: Option<bool>,
 
     /// Log level: trace, debug, info, warn (warning) or error (err). Read
-    /// from VAULT_LOG_LEVEL, as Vault Agent does.
-    #[arg(long, env = "VAULT_LOG_LEVEL", default_value = "info", value_parser = log_level, global = true)]
-    log_level: LogLevel,
+    /// from VAULT_LOG_LEVEL, as Vault Agent does; either wins over the
+    /// configuration's `log_level`. Default: info.
+    #[arg(long, env = "VAULT_LOG_LEVEL", value_parser = log_level, global = true)]
+    log_level: Option<LogLevel>,
 
-    /// Log format. Read from VAULT_LOG_FORMAT, as Vault Agent does.
-    #[arg(long, env = "VAULT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Standard, global = true)]
-    log_format: LogFormat,
+    /// Log format. Read from VAULT_LOG_FORMAT, as Vault Agent does; either
+    /// wins over the configuration's `log_format`. Default: standard.
+    #[arg(long, env = "VAULT_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<LogFormat>,
 
     /// Timeout of each request to Vault, e.g. 60s. Read from
     /// VAULT_CLIENT_TIMEOUT, as Vault Agent does.
@@ -111,10 +113,16 @@ impl Cli {
             client_timeout,
             command,
         } = self;
-        if let Err(err) = init_logging(log_level, log_format) {
-            eprintln!("keyhole-agent: {}", describe(&err));
-            return ExitCode::from(2);
-        }
+        let logger = match Logger::init(
+            log_level.unwrap_or(LogLevel::Info),
+            log_format.unwrap_or(LogFormat::Standard),
+        ) {
+            Ok(logger) => logger,
+            Err(err) => {
+                eprintln!("keyhole-agent: {}", describe(&err));
+                return ExitCode::from(2);
+            }
+        };
         let config = match AgentConfig::load(&config) {
             Ok(mut config) => {
                 // As in Vault Agent, the flag, when given, wins over the file.
@@ -131,6 +139,15 @@ impl Cli {
         let result = match command {
             Some(Command::Probe { live }) => Ok(probe(&config, live)),
             None => {
+                let log = &config.log;
+                if let Err(err) = logger.apply(
+                    log_level.or(log.level).unwrap_or(LogLevel::Info),
+                    log_format.or(log.format).unwrap_or(LogFormat::Standard),
+                    log.file.as_ref(),
+                ) {
+                    error!("{}", describe(&err));
+                    return ExitCode::from(2);
+                }
                 runtime().and_then(|rt| rt.block_on(crate::runner::run(config, client_timeout)))
             }
         };
@@ -230,21 +247,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn init_logging(level: LogLevel, format: LogFormat) -> anyhow::Result<()> {
-    let level = level.name();
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .with_context(|| format!("invalid log level {level:?}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Standard => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    Ok(())
-}
-
 fn probe(config: &AgentConfig, live: bool) -> ExitCode {
     let keyhole = &config.keyhole;
     let (key, passes) = if live {
@@ -307,8 +309,8 @@ mod tests {
                 "/etc/c.hcl".into()
             ]
         );
-        assert_eq!(vault_style.log_level, LogLevel::Debug);
-        assert_eq!(vault_style.log_format, LogFormat::Json);
+        assert_eq!(vault_style.log_level, Some(LogLevel::Debug));
+        assert_eq!(vault_style.log_format, Some(LogFormat::Json));
         assert_eq!(vault_style.exit_after_auth, Some(true));
 
         let keyhole_style = parse(&["keyhole-agent", "-c", "/etc/a.hcl", "probe", "-live"]);

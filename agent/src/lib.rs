@@ -22,6 +22,7 @@ pub mod duration;
 pub mod heartbeat;
 pub mod lease;
 pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod persist;
 pub mod proxy;

@@ -15,8 +15,8 @@ use std::time::Duration;
 use keyhole_agent::config::{
     self, AgentConfig, AuthType, AutoAuth, Choice, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
     DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
-    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Sink, Template,
-    TemplateConfig, TemplateSource, Vault,
+    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Logging, Method, MethodKind, Reload, Sink,
+    Template, TemplateConfig, TemplateSource, Vault,
 };
 
 use crate::agent_paths::{CACHE_DIR, HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
@@ -70,6 +70,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
             reload,
         },
         listen: listen(spec, token_path),
+        log: Logging::default(),
     })
 }
 

@@ -117,3 +117,82 @@ async fn agent_logs_without_escape_codes_into_a_pipe() -> anyhow::Result<()> {
     assert!(!out.stdout.contains(&0x1b));
     Ok(())
 }
+
+#[tokio::test]
+async fn log_settings_of_the_config_apply_unless_a_flag_overrides_them() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    bao.put_policy(
+        "app",
+        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
+    )
+    .await?;
+    bao.kv2_put(
+        "secret",
+        "app/db",
+        json!({ "username": "u", "password": "p" }),
+    )
+    .await?;
+    let mut modes = Vec::new();
+    for (program, flags) in [
+        (require(Tool::Bao)?, &[][..]),
+        (keyhole_agent_bin()?, &[][..]),
+        (keyhole_agent_bin()?, &["-log-level=warn"][..]),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let mut args = vec!["agent".to_owned()];
+        args.extend(split_config(&bao, dir.path()).await?);
+        let log_file = dir.path().join("agent.log");
+        let first = dir.path().join("a.hcl");
+        let text = std::fs::read_to_string(&first)?;
+        std::fs::write(
+            &first,
+            format!(
+                "{text}\nlog_level = \"debug\"\nlog_format = \"json\"\nlog_file = \"{}\"\n",
+                log_file.display()
+            ),
+        )?;
+        args.push("-exit-after-auth".to_owned());
+        args.extend(flags.iter().map(|flag| flag.to_string()));
+        let out = run(&program, &args, dir.path()).await?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{} {args:?}: {stderr}",
+            program.display()
+        );
+        let logged = std::fs::read_to_string(&log_file)?;
+        modes.push(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log_file)?.permissions())
+                & 0o777,
+        );
+        if program == require(Tool::Bao)? {
+            assert!(!logged.is_empty(), "bao agent writes its log to log_file");
+            continue;
+        }
+        assert!(
+            stderr.contains(logged.as_str()),
+            "every line goes to stderr and the file:\n{stderr}\n---\n{logged}"
+        );
+        let levels: Vec<String> = logged
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                line["level"].as_str().expect("a level").to_owned()
+            })
+            .collect();
+        if flags.is_empty() {
+            assert!(
+                levels.iter().any(|l| l == "DEBUG"),
+                "log_level debug: {levels:?}"
+            );
+        } else {
+            assert!(
+                levels.iter().all(|l| l == "WARN" || l == "ERROR"),
+                "-log-level=warn wins over the file: {levels:?}"
+            );
+        }
+    }
+    assert_eq!(modes, [0o640; 3], "the log file's mode");
+    Ok(())
+}

@@ -44,6 +44,7 @@ impl Serialize for AgentConfig {
             pid_file,
             keyhole,
             listen,
+            log,
         } = self;
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("vault", vault)?;
@@ -77,6 +78,18 @@ impl Serialize for AgentConfig {
         }
         if let Some(cache) = &listen.cache {
             out.serialize_entry("cache", cache)?;
+        }
+        if let Some(level) = log.level {
+            out.serialize_entry("log_level", level.name())?;
+        }
+        if let Some(format) = log.format {
+            out.serialize_entry("log_format", format.name())?;
+        }
+        if let Some(file) = &log.file {
+            out.serialize_entry("log_file", &PathText(&file.path))?;
+            out.serialize_entry("log_rotate_bytes", &file.rotate_bytes)?;
+            out.serialize_entry("log_rotate_duration", &GoDuration(file.rotate_duration))?;
+            out.serialize_entry("log_rotate_max_files", &file.rotate_max_files)?;
         }
         out.end()
     }

@@ -304,7 +304,42 @@ pub struct AgentConfig {
     pub keyhole: Keyhole,
     /// Listeners for the pod's other containers and what they serve.
     pub listen: Listen,
+    /// The top-level `log_*` keys.
+    pub log: Logging,
 }
+
+/// Where and how the agent logs: the top-level `log_level`, `log_format`,
+/// `log_file` and `log_rotate_*` keys. A flag or `VAULT_LOG_LEVEL` /
+/// `VAULT_LOG_FORMAT` wins over the file, as in Vault Agent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Logging {
+    /// `log_level`.
+    pub level: Option<LogLevel>,
+    /// `log_format`.
+    pub format: Option<LogFormat>,
+    /// `log_file`: a file that gets every log line too, besides stderr.
+    pub file: Option<LogFile>,
+}
+
+/// `log_file` and how it rotates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogFile {
+    /// The file; `bao.log` in the directory when the path ends in `/`.
+    pub path: PathBuf,
+    /// `log_rotate_bytes`: rotate once the file holds this many bytes; 0
+    /// never rotates by size.
+    pub rotate_bytes: u64,
+    /// `log_rotate_duration`: rotate once the file is this old (24 hours
+    /// unless set).
+    pub rotate_duration: Duration,
+    /// `log_rotate_max_files`: rotated files to keep; 0 keeps every one,
+    /// a negative number none.
+    pub rotate_max_files: i64,
+}
+
+/// How long a log file is written before it rotates when
+/// `log_rotate_duration` is not set: Vault Agent's default.
+pub const DEFAULT_LOG_ROTATE_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The `vault { ... }` stanza.
 #[derive(Debug, Clone, PartialEq, Default)]

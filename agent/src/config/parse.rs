@@ -16,27 +16,22 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tracing::warn;
 
-use super::choices::{AuthType, Choice};
+use super::choices::{AuthType, Choice, LogFormat, LogLevel};
 use super::listen::{self, ApiProxy};
 use super::stanza::{Stanza, invalid, kind, string};
 use super::supervisor;
 use super::{
-    AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
-    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Method, MethodKind, Reload, Result, Sink,
-    SinkEncryption, Template, TemplateConfig, TemplateSource, Vault, command_line, command_list,
+    AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH,
+    DEFAULT_LOG_ROTATE_DURATION, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES,
+    DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, LogFile,
+    Logging, Method, MethodKind, Reload, Result, Sink, SinkEncryption, Template, TemplateConfig,
+    TemplateSource, Vault, command_line, command_list,
 };
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
 const UNSUPPORTED_TOP: &[&str] = &[
     "disable_idle_connections",
     "disable_keep_alives",
-    "log_file",
-    "log_format",
-    "log_level",
-    "log_rotate_bytes",
-    "log_rotate_duration",
-    "log_rotate_max_files",
     "telemetry",
 ];
 
@@ -117,6 +112,7 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     }
     let pid_file = top.path_buf("pid_file")?;
     let keyhole = keyhole(top.single("keyhole")?, &templates)?;
+    let log = logging(&mut top)?;
     top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
     Ok(AgentConfig {
         vault,
@@ -128,6 +124,72 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         pid_file,
         keyhole,
         listen,
+        log,
+    })
+}
+
+/// The top-level `log_*` keys, read as Vault Agent reads them.
+fn logging(top: &mut Stanza) -> Result<Logging> {
+    let level = match top
+        .string("log_level")?
+        .map(|l| l.trim().to_ascii_lowercase())
+    {
+        None => None,
+        Some(level) if level.is_empty() => None,
+        Some(level) => Some(LogLevel::from_name(&level).ok_or_else(|| {
+            invalid(
+                "log_level",
+                format!("{level:?} is not a log level: trace, debug, info, warn or error"),
+            )
+        })?),
+    };
+    let format = match top
+        .string("log_format")?
+        .map(|f| f.trim().to_ascii_lowercase())
+    {
+        None => None,
+        Some(format) if format.is_empty() => None,
+        Some(format) => Some(LogFormat::from_name(&format).ok_or_else(|| {
+            invalid(
+                "log_format",
+                format!("{format:?} is not a log format: standard or json"),
+            )
+        })?),
+    };
+    let rotate_bytes = top.integer("log_rotate_bytes")?.unwrap_or(0).max(0) as u64;
+    let rotate_duration = top.duration("log_rotate_duration", Duration::ZERO)?;
+    let rotate_max_files = top.integer("log_rotate_max_files")?.unwrap_or(0);
+    let file = match top.string("log_file")?.filter(|path| !path.is_empty()) {
+        None => None,
+        // The rotated files are found by a pattern on the name.
+        Some(path) if path.contains(['*', '?', '[']) => {
+            return Err(invalid(
+                "log_file",
+                format!("{path:?} has a glob character (*, ? or [)"),
+            ));
+        }
+        Some(path) => {
+            let path = if path.ends_with('/') {
+                PathBuf::from(path).join("bao.log")
+            } else {
+                PathBuf::from(path)
+            };
+            Some(LogFile {
+                path,
+                rotate_bytes,
+                rotate_duration: if rotate_duration.is_zero() {
+                    DEFAULT_LOG_ROTATE_DURATION
+                } else {
+                    rotate_duration
+                },
+                rotate_max_files,
+            })
+        }
+    };
+    Ok(Logging {
+        level,
+        format,
+        file,
     })
 }
 

@@ -122,6 +122,7 @@ fn reads_kubernetes_fixture() {
         pid_file: Some(PathBuf::from("/vault/run/agent.pid")),
         keyhole: Keyhole::default(),
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("kubernetes.hcl"), expected);
     assert_eq!(fixture("kubernetes.json"), expected);
@@ -162,6 +163,7 @@ fn reads_jwt_fixture() {
         pid_file: None,
         keyhole: Keyhole::default(),
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("jwt.hcl"), expected);
     assert_eq!(fixture("jwt.json"), expected);
@@ -214,6 +216,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         pid_file: None,
         keyhole: Keyhole::default(),
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("approle.hcl"), expected);
     assert_eq!(fixture("approle.json"), expected);
@@ -260,6 +263,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
             }],
         },
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("token_file.hcl"), expected);
     assert_eq!(fixture("token_file.json"), expected);
@@ -299,6 +303,7 @@ fn reads_cert_fixture() {
         pid_file: None,
         keyhole: Keyhole::default(),
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("cert.hcl"), expected);
 }
@@ -410,6 +415,7 @@ fn reads_json_as_vault_k8s_writes_it() {
         pid_file: Some(PathBuf::from("/home/vault/.pid")),
         keyhole: Keyhole::default(),
         listen: Listen::default(),
+        log: Logging::default(),
     };
     assert_eq!(fixture("vault-k8s.json"), expected);
 }
@@ -1488,5 +1494,53 @@ fn sinks_take_wrapping_and_encryption_as_bao_agent_checks_them() {
         ),
     ] {
         assert_eq!(hcl_error(&sink(keys)), message, "{keys}");
+    }
+}
+
+#[test]
+fn log_keys_are_read_as_bao_agent_reads_them() {
+    const AUTH: &str = "auto_auth {\n method \"token_file\" {\n config = { token_file_path = \"/t\" }\n }\n sink \"file\" {\n config = { path = \"/s\" }\n }\n}\n";
+    let config = AgentConfig::from_hcl(&format!(
+        "{AUTH}log_level = \" Warning \"\nlog_format = \"JSON\"\nlog_file = \"/var/log/\"\nlog_rotate_bytes = 1024\nlog_rotate_max_files = -1"
+    ))
+    .expect("config parses");
+    assert_eq!(
+        config.log,
+        Logging {
+            level: Some(LogLevel::Warn),
+            format: Some(LogFormat::Json),
+            file: Some(LogFile {
+                path: PathBuf::from("/var/log/bao.log"),
+                rotate_bytes: 1024,
+                rotate_duration: DEFAULT_LOG_ROTATE_DURATION,
+                rotate_max_files: -1,
+            }),
+        }
+    );
+    assert_eq!(
+        AgentConfig::from_json(&config.to_vault_agent_json()).expect("emitted config parses"),
+        config
+    );
+    assert_eq!(
+        AgentConfig::from_hcl(&format!("{AUTH}log_level = \"\""))
+            .expect("parses")
+            .log,
+        Logging::default()
+    );
+    for (text, message) in [
+        (
+            "log_level = \"loud\"",
+            "log_level: \"loud\" is not a log level: trace, debug, info, warn or error",
+        ),
+        (
+            "log_format = \"xml\"",
+            "log_format: \"xml\" is not a log format: standard or json",
+        ),
+        (
+            "log_file = \"/var/log/agent-*.log\"",
+            "log_file: \"/var/log/agent-*.log\" has a glob character (*, ? or [)",
+        ),
+    ] {
+        assert_eq!(hcl_error(&format!("{AUTH}{text}")), message, "{text}");
     }
 }
