@@ -223,7 +223,19 @@ const CASES: &[Case] = &[
     ),
     add(
         "telemetry",
-        "telemetry {\n disable_hostname = true\n}",
+        "telemetry {\n disable_hostname = true\n prometheus_retention_time = \"24h\"\n usage_gauge_period = \"5m\"\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "telemetry bad retention",
+        "telemetry {\n prometheus_retention_time = \"a day\"\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
+        "telemetry dogstatsd",
+        "telemetry {\n dogstatsd_addr = \"127.0.0.1:8125\"\n}",
         Accept,
         Unsupported,
     ),

@@ -29,10 +29,72 @@ use super::{
 };
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
-const UNSUPPORTED_TOP: &[&str] = &[
-    "disable_idle_connections",
-    "disable_keep_alives",
-    "telemetry",
+const UNSUPPORTED_TOP: &[&str] = &["disable_idle_connections", "disable_keep_alives"];
+
+/// `telemetry` keys that send metrics somewhere: keyhole-agent only serves
+/// them, in Prometheus's format, at `/agent/v1/metrics`.
+const UNSUPPORTED_TELEMETRY: &[&str] = &[
+    "statsite_address",
+    "statsd_address",
+    "dogstatsd_addr",
+    "dogstatsd_tags",
+    "circonus_api_token",
+    "circonus_api_app",
+    "circonus_api_url",
+    "circonus_submission_interval",
+    "circonus_submission_url",
+    "circonus_check_id",
+    "circonus_check_force_metric_activation",
+    "circonus_check_instance_id",
+    "circonus_check_search_tag",
+    "circonus_check_tags",
+    "circonus_check_display_name",
+    "circonus_broker_id",
+    "circonus_broker_select_tag",
+    "stackdriver_project_id",
+    "stackdriver_location",
+    "stackdriver_namespace",
+    "stackdriver_debug_logs",
+    "metrics_prefix",
+    "filter_default",
+    "prefix_filter",
+];
+
+/// `telemetry` keys that change nothing in keyhole-agent, with the reason;
+/// the first two are durations, checked before they are ignored.
+const IGNORED_TELEMETRY: &[(&str, &str)] = &[
+    (
+        "prometheus_retention_time",
+        "keyhole-agent always serves its current metrics at /agent/v1/metrics",
+    ),
+    (
+        "usage_gauge_period",
+        "bao agent ignores it too: it is a setting of the Vault server",
+    ),
+    (
+        "disable_hostname",
+        "keyhole-agent's metric names carry no host name",
+    ),
+    (
+        "enable_hostname_label",
+        "keyhole-agent's metrics carry no host name",
+    ),
+    (
+        "maximum_gauge_cardinality",
+        "bao agent ignores it too: it is a setting of the Vault server",
+    ),
+    (
+        "lease_metrics_epsilon",
+        "bao agent ignores it too: it is a setting of the Vault server",
+    ),
+    (
+        "num_lease_metrics_buckets",
+        "bao agent ignores it too: it is a setting of the Vault server",
+    ),
+    (
+        "add_lease_metrics_namespace_labels",
+        "bao agent ignores it too: it is a setting of the Vault server",
+    ),
 ];
 
 /// Top-level keys `bao agent` accepts and ignores, with the reason.
@@ -113,6 +175,9 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let pid_file = top.path_buf("pid_file")?;
     let keyhole = keyhole(top.single("keyhole")?, &templates)?;
     let log = logging(&mut top)?;
+    if let Some(telemetry) = top.single("telemetry")? {
+        self::telemetry(telemetry)?;
+    }
     top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
     Ok(AgentConfig {
         vault,
@@ -126,6 +191,22 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         listen,
         log,
     })
+}
+
+/// `telemetry`: checked as `bao agent` checks it. keyhole-agent's metrics
+/// are served for Prometheus whatever it says; a key that would send them
+/// elsewhere is refused.
+fn telemetry(mut s: Stanza) -> Result<()> {
+    s.refuse_unsupported(UNSUPPORTED_TELEMETRY)?;
+    // Checked as bao agent checks them, though they change nothing here.
+    for (key, reason) in &IGNORED_TELEMETRY[..2] {
+        if s.has(key) {
+            let at = s.at(key);
+            s.duration(key, Duration::ZERO)?;
+            warn!("{at} is ignored: {reason}");
+        }
+    }
+    s.finish_lenient(UNSUPPORTED_TELEMETRY, IGNORED_TELEMETRY)
 }
 
 /// The top-level `log_*` keys, read as Vault Agent reads them.

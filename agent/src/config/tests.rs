@@ -1544,3 +1544,24 @@ fn log_keys_are_read_as_bao_agent_reads_them() {
         assert_eq!(hcl_error(&format!("{AUTH}{text}")), message, "{text}");
     }
 }
+
+#[test]
+fn telemetry_is_checked_and_a_push_sink_is_refused_by_name() {
+    const AUTH: &str = "auto_auth {\n method \"token_file\" {\n config = { token_file_path = \"/t\" }\n }\n sink \"file\" {\n config = { path = \"/s\" }\n }\n}\n";
+    AgentConfig::from_hcl(&format!(
+        "{AUTH}telemetry {{\n prometheus_retention_time = \"24h\"\n disable_hostname = true\n usage_gauge_period = \"5m\"\n}}"
+    ))
+    .expect("Prometheus settings are accepted");
+    assert_eq!(
+        hcl_error(&format!(
+            "{AUTH}telemetry {{\n dogstatsd_addr = \"127.0.0.1:8125\"\n}}"
+        )),
+        "telemetry.dogstatsd_addr: keyhole does not support this Vault Agent setting"
+    );
+    assert_eq!(
+        hcl_error(&format!(
+            "{AUTH}telemetry {{\n prometheus_retention_time = \"a day\"\n}}"
+        )),
+        "telemetry.prometheus_retention_time: \"a day\" is not a duration"
+    );
+}
