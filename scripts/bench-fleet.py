@@ -305,6 +305,9 @@ def agent_config(path, bao, kind, agent_dir, persist):
 
 
 class Agent:
+    """One agent of either kind: its directory (config, JWT, persist
+    directory, output files, log) and its process."""
+
     def __init__(self, kind, i, root, bao, key, argv_of):
         self.kind, self.i = kind, i
         self.dir = os.path.join(root, f"{kind}-{i}")
@@ -388,6 +391,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.bao, self.agents, self.t0, self.period = bao, agents, t0, period
         self.samples = []
+        self.phase = "start"
         self.paused = threading.Event()
         self.stopped = threading.Event()
 
@@ -405,8 +409,6 @@ class Sampler(threading.Thread):
                 except (SystemExit, OSError):
                     pass
             self.samples.append(sample)
-
-    phase = "start"
 
 
 def audit_entries(path):
@@ -509,7 +511,8 @@ def fmt_s(value):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=500, help="keyhole-agent sidecars")
     parser.add_argument("--bao-agents", type=int, default=50, help="bao agents, for comparison")
     parser.add_argument("--steady", type=int, default=600, help="seconds of steady state")
@@ -520,7 +523,8 @@ def main():
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directories (agent logs, audit log) and print them")
     parser.add_argument("--keyhole", default=None, help="keyhole-agent binary (default: release build)")
-    parser.add_argument("--svg", default=os.path.join(benchlib.ROOT, "docs/bench-fleet-logins.svg"))
+    parser.add_argument("--svg", default=os.path.join(benchlib.ROOT, "docs/bench-fleet-logins.svg"),
+                        help="where to write the logins-per-second plot")
     args = parser.parse_args()
     if args.quick:
         args.agents, args.bao_agents, args.steady = 20, 5, 60
