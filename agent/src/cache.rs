@@ -37,6 +37,11 @@ const FETCH_CONCURRENCY: usize = 16;
 /// shorter one would be due for renewal or a new fetch at once.
 const RESTORE_MIN_TTL: Duration = Duration::from_secs(10);
 
+/// How much of a lease a renewal that could not reach Vault leaves before
+/// the secret is fetched anew instead: enough for that fetch to render new
+/// credentials before the old ones expire.
+const RENEW_RETRY_MARGIN: Duration = Duration::from_secs(5);
+
 /// A Vault request that failed, worded as its [`ShownPath`] allows.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
@@ -215,6 +220,16 @@ impl Cache {
                     cached.expires_at = Some(persist::expires_at(granted));
                     cached.backoff.succeeded();
                 }
+                Refreshed::RenewalDeferred { err, left } => {
+                    let delay = cached
+                        .backoff
+                        .failed()
+                        .min(left.saturating_sub(RENEW_RETRY_MARGIN));
+                    warn!(path = %cached.shown, retry_in = ?delay, "lease renewal failed, keeping the lease: {err}");
+                    cached.next = SecretAction::Renew {
+                        at: Instant::now() + delay,
+                    };
+                }
                 Refreshed::Fetched(Ok(secret)) => {
                     let same = matches!(&cached.result, Ok(old) if old.data.0 == secret.data.0);
                     if !same {
@@ -354,11 +369,21 @@ impl Cache {
                     };
                 }
                 Err(err) => {
-                    // A revoked or expired lease cannot be renewed; new
-                    // credentials can still be fetched.
                     self.metrics.vault_error(err.kind());
                     self.metrics.renewal_failed(Lease::Secret);
                     let err = path.lease_error(err);
+                    // Vault away for a moment (restarting, sealed) still
+                    // holds the lease: renewing it later keeps the
+                    // credentials, where fetching anew would lease a second
+                    // set while the first lives on. A revoked or expired
+                    // lease cannot be renewed; new credentials can still be
+                    // fetched.
+                    let left = cached.expires_at.map(persist::remaining);
+                    if let Some(left) = left.filter(|left| *left > RENEW_RETRY_MARGIN)
+                        && err.is_retryable()
+                    {
+                        return Refreshed::RenewalDeferred { err, left };
+                    }
                     warn!(%path, "lease renewal failed, fetching anew: {err}");
                 }
             }
@@ -443,6 +468,14 @@ enum Refreshed {
         /// The lease's new duration.
         granted: Duration,
     },
+    /// Vault could not be reached to renew the lease, which has `left`
+    /// to run: renew it again later.
+    RenewalDeferred {
+        /// Why the renewal failed.
+        err: vault::Error,
+        /// What is left of the lease.
+        left: Duration,
+    },
     /// The secret was fetched anew, or fetching it failed.
     Fetched(Result<Arc<Secret>, FetchError>),
 }
@@ -520,6 +553,44 @@ mod tests {
             Duration::from_secs(300),
             Arc::new(Metrics::new()),
         )
+    }
+
+    /// Makes every cached secret's renewal due now.
+    fn renew_now(cache: &mut Cache) {
+        for cached in cache.entries.values_mut() {
+            cached.next = SecretAction::Renew { at: Instant::now() };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_that_cannot_reach_vault_keeps_the_lease_and_is_retried() {
+        let mut cache = cache();
+        cache.restore(vec![stored("database/creds/app")]);
+        renew_now(&mut cache);
+        let refreshed = cache.refresh_due().await;
+        assert!(refreshed.changed.is_empty());
+        let next = cache.next_due().expect("something is due");
+        assert!(matches!(next, SecretAction::Renew { .. }), "{next:?}");
+        assert!(next.at() > Instant::now(), "retried after a wait");
+        let leases: Vec<String> = cache
+            .leases()
+            .into_iter()
+            .map(|l| l.secret.lease_id)
+            .collect();
+        assert_eq!(leases, ["l"], "the same lease, not a second one");
+    }
+
+    #[tokio::test]
+    async fn a_renewal_that_cannot_reach_vault_near_the_lease_end_fetches_anew() {
+        let mut cache = cache();
+        cache.restore(vec![stored("database/creds/app")]);
+        for cached in cache.entries.values_mut() {
+            cached.expires_at = Some(persist::expires_at(RENEW_RETRY_MARGIN));
+        }
+        renew_now(&mut cache);
+        cache.refresh_due().await;
+        let next = cache.next_due().expect("something is due");
+        assert!(matches!(next, SecretAction::Refetch { .. }), "{next:?}");
     }
 
     #[tokio::test]

@@ -56,6 +56,10 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--templates", "scripts/bench-agent-init.py"),
     ("--runs", "scripts/bench-agent-init.py"),
     ("--rounds", "scripts/bench-injector-limits.py"),
+    ("--agents", "scripts/bench-fleet.py"),
+    ("--bao-agents", "scripts/bench-fleet.py"),
+    ("--steady", "scripts/bench-fleet.py"),
+    ("--downtime", "scripts/bench-fleet.py"),
     ("--in-flight", "scripts/bench-injector-limits.py"),
 ];
 
