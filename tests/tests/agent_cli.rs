@@ -53,8 +53,8 @@ async fn split_config(bao: &Bao, dir: &Path) -> anyhow::Result<Vec<String>> {
     ])
 }
 
-#[tokio::test]
-async fn vault_agent_command_line_merges_two_files_and_exits_after_auth() -> anyhow::Result<()> {
+/// An OpenBao with `secret/app/db` and the `app` policy that reads it.
+async fn bao_with_app_secret() -> anyhow::Result<Bao> {
     let bao = Bao::start().await?;
     bao.put_policy(
         "app",
@@ -67,6 +67,12 @@ async fn vault_agent_command_line_merges_two_files_and_exits_after_auth() -> any
         json!({ "username": "orders", "password": "s3cret" }),
     )
     .await?;
+    Ok(bao)
+}
+
+#[tokio::test]
+async fn vault_agent_command_line_merges_two_files_and_exits_after_auth() -> anyhow::Result<()> {
+    let bao = bao_with_app_secret().await?;
 
     let mut rendered = Vec::new();
     for (program, agent_word) in [
@@ -120,18 +126,7 @@ async fn agent_logs_without_escape_codes_into_a_pipe() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn log_settings_of_the_config_apply_unless_a_flag_overrides_them() -> anyhow::Result<()> {
-    let bao = Bao::start().await?;
-    bao.put_policy(
-        "app",
-        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "app/db",
-        json!({ "username": "u", "password": "p" }),
-    )
-    .await?;
+    let bao = bao_with_app_secret().await?;
     let mut modes = Vec::new();
     for (program, flags) in [
         (require(Tool::Bao)?, &[][..]),

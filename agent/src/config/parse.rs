@@ -556,16 +556,29 @@ fn sink_encryption(s: &mut Stanza) -> Result<Option<SinkEncryption>> {
     }
 }
 
+/// A template's `contents` or `source`: exactly one of them.
+pub(super) fn template_source(s: &mut Stanza) -> Result<TemplateSource> {
+    match (s.string("contents")?, s.path_buf("source")?) {
+        (Some(contents), None) => Ok(TemplateSource::Contents(contents)),
+        (None, Some(path)) => Ok(TemplateSource::File(path)),
+        (None, None) => Err(s.error("needs one of \"contents\" or \"source\"")),
+        (Some(_), Some(_)) => Err(s.error("takes only one of \"contents\" and \"source\"")),
+    }
+}
+
+/// A template's `left_delimiter` and `right_delimiter`, `{{` and `}}` by default.
+pub(super) fn delimiters(s: &mut Stanza) -> Result<(String, String)> {
+    let left = s.string("left_delimiter")?;
+    let right = s.string("right_delimiter")?;
+    Ok((
+        left.unwrap_or_else(|| "{{".to_owned()),
+        right.unwrap_or_else(|| "}}".to_owned()),
+    ))
+}
+
 fn template(mut s: Stanza) -> Result<Template> {
     let destination = s.required_path("destination")?;
-    let source = match (s.string("contents")?, s.path_buf("source")?) {
-        (Some(contents), None) => TemplateSource::Contents(contents),
-        (None, Some(path)) => TemplateSource::File(path),
-        (None, None) => return Err(s.error("needs one of \"contents\" or \"source\"")),
-        (Some(_), Some(_)) => {
-            return Err(s.error("takes only one of \"contents\" and \"source\""));
-        }
-    };
+    let source = template_source(&mut s)?;
     let perms = s.file_mode("perms", DEFAULT_PERMS)?;
     let command_at = s.at("command");
     let command = s
@@ -583,19 +596,17 @@ fn template(mut s: Stanza) -> Result<Template> {
             (Some(argv), timeout)
         }
     };
+    let error_on_missing_key = s.bool("error_on_missing_key", false)?;
+    let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
     let template = Template {
         destination,
         source,
         perms,
         command,
         command_timeout,
-        error_on_missing_key: s.bool("error_on_missing_key", false)?,
-        left_delimiter: s
-            .string("left_delimiter")?
-            .unwrap_or_else(|| "{{".to_owned()),
-        right_delimiter: s
-            .string("right_delimiter")?
-            .unwrap_or_else(|| "}}".to_owned()),
+        error_on_missing_key,
+        left_delimiter,
+        right_delimiter,
         create_dest_dirs: s.bool("create_dest_dirs", true)?,
     };
     s.finish(&[

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::parse;
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{Result, TemplateSource, command_list};
 
@@ -189,24 +190,15 @@ fn env_template(name: String, s: Stanza) -> Result<EnvTemplate> {
     if let Some(key) = NOT_ALLOWED.iter().find(|key| s.has(key)) {
         return Err(invalid(&s.at(key), "is not allowed in an env_template"));
     }
-    let source = match (s.string("contents")?, s.path_buf("source")?) {
-        (Some(contents), None) => TemplateSource::Contents(contents),
-        (None, Some(path)) => TemplateSource::File(path),
-        (None, None) => return Err(s.error("needs one of \"contents\" or \"source\"")),
-        (Some(_), Some(_)) => {
-            return Err(s.error("takes only one of \"contents\" and \"source\""));
-        }
-    };
+    let source = parse::template_source(&mut s)?;
+    let error_on_missing_key = s.bool("error_on_missing_key", false)?;
+    let (left_delimiter, right_delimiter) = parse::delimiters(&mut s)?;
     let template = EnvTemplate {
         name,
         source,
-        error_on_missing_key: s.bool("error_on_missing_key", false)?,
-        left_delimiter: s
-            .string("left_delimiter")?
-            .unwrap_or_else(|| "{{".to_owned()),
-        right_delimiter: s
-            .string("right_delimiter")?
-            .unwrap_or_else(|| "}}".to_owned()),
+        error_on_missing_key,
+        left_delimiter,
+        right_delimiter,
     };
     s.finish(&["error_fatal", "function_blacklist", "function_denylist"])?;
     Ok(template)
