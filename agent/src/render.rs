@@ -551,6 +551,33 @@ mod tests {
         Ok(())
     }
 
+    #[tokio::test]
+    async fn a_template_with_backup_keeps_the_file_a_change_replaces() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let destination = dir.path().join("db");
+        let config = config::AgentConfig::from_hcl(&format!(
+            r#"
+            auto_auth {{
+              method "token_file" {{
+                config {{ token_file_path = "/t" }}
+              }}
+            }}
+            template {{
+              destination = "{}"
+              contents    = "x"
+              backup      = true
+            }}
+            "#,
+            destination.display()
+        ))?;
+        let template = &config.templates[0];
+        effects::write(template, None, b"one").await?;
+        effects::write(template, None, b"two").await?;
+        assert_eq!(std::fs::read(&destination)?, b"two");
+        assert_eq!(std::fs::read(dir.path().join("db.bak"))?, b"one");
+        Ok(())
+    }
+
     #[test]
     fn names_an_env_template_by_its_variable_in_errors() {
         let config = supervised(r#"env_template "DB_PASSWORD" { contents = "{{ if }}" }"#);

@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use tracing::warn;
 use zeroize::Zeroizing;
 
 /// Marks keyhole's temporary files, so that a restarted agent can remove the
@@ -69,6 +70,29 @@ pub enum Outcome {
 /// command. A symbolic link, a directory, a FIFO or a file with other hard
 /// links is replaced instead, leaving whatever it leads to untouched.
 pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Result<Outcome> {
+    replace_with(path, contents, mode, create_dirs, false)
+}
+
+/// [`replace`] for a template with `backup = true`: when the contents
+/// change, the file they replace is kept as `<path>.bak`, as consul-template
+/// keeps it: a second name for the same file, so with its mode, and only the
+/// latest one.
+pub fn replace_keeping_backup(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    create_dirs: bool,
+) -> Result<Outcome> {
+    replace_with(path, contents, mode, create_dirs, true)
+}
+
+fn replace_with(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    create_dirs: bool,
+    backup: bool,
+) -> Result<Outcome> {
     let dir = parent(path);
     if !dir.is_dir() {
         if !create_dirs {
@@ -89,6 +113,9 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Re
 
     let temp = temp_path(path);
     let written = write_temp(&temp, contents, mode).and_then(|()| {
+        if backup {
+            keep_backup(path);
+        }
         fs::rename(&temp, path).map_err(io_error(path, "rename temporary file over destination"))
     });
     if let Err(err) = written {
@@ -99,6 +126,26 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Re
     }
     sync_dir(dir)?;
     Ok(Outcome::Written)
+}
+
+/// Links `path` as `<path>.bak`, dropping the backup before it. A failure
+/// only costs the backup, as in consul-template; there is none to keep
+/// before the first render.
+fn keep_backup(path: &Path) {
+    let named = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (bak, old) = (named(".bak"), named(".old.bak"));
+    let _ = fs::rename(&bak, &old);
+    match fs::hard_link(path, &bak) {
+        Ok(()) => {
+            let _ = fs::remove_file(&old);
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => warn!(path = %path.display(), "could not keep a backup: {err}"),
+    }
 }
 
 /// Removes temporary files that a killed agent left in `dir`.
@@ -232,6 +279,27 @@ mod tests {
         );
         assert_eq!(fs::read(&path).expect("read"), b"user: app\n");
         assert_eq!(mode_of(&path), 0o640);
+    }
+
+    #[test]
+    fn a_backup_keeps_the_contents_replaced_last_with_their_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let bak = dir.path().join("db.bak");
+        replace_keeping_backup(&path, b"one", 0o600, false).expect("first");
+        assert!(!bak.exists(), "nothing to keep before the first render");
+        replace_keeping_backup(&path, b"two", 0o640, false).expect("second");
+        assert_eq!(fs::read(&bak).expect("backup"), b"one");
+        assert_eq!(mode_of(&bak), 0o600);
+        assert_eq!(
+            replace_keeping_backup(&path, b"two", 0o640, false).expect("same"),
+            Outcome::Unchanged
+        );
+        assert_eq!(fs::read(&bak).expect("backup"), b"one", "unchanged: kept");
+        replace_keeping_backup(&path, b"three", 0o640, false).expect("third");
+        assert_eq!(fs::read(&bak).expect("backup"), b"two");
+        assert_eq!(fs::read(&path).expect("file"), b"three");
+        assert!(!dir.path().join("db.old.bak").exists());
     }
 
     #[test]

@@ -398,6 +398,7 @@ fn template(secret: &Secret) -> Result<Template> {
         left_delimiter: secret.left_delimiter.clone(),
         right_delimiter: secret.right_delimiter.clone(),
         create_dest_dirs: true,
+        backup: false,
     })
 }
 

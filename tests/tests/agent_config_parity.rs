@@ -307,7 +307,13 @@ const CASES: &[Case] = &[
         "template backup",
         "template {\n destination = \"OUT\"\n contents = \"x\"\n backup = true\n}",
         Accept,
-        Unsupported,
+        Accept,
+    ),
+    add(
+        "template backup not a boolean",
+        "template {\n destination = \"OUT\"\n contents = \"x\"\n backup = \"often\"\n}",
+        Refuse,
+        Refuse,
     ),
     add(
         "template error_fatal",

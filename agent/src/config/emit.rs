@@ -280,6 +280,9 @@ impl Serialize for Template {
         out.serialize_entry("left_delimiter", &self.left_delimiter)?;
         out.serialize_entry("right_delimiter", &self.right_delimiter)?;
         out.serialize_entry("create_dest_dirs", &self.create_dest_dirs)?;
+        if self.backup {
+            out.serialize_entry("backup", &true)?;
+        }
         if let Some(argv) = &self.command {
             let exec = Exec {
                 command: argv,

@@ -515,6 +515,9 @@ pub struct Template {
     pub right_delimiter: String,
     /// Create missing parent directories of `destination`.
     pub create_dest_dirs: bool,
+    /// Keep the previous file as `<destination>.bak` when the contents
+    /// change.
+    pub backup: bool,
 }
 
 /// Template text, inline or from a file.

@@ -608,9 +608,9 @@ fn template(mut s: Stanza) -> Result<Template> {
         left_delimiter,
         right_delimiter,
         create_dest_dirs: s.bool("create_dest_dirs", true)?,
+        backup: s.bool("backup", false)?,
     };
     s.finish(&[
-        "backup",
         "error_fatal",
         "function_blacklist",
         "function_denylist",

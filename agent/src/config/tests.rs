@@ -57,6 +57,7 @@ fn template(destination: &str, contents: &str) -> Template {
         left_delimiter: "{{".to_owned(),
         right_delimiter: "}}".to_owned(),
         create_dest_dirs: true,
+        backup: false,
     }
 }
 
@@ -153,6 +154,7 @@ fn reads_jwt_fixture() {
             source: TemplateSource::File(PathBuf::from("/vault/templates/config.json.tmpl")),
             error_on_missing_key: true,
             create_dest_dirs: false,
+            backup: false,
             ..template("/vault/secrets/config.json", "")
         }],
         template_config: TemplateConfig {
@@ -694,8 +696,8 @@ fn reports_errors_naming_stanza_and_key() {
             "template[0].command: expected a string or a list of strings, found a number",
         ),
         (
-            tmpl("destination = \"/a\"\n contents = \"x\"\n backup = true"),
-            "template[0].backup: keyhole does not support this Vault Agent setting",
+            tmpl("destination = \"/a\"\n contents = \"x\"\n wait {\n min = \"1s\"\n }"),
+            "template[0].wait: keyhole does not support this Vault Agent setting",
         ),
         (
             tmpl("destination = \"/a\"\n contents = \"x\"\n exec {\n command = \"a\"\n splay = \"1s\"\n }"),

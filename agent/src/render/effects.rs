@@ -22,7 +22,12 @@ pub(super) async fn write(
     reload: Option<&config::Reload>,
     contents: &[u8],
 ) -> Result<Outcome> {
-    let outcome = write::replace(
+    let replace = if config.backup {
+        write::replace_keeping_backup
+    } else {
+        write::replace
+    };
+    let outcome = replace(
         &config.destination,
         contents,
         config.perms,
