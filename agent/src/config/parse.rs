@@ -25,7 +25,7 @@ use super::{
     DEFAULT_LOG_ROTATE_DURATION, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES,
     DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, LogFile,
     Logging, Method, MethodKind, Reload, Result, Sink, SinkEncryption, Template, TemplateConfig,
-    TemplateSource, Vault, command_line, command_list,
+    Vault, command_line, command_list,
 };
 
 /// Top-level Vault Agent stanzas keyhole does not implement.
@@ -556,29 +556,9 @@ fn sink_encryption(s: &mut Stanza) -> Result<Option<SinkEncryption>> {
     }
 }
 
-/// A template's `contents` or `source`: exactly one of them.
-pub(super) fn template_source(s: &mut Stanza) -> Result<TemplateSource> {
-    match (s.string("contents")?, s.path_buf("source")?) {
-        (Some(contents), None) => Ok(TemplateSource::Contents(contents)),
-        (None, Some(path)) => Ok(TemplateSource::File(path)),
-        (None, None) => Err(s.error("needs one of \"contents\" or \"source\"")),
-        (Some(_), Some(_)) => Err(s.error("takes only one of \"contents\" and \"source\"")),
-    }
-}
-
-/// A template's `left_delimiter` and `right_delimiter`, `{{` and `}}` by default.
-pub(super) fn delimiters(s: &mut Stanza) -> Result<(String, String)> {
-    let left = s.string("left_delimiter")?;
-    let right = s.string("right_delimiter")?;
-    Ok((
-        left.unwrap_or_else(|| "{{".to_owned()),
-        right.unwrap_or_else(|| "}}".to_owned()),
-    ))
-}
-
 fn template(mut s: Stanza) -> Result<Template> {
     let destination = s.required_path("destination")?;
-    let source = template_source(&mut s)?;
+    let source = s.template_source()?;
     let perms = s.file_mode("perms", DEFAULT_PERMS)?;
     let command_at = s.at("command");
     let command = s
@@ -597,7 +577,7 @@ fn template(mut s: Stanza) -> Result<Template> {
         }
     };
     let error_on_missing_key = s.bool("error_on_missing_key", false)?;
-    let (left_delimiter, right_delimiter) = delimiters(&mut s)?;
+    let (left_delimiter, right_delimiter) = s.delimiters()?;
     let template = Template {
         destination,
         source,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tracing::warn;
 
-use super::{Error, Result};
+use super::{Error, Result, TemplateSource};
 
 /// The keys of one stanza not read yet, and where the stanza is.
 pub(super) struct Stanza {
@@ -207,6 +207,27 @@ impl Stanza {
                 .ok_or_else(|| invalid(&at, format!("{n} is not an integer"))),
             Some(other) => Err(expected(&at, "an integer", &other)),
         }
+    }
+
+    /// A template's `contents` or `source`: exactly one of them.
+    pub(super) fn template_source(&mut self) -> Result<TemplateSource> {
+        match (self.string("contents")?, self.path_buf("source")?) {
+            (Some(contents), None) => Ok(TemplateSource::Contents(contents)),
+            (None, Some(path)) => Ok(TemplateSource::File(path)),
+            (None, None) => Err(self.error("needs one of \"contents\" or \"source\"")),
+            (Some(_), Some(_)) => Err(self.error("takes only one of \"contents\" and \"source\"")),
+        }
+    }
+
+    /// A template's `left_delimiter` and `right_delimiter`, `{{` and `}}`
+    /// by default.
+    pub(super) fn delimiters(&mut self) -> Result<(String, String)> {
+        let left = self.string("left_delimiter")?;
+        let right = self.string("right_delimiter")?;
+        Ok((
+            left.unwrap_or_else(|| "{{".to_owned()),
+            right.unwrap_or_else(|| "}}".to_owned()),
+        ))
     }
 
     /// A stanza that may appear at most once: an object, or a list of one

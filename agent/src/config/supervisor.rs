@@ -12,7 +12,6 @@ use std::str::FromStr;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use super::parse;
 use super::stanza::{Stanza, invalid, kind, string};
 use super::{Result, TemplateSource, command_list};
 
@@ -190,9 +189,9 @@ fn env_template(name: String, s: Stanza) -> Result<EnvTemplate> {
     if let Some(key) = NOT_ALLOWED.iter().find(|key| s.has(key)) {
         return Err(invalid(&s.at(key), "is not allowed in an env_template"));
     }
-    let source = parse::template_source(&mut s)?;
+    let source = s.template_source()?;
     let error_on_missing_key = s.bool("error_on_missing_key", false)?;
-    let (left_delimiter, right_delimiter) = parse::delimiters(&mut s)?;
+    let (left_delimiter, right_delimiter) = s.delimiters()?;
     let template = EnvTemplate {
         name,
         source,
