@@ -311,6 +311,17 @@ impl Bao {
         .map(drop)
     }
 
+    /// The app secret most agent tests render: `data` at KV v2 `secret/app/db`, and the
+    /// `app` policy that reads `secret/data/app/*`.
+    pub async fn put_app_secret(&self, data: Value) -> anyhow::Result<()> {
+        self.put_policy(
+            "app",
+            r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
+        )
+        .await?;
+        self.kv2_put("secret", "app/db", data).await.map(drop)
+    }
+
     /// Writes a new version of a KV v2 secret (`<mount>/data/<path>`); returns its metadata
     /// (`version`, `created_time`, ...).
     pub async fn kv2_put(&self, mount: &str, path: &str, data: Value) -> anyhow::Result<Value> {

@@ -21,17 +21,8 @@ async fn bao_with_cert_auth() -> anyhow::Result<Bao> {
         ..BaoOptions::default()
     })
     .await?;
-    bao.put_policy(
-        "app",
-        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "app/db",
-        json!({ "username": "orders", "password": "cert-s3cret" }),
-    )
-    .await?;
+    bao.put_app_secret(json!({ "username": "orders", "password": "cert-s3cret" }))
+        .await?;
     bao.enable_auth("cert", "cert").await?;
     let ca = std::fs::read_to_string(&bao.tls()?.ca)?;
     bao.write(

@@ -56,17 +56,8 @@ async fn split_config(bao: &Bao, dir: &Path) -> anyhow::Result<Vec<String>> {
 /// An OpenBao with `secret/app/db` and the `app` policy that reads it.
 async fn bao_with_app_secret() -> anyhow::Result<Bao> {
     let bao = Bao::start().await?;
-    bao.put_policy(
-        "app",
-        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "app/db",
-        json!({ "username": "orders", "password": "s3cret" }),
-    )
-    .await?;
+    bao.put_app_secret(json!({ "username": "orders", "password": "s3cret" }))
+        .await?;
     Ok(bao)
 }
 

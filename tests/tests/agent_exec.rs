@@ -126,17 +126,8 @@ impl Running {
 /// OpenBao with a KV v2 secret at `secret/app/db` and a token that may read it.
 async fn bao_with_secret(password: &str) -> anyhow::Result<(Bao, String)> {
     let bao = Bao::start().await?;
-    bao.put_policy(
-        "app",
-        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
-    )
-    .await?;
-    bao.kv2_put(
-        "secret",
-        "app/db",
-        json!({ "username": "orders", "password": password }),
-    )
-    .await?;
+    bao.put_app_secret(json!({ "username": "orders", "password": password }))
+        .await?;
     let token = bao.create_token(&["app"], "1h").await?;
     Ok((bao, token))
 }

@@ -209,34 +209,25 @@ fn telemetry(mut s: Stanza) -> Result<()> {
     s.finish_lenient(UNSUPPORTED_TELEMETRY, IGNORED_TELEMETRY)
 }
 
+/// A `log_level` or `log_format` as Vault reads it: trimmed, in any case;
+/// empty means not set.
+fn log_choice<T: Choice>(top: &mut Stanza, key: &str, what: &str) -> Result<Option<T>> {
+    let Some(text) = top
+        .string(key)?
+        .map(|text| text.trim().to_ascii_lowercase())
+        .filter(|text| !text.is_empty())
+    else {
+        return Ok(None);
+    };
+    T::from_name(&text)
+        .map(Some)
+        .ok_or_else(|| invalid(key, format!("{text:?} is not a {what}: {}", T::spellings())))
+}
+
 /// The top-level `log_*` keys, read as Vault Agent reads them.
 fn logging(top: &mut Stanza) -> Result<Logging> {
-    let level = match top
-        .string("log_level")?
-        .map(|l| l.trim().to_ascii_lowercase())
-    {
-        None => None,
-        Some(level) if level.is_empty() => None,
-        Some(level) => Some(LogLevel::from_name(&level).ok_or_else(|| {
-            invalid(
-                "log_level",
-                format!("{level:?} is not a log level: trace, debug, info, warn or error"),
-            )
-        })?),
-    };
-    let format = match top
-        .string("log_format")?
-        .map(|f| f.trim().to_ascii_lowercase())
-    {
-        None => None,
-        Some(format) if format.is_empty() => None,
-        Some(format) => Some(LogFormat::from_name(&format).ok_or_else(|| {
-            invalid(
-                "log_format",
-                format!("{format:?} is not a log format: standard or json"),
-            )
-        })?),
-    };
+    let level = log_choice::<LogLevel>(top, "log_level", "log level")?;
+    let format = log_choice::<LogFormat>(top, "log_format", "log format")?;
     let rotate_bytes = top.integer("log_rotate_bytes")?.unwrap_or(0).max(0) as u64;
     let rotate_duration = top.duration("log_rotate_duration", Duration::ZERO)?;
     let rotate_max_files = top.integer("log_rotate_max_files")?.unwrap_or(0);

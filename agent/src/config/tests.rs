@@ -1532,11 +1532,11 @@ fn log_keys_are_read_as_bao_agent_reads_them() {
     for (text, message) in [
         (
             "log_level = \"loud\"",
-            "log_level: \"loud\" is not a log level: trace, debug, info, warn or error",
+            "log_level: \"loud\" is not a log level: trace, debug, info, warn, warning, error, err",
         ),
         (
             "log_format = \"xml\"",
-            "log_format: \"xml\" is not a log format: standard or json",
+            "log_format: \"xml\" is not a log format: standard, json",
         ),
         (
             "log_file = \"/var/log/agent-*.log\"",
