@@ -7,8 +7,8 @@
 //! hundreds of MiB. These views keep only the fields keyhole looks at, with the
 //! same names, and serde skips everything else without allocating, so memory
 //! per review stays a small multiple of its size. The webhook reads a
-//! [`PodHead`] first and the spec ([`PodTail`]) only for pods that get the
-//! agent, whose lists of containers and volumes are read up to their limits.
+//! [`PodHead`] first and the spec only for pods that get the agent, whose
+//! lists of containers and volumes are read up to their limits.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,30 +16,34 @@ use std::marker::PhantomData;
 
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::limits::{MAX_ANNOTATION_BYTES, MAX_CONTAINERS, MAX_VOLUMES};
 
-/// Just a pod's metadata: enough to tell whether it gets the agent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct PodHead {
+/// A pod's metadata, enough to tell whether it gets the agent, and its spec
+/// as the review's text, read ([`PodHead::read_spec`]) only for pods that get
+/// the agent. One pass over the pod finds both.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PodHead<'a> {
     /// The pod's metadata.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// The pod's spec, unread.
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
 }
 
-impl PodHead {
+impl PodHead<'_> {
     /// The pod's name, or its `generateName` prefix when it has none yet.
     pub fn name(&self) -> &str {
         self.metadata.name()
     }
-}
 
-/// A pod's spec alone, read after its [`PodHead`]: with the head's metadata
-/// it makes the [`Pod`], without reading the metadata a second time.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct PodTail {
-    /// The pod's spec.
-    pub spec: Option<PodSpec>,
+    /// The pod's spec, its lists read up to their limits.
+    pub fn read_spec(&self) -> Result<Option<PodSpec>, serde_json::Error> {
+        self.spec
+            .map_or(Ok(None), |text| serde_json::from_str(text.get()))
+    }
 }
 
 /// A pod, as far as the mutation reads it.

@@ -36,7 +36,7 @@ use crate::annotations::keys::INJECT;
 use crate::denial::Denial;
 use crate::metrics::{Outcome, WebhookMetrics};
 use crate::patch;
-use crate::pod::{Pod, PodHead, PodTail};
+use crate::pod::{Pod, PodHead};
 use crate::settings::Settings;
 
 /// Largest request body read: the API server's own limit on a request (3 MiB).
@@ -246,8 +246,8 @@ fn review(body: &[u8], settings: &Settings) -> Answer {
         Ok(None) => {}
         Err(denial) => return deny(namespace, head.name(), allowed, denial),
     }
-    let tail: PodTail = match serde_json::from_str(object.get()) {
-        Ok(tail) => tail,
+    let spec = match head.read_spec() {
+        Ok(spec) => spec,
         Err(err) => {
             let denial = patch::as_written(
                 head.metadata.annotations.as_ref(),
@@ -258,22 +258,17 @@ fn review(body: &[u8], settings: &Settings) -> Answer {
     };
     let pod = Pod {
         metadata: head.metadata,
-        spec: tail.spec,
+        spec,
     };
-    let name = pod.name();
     match patch::mutate_json(&pod, namespace, settings) {
-        Ok(patch::Outcome::Skip(reason)) => {
-            debug!(namespace, pod = ?name, %reason, "not injecting");
-            (Outcome::Allowed, allowed, None)
-        }
-        Ok(patch::Outcome::Patch { patch, warnings }) => {
+        Ok((patch, warnings)) => {
             let mut response = allowed;
             if !warnings.is_empty() {
                 response.warnings = Some(warnings);
             }
             (Outcome::Patched, response, Some(patch))
         }
-        Err(denial) => deny(namespace, name, allowed, denial),
+        Err(denial) => deny(namespace, pod.name(), allowed, denial),
     }
 }
 

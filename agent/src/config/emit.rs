@@ -22,12 +22,13 @@ use super::{
 use super::{EnvTemplate, Exec};
 
 impl AgentConfig {
-    /// This configuration as Vault Agent JSON, indented so that it reads well
-    /// in a pod spec.
+    /// This configuration as Vault Agent JSON, on one line: the injector puts
+    /// it in every injected pod, which etcd stores and every watcher reads,
+    /// and `jq` indents it for a reader.
     pub fn to_vault_agent_json(&self) -> String {
         // Every key is a string and no value fails to serialise, so writing
         // into a `String` cannot fail.
-        serde_json::to_string_pretty(self).expect("an agent config always serialises")
+        serde_json::to_string(self).expect("an agent config always serialises")
     }
 }
 

@@ -103,6 +103,23 @@ struct Lexer<'n, 's> {
     line_starts: Vec<usize>,
 }
 
+/// Where `needle` first starts in `hay`. Templates are short and delimiters
+/// two bytes, so looking for the first byte and comparing the rest costs less
+/// than setting up `str::find`'s substring searcher for each piece of text.
+fn find(hay: &str, needle: &str) -> Option<usize> {
+    let (&first, _) = needle.as_bytes().split_first()?;
+    let hay = hay.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, &hay[from..]) {
+        let at = from + i;
+        if hay[at..].starts_with(needle.as_bytes()) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -139,10 +156,7 @@ impl<'s> Lexer<'_, 's> {
     fn run(mut self) -> Result<Vec<Token<'s>>, ParseError> {
         while self.at < self.src.len() {
             let start = self.at;
-            let end = self
-                .rest()
-                .find(self.left)
-                .map_or(self.src.len(), |i| start + i);
+            let end = find(self.rest(), self.left).map_or(self.src.len(), |i| start + i);
             let after_left = &self.src[end.min(self.src.len())..];
             let mut text = &self.src[start..end];
             if self.trim_next {
@@ -443,4 +457,19 @@ fn unescape(body: &str, quote: char) -> Result<Cow<'_, str>, String> {
         }
     }
     Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_returns_where_a_delimiter_first_starts() {
+        assert_eq!(find("a {b {{c}}", "{{"), Some(5));
+        assert_eq!(find("{{{", "{{"), Some(0));
+        assert_eq!(find("a { b", "{{"), None);
+        assert_eq!(find("x «« y", "««"), Some(2));
+        assert_eq!(find("«", "««"), None);
+        assert_eq!(find("abc", ""), None);
+    }
 }
