@@ -104,8 +104,9 @@ struct Lexer<'n, 's> {
 }
 
 /// Where `needle` first starts in `hay`. Templates are short and delimiters
-/// two bytes, so looking for the first byte and comparing the rest costs less
-/// than setting up `str::find`'s substring searcher for each piece of text.
+/// a few bytes, so looking for the first byte and comparing the rest costs
+/// less than setting up `str::find`'s substring searcher for each piece of
+/// text.
 fn find(hay: &str, needle: &str) -> Option<usize> {
     let (&first, _) = needle.as_bytes().split_first()?;
     let hay = hay.as_bytes();
