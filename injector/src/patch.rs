@@ -319,8 +319,9 @@ impl Role {
     }
 }
 
-/// One operation of the patch, serialised as RFC 6902 writes it.
-#[derive(Debug, Serialize)]
+/// One operation of the patch, serialised as RFC 6902 writes it. No `Debug`:
+/// the agent's environment may carry what `auth-config-*` annotations hold.
+#[derive(Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Op {
     Add { path: PointerBuf, value: Item },
@@ -330,7 +331,7 @@ enum Op {
 /// A value the patch writes. keyhole's own containers and volumes are
 /// k8s-openapi's types, serialised as they are: a JSON tree built first, with
 /// its maps and key strings, cost 8 % of a review's instructions.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum Item {
     Container(Box<k8s::Container>),
