@@ -9,8 +9,9 @@
 //! login, a sink write), a secret's renewal or re-fetch in the [`Cache`], or
 //! shutdown. A Vault outage never empties a file: a failed refresh keeps the
 //! last good secret and is retried with backoff. When Vault refuses a
-//! request (403), the session checks whether the token is gone and, if so,
-//! logs in again and every cached secret is fetched anew.
+//! request (403), or comes back as a new cluster
+//! ([`vault::RestartWatch`]), the session checks whether the token is gone
+//! and, if so, logs in again and every cached secret is fetched anew.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -187,6 +188,7 @@ async fn run_agent(
         supervisor.update(renderer.environment()).await?;
     }
 
+    let mut restarts = client.watch_restarts();
     // The child's exit code, once it exits by itself.
     let mut exit = ExitCode::SUCCESS;
     loop {
@@ -200,6 +202,13 @@ async fn run_agent(
             code = child_exit(&mut supervisor) => {
                 exit = code;
                 break;
+            }
+            () = restarts.new_cluster() => {
+                // Its data, the token included, is most likely gone.
+                tokio::select! {
+                    () = session.check_token() => {}
+                    () = stopped(stop.clone()) => break,
+                }
             }
             () = until(session_due.map(tokio::time::sleep_until)) => {
                 let acted = tokio::select! {

@@ -163,6 +163,19 @@ async fn wait_rendered(
         .map(drop)
 }
 
+/// Seeds an empty server with the password `after-restart` and returns how long the agent
+/// took from then to render it (at most 20 s).
+async fn reseed_and_wait(
+    bao: &Bao,
+    agent: &mut RunningAgent,
+    dir: &Path,
+) -> anyhow::Result<Duration> {
+    let seeded = Instant::now();
+    seed(bao, "after-restart").await?;
+    wait_rendered(agent, dir, "after-restart", Duration::from_secs(20)).await?;
+    Ok(seeded.elapsed())
+}
+
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .expect("list")
@@ -256,6 +269,9 @@ async fn persistent_vault_killed_and_restarted_keeps_the_token_and_every_file() 
     );
     assert_eq!(std::fs::read_to_string(dir.path().join("token"))?, token);
     assert!(token_is_valid(&bao, &token).await?);
+    let log = agent.log();
+    assert!(log.contains("Vault is back, as the same cluster"), "{log}");
+    assert!(!log.contains("new cluster"), "{log}");
     let status = agent.stop().await?;
     assert!(status.success(), "{status}");
     Ok(())
@@ -284,16 +300,7 @@ async fn empty_dev_server_after_restart_leads_to_a_new_login_and_re_render() -> 
     files_hold(&before, Duration::from_secs(3)).await?;
     assert!(temp_files(dir.path()).is_empty());
 
-    let seeded = Instant::now();
-    seed(&bao, "after-restart").await?;
-    wait_rendered(
-        &mut agent,
-        dir.path(),
-        "after-restart",
-        Duration::from_secs(15),
-    )
-    .await?;
-    let recovery = seeded.elapsed();
+    let recovery = reseed_and_wait(&bao, &mut agent, dir.path()).await?;
     // The login retries at most MAX_BACKOFF apart; a render follows the login at once.
     assert!(
         recovery < Duration::from_secs(10),
@@ -308,6 +315,38 @@ async fn empty_dev_server_after_restart_leads_to_a_new_login_and_re_render() -> 
     assert!(token_is_valid(&bao, &new_token).await?);
     assert!(bao.audit_request_count("auth/jwt/login")? >= 1);
     assert!(agent.log().contains("logging in again"), "{}", agent.log());
+    agent.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn vault_back_empty_is_noticed_before_anything_the_agent_holds_is_due() -> anyhow::Result<()>
+{
+    let mut bao = Bao::start().await?;
+    seed(&bao, "first").await?;
+    let dir = workdir()?;
+    // No lease, and a static secret and token that are not due again for an hour: only
+    // the watch on Vault's connection can tell the agent that Vault is a new one.
+    let config = sidecar_config(bao.addr(), dir.path(), &TEMPLATES, None)
+        .static_secret_render_interval(HOUR);
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    wait_rendered(&mut agent, dir.path(), "first", Duration::from_secs(15)).await?;
+    let old_token = std::fs::read_to_string(dir.path().join("token"))?;
+
+    bao.restart_empty().await?;
+    let recovery = reseed_and_wait(&bao, &mut agent, dir.path()).await?;
+    // The watch's retries, the relogin spread and the login backoff, in seconds.
+    assert!(
+        recovery < Duration::from_secs(15),
+        "recovered {recovery:?} after the server was seeded:\n{}",
+        agent.log()
+    );
+    let log = agent.log();
+    assert!(log.contains("Vault answers as a new cluster"), "{log}");
+    assert!(log.contains("Vault no longer knows the token"), "{log}");
+    let new_token = std::fs::read_to_string(dir.path().join("token"))?;
+    assert_ne!(new_token, old_token);
+    assert!(token_is_valid(&bao, &new_token).await?);
     agent.stop().await?;
     Ok(())
 }

@@ -18,6 +18,7 @@
 
 mod error;
 mod kv;
+mod restarts;
 mod secret;
 mod tls;
 mod token;
@@ -38,6 +39,7 @@ use crate::config;
 
 pub use error::{Error, Result};
 pub use kv::{KvPaths, Operation};
+pub use restarts::RestartWatch;
 pub use secret::{Secret, SecretAuth, SecretData};
 pub use token::{Auth, Token, TokenInfo};
 
@@ -69,6 +71,9 @@ struct Shared {
     /// The `vault` stanza and timeouts this client was built from, for
     /// [`Client::with_login_tls`].
     vault: config::Vault,
+    /// The TLS settings the pool was built with, for connections of the
+    /// agent's own ([`Client::watch_restarts`]).
+    tls: rustls::ClientConfig,
     connect_timeout: Duration,
     request_timeout: Duration,
 }
@@ -130,7 +135,7 @@ impl ClientBuilder<'_> {
         // Vault requires this on requests it might forward, and it costs nothing.
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls.clone())
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
             .default_headers(headers)
@@ -150,6 +155,7 @@ impl ClientBuilder<'_> {
                 address: address.trim_end_matches('/').to_owned(),
                 base,
                 vault: vault.clone(),
+                tls,
                 connect_timeout,
                 request_timeout,
             }),
