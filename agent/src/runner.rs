@@ -88,8 +88,9 @@ async fn run_agent(
     let client = client.build().context("configuring the Vault client")?;
     // Every template parses before any login: a typo fails at once.
     let mut renderer = Renderer::new(&config, Arc::clone(&metrics))?;
+    let connections = config.connections;
     let mut cache = Cache::new(
-        client.clone(),
+        client.with_reuse(connections.templating())?,
         cache::Retry {
             attempts: num_retries,
             policy: retry,
@@ -112,7 +113,7 @@ async fn run_agent(
     });
     let api = listener::Api {
         proxy: Proxy::new(
-            client.clone(),
+            client.with_reuse(connections.api_proxy())?,
             config.listen.api_proxy,
             Arc::clone(&metrics),
         ),
@@ -133,9 +134,10 @@ async fn run_agent(
         return Ok(ExitCode::SUCCESS);
     };
 
+    let auth_client = client.with_reuse(connections.auto_auth())?;
     let live = session::Live {
         authenticator: Authenticator::new(&init_capped(auto_auth, init_mode)),
-        client: client.clone(),
+        client: auth_client.clone(),
         metrics: Arc::clone(&metrics),
         login_retries: bounded.then_some(num_retries),
     };
@@ -188,7 +190,7 @@ async fn run_agent(
         supervisor.update(renderer.environment()).await?;
     }
 
-    let mut restarts = client.watch_restarts();
+    let mut restarts = auth_client.watch_restarts();
     // The child's exit code, once it exits by itself.
     let mut exit = ExitCode::SUCCESS;
     loop {

@@ -71,6 +71,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
         },
         listen: listen(spec, token_path),
         log: Logging::default(),
+        connections: spec.connections,
     })
 }
 

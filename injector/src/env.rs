@@ -60,6 +60,14 @@ pub const VAULT_K8S: &[(&str, &str)] = &[
         "AGENT_INJECT_EPHEMERAL_LIMIT",
         "KEYHOLE_AGENT_EPHEMERAL_LIMIT",
     ),
+    (
+        "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS",
+        "KEYHOLE_DISABLE_IDLE_CONNECTIONS",
+    ),
+    (
+        "AGENT_INJECT_DISABLE_KEEP_ALIVES",
+        "KEYHOLE_DISABLE_KEEP_ALIVES",
+    ),
     ("AGENT_INJECT_AUTH_MIN_BACKOFF", "KEYHOLE_AUTH_MIN_BACKOFF"),
     ("AGENT_INJECT_AUTH_MAX_BACKOFF", "KEYHOLE_AUTH_MAX_BACKOFF"),
     // vault-helm sets the injector's namespace from the downward API.
@@ -112,14 +120,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ),
     (
         "AGENT_INJECT_TEMPLATE_LEASE_RENEWAL_THRESHOLD",
-        "keyhole-agent has no such setting",
-    ),
-    (
-        "AGENT_INJECT_DISABLE_IDLE_CONNECTIONS",
-        "keyhole-agent has no such setting",
-    ),
-    (
-        "AGENT_INJECT_DISABLE_KEEP_ALIVES",
         "keyhole-agent has no such setting",
     ),
 ];

@@ -7,7 +7,7 @@
 //! `AGENT_INJECT_*` names. Pod annotations override most settings per pod.
 
 use clap::ArgAction;
-use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel};
+use keyhole_agent::config::{AuthType, Choice, LogFormat, LogLevel, Parts};
 
 use crate::annotations::spec::DefaultTemplate;
 use crate::annotations::values;
@@ -131,6 +131,17 @@ pub struct Settings {
         value_parser = values::duration
     )]
     pub static_secret_render_interval: Option<String>,
+
+    /// Parts of the agent that keep no idle connection to Vault, comma-separated
+    /// (`auto-auth`, `caching`, `templating`), for pods without
+    /// `vault.hashicorp.com/agent-disable-idle-connections`.
+    #[arg(long, env = "KEYHOLE_DISABLE_IDLE_CONNECTIONS", default_value = "", value_parser = values::agent_parts)]
+    pub disable_idle_connections: Parts,
+
+    /// Parts of the agent that ask Vault to close each connection, comma-separated,
+    /// for pods without `vault.hashicorp.com/agent-disable-keep-alives`.
+    #[arg(long, env = "KEYHOLE_DISABLE_KEEP_ALIVES", default_value = "", value_parser = values::agent_parts)]
+    pub disable_keep_alives: Parts,
 
     /// What to do with what vault-k8s admits but weakens a pod's security
     /// (`tls-skip-verify`, a `service` address other than `--vault-addr`,
@@ -318,6 +329,8 @@ impl Default for Settings {
             default_template: DefaultTemplate::Map,
             exit_on_retry_failure: true,
             static_secret_render_interval: None,
+            disable_idle_connections: Parts::default(),
+            disable_keep_alives: Parts::default(),
             policy_mode: Mode::Permissive,
             allowed_vault_addrs: Vec::new(),
             allow_tls_skip_verify: None,

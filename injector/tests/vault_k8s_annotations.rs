@@ -796,3 +796,68 @@ fn bad_listener_values_are_denied_naming_the_annotation() {
         assert_eq!(denial(&pod_with(key, value)), format!("{key}: {reason}"));
     }
 }
+
+#[test]
+fn disable_idle_connections_and_keep_alives_reach_both_agents_configs() {
+    let pod = mk_pod(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        (
+            "vault.hashicorp.com/agent-disable-idle-connections",
+            "auto-auth,caching,templating",
+        ),
+        (
+            "vault.hashicorp.com/agent-disable-keep-alives",
+            "templating",
+        ),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    for name in ["vault-agent-init", "vault-agent"] {
+        let config = agent_config(container(&patched, name));
+        assert_eq!(
+            config["disable_idle_connections"],
+            json!(["auto-auth", "templating", "proxying"]),
+            "{name}"
+        );
+        assert_eq!(
+            config["disable_keep_alives"],
+            json!(["templating"]),
+            "{name}"
+        );
+    }
+    assert!(warnings(&pod).is_empty());
+
+    // Without the annotations the injector's flags decide, and by default nothing is written.
+    let plain = mk_pod(&inject(&[]));
+    let (_, patched) = mutate(&plain, &settings());
+    let config = agent_config(container(&patched, "vault-agent"));
+    assert_eq!(config.get("disable_idle_connections"), None);
+    let mut flags = settings();
+    flags.disable_keep_alives =
+        keyhole_injector::annotations::values::agent_parts("auto-auth").expect("a part");
+    let (_, patched) = mutate(&plain, &flags);
+    let config = agent_config(container(&patched, "vault-agent"));
+    assert_eq!(config["disable_keep_alives"], json!(["auto-auth"]));
+}
+
+#[test]
+fn an_unknown_part_of_the_agent_is_denied_naming_it() {
+    for (key, value, unknown) in [
+        (
+            "vault.hashicorp.com/agent-disable-idle-connections",
+            "auto-auth,cache",
+            "\"cache\"",
+        ),
+        (
+            "vault.hashicorp.com/agent-disable-keep-alives",
+            "auto-auth, templating",
+            "\" templating\"",
+        ),
+    ] {
+        assert_eq!(
+            denial(&pod_with(key, value)),
+            format!(
+                "{key}: {unknown} is not a part of the agent (auto-auth, caching, proxying, templating)"
+            )
+        );
+    }
+}

@@ -282,6 +282,11 @@ pub async fn spawn_keyhole_agent_with(
 }
 
 impl RunningAgent {
+    /// The agent's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// What the agent has logged so far.
     pub fn log(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()

@@ -45,6 +45,8 @@ pub struct AgentConfig {
     persist: Option<Persist>,
     env_templates: Vec<(String, String)>,
     exec: Option<Exec>,
+    disable_idle_connections: Vec<String>,
+    disable_keep_alives: Vec<String>,
 }
 
 /// `cache { persist "kubernetes" { ... } }`.
@@ -77,6 +79,8 @@ impl AgentConfig {
             persist: None,
             env_templates: Vec::new(),
             exec: None,
+            disable_idle_connections: Vec::new(),
+            disable_keep_alives: Vec::new(),
         }
     }
 
@@ -188,6 +192,18 @@ impl AgentConfig {
         self
     }
 
+    /// `disable_idle_connections`: parts of the agent, as Vault Agent names them.
+    pub fn disable_idle_connections(mut self, parts: &[&str]) -> Self {
+        self.disable_idle_connections = parts.iter().map(|part| (*part).to_owned()).collect();
+        self
+    }
+
+    /// `disable_keep_alives`: parts of the agent, as Vault Agent names them.
+    pub fn disable_keep_alives(mut self, parts: &[&str]) -> Self {
+        self.disable_keep_alives = parts.iter().map(|part| (*part).to_owned()).collect();
+        self
+    }
+
     /// `cache { persist "kubernetes" { path, service_account_token_file,
     /// keep_after_import } }`: hand the token and leases to the next agent.
     pub fn persist(
@@ -224,6 +240,15 @@ impl fmt::Display for AgentConfig {
         });
         out.opt_attr("exit_after_auth", self.exit_after_auth);
         out.opt_attr("pid_file", self.pid_file.as_deref().map(hcl_path));
+        for (key, parts) in [
+            ("disable_idle_connections", &self.disable_idle_connections),
+            ("disable_keep_alives", &self.disable_keep_alives),
+        ] {
+            if !parts.is_empty() {
+                let items: Vec<String> = parts.iter().map(hcl).collect();
+                out.attr(key, format!("[{}]", items.join(", ")));
+            }
+        }
         if let Some(auto_auth) = &self.auto_auth {
             auto_auth.write(&mut out);
         }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use keyhole_tests::{
     AgentConfig, AutoAuth, Bao, BaoOptions, Fault, FaultProxy, HOUR, RunningAgent, SaClaims, Sink,
     SpawnOptions, Template, configure_jwt_auth, free_port, metric_value, mint_sa_token,
@@ -348,6 +349,104 @@ async fn vault_back_empty_is_noticed_before_anything_the_agent_holds_is_due() ->
     assert_ne!(new_token, old_token);
     assert!(token_is_valid(&bao, &new_token).await?);
     agent.stop().await?;
+    Ok(())
+}
+
+/// The TCP connections process `pid` holds open to `port` on this host right now.
+fn connections_to(pid: u32, port: u16) -> anyhow::Result<usize> {
+    let sockets: std::collections::BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    let mut count = 0;
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}"))?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(remote), Some(state), Some(inode)) =
+                (fields.get(2), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let remote_port = remote
+                .rsplit(':')
+                .next()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            // 01: ESTABLISHED.
+            if remote_port == Some(port) && *state == "01" && sockets.contains(*inode) {
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
+
+#[tokio::test]
+async fn disable_idle_connections_and_keep_alives_leave_no_connection_open_between_requests()
+-> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    seed(&bao, "first").await?;
+    let parts = ["auto-auth", "templating"];
+    let mut agents = Vec::new();
+    for (name, config) in [
+        (
+            "default",
+            Box::new(|c: AgentConfig| c) as Box<dyn Fn(AgentConfig) -> AgentConfig>,
+        ),
+        (
+            "disable_idle_connections",
+            Box::new(move |c: AgentConfig| c.disable_idle_connections(&parts)),
+        ),
+        (
+            "disable_keep_alives",
+            Box::new(move |c: AgentConfig| c.disable_keep_alives(&parts)),
+        ),
+    ] {
+        let dir = workdir()?;
+        // The secrets are read every second, so requests keep coming.
+        let mut agent = spawn_keyhole_agent(
+            &config(sidecar_config(bao.addr(), dir.path(), &TEMPLATES, None)),
+            &[],
+        )
+        .await?;
+        wait_rendered(&mut agent, dir.path(), "first", Duration::from_secs(15)).await?;
+        agents.push((name, agent, dir));
+    }
+
+    // Ten looks over three seconds: how often each agent held no connection to Vault.
+    let mut idle_looks = [0; 3];
+    for _ in 0..10 {
+        for (looks, (_, agent, _)) in idle_looks.iter_mut().zip(&agents) {
+            let pid = agent.pid().context("the agent runs")?;
+            if connections_to(pid, bao.port())? == 0 {
+                *looks += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let [default, no_idle, no_keep_alive] = idle_looks;
+    // The default agent keeps its pooled connection, and its watch on Vault's restarts.
+    assert_eq!(default, 0, "{}", agents[0].1.log());
+    // The others open a connection for each request, every second, and keep none.
+    assert!(no_idle >= 8, "{no_idle} of 10:\n{}", agents[1].1.log());
+    assert!(
+        no_keep_alive >= 8,
+        "{no_keep_alive} of 10:\n{}",
+        agents[2].1.log()
+    );
+
+    // And they go on working: a change reaches every file.
+    put_password(&bao, "second").await?;
+    for (name, mut agent, dir) in agents {
+        wait_rendered(&mut agent, dir.path(), "second", Duration::from_secs(15))
+            .await
+            .with_context(|| format!("{name}:\n{}", agent.log()))?;
+        agent.stop().await?;
+    }
     Ok(())
 }
 

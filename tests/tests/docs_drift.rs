@@ -287,11 +287,11 @@ fn docs_and_chart_name_only_flags_env_vars_and_annotations_that_exist() {
         .map(|found| found.name)
         .chain(OTHER_FLAGS.iter().map(|(flag, _)| *flag))
         .collect();
-    // clap prints `[env: NAME=]`; the agent reads its config and the `vault` stanza's
-    // overrides without clap.
+    // clap prints `[env: NAME=]`; the agent reads its config and the overrides of its
+    // settings without clap.
     let agent_env = [keyhole_agent::config::CONFIG_ENV]
         .into_iter()
-        .chain(keyhole_agent::config::vault_env_names())
+        .chain(keyhole_agent::config::env_names())
         .chain(OTHER_ENV.iter().map(|(name, _)| *name))
         .map(str::to_owned);
     let known_env: BTreeSet<String> = helps

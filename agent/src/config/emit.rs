@@ -16,8 +16,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use super::choices::Choice;
 use super::{
-    AgentConfig, ApiProxy, AutoAuth, Cache, Keyhole, ListenAddress, Listener, ListenerRole, Method,
-    MethodKind, Persist, Reload, Sink, Supervisor, Template, TemplateConfig, TemplateSource, Vault,
+    AgentConfig, ApiProxy, AutoAuth, Cache, Connections, Keyhole, ListenAddress, Listener,
+    ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor, Template,
+    TemplateConfig, TemplateSource, Vault,
 };
 use super::{EnvTemplate, Exec};
 
@@ -46,6 +47,7 @@ impl Serialize for AgentConfig {
             keyhole,
             listen,
             log,
+            connections,
         } = self;
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("vault", vault)?;
@@ -91,6 +93,18 @@ impl Serialize for AgentConfig {
             out.serialize_entry("log_rotate_bytes", &file.rotate_bytes)?;
             out.serialize_entry("log_rotate_duration", &GoDuration(file.rotate_duration))?;
             out.serialize_entry("log_rotate_max_files", &file.rotate_max_files)?;
+        }
+        let Connections {
+            no_idle,
+            no_keep_alive,
+        } = connections;
+        for (key, parts) in [
+            ("disable_idle_connections", no_idle),
+            ("disable_keep_alives", no_keep_alive),
+        ] {
+            if *parts != Parts::default() {
+                out.serialize_entry(key, &parts.names())?;
+            }
         }
         out.end()
     }

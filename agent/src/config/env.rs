@@ -1,5 +1,5 @@
-//! The `VAULT_*` environment variables that override the `vault` stanza, as
-//! in Vault Agent.
+//! The `VAULT_*` environment variables that override the `vault` stanza and
+//! the `disable_*` lists, as in Vault Agent.
 //!
 //! vault-k8s sets them on the agent container when the config comes from a
 //! ConfigMap (`agent-configmap`), whose `vault` stanza may be absent: the
@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::{Error, Result, Vault};
+use super::{Connections, Error, Parts, Result, Vault};
 
 /// Environment variable that overrides `vault.address`, as in Vault Agent.
 pub const VAULT_ADDR_ENV: &str = "VAULT_ADDR";
@@ -42,9 +42,22 @@ const OVERRIDES: [(&str, Field); 9] = [
     ("VAULT_MAX_RETRIES", Field::Retries(|v| &mut v.num_retries)),
 ];
 
-/// The names of the variables the agent reads over the `vault` stanza.
-pub fn vault_env_names() -> impl Iterator<Item = &'static str> {
-    OVERRIDES.iter().map(|(name, _)| *name)
+/// The list of [`Connections`] a variable replaces.
+type PartsField = fn(&mut Connections) -> &mut Parts;
+
+/// The variables that replace `disable_idle_connections` and
+/// `disable_keep_alives`: comma-separated part names, in any case.
+const CONNECTION_OVERRIDES: [(&str, PartsField); 2] = [
+    ("VAULT_AGENT_DISABLE_IDLE_CONNECTIONS", |c| &mut c.no_idle),
+    ("VAULT_AGENT_DISABLE_KEEP_ALIVES", |c| &mut c.no_keep_alive),
+];
+
+/// The names of the variables the agent reads over its config.
+pub fn env_names() -> impl Iterator<Item = &'static str> {
+    OVERRIDES
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(CONNECTION_OVERRIDES.iter().map(|(name, _)| *name))
 }
 
 /// Applies each override that `lookup` finds set and non-empty to `vault`.
@@ -64,6 +77,30 @@ pub(super) fn apply(vault: &mut Vault, lookup: &dyn Fn(&str) -> Option<String>) 
                     .map_err(|_| invalid(format!("{value:?} is not a number of retries")))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Applies each of [`CONNECTION_OVERRIDES`] that `lookup` finds set and
+/// non-empty to `connections`, replacing what the config listed.
+pub(super) fn apply_connections(
+    connections: &mut Connections,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    for (name, field) in &CONNECTION_OVERRIDES {
+        let Some(value) = lookup(name).filter(|value| !value.is_empty()) else {
+            continue;
+        };
+        let value = value.to_lowercase();
+        *field(connections) =
+            Parts::from_names(value.split(',').map(str::trim)).map_err(|unknown| {
+                Error::EnvValue {
+                    name,
+                    message: format!(
+                        "{unknown:?} is not a part of the agent (auto-auth, caching, proxying, templating)"
+                    ),
+                }
+            })?;
     }
     Ok(())
 }

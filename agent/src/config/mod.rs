@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
-pub use env::{VAULT_ADDR_ENV, vault_env_names};
+pub use env::{VAULT_ADDR_ENV, env_names};
 pub use listen::{
     ApiProxy, Cache, DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, DEFAULT_TCP_ADDRESS, Listen,
     ListenAddress, Listener, ListenerRole, ListenerTls, Persist, SocketOwner,
@@ -174,9 +174,11 @@ impl AgentConfig {
     }
 
     /// Applies the `VAULT_*` variables `lookup` finds, which override the
-    /// `vault` stanza as in Vault Agent; an empty value is ignored.
+    /// `vault` stanza and the `disable_*` lists as in Vault Agent; an empty
+    /// value is ignored.
     pub fn with_env(mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<AgentConfig> {
         env::apply(&mut self.vault, lookup)?;
+        env::apply_connections(&mut self.connections, lookup)?;
         Ok(self)
     }
 }
@@ -306,6 +308,104 @@ pub struct AgentConfig {
     pub listen: Listen,
     /// The top-level `log_*` keys.
     pub log: Logging,
+    /// The top-level `disable_idle_connections` and `disable_keep_alives`.
+    pub connections: Connections,
+}
+
+/// Which parts of the agent keep no connection to Vault between requests:
+/// the top-level `disable_idle_connections` and `disable_keep_alives`, for
+/// load balancers and firewalls that drop idle connections without closing
+/// them. `VAULT_AGENT_DISABLE_IDLE_CONNECTIONS` and
+/// `VAULT_AGENT_DISABLE_KEEP_ALIVES` (comma-separated) replace the lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Connections {
+    /// `disable_idle_connections`: each request opens a connection.
+    pub no_idle: Parts,
+    /// `disable_keep_alives`: each request opens a connection and asks Vault
+    /// to close it afterwards.
+    pub no_keep_alive: Parts,
+}
+
+impl Connections {
+    /// How logins, token renewals and lookups use connections.
+    pub fn auto_auth(&self) -> Reuse {
+        self.reuse(|parts| parts.auto_auth)
+    }
+
+    /// How the templates' requests use connections.
+    pub fn templating(&self) -> Reuse {
+        self.reuse(|parts| parts.templating)
+    }
+
+    /// How the API proxy's requests use connections.
+    pub fn api_proxy(&self) -> Reuse {
+        self.reuse(|parts| parts.api_proxy)
+    }
+
+    fn reuse(&self, part: impl Fn(&Parts) -> bool) -> Reuse {
+        if part(&self.no_keep_alive) {
+            Reuse::Close
+        } else if part(&self.no_idle) {
+            Reuse::NoIdle
+        } else {
+            Reuse::Keep
+        }
+    }
+}
+
+/// Parts of the agent, as `disable_idle_connections` and
+/// `disable_keep_alives` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Parts {
+    /// `auto-auth`.
+    pub auto_auth: bool,
+    /// `templating`.
+    pub templating: bool,
+    /// `caching` or `proxying`: the API proxy.
+    pub api_proxy: bool,
+}
+
+impl Parts {
+    /// The parts `names` lists, in Vault Agent's names; an empty name is
+    /// skipped, as Vault Agent skips it. Fails with the first unknown name.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, &'a str> {
+        let mut parts = Parts::default();
+        for name in names {
+            match name {
+                "auto-auth" => parts.auto_auth = true,
+                "templating" => parts.templating = true,
+                "caching" | "proxying" => parts.api_proxy = true,
+                "" => {}
+                unknown => return Err(unknown),
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The parts, in Vault Agent's names.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.auto_auth, "auto-auth"),
+            (self.templating, "templating"),
+            (self.api_proxy, "proxying"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+/// Whether a Vault client keeps its connections for later requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reuse {
+    /// Idle connections wait for the next request.
+    #[default]
+    Keep,
+    /// No connection is kept idle: each request opens one.
+    NoIdle,
+    /// As [`Reuse::NoIdle`], and each request asks Vault to close the
+    /// connection once it has answered (`Connection: close`).
+    Close,
 }
 
 /// Where and how the agent logs: the top-level `log_level`, `log_format`,

@@ -21,15 +21,12 @@ use super::listen::{self, ApiProxy};
 use super::stanza::{Stanza, invalid, kind, string};
 use super::supervisor;
 use super::{
-    AgentConfig, AutoAuth, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH,
+    AgentConfig, AutoAuth, Connections, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH,
     DEFAULT_LOG_ROTATE_DURATION, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES,
     DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, LogFile,
-    Logging, Method, MethodKind, Reload, Result, Sink, SinkEncryption, Template, TemplateConfig,
-    Vault, command_line, command_list,
+    Logging, Method, MethodKind, Parts, Reload, Result, Sink, SinkEncryption, Template,
+    TemplateConfig, Vault, command_line, command_list,
 };
-
-/// Top-level Vault Agent stanzas keyhole does not implement.
-const UNSUPPORTED_TOP: &[&str] = &["disable_idle_connections", "disable_keep_alives"];
 
 /// `telemetry` keys that send metrics somewhere: keyhole-agent only serves
 /// them, in Prometheus's format, at `/agent/v1/metrics`.
@@ -128,9 +125,6 @@ const IGNORED_TEMPLATE_CONFIG: &[(&str, &str)] = &[
 /// Reads a whole configuration.
 pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let mut top = Stanza::new(String::new(), tree)?;
-    // A feature keyhole lacks is the clearest reason to refuse a config,
-    // whatever else it holds.
-    top.refuse_unsupported(UNSUPPORTED_TOP)?;
     let vault = vault(top.single("vault")?)?;
     let auto_auth = top.single("auto_auth")?.map(self::auto_auth).transpose()?;
     let templates = top
@@ -178,7 +172,11 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     if let Some(telemetry) = top.single("telemetry")? {
         self::telemetry(telemetry)?;
     }
-    top.finish_lenient(UNSUPPORTED_TOP, IGNORED_TOP)?;
+    let connections = Connections {
+        no_idle: parts(&mut top, "disable_idle_connections")?,
+        no_keep_alive: parts(&mut top, "disable_keep_alives")?,
+    };
+    top.finish_lenient(&[], IGNORED_TOP)?;
     Ok(AgentConfig {
         vault,
         auto_auth,
@@ -190,6 +188,24 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         keyhole,
         listen,
         log,
+        connections,
+    })
+}
+
+/// `disable_idle_connections` or `disable_keep_alives`: a list of the
+/// agent's parts.
+fn parts(top: &mut Stanza, key: &str) -> Result<Parts> {
+    let at = top.at(key);
+    let Some(names) = top.strings(key)? else {
+        return Ok(Parts::default());
+    };
+    Parts::from_names(names.iter().map(String::as_str)).map_err(|unknown| {
+        invalid(
+            &at,
+            format!(
+                "unknown value {unknown:?}: the parts are \"auto-auth\", \"caching\", \"proxying\" and \"templating\""
+            ),
+        )
     })
 }
 

@@ -94,6 +94,23 @@ impl Stanza {
         Ok(value.filter(|s| !s.is_empty()))
     }
 
+    /// An optional list of strings.
+    pub(super) fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| string(item, &at))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(invalid(
+                &at,
+                format!("expected a list of strings, found {}", kind(&other)),
+            )),
+        }
+    }
+
     /// A string that must be present.
     pub(super) fn required_string(&mut self, key: &str) -> Result<String> {
         self.string(key)?.ok_or_else(|| self.missing(key))

@@ -10,9 +10,8 @@
 use std::str::FromStr;
 
 use nix::sys::signal::Signal;
-use serde_json::Value;
 
-use super::stanza::{Stanza, invalid, kind, string};
+use super::stanza::{Stanza, invalid, string};
 use super::{Result, TemplateSource, command_list};
 
 /// `env_template` keys that `bao agent` refuses: they are about files,
@@ -205,19 +204,7 @@ fn env_template(name: String, s: Stanza) -> Result<EnvTemplate> {
 
 fn exec(mut s: Stanza) -> Result<Exec> {
     let at = s.at("command");
-    let command = match s.take("command") {
-        None => Vec::new(),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| string(item, &at))
-            .collect::<Result<Vec<_>>>()?,
-        Some(other) => {
-            return Err(invalid(
-                &at,
-                format!("expected a list of strings, found {}", kind(&other)),
-            ));
-        }
-    };
+    let command = s.strings("command")?.unwrap_or_default();
     if command.is_empty() {
         return Err(invalid(&at, "must not be empty"));
     }

@@ -124,6 +124,7 @@ fn reads_kubernetes_fixture() {
         keyhole: Keyhole::default(),
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("kubernetes.hcl"), expected);
     assert_eq!(fixture("kubernetes.json"), expected);
@@ -166,6 +167,7 @@ fn reads_jwt_fixture() {
         keyhole: Keyhole::default(),
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("jwt.hcl"), expected);
     assert_eq!(fixture("jwt.json"), expected);
@@ -219,6 +221,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         keyhole: Keyhole::default(),
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("approle.hcl"), expected);
     assert_eq!(fixture("approle.json"), expected);
@@ -266,6 +269,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
         },
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("token_file.hcl"), expected);
     assert_eq!(fixture("token_file.json"), expected);
@@ -306,6 +310,7 @@ fn reads_cert_fixture() {
         keyhole: Keyhole::default(),
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("cert.hcl"), expected);
 }
@@ -418,6 +423,7 @@ fn reads_json_as_vault_k8s_writes_it() {
         keyhole: Keyhole::default(),
         listen: Listen::default(),
         log: Logging::default(),
+        connections: Connections::default(),
     };
     assert_eq!(fixture("vault-k8s.json"), expected);
 }
@@ -1028,6 +1034,65 @@ fn bad_vault_env_values_are_errors_naming_the_variable() {
             .expect_err("bad value");
         assert_eq!(err.to_string(), message);
     }
+}
+
+#[test]
+fn disable_idle_connections_and_keep_alives_name_the_parts_they_apply_to() {
+    let config = AgentConfig::from_hcl(&with_auth(
+        "disable_idle_connections = [\"auto-auth\", \"caching\"]\ndisable_keep_alives = [\"templating\", \"\"]",
+    ))
+    .expect("config parses");
+    assert_eq!(config.connections.auto_auth(), Reuse::NoIdle);
+    assert_eq!(config.connections.templating(), Reuse::Close);
+    assert_eq!(config.connections.api_proxy(), Reuse::NoIdle);
+    // The injector's form: `caching` comes back as its other name, `proxying`.
+    let json = config.to_vault_agent_json();
+    assert!(
+        json.contains(r#""disable_idle_connections":["auto-auth","proxying"],"disable_keep_alives":["templating"]"#),
+        "{json}"
+    );
+    assert_eq!(AgentConfig::from_json(&json).expect("round trip"), config);
+
+    let plain = AgentConfig::from_hcl(&with_auth("")).expect("config parses");
+    assert_eq!(plain.connections.auto_auth(), Reuse::Keep);
+    assert!(!plain.to_vault_agent_json().contains("disable_"));
+}
+
+#[test]
+fn an_unknown_part_or_a_value_that_is_not_a_list_is_refused_naming_the_key() {
+    assert_eq!(
+        hcl_error(&with_auth("disable_keep_alives = [\"auto_auth\"]")),
+        r#"disable_keep_alives: unknown value "auto_auth": the parts are "auto-auth", "caching", "proxying" and "templating""#
+    );
+    assert_eq!(
+        hcl_error(&with_auth("disable_idle_connections = true")),
+        "disable_idle_connections: expected a list of strings, found a boolean"
+    );
+}
+
+#[test]
+fn connection_env_variables_replace_the_lists() {
+    let config = AgentConfig::from_hcl(&with_auth("disable_idle_connections = [\"templating\"]"))
+        .expect("config parses");
+    let env = env_of(&[
+        (
+            "VAULT_AGENT_DISABLE_IDLE_CONNECTIONS",
+            "Auto-Auth, proxying",
+        ),
+        ("VAULT_AGENT_DISABLE_KEEP_ALIVES", ""),
+    ]);
+    let config = config.with_env(&env).expect("env applies");
+    assert_eq!(config.connections.auto_auth(), Reuse::NoIdle);
+    assert_eq!(config.connections.api_proxy(), Reuse::NoIdle);
+    assert_eq!(config.connections.templating(), Reuse::Keep);
+
+    let err = config
+        .with_env(&env_of(&[("VAULT_AGENT_DISABLE_KEEP_ALIVES", "auth")]))
+        .expect_err("unknown part");
+    assert_eq!(
+        err.to_string(),
+        r#"VAULT_AGENT_DISABLE_KEEP_ALIVES: "auth" is not a part of the agent (auto-auth, caching, proxying, templating)"#
+    );
 }
 
 #[test]

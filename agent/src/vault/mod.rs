@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{CONNECTION, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 use url::Url;
 use zeroize::Zeroizing;
 
-use crate::config;
+use crate::config::{self, Reuse};
 
 pub use error::{Error, Result};
 pub use kv::{KvPaths, Operation};
@@ -76,6 +76,8 @@ struct Shared {
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
     request_timeout: Duration,
+    /// Whether the pool keeps connections for later requests.
+    reuse: Reuse,
 }
 
 impl std::fmt::Debug for Client {
@@ -93,6 +95,7 @@ pub struct ClientBuilder<'a> {
     vault: &'a config::Vault,
     connect_timeout: Duration,
     request_timeout: Duration,
+    reuse: Reuse,
 }
 
 impl ClientBuilder<'_> {
@@ -108,12 +111,20 @@ impl ClientBuilder<'_> {
         self
     }
 
+    /// Whether connections are kept for later requests; they are unless
+    /// told otherwise.
+    pub fn reuse(mut self, reuse: Reuse) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
     /// Builds the client: parses the address and loads the TLS files.
     pub fn build(self) -> Result<Client> {
         let Self {
             vault,
             connect_timeout,
             request_timeout,
+            reuse,
         } = self;
         let address = vault.address.as_deref().unwrap_or(DEFAULT_ADDRESS);
         let invalid = || Error::Address {
@@ -131,19 +142,7 @@ impl ClientBuilder<'_> {
             .push("v1");
 
         let tls = tls::client_config(vault, base.scheme() == "https")?;
-        let mut headers = HeaderMap::new();
-        // Vault requires this on requests it might forward, and it costs nothing.
-        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls.clone())
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
-            .default_headers(headers)
-            .user_agent(concat!("keyhole-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| Error::Setup {
-                reason: err.to_string(),
-            })?;
+        let http = http_client(&tls, connect_timeout, request_timeout, reuse)?;
         let namespace = vault
             .namespace
             .as_deref()
@@ -158,12 +157,40 @@ impl ClientBuilder<'_> {
                 tls,
                 connect_timeout,
                 request_timeout,
+                reuse,
             }),
             token: Arc::default(),
             namespace,
             wrap_ttl: None,
         })
     }
+}
+
+/// The HTTP client under a [`Client`], with its pool of connections.
+fn http_client(
+    tls: &rustls::ClientConfig,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    reuse: Reuse,
+) -> Result<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    // Vault requires this on requests it might forward, and it costs nothing.
+    headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+    if reuse == Reuse::Close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.clone())
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .default_headers(headers)
+        .user_agent(concat!("keyhole-agent/", env!("CARGO_PKG_VERSION")));
+    if reuse != Reuse::Keep {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder.build().map_err(|err| Error::Setup {
+        reason: err.to_string(),
+    })
 }
 
 fn namespace_header(namespace: &str) -> Result<HeaderValue> {
@@ -244,6 +271,7 @@ impl Client {
             vault,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            reuse: Reuse::Keep,
         }
     }
 
@@ -302,10 +330,42 @@ impl Client {
         let client = Client::builder(&vault)
             .connect_timeout(shared.connect_timeout)
             .request_timeout(shared.request_timeout)
+            .reuse(shared.reuse)
             .build()?;
         Ok(Self {
             namespace: self.namespace.clone(),
             ..client
+        })
+    }
+
+    /// A client that shares this one's token and namespace but uses its
+    /// connections as `reuse` says, in a pool of its own when that differs
+    /// from this one's.
+    pub fn with_reuse(&self, reuse: Reuse) -> Result<Self> {
+        let shared = &self.shared;
+        if reuse == shared.reuse {
+            return Ok(self.clone());
+        }
+        let http = http_client(
+            &shared.tls,
+            shared.connect_timeout,
+            shared.request_timeout,
+            reuse,
+        )?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                http,
+                address: shared.address.clone(),
+                base: shared.base.clone(),
+                vault: shared.vault.clone(),
+                tls: shared.tls.clone(),
+                connect_timeout: shared.connect_timeout,
+                request_timeout: shared.request_timeout,
+                reuse,
+            }),
+            token: Arc::clone(&self.token),
+            namespace: self.namespace.clone(),
+            wrap_ttl: self.wrap_ttl,
         })
     }
 

@@ -23,8 +23,9 @@
 //! The connection is hyper's own, made with the connector reqwest is built
 //! on, because reqwest's pool does not tell when a pooled connection closes.
 //! TCP keepalive ends it when Vault's host vanishes without closing it. No
-//! watch runs when Vault is reached through an HTTP proxy: the proxy's
-//! connections say nothing about Vault's.
+//! watch runs when Vault is reached through an HTTP proxy, whose connections
+//! say nothing about Vault's, nor when auto-auth is told to keep no idle
+//! connection (`disable_idle_connections`, `disable_keep_alives`).
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use tracing::{debug, info, warn};
 
 use super::Client;
 use crate::backoff;
+use crate::config::Reuse;
 
 /// The waits between reads of `sys/health` while Vault is down or sealed.
 /// A refused connection costs Vault nothing and a sealed Vault answers
@@ -97,6 +99,12 @@ impl Client {
     /// Starts watching Vault for a restart without its data, on the current
     /// Tokio runtime.
     pub fn watch_restarts(&self) -> RestartWatch {
+        if self.shared.reuse != Reuse::Keep {
+            info!(
+                "auto-auth keeps no idle connection (disable_idle_connections or disable_keep_alives); a Vault that comes back empty is noticed at the agent's next request"
+            );
+            return RestartWatch { running: None };
+        }
         let health = match Health::endpoint(self) {
             Ok(health) => health,
             Err(reason) => {

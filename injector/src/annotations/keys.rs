@@ -260,6 +260,10 @@ known_keys! {
     LOG_LEVEL = vault("log-level");
     /// The agent's log format.
     LOG_FORMAT = vault("log-format");
+    /// Parts of the agent that keep no idle connection to Vault.
+    DISABLE_IDLE_CONNECTIONS = vault("agent-disable-idle-connections");
+    /// Parts of the agent that ask Vault to close each connection.
+    DISABLE_KEEP_ALIVES = vault("agent-disable-keep-alives");
     /// A pod volume with the service-account token to log in with.
     SERVICE_ACCOUNT_TOKEN_VOLUME = vault("agent-service-account-token-volume-name");
     /// RFC 6902 JSON patch of the long-running agent container.
@@ -353,9 +357,6 @@ pub const FREE_TEXT_FAMILIES: [Family; 2] = [TEMPLATE, COMMAND];
 /// Why keyhole ignores an annotation of vault-k8s's metrics listener.
 const NO_METRICS_LISTENER: &str = "keyhole-agent serves metrics on the port of \
      keyhole.dev/agent-metrics-port, at /agent/v1/metrics";
-/// Why keyhole ignores the annotations that tune the agent's connections.
-const ONE_CONNECTION_POOL: &str = "keyhole-agent keeps one pool of reusable connections to \
-     Vault and has no setting to close idle ones";
 
 /// vault-k8s annotations keyhole accepts but does not act on, with the reason.
 pub const IGNORED: &[(Key, &str)] = &[
@@ -363,11 +364,6 @@ pub const IGNORED: &[(Key, &str)] = &[
         Key::vault("agent-metrics-listener-port"),
         NO_METRICS_LISTENER,
     ),
-    (
-        Key::vault("agent-disable-idle-connections"),
-        ONE_CONNECTION_POOL,
-    ),
-    (Key::vault("agent-disable-keep-alives"), ONE_CONNECTION_POOL),
     (
         Key::vault("template-max-connections-per-host"),
         "keyhole-agent does not limit its connections per host (bao agent ignores \

@@ -3,23 +3,24 @@
 use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyhole_agent::config::{ApiProxy, AuthType, Choice, LogFormat, LogLevel};
+use keyhole_agent::config::{ApiProxy, AuthType, Choice, Connections, LogFormat, LogLevel};
 
 use super::keys::{
     AGENT_METRICS_PORT, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE,
     AUTO_AUTH_EXIT_ON_ERR, CA_CERT, CA_KEY, CACHE_ENABLE, CACHE_EXIT_ON_ERR, CACHE_LISTENER_PORT,
     CACHE_USE_AUTO_AUTH_TOKEN, CLIENT_CERT, CLIENT_KEY, CLIENT_MAX_RETRIES, CLIENT_TIMEOUT,
-    COMMAND, CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, ENABLE_QUIT,
-    ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE, EXTRA_SECRET, FILE, FREE_TEXT_FAMILIES, Family,
-    IGNORED, IMAGE, INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN, JSON_PATCH, KNOWN, Key, LEFT_DELIM,
-    LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT, LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR,
-    PER_SECRET_FAMILIES, PERMS, PRE_POPULATE, PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE,
-    PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix, RELOAD_SIGNAL, REQUESTS_CPU,
-    REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE, REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE,
-    RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET, SECRET_FAMILIES, SECRET_VOLUME_PATH,
-    SECRET_VOLUME_PATH_OF, SERVICE, SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT,
-    SHARE_PROCESS_NAMESPACE, STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY,
-    TEMPLATE, TEMPLATE_FILE, TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
+    COMMAND, CONFIGMAP, CONTAINERS, COPY_VOLUME_MOUNTS, DEFAULT_TEMPLATE, DISABLE_IDLE_CONNECTIONS,
+    DISABLE_KEEP_ALIVES, ENABLE_QUIT, ERROR_ON_MISSING_KEY, EXIT_ON_RETRY_FAILURE, EXTRA_SECRET,
+    FILE, FREE_TEXT_FAMILIES, Family, IGNORED, IMAGE, INIT_FIRST, INIT_JSON_PATCH, INJECT_TOKEN,
+    JSON_PATCH, KNOWN, Key, LEFT_DELIM, LIMITS_CPU, LIMITS_EPHEMERAL, LIMITS_MEM, LOG_FORMAT,
+    LOG_LEVEL, NAMESPACE, NATIVE_SIDECAR, PER_SECRET_FAMILIES, PERMS, PRE_POPULATE,
+    PRE_POPULATE_ONLY, PRESERVE_SECRET_CASE, PRESERVE_SECRET_CASE_OF, PROXY_ADDRESS, Prefix,
+    RELOAD_SIGNAL, REQUESTS_CPU, REQUESTS_EPHEMERAL, REQUESTS_MEM, REVOKE_GRACE,
+    REVOKE_ON_SHUTDOWN, RIGHT_DELIM, ROLE, RUN_AS_GROUP, RUN_AS_SAME_USER, RUN_AS_USER, SECRET,
+    SECRET_FAMILIES, SECRET_VOLUME_PATH, SECRET_VOLUME_PATH_OF, SERVICE,
+    SERVICE_ACCOUNT_TOKEN_VOLUME, SET_SECURITY_CONTEXT, SHARE_PROCESS_NAMESPACE,
+    STATIC_SECRET_RENDER_INTERVAL, STATUS, STATUS_INJECTED, TELEMETRY, TEMPLATE, TEMPLATE_FILE,
+    TLS_SECRET, TLS_SERVER_NAME, TLS_SKIP_VERIFY,
 };
 use super::read::{Annotations, Entry};
 use super::spec::{
@@ -116,6 +117,17 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         None => settings.log_format,
     };
 
+    let connections = Connections {
+        no_idle: match a.non_empty(DISABLE_IDLE_CONNECTIONS) {
+            Some(entry) => entry.check(values::agent_parts)?,
+            None => settings.disable_idle_connections,
+        },
+        no_keep_alive: match a.non_empty(DISABLE_KEEP_ALIVES) {
+            Some(entry) => entry.check(values::agent_parts)?,
+            None => settings.disable_keep_alives,
+        },
+    };
+
     let api_listener = api_listener(&a, pre_populate_only)?;
     let metrics_port = metrics_port(
         &a,
@@ -160,6 +172,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         static_secret_render_interval,
         log_level,
         log_format,
+        connections,
         service_account_token_volume: non_empty_owned(&a, SERVICE_ACCOUNT_TOKEN_VOLUME),
         token_audience: settings.token_audience.clone(),
         secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),

@@ -3,7 +3,7 @@
 //! (true or false)`; the reader adds the key it came from, and the settings
 //! the flag.
 
-use keyhole_agent::config::ApiProxy;
+use keyhole_agent::config::{ApiProxy, Parts};
 
 use crate::agent_paths;
 
@@ -59,6 +59,15 @@ pub fn duration(value: &str) -> Checked<String> {
     } else {
         Err(format!("{value:?} is not a duration such as 30s or 5m"))
     }
+}
+
+/// Parts of the agent, comma-separated as vault-k8s splits them, for
+/// `disable_idle_connections` and `disable_keep_alives`. Nothing is trimmed:
+/// vault-k8s passes `" templating"` on, and the agent would refuse it.
+pub fn agent_parts(value: &str) -> Checked<Parts> {
+    Parts::from_names(value.split(',')).map_err(|unknown| {
+        format!("{unknown:?} is not a part of the agent (auto-auth, caching, proxying, templating)")
+    })
 }
 
 /// `VAULT_CLIENT_TIMEOUT`: a number of seconds or a [`duration`].
