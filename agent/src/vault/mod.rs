@@ -62,6 +62,7 @@ pub struct Client {
     wrap_ttl: Option<Duration>,
 }
 
+#[derive(Clone)]
 struct Shared {
     http: reqwest::Client,
     /// Vault's address as configured, for messages.
@@ -355,13 +356,8 @@ impl Client {
         Ok(Self {
             shared: Arc::new(Shared {
                 http,
-                address: shared.address.clone(),
-                base: shared.base.clone(),
-                vault: shared.vault.clone(),
-                tls: shared.tls.clone(),
-                connect_timeout: shared.connect_timeout,
-                request_timeout: shared.request_timeout,
                 reuse,
+                ..Shared::clone(shared)
             }),
             token: Arc::clone(&self.token),
             namespace: self.namespace.clone(),

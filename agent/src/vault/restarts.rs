@@ -65,7 +65,8 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// Dropping it stops the watch.
 #[derive(Debug)]
 pub struct RestartWatch {
-    /// `None` when Vault is reached through a proxy.
+    /// `None` when Vault is reached through a proxy, or when auto-auth
+    /// keeps no idle connection.
     running: Option<Running>,
 }
 
