@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use backon::Retryable;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use tokio::time::Instant;
@@ -41,6 +42,14 @@ const RESTORE_MIN_TTL: Duration = Duration::from_secs(10);
 /// the secret is fetched anew instead: enough for that fetch to render new
 /// credentials before the old ones expire.
 const RENEW_RETRY_MARGIN: Duration = Duration::from_secs(5);
+
+/// How a lease revocation that failed on a busy or restarting Vault is
+/// tried again at shutdown: three retries within about a second and a half,
+/// well inside the runner's revocation budget, so the token is still revoked.
+const REVOKE_RETRY: backoff::Policy =
+    backoff::Policy::new(Duration::from_millis(200), Duration::from_millis(800));
+/// Retries of one lease revocation under [`REVOKE_RETRY`].
+const REVOKE_RETRIES: u32 = 3;
 
 /// A Vault request that failed, worded as its [`ShownPath`] allows.
 #[derive(Debug, thiserror::Error)]
@@ -336,7 +345,14 @@ impl Cache {
             if secret.lease_id.is_empty() {
                 continue;
             }
-            if let Err(err) = self.client.revoke_lease(&secret.lease_id).await {
+            // A lease left behind outlives the agent until the token's own
+            // revocation reaches it, in the background: a busy Vault's
+            // failure is worth a few quick retries.
+            let revoked = (|| self.client.revoke_lease(&secret.lease_id))
+                .retry(REVOKE_RETRY.retries(Some(REVOKE_RETRIES)))
+                .when(vault::Error::is_retryable)
+                .await;
+            if let Err(err) = revoked {
                 let path = &cached.shown;
                 let err = path.lease_error(err);
                 warn!(%path, "revoking the lease failed: {err}");

@@ -405,6 +405,14 @@ impl RunningAgent {
         self.child.kill().await.context("killing the agent")
     }
 
+    /// [`RunningAgent::stop`], also returning everything the agent logged.
+    pub async fn stop_with_log(self) -> anyhow::Result<(ExitStatus, String)> {
+        let stderr = std::sync::Arc::clone(&self.stderr);
+        let status = self.stop().await?;
+        let log = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        Ok((status, log))
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for the exit status.
     pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
         let pid = self.child.id().context("the agent already exited")?;

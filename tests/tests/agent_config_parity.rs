@@ -17,6 +17,10 @@ use keyhole_tests::{AgentConfig, AutoAuth, Sink, Tool, require};
 /// How long `bao agent` may take to start or to refuse.
 const BAO_DEADLINE: Duration = Duration::from_secs(20);
 
+/// How many `bao agent`s start at once: enough to keep two cores busy, few
+/// enough that none waits for the CPU until its deadline.
+const BAO_AT_ONCE: usize = 16;
+
 /// What an agent does with a config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -980,22 +984,27 @@ fn bao_agent_and_keyhole_agent_accept_and_refuse_the_same_configs() {
         );
     }
     let bao = require(Tool::Bao).expect("bao is installed");
-    let failures: Vec<String> = std::thread::scope(|scope| {
-        let runs: Vec<_> = CASES
-            .iter()
-            .map(|case| {
-                let bao = &bao;
-                scope.spawn(move || check(case, bao))
+    let failures: Vec<String> = CASES
+        .chunks(BAO_AT_ONCE)
+        .flat_map(|cases| {
+            std::thread::scope(|scope| {
+                let runs: Vec<_> = cases
+                    .iter()
+                    .map(|case| {
+                        let bao = &bao;
+                        scope.spawn(move || check(case, bao))
+                    })
+                    .collect();
+                runs.into_iter()
+                    .filter_map(|run| match run.join() {
+                        Ok(Ok(())) => None,
+                        Ok(Err(failure)) => Some(failure),
+                        Err(_) => Some("a case panicked".to_owned()),
+                    })
+                    .collect::<Vec<_>>()
             })
-            .collect();
-        runs.into_iter()
-            .filter_map(|run| match run.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(failure)) => Some(failure),
-                Err(_) => Some("a case panicked".to_owned()),
-            })
-            .collect()
-    });
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -1007,8 +1016,15 @@ fn check(case: &Case, bao: &Path) -> Result<(), String> {
     let file = dir.path().join("agent.hcl");
     let text = config_text(case, dir.path());
     std::fs::write(&file, &text).map_err(|e| fail(e.to_string()))?;
-    let (bao_did, bao_output) =
-        bao_outcome(bao, &file, dir.path()).map_err(|e| fail(format!("{e:#}")))?;
+    let run_bao = || bao_outcome(bao, &file, dir.path()).map_err(|e| fail(format!("{e:#}")));
+    let (mut bao_did, mut bao_output) = run_bao()?;
+    if bao_did != case.bao {
+        // Dozens of bao agents starting at once on a loaded machine have
+        // made one exit early; a real difference shows again.
+        let (again, output) = run_bao()?;
+        bao_output = format!("{bao_output}\n--- and when run again:\n{output}");
+        bao_did = again;
+    }
     let (keyhole_did, keyhole_error) = keyhole_outcome(&file);
     if bao_did != case.bao {
         return Err(fail(format!(

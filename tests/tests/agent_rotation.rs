@@ -416,8 +416,8 @@ async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()>
     assert!(pg.can_login(&creds.user, &creds.password).await?);
     let token = std::fs::read_to_string(setup.path("token"))?;
 
-    let status = agent.stop().await?;
-    assert!(status.success(), "{status}");
+    let (status, log) = agent.stop_with_log().await?;
+    assert!(status.success(), "{status}; log:\n{log}");
     let (lookup, _) = setup
         .bao
         .call(
@@ -427,10 +427,10 @@ async fn revoke_on_shutdown_revokes_the_token_and_leases() -> anyhow::Result<()>
             None,
         )
         .await?;
-    assert_eq!(lookup.as_u16(), 403, "the token is revoked");
+    assert_eq!(lookup.as_u16(), 403, "the token is revoked; log:\n{log}");
     assert!(
         !pg.can_login(&creds.user, &creds.password).await?,
-        "the database credentials are revoked"
+        "the database credentials are revoked; log:\n{log}"
     );
     Ok(())
 }
