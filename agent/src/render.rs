@@ -156,7 +156,8 @@ pub struct Entry {
     /// metrics.
     name: String,
     template: Template,
-    error_on_missing_key: bool,
+    /// How it renders: its settings that the executor applies.
+    options: RenderOptions,
     /// Its Vault calls whose path is computed while rendering.
     computed_calls: Vec<VaultCall>,
     /// The Vault requests its last render used.
@@ -180,10 +181,16 @@ impl Entry {
             right_delimiter: &config.right_delimiter,
         };
         let template = text.parse()?;
+        let options = RenderOptions {
+            error_on_missing_key: config.error_on_missing_key,
+            destination: Some(config.destination.clone()),
+            sandbox_path: config.sandbox_path.clone(),
+            function_denylist: config.function_denylist.clone(),
+        };
         Ok(Self::with(
             config.destination.display().to_string(),
             template,
-            config.error_on_missing_key,
+            options,
             Target::File(config),
         ))
     }
@@ -201,15 +208,14 @@ impl Entry {
             name: config.name.clone(),
             value: None,
         };
-        Ok(Self::with(
-            config.name.clone(),
-            template,
-            config.error_on_missing_key,
-            target,
-        ))
+        let options = RenderOptions {
+            error_on_missing_key: config.error_on_missing_key,
+            ..RenderOptions::default()
+        };
+        Ok(Self::with(config.name.clone(), template, options, target))
     }
 
-    fn with(name: String, template: Template, error_on_missing_key: bool, target: Target) -> Self {
+    fn with(name: String, template: Template, options: RenderOptions, target: Target) -> Self {
         let computed_calls = template
             .vault_calls()
             .into_iter()
@@ -219,7 +225,7 @@ impl Entry {
             target,
             name,
             template,
-            error_on_missing_key,
+            options,
             computed_calls,
             uses: BTreeSet::new(),
             rendered: false,
@@ -393,11 +399,7 @@ impl Renderer {
             let mut missing = BTreeMap::new();
             for &index in &selected {
                 let entry = &self.entries[index];
-                let options = RenderOptions {
-                    error_on_missing_key: entry.error_on_missing_key,
-                    destination: entry.destination().map(Path::to_path_buf),
-                };
-                let output = entry.template.render(&mut ctx, &options);
+                let output = entry.template.render(&mut ctx, &entry.options);
                 let asked = ctx.missing().len();
                 for request in ctx.missing() {
                     if !missing.contains_key(request) {

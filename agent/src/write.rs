@@ -16,9 +16,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, fchown};
 use std::path::{Path, PathBuf};
 
+use nix::unistd::{Gid, Group, Uid, User};
 use tracing::warn;
 use zeroize::Zeroizing;
 
@@ -38,6 +39,14 @@ pub enum Error {
         /// Its missing parent directory.
         dir: PathBuf,
     },
+    /// The file's `user` or `group` names no one on this system.
+    #[error("{}: {message}", path.display())]
+    Owner {
+        /// The destination file.
+        path: PathBuf,
+        /// consul-template's words for the failed lookup.
+        message: String,
+    },
     /// A filesystem operation failed.
     #[error("{}: {action}: {source}", path.display())]
     Io {
@@ -48,6 +57,50 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
+}
+
+/// Who a written file belongs to. `None` leaves that part as the agent
+/// creates files: its own user and group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner {
+    /// The file's user.
+    pub uid: Option<Uid>,
+    /// The file's group.
+    pub gid: Option<Gid>,
+}
+
+impl Owner {
+    /// A template's `user` and `group`, each a name or a numeric id; the
+    /// error is consul-template's.
+    pub fn lookup(user: Option<&str>, group: Option<&str>) -> std::result::Result<Self, String> {
+        let failed = |what: &'static str| move |e| format!("failed looking up {what}: {e}");
+        Ok(Self {
+            uid: user.map(user_id).transpose().map_err(failed("user"))?,
+            gid: group.map(group_id).transpose().map_err(failed("group"))?,
+        })
+    }
+}
+
+/// The id of the user `name`, or `name` itself when it is a number.
+pub fn user_id(name: &str) -> std::result::Result<Uid, String> {
+    match User::from_name(name) {
+        Ok(Some(user)) => Ok(user.uid),
+        _ => name
+            .parse()
+            .map(Uid::from_raw)
+            .map_err(|_| format!("user: unknown user {name}")),
+    }
+}
+
+/// The id of the group `name`, or `name` itself when it is a number.
+pub fn group_id(name: &str) -> std::result::Result<Gid, String> {
+    match Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid),
+        _ => name
+            .parse()
+            .map(Gid::from_raw)
+            .map_err(|_| format!("group: unknown group {name}")),
+    }
 }
 
 /// Result of this module's functions.
@@ -70,62 +123,70 @@ pub enum Outcome {
 /// command. A symbolic link, a directory, a FIFO or a file with other hard
 /// links is replaced instead, leaving whatever it leads to untouched.
 pub fn replace(path: &Path, contents: &[u8], mode: u32, create_dirs: bool) -> Result<Outcome> {
-    replace_with(path, contents, mode, create_dirs, false)
+    let destination = Destination {
+        mode,
+        owner: Owner::default(),
+        create_dirs,
+        backup: false,
+    };
+    destination.replace(path, contents)
 }
 
-/// [`replace`] for a template with `backup = true`: when the contents
-/// change, the file they replace is kept as `<path>.bak`, as consul-template
-/// keeps it: a second name for the same file, so with its mode, and only the
-/// latest one.
-pub fn replace_keeping_backup(
-    path: &Path,
-    contents: &[u8],
-    mode: u32,
-    create_dirs: bool,
-) -> Result<Outcome> {
-    replace_with(path, contents, mode, create_dirs, true)
+/// How [`Destination::replace`] writes a file: a template's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    /// The file's mode.
+    pub mode: u32,
+    /// The file's owner; it is set before the file takes the destination's
+    /// name, and corrected on a file whose bytes are already right.
+    pub owner: Owner,
+    /// Create the destination's missing directories.
+    pub create_dirs: bool,
+    /// When the contents change, keep the file they replace as
+    /// `<path>.bak`, as consul-template keeps it: a second name for the same
+    /// file, so with its mode, and only the latest one.
+    pub backup: bool,
 }
 
-fn replace_with(
-    path: &Path,
-    contents: &[u8],
-    mode: u32,
-    create_dirs: bool,
-    backup: bool,
-) -> Result<Outcome> {
-    let dir = parent(path);
-    if !dir.is_dir() {
-        if !create_dirs {
-            return Err(Error::MissingDirectory {
-                path: path.to_owned(),
-                dir: dir.to_owned(),
-            });
+impl Destination {
+    /// [`replace`] with these settings.
+    pub fn replace(&self, path: &Path, contents: &[u8]) -> Result<Outcome> {
+        let dir = parent(path);
+        if !dir.is_dir() {
+            if !self.create_dirs {
+                return Err(Error::MissingDirectory {
+                    path: path.to_owned(),
+                    dir: dir.to_owned(),
+                });
+            }
+            fs::create_dir_all(dir).map_err(io_error(dir, "create directory"))?;
         }
-        fs::create_dir_all(dir).map_err(io_error(dir, "create directory"))?;
-    }
 
-    if let Some(current) = open_own_file(path)
-        && holds(&current, contents)
-    {
-        set_mode(&current, path, mode)?;
-        return Ok(Outcome::Unchanged);
-    }
-
-    let temp = temp_path(path);
-    let written = write_temp(&temp, contents, mode).and_then(|()| {
-        if backup {
-            keep_backup(path);
+        if let Some(current) = open_own_file(path)
+            && holds(&current, contents)
+        {
+            set_owner(&current, path, self.owner)?;
+            set_mode(&current, path, self.mode)?;
+            return Ok(Outcome::Unchanged);
         }
-        fs::rename(&temp, path).map_err(io_error(path, "rename temporary file over destination"))
-    });
-    if let Err(err) = written {
-        // The destination still holds its previous contents; don't leave the
-        // half-done temporary file beside it.
-        let _ = fs::remove_file(&temp);
-        return Err(err);
+
+        let temp = temp_path(path);
+        let written = write_temp(&temp, contents, self.mode, self.owner).and_then(|()| {
+            if self.backup {
+                keep_backup(path);
+            }
+            fs::rename(&temp, path)
+                .map_err(io_error(path, "rename temporary file over destination"))
+        });
+        if let Err(err) = written {
+            // The destination still holds its previous contents; don't leave
+            // the half-done temporary file beside it.
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+        sync_dir(dir)?;
+        Ok(Outcome::Written)
     }
-    sync_dir(dir)?;
-    Ok(Outcome::Written)
 }
 
 /// Links `path` as `<path>.bak`, dropping the backup before it. A failure
@@ -194,7 +255,7 @@ fn holds(mut file: &File, contents: &[u8]) -> bool {
     file.read_to_end(&mut current).is_ok() && current.as_slice() == contents
 }
 
-fn write_temp(temp: &Path, contents: &[u8], mode: u32) -> Result<()> {
+fn write_temp(temp: &Path, contents: &[u8], mode: u32, owner: Owner) -> Result<()> {
     // Created owner-only, so the secret is never readable by others while
     // it is being written, whatever the process umask.
     let mut file = OpenOptions::new()
@@ -207,6 +268,7 @@ fn write_temp(temp: &Path, contents: &[u8], mode: u32) -> Result<()> {
         .map_err(io_error(temp, "write temporary file"))?;
     file.sync_all()
         .map_err(io_error(temp, "flush temporary file"))?;
+    set_owner(&file, temp, owner)?;
     // Set explicitly: `mode` above is filtered by the umask.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io_error(temp, "set file mode"))
@@ -223,6 +285,22 @@ fn set_mode(file: &File, path: &Path, mode: u32) -> Result<()> {
     if current & 0o7777 != mode {
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io_error(path, "set file mode"))?;
+    }
+    Ok(())
+}
+
+/// Gives the open `file` (at `path`) `owner` where it differs. Before the
+/// mode: a change of owner clears the set-user-id and set-group-id bits.
+fn set_owner(file: &File, path: &Path, owner: Owner) -> Result<()> {
+    if owner == Owner::default() {
+        return Ok(());
+    }
+    let meta = file.metadata().map_err(io_error(path, "read file owner"))?;
+    let differs = owner.uid.is_some_and(|uid| uid.as_raw() != meta.uid())
+        || owner.gid.is_some_and(|gid| gid.as_raw() != meta.gid());
+    if differs {
+        fchown(file, owner.uid.map(Uid::as_raw), owner.gid.map(Gid::as_raw))
+            .map_err(io_error(path, "set file owner"))?;
     }
     Ok(())
 }
@@ -282,10 +360,88 @@ mod tests {
     }
 
     #[test]
+    fn gives_the_file_its_owner_and_restores_it_on_unchanged_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let destination = Destination {
+            mode: 0o640,
+            owner: Owner {
+                uid: Some(Uid::from_raw(1000)),
+                gid: Some(Gid::from_raw(1001)),
+            },
+            create_dirs: false,
+            backup: false,
+        };
+        if !Uid::effective().is_root() {
+            let err = destination
+                .replace(&path, b"x")
+                .expect_err("only root gives files away");
+            assert!(err.to_string().contains("set file owner"), "{err}");
+            assert!(!path.exists(), "nothing is left at the destination");
+            return;
+        }
+        let owner = |path: &Path| {
+            let meta = fs::metadata(path).expect("stat");
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777)
+        };
+        assert_eq!(
+            destination.replace(&path, b"x").expect("written"),
+            Outcome::Written
+        );
+        assert_eq!(owner(&path), (1000, 1001, 0o640));
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).expect("chown");
+        assert_eq!(
+            destination.replace(&path, b"x").expect("kept"),
+            Outcome::Unchanged
+        );
+        assert_eq!(owner(&path), (1000, 1001, 0o640));
+        let agents_own = Destination {
+            owner: Owner::default(),
+            ..destination
+        };
+        assert_eq!(
+            agents_own.replace(&path, b"y").expect("written"),
+            Outcome::Written
+        );
+        assert_eq!(owner(&path), (0, 0, 0o640), "created by the agent, as root");
+    }
+
+    #[test]
+    fn looks_up_owners_by_name_or_number_with_consul_templates_errors() {
+        let root = Owner::lookup(Some("root"), Some("0")).expect("root exists");
+        assert_eq!(root.uid, Some(Uid::from_raw(0)));
+        assert_eq!(root.gid, Some(Gid::from_raw(0)));
+        assert_eq!(
+            Owner::lookup(Some("4242"), None).expect("a number"),
+            Owner {
+                uid: Some(Uid::from_raw(4242)),
+                gid: None
+            }
+        );
+        assert_eq!(
+            Owner::lookup(None, Some("no-such-group")).expect_err("unknown"),
+            "failed looking up group: group: unknown group no-such-group"
+        );
+        assert_eq!(
+            Owner::lookup(Some("no-such-user"), None).expect_err("unknown"),
+            "failed looking up user: user: unknown user no-such-user"
+        );
+    }
+
+    #[test]
     fn a_backup_keeps_the_contents_replaced_last_with_their_mode() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db");
         let bak = dir.path().join("db.bak");
+        let replace_keeping_backup = |path: &Path, contents: &[u8], mode, create_dirs| {
+            let destination = Destination {
+                mode,
+                owner: Owner::default(),
+                create_dirs,
+                backup: true,
+            };
+            destination.replace(path, contents)
+        };
         replace_keeping_backup(&path, b"one", 0o600, false).expect("first");
         assert!(!bak.exists(), "nothing to keep before the first render");
         replace_keeping_backup(&path, b"two", 0o640, false).expect("second");

@@ -400,6 +400,10 @@ fn template(secret: &Secret) -> Result<Template> {
         right_delimiter: secret.right_delimiter.clone(),
         create_dest_dirs: true,
         backup: false,
+        user: None,
+        group: None,
+        sandbox_path: None,
+        function_denylist: Vec::new(),
     })
 }
 

@@ -518,6 +518,9 @@ pub struct Template {
     error_on_missing_key: Option<bool>,
     delimiters: Option<(String, String)>,
     create_dest_dirs: Option<bool>,
+    owner: (Option<String>, Option<String>),
+    sandbox_path: Option<PathBuf>,
+    function_denylist: Vec<String>,
 }
 
 /// Where a template's text comes from.
@@ -539,6 +542,9 @@ impl Template {
             error_on_missing_key: None,
             delimiters: None,
             create_dest_dirs: None,
+            owner: (None, None),
+            sandbox_path: None,
+            function_denylist: Vec::new(),
         }
     }
 
@@ -582,6 +588,24 @@ impl Template {
         self
     }
 
+    /// `user` and `group` of the destination, each a name or a numeric id.
+    pub fn owner(mut self, user: &str, group: &str) -> Self {
+        self.owner = (Some(user.to_owned()), Some(group.to_owned()));
+        self
+    }
+
+    /// `sandbox_path`: the directory `file` calls must read inside.
+    pub fn sandbox_path(mut self, dir: impl AsRef<Path>) -> Self {
+        self.sandbox_path = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// `function_denylist`: functions whose calls fail the render.
+    pub fn function_denylist(mut self, names: &[&str]) -> Self {
+        self.function_denylist = names.iter().map(|name| (*name).to_owned()).collect();
+        self
+    }
+
     fn write(&self, out: &mut Writer) {
         out.block("template", |out| {
             out.attr("destination", hcl_path(&self.destination));
@@ -596,6 +620,13 @@ impl Template {
                 out.attr("right_delimiter", hcl(right));
             }
             out.opt_attr("create_dest_dirs", self.create_dest_dirs);
+            out.opt_attr("user", self.owner.0.as_ref().map(hcl));
+            out.opt_attr("group", self.owner.1.as_ref().map(hcl));
+            out.opt_attr("sandbox_path", self.sandbox_path.as_deref().map(hcl_path));
+            if !self.function_denylist.is_empty() {
+                let names: Vec<String> = self.function_denylist.iter().map(hcl).collect();
+                out.attr("function_denylist", format!("[{}]", names.join(", ")));
+            }
             if let Some(argv) = &self.command {
                 let argv: Vec<String> = argv.iter().map(hcl).collect();
                 out.block("exec", |out| {

@@ -149,3 +149,112 @@ async fn renders_every_fixture_byte_identical_to_bao_agent() -> anyhow::Result<(
     );
     Ok(())
 }
+
+/// Both agents, from one config (in init mode) rendering into `out`, which
+/// the closure makes from the output directory.
+async fn run_both(
+    bao: &Bao,
+    token_file: &Path,
+    dir: &Path,
+    templates: impl Fn(&Path) -> Vec<Template>,
+) -> anyhow::Result<[(PathBuf, AgentRun); 2]> {
+    let mut runs = Vec::new();
+    for agent in ["bao", "keyhole"] {
+        let out = dir.join(agent);
+        std::fs::create_dir_all(&out)?;
+        let config = AgentConfig::new(bao.addr())
+            .exit_after_auth(true)
+            .exit_on_retry_failure(true)
+            .auto_auth(AutoAuth::token_file(token_file))
+            .templates(templates(&out));
+        let run = if agent == "bao" {
+            run_bao_agent(&config, &out, &[]).await?
+        } else {
+            run_keyhole_agent(&config, &out, &[]).await?
+        };
+        runs.push((out, run));
+    }
+    let [bao_run, keyhole_run]: [_; 2] = runs.try_into().expect("two runs");
+    Ok([bao_run, keyhole_run])
+}
+
+#[tokio::test]
+async fn owner_sandbox_and_denied_functions_as_bao_agent_has_them() -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let bao = Bao::start().await?;
+    let dir = tempfile::tempdir()?;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, bao.root_token())?;
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files)?;
+    std::fs::write(files.join("in"), "inside")?;
+    let outside = dir.path().join("not-in-files");
+    std::fs::write(&outside, "outside")?;
+    // Only root may give a file away; anyone may give it to themselves.
+    let (uid, gid) = if nix::unistd::Uid::effective().is_root() {
+        (1000, 1001)
+    } else {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    };
+
+    let rendered = run_both(&bao, &token_file, dir.path(), |out| {
+        vec![
+            Template::new(out.join("owned"), "x").owner(&uid.to_string(), &gid.to_string()),
+            Template::new(out.join("root"), "x").owner("root", "0"),
+            Template::new(
+                out.join("sandboxed"),
+                format!(
+                    "{{{{ file {:?} }}}}",
+                    files.join("in").display().to_string()
+                ),
+            )
+            .sandbox_path(&files)
+            .function_denylist(&["env"]),
+        ]
+    })
+    .await?;
+    for (out, run) in &rendered {
+        assert_success(&out.display().to_string(), run);
+        let owner = |name: &str| {
+            let meta = std::fs::metadata(out.join(name)).expect("rendered");
+            (meta.uid(), meta.gid())
+        };
+        assert_eq!(owner("owned"), (uid, gid), "{}", out.display());
+        assert_eq!(owner("root"), (0, 0), "{}", out.display());
+        assert_eq!(run.file("sandboxed")?, "inside");
+    }
+
+    let refused = [
+        ("outside", "is outside of sandbox"),
+        ("env", "error calling env: function is disabled"),
+    ];
+    for (case, message) in refused {
+        let runs = run_both(&bao, &token_file, &dir.path().join(case), |out| {
+            let contents = match case {
+                "env" => "{{ env \"HOME\" }}".to_owned(),
+                _ => format!("{{{{ file {:?} }}}}", outside.display().to_string()),
+            };
+            vec![
+                Template::new(out.join("t"), contents)
+                    .sandbox_path(&files)
+                    .function_denylist(&["env"]),
+            ]
+        })
+        .await?;
+        for (out, run) in &runs {
+            assert!(!run.status.success(), "{}: {}", out.display(), run.stderr);
+            assert!(
+                run.stderr.contains(message),
+                "{}: no {message:?} in:\n{}",
+                out.display(),
+                run.stderr
+            );
+            assert!(!out.join("t").exists(), "{}", out.display());
+        }
+    }
+    Ok(())
+}

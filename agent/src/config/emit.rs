@@ -298,6 +298,18 @@ impl Serialize for Template {
         if self.backup {
             out.serialize_entry("backup", &true)?;
         }
+        if let Some(user) = &self.user {
+            out.serialize_entry("user", user)?;
+        }
+        if let Some(group) = &self.group {
+            out.serialize_entry("group", group)?;
+        }
+        if let Some(sandbox) = &self.sandbox_path {
+            out.serialize_entry("sandbox_path", &PathText(sandbox))?;
+        }
+        if !self.function_denylist.is_empty() {
+            out.serialize_entry("function_denylist", &self.function_denylist)?;
+        }
         if let Some(argv) = &self.command {
             let exec = Exec {
                 command: argv,

@@ -618,6 +618,17 @@ pub struct Template {
     /// Keep the previous file as `<destination>.bak` when the contents
     /// change.
     pub backup: bool,
+    /// Owner of the destination: a user name or a numeric id, from `user`
+    /// or else `uid`; `None` leaves the agent's own.
+    pub user: Option<String>,
+    /// Group of the destination: a group name or a numeric id, from `group`
+    /// or else `gid`; `None` leaves the agent's own.
+    pub group: Option<String>,
+    /// The directory the template's `file` calls must read inside.
+    pub sandbox_path: Option<PathBuf>,
+    /// Functions the template may not call (`function_denylist` and its
+    /// older name `function_blacklist`): a call fails the render.
+    pub function_denylist: Vec<String>,
 }
 
 /// Template text, inline or from a file.

@@ -596,19 +596,41 @@ fn template(mut s: Stanza) -> Result<Template> {
         right_delimiter,
         create_dest_dirs: s.bool("create_dest_dirs", true)?,
         backup: s.bool("backup", false)?,
+        user: owner(&mut s, "user", "uid")?,
+        group: owner(&mut s, "group", "gid")?,
+        sandbox_path: s.path_buf("sandbox_path")?,
+        function_denylist: [
+            function_names(&mut s, "function_denylist")?,
+            function_names(&mut s, "function_blacklist")?,
+        ]
+        .concat(),
     };
-    s.finish(&[
-        "error_fatal",
-        "function_blacklist",
-        "function_denylist",
-        "gid",
-        "group",
-        "sandbox_path",
-        "uid",
-        "user",
-        "wait",
-    ])?;
+    s.finish(&["error_fatal", "wait"])?;
     Ok(template)
+}
+
+/// A template's `function_denylist` (or `function_blacklist`): a list of
+/// names, or one name alone, which Vault Agent's decoder takes as a list of
+/// one.
+fn function_names(s: &mut Stanza, key: &str) -> Result<Vec<String>> {
+    let at = s.at(key);
+    match s.take(key) {
+        None => Ok(Vec::new()),
+        Some(Value::String(name)) => Ok(vec![name]),
+        Some(Value::Array(names)) => names.into_iter().map(|name| string(name, &at)).collect(),
+        Some(other) => Err(invalid(
+            &at,
+            format!("expected a list of function names, found {}", kind(&other)),
+        )),
+    }
+}
+
+/// A template's `user` (or `group`), else its older numeric `uid` (or
+/// `gid`), as consul-template combines them; empty means not set.
+fn owner(s: &mut Stanza, name: &str, id: &str) -> Result<Option<String>> {
+    let named = s.string(name)?;
+    let numeric = s.integer(id)?.map(|id| id.to_string());
+    Ok(named.or(numeric))
 }
 
 /// `template { exec { command, timeout } }`.

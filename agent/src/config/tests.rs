@@ -58,6 +58,10 @@ fn template(destination: &str, contents: &str) -> Template {
         right_delimiter: "}}".to_owned(),
         create_dest_dirs: true,
         backup: false,
+        user: None,
+        group: None,
+        sandbox_path: None,
+        function_denylist: Vec::new(),
     }
 }
 
@@ -156,6 +160,10 @@ fn reads_jwt_fixture() {
             error_on_missing_key: true,
             create_dest_dirs: false,
             backup: false,
+            user: None,
+            group: None,
+            sandbox_path: None,
+            function_denylist: Vec::new(),
             ..template("/vault/secrets/config.json", "")
         }],
         template_config: TemplateConfig {
@@ -1034,6 +1042,44 @@ fn bad_vault_env_values_are_errors_naming_the_variable() {
             .expect_err("bad value");
         assert_eq!(err.to_string(), message);
     }
+}
+
+#[test]
+fn template_owner_sandbox_and_denied_functions_are_read_and_emitted() {
+    let config = AgentConfig::from_hcl(&with_auth(
+        r#"
+        template {
+          destination       = "/out/a"
+          contents          = "x"
+          user              = "app"
+          gid               = 1000
+          sandbox_path      = "/vault/files"
+          function_denylist = ["env", "file"]
+          function_blacklist = "writeToFile"
+        }
+        template {
+          destination = "/out/b"
+          contents    = "x"
+          uid         = 0
+          user        = ""
+        }
+        "#,
+    ))
+    .expect("config parses");
+    let [a, b] = &config.templates[..] else {
+        panic!("two templates");
+    };
+    assert_eq!(a.user.as_deref(), Some("app"));
+    assert_eq!(a.group.as_deref(), Some("1000"));
+    assert_eq!(a.sandbox_path.as_deref(), Some(Path::new("/vault/files")));
+    assert_eq!(a.function_denylist, ["env", "file", "writeToFile"]);
+    // An empty `user` is unset, so `uid` counts, as in consul-template.
+    assert_eq!((b.user.as_deref(), b.group.as_deref()), (Some("0"), None));
+    assert!(b.sandbox_path.is_none() && b.function_denylist.is_empty());
+    assert_eq!(
+        AgentConfig::from_json(&config.to_vault_agent_json()).expect("round trip"),
+        config
+    );
 }
 
 #[test]

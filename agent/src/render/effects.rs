@@ -22,21 +22,29 @@ pub(super) async fn write(
     reload: Option<&config::Reload>,
     contents: &[u8],
 ) -> Result<Outcome> {
-    let replace = if config.backup {
-        write::replace_keeping_backup
-    } else {
-        write::replace
-    };
-    let outcome = replace(
-        &config.destination,
-        contents,
-        config.perms,
-        config.create_dest_dirs,
-    )
-    .map_err(|source| Error::Write {
+    let failed = |source| Error::Write {
         destination: config.destination.clone(),
         source,
-    })?;
+    };
+    // Looked up at every render, as consul-template does: a user created
+    // after the agent started is found.
+    let owner = write::Owner::lookup(config.user.as_deref(), config.group.as_deref()).map_err(
+        |message| {
+            failed(write::Error::Owner {
+                path: config.destination.clone(),
+                message,
+            })
+        },
+    )?;
+    let destination = write::Destination {
+        mode: config.perms,
+        owner,
+        create_dirs: config.create_dest_dirs,
+        backup: config.backup,
+    };
+    let outcome = destination
+        .replace(&config.destination, contents)
+        .map_err(failed)?;
     match outcome {
         Outcome::Written => {
             info!(destination = %config.destination.display(), "rendered");

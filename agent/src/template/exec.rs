@@ -33,6 +33,17 @@ pub struct RenderOptions {
     /// The file the template renders to: `pkiCert` reuses a certificate
     /// found there.
     pub destination: Option<PathBuf>,
+    /// The directory `file` must read inside; `None` reads anywhere.
+    pub sandbox_path: Option<PathBuf>,
+    /// Functions a call of which fails with "function is disabled", as
+    /// consul-template's `function_denylist`; Go's builtins stay callable.
+    pub function_denylist: Vec<String>,
+}
+
+impl RenderOptions {
+    fn denies(&self, func: &Func) -> bool {
+        !func.go_builtin && self.function_denylist.iter().any(|name| name == func.name)
+    }
 }
 
 /// What a list of nodes asks of its enclosing `range`.
@@ -531,6 +542,13 @@ impl<'a> Exec<'a> {
         last: Option<Value<'a>>,
         at: &dyn std::fmt::Display,
     ) -> Result<Value<'a>> {
+        if self.options.denies(func) {
+            return Err(self.err(
+                pos,
+                at,
+                format!("error calling {}: function is disabled", func.name),
+            ));
+        }
         let implementation = match func.eval {
             Eval::ShortCircuit { stop_at } => {
                 let total = arg_nodes.len() + usize::from(last.is_some());
@@ -583,6 +601,7 @@ impl<'a> Exec<'a> {
         func.check_arity(args.len())
             .and_then(|()| match implementation {
                 Implementation::Plain(run) => run(&args),
+                Implementation::Sandboxed(run) => run(self.options.sandbox_path.as_deref(), &args),
                 Implementation::Vault(_, run) => run(&mut self.requests, &args),
             })
             .map_err(|e| self.err(pos, at, format!("error calling {}: {e}", func.name)))

@@ -155,6 +155,73 @@ fn field_of_missing_key_fails_with_nil_pointer_error() {
 }
 
 #[test]
+fn a_denied_function_fails_when_called_and_go_builtins_stay_callable() {
+    let options = RenderOptions {
+        function_denylist: vec!["env".to_owned(), "print".to_owned(), "nonesuch".to_owned()],
+        ..RenderOptions::default()
+    };
+    let err = render_opts("a{{ env \"HOME\" }}", &[], &options).expect_err("env is denied");
+    assert_eq!(
+        err,
+        "test:1:5: executing at <env \"HOME\">: error calling env: function is disabled"
+    );
+    // Only the call fails: a branch not taken does not.
+    assert_eq!(
+        render_opts(
+            "{{ if false }}{{ env \"HOME\" }}{{ end }}{{ print 1 }}",
+            &[],
+            &options
+        ),
+        Ok("1".to_owned())
+    );
+    assert_eq!(
+        render_opts(
+            "{{ env \"HOME\" | len | lt 0 }}",
+            &[],
+            &RenderOptions::default()
+        ),
+        Ok("true".to_owned())
+    );
+}
+
+#[test]
+fn file_reads_only_inside_the_sandbox_with_links_followed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = dir.path().join("sandbox");
+    std::fs::create_dir_all(sandbox.join("sub")).expect("mkdir");
+    std::fs::write(sandbox.join("in"), "inside").expect("write");
+    std::fs::write(dir.path().join("out"), "outside").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("out"), sandbox.join("link")).expect("symlink");
+    let options = RenderOptions {
+        sandbox_path: Some(sandbox.clone()),
+        ..RenderOptions::default()
+    };
+    let file = |path: &std::path::Path| {
+        render_opts(
+            &format!("{{{{ file {:?} }}}}", path.display().to_string()),
+            &[],
+            &options,
+        )
+    };
+    assert_eq!(file(&sandbox.join("in")), Ok("inside".to_owned()));
+    assert_eq!(file(&sandbox.join("sub/../in")), Ok("inside".to_owned()));
+    for outside in [
+        dir.path().join("out"),
+        sandbox.join("link"),
+        sandbox.join("../out"),
+    ] {
+        let err = file(&outside).expect_err("outside the sandbox");
+        assert!(
+            err.ends_with(&format!(
+                "error calling file: '{}' is outside of sandbox",
+                outside.display()
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn error_on_missing_key_names_key_and_position() {
     let options = RenderOptions {
         error_on_missing_key: true,

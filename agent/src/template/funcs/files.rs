@@ -5,20 +5,52 @@
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _, chown};
+use std::path::{Component, Path, PathBuf};
 
-use nix::unistd::{Gid, Group, Uid, User, getgid, getuid};
+use nix::unistd::{getgid, getuid};
 
 use super::super::value::Value;
 use super::args::{FnResult, owned, string_arg};
+use crate::write::{group_id, user_id};
 
 /// `file path`: the file's content; an empty path gives an empty string.
-pub(super) fn file<'a>(args: &[Value<'a>]) -> FnResult<'a> {
+/// With a `sandbox`, the path, its symbolic links followed, must lie inside
+/// it, and the file found there is the one read.
+pub(super) fn file<'a>(sandbox: Option<&Path>, args: &[Value<'a>]) -> FnResult<'a> {
     let path = string_arg(&args[0])?;
     if path.is_empty() {
         return Ok(owned(String::new()));
     }
-    let bytes = fs::read(path).map_err(|e| format!("file({path}): {e}"))?;
+    let bytes = match sandbox {
+        None => fs::read(path),
+        Some(sandbox) => {
+            let resolved = fs::canonicalize(path).map_err(|e| format!("file({path}): {e}"))?;
+            if !resolved.starts_with(absolute(sandbox)) {
+                return Err(format!("'{path}' is outside of sandbox"));
+            }
+            fs::read(resolved)
+        }
+    }
+    .map_err(|e| format!("file({path}): {e}"))?;
     Ok(owned(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// `dir` made absolute against the working directory and without `.` or
+/// `..` components, by its text alone as Go's `filepath.Rel` compares it:
+/// consul-template does not follow the sandbox's own symbolic links.
+fn absolute(dir: &Path) -> PathBuf {
+    let joined = std::env::current_dir().unwrap_or_default().join(dir);
+    let mut clean = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    clean
 }
 
 /// `writeToFile path owner group mode [flags] content`: writes `content` to
@@ -50,7 +82,7 @@ pub(super) fn write_to_file<'a>(args: &[Value<'a>]) -> FnResult<'a> {
             .mode(mode)
             .open(path)
     } else {
-        if let Some(dir) = std::path::Path::new(path).parent()
+        if let Some(dir) = Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
             fs::create_dir_all(dir).map_err(failed)?;
@@ -77,26 +109,6 @@ pub(super) fn write_to_file<'a>(args: &[Value<'a>]) -> FnResult<'a> {
     }
     fs::set_permissions(path, Permissions::from_mode(mode)).map_err(failed)?;
     Ok(owned(String::new()))
-}
-
-fn user_id(name: &str) -> Result<Uid, String> {
-    match User::from_name(name) {
-        Ok(Some(user)) => Ok(user.uid),
-        _ => name
-            .parse()
-            .map(Uid::from_raw)
-            .map_err(|_| format!("user: unknown user {name}")),
-    }
-}
-
-fn group_id(name: &str) -> Result<Gid, String> {
-    match Group::from_name(name) {
-        Ok(Some(group)) => Ok(group.gid),
-        _ => name
-            .parse()
-            .map(Gid::from_raw)
-            .map_err(|_| format!("group: unknown group {name}")),
-    }
 }
 
 #[cfg(test)]

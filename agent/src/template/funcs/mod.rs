@@ -31,6 +31,7 @@ mod strings;
 mod vault;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use super::context::Requests;
@@ -50,6 +51,10 @@ pub(crate) struct Func {
     pub(crate) arity: Arity,
     /// How the executor evaluates a call.
     pub(crate) eval: Eval,
+    /// Whether it is one of Go's own builtins, which a template's
+    /// `function_denylist` cannot disable (consul-template only replaces
+    /// the functions it adds).
+    pub(crate) go_builtin: bool,
 }
 
 /// How many arguments a function takes.
@@ -85,6 +90,9 @@ pub(crate) enum Eval {
 pub(crate) enum Implementation {
     /// A function of its arguments (and the agent's environment).
     Plain(for<'a> fn(&[Value<'a>]) -> FnResult<'a>),
+    /// A function that reads files, confined to the template's
+    /// `sandbox_path` when it has one.
+    Sandboxed(for<'a> fn(Option<&Path>, &[Value<'a>]) -> FnResult<'a>),
     /// A function that makes Vault requests through the render's
     /// [`Requests`].
     Vault(
@@ -103,6 +111,33 @@ impl Func {
             name,
             arity,
             eval: Eval::Call(Implementation::Plain(run)),
+            go_builtin: false,
+        }
+    }
+
+    /// One of Go's builtins, implemented by `run`.
+    const fn go(
+        name: &'static str,
+        arity: Arity,
+        run: for<'a> fn(&[Value<'a>]) -> FnResult<'a>,
+    ) -> Self {
+        Func {
+            go_builtin: true,
+            ..Func::plain(name, arity, run)
+        }
+    }
+
+    /// A function that reads files, given the template's `sandbox_path`.
+    const fn sandboxed(
+        name: &'static str,
+        arity: Arity,
+        run: for<'a> fn(Option<&Path>, &[Value<'a>]) -> FnResult<'a>,
+    ) -> Self {
+        Func {
+            name,
+            arity,
+            eval: Eval::Call(Implementation::Sandboxed(run)),
+            go_builtin: false,
         }
     }
 
@@ -115,6 +150,7 @@ impl Func {
             name: function.name(),
             arity,
             eval: Eval::Call(Implementation::Vault(function, run)),
+            go_builtin: false,
         }
     }
 
@@ -123,6 +159,7 @@ impl Func {
             name,
             arity: AtLeast(1),
             eval: Eval::ShortCircuit { stop_at },
+            go_builtin: true,
         }
     }
 
@@ -154,18 +191,18 @@ static FUNCS: &[Func] = &[
     // Go's logic and comparison builtins.
     Func::short_circuit("and", false),
     Func::short_circuit("or", true),
-    Func::plain("not", Exactly(1), compare::not),
-    Func::plain("eq", AtLeast(1), compare::eq),
-    Func::plain("ne", Exactly(2), compare::ne),
-    Func::plain("lt", Exactly(2), compare::lt),
-    Func::plain("le", Exactly(2), compare::le),
-    Func::plain("gt", Exactly(2), compare::gt),
-    Func::plain("ge", Exactly(2), compare::ge),
-    Func::plain("call", AtLeast(1), compare::call),
+    Func::go("not", Exactly(1), compare::not),
+    Func::go("eq", AtLeast(1), compare::eq),
+    Func::go("ne", Exactly(2), compare::ne),
+    Func::go("lt", Exactly(2), compare::lt),
+    Func::go("le", Exactly(2), compare::le),
+    Func::go("gt", Exactly(2), compare::gt),
+    Func::go("ge", Exactly(2), compare::ge),
+    Func::go("call", AtLeast(1), compare::call),
     // Go's collection builtins; consul-template's membership tests.
-    Func::plain("len", Exactly(1), collection::len),
-    Func::plain("index", AtLeast(1), collection::index),
-    Func::plain("slice", AtLeast(1), collection::slice),
+    Func::go("len", Exactly(1), collection::len),
+    Func::go("index", AtLeast(1), collection::index),
+    Func::go("slice", AtLeast(1), collection::slice),
     Func::plain("in", Exactly(2), collection::r#in),
     Func::plain("contains", Exactly(2), collection::contains),
     Func::plain("containsAll", Exactly(2), collection::contains_all),
@@ -178,6 +215,7 @@ static FUNCS: &[Func] = &[
         name: "scratch",
         arity: Exactly(0),
         eval: Eval::Scratch,
+        go_builtin: false,
     },
     // consul-template's maps.
     Func::plain("explodeMap", Exactly(1), maps::explode_map),
@@ -206,14 +244,15 @@ static FUNCS: &[Func] = &[
         name: "executeTemplate",
         arity: AtLeast(1),
         eval: Eval::ExecuteTemplate,
+        go_builtin: false,
     },
     // Go's printing and escaping builtins.
-    Func::plain("print", AtLeast(0), format::print),
-    Func::plain("printf", AtLeast(1), format::printf),
-    Func::plain("println", AtLeast(0), format::println),
-    Func::plain("html", AtLeast(0), format::html),
-    Func::plain("js", AtLeast(0), format::js),
-    Func::plain("urlquery", AtLeast(0), format::urlquery),
+    Func::go("print", AtLeast(0), format::print),
+    Func::go("printf", AtLeast(1), format::printf),
+    Func::go("println", AtLeast(0), format::println),
+    Func::go("html", AtLeast(0), format::html),
+    Func::go("js", AtLeast(0), format::js),
+    Func::go("urlquery", AtLeast(0), format::urlquery),
     // Conversions and encodings.
     Func::plain("toJSON", Exactly(1), convert::to_json_compact),
     Func::plain("toJSONPretty", Exactly(1), convert::to_json_pretty),
@@ -257,7 +296,7 @@ static FUNCS: &[Func] = &[
     Func::plain("mustEnv", Exactly(1), env::must_env),
     // `timestamp` checks its count itself, with consul-template's message.
     Func::plain("timestamp", AtLeast(0), clock::timestamp),
-    Func::plain("file", Exactly(1), files::file),
+    Func::sandboxed("file", Exactly(1), files::file),
     Func::plain("writeToFile", AtLeast(5), files::write_to_file),
     Func::plain("plugin", AtLeast(1), process::plugin),
     Func::plain("sockaddr", AtLeast(0), sockaddr::sockaddr),
