@@ -24,6 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::time::Instant;
 use tracing::debug;
 use zeroize::Zeroizing;
 
@@ -122,7 +123,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Where a template's output goes.
 pub enum Target {
     /// A `template` stanza's file.
-    File(config::Template),
+    File(Box<config::Template>),
     /// An `env_template` stanza's variable, with the value of its last
     /// successful render.
     Env {
@@ -167,6 +168,12 @@ pub struct Entry {
     /// Whether its last render or write failed: it is tried again on the
     /// next refresh even if none of its secrets changed.
     failed: bool,
+    /// Whether its failure fails an init-mode run and holds up readiness:
+    /// `error_fatal`, true for an `env_template`.
+    fatal: bool,
+    /// Its `wait`, and the write it holds back.
+    wait: Option<config::Wait>,
+    quiet: Option<Quiet>,
     /// The signal to send after the file changes.
     reload: Option<config::Reload>,
 }
@@ -187,12 +194,17 @@ impl Entry {
             sandbox_path: config.sandbox_path.clone(),
             function_denylist: config.function_denylist.clone(),
         };
-        Ok(Self::with(
-            config.destination.display().to_string(),
-            template,
-            options,
-            Target::File(config),
-        ))
+        let (fatal, wait) = (config.error_fatal, config.wait);
+        Ok(Self {
+            fatal,
+            wait,
+            ..Self::with(
+                config.destination.display().to_string(),
+                template,
+                options,
+                Target::File(Box::new(config)),
+            )
+        })
     }
 
     /// Reads and parses the template of one `env_template` stanza.
@@ -230,6 +242,9 @@ impl Entry {
             uses: BTreeSet::new(),
             rendered: false,
             failed: false,
+            fatal: true,
+            wait: None,
+            quiet: None,
             reload: None,
         }
     }
@@ -291,6 +306,28 @@ pub struct Rendered {
     pub index: usize,
     /// Whether the file changed, or why the template failed.
     pub result: Result<Outcome>,
+    /// Whether a failure counts against an init-mode run: the template's
+    /// `error_fatal`.
+    pub fatal: bool,
+}
+
+/// A change a template's `wait` holds back: it is written at `due`, which
+/// each further change moves `min` later, but never past `deadline`.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    due: Instant,
+    deadline: Instant,
+}
+
+impl Quiet {
+    /// The hold after a change at `now`, given the one before it.
+    fn after_change(held: Option<Quiet>, wait: config::Wait, now: Instant) -> Quiet {
+        let deadline = held.map_or(now + wait.max, |held| held.deadline);
+        Quiet {
+            due: (now + wait.min).min(deadline),
+            deadline,
+        }
+    }
 }
 
 /// What one call of [`Renderer::render`] did.
@@ -355,9 +392,19 @@ impl Renderer {
         self.entries.iter().flat_map(|e| &e.uses).collect()
     }
 
-    /// Whether every template has been written at least once.
+    /// Whether every template has been written at least once, leaving out
+    /// those with `error_fatal = false` that failed.
     pub fn all_rendered(&self) -> bool {
-        self.entries.iter().all(|e| e.rendered)
+        self.entries.iter().all(|e| e.rendered || !e.fatal)
+    }
+
+    /// When the earliest change a template's `wait` holds back is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.quiet)
+            .map(|q| q.due)
+            .min()
     }
 
     /// The env templates' variables with their rendered values, once every
@@ -381,12 +428,25 @@ impl Renderer {
     /// `cache` what they ask for; writes the files whose bytes changed and
     /// runs their commands and reload signals.
     pub async fn render(&mut self, cache: &mut Cache, changed: &BTreeSet<Request>) -> Report {
-        let selected: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| {
-                let entry = &self.entries[i];
-                !entry.rendered || entry.failed || !entry.uses.is_disjoint(changed)
-            })
-            .collect();
+        let now = Instant::now();
+        let mut selected = Vec::new();
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            let is_changed = !entry.uses.is_disjoint(changed);
+            if let Some(wait) = entry.wait
+                && entry.rendered
+                && !entry.failed
+                && is_changed
+            {
+                entry.quiet = Some(Quiet::after_change(entry.quiet, wait, now));
+                debug!(template = %entry.name, "secrets changed; waiting for more changes");
+            }
+            let due = entry.quiet.is_some_and(|quiet| quiet.due <= now);
+            let held = entry.quiet.is_some() && !due;
+            if due || (!held && (!entry.rendered || entry.failed || is_changed)) {
+                entry.quiet = None;
+                selected.push(index);
+            }
+        }
         let mut report = Report::default();
         if selected.is_empty() {
             return report;
@@ -446,7 +506,11 @@ impl Renderer {
                 }
                 Err(err) => self.metrics.render_failed(&entry.name, err.kind()),
             }
-            report.rendered.push(Rendered { index, result });
+            report.rendered.push(Rendered {
+                index,
+                result,
+                fatal: entry.fatal,
+            });
         }
         report
     }
@@ -578,6 +642,22 @@ mod tests {
         assert_eq!(std::fs::read(&destination)?, b"two");
         assert_eq!(std::fs::read(dir.path().join("db.bak"))?, b"one");
         Ok(())
+    }
+
+    #[test]
+    fn a_wait_moves_with_each_change_but_not_past_max_after_the_first() {
+        let wait = config::Wait {
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(5),
+        };
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let first = Quiet::after_change(None, wait, at(0));
+        assert_eq!((first.due, first.deadline), (at(2), at(5)));
+        let second = Quiet::after_change(Some(first), wait, at(1));
+        assert_eq!((second.due, second.deadline), (at(3), at(5)));
+        let late = Quiet::after_change(Some(second), wait, at(4));
+        assert_eq!((late.due, late.deadline), (at(5), at(5)), "capped at max");
     }
 
     #[test]

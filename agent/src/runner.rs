@@ -223,6 +223,20 @@ async fn run_agent(
                 }
                 save(store.as_ref(), &client, &session, &cache);
             }
+            () = until(renderer.next_due().map(tokio::time::sleep_until)) => {
+                // A change a template's `wait` held back, with the secrets
+                // as they are now.
+                let unchanged = BTreeSet::new();
+                let report = tokio::select! {
+                    report = renderer.render(&mut cache, &unchanged) => report,
+                    () = stopped(stop.clone()) => break,
+                };
+                log_failures(report.rendered);
+                if report.denied {
+                    session.check_token().await;
+                }
+                save(store.as_ref(), &client, &session, &cache);
+            }
             () = until(secret_due) => {
                 // Requests to a slow Vault must not hold up shutdown.
                 let work = async {
@@ -367,13 +381,18 @@ fn prepare_files(config: &AgentConfig, renderer: &Renderer) -> anyhow::Result<()
     Ok(())
 }
 
-/// Logs one line per failed template and returns how many failed.
+/// Logs one line per failed template and returns how many failed that
+/// have `error_fatal` (the default).
 fn log_failures(results: Vec<Rendered>) -> usize {
     let mut failed = 0;
     for rendered in results {
         if let Err(err) = rendered.result {
-            error!("{err}");
-            failed += 1;
+            if rendered.fatal {
+                error!("{err}");
+                failed += 1;
+            } else {
+                error!("{err} (error_fatal = false: the agent goes on without it)");
+            }
         }
     }
     failed

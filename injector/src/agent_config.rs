@@ -404,6 +404,8 @@ fn template(secret: &Secret) -> Result<Template> {
         group: None,
         sandbox_path: None,
         function_denylist: Vec::new(),
+        wait: None,
+        error_fatal: true,
     })
 }
 

@@ -521,6 +521,8 @@ pub struct Template {
     owner: (Option<String>, Option<String>),
     sandbox_path: Option<PathBuf>,
     function_denylist: Vec<String>,
+    wait: Option<(Duration, Duration)>,
+    error_fatal: Option<bool>,
 }
 
 /// Where a template's text comes from.
@@ -545,6 +547,8 @@ impl Template {
             owner: (None, None),
             sandbox_path: None,
             function_denylist: Vec::new(),
+            wait: None,
+            error_fatal: None,
         }
     }
 
@@ -606,6 +610,19 @@ impl Template {
         self
     }
 
+    /// `wait { min max }`: a change is written once the secrets stayed
+    /// unchanged for `min`, at the latest `max` after it.
+    pub fn wait(mut self, min: Duration, max: Duration) -> Self {
+        self.wait = Some((min, max));
+        self
+    }
+
+    /// `error_fatal`: whether the template's failure fails an init-mode run.
+    pub fn error_fatal(mut self, fatal: bool) -> Self {
+        self.error_fatal = Some(fatal);
+        self
+    }
+
     fn write(&self, out: &mut Writer) {
         out.block("template", |out| {
             out.attr("destination", hcl_path(&self.destination));
@@ -623,6 +640,13 @@ impl Template {
             out.opt_attr("user", self.owner.0.as_ref().map(hcl));
             out.opt_attr("group", self.owner.1.as_ref().map(hcl));
             out.opt_attr("sandbox_path", self.sandbox_path.as_deref().map(hcl_path));
+            out.opt_attr("error_fatal", self.error_fatal);
+            if let Some((min, max)) = self.wait {
+                out.block("wait", |out| {
+                    out.attr("min", hcl(format!("{}ms", min.as_millis())));
+                    out.attr("max", hcl(format!("{}ms", max.as_millis())));
+                });
+            }
             if !self.function_denylist.is_empty() {
                 let names: Vec<String> = self.function_denylist.iter().map(hcl).collect();
                 out.attr("function_denylist", format!("[{}]", names.join(", ")));

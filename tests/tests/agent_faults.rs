@@ -270,8 +270,12 @@ async fn persistent_vault_killed_and_restarted_keeps_the_token_and_every_file() 
     );
     assert_eq!(std::fs::read_to_string(dir.path().join("token"))?, token);
     assert!(token_is_valid(&bao, &token).await?);
+    // The restart watch reads sys/health again on its own backoff, which may
+    // come after the cache's retries have rendered.
+    agent
+        .wait_for_log("Vault is back, as the same cluster", Duration::from_secs(30))
+        .await?;
     let log = agent.log();
-    assert!(log.contains("Vault is back, as the same cluster"), "{log}");
     assert!(!log.contains("new cluster"), "{log}");
     let status = agent.stop().await?;
     assert!(status.success(), "{status}");

@@ -796,3 +796,45 @@ async fn sinks_hold_the_token_wrapped_and_encrypted_as_bao_agent_writes_them() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_template_with_error_fatal_false_fails_alone_and_the_run_succeeds() -> anyhow::Result<()>
+{
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let auth = token_file_auth(&bao, dir.path(), &["app"]).await?;
+    let missing = "{{ with secret \"secret/data/app/db\" }}{{ .Data.data.nothing }}{{ end }}";
+    let templates = |out: &Path, fatal: bool| {
+        vec![
+            Template::new(out.join("db"), DB_TEMPLATE),
+            Template::new(out.join("broken"), missing)
+                .error_on_missing_key(true)
+                .error_fatal(fatal),
+        ]
+    };
+
+    let out = dir.path().join("lenient");
+    let config = init_config(bao.addr())
+        .auto_auth(auth.clone())
+        .templates(templates(&out, false));
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+    assert_eq!(run.file("db")?, "orders:kv-s3cret-value\n");
+    assert!(!out.join("broken").exists());
+    assert!(
+        run.stderr.contains("map has no entry for key \"nothing\"")
+            && run.stderr.contains("error_fatal = false"),
+        "{}",
+        run.stderr
+    );
+
+    let out = dir.path().join("strict");
+    let config = init_config(bao.addr())
+        .auto_auth(auth)
+        .templates(templates(&out, true));
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 1);
+    assert!(!out.join("broken").exists());
+    Ok(())
+}

@@ -550,3 +550,41 @@ async fn token_that_never_expires_is_used_without_logging_in_again() -> anyhow::
     agent.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_template_wait_holds_a_change_back_for_its_min() -> anyhow::Result<()> {
+    let setup = Setup::new(BaoOptions::default()).await?;
+    let min = Duration::from_secs(4);
+    let config = setup
+        .config(&[("plain", PASSWORD)])
+        .template(Template::new(setup.path("waited"), PASSWORD).wait(min, 3 * min));
+    let mut agent = spawn_keyhole_agent(&config, &[]).await?;
+    for name in ["plain", "waited"] {
+        agent
+            .wait_for_file(&setup.path(name), Duration::from_secs(10), |t| t == "first")
+            .await?;
+    }
+
+    setup.put_password("second").await?;
+    agent
+        .wait_for_file(&setup.path("plain"), Duration::from_secs(10), |t| {
+            t == "second"
+        })
+        .await?;
+    // Both templates saw the change in the same refresh.
+    let seen = Instant::now();
+    assert_eq!(std::fs::read_to_string(setup.path("waited"))?, "first");
+    agent
+        .wait_for_file(&setup.path("waited"), Duration::from_secs(30), |t| {
+            t == "second"
+        })
+        .await?;
+    // Less the second the plain file's poll may have been late by.
+    assert!(
+        seen.elapsed() >= min - Duration::from_secs(1),
+        "written {:?} after the change; log:\n{}",
+        seen.elapsed(),
+        agent.log()
+    );
+    Ok(())
+}

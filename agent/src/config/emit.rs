@@ -310,6 +310,26 @@ impl Serialize for Template {
         if !self.function_denylist.is_empty() {
             out.serialize_entry("function_denylist", &self.function_denylist)?;
         }
+        if let Some(wait) = &self.wait {
+            /// `template.wait`; `bool` ("enabled") only where a zero `min`
+            /// would otherwise turn it off.
+            #[derive(Serialize)]
+            struct Wait {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                bool: Option<bool>,
+                min: GoDuration,
+                max: GoDuration,
+            }
+            let wait = Wait {
+                bool: wait.min.is_zero().then_some(true),
+                min: GoDuration(wait.min),
+                max: GoDuration(wait.max),
+            };
+            out.serialize_entry("wait", &wait)?;
+        }
+        if !self.error_fatal {
+            out.serialize_entry("error_fatal", &false)?;
+        }
         if let Some(argv) = &self.command {
             let exec = Exec {
                 command: argv,

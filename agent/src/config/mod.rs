@@ -629,6 +629,23 @@ pub struct Template {
     /// Functions the template may not call (`function_denylist` and its
     /// older name `function_blacklist`): a call fails the render.
     pub function_denylist: Vec<String>,
+    /// `wait`: how long a change of its secrets waits for more before the
+    /// file is written; `None` writes at once.
+    pub wait: Option<Wait>,
+    /// `error_fatal`: whether its failure fails an init-mode run. A
+    /// long-running agent keeps the last good file and retries either way.
+    pub error_fatal: bool,
+}
+
+/// A template's `wait { min max }`: consul-template's quiescence. Once the
+/// template has rendered, a change of its secrets is written when no other
+/// change came for `min`, and at the latest `max` after the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// How long the secrets must stay unchanged.
+    pub min: Duration,
+    /// The longest a change waits.
+    pub max: Duration,
 }
 
 /// Template text, inline or from a file.

@@ -25,7 +25,7 @@ use super::{
     DEFAULT_LOG_ROTATE_DURATION, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES,
     DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, LogFile,
     Logging, Method, MethodKind, Parts, Reload, Result, Sink, SinkEncryption, Template,
-    TemplateConfig, Vault, command_line, command_list,
+    TemplateConfig, Vault, Wait, command_line, command_list,
 };
 
 /// `telemetry` keys that send metrics somewhere: keyhole-agent only serves
@@ -604,19 +604,99 @@ fn template(mut s: Stanza) -> Result<Template> {
             function_names(&mut s, "function_blacklist")?,
         ]
         .concat(),
+        wait: wait(&mut s)?,
+        error_fatal: s.bool("error_fatal", true)?,
     };
-    s.finish(&["error_fatal", "wait"])?;
+    s.finish(&[])?;
     Ok(template)
 }
 
+/// A template's `wait`: a block `{ min, max, bool }` or the string
+/// `"min[:max]"`, read as consul-template reads them. Its durations are Go's,
+/// without Vault's bare seconds: a bare number is nanoseconds, and a string
+/// needs a unit. `max` defaults to four times `min`; `bool` (consul-template's
+/// name for "enabled") defaults to whether `min` is set and not zero.
+fn wait(s: &mut Stanza) -> Result<Option<Wait>> {
+    let at = s.at("wait");
+    let value = match s.take("wait") {
+        None => return Ok(None),
+        Some(Value::Array(mut blocks)) => match blocks.pop() {
+            Some(block) => block,
+            None => return Ok(None),
+        },
+        Some(value) => value,
+    };
+    if let Value::String(text) = value {
+        return wait_text(&text).map(Some).map_err(|why| invalid(&at, why));
+    }
+    let mut block = Stanza::new(at, value)?;
+    let min = go_duration(&mut block, "min")?;
+    let max = go_duration(&mut block, "max")?;
+    let enabled = block.bool("bool", min.is_some_and(|min| !min.is_zero()))?;
+    block.finish(&[])?;
+    let min = min.unwrap_or_default();
+    Ok(enabled.then(|| Wait {
+        min,
+        max: max.unwrap_or(min.saturating_mul(4)),
+    }))
+}
+
+/// `wait = "min[:max]"`, with consul-template's checks.
+fn wait_text(text: &str) -> std::result::Result<Wait, String> {
+    let parse = |part: &str| {
+        crate::duration::parse_go(part.trim(), false)
+            .ok_or_else(|| format!("{part:?} is not a duration such as \"5s\""))
+    };
+    let (min, max) = match text.trim().split(':').collect::<Vec<_>>()[..] {
+        [""] => return Err("is empty; write \"min\" or \"min:max\"".to_owned()),
+        [min] => (parse(min)?, parse(min)?.saturating_mul(4)),
+        [min, max] => (parse(min)?, parse(max)?),
+        _ => return Err(format!("{text:?} is not \"min\" or \"min:max\"")),
+    };
+    if min < 0 || max < 0 {
+        return Err(format!("{text:?}: a wait cannot be negative"));
+    }
+    if max < min {
+        return Err(format!("{text:?}: min must be less than max"));
+    }
+    let nanos = |n: i64| Duration::from_nanos(n.unsigned_abs());
+    Ok(Wait {
+        min: nanos(min),
+        max: nanos(max),
+    })
+}
+
+/// A `wait` duration as Go's `time.Duration` decodes: a string with units,
+/// or a number of nanoseconds. A negative one waits no time.
+fn go_duration(s: &mut Stanza, key: &str) -> Result<Option<Duration>> {
+    let at = s.at(key);
+    let nanos = match s.take(key) {
+        None => return Ok(None),
+        Some(Value::String(text)) => crate::duration::parse_go(&text, false)
+            .ok_or_else(|| invalid(&at, format!("{text:?} is not a duration such as \"5s\"")))?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| invalid(&at, format!("{n} is not a whole number of nanoseconds")))?,
+        Some(other) => {
+            return Err(invalid(
+                &at,
+                format!("expected a duration, found {}", kind(&other)),
+            ));
+        }
+    };
+    Ok(Some(Duration::from_nanos(
+        u64::try_from(nanos).unwrap_or(0),
+    )))
+}
+
 /// A template's `function_denylist` (or `function_blacklist`): a list of
-/// names, or one name alone, which Vault Agent's decoder takes as a list of
-/// one.
+/// names, or a string that Vault Agent's decoder splits at commas.
 fn function_names(s: &mut Stanza, key: &str) -> Result<Vec<String>> {
     let at = s.at(key);
     match s.take(key) {
         None => Ok(Vec::new()),
-        Some(Value::String(name)) => Ok(vec![name]),
+        Some(Value::String(names)) if names.is_empty() => Ok(Vec::new()),
+        Some(Value::String(names)) => Ok(names.split(',').map(str::to_owned).collect()),
         Some(Value::Array(names)) => names.into_iter().map(|name| string(name, &at)).collect(),
         Some(other) => Err(invalid(
             &at,

@@ -62,6 +62,8 @@ fn template(destination: &str, contents: &str) -> Template {
         group: None,
         sandbox_path: None,
         function_denylist: Vec::new(),
+        wait: None,
+        error_fatal: true,
     }
 }
 
@@ -164,6 +166,8 @@ fn reads_jwt_fixture() {
             group: None,
             sandbox_path: None,
             function_denylist: Vec::new(),
+            wait: None,
+            error_fatal: true,
             ..template("/vault/secrets/config.json", "")
         }],
         template_config: TemplateConfig {
@@ -710,8 +714,8 @@ fn reports_errors_naming_stanza_and_key() {
             "template[0].command: expected a string or a list of strings, found a number",
         ),
         (
-            tmpl("destination = \"/a\"\n contents = \"x\"\n wait {\n min = \"1s\"\n }"),
-            "template[0].wait: keyhole does not support this Vault Agent setting",
+            tmpl("destination = \"/a\"\n contents = \"x\"\n wait {\n minimum = \"1s\"\n }"),
+            "template[0].wait: unknown key \"minimum\"",
         ),
         (
             tmpl("destination = \"/a\"\n contents = \"x\"\n exec {\n command = \"a\"\n splay = \"1s\"\n }"),
@@ -1080,6 +1084,76 @@ fn template_owner_sandbox_and_denied_functions_are_read_and_emitted() {
         AgentConfig::from_json(&config.to_vault_agent_json()).expect("round trip"),
         config
     );
+}
+
+#[test]
+fn template_wait_is_read_in_both_of_consul_templates_forms() {
+    let wait_of = |wait: &str| {
+        AgentConfig::from_hcl(&with_auth(&format!(
+            "template {{\n destination = \"/out\"\n contents = \"x\"\n {wait}\n}}"
+        )))
+        .map(|config| config.templates[0].wait)
+        .map_err(|err| err.to_string())
+    };
+    let wait = |min: u64, max: u64| {
+        Ok(Some(Wait {
+            min: Duration::from_millis(min),
+            max: Duration::from_millis(max),
+        }))
+    };
+    assert_eq!(
+        wait_of("wait {\n min = \"1s\"\n max = \"3s\"\n}"),
+        wait(1000, 3000)
+    );
+    assert_eq!(wait_of("wait {\n min = \"500ms\"\n}"), wait(500, 2000));
+    // consul-template checks min against max only in the string form.
+    assert_eq!(
+        wait_of("wait {\n min = \"3s\"\n max = \"1s\"\n}"),
+        wait(3000, 1000)
+    );
+    assert_eq!(wait_of("wait = \"1s:2s\""), wait(1000, 2000));
+    assert_eq!(wait_of("wait = \"2s\""), wait(2000, 8000));
+    // A bare number is a Go duration: nanoseconds.
+    assert_eq!(
+        wait_of("wait {\n min = 5\n}").map(|w| w.map(|w| w.min)),
+        Ok(Some(Duration::from_nanos(5)))
+    );
+    assert_eq!(wait_of("wait {\n bool = false\n min = \"1s\"\n}"), Ok(None));
+    assert_eq!(wait_of("wait {\n bool = true\n}"), wait(0, 0));
+    assert_eq!(wait_of("wait {}"), Ok(None));
+    for (wait, message) in [
+        (
+            "wait = \"3s:1s\"",
+            "template[0].wait: \"3s:1s\": min must be less than max",
+        ),
+        (
+            "wait = \"5\"",
+            "template[0].wait: \"5\" is not a duration such as \"5s\"",
+        ),
+        (
+            "wait {\n min = \"soon\"\n}",
+            "template[0].wait.min: \"soon\" is not a duration such as \"5s\"",
+        ),
+    ] {
+        let err = wait_of(wait).expect_err(wait);
+        assert!(err.ends_with(message), "{wait}: {err}");
+    }
+}
+
+#[test]
+fn template_wait_and_error_fatal_survive_the_injectors_json() {
+    let config = AgentConfig::from_hcl(&with_auth(
+        "template {\n destination = \"/a\"\n contents = \"x\"\n wait = \"1s:3s\"\n error_fatal = false\n}\n\
+         template {\n destination = \"/b\"\n contents = \"x\"\n wait {\n bool = true\n }\n}",
+    ))
+    .expect("config parses");
+    assert!(!config.templates[0].error_fatal && config.templates[1].error_fatal);
+    let json = config.to_vault_agent_json();
+    assert!(
+        json.contains(r#""wait":{"min":"1s","max":"3s"},"error_fatal":false"#),
+        "{json}"
+    );
+    assert_eq!(AgentConfig::from_json(&json).expect("round trip"), config);
 }
 
 #[test]
