@@ -33,6 +33,7 @@ pub mod runner;
 pub mod session;
 pub mod sink;
 pub mod supervisor;
+pub mod telemetry;
 pub mod template;
 pub mod vault;
 pub mod write;

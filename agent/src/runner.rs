@@ -36,6 +36,7 @@ use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
 use crate::session::{self, Acted, Session};
 use crate::supervisor::Supervisor;
+use crate::telemetry;
 use crate::vault::{self, Token};
 use crate::write;
 
@@ -68,19 +69,25 @@ pub async fn run(
     request_timeout: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
     let heartbeat = config.keyhole.heartbeat_file.clone();
-    heartbeat::keep_beating(heartbeat.as_deref(), run_agent(config, request_timeout)).await
+    let metrics = Arc::new(Metrics::new());
+    let push = telemetry::Push::start(&config.telemetry, Arc::clone(&metrics));
+    let ran = run_agent(config, request_timeout, metrics);
+    let code = heartbeat::keep_beating(heartbeat.as_deref(), ran).await;
+    // Whatever ended the run, the last figures are sent.
+    push.finish().await;
+    code
 }
 
-/// [`run`] without the heartbeat.
+/// [`run`] without the heartbeat and the telemetry.
 async fn run_agent(
     config: AgentConfig,
     request_timeout: Option<Duration>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<ExitCode> {
     let init_mode = config.exit_after_auth;
     let num_retries = config.vault.num_retries;
     let bounded = init_mode || config.template_config.exit_on_retry_failure;
     let retry = retry_policy(init_mode);
-    let metrics = Arc::new(Metrics::new());
     let mut client = vault::Client::builder(&config.vault);
     if let Some(timeout) = request_timeout {
         client = client.request_timeout(timeout);

@@ -72,6 +72,7 @@ pub fn agent_config(spec: &AgentSpec, token_path: &str) -> Result<AgentConfig> {
         listen: listen(spec, token_path),
         log: Logging::default(),
         connections: spec.connections,
+        telemetry: spec.telemetry.clone(),
     })
 }
 

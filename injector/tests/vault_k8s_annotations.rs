@@ -861,3 +861,100 @@ fn an_unknown_part_of_the_agent_is_denied_naming_it() {
         );
     }
 }
+
+#[test]
+fn telemetry_statsd_annotations_reach_both_agents_configs_and_others_are_warned_about() {
+    let pod = mk_pod(&inject(&[
+        ("keyhole.dev/native-sidecar", "false"),
+        (
+            "vault.hashicorp.com/agent-telemetry-dogstatsd_addr",
+            "127.0.0.1:8125",
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-dogstatsd-tags",
+            r#"["env:prod", "team:shop"]"#,
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-enable_hostname_label",
+            "true",
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-prometheus_retention_time",
+            "24h",
+        ),
+    ]));
+    let (_, patched) = mutate(&pod, &settings());
+    for name in ["vault-agent-init", "vault-agent"] {
+        let config = agent_config(container(&patched, name));
+        assert_eq!(
+            config["telemetry"],
+            json!({
+                "dogstatsd_addr": "127.0.0.1:8125",
+                "dogstatsd_tags": ["env:prod", "team:shop"],
+                "enable_hostname_label": true,
+            }),
+            "{name}"
+        );
+    }
+    let warned = warnings(&pod);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with(
+            "vault.hashicorp.com/agent-telemetry-prometheus_retention_time: ignored: \
+             keyhole-agent sends its metrics only to StatsD and DogStatsD"
+        ),
+        "{warned:?}"
+    );
+
+    let plain = mk_pod(&inject(&[]));
+    let (_, patched) = mutate(&plain, &settings());
+    assert_eq!(
+        agent_config(container(&patched, "vault-agent")).get("telemetry"),
+        None
+    );
+}
+
+#[test]
+fn a_telemetry_value_of_the_wrong_type_drops_the_stanza_with_a_warning_as_vault_k8s_does() {
+    let many: &'static str = serde_json::to_string(&vec!["t"; 33]).expect("JSON").leak();
+    for (key, value, reason) in [
+        (
+            "vault.hashicorp.com/agent-telemetry-dogstatsd-tags",
+            "env:prod",
+            "\"env:prod\" is not a JSON list of tags such as [\"env:prod\"]",
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-dogstatsd-tags",
+            many,
+            "33 tags, over the limit of 32",
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-statsd-address",
+            "8125",
+            "\"8125\" is not a StatsD address such as 127.0.0.1:8125",
+        ),
+        (
+            "vault.hashicorp.com/agent-telemetry-enable-hostname-label",
+            "yes",
+            "\"yes\" is not a boolean (true or false)",
+        ),
+    ] {
+        let pod = mk_pod(&inject(&[
+            (
+                "vault.hashicorp.com/agent-telemetry-dogstatsd-addr",
+                "127.0.0.1:8125",
+            ),
+            (key, value),
+        ]));
+        let (_, patched) = mutate(&pod, &settings());
+        let config = agent_config(container(&patched, "vault-agent"));
+        assert_eq!(config.get("telemetry"), None, "{key}");
+        assert_eq!(
+            warnings(&pod),
+            [format!(
+                "{key}: {reason}; so the agents send their metrics nowhere, as vault-k8s drops \
+                 the whole telemetry stanza"
+            )]
+        );
+    }
+}

@@ -273,7 +273,10 @@ async fn persistent_vault_killed_and_restarted_keeps_the_token_and_every_file() 
     // The restart watch reads sys/health again on its own backoff, which may
     // come after the cache's retries have rendered.
     agent
-        .wait_for_log("Vault is back, as the same cluster", Duration::from_secs(30))
+        .wait_for_log(
+            "Vault is back, as the same cluster",
+            Duration::from_secs(30),
+        )
         .await?;
     let log = agent.log();
     assert!(!log.contains("new cluster"), "{log}");

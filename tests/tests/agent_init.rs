@@ -838,3 +838,52 @@ async fn a_template_with_error_fatal_false_fails_alone_and_the_run_succeeds() ->
     assert!(!out.join("broken").exists());
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_reach_a_dogstatsd_server_when_the_run_ends() -> anyhow::Result<()> {
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let dir = tempfile::tempdir()?;
+    let auth = token_file_auth(&bao, dir.path(), &["app"]).await?;
+    let statsd = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let out = dir.path().join("out");
+    let config = init_config(bao.addr())
+        .auto_auth(auth)
+        .template(Template::new(out.join("db"), DB_TEMPLATE));
+    let config = format!(
+        "{config}\ntelemetry {{\n dogstatsd_addr = \"{}\"\n dogstatsd_tags = [\"env:test\"]\n}}\n",
+        statsd.local_addr()?
+    );
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 0);
+
+    // The agent sent its last figures before it exited: they are queued.
+    statsd.set_nonblocking(true)?;
+    let mut lines = Vec::new();
+    let mut datagram = [0u8; 2048];
+    while let Ok(len) = statsd.recv(&mut datagram) {
+        let text = std::str::from_utf8(&datagram[..len])?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    let rendered = format!(
+        "keyhole_agent_renders_total:1|c|#destination:{},env:test",
+        out.join("db").display()
+    );
+    for expected in [
+        rendered.as_str(),
+        "keyhole_agent_logins_total:1|c|#outcome:success,env:test",
+    ] {
+        assert!(
+            lines.iter().any(|line| line == expected),
+            "no {expected:?} in {lines:#?}"
+        );
+    }
+    assert!(
+        lines.iter().any(
+            |line| line.starts_with("keyhole_agent_since_last_render_seconds:")
+                && line.ends_with("|g|#env:test")
+        ),
+        "{lines:#?}"
+    );
+    Ok(())
+}

@@ -17,8 +17,8 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use super::choices::Choice;
 use super::{
     AgentConfig, ApiProxy, AutoAuth, Cache, Connections, Keyhole, ListenAddress, Listener,
-    ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor, Template,
-    TemplateConfig, TemplateSource, Vault,
+    ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor, Telemetry,
+    Template, TemplateConfig, TemplateSource, Vault,
 };
 use super::{EnvTemplate, Exec};
 
@@ -48,6 +48,7 @@ impl Serialize for AgentConfig {
             listen,
             log,
             connections,
+            telemetry,
         } = self;
         let mut out = serializer.serialize_map(None)?;
         out.serialize_entry("vault", vault)?;
@@ -105,6 +106,9 @@ impl Serialize for AgentConfig {
             if *parts != Parts::default() {
                 out.serialize_entry(key, &parts.names())?;
             }
+        }
+        if *telemetry != Telemetry::default() {
+            out.serialize_entry("telemetry", telemetry)?;
         }
         out.end()
     }
@@ -557,5 +561,24 @@ impl fmt::Display for GoDuration {
 impl Serialize for GoDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl Serialize for Telemetry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_map(None)?;
+        if let Some(address) = &self.statsd {
+            out.serialize_entry("statsd_address", address)?;
+        }
+        if let Some(address) = &self.dogstatsd {
+            out.serialize_entry("dogstatsd_addr", address)?;
+        }
+        if !self.dogstatsd_tags.is_empty() {
+            out.serialize_entry("dogstatsd_tags", &self.dogstatsd_tags)?;
+        }
+        if self.hostname_label {
+            out.serialize_entry("enable_hostname_label", &true)?;
+        }
+        out.end()
     }
 }

@@ -310,6 +310,25 @@ pub struct AgentConfig {
     pub log: Logging,
     /// The top-level `disable_idle_connections` and `disable_keep_alives`.
     pub connections: Connections,
+    /// Where `telemetry` sends the agent's metrics, besides serving them.
+    pub telemetry: Telemetry,
+}
+
+/// The `telemetry` keys that send the agent's metrics to a StatsD server,
+/// every [`crate::telemetry::INTERVAL`]. The metrics are keyhole-agent's own,
+/// as `/agent/v1/metrics` serves them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Telemetry {
+    /// `statsd_address`: a StatsD server, as `host:port` over UDP.
+    pub statsd: Option<String>,
+    /// `dogstatsd_addr`: a DogStatsD server (the Datadog agent), as
+    /// `host:port` over UDP; labels are sent as tags.
+    pub dogstatsd: Option<String>,
+    /// `dogstatsd_tags`: tags added to every metric sent to DogStatsD.
+    pub dogstatsd_tags: Vec<String>,
+    /// `enable_hostname_label`: every pushed metric gets a `host` label with
+    /// the machine's host name.
+    pub hostname_label: bool,
 }
 
 /// Which parts of the agent keep no connection to Vault between requests:

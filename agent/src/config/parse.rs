@@ -24,17 +24,14 @@ use super::{
     AgentConfig, AutoAuth, Connections, DEFAULT_COMMAND_TIMEOUT, DEFAULT_K8S_TOKEN_PATH,
     DEFAULT_LOG_ROTATE_DURATION, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES,
     DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, LogFile,
-    Logging, Method, MethodKind, Parts, Reload, Result, Sink, SinkEncryption, Template,
+    Logging, Method, MethodKind, Parts, Reload, Result, Sink, SinkEncryption, Telemetry, Template,
     TemplateConfig, Vault, Wait, command_line, command_list,
 };
 
-/// `telemetry` keys that send metrics somewhere: keyhole-agent only serves
-/// them, in Prometheus's format, at `/agent/v1/metrics`.
+/// `telemetry` keys that keyhole-agent does not honour: metrics pushed to
+/// services other than StatsD and DogStatsD, renamed or filtered.
 const UNSUPPORTED_TELEMETRY: &[&str] = &[
     "statsite_address",
-    "statsd_address",
-    "dogstatsd_addr",
-    "dogstatsd_tags",
     "circonus_api_token",
     "circonus_api_app",
     "circonus_api_url",
@@ -71,10 +68,6 @@ const IGNORED_TELEMETRY: &[(&str, &str)] = &[
     (
         "disable_hostname",
         "keyhole-agent's metric names carry no host name",
-    ),
-    (
-        "enable_hostname_label",
-        "keyhole-agent's metrics carry no host name",
     ),
     (
         "maximum_gauge_cardinality",
@@ -169,9 +162,11 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
     let pid_file = top.path_buf("pid_file")?;
     let keyhole = keyhole(top.single("keyhole")?, &templates)?;
     let log = logging(&mut top)?;
-    if let Some(telemetry) = top.single("telemetry")? {
-        self::telemetry(telemetry)?;
-    }
+    let telemetry = top
+        .single("telemetry")?
+        .map(self::telemetry)
+        .transpose()?
+        .unwrap_or_default();
     let connections = Connections {
         no_idle: parts(&mut top, "disable_idle_connections")?,
         no_keep_alive: parts(&mut top, "disable_keep_alives")?,
@@ -189,6 +184,7 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         listen,
         log,
         connections,
+        telemetry,
     })
 }
 
@@ -212,7 +208,7 @@ fn parts(top: &mut Stanza, key: &str) -> Result<Parts> {
 /// `telemetry`: checked as `bao agent` checks it. keyhole-agent's metrics
 /// are served for Prometheus whatever it says; a key that would send them
 /// elsewhere is refused.
-fn telemetry(mut s: Stanza) -> Result<()> {
+fn telemetry(mut s: Stanza) -> Result<Telemetry> {
     s.refuse_unsupported(UNSUPPORTED_TELEMETRY)?;
     // Checked as bao agent checks them, though they change nothing here.
     for (key, reason) in &IGNORED_TELEMETRY[..2] {
@@ -222,7 +218,25 @@ fn telemetry(mut s: Stanza) -> Result<()> {
             warn!("{at} is ignored: {reason}");
         }
     }
-    s.finish_lenient(UNSUPPORTED_TELEMETRY, IGNORED_TELEMETRY)
+    let telemetry = Telemetry {
+        statsd: address(&mut s, "statsd_address")?,
+        dogstatsd: address(&mut s, "dogstatsd_addr")?,
+        dogstatsd_tags: s.strings("dogstatsd_tags")?.unwrap_or_default(),
+        hostname_label: s.bool("enable_hostname_label", false)?,
+    };
+    s.finish_lenient(UNSUPPORTED_TELEMETRY, IGNORED_TELEMETRY)?;
+    Ok(telemetry)
+}
+
+/// A StatsD server's address. bao agent takes any text, and a number as its
+/// digits, and finds out when it sends: so does keyhole-agent.
+fn address(s: &mut Stanza, key: &str) -> Result<Option<String>> {
+    let at = s.at(key);
+    match s.take(key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(value) => Ok(Some(string(value, &at)?).filter(|a| !a.is_empty())),
+    }
 }
 
 /// A `log_level` or `log_format` as Vault reads it: trimmed, in any case;

@@ -131,6 +131,7 @@ fn reads_kubernetes_fixture() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("kubernetes.hcl"), expected);
     assert_eq!(fixture("kubernetes.json"), expected);
@@ -180,6 +181,7 @@ fn reads_jwt_fixture() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("jwt.hcl"), expected);
     assert_eq!(fixture("jwt.json"), expected);
@@ -234,6 +236,7 @@ fn reads_approle_fixture_with_type_form_and_commands() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("approle.hcl"), expected);
     assert_eq!(fixture("approle.json"), expected);
@@ -282,6 +285,7 @@ fn reads_token_file_fixture_with_keyhole_stanza() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("token_file.hcl"), expected);
     assert_eq!(fixture("token_file.json"), expected);
@@ -323,6 +327,7 @@ fn reads_cert_fixture() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("cert.hcl"), expected);
 }
@@ -436,6 +441,7 @@ fn reads_json_as_vault_k8s_writes_it() {
         listen: Listen::default(),
         log: Logging::default(),
         connections: Connections::default(),
+        telemetry: Telemetry::default(),
     };
     assert_eq!(fixture("vault-k8s.json"), expected);
 }
@@ -1733,17 +1739,35 @@ fn log_keys_are_read_as_bao_agent_reads_them() {
 }
 
 #[test]
-fn telemetry_is_checked_and_a_push_sink_is_refused_by_name() {
+fn telemetry_is_checked_and_reads_its_statsd_servers() {
     const AUTH: &str = "auto_auth {\n method \"token_file\" {\n config = { token_file_path = \"/t\" }\n }\n sink \"file\" {\n config = { path = \"/s\" }\n }\n}\n";
     AgentConfig::from_hcl(&format!(
         "{AUTH}telemetry {{\n prometheus_retention_time = \"24h\"\n disable_hostname = true\n usage_gauge_period = \"5m\"\n}}"
     ))
     .expect("Prometheus settings are accepted");
+    let config = AgentConfig::from_hcl(&format!(
+        "{AUTH}telemetry {{\n dogstatsd_addr = \"127.0.0.1:8125\"\n dogstatsd_tags = [\"env:test\"]\n \
+         statsd_address = 8125\n enable_hostname_label = true\n}}"
+    ))
+    .expect("StatsD servers are accepted");
+    assert_eq!(
+        config.telemetry,
+        Telemetry {
+            statsd: Some("8125".to_owned()),
+            dogstatsd: Some("127.0.0.1:8125".to_owned()),
+            dogstatsd_tags: vec!["env:test".to_owned()],
+            hostname_label: true,
+        }
+    );
+    assert_eq!(
+        AgentConfig::from_json(&config.to_vault_agent_json()).expect("round trip"),
+        config
+    );
     assert_eq!(
         hcl_error(&format!(
-            "{AUTH}telemetry {{\n dogstatsd_addr = \"127.0.0.1:8125\"\n}}"
+            "{AUTH}telemetry {{\n statsite_address = \"127.0.0.1:8125\"\n}}"
         )),
-        "telemetry.dogstatsd_addr: keyhole does not support this Vault Agent setting"
+        "telemetry.statsite_address: keyhole does not support this Vault Agent setting"
     );
     assert_eq!(
         hcl_error(&format!(

@@ -321,7 +321,7 @@ pub const PRESERVE_SECRET_CASE_OF: Family = Family::vault("preserve-secret-case-
 pub const RELOAD_SIGNAL: Family = Family::keyhole("reload-signal-");
 /// `auth-config-<param>`: a parameter of the auth method's config.
 pub const AUTH_CONFIG: Family = Family::vault("auth-config-");
-/// `agent-telemetry-<param>`: vault-k8s's telemetry stanza, ignored.
+/// `agent-telemetry-<param>`: vault-k8s's telemetry stanza; its StatsD settings are read.
 pub const TELEMETRY: Family = Family::vault("agent-telemetry-");
 
 /// The families that declare a secret. [`TEMPLATE_FILE`] comes before

@@ -3,7 +3,9 @@
 use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyhole_agent::config::{ApiProxy, AuthType, Choice, Connections, LogFormat, LogLevel};
+use keyhole_agent::config::{
+    ApiProxy, AuthType, Choice, Connections, LogFormat, LogLevel, Telemetry,
+};
 
 use super::keys::{
     AGENT_METRICS_PORT, AUTH_CONFIG, AUTH_MAX_BACKOFF, AUTH_MIN_BACKOFF, AUTH_PATH, AUTH_TYPE,
@@ -128,6 +130,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         },
     };
 
+    let telemetry = telemetry(&a, &mut warnings);
     let api_listener = api_listener(&a, pre_populate_only)?;
     let metrics_port = metrics_port(
         &a,
@@ -173,6 +176,7 @@ pub fn parse(pod: &Pod, settings: &Settings) -> Result<AgentSpec> {
         log_level,
         log_format,
         connections,
+        telemetry,
         service_account_token_volume: non_empty_owned(&a, SERVICE_ACCOUNT_TOKEN_VOLUME),
         token_audience: settings.token_audience.clone(),
         secrets_volume_size_limit: settings.secrets_volume_size_limit.clone(),
@@ -719,6 +723,47 @@ fn file_path(
     Ok(Some(path))
 }
 
+/// `agent-telemetry-<param>`, vault-k8s's `telemetry` stanza (dashes in the
+/// parameter read as underscores): the StatsD settings keyhole-agent sends
+/// its metrics with. Any other parameter is ignored with a warning. A value
+/// of the wrong type drops them all, with a warning, as vault-k8s drops the
+/// whole stanza when it cannot decode it.
+fn telemetry(a: &Annotations<'_>, warnings: &mut Vec<String>) -> Telemetry {
+    let mut telemetry = Telemetry::default();
+    for (param, entry) in a.members(TELEMETRY) {
+        let key = entry.key;
+        let read = match param.replace('-', "_").as_str() {
+            "statsd_address" => values::telemetry_address(entry.value)
+                .map(|address| telemetry.statsd = Some(address)),
+            "dogstatsd_addr" => values::telemetry_address(entry.value)
+                .map(|address| telemetry.dogstatsd = Some(address)),
+            "dogstatsd_tags" => {
+                values::dogstatsd_tags(entry.value).map(|tags| telemetry.dogstatsd_tags = tags)
+            }
+            "enable_hostname_label" => {
+                values::boolean(entry.value).map(|label| telemetry.hostname_label = label)
+            }
+            _ => {
+                warnings.push(format!(
+                    "{key}: ignored: keyhole-agent sends its metrics only to StatsD and \
+                     DogStatsD (agent-telemetry-statsd-address, -dogstatsd-addr, \
+                     -dogstatsd-tags, -enable-hostname-label) and serves them for Prometheus \
+                     at /agent/v1/metrics"
+                ));
+                Ok(())
+            }
+        };
+        if let Err(reason) = read {
+            warnings.push(format!(
+                "{key}: {reason}; so the agents send their metrics nowhere, as vault-k8s \
+                 drops the whole telemetry stanza"
+            ));
+            return Telemetry::default();
+        }
+    }
+    telemetry
+}
+
 /// Adds a warning for every annotation under our prefixes that keyhole does not act on.
 fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Vec<String>) {
     let is_secret = |raw: &str| secrets.iter().any(|s| s.raw_name == raw);
@@ -732,9 +777,7 @@ fn warn_about_unknown(a: &Annotations<'_>, secrets: &[Secret], warnings: &mut Ve
             continue;
         }
         if in_family(&TELEMETRY) {
-            warnings.push(format!(
-                "{key}: ignored: keyhole-agent has no telemetry stanza"
-            ));
+            // Read, or warned about, by `telemetry`.
             continue;
         }
         if let Some((family, raw)) = SECRET_FAMILIES

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use keyhole_agent::config::{ApiProxy, AuthType, Choice, Connections, LogFormat, LogLevel};
+use keyhole_agent::config::{
+    ApiProxy, AuthType, Choice, Connections, LogFormat, LogLevel, Telemetry,
+};
 
 /// Where secrets are mounted unless `secret-volume-path` says otherwise.
 pub const DEFAULT_SECRET_VOLUME_PATH: &str = "/vault/secrets";
@@ -68,6 +70,8 @@ pub struct AgentSpec {
     pub log_format: LogFormat,
     /// `disable_idle_connections` and `disable_keep_alives`.
     pub connections: Connections,
+    /// Where the agents send their metrics (`agent-telemetry-*`).
+    pub telemetry: Telemetry,
     /// A pod volume with the service-account token to log in with, instead of
     /// a projected token volume added by keyhole.
     pub service_account_token_volume: Option<String>,

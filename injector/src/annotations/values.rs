@@ -70,6 +70,41 @@ pub fn agent_parts(value: &str) -> Checked<Parts> {
     })
 }
 
+/// The most `agent-telemetry-dogstatsd-tags`: each goes into every line
+/// the agent sends.
+const MAX_DOGSTATSD_TAGS: usize = 32;
+
+/// An `agent-telemetry-*` value as vault-k8s reads it: JSON when it parses
+/// as JSON, else the text itself.
+fn telemetry_json(value: &str) -> serde_json::Value {
+    serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()))
+}
+
+/// A StatsD server's address for `agent-telemetry-statsd-address` or
+/// `-dogstatsd-addr`: text (or a JSON string).
+pub fn telemetry_address(value: &str) -> Checked<String> {
+    match telemetry_json(value) {
+        serde_json::Value::String(address) if !address.trim().is_empty() => Ok(address),
+        _ => Err(format!(
+            "{value:?} is not a StatsD address such as 127.0.0.1:8125"
+        )),
+    }
+}
+
+/// `agent-telemetry-dogstatsd-tags`: a JSON list of strings, as vault-k8s
+/// reads it.
+pub fn dogstatsd_tags(value: &str) -> Checked<Vec<String>> {
+    let tags: Vec<String> = serde_json::from_str(value)
+        .map_err(|_| format!("{value:?} is not a JSON list of tags such as [\"env:prod\"]"))?;
+    if tags.len() > MAX_DOGSTATSD_TAGS {
+        return Err(format!(
+            "{} tags, over the limit of {MAX_DOGSTATSD_TAGS}",
+            tags.len()
+        ));
+    }
+    Ok(tags)
+}
+
 /// `VAULT_CLIENT_TIMEOUT`: a number of seconds or a [`duration`].
 pub fn client_timeout(value: &str) -> Checked<String> {
     if value.bytes().all(|b| b.is_ascii_digit()) {
