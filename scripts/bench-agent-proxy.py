@@ -14,7 +14,13 @@ be 200.
 Prints a Markdown table: per-request latency (median, p90, p99) per target
 and the median overhead against the direct request.
 
-Usage: scripts/bench-agent-proxy.py [--requests 3000] [--keyhole PATH] [--quick]
+Then each agent in turn proxies `--rate` requests a second (default 100) for
+`--seconds` (default 60), paced on one connection, while its resident memory
+(VmRSS from /proc) is sampled twice a second; a second table gives each
+agent's RSS before the load, at its highest and at the end.
+
+Usage: scripts/bench-agent-proxy.py [--requests 10000] [--rate 100] [--seconds 60]
+                                    [--keyhole PATH] [--quick]
 """
 
 import argparse
@@ -77,6 +83,23 @@ def read(conn, token):
     return took
 
 
+def sustained(conn, rate, seconds, pid):
+    """`rate` reads a second through an agent for `seconds`; its RSS samples."""
+    interval = 1 / rate
+    start = time.perf_counter()
+    due, sampled, samples = start, 0.0, [benchlib.rss_mib(pid)]
+    while due < start + seconds:
+        read(conn, None)
+        now = time.perf_counter()
+        if now - sampled >= 0.5:
+            samples.append(benchlib.rss_mib(pid))
+            sampled = now
+        due += interval
+        time.sleep(max(0.0, due - time.perf_counter()))
+    samples.append(benchlib.rss_mib(pid))
+    return samples
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -84,11 +107,14 @@ def percentile(values, p):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=10000)
+    parser.add_argument("--rate", type=int, default=100, help="requests/s under sustained load")
+    parser.add_argument("--seconds", type=int, default=60, help="seconds of sustained load per agent")
     parser.add_argument("--keyhole", help="a prebuilt keyhole-agent")
-    parser.add_argument("--quick", action="store_true", help="300 requests")
+    parser.add_argument("--quick", action="store_true", help="300 requests, 10 s of load")
     args = parser.parse_args()
     requests = 300 if args.quick else args.requests
+    seconds = 10 if args.quick else args.seconds
     keyhole = benchlib.keyhole_binary(args.keyhole)
 
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as workdir:
@@ -104,12 +130,14 @@ def main():
                 "keyhole-agent": lambda path: [keyhole, "--config", path],
                 "bao agent": lambda path: ["bao", "agent", f"-config={path}"],
             }
+            pids = {}
             for name, port in ports.items():
                 path = os.path.join(workdir, f"{name.replace(' ', '-')}.hcl")
                 with open(path, "w") as f:
                     f.write(config(bao, token_file, port))
                 log = open(os.path.join(workdir, f"{name.replace(' ', '-')}.log"), "wb")
                 procs.append(start(argv[name](path), log, port))
+                pids[name] = procs[-1].pid
 
             targets = {
                 "direct": (http.client.HTTPConnection("127.0.0.1", bao.port, timeout=10), bao.token),
@@ -123,6 +151,8 @@ def main():
             for _ in range(requests):
                 for name, (conn, token) in targets.items():
                     times[name].append(read(conn, token))
+            memory = {name: sustained(targets[name][0], args.rate, seconds, pid)
+                      for name, pid in pids.items()}
         finally:
             for proc in procs:
                 proc.terminate()
@@ -141,6 +171,14 @@ def main():
     print(benchlib.table(
         ["target", "requests", "median (ms)", "p90 (ms)", "p99 (ms)", "median overhead (ms)"],
         rows, "lrrrrr"))
+    print()
+    print(f"RSS while proxying {args.rate} requests/s for {seconds} s:")
+    print()
+    mib = lambda v: f"{v:.1f}"
+    print(benchlib.table(
+        ["agent", "RSS before (MiB)", "RSS max (MiB)", "RSS end (MiB)"],
+        [[name, mib(s[0]), mib(max(s)), mib(s[-1])] for name, s in memory.items()],
+        "lrrr"))
 
 
 if __name__ == "__main__":

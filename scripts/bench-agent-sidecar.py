@@ -39,14 +39,6 @@ ROLES = {"keyhole-agent": "bench-keyhole", "bao agent": "bench-bao"}
 COLORS = {"keyhole-agent": "#2471a3", "bao agent": "#c0392b"}
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -92,7 +84,7 @@ def phase(bao, pids, n, seconds, rotate, samples, t0, label):
             bao.put_secrets(((i, f"{label}-{second}-{i}") for i in range(n)), workers=4)
         now = time.monotonic() - t0
         for name, pid in pids.items():
-            samples[name].append((now, rss_mib(pid)))
+            samples[name].append((now, benchlib.rss_mib(pid)))
         time.sleep(max(0.0, wall_start + second + 1 - time.monotonic()))
     elapsed = time.monotonic() - wall_start
     return {name: (cpu_seconds(pid) - cpu_start[name]) / elapsed for name, pid in pids.items()}

@@ -207,6 +207,15 @@ def median(values):
     return statistics.median(values)
 
 
+def rss_mib(pid):
+    """A process's resident memory (VmRSS), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def table(header, rows, align):
     """A Markdown table; `align` is one of 'l' or 'r' per column."""
     lines = ["| " + " | ".join(header) + " |",

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::debug;
@@ -39,6 +40,9 @@ use crate::write::{self, Outcome};
 /// Render passes before giving up on templates whose requests keep
 /// depending on each other's results.
 const MAX_PASSES: usize = 8;
+
+/// How far off a `wait` too long to add to the clock is put: a year.
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Which template an error is about, as the config names it: a `template`
 /// by its destination, an `env_template` by its variable.
@@ -322,9 +326,11 @@ struct Quiet {
 impl Quiet {
     /// The hold after a change at `now`, given the one before it.
     fn after_change(held: Option<Quiet>, wait: config::Wait, now: Instant) -> Quiet {
-        let deadline = held.map_or(now + wait.max, |held| held.deadline);
+        // A wait of centuries is a wait for ever, not an overflow.
+        let later = |wait: Duration| now.checked_add(wait).unwrap_or(now + FOREVER);
+        let deadline = held.map_or(later(wait.max), |held| held.deadline);
         Quiet {
-            due: (now + wait.min).min(deadline),
+            due: later(wait.min).min(deadline),
             deadline,
         }
     }
@@ -658,6 +664,12 @@ mod tests {
         assert_eq!((second.due, second.deadline), (at(3), at(5)));
         let late = Quiet::after_change(Some(second), wait, at(4));
         assert_eq!((late.due, late.deadline), (at(5), at(5)), "capped at max");
+        let endless = config::Wait {
+            min: Duration::MAX,
+            max: Duration::MAX,
+        };
+        let held = Quiet::after_change(None, endless, start);
+        assert_eq!(held.due, start + FOREVER);
     }
 
     #[test]

@@ -32,6 +32,10 @@ use crate::metrics::Metrics;
 /// and of most StatsD servers, so each of their intervals gets one value.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
+/// The longest one send may take, its address lookup included: a lookup
+/// that hangs must not hold up the next interval or the agent's exit.
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The most bytes in one datagram: what fits an Ethernet frame with room
 /// for IP and UDP headers, as DogStatsD clients size them.
 const MAX_DATAGRAM: usize = 1432;
@@ -145,7 +149,10 @@ impl Server {
         if lines.is_empty() {
             return;
         }
-        match send(&self.address, &datagrams(&lines)).await {
+        let sent = tokio::time::timeout(SEND_TIMEOUT, send(&self.address, &datagrams(&lines)))
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("timed out")));
+        match sent {
             Ok(()) => {
                 if self.failing {
                     debug!(address = %self.address, "metrics sent again");

@@ -250,6 +250,17 @@ impl Settings {
                 message,
             })?;
         }
+        // Checked here, or every pod without `service` would be denied for it.
+        if let Some(address) = &self.vault_addr
+            && policy::normalize_address(address).is_none()
+        {
+            return Err(Error {
+                flag: "vault-addr",
+                message: format!(
+                    "{address:?} is not an http or https URL such as https://vault.example:8200"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -375,6 +386,27 @@ mod tests {
             settings.validate().map_err(|e| e.to_string()),
             Err("--agent-mem-limit: \"32MB\" is not a quantity such as 100m or 64Mi".to_owned())
         );
+    }
+
+    #[test]
+    fn the_vault_address_must_be_a_url() {
+        let settings = Settings {
+            vault_addr: Some("vault:8200".to_owned()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.validate().map_err(|e| e.to_string()),
+            Err(
+                "--vault-addr: \"vault:8200\" is not an http or https URL such as \
+                 https://vault.example:8200"
+                    .to_owned()
+            )
+        );
+        let settings = Settings {
+            vault_addr: Some("https://vault.vault.svc:8200".to_owned()),
+            ..Settings::default()
+        };
+        assert_eq!(settings.validate(), Ok(()));
     }
 
     #[test]

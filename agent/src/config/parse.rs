@@ -206,8 +206,9 @@ fn parts(top: &mut Stanza, key: &str) -> Result<Parts> {
 }
 
 /// `telemetry`: checked as `bao agent` checks it. keyhole-agent's metrics
-/// are served for Prometheus whatever it says; a key that would send them
-/// elsewhere is refused.
+/// are served for Prometheus whatever it says, and sent to the StatsD and
+/// DogStatsD servers it names; a key that would send them to another
+/// service, or rename or filter them, is refused.
 fn telemetry(mut s: Stanza) -> Result<Telemetry> {
     s.refuse_unsupported(UNSUPPORTED_TELEMETRY)?;
     // Checked as bao agent checks them, though they change nothing here.
