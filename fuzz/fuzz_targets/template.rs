@@ -96,7 +96,7 @@ fn parse_and_render(
     let mut ctx = RenderContext::new();
     let options = RenderOptions {
         error_on_missing_key: missing_key_error,
-        destination: None,
+        ..RenderOptions::default()
     };
     // Each pass answers the requests of the last; secrets nested in secrets need a few.
     for _ in 0..4 {
