@@ -19,8 +19,12 @@ Then each agent in turn proxies `--rate` requests a second (default 100) for
 (VmRSS from /proc) is sampled twice a second; a second table gives each
 agent's RSS before the load, at its highest and at the end.
 
+With `--cache` both agents also have `cache { }`: the KV reads still go to
+OpenBao (the lease cache keeps only leases and tokens), through the cache's
+path, which reads each body whole.
+
 Usage: scripts/bench-agent-proxy.py [--requests 10000] [--rate 100] [--seconds 60]
-                                    [--keyhole PATH] [--quick]
+                                    [--keyhole PATH] [--cache] [--quick]
 """
 
 import argparse
@@ -36,8 +40,8 @@ import benchlib
 PATH = "/v1/secret/data/app"
 
 
-def config(bao, token_file, port):
-    return f"""
+def config(bao, token_file, port, cache):
+    return ("cache {}\n" if cache else "") + f"""
 vault {{
   address = "{bao.addr}"
 }}
@@ -111,6 +115,7 @@ def main():
     parser.add_argument("--rate", type=int, default=100, help="requests/s under sustained load")
     parser.add_argument("--seconds", type=int, default=60, help="seconds of sustained load per agent")
     parser.add_argument("--keyhole", help="a prebuilt keyhole-agent")
+    parser.add_argument("--cache", action="store_true", help="give both agents a cache stanza")
     parser.add_argument("--quick", action="store_true", help="300 requests, 10 s of load")
     args = parser.parse_args()
     requests = 300 if args.quick else args.requests
@@ -134,7 +139,7 @@ def main():
             for name, port in ports.items():
                 path = os.path.join(workdir, f"{name.replace(' ', '-')}.hcl")
                 with open(path, "w") as f:
-                    f.write(config(bao, token_file, port))
+                    f.write(config(bao, token_file, port, args.cache))
                 log = open(os.path.join(workdir, f"{name.replace(' ', '-')}.log"), "wb")
                 procs.append(start(argv[name](path), log, port))
                 pids[name] = procs[-1].pid

@@ -4,7 +4,8 @@
 //! - `/agent/v1/metrics`: `GET` gives the agent's metrics ([`crate::metrics`]).
 //! - `/agent/v1/quit`: with `agent_api { enable_quit = true }`, `POST` stops
 //!   the agent, which cleans up and exits 0; otherwise 404.
-//! - `/agent/v1/cache-clear`: 200, as `bao agent` answers without a cache.
+//! - `/agent/v1/cache-clear`: `POST` or `PUT` forgets what the API proxy's
+//!   lease cache kept ([`crate::proxy::cache`]); 200 without a cache.
 //! - every other path: the API proxy ([`crate::proxy`]).
 //!
 //! A `role = "metrics_only"` listener serves only `/agent/v1/metrics`. The
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -36,6 +38,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ListenAddress, Listener, ListenerRole, SocketOwner};
 use crate::metrics::Metrics;
+use crate::proxy::cache::ClearRequest;
 use crate::proxy::{self, Proxy};
 
 /// How long a client may take to send a request's headers (`bao agent`'s
@@ -122,7 +125,10 @@ pub fn router(listener: &Listener, api: &Api) -> Router {
     };
     Router::new()
         .route("/agent/v1/quit", quit)
-        .route("/agent/v1/cache-clear", any(|| async { StatusCode::OK }))
+        .route(
+            "/agent/v1/cache-clear",
+            any(cache_clear).with_state(api.proxy.clone()),
+        )
         .merge(metrics)
         .merge(proxy)
 }
@@ -155,6 +161,37 @@ async fn quit(State(stop): State<watch::Sender<bool>>, method: Method) -> Status
 
 /// Go's `http.NotFound`, which `bao agent` answers unknown paths of a
 /// metrics-only listener with.
+/// `/agent/v1/cache-clear`, answered as `bao agent` answers it: 200 when
+/// done, with nothing to do (no cache), or for a method other than `POST`
+/// and `PUT`.
+async fn cache_clear(State(proxy): State<Proxy>, method: Method, body: Bytes) -> Response {
+    let Some(cache) = proxy.cache() else {
+        return StatusCode::OK.into_response();
+    };
+    if method != Method::POST && method != Method::PUT {
+        return StatusCode::OK.into_response();
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return proxy::errors(
+            StatusCode::BAD_REQUEST,
+            "failed to parse JSON input: empty JSON provided".to_owned(),
+        );
+    }
+    let request: ClearRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return proxy::errors(
+                StatusCode::BAD_REQUEST,
+                format!("failed to parse JSON input: {err}"),
+            );
+        }
+    };
+    match cache.clear(&request) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(err) => proxy::errors(err.status(), err.to_string()),
+    }
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -445,6 +482,7 @@ mod tests {
             proxy: Proxy::new(
                 client,
                 Some(ApiProxy::AutoAuthIfMissing),
+                false,
                 Arc::clone(&metrics),
             ),
             metrics,

@@ -69,6 +69,24 @@ impl ProxyOutcome {
     }
 }
 
+/// Whether the API proxy's lease cache held the answer to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    /// The kept answer was served.
+    Hit,
+    /// The request went to Vault.
+    Miss,
+}
+
+impl CacheResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+        }
+    }
+}
+
 /// A lease the agent renews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lease {
@@ -109,6 +127,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathLabels {
     path: String,
 }
@@ -145,6 +168,7 @@ pub struct Metrics {
     vault_errors: Family<KindLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
     proxied: Family<OutcomeLabels, Counter>,
+    cache_lookups: Family<ResultLabels, Counter>,
     lease_remaining: Family<PathLabels, Gauge>,
     renewal_failures: Family<LeaseLabels, Counter>,
     token_remaining: Family<MountLabels, Gauge>,
@@ -168,6 +192,7 @@ impl Metrics {
         let vault_errors = Family::default();
         let logins: Family<OutcomeLabels, Counter> = Family::default();
         let proxied: Family<OutcomeLabels, Counter> = Family::default();
+        let cache_lookups: Family<ResultLabels, Counter> = Family::default();
         let lease_remaining = Family::default();
         let renewal_failures: Family<LeaseLabels, Counter> = Family::default();
         let token_remaining = Family::default();
@@ -192,6 +217,12 @@ impl Metrics {
             "proxy_requests",
             "Requests forwarded by the API proxy, per outcome",
             proxied.clone(),
+        );
+        registry.register(
+            "proxy_cache_lookups",
+            "Requests through the API proxy's lease cache, per result: hit (the kept answer \
+             was served) or miss (the request went to Vault)",
+            cache_lookups.clone(),
         );
         registry.register_with_unit(
             "lease_remaining",
@@ -238,6 +269,13 @@ impl Metrics {
                 })
                 .inc_by(0);
         }
+        for result in [CacheResult::Hit, CacheResult::Miss] {
+            cache_lookups
+                .get_or_create(&ResultLabels {
+                    result: result.as_str(),
+                })
+                .inc_by(0);
+        }
         for lease in [Lease::Token, Lease::Secret] {
             renewal_failures
                 .get_or_create(&LeaseLabels {
@@ -252,6 +290,7 @@ impl Metrics {
             vault_errors,
             logins,
             proxied,
+            cache_lookups,
             lease_remaining,
             renewal_failures,
             token_remaining,
@@ -306,6 +345,15 @@ impl Metrics {
         self.proxied
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records a request through the API proxy's lease cache.
+    pub fn cache_lookup(&self, result: CacheResult) {
+        self.cache_lookups
+            .get_or_create(&ResultLabels {
+                result: result.as_str(),
             })
             .inc();
     }

@@ -3,7 +3,8 @@
 //!
 //! As in `bao agent`, the request goes to the same path below Vault's
 //! address, with the app's headers and body; Vault's status, headers and body
-//! come back as they are, streamed both ways. With `api_proxy {
+//! come back as they are, streamed both ways (read whole when a `cache`
+//! stanza gives the proxy a lease cache, see [`cache`]). With `api_proxy {
 //! use_auto_auth_token }` a request gets the agent's own token: when it has
 //! none (`true`) or always (`"force"`). The agent's token must not leak to
 //! the app through a token lookup or renewal made with it, so `id`,
@@ -19,8 +20,8 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited, channel::Channel};
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,12 @@ use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::config::ApiProxy;
-use crate::metrics::{Metrics, ProxyOutcome};
+use crate::metrics::{CacheResult, Metrics, ProxyOutcome};
 use crate::vault;
+
+pub mod cache;
+
+pub use cache::LeaseCache;
 
 /// The largest request body forwarded, and the largest token answer read
 /// to remove the agent's token from it: OpenBao's own default
@@ -78,18 +83,34 @@ const TOKEN_ENDPOINTS: &[&str] = &[
 pub struct Proxy {
     client: vault::Client,
     api_proxy: ApiProxy,
+    cache: Option<LeaseCache>,
     metrics: Arc<Metrics>,
 }
 
 impl Proxy {
     /// A proxy sending through `client`, whose token is the agent's own,
-    /// with `api_proxy`'s token rule (none given: the app's token only).
-    pub fn new(client: vault::Client, api_proxy: Option<ApiProxy>, metrics: Arc<Metrics>) -> Self {
+    /// with `api_proxy`'s token rule (none given: the app's token only),
+    /// and a lease cache if `cached` (a `cache` stanza is given).
+    pub fn new(
+        client: vault::Client,
+        api_proxy: Option<ApiProxy>,
+        cached: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let api_proxy = api_proxy.unwrap_or(ApiProxy::AppToken);
+        let cache =
+            cached.then(|| LeaseCache::new(client.clone(), api_proxy.uses_auto_auth_token()));
         Self {
             client,
-            api_proxy: api_proxy.unwrap_or(ApiProxy::AppToken),
+            api_proxy,
+            cache,
             metrics,
         }
+    }
+
+    /// The lease cache, if the proxy has one.
+    pub fn cache(&self) -> Option<&LeaseCache> {
+        self.cache.as_ref()
     }
 
     /// The token a request goes to Vault with.
@@ -135,12 +156,22 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     };
     let token = proxy.token(&parts.headers);
     let user_agent = user_agent(parts.headers.get(header::USER_AGENT));
-    outgoing = outgoing
-        .headers(forwarded_headers(&parts.headers))
-        .header(header::USER_AGENT, user_agent);
+    let headers = forwarded_headers(&parts.headers);
+    outgoing = outgoing.header(header::USER_AGENT, user_agent);
     if let Some(token) = token.clone() {
         outgoing = outgoing.header(TOKEN_HEADER, token);
     }
+    if let Some(cache) = &proxy.cache {
+        outgoing = outgoing.headers(headers.clone());
+        let sent = Sent {
+            method: &parts.method,
+            path_and_query,
+            headers: &headers,
+            token: token.as_ref(),
+        };
+        return through_cache(&proxy, cache, sent, outgoing, body).await;
+    }
+    outgoing = outgoing.headers(headers);
     if !HttpBody::is_end_stream(&body) {
         outgoing = outgoing.body(streamed(body));
     }
@@ -151,28 +182,114 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
         Err(err) => return failed(&proxy, &transport_reason(&err)),
     };
     let status = response.status();
-    proxy.metrics.proxied(if status.as_u16() >= 400 {
-        ProxyOutcome::VaultError
-    } else {
-        ProxyOutcome::Success
-    });
-    let mut headers = response_headers(response.headers());
-    if is_success(status, &path) {
-        // bao agent's API proxy marks every answer it did not serve from
-        // its cache.
-        headers.insert("x-cache", HeaderValue::from_static("MISS"));
-    }
+    let headers = answered(&proxy, &path, status, response.headers());
     if status == StatusCode::OK
         && proxy.api_proxy.uses_auto_auth_token()
         && is_token_endpoint(&path)
     {
-        return without_agent_token(&proxy, status, headers, response).await;
+        return token_answer(&proxy, status, headers, response).await;
     }
     let body: axum::http::Response<reqwest::Body> = response.into();
     let mut answer = Response::new(Body::new(body.into_body()));
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     answer
+}
+
+/// Counts Vault's answer, and gives the headers that go back to the app:
+/// Vault's, marked as not served from the cache.
+fn answered(proxy: &Proxy, path: &str, status: StatusCode, vault: &HeaderMap) -> HeaderMap {
+    proxy.metrics.proxied(if status.as_u16() >= 400 {
+        ProxyOutcome::VaultError
+    } else {
+        ProxyOutcome::Success
+    });
+    let mut headers = response_headers(vault);
+    if is_success(status, path) {
+        // bao agent's API proxy marks every answer it did not serve from
+        // its cache.
+        headers.insert("x-cache", HeaderValue::from_static("MISS"));
+    }
+    headers
+}
+
+/// What of a request went to Vault, besides its body.
+struct Sent<'a> {
+    method: &'a Method,
+    path_and_query: &'a str,
+    headers: &'a HeaderMap,
+    token: Option<&'a HeaderValue>,
+}
+
+/// Answers a request through the lease cache: the kept answer if there is
+/// one, otherwise Vault's, which the cache then takes note of. Both bodies
+/// are read whole, since the cache needs them.
+async fn through_cache(
+    proxy: &Proxy,
+    cache: &LeaseCache,
+    sent: Sent<'_>,
+    outgoing: reqwest::RequestBuilder,
+    body: Body,
+) -> Response {
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<LengthLimitError>() => return too_large(),
+        Err(err) => return failed(proxy, &format!("reading the request: {err}")),
+    };
+    let token = sent.token.and_then(|token| token.to_str().ok());
+    let request = cache::Request::new(sent.method, sent.path_and_query, sent.headers, token, &body);
+    let _turn = cache.turn(&request).await;
+    if let Some(hit) = cache.hit(&request) {
+        proxy.metrics.proxied(ProxyOutcome::Success);
+        proxy.metrics.cache_lookup(CacheResult::Hit);
+        debug!(path = loggable(request.path), "answered from the cache");
+        return hit;
+    }
+    let outgoing = if body.is_empty() {
+        outgoing
+    } else {
+        outgoing.body(body.clone())
+    };
+    let mut response = match outgoing.send().await {
+        Ok(response) => response,
+        Err(err) => return failed(proxy, &transport_reason(&err)),
+    };
+    let status = response.status();
+    let headers = answered(proxy, request.path, status, response.headers());
+    let mut answer = cache::Answer {
+        status,
+        headers,
+        body: Zeroizing::new(Vec::new()),
+    };
+    if let Err(reason) = read_whole(&mut response, &mut answer.body).await {
+        return failed(proxy, &reason);
+    }
+    proxy.metrics.cache_lookup(CacheResult::Miss);
+    cache.observe(&request, &answer);
+    if status == StatusCode::OK
+        && proxy.api_proxy.uses_auto_auth_token()
+        && is_token_endpoint(request.path)
+    {
+        answer.body = without_agent_token(proxy, &mut answer.headers, answer.body);
+    }
+    let mut response = Response::new(Body::from(answer.body.to_vec()));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers;
+    response
+}
+
+/// Reads Vault's answer into `body`, up to [`MAX_BODY_BYTES`].
+async fn read_whole(response: &mut reqwest::Response, body: &mut Vec<u8>) -> Result<(), String> {
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_BODY_BYTES => {
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(_)) => return Err("Vault's answer is too large".to_owned()),
+            Ok(None) => return Ok(()),
+            Err(err) => return Err(transport_reason(&err)),
+        }
+    }
 }
 
 /// Whether Vault's Go client counts `status` as success: what `bao agent`
@@ -335,37 +452,39 @@ fn is_token_endpoint(path: &str) -> bool {
 
 /// Vault's answer to a token lookup or renewal, with the agent's token and
 /// its accessor removed when the answer describes that token.
-async fn without_agent_token(
+async fn token_answer(
     proxy: &Proxy,
     status: StatusCode,
     mut headers: HeaderMap,
     mut response: reqwest::Response,
 ) -> Response {
     let mut body = Zeroizing::new(Vec::new());
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_BODY_BYTES => {
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Some(_)) => return failed(proxy, "the token answer is too large"),
-            Ok(None) => break,
-            Err(err) => return failed(proxy, &transport_reason(&err)),
-        }
+    if let Err(reason) = read_whole(&mut response, &mut body).await {
+        return failed(proxy, &reason);
     }
+    let body = without_agent_token(proxy, &mut headers, body);
+    let mut answer = Response::new(Body::from(body.to_vec()));
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    answer
+}
+
+/// A token answer's `body` without the agent's token and its accessor, if
+/// it describes that token, with `headers`' length to match.
+fn without_agent_token(
+    proxy: &Proxy,
+    headers: &mut HeaderMap,
+    body: Zeroizing<Vec<u8>>,
+) -> Zeroizing<Vec<u8>> {
     let agent_token = proxy.client.token();
-    let stripped = agent_token.and_then(|token| strip_token(&body, token.expose_secret()));
-    let body = match stripped {
+    match agent_token.and_then(|token| strip_token(&body, token.expose_secret())) {
         Some(stripped) => {
             debug!("removed the agent's token from a token answer");
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(stripped.len()));
             stripped
         }
         None => body,
-    };
-    let mut answer = Response::new(Body::from(body.to_vec()));
-    *answer.status_mut() = status;
-    *answer.headers_mut() = headers;
-    answer
+    }
 }
 
 /// Vault's secret envelope, with the fields in the order Vault's Go client

@@ -122,6 +122,7 @@ async fn run_agent(
         proxy: Proxy::new(
             client.with_reuse(connections.api_proxy())?,
             config.listen.api_proxy,
+            config.listen.cache.is_some(),
             Arc::clone(&metrics),
         ),
         metrics: Arc::clone(&metrics),

@@ -57,6 +57,13 @@ pub async fn run_bao_agent(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<AgentRun> {
+    let (command, _config_dir, _) = bao_command(config)?;
+    run(command, dir, env).await
+}
+
+/// `bao agent -config=<file>` with `config` written to a temporary directory that also
+/// serves as `$HOME`; returns the command, the directory (keep it) and the file.
+fn bao_command(config: impl Display) -> anyhow::Result<(Command, tempfile::TempDir, PathBuf)> {
     let bao = require(Tool::Bao)?;
     let config_dir = tempfile::Builder::new()
         .prefix("keyhole-bao-agent-")
@@ -68,7 +75,7 @@ pub async fn run_bao_agent(
         .arg(format!("-config={}", config_path.display()));
     // A token helper file in $HOME must not leak into the run.
     command.env("HOME", config_dir.path());
-    run(command, dir, env).await
+    Ok((command, config_dir, config_path))
 }
 
 /// Runs `keyhole-agent --config <file>` with `config` (as for [`run_bao_agent`]) and the
@@ -251,16 +258,33 @@ pub async fn spawn_keyhole_agent_with(
     env: &[(&str, &str)],
     options: &SpawnOptions,
 ) -> anyhow::Result<RunningAgent> {
+    let (command, config_dir, config_path) = keyhole_command(config, options)?;
+    spawn(command, config_dir, config_path, env)
+}
+
+/// Starts `bao agent -config=<file>` with `config` (as for [`run_bao_agent`]) as a
+/// sidecar, collecting what it logs, to compare with keyhole-agent doing the same.
+pub async fn spawn_bao_agent(config: impl Display) -> anyhow::Result<RunningAgent> {
+    let (command, config_dir, config_path) = bao_command(config)?;
+    spawn(command, config_dir, config_path, &[])
+}
+
+fn spawn(
+    mut command: Command,
+    config_dir: tempfile::TempDir,
+    config_path: PathBuf,
+    env: &[(&str, &str)],
+) -> anyhow::Result<RunningAgent> {
     use tokio::io::AsyncBufReadExt;
-    let (mut command, config_dir, config_path) = keyhole_command(config, options)?;
     isolate(&mut command);
     let mut child = command
         .envs(env.iter().copied())
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .context("starting keyhole-agent")?;
+        .context("starting the agent")?;
     let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let pipe = child.stderr.take().context("agent stderr")?;
     let sink = std::sync::Arc::clone(&stderr);

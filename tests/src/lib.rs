@@ -31,8 +31,8 @@ mod tools;
 
 pub use agent::{
     AgentRun, RunningAgent, SpawnOptions, isolate, keyhole_agent_bin, metric_value, run_bao_agent,
-    run_keyhole_agent, scrape_metrics, spawn_keyhole_agent, spawn_keyhole_agent_with,
-    workspace_bin,
+    run_keyhole_agent, scrape_metrics, spawn_bao_agent, spawn_keyhole_agent,
+    spawn_keyhole_agent_with, workspace_bin,
 };
 pub use bao::{Bao, BaoOptions};
 pub use config::{AgentConfig, AutoAuth, Exec, Sink, Template};

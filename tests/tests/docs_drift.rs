@@ -44,6 +44,7 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--keyhole", "scripts/bench-*.py"),
     ("--injector", "scripts/bench-*.py"),
     ("--quick", "scripts/bench-*.py"),
+    ("--cache", "scripts/bench-agent-proxy.py"),
     ("--rates", "scripts/bench-injector.py"),
     ("--duration", "scripts/bench-injector.py"),
     ("--warmup", "scripts/bench-injector.py"),

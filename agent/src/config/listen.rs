@@ -24,8 +24,8 @@ pub struct Listen {
     /// `api_proxy`, or the legacy `cache { use_auto_auth_token }` that
     /// `bao agent` reads as one.
     pub api_proxy: Option<ApiProxy>,
-    /// The `cache` stanza, if given. keyhole forwards every request
-    /// without caching responses; see `docs/` for what that changes.
+    /// The `cache` stanza, if given: the API proxy keeps leases and tokens
+    /// ([`crate::proxy::cache`]).
     pub cache: Option<Cache>,
 }
 
@@ -270,8 +270,9 @@ fn check(listen: &Listen, context: &Context) -> Result<()> {
             ));
         }
         if cache.persist.is_some() && !context.has_auto_auth {
-            // keyhole's API proxy caches nothing, so without a token of its
-            // own the agent has nothing to keep. bao agent accepts this.
+            // keyhole persists the agent's token and the templates' leases,
+            // not the API proxy's cache, so without a token of its own the
+            // agent has nothing to keep. bao agent accepts this.
             tracing::warn!("cache.persist keeps nothing without an auto_auth stanza");
         }
     }
