@@ -32,11 +32,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::config::{ListenAddress, Listener, ListenerRole, SocketOwner};
+use crate::config::{ListenAddress, Listener, ListenerRole, ListenerTls, SocketOwner, TlsVersion};
 use crate::metrics::Metrics;
 use crate::proxy::cache::ClearRequest;
 use crate::proxy::{self, Proxy};
@@ -77,7 +81,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The certificate or key could not be loaded.
-    #[error("listener on {address}: loading tls_cert_file {} and tls_key_file {}: {source}", cert.display(), key.display())]
+    #[error("listener on {address}: loading tls_cert_file {} and tls_key_file {}: {reason}", cert.display(), key.display())]
     Tls {
         /// The address as configured.
         address: String,
@@ -86,7 +90,17 @@ pub enum Error {
         /// `tls_key_file`.
         key: PathBuf,
         /// Why loading failed.
-        source: io::Error,
+        reason: String,
+    },
+    /// The CAs that client certificates must chain to could not be loaded.
+    #[error("listener on {address}: loading tls_client_ca_file {}: {reason}", path.display())]
+    ClientCa {
+        /// The address as configured.
+        address: String,
+        /// `tls_client_ca_file`, or `(the system's CAs)`.
+        path: PathBuf,
+        /// Why loading failed.
+        reason: String,
     },
 }
 
@@ -318,16 +332,9 @@ pub async fn bind(listener: &Listener) -> Result<Bound> {
     };
     let tls = match &listener.tls {
         None => None,
-        Some(tls) => Some(
-            RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
-                .await
-                .map_err(|source| Error::Tls {
-                    address: address.clone(),
-                    cert: tls.cert_file.clone(),
-                    key: tls.key_file.clone(),
-                    source,
-                })?,
-        ),
+        Some(tls) => Some(RustlsConfig::from_config(Arc::new(server_config(
+            &address, tls,
+        )?))),
     };
     let bind_error = |source| Error::Bind {
         address: address.clone(),
@@ -362,6 +369,75 @@ pub async fn bind(listener: &Listener) -> Result<Bound> {
         }
     };
     Ok(Bound { socket, address })
+}
+
+/// The TLS server settings of a listener at `address`: its certificate, the
+/// TLS versions it serves, and the client certificates it requires.
+fn server_config(address: &str, tls: &ListenerTls) -> Result<rustls::ServerConfig> {
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+        (TlsVersion::Tls12, &rustls::version::TLS12),
+        (TlsVersion::Tls13, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(version, _)| (tls.min_version..=tls.max_version).contains(version))
+    .map(|(_, protocol)| protocol)
+    .collect();
+    let builder = rustls::ServerConfig::builder_with_protocol_versions(&versions);
+    let builder = match &tls.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_file) => {
+            let ca_error = |reason: String| Error::ClientCa {
+                address: address.to_owned(),
+                path: ca_file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("(the system's CAs)")),
+                reason,
+            };
+            let roots = client_roots(ca_file.as_deref()).map_err(ca_error)?;
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|err| ca_error(err.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let cert_error = |reason: String| Error::Tls {
+        address: address.to_owned(),
+        cert: tls.cert_file.clone(),
+        key: tls.key_file.clone(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| cert_error(err.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|err| cert_error(err.to_string()))?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|err| cert_error(err.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The CAs client certificates must chain to: those in `ca_file`, or the
+/// system's.
+fn client_roots(ca_file: Option<&Path>) -> std::result::Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(file) => {
+            for cert in CertificateDer::pem_file_iter(file).map_err(|err| err.to_string())? {
+                roots
+                    .add(cert.map_err(|err| err.to_string())?)
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    if roots.is_empty() {
+        return Err("no CA certificate found".to_owned());
+    }
+    Ok(roots)
 }
 
 /// Applies `socket_mode`, `socket_user` and `socket_group`.
@@ -618,20 +694,124 @@ mod tests {
         );
     }
 
+    /// A certificate for `localhost` and its key, written to `dir`.
+    fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert_file, certified.cert.pem()).expect("write");
+        std::fs::write(&key_file, certified.signing_key.serialize_pem()).expect("write");
+        (cert_file, key_file)
+    }
+
+    /// Starts a metrics-only TLS listener with `tls` and gives its port.
+    async fn serve_tls(tls: ListenerTls) -> (u16, watch::Sender<bool>) {
+        let listener = Listener {
+            tls: Some(tls),
+            ..listener(ListenerRole::MetricsOnly, false)
+        };
+        let bound = bind(&listener).await.expect("bind");
+        let port = bound.local_addr().expect("TCP").port();
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(
+            bound.serve(metrics_router(Arc::new(Metrics::new())), async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }),
+        );
+        (port, stop)
+    }
+
+    #[tokio::test]
+    async fn requires_client_certificates_and_tls_versions_as_configured() {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        crate::crypto::install_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).expect("write");
+            path
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca =
+            CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+        let leaf = |name: &str| {
+            let key = KeyPair::generate().expect("key");
+            let cert = CertificateParams::new(vec![name.to_owned()])
+                .expect("params")
+                .signed_by(&key, &ca)
+                .expect("certificate");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = leaf("localhost");
+        let (client_cert, client_key) = leaf("app");
+        let ca_file = write("ca.pem", ca.pem());
+        let mut tls = ListenerTls::new(
+            write("server.pem", server_cert),
+            write("server-key.pem", server_key),
+        );
+        tls.client_ca = Some(Some(ca_file.clone()));
+        tls.max_version = TlsVersion::Tls12;
+        let (port, _stop) = serve_tls(tls).await;
+
+        let ca = reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("CA");
+        let identity = reqwest::Identity::from_pem(format!("{client_cert}{client_key}").as_bytes())
+            .expect("identity");
+        let get = |client: reqwest::Client| async move {
+            client
+                .get(format!("https://localhost:{port}/agent/v1/metrics"))
+                .send()
+                .await
+                .map(|response| response.status())
+        };
+        let client = || reqwest::Client::builder().add_root_certificate(ca.clone());
+        assert!(
+            get(client().build().expect("client")).await.is_err(),
+            "a client without a certificate is refused"
+        );
+        let with_identity = client().identity(identity.clone()).build().expect("client");
+        assert_eq!(get(with_identity).await.expect("answer"), StatusCode::OK);
+        let only_tls13 = client()
+            .identity(identity)
+            .tls_version_min(reqwest::tls::Version::TLS_1_3)
+            .build()
+            .expect("client");
+        assert!(
+            get(only_tls13).await.is_err(),
+            "tls_max_version tls12 refuses a TLS 1.3 client"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_ca_file_without_certificates_is_named() {
+        crate::crypto::install_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert_file, key_file) = self_signed(dir.path());
+        let ca_file = dir.path().join("empty.pem");
+        std::fs::write(&ca_file, "").expect("write");
+        let mut tls = ListenerTls::new(cert_file, key_file);
+        tls.client_ca = Some(Some(ca_file.clone()));
+        let listener = Listener {
+            tls: Some(tls),
+            ..listener(ListenerRole::MetricsOnly, false)
+        };
+        let err = bind(&listener).await.err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "listener on 127.0.0.1:0: loading tls_client_ca_file {}: no CA certificate found",
+                ca_file.display()
+            )
+        );
+    }
+
     #[tokio::test]
     async fn serves_https_with_the_configured_certificate() {
         crate::crypto::install_provider();
         let dir = tempfile::tempdir().expect("temp dir");
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-        let (cert_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-        std::fs::write(&cert_file, certified.cert.pem()).expect("write");
-        std::fs::write(&key_file, certified.signing_key.serialize_pem()).expect("write");
+        let (cert_file, key_file) = self_signed(dir.path());
         let listener = Listener {
-            tls: Some(crate::config::ListenerTls {
-                cert_file: cert_file.clone(),
-                key_file,
-            }),
+            tls: Some(crate::config::ListenerTls::new(cert_file.clone(), key_file)),
             ..listener(ListenerRole::MetricsOnly, false)
         };
         let bound = bind(&listener).await.expect("bind");

@@ -789,10 +789,10 @@ const CASES: &[Case] = &[
         Accept,
     ),
     add(
-        "listener tls_min_version",
-        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n tls_min_version = \"tls13\"\n}",
+        "listener TLS settings without TLS",
+        "listener \"tcp\" {\n address = \"127.0.0.1:0\"\n tls_disable = true\n tls_min_version = \"tls13\"\n tls_require_and_verify_client_cert = true\n}",
         Accept,
-        Unsupported,
+        Accept,
     ),
     add(
         "api_proxy forcing the auto-auth token",

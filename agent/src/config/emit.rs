@@ -18,7 +18,7 @@ use super::choices::Choice;
 use super::{
     AgentConfig, ApiProxy, AutoAuth, Cache, Connections, Keyhole, ListenAddress, Listener,
     ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor, Telemetry,
-    Template, TemplateConfig, TemplateSource, Vault,
+    Template, TemplateConfig, TemplateSource, TlsVersion, Vault,
 };
 use super::{EnvTemplate, Exec};
 
@@ -487,6 +487,18 @@ impl Serialize for Listener {
             Some(tls) => {
                 out.serialize_entry("tls_cert_file", &PathText(&tls.cert_file))?;
                 out.serialize_entry("tls_key_file", &PathText(&tls.key_file))?;
+                if tls.min_version != TlsVersion::Tls12 {
+                    out.serialize_entry("tls_min_version", tls.min_version.as_str())?;
+                }
+                if tls.max_version != TlsVersion::Tls13 {
+                    out.serialize_entry("tls_max_version", tls.max_version.as_str())?;
+                }
+                if let Some(ca_file) = &tls.client_ca {
+                    out.serialize_entry("tls_require_and_verify_client_cert", &true)?;
+                    if let Some(ca_file) = ca_file {
+                        out.serialize_entry("tls_client_ca_file", &PathText(ca_file))?;
+                    }
+                }
             }
         }
         if self.role == ListenerRole::MetricsOnly {

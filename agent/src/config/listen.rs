@@ -100,13 +100,56 @@ pub struct SocketOwner {
     pub group: String,
 }
 
-/// `tls_cert_file` and `tls_key_file`.
+/// A listener's TLS settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
-    /// PEM certificate chain, the server's certificate first.
+    /// `tls_cert_file`: PEM certificate chain, the server's certificate
+    /// first.
     pub cert_file: PathBuf,
-    /// PEM private key of the certificate.
+    /// `tls_key_file`: PEM private key of the certificate.
     pub key_file: PathBuf,
+    /// `tls_min_version`: the oldest TLS version served.
+    pub min_version: TlsVersion,
+    /// `tls_max_version`: the newest TLS version served.
+    pub max_version: TlsVersion,
+    /// `tls_require_and_verify_client_cert`: clients must present a
+    /// certificate, issued by a CA of `tls_client_ca_file` (`Some(None)`:
+    /// of the system's CAs, as in `bao agent`).
+    pub client_ca: Option<Option<PathBuf>>,
+}
+
+impl ListenerTls {
+    /// Serves with `cert_file` and `key_file`, Vault's defaults otherwise:
+    /// TLS 1.2 and 1.3, no client certificate.
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> Self {
+        Self {
+            cert_file,
+            key_file,
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+            client_ca: None,
+        }
+    }
+}
+
+/// A TLS version a listener serves. keyhole's TLS library speaks 1.2 and
+/// 1.3 only; TLS 1.0 and 1.1 are broken and no current client needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2, `tls12`.
+    Tls12,
+    /// TLS 1.3, `tls13`.
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The name Vault's config gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls12 => "tls12",
+            Self::Tls13 => "tls13",
+        }
+    }
 }
 
 /// `listener.role`.
@@ -141,12 +184,8 @@ impl ApiProxy {
 /// each changes what a client can connect with, so it is refused rather
 /// than served differently.
 const UNSUPPORTED_LISTENER: &[&str] = &[
-    "tls_min_version",
-    "tls_max_version",
     "tls_cipher_suites",
     "tls_key_exchange_preferences",
-    "tls_require_and_verify_client_cert",
-    "tls_client_ca_file",
     "tls_auto_reload",
     "tls_auto_reload_interval",
     "tls_acme_cache_path",
@@ -194,7 +233,7 @@ const IGNORED_LISTENER: &[(&str, &str)] = &[
     ("proxy_api", "it configures bao proxy, not bao agent"),
     (
         "tls_disable_client_certs",
-        "keyhole never asks clients for certificates",
+        "keyhole asks clients for a certificate only with tls_require_and_verify_client_cert",
     ),
 ];
 
@@ -393,11 +432,16 @@ fn listener(s: Stanza) -> Result<Listener> {
     let cert_file = s.path_buf("tls_cert_file")?;
     let key_file = s.path_buf("tls_key_file")?;
     let tls = match (tls_disable, cert_file, key_file) {
-        (true, _, _) => None,
-        (false, Some(cert_file), Some(key_file)) => Some(ListenerTls {
-            cert_file,
-            key_file,
-        }),
+        // bao agent reads no other TLS setting of a listener without TLS.
+        (true, _, _) => {
+            for key in TLS_SETTINGS {
+                s.take(key);
+            }
+            None
+        }
+        (false, Some(cert_file), Some(key_file)) => {
+            Some(listener_tls(&mut s, ListenerTls::new(cert_file, key_file))?)
+        }
         (false, _, _) => {
             return Err(s.error(
                 "keyhole does not support TLS without tls_cert_file and tls_key_file: give both, or set tls_disable = true",
@@ -421,6 +465,76 @@ fn listener(s: Stanza) -> Result<Listener> {
         enable_quit,
         require_request_header,
     })
+}
+
+/// The TLS settings besides the certificate and key.
+const TLS_SETTINGS: [&str; 5] = [
+    "tls_min_version",
+    "tls_max_version",
+    "tls_require_and_verify_client_cert",
+    "tls_client_ca_file",
+    "tls_disable_client_certs",
+];
+
+/// `tls` with the versions and client certificates the listener asks for.
+fn listener_tls(s: &mut Stanza, mut tls: ListenerTls) -> Result<ListenerTls> {
+    let min_at = s.at("tls_min_version");
+    if let Some(min) = s.string("tls_min_version")? {
+        tls.min_version = match tls_version(&min, &min_at)? {
+            Some(version) => version,
+            None => {
+                tracing::warn!(
+                    "{min_at}: keyhole serves TLS 1.2 and 1.3 only, so {min:?} serves from TLS 1.2"
+                );
+                TlsVersion::Tls12
+            }
+        };
+    }
+    let max_at = s.at("tls_max_version");
+    if let Some(max) = s.string("tls_max_version")? {
+        tls.max_version = tls_version(&max, &max_at)?.ok_or_else(|| {
+            invalid(
+                &max_at,
+                format!("keyhole serves TLS 1.2 and 1.3 only, so it cannot serve up to {max:?}"),
+            )
+        })?;
+    }
+    if tls.min_version > tls.max_version {
+        return Err(invalid(
+            &min_at,
+            format!(
+                "{:?} is above tls_max_version {:?}: no client could connect",
+                tls.min_version.as_str(),
+                tls.max_version.as_str()
+            ),
+        ));
+    }
+    let require_at = s.at("tls_require_and_verify_client_cert");
+    let require = s.bool_or_string("tls_require_and_verify_client_cert", false)?;
+    let ca_file = s.path_buf("tls_client_ca_file")?;
+    if require && s.bool_or_string("tls_disable_client_certs", false)? {
+        return Err(invalid(
+            &require_at,
+            "tls_disable_client_certs and tls_require_and_verify_client_cert are mutually exclusive",
+        ));
+    }
+    // bao agent reads the CA file only when client certificates are required.
+    tls.client_ca = require.then_some(ca_file);
+    Ok(tls)
+}
+
+/// The TLS version Vault's config names `text`; `None` for TLS 1.0 and
+/// 1.1, which keyhole does not serve.
+fn tls_version(text: &str, at: &str) -> Result<Option<TlsVersion>> {
+    match text {
+        "tls10" | "tls11" => Ok(None),
+        "tls12" => Ok(Some(TlsVersion::Tls12)),
+        "tls13" => Ok(Some(TlsVersion::Tls13)),
+        other => Err(invalid(
+            at,
+            format!("{other:?} is not supported: expected one of tls10, tls11, tls12, tls13"),
+        )),
+    }
 }
 
 /// A `host:port` address; go-sockaddr templates are not evaluated.

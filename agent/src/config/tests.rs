@@ -474,10 +474,10 @@ fn reads_listeners_and_the_legacy_cache_form_of_api_proxy() {
             },
             Listener {
                 address: ListenAddress::Tcp("0.0.0.0:9102".to_owned()),
-                tls: Some(ListenerTls {
-                    cert_file: PathBuf::from("/vault/tls/tls.crt"),
-                    key_file: PathBuf::from("/vault/tls/tls.key"),
-                }),
+                tls: Some(ListenerTls::new(
+                    PathBuf::from("/vault/tls/tls.crt"),
+                    PathBuf::from("/vault/tls/tls.key"),
+                )),
                 role: ListenerRole::MetricsOnly,
                 enable_quit: false,
                 require_request_header: false,
@@ -496,6 +496,51 @@ fn reads_listeners_and_the_legacy_cache_form_of_api_proxy() {
     assert_eq!(config.listen, expected);
     assert!(config.templates.is_empty());
     assert!(config.auto_auth.expect("auto_auth is set").sinks.is_empty());
+}
+
+#[test]
+fn reads_a_listeners_tls_versions_and_client_certificates() {
+    let listener = |settings: &str| {
+        let text = format!(
+            "listener \"tcp\" {{\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n {settings}\n}}"
+        );
+        let config = AgentConfig::from_hcl(&text).expect("config parses");
+        config.listen.listeners[0].tls.clone().expect("TLS")
+    };
+    let defaults = ListenerTls::new(PathBuf::from("/c"), PathBuf::from("/k"));
+    assert_eq!(listener(""), defaults);
+    assert_eq!(
+        listener(
+            "tls_min_version = \"tls13\"\n tls_require_and_verify_client_cert = true\n tls_client_ca_file = \"/ca\""
+        ),
+        ListenerTls {
+            min_version: TlsVersion::Tls13,
+            client_ca: Some(Some(PathBuf::from("/ca"))),
+            ..defaults.clone()
+        }
+    );
+    // TLS 1.0 and 1.1 are not served: a minimum below 1.2 serves from 1.2.
+    assert_eq!(
+        listener("tls_min_version = \"tls10\"\n tls_max_version = \"tls12\""),
+        ListenerTls {
+            max_version: TlsVersion::Tls12,
+            ..defaults.clone()
+        }
+    );
+    // bao agent reads the CA file only when it requires client certificates.
+    assert_eq!(
+        listener("tls_client_ca_file = \"/ca\"\n tls_disable_client_certs = true"),
+        defaults
+    );
+    let emitted = AgentConfig::from_hcl(
+        "listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_max_version = \"tls12\"\n tls_require_and_verify_client_cert = true\n}",
+    )
+    .expect("config parses");
+    let json = emitted.to_vault_agent_json();
+    assert_eq!(
+        AgentConfig::from_json(&json).expect("reads back").listen,
+        emitted.listen
+    );
 }
 
 #[test]
@@ -749,8 +794,24 @@ fn reports_errors_naming_stanza_and_key() {
             r#"listener[0] "tcp": keyhole does not support TLS without tls_cert_file and tls_key_file: give both, or set tls_disable = true"#,
         ),
         (
-            with_auth("listener \"tcp\" {\n tls_disable = true\n tls_min_version = \"tls13\"\n}"),
-            r#"listener[0] "tcp".tls_min_version: keyhole does not support this Vault Agent setting"#,
+            with_auth("listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_min_version = \"tls1.3\"\n}"),
+            r#"listener[0] "tcp".tls_min_version: "tls1.3" is not supported: expected one of tls10, tls11, tls12, tls13"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_max_version = \"tls11\"\n}"),
+            r#"listener[0] "tcp".tls_max_version: keyhole serves TLS 1.2 and 1.3 only, so it cannot serve up to "tls11""#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_min_version = \"tls13\"\n tls_max_version = \"tls12\"\n}"),
+            r#"listener[0] "tcp".tls_min_version: "tls13" is above tls_max_version "tls12": no client could connect"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_require_and_verify_client_cert = true\n tls_disable_client_certs = true\n}"),
+            r#"listener[0] "tcp".tls_require_and_verify_client_cert: tls_disable_client_certs and tls_require_and_verify_client_cert are mutually exclusive"#,
+        ),
+        (
+            with_auth("listener \"tcp\" {\n tls_cert_file = \"/c\"\n tls_key_file = \"/k\"\n tls_cipher_suites = \"TLS_AES_128_GCM_SHA256\"\n}"),
+            r#"listener[0] "tcp".tls_cipher_suites: keyhole does not support this Vault Agent setting"#,
         ),
         (
             with_auth("listener \"udp\" {\n tls_disable = true\n}"),
