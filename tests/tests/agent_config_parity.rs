@@ -1062,21 +1062,52 @@ const CASES: &[Case] = &[
 
 /// The config file of `case`, with its placeholders pointing into `dir`.
 fn config_text(case: &Case, dir: &Path) -> String {
-    let text = if case.whole {
-        case.text.to_owned()
+    let text = placed(case.text, dir);
+    if case.whole {
+        text
     } else {
         let base = AgentConfig::new("http://127.0.0.1:1")
             .auto_auth(AutoAuth::token_file(dir.join("token")).sink(Sink::file(dir.join("sink"))));
-        format!("{base}\n{}\n", case.text)
-    };
-    let path = |name: &str| dir.join(name).display().to_string();
-    text.replace("DIR", &dir.display().to_string())
-        .replace("TOKEN", &path("token"))
-        .replace("SINK", &path("sink"))
-        .replace("DH", &path("dh.json"))
-        .replace("PID", &path("pid"))
-        .replace("OUT", &path("out"))
-        .replace("LOG", &path("agent.log"))
+        format!("{base}\n{text}\n")
+    }
+}
+
+/// `text` with each placeholder replaced by its path in `dir`, in one pass, so that a
+/// path (whose random name may hold `DH` or `LOG`) is never taken for a placeholder.
+fn placed(text: &str, dir: &Path) -> String {
+    const PLACEHOLDERS: [(&str, &str); 7] = [
+        ("DIR", ""),
+        ("TOKEN", "token"),
+        ("SINK", "sink"),
+        ("DH", "dh.json"),
+        ("PID", "pid"),
+        ("OUT", "out"),
+        ("LOG", "agent.log"),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        match PLACEHOLDERS
+            .iter()
+            .find(|(placeholder, _)| rest.starts_with(placeholder))
+        {
+            Some((placeholder, name)) => {
+                let path = if name.is_empty() {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(name)
+                };
+                out.push_str(&path.display().to_string());
+                rest = &rest[placeholder.len()..];
+            }
+            None => {
+                let next = rest.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&rest[..next]);
+                rest = &rest[next..];
+            }
+        }
+    }
+    out
 }
 
 /// Starts `bao agent` on `file` and reports whether it started, with its output.
@@ -1136,6 +1167,15 @@ fn keyhole_outcome(file: &Path) -> (Outcome, String) {
             (outcome, message)
         }
     }
+}
+
+#[test]
+fn placeholders_are_replaced_once_whatever_the_directory_is_called() {
+    let dir = Path::new("/tmp/.tmpLOGDH");
+    assert_eq!(
+        placed("path = \"DH\"\nlog_file = \"LOG\"\nx = \"DIR/a\"", dir),
+        "path = \"/tmp/.tmpLOGDH/dh.json\"\nlog_file = \"/tmp/.tmpLOGDH/agent.log\"\nx = \"/tmp/.tmpLOGDH/a\""
+    );
 }
 
 #[test]
