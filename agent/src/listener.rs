@@ -40,7 +40,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::config::{ListenAddress, Listener, ListenerRole, ListenerTls, SocketOwner, TlsVersion};
+use crate::config::{
+    ClientCerts, ListenAddress, Listener, ListenerRole, ListenerTls, SocketOwner, TlsVersion,
+};
 use crate::metrics::Metrics;
 use crate::proxy::cache::ClearRequest;
 use crate::proxy::{self, Proxy};
@@ -173,8 +175,6 @@ async fn quit(State(stop): State<watch::Sender<bool>>, method: Method) -> Status
     StatusCode::OK
 }
 
-/// Go's `http.NotFound`, which `bao agent` answers unknown paths of a
-/// metrics-only listener with.
 /// `/agent/v1/cache-clear`, answered as `bao agent` answers it: 200 when
 /// done, with nothing to do (no cache), or for a method other than `POST`
 /// and `PUT`.
@@ -206,6 +206,8 @@ async fn cache_clear(State(proxy): State<Proxy>, method: Method, body: Bytes) ->
     }
 }
 
+/// Go's `http.NotFound`, which `bao agent` answers unknown paths of a
+/// metrics-only listener with.
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -383,9 +385,9 @@ fn server_config(address: &str, tls: &ListenerTls) -> Result<rustls::ServerConfi
     .map(|(_, protocol)| protocol)
     .collect();
     let builder = rustls::ServerConfig::builder_with_protocol_versions(&versions);
-    let builder = match &tls.client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca_file) => {
+    let builder = match &tls.client_certs {
+        ClientCerts::NotRequired => builder.with_no_client_auth(),
+        ClientCerts::Required { ca_file } => {
             let ca_error = |reason: String| Error::ClientCa {
                 address: address.to_owned(),
                 path: ca_file
@@ -750,7 +752,9 @@ mod tests {
             write("server.pem", server_cert),
             write("server-key.pem", server_key),
         );
-        tls.client_ca = Some(Some(ca_file.clone()));
+        tls.client_certs = ClientCerts::Required {
+            ca_file: Some(ca_file.clone()),
+        };
         tls.max_version = TlsVersion::Tls12;
         let (port, _stop) = serve_tls(tls).await;
 
@@ -790,7 +794,9 @@ mod tests {
         let ca_file = dir.path().join("empty.pem");
         std::fs::write(&ca_file, "").expect("write");
         let mut tls = ListenerTls::new(cert_file, key_file);
-        tls.client_ca = Some(Some(ca_file.clone()));
+        tls.client_certs = ClientCerts::Required {
+            ca_file: Some(ca_file.clone()),
+        };
         let listener = Listener {
             tls: Some(tls),
             ..listener(ListenerRole::MetricsOnly, false)

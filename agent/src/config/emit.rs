@@ -16,9 +16,9 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 use super::choices::Choice;
 use super::{
-    AgentConfig, ApiProxy, AutoAuth, Cache, Connections, Keyhole, ListenAddress, Listener,
-    ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor, Telemetry,
-    Template, TemplateConfig, TemplateSource, TlsVersion, Vault,
+    AgentConfig, ApiProxy, AutoAuth, Cache, ClientCerts, Connections, Keyhole, ListenAddress,
+    Listener, ListenerRole, Method, MethodKind, Parts, Persist, Reload, Sink, Supervisor,
+    Telemetry, Template, TemplateConfig, TemplateSource, TlsVersion, Vault,
 };
 use super::{EnvTemplate, Exec};
 
@@ -493,7 +493,7 @@ impl Serialize for Listener {
                 if tls.max_version != TlsVersion::Tls13 {
                     out.serialize_entry("tls_max_version", tls.max_version.as_str())?;
                 }
-                if let Some(ca_file) = &tls.client_ca {
+                if let ClientCerts::Required { ca_file } = &tls.client_certs {
                     out.serialize_entry("tls_require_and_verify_client_cert", &true)?;
                     if let Some(ca_file) = ca_file {
                         out.serialize_entry("tls_client_ca_file", &PathText(ca_file))?;

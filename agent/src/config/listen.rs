@@ -112,10 +112,22 @@ pub struct ListenerTls {
     pub min_version: TlsVersion,
     /// `tls_max_version`: the newest TLS version served.
     pub max_version: TlsVersion,
-    /// `tls_require_and_verify_client_cert`: clients must present a
-    /// certificate, issued by a CA of `tls_client_ca_file` (`Some(None)`:
-    /// of the system's CAs, as in `bao agent`).
-    pub client_ca: Option<Option<PathBuf>>,
+    /// Whether clients must present a certificate.
+    pub client_certs: ClientCerts,
+}
+
+/// Whether a TLS listener requires client certificates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientCerts {
+    /// None is asked for.
+    NotRequired,
+    /// `tls_require_and_verify_client_cert`: clients must present one,
+    /// issued by a CA in `tls_client_ca_file`, or by one the system trusts
+    /// when it is not given, as in `bao agent`.
+    Required {
+        /// `tls_client_ca_file`.
+        ca_file: Option<PathBuf>,
+    },
 }
 
 impl ListenerTls {
@@ -127,7 +139,7 @@ impl ListenerTls {
             key_file,
             min_version: TlsVersion::Tls12,
             max_version: TlsVersion::Tls13,
-            client_ca: None,
+            client_certs: ClientCerts::NotRequired,
         }
     }
 }
@@ -519,7 +531,9 @@ fn listener_tls(s: &mut Stanza, mut tls: ListenerTls) -> Result<ListenerTls> {
         ));
     }
     // bao agent reads the CA file only when client certificates are required.
-    tls.client_ca = require.then_some(ca_file);
+    if require {
+        tls.client_certs = ClientCerts::Required { ca_file };
+    }
     Ok(tls)
 }
 

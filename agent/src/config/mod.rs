@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use choices::{AuthType, Choice, LogFormat, LogLevel};
 pub use env::{VAULT_ADDR_ENV, env_names};
 pub use listen::{
-    ApiProxy, Cache, DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, DEFAULT_TCP_ADDRESS, Listen,
+    ApiProxy, Cache, ClientCerts, DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, DEFAULT_TCP_ADDRESS, Listen,
     ListenAddress, Listener, ListenerRole, ListenerTls, Persist, SocketOwner, TlsVersion,
 };
 pub use supervisor::{DEFAULT_RESTART_STOP_SIGNAL, EnvTemplate, Exec, Restart, Supervisor};

@@ -515,7 +515,9 @@ fn reads_a_listeners_tls_versions_and_client_certificates() {
         ),
         ListenerTls {
             min_version: TlsVersion::Tls13,
-            client_ca: Some(Some(PathBuf::from("/ca"))),
+            client_certs: ClientCerts::Required {
+                ca_file: Some(PathBuf::from("/ca")),
+            },
             ..defaults.clone()
         }
     );
