@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keyhole_agent::config::{
-    self, AgentConfig, AuthType, AutoAuth, Choice, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MIN_BACKOFF, DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE,
-    DEFAULT_STATIC_SECRET_RENDER_INTERVAL, Keyhole, Logging, Method, MethodKind, Reload, Sink,
-    Template, TemplateConfig, TemplateSource, Vault,
+    self, AgentConfig, AuthType, AutoAuth, Choice, DEFAULT_MAX_BACKOFF, DEFAULT_MIN_BACKOFF,
+    DEFAULT_NUM_RETRIES, DEFAULT_PERMS, DEFAULT_SINK_MODE, DEFAULT_STATIC_SECRET_RENDER_INTERVAL,
+    Keyhole, Logging, Method, MethodKind, Reload, Sink, Template, TemplateConfig, TemplateSource,
+    Vault,
 };
 
 use crate::agent_paths::{CACHE_DIR, HEARTBEAT_FILE, PID_FILE, READY_FILE, TOKEN_SINK};
@@ -391,22 +391,12 @@ fn template(secret: &Secret) -> Result<Template> {
         None => None,
     };
     Ok(Template {
-        destination: secret.destination().into(),
-        source,
         perms,
         command,
-        command_timeout: DEFAULT_COMMAND_TIMEOUT,
         error_on_missing_key: secret.error_on_missing_key,
         left_delimiter: secret.left_delimiter.clone(),
         right_delimiter: secret.right_delimiter.clone(),
-        create_dest_dirs: true,
-        backup: false,
-        user: None,
-        group: None,
-        sandbox_path: None,
-        function_denylist: Vec::new(),
-        wait: None,
-        error_fatal: true,
+        ..Template::new(secret.destination().into(), source)
     })
 }
 

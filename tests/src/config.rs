@@ -47,6 +47,9 @@ pub struct AgentConfig {
     exec: Option<Exec>,
     disable_idle_connections: Vec<String>,
     disable_keep_alives: Vec<String>,
+    proxy_listener: Option<u16>,
+    use_auto_auth_token: bool,
+    cache: bool,
 }
 
 /// `cache { persist "kubernetes" { ... } }`.
@@ -81,6 +84,9 @@ impl AgentConfig {
             exec: None,
             disable_idle_connections: Vec::new(),
             disable_keep_alives: Vec::new(),
+            proxy_listener: None,
+            use_auto_auth_token: false,
+            cache: false,
         }
     }
 
@@ -204,6 +210,26 @@ impl AgentConfig {
         self
     }
 
+    /// `listener "tcp" { address = "127.0.0.1:<port>", tls_disable = true }`: the API
+    /// proxy, over plain HTTP.
+    pub fn proxy_listener(mut self, port: u16) -> Self {
+        self.proxy_listener = Some(port);
+        self
+    }
+
+    /// `api_proxy { use_auto_auth_token = true }`: requests without a token get the
+    /// agent's.
+    pub fn use_auto_auth_token(mut self) -> Self {
+        self.use_auto_auth_token = true;
+        self
+    }
+
+    /// `cache { }`: the API proxy's lease cache.
+    pub fn cache(mut self) -> Self {
+        self.cache = true;
+        self
+    }
+
     /// `cache { persist "kubernetes" { path, service_account_token_file,
     /// keep_after_import } }`: hand the token and leases to the next agent.
     pub fn persist(
@@ -281,16 +307,27 @@ impl fmt::Display for AgentConfig {
                 out.opt_attr("revoke_grace", self.revoke_grace.map(duration));
             });
         }
-        if let Some(persist) = &self.persist {
+        if let Some(port) = self.proxy_listener {
+            out.block("listener \"tcp\"", |out| {
+                out.attr("address", hcl(format!("127.0.0.1:{port}")));
+                out.attr("tls_disable", true);
+            });
+        }
+        if self.use_auto_auth_token {
+            out.block("api_proxy", |out| out.attr("use_auto_auth_token", true));
+        }
+        if self.cache || self.persist.is_some() {
             out.block("cache", |out| {
-                out.block("persist \"kubernetes\"", |out| {
-                    out.attr("path", hcl_path(&persist.path));
-                    out.attr(
-                        "service_account_token_file",
-                        hcl_path(&persist.service_account_token_file),
-                    );
-                    out.attr("keep_after_import", persist.keep_after_import);
-                });
+                if let Some(persist) = &self.persist {
+                    out.block("persist \"kubernetes\"", |out| {
+                        out.attr("path", hcl_path(&persist.path));
+                        out.attr(
+                            "service_account_token_file",
+                            hcl_path(&persist.service_account_token_file),
+                        );
+                        out.attr("keep_after_import", persist.keep_after_import);
+                    });
+                }
             });
         }
         for template in &self.templates {

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use keyhole_tests::{
-    Bao, Postgres, RunningAgent, configure_database_engine, free_port, install_crypto_provider,
-    spawn_bao_agent, spawn_keyhole_agent,
+    AgentConfig, AutoAuth, Bao, Postgres, RunningAgent, configure_database_engine, free_port,
+    install_crypto_provider, spawn_bao_agent, spawn_keyhole_agent,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ async fn world(default_ttl: &str, max_ttl: &str) -> World {
 
 /// A config logging in with a new token of the `proxy` policy, caching, with the
 /// agent's token for requests without one, listening on `port`.
-async fn config(world: &World, name: &str, port: u16) -> String {
+async fn config(world: &World, name: &str, port: u16) -> AgentConfig {
     let token = world
         .bao
         .create_token(&["proxy"], "1h")
@@ -59,28 +59,11 @@ async fn config(world: &World, name: &str, port: u16) -> String {
         .expect("token");
     let file = world.dir.path().join(name);
     std::fs::write(&file, token).expect("token file");
-    format!(
-        r#"
-vault {{
-  address = "{}"
-}}
-auto_auth {{
-  method "token_file" {{
-    config = {{ token_file_path = "{}" }}
-  }}
-}}
-cache {{}}
-api_proxy {{
-  use_auto_auth_token = true
-}}
-listener "tcp" {{
-  address = "127.0.0.1:{port}"
-  tls_disable = true
-}}
-"#,
-        world.bao.addr(),
-        file.display()
-    )
+    AgentConfig::new(world.bao.addr())
+        .auto_auth(AutoAuth::token_file(file))
+        .proxy_listener(port)
+        .use_auto_auth_token()
+        .cache()
 }
 
 /// Waits until the agent at `port` proxies a request with its own token.

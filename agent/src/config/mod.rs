@@ -656,6 +656,31 @@ pub struct Template {
     pub error_fatal: bool,
 }
 
+impl Template {
+    /// A template rendering `source` to `destination` with Vault Agent's
+    /// defaults for everything else.
+    pub fn new(destination: PathBuf, source: TemplateSource) -> Self {
+        Self {
+            destination,
+            source,
+            perms: DEFAULT_PERMS,
+            command: None,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            error_on_missing_key: false,
+            left_delimiter: "{{".to_owned(),
+            right_delimiter: "}}".to_owned(),
+            create_dest_dirs: true,
+            backup: false,
+            user: None,
+            group: None,
+            sandbox_path: None,
+            function_denylist: Vec::new(),
+            wait: None,
+            error_fatal: true,
+        }
+    }
+}
+
 /// A template's `wait { min max }`: consul-template's quiescence. Once the
 /// template has rendered, a change of its secrets is written when no other
 /// change came for `min`, and at the latest `max` after the first.

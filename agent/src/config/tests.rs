@@ -47,24 +47,10 @@ fn with_auth(rest: &str) -> String {
 }
 
 fn template(destination: &str, contents: &str) -> Template {
-    Template {
-        destination: PathBuf::from(destination),
-        source: TemplateSource::Contents(contents.to_owned()),
-        perms: 0o644,
-        command: None,
-        command_timeout: Duration::from_secs(30),
-        error_on_missing_key: false,
-        left_delimiter: "{{".to_owned(),
-        right_delimiter: "}}".to_owned(),
-        create_dest_dirs: true,
-        backup: false,
-        user: None,
-        group: None,
-        sandbox_path: None,
-        function_denylist: Vec::new(),
-        wait: None,
-        error_fatal: true,
-    }
+    Template::new(
+        PathBuf::from(destination),
+        TemplateSource::Contents(contents.to_owned()),
+    )
 }
 
 fn method(kind: MethodKind, mount_path: &str) -> Method {
@@ -162,13 +148,6 @@ fn reads_jwt_fixture() {
             source: TemplateSource::File(PathBuf::from("/vault/templates/config.json.tmpl")),
             error_on_missing_key: true,
             create_dest_dirs: false,
-            backup: false,
-            user: None,
-            group: None,
-            sandbox_path: None,
-            function_denylist: Vec::new(),
-            wait: None,
-            error_fatal: true,
             ..template("/vault/secrets/config.json", "")
         }],
         template_config: TemplateConfig {

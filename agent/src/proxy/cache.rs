@@ -640,15 +640,16 @@ fn forget_lease(state: &mut State, lease: &str) {
     }
 }
 
-/// The body of a `cache-clear` request.
-#[derive(Debug, Default, Deserialize)]
+/// The body of a `cache-clear` request. Its value can be a token, so it
+/// has no `Debug` and is wiped when dropped.
+#[derive(Default, Deserialize)]
 pub struct ClearRequest {
     /// What to clear by.
     #[serde(default, rename = "type")]
     pub kind: String,
     /// The path prefix, token, accessor or lease.
     #[serde(default)]
-    pub value: String,
+    pub value: Zeroizing<String>,
     /// The namespace of a `request_path`.
     #[serde(default)]
     pub namespace: String,
@@ -878,6 +879,16 @@ mod tests {
         false
     }
 
+    /// `cache-clear` of `token`.
+    fn clear_token(cache: &LeaseCache, token: &str) {
+        let request = ClearRequest {
+            kind: "token".to_owned(),
+            value: Zeroizing::new(token.to_owned()),
+            namespace: String::new(),
+        };
+        cache.clear(&request).expect("cleared");
+    }
+
     #[tokio::test]
     async fn keeps_only_renewable_leases_of_managed_tokens_and_renewable_tokens() {
         let cache = cache();
@@ -972,12 +983,7 @@ mod tests {
             &lease_answer("l/1")
         ));
 
-        let clear = ClearRequest {
-            kind: "token".to_owned(),
-            value: "s.grandchild".to_owned(),
-            namespace: String::new(),
-        };
-        cache.clear(&clear).expect("cleared");
+        clear_token(&cache, "s.grandchild");
         assert_eq!(cache.len(), 0);
     }
 
@@ -997,12 +1003,7 @@ mod tests {
             parent = token;
         }
         assert_eq!(cache.len(), 5_000);
-        let all_below = ClearRequest {
-            kind: "token".to_owned(),
-            value: "s.0".to_owned(),
-            namespace: String::new(),
-        };
-        cache.clear(&all_below).expect("cleared");
+        clear_token(&cache, "s.0");
         assert_eq!(cache.len(), 0);
     }
 
