@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::backoff;
 use crate::config::{self, Choice, MethodKind};
 use crate::sink::{self, FileSink};
-use crate::vault::{self, Auth, Client, Token};
+use crate::vault::{self, Auth, Client, Token, WrapInfo};
 
 /// Errors logging in.
 #[derive(Debug, thiserror::Error)]
@@ -180,24 +180,7 @@ impl Authenticator {
         client: &Client,
         max_retries: Option<u32>,
     ) -> Result<Auth> {
-        let retries = if self.method.exit_on_err {
-            Some(0)
-        } else {
-            max_retries
-        };
-        let backoff =
-            backoff::Policy::new(self.method.min_backoff, self.method.max_backoff).retries(retries);
-        let auth = (|| self.login(client))
-            .retry(backoff)
-            .when(|err: &Error| retries.is_none() || err.is_retryable())
-            .notify(|err: &Error, delay: Duration| {
-                warn!(
-                    kind = err.kind(),
-                    retry_in = ?delay,
-                    "login failed, retrying: {err}"
-                );
-            })
-            .await?;
+        let auth = self.retrying(max_retries, || self.login(client)).await?;
         info!(
             method = method_name(&self.method.kind),
             lease_duration = ?auth.lease_duration,
@@ -209,6 +192,65 @@ impl Authenticator {
         debug!(accessor = %auth.accessor, "Vault token accessor");
         client.set_token(auth.token.clone());
         Ok(auth)
+    }
+
+    /// Logs in with the response wrapped for `ttl` (the method's
+    /// `wrap_ttl`), retrying as [`Authenticator::login_with_retries`] does.
+    /// The client's token is left as it is: the agent never sees the new
+    /// one.
+    pub async fn login_wrapped_with_retries(
+        &self,
+        client: &Client,
+        ttl: Duration,
+        max_retries: Option<u32>,
+    ) -> Result<WrapInfo> {
+        let info = self
+            .retrying(max_retries, || self.login_wrapped(client, ttl))
+            .await?;
+        info!(
+            method = method_name(&self.method.kind),
+            wrap_ttl = ?Duration::from_secs(info.ttl),
+            "logged in to Vault with the response wrapped; the agent keeps no token"
+        );
+        debug!(accessor = %info.accessor, "wrapping token accessor");
+        Ok(info)
+    }
+
+    /// Writes the `wrap_info` of a wrapped login to every file sink (the
+    /// config allows exactly one), encrypted where the sink says so.
+    pub fn write_wrapped_sinks(&self, info: &WrapInfo) -> Result<()> {
+        for sink in &self.sinks {
+            sink.write_wrapped(info)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `attempt` until it succeeds, retrying failures with the
+    /// [`backoff`] policy between the method's `min_backoff` and
+    /// `max_backoff`, as [`Authenticator::login_with_retries`] describes.
+    async fn retrying<T, F: Future<Output = Result<T>>>(
+        &self,
+        max_retries: Option<u32>,
+        attempt: impl FnMut() -> F,
+    ) -> Result<T> {
+        let retries = if self.method.exit_on_err {
+            Some(0)
+        } else {
+            max_retries
+        };
+        let backoff =
+            backoff::Policy::new(self.method.min_backoff, self.method.max_backoff).retries(retries);
+        attempt
+            .retry(backoff)
+            .when(|err: &Error| retries.is_none() || err.is_retryable())
+            .notify(|err: &Error, delay: Duration| {
+                warn!(
+                    kind = err.kind(),
+                    retry_in = ?delay,
+                    "login failed, retrying: {err}"
+                );
+            })
+            .await
     }
 
     /// Writes `token` to every file sink with the sink's mode, wrapped
@@ -223,15 +265,54 @@ impl Authenticator {
     /// Logs in once: reads the credential files and sends them to Vault.
     /// The client's own token is left as it is.
     pub async fn login(&self, client: &Client) -> Result<Auth> {
-        let name = method_name(&self.method.kind);
-        let vault_error = |source| Error::Vault {
-            method: name,
+        match self.login_request(client).await? {
+            LoginRequest::Write {
+                client,
+                path,
+                credentials,
+            } => client.login(&path, credentials).await,
+            LoginRequest::LookupSelf { client, token } => {
+                client.lookup_self().await.map(|info| Auth {
+                    token,
+                    accessor: info.accessor,
+                    lease_duration: info.ttl,
+                    renewable: info.renewable,
+                    policies: info.policies,
+                })
+            }
+        }
+        .map_err(|source| self.vault_error(source))
+    }
+
+    /// Logs in once as [`Authenticator::login`] does, with the response
+    /// wrapped for `ttl`. For `token_file`, as in Vault Agent, what is
+    /// wrapped is the token's `lookup-self`.
+    async fn login_wrapped(&self, client: &Client, ttl: Duration) -> Result<WrapInfo> {
+        match self.login_request(client).await? {
+            LoginRequest::Write {
+                client,
+                path,
+                credentials,
+            } => client.login_wrapped(&path, credentials, ttl).await,
+            LoginRequest::LookupSelf { client, .. } => client.lookup_self_wrapped(ttl).await,
+        }
+        .map_err(|source| self.vault_error(source))
+    }
+
+    fn vault_error(&self, source: vault::Error) -> Error {
+        Error::Vault {
+            method: method_name(&self.method.kind),
             source,
-        };
+        }
+    }
+
+    /// Reads the credential files into the request a login sends.
+    async fn login_request(&self, client: &Client) -> Result<LoginRequest> {
+        let name = method_name(&self.method.kind);
         let client = match &self.method.namespace {
             Some(namespace) => client
                 .with_namespace(Some(namespace))
-                .map_err(vault_error)?,
+                .map_err(|source| self.vault_error(source))?,
             None => client.clone(),
         };
         let login_path = format!("{}/login", self.method.mount_path.trim_matches('/'));
@@ -281,33 +362,26 @@ impl Authenticator {
                 if let Some(name) = name {
                     credentials.insert("name".to_owned(), name.as_str().into());
                 }
-                return self
-                    .cert_client(&client)?
-                    .login(&login_path, credentials)
-                    .await
-                    .map_err(vault_error);
+                return Ok(LoginRequest::Write {
+                    client: self.cert_client(&client)?,
+                    path: login_path,
+                    credentials,
+                });
             }
             MethodKind::TokenFile { token_file_path } => {
                 let token = read_credential(name, "token_file_path", token_file_path).await?;
                 let token = Token::new(token.as_str().to_owned());
-                let info = client
-                    .with_token(token.clone())
-                    .lookup_self()
-                    .await
-                    .map_err(vault_error)?;
-                return Ok(Auth {
+                return Ok(LoginRequest::LookupSelf {
+                    client: client.with_token(token.clone()),
                     token,
-                    accessor: info.accessor,
-                    lease_duration: info.ttl,
-                    renewable: info.renewable,
-                    policies: info.policies,
                 });
             }
         }
-        client
-            .login(&login_path, credentials)
-            .await
-            .map_err(vault_error)
+        Ok(LoginRequest::Write {
+            client,
+            path: login_path,
+            credentials,
+        })
     }
 
     /// The client the `cert` method logs in through: `client` itself when
@@ -405,6 +479,19 @@ impl Authenticator {
     }
 }
 
+/// What a login sends once the credentials are read.
+enum LoginRequest {
+    /// The credentials, to the method's login path.
+    Write {
+        client: Client,
+        path: String,
+        credentials: Map<String, serde_json::Value>,
+    },
+    /// `token_file`: a `lookup-self` with the file's token, which `client`
+    /// carries, checks it.
+    LookupSelf { client: Client, token: Token },
+}
+
 /// The secret id that the response-wrapping token `wrapping_token`, read
 /// from `path`, holds. As in Vault Agent, the token must have been created
 /// by a request to `creation_path`: one created elsewhere could hand the
@@ -490,6 +577,7 @@ mod tests {
             min_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
             exit_on_err: false,
+            wrap_ttl: None,
         }
     }
 

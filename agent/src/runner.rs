@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use backon::Retryable;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
@@ -30,7 +31,7 @@ use crate::config::{AgentConfig, AutoAuth};
 use crate::heartbeat;
 use crate::lease::SecretAction;
 use crate::listener;
-use crate::metrics::Metrics;
+use crate::metrics::{LoginOutcome, Metrics};
 use crate::persist::Store;
 use crate::proxy::Proxy;
 use crate::render::{Rendered, Renderer};
@@ -143,6 +144,37 @@ async fn run_agent(
     };
 
     let auth_client = client.with_reuse(connections.auto_auth())?;
+    if let Some(ttl) = auto_auth.method.wrap_ttl {
+        let wrapped = Wrapped {
+            authenticator: Authenticator::new(&init_capped(auto_auth, init_mode)),
+            client: auth_client,
+            ttl,
+            login_retries: bounded.then_some(num_retries),
+            retry,
+            init_mode,
+            renders: !renderer.entries().is_empty() || supervisor.is_some(),
+        };
+        if config
+            .listen
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.persist.is_some())
+        {
+            info!(
+                "cache.persist keeps nothing: with wrap_ttl on the auth method the agent holds no token"
+            );
+        }
+        let code = tokio::select! {
+            code = wrapped.run(&metrics) => code?,
+            () = stopped(stop.clone()) => ExitCode::SUCCESS,
+        };
+        if code == ExitCode::SUCCESS && !init_mode {
+            stopped(stop).await;
+            info!("shutting down");
+        }
+        listener::drained(listeners).await;
+        return Ok(code);
+    }
     let live = session::Live {
         authenticator: Authenticator::new(&init_capped(auto_auth, init_mode)),
         client: auth_client.clone(),
@@ -290,6 +322,61 @@ async fn run_agent(
     }
     listener::drained(listeners).await;
     Ok(exit)
+}
+
+/// An agent whose auth method sets `wrap_ttl`. As in Vault Agent, it logs
+/// in once, response-wrapped, writes the `wrap_info` to its one sink, and
+/// then has nothing left to do: it holds no token to renew, lend to the API
+/// proxy or render templates with.
+struct Wrapped {
+    authenticator: Authenticator,
+    client: vault::Client,
+    ttl: Duration,
+    login_retries: Option<u32>,
+    /// Retries of a sink that cannot be written, outside init mode.
+    retry: backoff::Policy,
+    init_mode: bool,
+    /// Whether the config has templates or env_template stanzas, which
+    /// cannot render.
+    renders: bool,
+}
+
+impl Wrapped {
+    /// Logs in and writes the sink. Fails when the login fails for good, or
+    /// the sink cannot be written in init mode. The exit code is a failure
+    /// when there are templates, in init mode: none of them rendered.
+    async fn run(self, metrics: &Metrics) -> anyhow::Result<ExitCode> {
+        let login = self
+            .authenticator
+            .login_wrapped_with_retries(&self.client, self.ttl, self.login_retries)
+            .await;
+        metrics.login(if login.is_ok() {
+            LoginOutcome::Success
+        } else {
+            LoginOutcome::Failure
+        });
+        let info = login.context("logging in to Vault")?;
+        let write = || async { self.authenticator.write_wrapped_sinks(&info) };
+        if self.init_mode {
+            write().await.context("writing the wrapped token")?;
+        } else {
+            write
+                .retry(self.retry.retries(None))
+                .notify(|err, delay| error!(retry_in = ?delay, "writing the wrapped token failed: {err}"))
+                .await?;
+        }
+        if !self.renders {
+            return Ok(ExitCode::SUCCESS);
+        }
+        error!(
+            "no template renders: with wrap_ttl on the auth method the agent holds only the wrapped token, which reads no secret"
+        );
+        Ok(if self.init_mode {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
 }
 
 /// Waits for the supervised child to exit by itself; forever without one.

@@ -2,7 +2,9 @@
 //!
 //! A sink holds the token itself, or what Vault Agent writes in its place:
 //! - with `wrap_ttl`, the token response-wrapped by `sys/wrapping/wrap`: the
-//!   `wrap_info` JSON, whose single-use token unwraps to the real one;
+//!   `wrap_info` JSON, whose single-use token unwraps to the real one. With
+//!   `wrap_ttl` on the auth method instead, Vault wraps the login itself,
+//!   and the one sink holds that `wrap_info`;
 //! - with `dh_type = "curve25519"`, Vault's encrypted envelope
 //!   (`{"curve25519_public_key", "nonce", "encrypted_payload"}`, each in
 //!   base64) for the holder of the X25519 key in `dh_path`. The key of
@@ -30,7 +32,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::config::{self, SinkEncryption};
-use crate::vault::{self, Client, Token};
+use crate::vault::{self, Client, Token, WrapInfo};
 use crate::write;
 
 /// Why a sink was not written. Names the sink's file, never the token.
@@ -78,6 +80,17 @@ impl FileSink {
     /// says, replacing the file at once.
     pub async fn write(&self, client: &Client, token: &Token) -> Result<(), Error> {
         let contents = self.contents(client, token).await?;
+        self.replace(contents)
+    }
+
+    /// Writes the `wrap_info` of a login that Vault wrapped (the method's
+    /// `wrap_ttl`), encrypted as the stanza says.
+    pub fn write_wrapped(&self, info: &WrapInfo) -> Result<(), Error> {
+        let contents = self.sealed(go_json(info))?;
+        self.replace(contents)
+    }
+
+    fn replace(&self, contents: Zeroizing<Vec<u8>>) -> Result<(), Error> {
         write::replace(&self.config.path, &contents, self.config.mode, false)?;
         Ok(())
     }
@@ -99,17 +112,23 @@ impl FileSink {
                 })?;
             contents = go_json(&info);
         }
-        if let Some(encryption) = &self.config.encryption {
-            let envelope = self
-                .reader_key(&encryption.dh_path)
-                .and_then(|reader| encrypt(&contents, &reader, encryption))
-                .map_err(|reason| Error::Encrypt {
-                    path: self.config.path.clone(),
-                    reason,
-                })?;
-            contents = go_json(&envelope);
-        }
-        Ok(contents)
+        self.sealed(contents)
+    }
+
+    /// `contents` encrypted for the reader when the stanza sets `dh_type`,
+    /// else as it is.
+    fn sealed(&self, contents: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let Some(encryption) = &self.config.encryption else {
+            return Ok(contents);
+        };
+        let envelope = self
+            .reader_key(&encryption.dh_path)
+            .and_then(|reader| encrypt(&contents, &reader, encryption))
+            .map_err(|reason| Error::Encrypt {
+                path: self.config.path.clone(),
+                reason,
+            })?;
+        Ok(go_json(&envelope))
     }
 
     /// The reader's public key: read from `dh_path` once, then kept.

@@ -192,6 +192,7 @@ fn auto_auth(spec: &AgentSpec, token_path: &str) -> Result<AutoAuth> {
             DEFAULT_MAX_BACKOFF,
         )?,
         exit_on_err: auth.exit_on_err,
+        wrap_ttl: None,
     };
     Ok(AutoAuth { method, sinks })
 }

@@ -351,6 +351,7 @@ pub struct AutoAuth {
     kind: &'static str,
     mount_path: Option<String>,
     backoff: Option<(Duration, Duration)>,
+    wrap_ttl: Option<Duration>,
     /// The method's `config` map, values already written as HCL.
     config: Vec<(&'static str, String)>,
     sinks: Vec<Sink>,
@@ -362,6 +363,7 @@ impl AutoAuth {
             kind,
             mount_path: None,
             backoff: None,
+            wrap_ttl: None,
             config,
             sinks: Vec::new(),
         }
@@ -442,6 +444,13 @@ impl AutoAuth {
         self
     }
 
+    /// The method's `wrap_ttl`: the login's answer is response-wrapped for `ttl`, and the
+    /// one sink holds its `wrap_info`.
+    pub fn wrap_ttl(mut self, ttl: Duration) -> Self {
+        self.wrap_ttl = Some(ttl);
+        self
+    }
+
     /// `config { remove_jwt_after_reading }` of a `jwt` method.
     pub fn remove_jwt_after_reading(self, remove: bool) -> Self {
         self.config_entry("remove_jwt_after_reading", remove.to_string())
@@ -480,6 +489,7 @@ impl AutoAuth {
                     out.attr("min_backoff", duration(min));
                     out.attr("max_backoff", duration(max));
                 }
+                out.opt_attr("wrap_ttl", self.wrap_ttl.map(duration));
                 out.block("config =", |out| {
                     for (key, value) in &self.config {
                         out.attr(key, value);

@@ -573,7 +573,112 @@ const CASES: &[Case] = &[
         }
         "#,
         Accept,
-        Unsupported,
+        Accept,
+    ),
+    whole(
+        "method wrap_ttl with two sinks",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" { config = { path = "SINK" } }
+          sink "file" { config = { path = "OUT" } }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "method wrap_ttl without a sink",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+        }
+        template {
+          contents    = "x"
+          destination = "OUT"
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "method and sink wrap_ttl",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" {
+            wrap_ttl = "5m"
+            config = { path = "SINK" }
+          }
+        }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "method wrap_ttl with a template",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" { config = { path = "SINK" } }
+        }
+        template {
+          contents    = "x"
+          destination = "OUT"
+        }
+        "#,
+        Accept,
+        Accept,
+    ),
+    whole(
+        "method wrap_ttl with api_proxy use_auto_auth_token",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" { config = { path = "SINK" } }
+        }
+        listener "tcp" {
+          address     = "127.0.0.1:0"
+          tls_disable = true
+        }
+        api_proxy { use_auto_auth_token = true }
+        "#,
+        Refuse,
+        Refuse,
+    ),
+    whole(
+        "method wrap_ttl with cache use_auto_auth_token",
+        r#"
+        auto_auth {
+          method "token_file" {
+            wrap_ttl = "5m"
+            config = { token_file_path = "TOKEN" }
+          }
+          sink "file" { config = { path = "SINK" } }
+        }
+        listener "tcp" {
+          address     = "127.0.0.1:0"
+          tls_disable = true
+        }
+        cache { use_auto_auth_token = true }
+        "#,
+        Refuse,
+        Refuse,
     ),
     whole(
         "sink wrap_ttl",

@@ -709,6 +709,108 @@ fn key_order(text: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_wrapped_login_leaves_its_wrap_info_in_the_sink_as_bao_agent_does() -> anyhow::Result<()>
+{
+    let bao = Bao::start().await?;
+    app_policy(&bao).await?;
+    let (role_id, secret_id) = configure_approle(&bao, "approle", "app", &["app"]).await?;
+    let dir = tempfile::tempdir()?;
+    let role_file = dir.path().join("role-id");
+    let secret_file = dir.path().join("secret-id");
+    std::fs::write(&role_file, role_id)?;
+    std::fs::write(&secret_file, secret_id)?;
+    let mut shapes = Vec::new();
+    for agent in ["bao", "keyhole"] {
+        let out = dir.path().join(agent);
+        std::fs::create_dir_all(&out)?;
+        let config = init_config(bao.addr()).auto_auth(
+            AutoAuth::approle(&role_file, &secret_file)
+                .remove_secret_id_file_after_reading(false)
+                .wrap_ttl(Duration::from_secs(300))
+                .sink(Sink::file(out.join("token")).mode(0o600)),
+        );
+        let run = if agent == "bao" {
+            run_bao_agent(&config, &out, &[]).await?
+        } else {
+            run_keyhole_agent(&config, &out, &[]).await?
+        };
+        assert_exit(&run, 0);
+        let sink = run.file("token")?;
+        assert!(sink.ends_with("}\n"), "{agent}: {sink:?}");
+        let info: Value = serde_json::from_str(&sink)?;
+        assert_eq!(info["ttl"], json!(300), "{agent}");
+        assert_eq!(
+            info["creation_path"],
+            json!("auth/approle/login"),
+            "{agent}"
+        );
+        let wrapping_token = info["token"].as_str().expect("a wrapping token");
+        let (status, unwrapped) = bao
+            .call(
+                Method::POST,
+                "sys/wrapping/unwrap",
+                Some(wrapping_token),
+                None,
+            )
+            .await?;
+        assert!(status.is_success(), "{agent}: unwrap: {status} {unwrapped}");
+        let token = unwrapped["auth"]["client_token"]
+            .as_str()
+            .expect("the wrapped answer is the login's");
+        assert_eq!(
+            unwrapped["auth"]["accessor"], info["wrapped_accessor"],
+            "{agent}: wrapped_accessor is the new token's"
+        );
+        assert_eq!(
+            unwrapped["auth"]["token_policies"],
+            json!(["app", "default"]),
+            "{agent}"
+        );
+        if agent == "keyhole" {
+            for secret in [wrapping_token, token] {
+                assert!(
+                    !run.stderr.contains(secret) && !run.stdout.contains(secret),
+                    "no token in the log:\n{}",
+                    run.stderr
+                );
+            }
+            assert!(
+                run.stderr.contains("the agent keeps no token"),
+                "{}",
+                run.stderr
+            );
+        }
+        shapes.push((key_order(&sink), mode(&out.join("token"))));
+    }
+    assert_eq!(
+        shapes[0], shapes[1],
+        "bao agent and keyhole-agent write the same JSON, in the same order, with the same mode"
+    );
+
+    // A template cannot render without a token: said, and a failed init.
+    let out = dir.path().join("template");
+    let config = init_config(bao.addr())
+        .auto_auth(
+            AutoAuth::approle(&role_file, &secret_file)
+                .remove_secret_id_file_after_reading(false)
+                .wrap_ttl(Duration::from_secs(300))
+                .sink(Sink::file(out.join("token"))),
+        )
+        .template(Template::new(out.join("db"), DB_TEMPLATE));
+    let run = run_keyhole_agent(&config, &out, &[]).await?;
+    assert_exit(&run, 1);
+    assert!(run.file("token")?.contains("\"creation_path\""));
+    assert!(run.file("db").is_err(), "no template is rendered");
+    for line in [
+        "the template and env_template stanzas will not render",
+        "no template renders: with wrap_ttl on the auth method",
+    ] {
+        assert!(run.stderr.contains(line), "{line}:\n{}", run.stderr);
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn sinks_hold_the_token_wrapped_and_encrypted_as_bao_agent_writes_them() -> anyhow::Result<()>
 {
     let bao = Bao::start().await?;

@@ -391,6 +391,85 @@ async fn quit_endpoint_stops_the_agent_with_status_zero_after_revoking() {
 }
 
 #[tokio::test]
+async fn a_wrapped_login_lends_the_proxy_no_token_and_revokes_nothing() {
+    let world = world().await;
+    let port = free_port().expect("port");
+    let sink = world.dir.path().join("wrapped");
+    let config = format!(
+        r#"
+vault {{
+  address = "{}"
+}}
+auto_auth {{
+  method "token_file" {{
+    wrap_ttl = "5m"
+    config = {{ token_file_path = "{}" }}
+  }}
+  sink "file" {{
+    config = {{ path = "{}" }}
+  }}
+}}
+keyhole {{
+  revoke_on_shutdown = true
+}}
+{}"#,
+        world.bao.addr(),
+        world.dir.path().join("token").display(),
+        sink.display(),
+        tcp_listener(port, "agent_api {\n    enable_quit = true\n  }"),
+    );
+    let mut agent = start(&config).await;
+    let wrapped = agent
+        .wait_for_file(&sink, START, |text| text.ends_with("}\n"))
+        .await
+        .expect("the sink is written");
+    let info: Value = serde_json::from_str(&wrapped).expect("wrap_info JSON");
+    // As in Vault Agent, a token file's login is its lookup-self, wrapped.
+    assert_eq!(info["creation_path"], json!("auth/token/lookup-self"));
+
+    // Without a token of the agent's, the app's request reaches Vault as it was sent.
+    let proxy = format!("http://127.0.0.1:{port}");
+    for token in [None, Some(world.app_token.as_str())] {
+        let direct = send(
+            world.bao.addr(),
+            Method::GET,
+            "/v1/secret/data/app",
+            token,
+            None,
+        )
+        .await;
+        let proxied = send(&proxy, Method::GET, "/v1/secret/data/app", token, None).await;
+        assert_eq!(proxied.status, StatusCode::FORBIDDEN, "{proxied:?}");
+        assert_eq!(proxied, direct);
+    }
+
+    let quit = reqwest::Client::new()
+        .post(format!("{proxy}/agent/v1/quit"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(quit.status(), StatusCode::OK);
+    let status = wait_for_exit(&mut agent).await;
+    assert_eq!(status.code(), Some(0), "log:\n{}", agent.log());
+    let (status, _) = world
+        .bao
+        .call(
+            Method::GET,
+            "auth/token/lookup-self",
+            Some(&world.agent_token),
+            None,
+        )
+        .await
+        .expect("lookup");
+    assert_eq!(status, StatusCode::OK, "the agent held no token to revoke");
+    assert!(
+        !agent.log().contains("revoked"),
+        "nothing is revoked:\n{}",
+        agent.log()
+    );
+}
+
+#[tokio::test]
 async fn quit_is_not_found_unless_enabled() {
     let world = world().await;
     let (mut agent, port) = start_with_auto_auth_token(&world).await;

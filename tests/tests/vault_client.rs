@@ -57,6 +57,7 @@ fn method(kind: MethodKind, mount_path: &str) -> config::Method {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(200),
         exit_on_err: false,
+        wrap_ttl: None,
     }
 }
 

@@ -180,6 +180,9 @@ impl Serialize for Method {
         out.serialize_entry("min_backoff", &GoDuration(self.min_backoff))?;
         out.serialize_entry("max_backoff", &GoDuration(self.max_backoff))?;
         out.serialize_entry("exit_on_err", &self.exit_on_err)?;
+        if let Some(ttl) = self.wrap_ttl {
+            out.serialize_entry("wrap_ttl", &GoDuration(ttl))?;
+        }
         out.serialize_entry("config", &self.kind)?;
         out.end()
     }

@@ -262,6 +262,9 @@ const IGNORED_API_PROXY: &[(&str, &str)] = &[
 pub(super) struct Context {
     /// Whether an `auto_auth` stanza was given.
     pub has_auto_auth: bool,
+    /// Whether its method logs in response-wrapped (`wrap_ttl`), which
+    /// leaves the agent without a token to lend.
+    pub auto_auth_wraps: bool,
     /// Whether the config renders templates (`template` or `env_template`).
     pub has_templates: bool,
 }
@@ -280,6 +283,11 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
         .transpose()?;
     let cache = top.single("cache")?.map(cache).transpose()?;
     let cache_proxy = cache.as_ref().and_then(|(_, proxy)| *proxy);
+    let token_key = if api_proxy.is_some() {
+        "api_proxy.use_auto_auth_token"
+    } else {
+        "cache.use_auto_auth_token"
+    };
 
     let api_proxy = match (api_proxy, cache_proxy) {
         (Some(Some(_)), Some(_)) => {
@@ -307,12 +315,13 @@ pub(super) fn listen(top: &mut Stanza, context: &Context) -> Result<Listen> {
         api_proxy,
         cache: cache.map(|(cache, _)| cache),
     };
-    check(&listen, context)?;
+    check(&listen, context, token_key)?;
     Ok(listen)
 }
 
 /// The checks `bao agent` makes once the whole config is read.
-fn check(listen: &Listen, context: &Context) -> Result<()> {
+/// `token_key` names where `use_auto_auth_token` was set.
+fn check(listen: &Listen, context: &Context, token_key: &str) -> Result<()> {
     if let Some(cache) = &listen.cache {
         if listen.listeners.is_empty() && !context.has_templates {
             return Err(invalid(
@@ -336,8 +345,14 @@ fn check(listen: &Listen, context: &Context) -> Result<()> {
         }
         if proxy.uses_auto_auth_token() && !context.has_auto_auth {
             return Err(invalid(
-                "api_proxy.use_auto_auth_token",
+                token_key,
                 "is true but there is no auto_auth stanza",
+            ));
+        }
+        if proxy.uses_auto_auth_token() && context.auto_auth_wraps {
+            return Err(invalid(
+                token_key,
+                "is true but auto_auth.method sets wrap_ttl: the agent then holds only a wrapped token, which it cannot lend",
             ));
         }
     }

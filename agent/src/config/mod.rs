@@ -508,6 +508,11 @@ pub struct Method {
     pub max_backoff: Duration,
     /// Exit instead of retrying when login fails.
     pub exit_on_err: bool,
+    /// `wrap_ttl`: log in response-wrapped for this long. The single sink
+    /// then holds the `wrap_info` JSON, and the agent holds no token: it
+    /// neither renews nor logs in again, and templates and the API proxy
+    /// get no token from it.
+    pub wrap_ttl: Option<Duration>,
 }
 
 /// The login methods keyhole supports.

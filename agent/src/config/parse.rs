@@ -130,9 +130,18 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         has_templates: !templates.is_empty(),
     };
     let supervisor = supervisor::supervisor(&mut top, &supervised)?;
+    let auto_auth_wraps = auto_auth
+        .as_ref()
+        .is_some_and(|auto_auth| auto_auth.method.wrap_ttl.is_some());
     let renders = !templates.is_empty() || supervisor.is_some();
+    if auto_auth_wraps && renders {
+        warn!(
+            "auto_auth.method.wrap_ttl: the template and env_template stanzas will not render, because the agent holds only the response-wrapped token, which reads no secret (bao agent accepts this config and fails every render)"
+        );
+    }
     let context = listen::Context {
         has_auto_auth: auto_auth.is_some(),
+        auto_auth_wraps,
         has_templates: renders,
     };
     let listen = listen::listen(&mut top, &context)?;
@@ -367,6 +376,22 @@ fn auto_auth(mut s: Stanza) -> Result<AutoAuth> {
             .map(sink)
             .collect::<Result<Vec<_>>>()?
     };
+    if method.wrap_ttl.is_some() {
+        match sinks.as_slice() {
+            [sink] if sink.wrap_ttl.is_some() => {
+                return Err(s.error(
+                    "wrap_ttl is set on both the method and the sink; Vault Agent wraps the token once, so set it on one of them",
+                ));
+            }
+            [_] => {}
+            sinks => {
+                return Err(s.error(format!(
+                    "the method's wrap_ttl needs exactly one sink to write the wrapped token to, found {}",
+                    sinks.len()
+                )));
+            }
+        }
+    }
     s.finish_lenient(&["enable_reauth_on_new_credentials"], &[])?;
     Ok(AutoAuth { method, sinks })
 }
@@ -446,7 +471,8 @@ fn method(s: Stanza) -> Result<Method> {
         None => Stanza::new(s.at("config"), Value::Object(Map::new()))?,
     };
     let kind = method_kind(auth_type, config)?;
-    s.finish_lenient(&["wrap_ttl"], &[])?;
+    let wrap_ttl = Some(s.duration("wrap_ttl", Duration::ZERO)?).filter(|ttl| !ttl.is_zero());
+    s.finish_lenient(&[], &[])?;
     Ok(Method {
         kind,
         mount_path,
@@ -454,6 +480,7 @@ fn method(s: Stanza) -> Result<Method> {
         min_backoff,
         max_backoff,
         exit_on_err,
+        wrap_ttl,
     })
 }
 

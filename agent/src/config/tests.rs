@@ -61,6 +61,7 @@ fn method(kind: MethodKind, mount_path: &str) -> Method {
         min_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(300),
         exit_on_err: false,
+        wrap_ttl: None,
     }
 }
 
@@ -855,8 +856,28 @@ fn reports_errors_naming_stanza_and_key() {
             r#"auto_auth.method[0]: missing required key "type""#,
         ),
         (
-            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
-            r#"auto_auth.method "kubernetes".wrap_ttl: keyhole does not support this Vault Agent setting"#,
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n}\ntemplate {\n contents = \"x\"\n destination = \"/x\"\n}".to_owned(),
+            "auto_auth: the method's wrap_ttl needs exactly one sink to write the wrapped token to, found 0",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n sink \"file\" {\n config { path = \"/u\" }\n }\n}".to_owned(),
+            "auto_auth: the method's wrap_ttl needs exactly one sink to write the wrapped token to, found 2",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n wrap_ttl = \"1m\"\n config { path = \"/t\" }\n }\n}".to_owned(),
+            "auto_auth: wrap_ttl is set on both the method and the sink; Vault Agent wraps the token once, so set it on one of them",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}\nlistener \"tcp\" {\n tls_disable = true\n}\napi_proxy {\n use_auto_auth_token = \"force\"\n}".to_owned(),
+            "api_proxy.use_auto_auth_token: is true but auto_auth.method sets wrap_ttl: the agent then holds only a wrapped token, which it cannot lend",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"5m\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}\nlistener \"tcp\" {\n tls_disable = true\n}\ncache {\n use_auto_auth_token = true\n}".to_owned(),
+            "cache.use_auto_auth_token: is true but auto_auth.method sets wrap_ttl: the agent then holds only a wrapped token, which it cannot lend",
+        ),
+        (
+            "auto_auth {\n method \"kubernetes\" {\n wrap_ttl = \"never\"\n config = { role = \"a\" }\n }\n sink \"file\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
+            r#"auto_auth.method "kubernetes".wrap_ttl: "never" is not a duration"#,
         ),
         (
             "auto_auth {\n method \"kubernetes\" {\n config = { role = \"a\" }\n }\n sink \"kafka\" {\n config { path = \"/t\" }\n }\n}".to_owned(),
@@ -1730,6 +1751,27 @@ fn sinks_take_wrapping_and_encryption_as_bao_agent_checks_them() {
     ] {
         assert_eq!(hcl_error(&sink(keys)), message, "{keys}");
     }
+}
+
+#[test]
+fn the_method_takes_wrap_ttl_with_one_sink_as_bao_agent_does() {
+    let config = AgentConfig::from_hcl(
+        "auto_auth {\n method \"approle\" {\n wrap_ttl = 300\n config = { role_id_file_path = \"/r\" }\n }\n sink \"file\" {\n config = { path = \"/s\" }\n }\n}",
+    )
+    .expect("config parses");
+    let auto_auth = config.auto_auth.as_ref().expect("auto_auth");
+    assert_eq!(auto_auth.method.wrap_ttl, Some(Duration::from_secs(300)));
+    assert_eq!(auto_auth.sinks[0].wrap_ttl, None);
+    assert_eq!(
+        AgentConfig::from_json(&config.to_vault_agent_json()).expect("emitted config parses"),
+        config
+    );
+    // Zero, as in bao agent, is no wrapping; a sink may then wrap.
+    let config = AgentConfig::from_hcl(
+        "auto_auth {\n method \"approle\" {\n wrap_ttl = \"0s\"\n config = { role_id_file_path = \"/r\" }\n }\n sink \"file\" {\n wrap_ttl = \"1m\"\n config = { path = \"/s\" }\n }\n}",
+    )
+    .expect("config parses");
+    assert_eq!(config.auto_auth.expect("auto_auth").method.wrap_ttl, None);
 }
 
 #[test]

@@ -415,20 +415,32 @@ impl Client {
 
     /// Response-wraps `data` for `ttl` with `sys/wrapping/wrap`. The values
     /// of `data` are wiped once sent.
-    pub async fn wrap(&self, mut data: Map<String, Value>, ttl: Duration) -> Result<WrapInfo> {
+    pub async fn wrap(&self, data: Map<String, Value>, ttl: Duration) -> Result<WrapInfo> {
         let path = "sys/wrapping/wrap";
-        let body = serde_json::to_vec(&data);
-        data.values_mut().for_each(secret::wipe);
-        let body = body.map_err(|err| Error::decode(&err, &Method::PUT, path))?;
+        let body = wiped_body(data, path)?;
+        self.wrapped_call(Method::PUT, path, Some(body), Authenticated::Yes, ttl)
+            .await
+    }
+
+    /// Sends a request whose response Vault wraps for `ttl`, and returns
+    /// the `wrap_info` it answers with.
+    async fn wrapped_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authenticated: Authenticated,
+        ttl: Duration,
+    ) -> Result<WrapInfo> {
         let wrapping = Self {
             wrap_ttl: Some(ttl),
             ..self.clone()
         };
         let envelope: WrapEnvelope = wrapping
-            .call(Method::PUT, path, Some(body), Authenticated::Yes)
+            .call(method.clone(), path, body, authenticated)
             .await?;
         envelope.wrap_info.ok_or_else(|| Error::Decode {
-            method: Method::PUT,
+            method,
             path: path.to_owned(),
             reason: "the response has no wrap_info".to_owned(),
         })
@@ -471,12 +483,36 @@ impl Client {
     /// serialised, and the returned token is not installed: the caller
     /// decides with [`Client::set_token`].
     pub async fn login(&self, path: &str, credentials: Map<String, Value>) -> Result<Auth> {
-        let mut credentials = credentials;
-        let body = serde_json::to_vec(&credentials);
-        credentials.values_mut().for_each(secret::wipe);
-        let body = body.map_err(|err| Error::decode(&err, &Method::PUT, path))?;
+        let body = wiped_body(credentials, path)?;
         self.auth_call(Method::PUT, path, Some(body), Authenticated::No)
             .await
+    }
+
+    /// Logs in as [`Client::login`] does, with the response wrapped for
+    /// `ttl`: Vault answers with the wrapping token, which unwraps to the
+    /// login's answer, and the new token is never seen here.
+    pub async fn login_wrapped(
+        &self,
+        path: &str,
+        credentials: Map<String, Value>,
+        ttl: Duration,
+    ) -> Result<WrapInfo> {
+        let body = wiped_body(credentials, path)?;
+        self.wrapped_call(Method::PUT, path, Some(body), Authenticated::No, ttl)
+            .await
+    }
+
+    /// Looks up the current token as [`Client::lookup_self`] does, with the
+    /// response wrapped for `ttl`.
+    pub async fn lookup_self_wrapped(&self, ttl: Duration) -> Result<WrapInfo> {
+        self.wrapped_call(
+            Method::GET,
+            "auth/token/lookup-self",
+            None,
+            Authenticated::Yes,
+            ttl,
+        )
+        .await
     }
 
     /// Looks up the current token: its TTL, renewability and policies.
@@ -632,6 +668,14 @@ impl Client {
         url.set_query(query.filter(|q| !q.is_empty()));
         url
     }
+}
+
+/// The JSON body of `data`, whose values (credentials, a token) are
+/// wiped once serialised.
+fn wiped_body(mut data: Map<String, Value>, path: &str) -> Result<Vec<u8>> {
+    let body = serde_json::to_vec(&data);
+    data.values_mut().for_each(secret::wipe);
+    body.map_err(|err| Error::decode(&err, &Method::PUT, path))
 }
 
 /// Vault's `LIST` verb.
