@@ -31,7 +31,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -274,12 +275,16 @@ impl Bound {
     ) -> io::Result<()> {
         let service = app.into_make_service();
         match self.socket {
+            // TCP_NODELAY, as Go's servers set it: a streamed answer goes out
+            // as its head and then its body, and Nagle's algorithm would hold
+            // the body back until the app acknowledged the head.
             Socket::Tcp(listener) => {
-                let server = axum_server::from_tcp(listener)?;
+                let server = axum_server::from_tcp(listener)?.acceptor(NoDelayAcceptor);
                 bounded(server, shutdown).serve(service).await
             }
             Socket::Tls(listener, config) => {
-                let server = axum_server::from_tcp_rustls(listener, config)?;
+                let server = axum_server::from_tcp(listener)?
+                    .acceptor(RustlsAcceptor::new(config).acceptor(NoDelayAcceptor));
                 bounded(server, shutdown).serve(service).await
             }
             Socket::Unix(listener) => {
