@@ -173,7 +173,7 @@ pub struct Entry {
     /// next refresh even if none of its secrets changed.
     failed: bool,
     /// Whether its failure fails an init-mode run and holds up readiness:
-    /// `error_fatal`, true for an `env_template`.
+    /// `error_fatal`.
     fatal: bool,
     /// Its `wait`, and the write it holds back.
     wait: Option<config::Wait>,
@@ -226,9 +226,13 @@ impl Entry {
         };
         let options = RenderOptions {
             error_on_missing_key: config.error_on_missing_key,
+            function_denylist: config.function_denylist.clone(),
             ..RenderOptions::default()
         };
-        Ok(Self::with(config.name.clone(), template, options, target))
+        Ok(Self {
+            fatal: config.error_fatal,
+            ..Self::with(config.name.clone(), template, options, target)
+        })
     }
 
     fn with(name: String, template: Template, options: RenderOptions, target: Target) -> Self {

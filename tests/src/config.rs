@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::hcl::{hcl, hcl_path};
+use crate::hcl::{hcl, hcl_list, hcl_path};
 
 /// A Vault Agent config: the `vault` stanza, `auto_auth`, templates, `template_config`,
 /// top-level settings and the keyhole-only `keyhole` stanza. Its [`Display`](fmt::Display)
@@ -43,7 +43,7 @@ pub struct AgentConfig {
     revoke_on_shutdown: Option<bool>,
     revoke_grace: Option<Duration>,
     persist: Option<Persist>,
-    env_templates: Vec<(String, String)>,
+    env_templates: Vec<EnvTemplate>,
     exec: Option<Exec>,
     disable_idle_connections: Vec<String>,
     disable_keep_alives: Vec<String>,
@@ -92,9 +92,13 @@ impl AgentConfig {
 
     /// Adds an `env_template "NAME" { contents }` stanza: the environment variable
     /// `name` of the `exec` child holds what `contents` renders.
-    pub fn env_template(mut self, name: &str, contents: &str) -> Self {
-        self.env_templates
-            .push((name.to_owned(), contents.to_owned()));
+    pub fn env_template(self, name: &str, contents: &str) -> Self {
+        self.env_template_from(EnvTemplate::new(name, contents))
+    }
+
+    /// Adds an `env_template` stanza with the settings `template` has.
+    pub fn env_template_from(mut self, template: EnvTemplate) -> Self {
+        self.env_templates.push(template);
         self
     }
 
@@ -271,8 +275,7 @@ impl fmt::Display for AgentConfig {
             ("disable_keep_alives", &self.disable_keep_alives),
         ] {
             if !parts.is_empty() {
-                let items: Vec<String> = parts.iter().map(hcl).collect();
-                out.attr(key, format!("[{}]", items.join(", ")));
+                out.attr(key, hcl_list(parts));
             }
         }
         if let Some(auto_auth) = &self.auto_auth {
@@ -333,10 +336,8 @@ impl fmt::Display for AgentConfig {
         for template in &self.templates {
             template.write(&mut out);
         }
-        for (name, contents) in &self.env_templates {
-            out.block(&format!("env_template {}", hcl(name)), |out| {
-                out.attr("contents", hcl(contents));
-            });
+        for template in &self.env_templates {
+            template.write(&mut out);
         }
         if let Some(exec) = &self.exec {
             exec.write(&mut out);
@@ -555,6 +556,50 @@ impl Sink {
     }
 }
 
+/// An `env_template "NAME"` stanza of supervisor mode.
+#[derive(Clone, Debug)]
+pub struct EnvTemplate {
+    name: String,
+    contents: String,
+    function_denylist: Vec<String>,
+    error_fatal: Option<bool>,
+}
+
+impl EnvTemplate {
+    /// The environment variable `name` of the `exec` child holds what `contents`
+    /// renders.
+    pub fn new(name: &str, contents: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            contents: contents.to_owned(),
+            function_denylist: Vec::new(),
+            error_fatal: None,
+        }
+    }
+
+    /// `function_denylist`: functions whose calls fail the render.
+    pub fn function_denylist(mut self, names: &[&str]) -> Self {
+        self.function_denylist = names.iter().map(|name| (*name).to_owned()).collect();
+        self
+    }
+
+    /// `error_fatal`: whether the template's failure fails an init-mode run.
+    pub fn error_fatal(mut self, fatal: bool) -> Self {
+        self.error_fatal = Some(fatal);
+        self
+    }
+
+    fn write(&self, out: &mut Writer) {
+        out.block(&format!("env_template {}", hcl(&self.name)), |out| {
+            out.attr("contents", hcl(&self.contents));
+            if !self.function_denylist.is_empty() {
+                out.attr("function_denylist", hcl_list(&self.function_denylist));
+            }
+            out.opt_attr("error_fatal", self.error_fatal);
+        });
+    }
+}
+
 /// A `template` stanza: what to render and where.
 #[derive(Clone, Debug)]
 pub struct Template {
@@ -695,13 +740,11 @@ impl Template {
                 });
             }
             if !self.function_denylist.is_empty() {
-                let names: Vec<String> = self.function_denylist.iter().map(hcl).collect();
-                out.attr("function_denylist", format!("[{}]", names.join(", ")));
+                out.attr("function_denylist", hcl_list(&self.function_denylist));
             }
             if let Some(argv) = &self.command {
-                let argv: Vec<String> = argv.iter().map(hcl).collect();
                 out.block("exec", |out| {
-                    out.attr("command", format!("[{}]", argv.join(", ")));
+                    out.attr("command", hcl_list(argv));
                 });
             }
         });
@@ -739,9 +782,8 @@ impl Exec {
     }
 
     fn write(&self, out: &mut Writer) {
-        let argv: Vec<String> = self.command.iter().map(hcl).collect();
         out.block("exec", |out| {
-            out.attr("command", format!("[{}]", argv.join(", ")));
+            out.attr("command", hcl_list(&self.command));
             out.opt_attr(
                 "restart_on_secret_changes",
                 self.restart_on_secret_changes.as_ref().map(hcl),

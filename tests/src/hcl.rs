@@ -12,3 +12,9 @@ pub(crate) fn hcl(s: impl AsRef<str>) -> String {
 pub(crate) fn hcl_path(path: &Path) -> String {
     hcl(path.display().to_string())
 }
+
+/// `items` as an HCL list of strings.
+pub(crate) fn hcl_list<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<String> = items.iter().map(hcl).collect();
+    format!("[{}]", items.join(", "))
+}

@@ -35,7 +35,7 @@ pub use agent::{
     spawn_keyhole_agent_with, workspace_bin,
 };
 pub use bao::{Bao, BaoOptions};
-pub use config::{AgentConfig, AutoAuth, Exec, Sink, Template};
+pub use config::{AgentConfig, AutoAuth, EnvTemplate, Exec, Sink, Template};
 pub use engines::{
     configure_approle, configure_database_engine, configure_jwt_auth, configure_pki,
 };

@@ -1106,6 +1106,18 @@ const CASES: &[Case] = &[
         Refuse,
     ),
     add(
+        "env_template error_fatal and function_denylist",
+        "env_template \"A\" {\n contents = \"x\"\n error_fatal = false\n function_denylist = [\"env\"]\n function_blacklist = \"file\"\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Accept,
+        Accept,
+    ),
+    add(
+        "env_template function_denylist not a list",
+        "env_template \"A\" {\n contents = \"x\"\n function_denylist = 3\n}\nexec {\n command = [\"/bin/true\"]\n}",
+        Refuse,
+        Refuse,
+    ),
+    add(
         "env_template unknown key",
         "env_template \"A\" {\n contents = \"x\"\n contnts = \"y\"\n}\nexec {\n command = [\"/bin/true\"]\n}",
         Refuse,

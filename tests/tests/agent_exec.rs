@@ -8,7 +8,10 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use keyhole_tests::{AgentConfig, AutoAuth, Bao, Exec, Tool, isolate, keyhole_agent_bin, require};
+use keyhole_tests::{
+    AgentConfig, AutoAuth, Bao, EnvTemplate, Exec, Tool, isolate, keyhole_agent_bin, require,
+    run_keyhole_agent,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -223,6 +226,37 @@ async fn child_environment_holds_the_rendered_values_as_under_bao_agent() -> any
     ];
     assert_eq!(seen[0], expected, "bao agent");
     assert_eq!(seen[1], expected, "keyhole-agent");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_denied_function_fails_an_env_template_unless_it_is_not_fatal() -> anyhow::Result<()> {
+    let (bao, token) = bao_with_secret("s3cret").await?;
+    let dir = tempfile::tempdir()?;
+    for fatal in [true, false] {
+        let config = base_config(&bao, dir.path(), &token)?
+            .exit_after_auth(true)
+            .env_template("DB_PASSWORD", PASSWORD_TEMPLATE)
+            .env_template_from(
+                EnvTemplate::new("WHO", r#"{{ env "HOME" }}"#)
+                    .function_denylist(&["env"])
+                    .error_fatal(fatal),
+            )
+            .exec(Exec::new(&["/bin/true"]));
+        let run = run_keyhole_agent(&config, dir.path(), &[]).await?;
+        let (code, said) = if fatal {
+            (1, "error calling env: function is disabled")
+        } else {
+            (0, "(error_fatal = false: the agent goes on without it)")
+        };
+        assert_eq!(run.status.code(), Some(code), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("WHO"),
+            "names the variable:\n{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.stderr);
+    }
     Ok(())
 }
 

@@ -375,6 +375,12 @@ impl Serialize for EnvTemplate {
         out.serialize_entry("error_on_missing_key", &self.error_on_missing_key)?;
         out.serialize_entry("left_delimiter", &self.left_delimiter)?;
         out.serialize_entry("right_delimiter", &self.right_delimiter)?;
+        if !self.function_denylist.is_empty() {
+            out.serialize_entry("function_denylist", &self.function_denylist)?;
+        }
+        if !self.error_fatal {
+            out.serialize_entry("error_fatal", &false)?;
+        }
         out.end()
     }
 }

@@ -641,11 +641,7 @@ fn template(mut s: Stanza) -> Result<Template> {
         user: owner(&mut s, "user", "uid")?,
         group: owner(&mut s, "group", "gid")?,
         sandbox_path: s.path_buf("sandbox_path")?,
-        function_denylist: [
-            function_names(&mut s, "function_denylist")?,
-            function_names(&mut s, "function_blacklist")?,
-        ]
-        .concat(),
+        function_denylist: function_denylist(&mut s)?,
         wait: wait(&mut s)?,
         error_fatal: s.bool("error_fatal", true)?,
     };
@@ -731,8 +727,18 @@ fn go_duration(s: &mut Stanza, key: &str) -> Result<Option<Duration>> {
     )))
 }
 
-/// A template's `function_denylist` (or `function_blacklist`): a list of
-/// names, or a string that Vault Agent's decoder splits at commas.
+/// A template's `function_denylist` and its older name
+/// `function_blacklist`, together.
+pub(super) fn function_denylist(s: &mut Stanza) -> Result<Vec<String>> {
+    Ok([
+        function_names(s, "function_denylist")?,
+        function_names(s, "function_blacklist")?,
+    ]
+    .concat())
+}
+
+/// One of those keys: a list of names, or a string that Vault Agent's
+/// decoder splits at commas.
 fn function_names(s: &mut Stanza, key: &str) -> Result<Vec<String>> {
     let at = s.at(key);
     match s.take(key) {

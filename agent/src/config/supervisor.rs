@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use nix::sys::signal::Signal;
 
+use super::parse::function_denylist;
 use super::stanza::{Stanza, invalid, string};
 use super::{Result, TemplateSource, command_list};
 
@@ -59,6 +60,13 @@ pub struct EnvTemplate {
     pub left_delimiter: String,
     /// Right action delimiter, `}}` by default.
     pub right_delimiter: String,
+    /// Functions a render may not call (`function_denylist`, or its older
+    /// name `function_blacklist`).
+    pub function_denylist: Vec<String>,
+    /// `error_fatal`: whether a failure counts against an init-mode run.
+    /// The child starts only once every env template rendered, whatever
+    /// the value, as in Vault Agent.
+    pub error_fatal: bool,
 }
 
 /// The `exec { ... }` stanza: the child process and when it restarts.
@@ -197,8 +205,10 @@ fn env_template(name: String, s: Stanza) -> Result<EnvTemplate> {
         error_on_missing_key,
         left_delimiter,
         right_delimiter,
+        function_denylist: function_denylist(&mut s)?,
+        error_fatal: s.bool("error_fatal", true)?,
     };
-    s.finish(&["error_fatal", "function_blacklist", "function_denylist"])?;
+    s.finish(&[])?;
     Ok(template)
 }
 

@@ -1319,6 +1319,8 @@ fn reads_env_templates_and_exec() {
                 error_on_missing_key: true,
                 left_delimiter: "{{".to_owned(),
                 right_delimiter: "}}".to_owned(),
+                function_denylist: Vec::new(),
+                error_fatal: true,
             },
             EnvTemplate {
                 name: "API_KEY".to_owned(),
@@ -1326,6 +1328,8 @@ fn reads_env_templates_and_exec() {
                 error_on_missing_key: false,
                 left_delimiter: "[[".to_owned(),
                 right_delimiter: "]]".to_owned(),
+                function_denylist: vec!["env".into(), "file".into(), "writeToFile".into()],
+                error_fatal: false,
             },
         ],
         exec: Exec {

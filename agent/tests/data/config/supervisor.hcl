@@ -16,6 +16,9 @@ env_template "API_KEY" {
   source          = "/etc/app/api-key.tmpl"
   left_delimiter  = "[["
   right_delimiter = "]]"
+  error_fatal     = false
+  function_denylist = ["env"]
+  function_blacklist = "file,writeToFile"
 }
 
 exec {
