@@ -11,6 +11,11 @@ all three see the same server load; the app's request carries no token, the
 agents add theirs, the direct one carries the same token. Every answer must
 be 200.
 
+A fourth target, `tcp relay`, is the agent crate's `tcp-relay` example: it
+copies each connection's bytes to OpenBao without reading HTTP, on the agent's
+runtime. Its overhead is the floor that one more loopback hop costs on this
+machine, which no proxy goes below.
+
 Prints a Markdown table: per-request latency (median, p90, p99) per target
 and the median overhead against the direct request.
 
@@ -24,7 +29,7 @@ OpenBao (the lease cache keeps only leases and tokens), through the cache's
 path, which reads each body whole.
 
 Usage: scripts/bench-agent-proxy.py [--requests 10000] [--rate 100] [--seconds 60]
-                                    [--keyhole PATH] [--cache] [--quick]
+                                    [--keyhole PATH] [--relay PATH] [--cache] [--quick]
 """
 
 import argparse
@@ -60,12 +65,13 @@ api_proxy {{
 """
 
 
-def start(argv, log, port):
-    """Starts an agent and waits until its listener answers."""
+def start(argv, log, port, token=None):
+    """Starts an agent (or the relay, whose reads need `token`) and waits until
+    its listener answers."""
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(400):
         try:
-            read(http.client.HTTPConnection("127.0.0.1", port, timeout=5), None)
+            read(http.client.HTTPConnection("127.0.0.1", port, timeout=5), token)
             return proc
         except (OSError, RuntimeError):
             if proc.poll() is not None:
@@ -115,12 +121,14 @@ def main():
     parser.add_argument("--rate", type=int, default=100, help="requests/s under sustained load")
     parser.add_argument("--seconds", type=int, default=60, help="seconds of sustained load per agent")
     parser.add_argument("--keyhole", help="a prebuilt keyhole-agent")
+    parser.add_argument("--relay", help="a prebuilt tcp-relay example")
     parser.add_argument("--cache", action="store_true", help="give both agents a cache stanza")
     parser.add_argument("--quick", action="store_true", help="300 requests, 10 s of load")
     args = parser.parse_args()
     requests = 300 if args.quick else args.requests
     seconds = 10 if args.quick else args.seconds
     keyhole = benchlib.keyhole_binary(args.keyhole)
+    relay = args.relay or benchlib.release_example("keyhole-agent", "tcp-relay")
 
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as workdir:
         bao = benchlib.Bao(workdir)
@@ -144,8 +152,14 @@ def main():
                 procs.append(start(argv[name](path), log, port))
                 pids[name] = procs[-1].pid
 
+            relay_port = benchlib.free_port()
+            log = open(os.path.join(workdir, "tcp-relay.log"), "wb")
+            procs.append(start([relay, "--listen", f"127.0.0.1:{relay_port}",
+                                "--to", f"127.0.0.1:{bao.port}"], log, relay_port, bao.token))
+
             targets = {
                 "direct": (http.client.HTTPConnection("127.0.0.1", bao.port, timeout=10), bao.token),
+                "tcp relay": (http.client.HTTPConnection("127.0.0.1", relay_port, timeout=10), bao.token),
                 "keyhole-agent": (http.client.HTTPConnection("127.0.0.1", ports["keyhole-agent"], timeout=10), None),
                 "bao agent": (http.client.HTTPConnection("127.0.0.1", ports["bao agent"], timeout=10), None),
             }

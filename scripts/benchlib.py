@@ -184,6 +184,14 @@ def release_binary(package):
     return os.path.join(target, "release", package)
 
 
+def release_example(package, example):
+    """The release build of `package`'s example `example`, built first."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", package, "--example", example],
+                   cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", "examples", example)
+
+
 def keyhole_binary(path=None):
     """The release keyhole-agent, built if `path` is not given."""
     return path or release_binary("keyhole-agent")

@@ -150,10 +150,7 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
         return too_large();
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut outgoing = match proxy.client.forward(parts.method.clone(), path_and_query) {
-        Ok(request) => request,
-        Err(err) => return failed(&proxy, &err.to_string()),
-    };
+    let mut outgoing = proxy.client.forward(parts.method.clone(), path_and_query);
     let token = proxy.token(&parts.headers);
     let user_agent = user_agent(parts.headers.get(header::USER_AGENT));
     let headers = forwarded_headers(&parts.headers);

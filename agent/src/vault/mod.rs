@@ -383,18 +383,25 @@ impl Client {
     /// address, through this client's connections and TLS settings. Only the
     /// namespace is set; the caller adds the app's headers, the token and
     /// the body, and reads the raw response.
-    pub fn forward(&self, method: Method, path_and_query: &str) -> Result<reqwest::RequestBuilder> {
-        let base = self.shared.base.as_str();
-        // The base ends in `/v1`, added to the configured address.
-        let origin = base.strip_suffix("/v1").unwrap_or(base);
-        let url = Url::parse(&format!("{origin}{path_and_query}")).map_err(|_| Error::Address {
-            address: self.shared.address.clone(),
-        })?;
+    pub fn forward(&self, method: Method, path_and_query: &str) -> reqwest::RequestBuilder {
+        let base = &self.shared.base;
+        // The base's path is the configured address's own path and `/v1`,
+        // which the app's path starts with. Only the path and query are set
+        // on the parsed base: parsing the whole URL again, host and all, was
+        // a tenth of the proxy's work per request.
+        let prefix = base.path().strip_suffix("/v1").unwrap_or(base.path());
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        let mut url = base.clone();
+        url.set_path(&format!("{prefix}{path}"));
+        url.set_query(query);
         let mut request = self.shared.http.request(method, url);
         if let Some(namespace) = &self.namespace {
             request = request.header("X-Vault-Namespace", namespace.clone());
         }
-        Ok(request)
+        request
     }
 
     /// Reads a logical path, e.g. `secret/data/app?version=1`, with the full
@@ -720,6 +727,38 @@ mod tests {
             client.url("secret/data/a b#c").as_str(),
             "http://127.0.0.1:8200/v1/secret/data/a%20b%23c"
         );
+    }
+
+    #[test]
+    fn forwarded_requests_keep_the_apps_path_and_query_below_the_address() {
+        for (address, path_and_query, url) in [
+            (
+                "http://127.0.0.1:8200",
+                "/v1/secret/data/app?version=2",
+                "http://127.0.0.1:8200/v1/secret/data/app?version=2",
+            ),
+            (
+                "https://vault.example.com/prefix/",
+                "/v1/sys/health",
+                "https://vault.example.com/prefix/v1/sys/health",
+            ),
+            (
+                "http://127.0.0.1:8200",
+                "/v1/secret/metadata/?list=true&x=%2F",
+                "http://127.0.0.1:8200/v1/secret/metadata/?list=true&x=%2F",
+            ),
+            (
+                "http://127.0.0.1:8200",
+                "/v1/secret/data/../../sys/health?",
+                "http://127.0.0.1:8200/v1/sys/health?",
+            ),
+        ] {
+            let request = client(address)
+                .forward(Method::GET, path_and_query)
+                .build()
+                .expect("builds");
+            assert_eq!(request.url().as_str(), url, "{address} {path_and_query}");
+        }
     }
 
     #[test]
