@@ -28,13 +28,21 @@ With `--cache` both agents also have `cache { }`: the KV reads still go to
 OpenBao (the lease cache keeps only leases and tokens), through the cache's
 path, which reads each body whole.
 
+`--callgrind N` counts instead the instructions keyhole-agent and the relay run
+per proxied request under `valgrind --tool=callgrind`: one run answering 20
+requests, one answering 20 + N over one kept-alive connection, the difference
+over N. Instruction counts do not depend on the machine's load, so they
+compare commits on a shared machine; they leave out the kernel's share.
+
 Usage: scripts/bench-agent-proxy.py [--requests 10000] [--rate 100] [--seconds 60]
                                     [--keyhole PATH] [--relay PATH] [--cache] [--quick]
+                                    [--callgrind N]
 """
 
 import argparse
 import http.client
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -93,6 +101,57 @@ def read(conn, token):
     return took
 
 
+def instructions(argv_for_port, token, requests, workdir, name):
+    """Instructions a proxy runs per request: callgrind totals of a run with
+    20 + `requests` requests less those of a run with 20, over `requests`."""
+    totals = []
+    for count in (20, 20 + requests):
+        port = benchlib.free_port()
+        out = os.path.join(workdir, f"callgrind.{name}.{count}")
+        with open(os.path.join(workdir, f"{name}.{count}.log"), "wb") as log:
+            proc = start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                          *argv_for_port(port)], log, port, token)
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                for _ in range(count - 1):
+                    read(conn, token)
+            finally:
+                proc.send_signal(signal.SIGINT)
+                proc.wait()
+        with open(out) as f:
+            totals.append(next(int(line.split()[1]) for line in f if line.startswith("totals:")))
+    return (totals[1] - totals[0]) / requests
+
+
+def callgrind(args, keyhole, relay):
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as workdir:
+        bao = benchlib.Bao(workdir)
+        try:
+            bao.request("POST", "secret/data/app", {"data": {"username": "app", "password": "hunter2"}})
+            token_file = os.path.join(workdir, "token")
+            with open(token_file, "w") as f:
+                f.write(bao.token)
+
+            def agent(port):
+                path = os.path.join(workdir, f"keyhole-{port}.hcl")
+                with open(path, "w") as f:
+                    f.write(config(bao, token_file, port, args.cache))
+                return [keyhole, "--config", path]
+
+            per_request = {
+                "keyhole-agent": instructions(agent, None, args.callgrind, workdir, "keyhole"),
+                "tcp relay": instructions(lambda port: [
+                    relay, "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{bao.port}"],
+                    bao.token, args.callgrind, workdir, "relay"),
+            }
+        finally:
+            bao.stop()
+    print(f"Instructions per proxied request, callgrind, {args.callgrind} requests over one "
+          f"kept-alive connection{' (cache stanza)' if args.cache else ''}:\n")
+    print(benchlib.table(["proxy", "instructions/request"],
+                         [[name, f"{count:,.0f}"] for name, count in per_request.items()], "lr"))
+
+
 def sustained(conn, rate, seconds, pid):
     """`rate` reads a second through an agent for `seconds`; its RSS samples."""
     interval = 1 / rate
@@ -124,11 +183,15 @@ def main():
     parser.add_argument("--relay", help="a prebuilt tcp-relay example")
     parser.add_argument("--cache", action="store_true", help="give both agents a cache stanza")
     parser.add_argument("--quick", action="store_true", help="300 requests, 10 s of load")
+    parser.add_argument("--callgrind", type=int, metavar="N",
+                        help="count instructions per request over N requests instead")
     args = parser.parse_args()
     requests = 300 if args.quick else args.requests
     seconds = 10 if args.quick else args.seconds
     keyhole = benchlib.keyhole_binary(args.keyhole)
     relay = args.relay or benchlib.release_example("keyhole-agent", "tcp-relay")
+    if args.callgrind:
+        return callgrind(args, keyhole, relay)
 
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as workdir:
         bao = benchlib.Bao(workdir)
