@@ -12,6 +12,10 @@
 //! request (403), or comes back as a new cluster
 //! ([`vault::RestartWatch`]), the session checks whether the token is gone
 //! and, if so, logs in again and every cached secret is fetched anew.
+//!
+//! With `wrap_ttl` on the auth method the agent only logs in, wrapped, and
+//! writes the `wrap_info` to its sink ([`Wrapped`]): it holds no token to
+//! keep or render with.
 
 use std::collections::BTreeSet;
 use std::path::Path;

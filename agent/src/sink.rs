@@ -338,6 +338,47 @@ mod tests {
     }
 
     #[test]
+    fn a_wrapped_login_is_written_encrypted_when_the_sink_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (private, public) = reader();
+        let dh_path = dir.path().join("dh.json");
+        std::fs::write(
+            &dh_path,
+            format!(
+                r#"{{"curve25519_public_key": "{}"}}"#,
+                STANDARD.encode(public)
+            ),
+        )
+        .expect("write");
+        let path = dir.path().join("sink");
+        let sink = FileSink::new(config::Sink {
+            path: path.clone(),
+            mode: 0o600,
+            wrap_ttl: None,
+            encryption: Some(SinkEncryption {
+                dh_path,
+                derive_key: true,
+                aad: "pod-a".to_owned(),
+            }),
+        });
+        let info = WrapInfo {
+            token: Zeroizing::new("s.wrapping".to_owned()),
+            accessor: "acc".to_owned(),
+            ttl: 300,
+            creation_time: "2026-12-03T17:00:00.123456789Z".to_owned(),
+            creation_path: "auth/approle/login".to_owned(),
+            wrapped_accessor: "wrapped".to_owned(),
+        };
+        sink.write_wrapped(&info).expect("written");
+        let envelope = std::fs::read(&path).expect("read");
+        assert!(!String::from_utf8_lossy(&envelope).contains("s.wrapping"));
+        assert_eq!(
+            String::from_utf8(decrypt(&envelope, private, true, "pod-a")).expect("utf-8"),
+            "{\"token\":\"s.wrapping\",\"accessor\":\"acc\",\"ttl\":300,\"creation_time\":\"2026-12-03T17:00:00.123456789Z\",\"creation_path\":\"auth/approle/login\",\"wrapped_accessor\":\"wrapped\"}\n"
+        );
+    }
+
+    #[test]
     fn reads_the_public_key_file_and_names_it_when_it_is_wrong() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("dh.json");

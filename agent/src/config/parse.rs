@@ -134,17 +134,17 @@ pub(super) fn agent_config(tree: Value) -> Result<AgentConfig> {
         .as_ref()
         .is_some_and(|auto_auth| auto_auth.method.wrap_ttl.is_some());
     let renders = !templates.is_empty() || supervisor.is_some();
-    if auto_auth_wraps && renders {
-        warn!(
-            "auto_auth.method.wrap_ttl: the template and env_template stanzas will not render, because the agent holds only the response-wrapped token, which reads no secret (bao agent accepts this config and fails every render)"
-        );
-    }
     let context = listen::Context {
         has_auto_auth: auto_auth.is_some(),
         auto_auth_wraps,
         has_templates: renders,
     };
     let listen = listen::listen(&mut top, &context)?;
+    if auto_auth_wraps && renders {
+        warn!(
+            "auto_auth.method.wrap_ttl: the template and env_template stanzas will not render, because the agent holds only the response-wrapped token, which reads no secret (bao agent accepts this config and fails every render)"
+        );
+    }
     match &auto_auth {
         // bao agent also runs without auto_auth, for the API proxy alone.
         None if !renders && (listen.cache.is_some() || !listen.listeners.is_empty()) => {}
