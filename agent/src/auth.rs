@@ -285,8 +285,10 @@ impl Authenticator {
     }
 
     /// Logs in once as [`Authenticator::login`] does, with the response
-    /// wrapped for `ttl`. For `token_file`, as in Vault Agent, what is
-    /// wrapped is the token's `lookup-self`.
+    /// wrapped for `ttl`. For `token_file`, whose login is the token's
+    /// `lookup-self`, that answer is wrapped: its `data.id` is the token.
+    /// `bao agent` asks for the same, but its lookup goes out unwrapped, so
+    /// it retries for ever ("authentication returned nil wrap info").
     async fn login_wrapped(&self, client: &Client, ttl: Duration) -> Result<WrapInfo> {
         match self.login_request(client).await? {
             LoginRequest::Write {

@@ -424,7 +424,7 @@ keyhole {{
         .await
         .expect("the sink is written");
     let info: Value = serde_json::from_str(&wrapped).expect("wrap_info JSON");
-    // As in Vault Agent, a token file's login is its lookup-self, wrapped.
+    // A token file's login is its lookup-self, so that is what is wrapped.
     assert_eq!(info["creation_path"], json!("auth/token/lookup-self"));
 
     // Without a token of the agent's, the app's request reaches Vault as it was sent.
