@@ -426,6 +426,18 @@ keyhole {{
     let info: Value = serde_json::from_str(&wrapped).expect("wrap_info JSON");
     // A token file's login is its lookup-self, so that is what is wrapped.
     assert_eq!(info["creation_path"], json!("auth/token/lookup-self"));
+    let (status, unwrapped) = world
+        .bao
+        .call(
+            Method::POST,
+            "sys/wrapping/unwrap",
+            info["token"].as_str(),
+            None,
+        )
+        .await
+        .expect("unwrap");
+    assert_eq!(status, StatusCode::OK, "{unwrapped}");
+    assert_eq!(unwrapped["data"]["id"], json!(world.agent_token));
 
     // Without a token of the agent's, the app's request reaches Vault as it was sent.
     let proxy = format!("http://127.0.0.1:{port}");
