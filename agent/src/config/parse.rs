@@ -641,7 +641,7 @@ fn template(mut s: Stanza) -> Result<Template> {
         user: owner(&mut s, "user", "uid")?,
         group: owner(&mut s, "group", "gid")?,
         sandbox_path: s.path_buf("sandbox_path")?,
-        function_denylist: function_denylist(&mut s)?,
+        function_denylist: s.function_denylist()?,
         wait: wait(&mut s)?,
         error_fatal: s.bool("error_fatal", true)?,
     };
@@ -725,32 +725,6 @@ fn go_duration(s: &mut Stanza, key: &str) -> Result<Option<Duration>> {
     Ok(Some(Duration::from_nanos(
         u64::try_from(nanos).unwrap_or(0),
     )))
-}
-
-/// A template's `function_denylist` and its older name
-/// `function_blacklist`, together.
-pub(super) fn function_denylist(s: &mut Stanza) -> Result<Vec<String>> {
-    Ok([
-        function_names(s, "function_denylist")?,
-        function_names(s, "function_blacklist")?,
-    ]
-    .concat())
-}
-
-/// One of those keys: a list of names, or a string that Vault Agent's
-/// decoder splits at commas.
-fn function_names(s: &mut Stanza, key: &str) -> Result<Vec<String>> {
-    let at = s.at(key);
-    match s.take(key) {
-        None => Ok(Vec::new()),
-        Some(Value::String(names)) if names.is_empty() => Ok(Vec::new()),
-        Some(Value::String(names)) => Ok(names.split(',').map(str::to_owned).collect()),
-        Some(Value::Array(names)) => names.into_iter().map(|name| string(name, &at)).collect(),
-        Some(other) => Err(invalid(
-            &at,
-            format!("expected a list of function names, found {}", kind(&other)),
-        )),
-    }
 }
 
 /// A template's `user` (or `group`), else its older numeric `uid` (or

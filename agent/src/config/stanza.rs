@@ -247,6 +247,32 @@ impl Stanza {
         ))
     }
 
+    /// A template's `function_denylist` and its older name
+    /// `function_blacklist`, together.
+    pub(super) fn function_denylist(&mut self) -> Result<Vec<String>> {
+        Ok([
+            self.function_names("function_denylist")?,
+            self.function_names("function_blacklist")?,
+        ]
+        .concat())
+    }
+
+    /// One of those keys: a list of names, or a string that Vault Agent's
+    /// decoder splits at commas.
+    fn function_names(&mut self, key: &str) -> Result<Vec<String>> {
+        let at = self.at(key);
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::String(names)) if names.is_empty() => Ok(Vec::new()),
+            Some(Value::String(names)) => Ok(names.split(',').map(str::to_owned).collect()),
+            Some(Value::Array(names)) => names.into_iter().map(|name| string(name, &at)).collect(),
+            Some(other) => Err(invalid(
+                &at,
+                format!("expected a list of function names, found {}", kind(&other)),
+            )),
+        }
+    }
+
     /// A stanza that may appear at most once: an object, or a list of one
     /// object (how a single HCL block arrives).
     pub(super) fn single(&mut self, key: &str) -> Result<Option<Stanza>> {

@@ -11,7 +11,6 @@ use std::str::FromStr;
 
 use nix::sys::signal::Signal;
 
-use super::parse::function_denylist;
 use super::stanza::{Stanza, invalid, string};
 use super::{Result, TemplateSource, command_list};
 
@@ -205,7 +204,7 @@ fn env_template(name: String, s: Stanza) -> Result<EnvTemplate> {
         error_on_missing_key,
         left_delimiter,
         right_delimiter,
-        function_denylist: function_denylist(&mut s)?,
+        function_denylist: s.function_denylist()?,
         error_fatal: s.bool("error_fatal", true)?,
     };
     s.finish(&[])?;
