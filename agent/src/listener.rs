@@ -567,7 +567,8 @@ mod tests {
                 Some(ApiProxy::AutoAuthIfMissing),
                 false,
                 Arc::clone(&metrics),
-            ),
+            )
+            .expect("proxy"),
             metrics,
             stop,
         };
@@ -841,13 +842,22 @@ mod tests {
             ..Vault::default()
         })
         .expect("client");
-        let response = client
-            .forward(Method::GET, "/agent/v1/metrics")
-            .send()
+        let response = vault::Forwarder::new(&client)
+            .expect("forwarder")
+            .send(
+                Method::GET,
+                "/agent/v1/metrics",
+                axum::http::HeaderMap::new(),
+                axum::body::Body::empty(),
+            )
             .await
             .expect("HTTPS answer");
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.text().await.expect("body").ends_with("# EOF\n"));
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(body.ends_with(b"# EOF\n"));
 
         stop.send_replace(true);
         server.await.expect("join").expect("clean shutdown");

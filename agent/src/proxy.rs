@@ -15,15 +15,14 @@
 //! cost is bounded: its body by [`MAX_BODY_BYTES`], its headers by the HTTP
 //! server (see [`crate::listener`]).
 
-use std::error::Error as _;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited, channel::Channel};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::{debug, warn};
@@ -31,7 +30,7 @@ use zeroize::Zeroizing;
 
 use crate::config::ApiProxy;
 use crate::metrics::{CacheResult, Metrics, ProxyOutcome};
-use crate::vault;
+use crate::vault::{self, Failure, Forwarder};
 
 pub mod cache;
 
@@ -82,6 +81,7 @@ const TOKEN_ENDPOINTS: &[&str] = &[
 #[derive(Clone)]
 pub struct Proxy {
     client: vault::Client,
+    forwarder: Arc<Forwarder>,
     api_proxy: ApiProxy,
     cache: Option<LeaseCache>,
     metrics: Arc<Metrics>,
@@ -96,16 +96,17 @@ impl Proxy {
         api_proxy: Option<ApiProxy>,
         cached: bool,
         metrics: Arc<Metrics>,
-    ) -> Self {
+    ) -> vault::Result<Self> {
         let api_proxy = api_proxy.unwrap_or(ApiProxy::AppToken);
         let cache =
             cached.then(|| LeaseCache::new(client.clone(), api_proxy.uses_auto_auth_token()));
-        Self {
+        Ok(Self {
+            forwarder: Arc::new(Forwarder::new(&client)?),
             client,
             api_proxy,
             cache,
             metrics,
-        }
+        })
     }
 
     /// The lease cache, if the proxy has one.
@@ -150,47 +151,61 @@ pub async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
         return too_large();
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut outgoing = proxy.client.forward(parts.method.clone(), path_and_query);
     let token = proxy.token(&parts.headers);
     let user_agent = user_agent(parts.headers.get(header::USER_AGENT));
     let headers = forwarded_headers(&parts.headers);
-    outgoing = outgoing.header(header::USER_AGENT, user_agent);
-    if let Some(token) = token.clone() {
-        outgoing = outgoing.header(TOKEN_HEADER, token);
-    }
     if let Some(cache) = &proxy.cache {
-        outgoing = outgoing.headers(headers.clone());
         let sent = Sent {
             method: &parts.method,
             path_and_query,
             headers: &headers,
             token: token.as_ref(),
         };
+        let outgoing = with_agent_headers(headers.clone(), user_agent, token.clone());
         return through_cache(&proxy, cache, sent, outgoing, body).await;
     }
-    outgoing = outgoing.headers(headers);
-    if !HttpBody::is_end_stream(&body) {
-        outgoing = outgoing.body(streamed(body));
-    }
-
-    let response = match outgoing.send().await {
-        Ok(response) => response,
-        Err(err) if is_too_large(&err) => return too_large(),
-        Err(err) => return failed(&proxy, &transport_reason(&err)),
+    let outgoing = with_agent_headers(headers, user_agent, token);
+    let body = if HttpBody::is_end_stream(&body) {
+        Body::empty()
+    } else {
+        Body::new(Limited::new(body, MAX_BODY_BYTES))
     };
-    let status = response.status();
-    let headers = answered(&proxy, &path, status, response.headers());
+    let response = match proxy
+        .forwarder
+        .send(parts.method, path_and_query, outgoing, body)
+        .await
+    {
+        Ok(response) => response,
+        Err(Failure::TooLarge) => return too_large(),
+        Err(Failure::Transport(reason)) => return failed(&proxy, &reason),
+    };
+    let (vault, body) = response.into_parts();
+    let status = vault.status;
+    let headers = answered(&proxy, &path, status, &vault.headers);
     if status == StatusCode::OK
         && proxy.api_proxy.uses_auto_auth_token()
         && is_token_endpoint(&path)
     {
-        return token_answer(&proxy, status, headers, response).await;
+        return token_answer(&proxy, status, headers, body).await;
     }
-    let body: axum::http::Response<reqwest::Body> = response.into();
-    let mut answer = Response::new(Body::new(body.into_body()));
+    let mut answer = Response::new(body);
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     answer
+}
+
+/// The app's `headers` with the user agent and the token the request goes
+/// to Vault with.
+fn with_agent_headers(
+    mut headers: HeaderMap,
+    user_agent: HeaderValue,
+    token: Option<HeaderValue>,
+) -> HeaderMap {
+    headers.insert(header::USER_AGENT, user_agent);
+    if let Some(token) = token {
+        headers.insert(TOKEN_HEADER, token);
+    }
+    headers
 }
 
 /// Counts Vault's answer, and gives the headers that go back to the app:
@@ -225,7 +240,7 @@ async fn through_cache(
     proxy: &Proxy,
     cache: &LeaseCache,
     sent: Sent<'_>,
-    outgoing: reqwest::RequestBuilder,
+    outgoing: HeaderMap,
     body: Body,
 ) -> Response {
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -242,23 +257,34 @@ async fn through_cache(
         debug!(path = loggable(request.path), "answered from the cache");
         return hit;
     }
-    let outgoing = if body.is_empty() {
-        outgoing
+    let sent_body = if body.is_empty() {
+        Body::empty()
     } else {
-        outgoing.body(body.clone())
+        Body::from(body.clone())
     };
-    let mut response = match outgoing.send().await {
+    let response = match proxy
+        .forwarder
+        .send(
+            sent.method.clone(),
+            sent.path_and_query,
+            outgoing,
+            sent_body,
+        )
+        .await
+    {
         Ok(response) => response,
-        Err(err) => return failed(proxy, &transport_reason(&err)),
+        Err(Failure::TooLarge) => return too_large(),
+        Err(Failure::Transport(reason)) => return failed(proxy, &reason),
     };
-    let status = response.status();
-    let headers = answered(proxy, request.path, status, response.headers());
+    let (vault, vault_body) = response.into_parts();
+    let status = vault.status;
+    let headers = answered(proxy, request.path, status, &vault.headers);
     let mut answer = cache::Answer {
         status,
         headers,
         body: Zeroizing::new(Vec::new()),
     };
-    if let Err(reason) = read_whole(&mut response, &mut answer.body).await {
+    if let Err(reason) = read_whole(vault_body, &mut answer.body).await {
         return failed(proxy, &reason);
     }
     proxy.metrics.cache_lookup(CacheResult::Miss);
@@ -275,18 +301,19 @@ async fn through_cache(
     response
 }
 
-/// Reads Vault's answer into `body`, up to [`MAX_BODY_BYTES`].
-async fn read_whole(response: &mut reqwest::Response, body: &mut Vec<u8>) -> Result<(), String> {
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_BODY_BYTES => {
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Some(_)) => return Err("Vault's answer is too large".to_owned()),
-            Ok(None) => return Ok(()),
-            Err(err) => return Err(transport_reason(&err)),
+/// Reads Vault's answer `body` into `whole`, up to [`MAX_BODY_BYTES`].
+async fn read_whole(mut body: Body, whole: &mut Vec<u8>) -> Result<(), String> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| format!("the connection failed: {err}"))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        if whole.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err("Vault's answer is too large".to_owned());
         }
+        whole.extend_from_slice(&chunk);
     }
+    Ok(())
 }
 
 /// Whether Vault's Go client counts `status` as success: what `bao agent`
@@ -332,43 +359,6 @@ fn user_agent(app: Option<&HeaderValue>) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(agent))
 }
 
-/// The app's body, streamed to Vault, cut off after [`MAX_BODY_BYTES`].
-fn streamed(body: Body) -> reqwest::Body {
-    let (mut sender, channel) = Channel::<Bytes, axum::BoxError>::new(1);
-    tokio::spawn(async move {
-        let mut body = Limited::new(body, MAX_BODY_BYTES);
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    if sender.send_data(data).await.is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    sender.abort(err);
-                    return;
-                }
-            }
-        }
-    });
-    reqwest::Body::wrap(channel)
-}
-
-/// Whether sending failed because the app's body was over the limit.
-fn is_too_large(err: &reqwest::Error) -> bool {
-    let mut source = err.source();
-    while let Some(err) = source {
-        if err.is::<LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
 /// The part of a request path that may be logged: up to its third segment
 /// (`/v1/auth/token`). Deeper segments can be values: the app chooses the
 /// path, and `auth/token/lookup/<token>` takes a token in it.
@@ -377,27 +367,6 @@ fn loggable(path: &str) -> &str {
         Some((end, _)) => &path[..end],
         None => path,
     }
-}
-
-/// Why a request got no answer from Vault, without its URL (whose query
-/// may hold values).
-fn transport_reason(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "the connection failed"
-    };
-    let mut reason = kind.to_owned();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        if inner.source().is_none() {
-            reason = format!("{kind}: {inner}");
-        }
-        source = inner.source();
-    }
-    reason
 }
 
 /// 413, as Vault answers a body over its `max_request_size`.
@@ -453,10 +422,10 @@ async fn token_answer(
     proxy: &Proxy,
     status: StatusCode,
     mut headers: HeaderMap,
-    mut response: reqwest::Response,
+    vault_body: Body,
 ) -> Response {
     let mut body = Zeroizing::new(Vec::new());
-    if let Err(reason) = read_whole(&mut response, &mut body).await {
+    if let Err(reason) = read_whole(vault_body, &mut body).await {
         return failed(proxy, &reason);
     }
     let body = without_agent_token(proxy, &mut headers, body);

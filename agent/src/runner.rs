@@ -129,7 +129,8 @@ async fn run_agent(
             config.listen.api_proxy,
             config.listen.cache.is_some(),
             Arc::clone(&metrics),
-        ),
+        )
+        .context("setting up the API proxy")?,
         metrics: Arc::clone(&metrics),
         stop: stop_tx,
     };
