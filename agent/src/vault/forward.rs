@@ -47,7 +47,8 @@ pub struct Forwarder {
     origin: Uri,
     /// The path of Vault's address, before the app's `/v1/...`.
     prefix: String,
-    /// Headers every request carries.
+    /// Headers every request carries unless the app sent its own:
+    /// `X-Vault-Request`, and the namespace of the agent's config.
     headers: HeaderMap,
     timeout: Duration,
 }
@@ -122,7 +123,7 @@ impl Forwarder {
         body: Body,
     ) -> std::result::Result<Response<Body>, Failure> {
         for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
+            headers.entry(name.clone()).or_insert_with(|| value.clone());
         }
         let client = match &self.transport {
             Transport::Direct(client) => client,
@@ -131,10 +132,9 @@ impl Forwarder {
             }
         };
         let uri = self.uri(path_and_query)?;
-        let bodiless = HttpBody::is_end_stream(&body);
-        let first = self
-            .request(client, method.clone(), uri, headers.clone(), body)
-            .await?;
+        // Only a request without a body can be sent again.
+        let again = HttpBody::is_end_stream(&body).then(|| (method.clone(), headers.clone()));
+        let first = self.request(client, method, uri, headers, body).await?;
         let redirect = matches!(
             first.status(),
             StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::TEMPORARY_REDIRECT
@@ -145,8 +145,8 @@ impl Forwarder {
             .and_then(|location| location.to_str().ok())
             .and_then(|location| location.parse::<Uri>().ok())
             .filter(|location| location.scheme().is_some());
-        match location {
-            Some(location) if redirect && bodiless => {
+        match (location, again) {
+            (Some(location), Some((method, headers))) if redirect => {
                 self.request(client, method, location, headers, Body::empty())
                     .await
             }
