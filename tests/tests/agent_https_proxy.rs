@@ -3,25 +3,34 @@
 //! must then reach an https Vault through that proxy.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use keyhole_tests::{free_port, keyhole_agent_bin};
 
-#[test]
-fn the_agent_reaches_an_https_vault_through_https_proxy() -> anyhow::Result<()> {
+/// An HTTP proxy that records the first line of every connection and hangs up: its
+/// address, and the lines.
+fn recording_proxy() -> anyhow::Result<(SocketAddr, mpsc::Receiver<String>)> {
     let proxy = TcpListener::bind("127.0.0.1:0")?;
     let proxy_addr = proxy.local_addr()?;
     let (seen_tx, seen) = mpsc::channel();
     std::thread::spawn(move || {
-        if let Ok((stream, _)) = proxy.accept() {
+        for stream in proxy.incoming().flatten() {
             let mut line = String::new();
             let _ = BufReader::new(stream).read_line(&mut line);
-            let _ = seen_tx.send(line);
+            if seen_tx.send(line).is_err() {
+                return;
+            }
         }
     });
+    Ok((proxy_addr, seen))
+}
+
+#[test]
+fn the_agent_reaches_an_https_vault_through_https_proxy() -> anyhow::Result<()> {
+    let (proxy_addr, seen) = recording_proxy()?;
     let dir = tempfile::tempdir()?;
     let token = dir.path().join("token");
     std::fs::write(&token, "not-a-real-token")?;
@@ -52,19 +61,7 @@ fn the_agent_reaches_an_https_vault_through_https_proxy() -> anyhow::Result<()> 
 
 #[test]
 fn the_api_proxy_reaches_vault_through_https_proxy_too() -> anyhow::Result<()> {
-    let proxy = TcpListener::bind("127.0.0.1:0")?;
-    let proxy_addr = proxy.local_addr()?;
-    let (seen_tx, seen) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Every connection's first line; the proxy then hangs up.
-        for stream in proxy.incoming().flatten() {
-            let mut line = String::new();
-            let _ = BufReader::new(stream).read_line(&mut line);
-            if seen_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (proxy_addr, seen) = recording_proxy()?;
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let config = dir.path().join("agent.hcl");

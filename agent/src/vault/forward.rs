@@ -21,7 +21,7 @@ use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, LengthLimitError};
 use hyper::header::{CONNECTION, HeaderMap, HeaderValue, LOCATION};
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
@@ -66,13 +66,8 @@ impl Forwarder {
         let invalid = || Error::Address {
             address: shared.address.clone(),
         };
-        let base = &shared.base;
-        let prefix = base
-            .path()
-            .strip_suffix("/v1")
-            .unwrap_or(base.path())
-            .to_owned();
-        let origin: Uri = base[..url::Position::BeforePath]
+        let prefix = shared.address_path().to_owned();
+        let origin: Uri = shared.base[..url::Position::BeforePath]
             .parse()
             .map_err(|_| invalid())?;
         let mut headers = HeaderMap::new();
@@ -86,17 +81,7 @@ impl Forwarder {
         let transport = if Matcher::from_env().intercept(&origin).is_some() {
             Transport::ThroughHttpProxy(client.clone())
         } else {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_nodelay(true);
-            http.set_connect_timeout(Some(shared.connect_timeout));
-            let mut tls = shared.tls.clone();
-            tls.alpn_protocols.clear();
-            let connector = HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
+            let connector = shared.http1_connector(|http| http.set_nodelay(true));
             let mut builder = HyperClient::builder(TokioExecutor::new());
             if shared.reuse != Reuse::Keep {
                 builder.pool_max_idle_per_host(0);

@@ -28,6 +28,8 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::header::{CONNECTION, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -81,6 +83,35 @@ struct Shared {
     request_timeout: Duration,
     /// Whether the pool keeps connections for later requests.
     reuse: Reuse,
+}
+
+impl Shared {
+    /// The path of the configured address, before the `/v1` the base adds
+    /// and a proxied request's path starts with.
+    fn address_path(&self) -> &str {
+        let path = self.base.path();
+        path.strip_suffix("/v1").unwrap_or(path)
+    }
+
+    /// A connector for connections of the agent's own to Vault, outside the
+    /// pool of [`Shared::http`]: the same TLS settings and connect timeout,
+    /// HTTP/1.1 only, and the TCP settings `tune` gives.
+    fn http1_connector(
+        &self,
+        tune: impl FnOnce(&mut HttpConnector),
+    ) -> HttpsConnector<HttpConnector> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        tune(&mut http);
+        let mut tls = self.tls.clone();
+        tls.alpn_protocols.clear();
+        HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http)
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -383,15 +414,12 @@ impl Client {
     /// The URL of `path_and_query` exactly as the app sent it (e.g.
     /// `/v1/secret/data/app?version=2`), below Vault's address.
     fn forward_url(&self, path_and_query: &str) -> Url {
-        let base = &self.shared.base;
-        // The base's path is the configured address's own path and `/v1`,
-        // which the app's path starts with.
-        let prefix = base.path().strip_suffix("/v1").unwrap_or(base.path());
+        let prefix = self.shared.address_path();
         let (path, query) = match path_and_query.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (path_and_query, None),
         };
-        let mut url = base.clone();
+        let mut url = self.shared.base.clone();
         url.set_path(&format!("{prefix}{path}"));
         url.set_query(query);
         url

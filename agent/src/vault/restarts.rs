@@ -33,7 +33,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::header::{HOST, HeaderValue};
 use hyper::{Request, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
 use serde::Deserialize;
@@ -202,18 +202,8 @@ impl Health {
             .authority()
             .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
             .ok_or_else(|| "Vault's address has no host".to_owned())?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(shared.connect_timeout));
-        http.set_keepalive(Some(KEEPALIVE));
-        let mut tls = shared.tls.clone();
         // One request, then an idle connection: HTTP/1.1 is enough.
-        tls.alpn_protocols.clear();
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = shared.http1_connector(|http| http.set_keepalive(Some(KEEPALIVE)));
         Ok(Self {
             connector,
             uri,
