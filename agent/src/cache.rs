@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use backon::Retryable;
 use futures::StreamExt;
-use reqwest::StatusCode;
+use hyper::StatusCode;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 

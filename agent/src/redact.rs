@@ -120,7 +120,7 @@ fn makes(function: VaultFunction, request: &Request) -> bool {
 mod tests {
     use std::collections::BTreeMap;
 
-    use reqwest::{Method, StatusCode};
+    use hyper::{Method, StatusCode};
 
     use super::*;
     use crate::template::Template;

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use reqwest::StatusCode;
+use hyper::StatusCode;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -332,7 +332,7 @@ mod tests {
     use std::collections::VecDeque;
     use std::path::PathBuf;
 
-    use reqwest::Method;
+    use hyper::Method;
 
     use super::*;
     use crate::vault::Token;

@@ -61,6 +61,7 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
     ("--callgrind-dir", "scripts/bench-injector.py"),
     ("--templates", "scripts/bench-agent-init.py"),
     ("--runs", "scripts/bench-agent-init.py"),
+    ("--large-runs", "scripts/bench-agent-init.py"),
     ("--rounds", "scripts/bench-injector-limits.py"),
     ("--agents", "scripts/bench-fleet.py"),
     ("--bao-agents", "scripts/bench-fleet.py"),

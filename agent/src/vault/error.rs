@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use reqwest::{Method, StatusCode};
+use hyper::{Method, StatusCode};
 
 /// Errors from the Vault client.
 #[derive(Debug, thiserror::Error)]
@@ -202,13 +202,18 @@ impl Error {
     }
 
     /// Classifies a failed request by what the user must fix: the address,
-    /// the network, TLS trust, or Vault's responsiveness.
+    /// the network, TLS trust, or Vault's responsiveness. `connect` says
+    /// whether it failed before a connection was made.
     pub(super) fn from_transport(
-        err: &reqwest::Error,
+        err: &(dyn std::error::Error + 'static),
+        connect: bool,
         address: &str,
         method: &Method,
         path: &str,
     ) -> Self {
+        if timed_out(err) {
+            return Self::timeout(address, method, path);
+        }
         let address = address.to_owned();
         let method = method.clone();
         let path = path.to_owned();
@@ -220,15 +225,8 @@ impl Error {
                 reason: tls.to_string(),
             };
         }
-        if err.is_timeout() {
-            return Self::Timeout {
-                address,
-                method,
-                path,
-            };
-        }
         let reason = innermost_reason(err);
-        if err.is_connect() {
+        if connect {
             Self::Connect {
                 address,
                 method,
@@ -242,6 +240,15 @@ impl Error {
                 path,
                 reason,
             }
+        }
+    }
+
+    /// A request that Vault did not answer within the request timeout.
+    pub(super) fn timeout(address: &str, method: &Method, path: &str) -> Self {
+        Self::Timeout {
+            address: address.to_owned(),
+            method: method.clone(),
+            path: path.to_owned(),
         }
     }
 
@@ -298,7 +305,7 @@ fn error_lines(message: &str) -> Vec<&str> {
     }
 }
 
-/// Finds a rustls error in the chain. TLS errors reach reqwest wrapped in
+/// Finds a rustls error in the chain. TLS errors reach the client wrapped in
 /// `io::Error`s (hyper-rustls wraps tokio-rustls's), whose `source()` skips
 /// the wrapped error, so each `io::Error` is looked into explicitly.
 fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
@@ -312,6 +319,22 @@ fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&
         return Some(tls);
     }
     err.source().and_then(find_rustls_error)
+}
+
+/// Whether the chain holds an I/O timeout: the connect timeout, or TCP
+/// keepalive giving up on Vault's host.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The deepest cause's message, e.g. `Connection refused (os error 111)`:

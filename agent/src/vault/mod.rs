@@ -5,8 +5,8 @@
 //! clone shares one connection pool and one current token, so templates can
 //! be fetched in parallel while a login or renewal swaps the token.
 //!
-//! The client talks to Vault's HTTP API through reqwest directly rather than
-//! through vaultrs. Templates read arbitrary paths and lease rotation needs
+//! The client talks to Vault's HTTP API through [`http`]'s client rather
+//! than through vaultrs. Templates read arbitrary paths and lease rotation needs
 //! the response envelope (`lease_id`, `lease_duration`, `renewable`), which
 //! vaultrs's helpers drop; it has no lease endpoints; and its request path
 //! copies response bodies (login responses hold the new token) into buffers
@@ -18,6 +18,7 @@
 
 mod error;
 mod forward;
+mod http;
 mod kv;
 mod restarts;
 mod secret;
@@ -28,10 +29,13 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use hyper::{Method, StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use reqwest::header::{CONNECTION, HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -68,7 +72,7 @@ pub struct Client {
 
 #[derive(Clone)]
 struct Shared {
-    http: reqwest::Client,
+    http: http::Http,
     /// Vault's address as configured, for messages.
     address: String,
     /// The address with `/v1` appended; requests go below it.
@@ -77,7 +81,7 @@ struct Shared {
     /// [`Client::with_login_tls`].
     vault: config::Vault,
     /// The TLS settings the pool was built with, for connections of the
-    /// agent's own ([`Client::watch_restarts`]).
+    /// agent's own ([`Client::watch_restarts`]) and pools of other reuse.
     tls: rustls::ClientConfig,
     connect_timeout: Duration,
     request_timeout: Duration,
@@ -100,17 +104,11 @@ impl Shared {
         &self,
         tune: impl FnOnce(&mut HttpConnector),
     ) -> HttpsConnector<HttpConnector> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(self.connect_timeout));
-        tune(&mut http);
-        let mut tls = self.tls.clone();
-        tls.alpn_protocols.clear();
         HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(self.tls.clone())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http)
+            .wrap_connector(http::tcp_connector(self.connect_timeout, tune))
     }
 }
 
@@ -176,7 +174,7 @@ impl ClientBuilder<'_> {
             .push("v1");
 
         let tls = tls::client_config(vault, base.scheme() == "https")?;
-        let http = http_client(&tls, connect_timeout, request_timeout, reuse)?;
+        let http = http::Http::new(&tls, connect_timeout, reuse);
         let namespace = vault
             .namespace
             .as_deref()
@@ -198,33 +196,6 @@ impl ClientBuilder<'_> {
             wrap_ttl: None,
         })
     }
-}
-
-/// The HTTP client under a [`Client`], with its pool of connections.
-fn http_client(
-    tls: &rustls::ClientConfig,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    reuse: Reuse,
-) -> Result<reqwest::Client> {
-    let mut headers = HeaderMap::new();
-    // Vault requires this on requests it might forward, and it costs nothing.
-    headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
-    if reuse == Reuse::Close {
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls.clone())
-        .connect_timeout(connect_timeout)
-        .timeout(request_timeout)
-        .default_headers(headers)
-        .user_agent(concat!("keyhole-agent/", env!("CARGO_PKG_VERSION")));
-    if reuse != Reuse::Keep {
-        builder = builder.pool_max_idle_per_host(0);
-    }
-    builder.build().map_err(|err| Error::Setup {
-        reason: err.to_string(),
-    })
 }
 
 fn namespace_header(namespace: &str) -> Result<HeaderValue> {
@@ -380,12 +351,7 @@ impl Client {
         if reuse == shared.reuse {
             return Ok(self.clone());
         }
-        let http = http_client(
-            &shared.tls,
-            shared.connect_timeout,
-            shared.request_timeout,
-            reuse,
-        )?;
+        let http = http::Http::new(&shared.tls, shared.connect_timeout, reuse);
         Ok(Self {
             shared: Arc::new(Shared {
                 http,
@@ -409,20 +375,6 @@ impl Client {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-
-    /// The URL of `path_and_query` exactly as the app sent it (e.g.
-    /// `/v1/secret/data/app?version=2`), below Vault's address.
-    fn forward_url(&self, path_and_query: &str) -> Url {
-        let prefix = self.shared.address_path();
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (path_and_query, None),
-        };
-        let mut url = self.shared.base.clone();
-        url.set_path(&format!("{prefix}{path}"));
-        url.set_query(query);
-        url
     }
 
     /// Reads a logical path, e.g. `secret/data/app?version=1`, with the full
@@ -628,31 +580,49 @@ impl Client {
         body: Option<Vec<u8>>,
         authenticated: Authenticated,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let url = self.url(path);
-        let mut request = self.shared.http.request(method.clone(), url);
-        if let Some(namespace) = &self.namespace {
-            request = request.header("X-Vault-Namespace", namespace.clone());
-        }
+        let uri = self.uri(path, &method)?;
+        let mut headers = self.fixed_headers();
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
         if authenticated == Authenticated::Yes
             && let Some(token) = self.token_header()?
         {
-            request = request.header("X-Vault-Token", token);
+            headers.insert("x-vault-token", token);
         }
         if let Some(ttl) = self.wrap_ttl {
-            request = request.header("X-Vault-Wrap-TTL", ttl.as_secs().to_string());
+            headers.insert("x-vault-wrap-ttl", HeaderValue::from(ttl.as_secs()));
         }
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
+        let payload = http::Payload::Bytes(body.map(Bytes::from).unwrap_or_default());
 
-        let transport =
-            |err: reqwest::Error| Error::from_transport(&err, &self.shared.address, &method, path);
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
-        let body = Zeroizing::new(Vec::from(bytes));
+        let exchange = async {
+            let response = self
+                .shared
+                .http
+                .send(method.clone(), uri, headers, payload)
+                .await;
+            let response = response.map_err(|err| (err.is_connect(), err.into()))?;
+            let status = response.status();
+            let body = wiped_collect(response.into_body())
+                .await
+                .map_err(|err| (false, err))?;
+            Ok::<_, (bool, BoxError)>((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(self.shared.request_timeout, exchange).await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err((connect, err))) => {
+                return Err(Error::from_transport(
+                    &*err,
+                    connect,
+                    &self.shared.address,
+                    &method,
+                    path,
+                ));
+            }
+            Err(_) => return Err(Error::timeout(&self.shared.address, &method, path)),
+        };
         if status.is_success() {
             return Ok(body);
         }
@@ -670,6 +640,21 @@ impl Client {
         })
     }
 
+    /// The headers every request to Vault carries, the API proxy's too
+    /// unless the app sent its own.
+    fn fixed_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        // Vault requires this on requests it might forward, and it costs nothing.
+        headers.insert("x-vault-request", HeaderValue::from_static("true"));
+        if self.shared.reuse == Reuse::Close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(namespace) = &self.namespace {
+            headers.insert("x-vault-namespace", namespace.clone());
+        }
+        headers
+    }
+
     fn token_header(&self) -> Result<Option<HeaderValue>> {
         let token = self.token.read().unwrap_or_else(PoisonError::into_inner);
         let Some(token) = token.as_ref() else {
@@ -682,8 +667,8 @@ impl Client {
         Ok(Some(value))
     }
 
-    /// The URL for a Vault path; a `?query` in the path is passed through.
-    fn url(&self, path: &str) -> Url {
+    /// The URI for a Vault path; a `?query` in the path is passed through.
+    fn uri(&self, path: &str, method: &Method) -> Result<Uri> {
         let (path, query) = match path.split_once('?') {
             Some((path, query)) => (path, Some(query)),
             None => (path, None),
@@ -694,8 +679,48 @@ impl Client {
             segments.extend(path.split('/').filter(|s| !s.is_empty()));
         }
         url.set_query(query.filter(|q| !q.is_empty()));
-        url
+        // `url` and `http` parse hosts a little differently, so this can
+        // fail where building the client did not.
+        Uri::try_from(url.as_str()).map_err(|err| Error::Request {
+            address: self.shared.address.clone(),
+            method: method.clone(),
+            path: path.to_owned(),
+            reason: format!("not a valid request URI: {err}"),
+        })
     }
+}
+
+/// The User-Agent of the agent's own requests.
+const USER_AGENT_VALUE: &str = concat!("keyhole-agent/", env!("CARGO_PKG_VERSION"));
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The most of a buffer sized from an answer's `Content-Length` before its
+/// bytes arrive: a larger answer's buffer grows as they do.
+const MAX_PRESIZE: u64 = 1 << 20;
+
+/// Reads a whole answer into one buffer, wiped when dropped. The buffer is
+/// sized from the answer's length when Vault sent one, and a buffer that
+/// grows wipes what it leaves behind, so no copy of a secret stays in freed
+/// memory.
+async fn wiped_collect(mut body: Incoming) -> std::result::Result<Zeroizing<Vec<u8>>, BoxError> {
+    let hint = body.size_hint();
+    let presize = hint.exact().unwrap_or(hint.lower()).min(MAX_PRESIZE);
+    let mut out = Zeroizing::new(Vec::with_capacity(usize::try_from(presize).unwrap_or(0)));
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if out.capacity() - out.len() < data.len() {
+            let mut grown = Zeroizing::new(Vec::with_capacity(
+                (out.len() + data.len()).max(out.capacity() * 2),
+            ));
+            grown.extend_from_slice(&out);
+            out = grown;
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out)
 }
 
 /// The JSON body of `data`, whose values (credentials, a token) are
@@ -723,11 +748,18 @@ mod tests {
         .expect("should succeed")
     }
 
+    fn uri(client: &Client, path: &str) -> String {
+        client
+            .uri(path, &Method::GET)
+            .expect("a valid URI")
+            .to_string()
+    }
+
     #[test]
     fn url_passes_the_query_through() {
         let client = client("http://127.0.0.1:8200");
         assert_eq!(
-            client.url("secret/data/app?version=1").as_str(),
+            uri(&client, "secret/data/app?version=1"),
             "http://127.0.0.1:8200/v1/secret/data/app?version=1"
         );
     }
@@ -736,7 +768,7 @@ mod tests {
     fn url_keeps_a_path_prefix_of_the_address() {
         let client = client("https://vault.example.com/prefix/");
         assert_eq!(
-            client.url("/auth/token/lookup-self").as_str(),
+            uri(&client, "/auth/token/lookup-self"),
             "https://vault.example.com/prefix/v1/auth/token/lookup-self"
         );
     }
@@ -745,38 +777,9 @@ mod tests {
     fn url_escapes_characters_that_would_change_its_meaning() {
         let client = client("http://127.0.0.1:8200");
         assert_eq!(
-            client.url("secret/data/a b#c").as_str(),
+            uri(&client, "secret/data/a b#c"),
             "http://127.0.0.1:8200/v1/secret/data/a%20b%23c"
         );
-    }
-
-    #[test]
-    fn forwarded_requests_keep_the_apps_path_and_query_below_the_address() {
-        for (address, path_and_query, url) in [
-            (
-                "http://127.0.0.1:8200",
-                "/v1/secret/data/app?version=2",
-                "http://127.0.0.1:8200/v1/secret/data/app?version=2",
-            ),
-            (
-                "https://vault.example.com/prefix/",
-                "/v1/sys/health",
-                "https://vault.example.com/prefix/v1/sys/health",
-            ),
-            (
-                "http://127.0.0.1:8200",
-                "/v1/secret/metadata/?list=true&x=%2F",
-                "http://127.0.0.1:8200/v1/secret/metadata/?list=true&x=%2F",
-            ),
-            (
-                "http://127.0.0.1:8200",
-                "/v1/secret/data/../../sys/health?",
-                "http://127.0.0.1:8200/v1/sys/health?",
-            ),
-        ] {
-            let forwarded = client(address).forward_url(path_and_query);
-            assert_eq!(forwarded.as_str(), url, "{address} {path_and_query}");
-        }
     }
 
     #[test]

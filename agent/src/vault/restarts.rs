@@ -20,8 +20,8 @@
 //! `sys/health` needs no token and Vault does not audit it, so the watch
 //! costs Vault one cheap request per idle timeout and one per restart.
 //!
-//! The connection is hyper's own, made with the connector reqwest is built
-//! on, because reqwest's pool does not tell when a pooled connection closes.
+//! The connection is hyper's own, outside the client's pool, because a pool
+//! does not tell when one of its connections closes.
 //! TCP keepalive ends it when Vault's host vanishes without closing it. No
 //! watch runs when Vault is reached through an HTTP proxy, whose connections
 //! say nothing about Vault's, nor when auto-auth is told to keep no idle

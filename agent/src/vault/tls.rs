@@ -1,10 +1,10 @@
 //! The rustls configuration for talking to Vault, from the `vault` stanza.
 //!
-//! keyhole builds the rustls `ClientConfig` itself rather than through
-//! reqwest's TLS options, because `tls_server_name` (verify the certificate
-//! against a name other than the address's host) needs a certificate
-//! verifier of its own, and because building it here pins the crypto
-//! provider to ring whatever the process default is.
+//! keyhole builds the rustls `ClientConfig` itself because `tls_server_name`
+//! (verify the certificate against a name other than the address's host)
+//! needs a certificate verifier of its own, and because building it here
+//! pins the crypto provider to ring whatever the process default is. It
+//! offers no ALPN protocols: each connector sets those it speaks.
 //!
 //! As with Vault Agent, `ca_cert` and `ca_path` replace the system's trusted
 //! CAs rather than adding to them.
@@ -52,7 +52,7 @@ pub(super) fn client_config(vault: &config::Vault, https: bool) -> Result<Client
         }
     };
 
-    let mut config = match (&vault.client_cert, &vault.client_key) {
+    match (&vault.client_cert, &vault.client_key) {
         (Some(cert), Some(key)) => {
             let certs = read_certs("client_cert", cert)?;
             let key = read_key("client_key", key)?;
@@ -62,23 +62,19 @@ pub(super) fn client_config(vault: &config::Vault, https: bool) -> Result<Client
                     key: "client_key",
                     path: vault.client_key.clone().unwrap_or_default(),
                     reason: err.to_string(),
-                })?
+                })
         }
-        (None, None) => builder.with_no_client_auth(),
-        (Some(path), None) | (None, Some(path)) => {
-            return Err(Error::TlsFile {
-                key: if vault.client_cert.is_some() {
-                    "client_cert"
-                } else {
-                    "client_key"
-                },
-                path: path.clone(),
-                reason: "client_cert and client_key must be set together".to_owned(),
-            });
-        }
-    };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+        (None, None) => Ok(builder.with_no_client_auth()),
+        (Some(path), None) | (None, Some(path)) => Err(Error::TlsFile {
+            key: if vault.client_cert.is_some() {
+                "client_cert"
+            } else {
+                "client_key"
+            },
+            path: path.clone(),
+            reason: "client_cert and client_key must be set together".to_owned(),
+        }),
+    }
 }
 
 /// The CAs Vault's certificate must chain to: `ca_cert` and `ca_path` when
