@@ -33,6 +33,11 @@ per review, TLS, HTTP and review parsing included. Needs valgrind.
 `--callgrind-dir DIR` keeps the callgrind output files there, for
 `callgrind_annotate --inclusive=yes DIR/callgrind.injector.101`.
 
+Every review carries the same templates, as the pods of one ReplicaSet do,
+and the injector remembers the templates it parsed. `--distinct` (with
+`--callgrind`) sends instead reviews whose templates no review before had,
+the case that memo does not help.
+
 `oha` is found with `--oha PATH`, on PATH, or in $KEYHOLE_BENCH_TOOLS/bin
 (default ~/.cache/keyhole-bench/bin); if missing it is installed there with
 `cargo install --locked oha --version 1.16.0 --root <that directory>`. It is
@@ -41,7 +46,7 @@ a tool for this script only, not a dependency of keyhole.
 Usage: scripts/bench-injector.py [--rates 100,1000,5000] [--duration 20]
                                   [--quick] [--oha PATH] [--server-cpus 1]
                                   [--load-cpus 0] [--no-pin] [--callgrind N]
-                                  [--callgrind-dir DIR]
+                                  [--callgrind-dir DIR] [--distinct]
 Needs `openssl`, `taskset` (util-linux) and cargo.
 """
 
@@ -91,16 +96,24 @@ def build():
             os.path.join(release, "examples", "parse-and-allow"))
 
 
-def review(path):
-    """An AdmissionReview for a pod with SECRETS secrets, each with a template."""
+def review(path, variant=""):
+    """An AdmissionReview for a pod with SECRETS secrets, each with a template,
+    written to `path`. `variant` goes into every secret's path, so reviews of
+    different variants carry different templates."""
+    with open(path, "w") as f:
+        f.write(review_json(variant))
+
+
+def review_json(variant):
     annotations = {
         "vault.hashicorp.com/agent-inject": "true",
         "vault.hashicorp.com/role": "app",
     }
     for i in range(SECRETS):
-        annotations[f"vault.hashicorp.com/agent-inject-secret-app-{i}"] = f"secret/data/app-{i}"
+        annotations[f"vault.hashicorp.com/agent-inject-secret-app-{i}"] = (
+            f"secret/data/app-{i}{variant}")
         annotations[f"vault.hashicorp.com/agent-inject-template-app-{i}"] = (
-            f'{{{{- with secret "secret/data/app-{i}" -}}}}\n'
+            f'{{{{- with secret "secret/data/app-{i}{variant}" -}}}}\n'
             'username={{ .Data.data.username }}\n'
             'password={{ .Data.data.password }}\n'
             '{{- end }}\n')
@@ -125,8 +138,7 @@ def review(path):
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         },
     }
-    with open(path, "w") as f:
-        json.dump(body, f)
+    return json.dumps(body)
 
 
 def check_answer(server, ca, body_path):
@@ -144,13 +156,16 @@ def check_answer(server, ca, body_path):
     return "patch" in answer["response"]
 
 
-def send_reviews(port, ca, body_path, count):
-    """`count` reviews over one kept-alive connection, each checked to be allowed."""
+def send_reviews(port, ca, body_path, count, distinct):
+    """`count` reviews over one kept-alive connection, each checked to be
+    allowed: the review in `body_path`, or with `distinct` one whose templates
+    no review before it had."""
     context = ssl.create_default_context(cafile=ca)
     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=60)
     with open(body_path, "rb") as f:
-        body = f.read()
-    for _ in range(count):
+        same = f.read()
+    for n in range(count):
+        body = review_json(f"-{n}").encode() if distinct else same
         conn.request("POST", "/mutate", body, {"content-type": "application/json"})
         resp = conn.getresponse()
         answer = json.loads(resp.read())
@@ -159,7 +174,7 @@ def send_reviews(port, ca, body_path, count):
     conn.close()
 
 
-def instructions(argv_for_port, ca, body_path, reviews, workdir, name, log):
+def instructions(argv_for_port, ca, body_path, reviews, distinct, workdir, name, log):
     """Instructions a server runs per review: callgrind totals of a run with
     1 + `reviews` reviews less those of a run with 1, over `reviews`."""
     totals = []
@@ -178,7 +193,7 @@ def instructions(argv_for_port, ca, body_path, reviews, workdir, name, log):
                     if proc.poll() is not None:
                         raise SystemExit(f"{name} exited with {proc.returncode} under valgrind")
                     time.sleep(0.1)
-            send_reviews(port, ca, body_path, count)
+            send_reviews(port, ca, body_path, count, distinct)
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait()
@@ -201,13 +216,17 @@ def callgrind(args, injector, baseline):
                     injector, "serve", f"--listen=127.0.0.1:{port}",
                     f"--admin-listen=127.0.0.1:{benchlib.free_port()}", f"--tls-cert={cert}",
                     f"--tls-key={key}", "--vault-addr=https://vault.vault.svc:8200",
-                    "--log-level=warn"], ca, body, args.callgrind, workdir, "injector", log),
+                    "--log-level=warn"], ca, body, args.callgrind, args.distinct, workdir,
+                    "injector", log),
                 "parse-and-allow": instructions(lambda port: [
                     baseline, f"--listen=127.0.0.1:{port}", f"--tls-cert={cert}",
-                    f"--tls-key={key}"], ca, body, args.callgrind, workdir, "baseline", log),
+                    f"--tls-key={key}"], ca, body, args.callgrind, args.distinct, workdir,
+                    "baseline", log),
             }
-    print(f"\n{SECRETS} secrets with templates per pod; instructions per review, callgrind, "
-          f"{args.callgrind} reviews over one kept-alive TLS connection\n")
+    templates = ("templates no review before had" if args.distinct
+                 else "the same templates in every review")
+    print(f"\n{SECRETS} secrets with templates per pod, {templates}; instructions per review, "
+          f"callgrind, {args.callgrind} reviews over one kept-alive TLS connection\n")
     print("| handler | instructions/review |")
     print("|---|---:|")
     for name, count in per_review.items():
@@ -286,7 +305,12 @@ def main():
                         help="count instructions per review over N reviews instead of load runs")
     parser.add_argument("--callgrind-dir", default=None, metavar="DIR",
                         help="keep the callgrind output files in DIR")
+    parser.add_argument("--distinct", action="store_true",
+                        help="with --callgrind: templates no review before had, instead of "
+                             "the same ones each time")
     args = parser.parse_args()
+    if args.distinct and args.callgrind is None:
+        parser.error("--distinct goes with --callgrind: the load runs send one review body")
     server_cpus, load_cpus = (None, None) if args.no_pin else (args.server_cpus, args.load_cpus)
     if args.quick:
         args.duration, args.warmup = 3, 1
@@ -341,7 +365,8 @@ def main():
                 server.stop()
             log.close()
 
-    print(f"\n{SECRETS} secrets with templates per pod, {args.duration} s per run, "
+    print(f"\n{SECRETS} secrets with templates per pod, the same in every review, "
+          f"{args.duration} s per run, "
           f"after {args.warmup} s warm-up; {pinning}; "
           f"load average {os.getloadavg()[0]:.2f}\n")
     print("| handler | offered | conns | answered/s | p50 ms | p90 ms | p99 ms | p99.9 ms "

@@ -216,7 +216,7 @@ fn build(pod: &Pod, namespace: &str, settings: &Settings) -> Result<Built, Denia
     let spec = annotations::parse(pod, settings)?;
     let mut warnings = spec.warnings.clone();
     let policy = policy::check(&spec, namespace, &settings.policy(), &mut warnings)?;
-    // One template at a time: each parsed tree is dropped before the next.
+    // Only each template's Vault calls outlive its parse (see `templates`).
     for secret in &spec.secrets {
         policy.check_template(&templates::parse(secret)?)?;
     }

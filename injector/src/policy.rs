@@ -373,8 +373,8 @@ impl PodPolicy<'_> {
         let Some(scope) = &self.scope else {
             return Ok(());
         };
-        let template = match &parsed.body {
-            Body::Parsed(template) => template,
+        let calls = match &parsed.body {
+            Body::Parsed(calls) => calls,
             Body::File(file) => {
                 return Err(Denial::new(
                     &parsed.annotation,
@@ -392,7 +392,7 @@ impl PodPolicy<'_> {
             parsed.secret.template,
             TemplateText::DefaultMap | TemplateText::DefaultJson
         );
-        for call in template.vault_calls() {
+        for call in calls.iter() {
             let at = format!("{}:{}", call.line, call.column);
             let function = call.function.name();
             let Some(path) = &call.path else {

@@ -59,6 +59,7 @@ const OTHER_FLAGS: &[(&str, &str)] = &[
         "scripts/bench-injector.py and scripts/bench-agent-proxy.py",
     ),
     ("--callgrind-dir", "scripts/bench-injector.py"),
+    ("--distinct", "scripts/bench-injector.py"),
     ("--templates", "scripts/bench-agent-init.py"),
     ("--runs", "scripts/bench-agent-init.py"),
     ("--large-runs", "scripts/bench-agent-init.py"),
