@@ -407,7 +407,12 @@ async fn the_cache_obtains_a_lease_once_renews_it_and_forgets_it_near_its_max_tt
     assert_eq!(kept.cache.as_deref(), Some("HIT"));
     assert_eq!(kept.body["data"], first.body["data"]);
 
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The last renewal, at about 8 s, is granted what is left of the 12 s: the
+    // cache forgets the answer while 15 % of the lease's 6 s is left, near 11 s.
+    // Asking after the max TTL, rather than just before it, leaves the agent a
+    // second or two of a loaded machine's delays; a cache that kept the answer
+    // would give back credentials that no longer exist.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let renewed = send(port, Method::GET, "/v1/database/creds/app", None, None).await;
     assert_eq!(
         renewed.cache.as_deref(),

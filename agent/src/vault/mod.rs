@@ -5,16 +5,17 @@
 //! clone shares one connection pool and one current token, so templates can
 //! be fetched in parallel while a login or renewal swaps the token.
 //!
-//! The client talks to Vault's HTTP API through [`http`]'s client rather
-//! than through vaultrs. Templates read arbitrary paths and lease rotation needs
-//! the response envelope (`lease_id`, `lease_duration`, `renewable`), which
-//! vaultrs's helpers drop; it has no lease endpoints; and its request path
-//! copies response bodies (login responses hold the new token) into buffers
-//! and error values that are never wiped, logs every Vault error at `error`
-//! level, and panics on a token that is not a valid header value. The few
-//! endpoints the agent needs are each one request, so one request function
-//! here gives one place for the token header, the namespace, wiping response
-//! bodies and classifying errors.
+//! The client talks to Vault's HTTP API through its own HTTP client (see
+//! `http.rs`) rather than through vaultrs. Templates read arbitrary paths
+//! and lease rotation needs the response envelope (`lease_id`,
+//! `lease_duration`, `renewable`), which vaultrs's helpers drop; it has no
+//! lease endpoints; and its request path copies response bodies (login
+//! responses hold the new token) into buffers and error values that are
+//! never wiped, logs every Vault error at `error` level, and panics on a
+//! token that is not a valid header value. The few endpoints the agent needs
+//! are each one request, so one request function here gives one place for
+//! the token header, the namespace, wiping response bodies and classifying
+//! errors.
 
 mod error;
 mod forward;
